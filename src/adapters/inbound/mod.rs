@@ -1,0 +1,3 @@
+//! Inbound adapters: the front ends that turn outside requests into app calls.
+
+pub mod cli;

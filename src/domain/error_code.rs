@@ -1,0 +1,119 @@
+//! The gateway's error-code vocabulary.
+//!
+//! Codes are stable, machine-readable and SCREAMING_SNAKE. Every front end (CLI exit codes,
+//! MCP structured errors, library callers) keys on them; a snapshot test freezes the list so a
+//! rename shows up as a diff.
+
+use std::fmt;
+
+/// The families codes fall into; each CLI exit code maps from one family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCategory {
+    /// Bad input or bad configuration: the caller must change what they asked for.
+    Usage,
+    /// A policy or gate refused the request.
+    Refused,
+    /// The caller lacks a scope or credential.
+    Auth,
+    /// The broker session is missing or the backend cannot be reached.
+    BrokerAvailability,
+    /// The broker answered, but not with something usable.
+    BrokerResponse,
+    /// The audit record is missing, unwritable or tampered with.
+    AuditIntegrity,
+    /// A fault inside the gateway.
+    Internal,
+}
+
+/// Declares the code enum with its string, category and default retryability.
+macro_rules! error_codes {
+    ($($(#[$meta:meta])* $variant:ident => $text:literal, $category:ident, $retryable:literal;)+) => {
+        /// A stable error code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum ErrorCode {
+            $($(#[$meta])* $variant),+
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The code string, e.g. `AUTH_MISSING_SCOPE`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+
+            /// The family the code belongs to.
+            pub fn category(self) -> ErrorCategory {
+                match self {
+                    $(Self::$variant => ErrorCategory::$category),+
+                }
+            }
+
+            /// True when the same request may succeed if retried later unchanged.
+            pub fn retryable(self) -> bool {
+                match self {
+                    $(Self::$variant => $retryable),+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The configuration is invalid; the message names the key path.
+    ConfigInvalid => "CONFIG_INVALID", Usage, false;
+    /// The configuration file is missing or unreadable.
+    ConfigFileUnreadable => "CONFIG_FILE_UNREADABLE", Usage, false;
+    /// A required secret is missing or too weak.
+    ConfigSecretInvalid => "CONFIG_SECRET_INVALID", Usage, false;
+    /// The caller lacks the scope the operation requires.
+    AuthMissingScope => "AUTH_MISSING_SCOPE", Auth, false;
+    /// An input is malformed or out of range.
+    InputInvalid => "INPUT_INVALID", Usage, false;
+    /// A contract query matched more than one instrument.
+    InputAmbiguousContract => "INPUT_AMBIGUOUS_CONTRACT", Usage, false;
+    /// No account matches the given reference, alias or id.
+    InputUnknownAccount => "INPUT_UNKNOWN_ACCOUNT", Usage, false;
+    /// No contract matches the given id or query.
+    InputUnknownContract => "INPUT_UNKNOWN_CONTRACT", Usage, false;
+    /// The broker session needs a manual login or re-authentication.
+    BrokerSessionRequired => "BROKER_SESSION_REQUIRED", BrokerAvailability, true;
+    /// The broker or its gateway cannot be reached, timed out or failed.
+    BrokerBackendUnavailable => "BROKER_BACKEND_UNAVAILABLE", BrokerAvailability, true;
+    /// The broker's rate limit was hit; wait before retrying.
+    BrokerRateLimited => "BROKER_RATE_LIMITED", BrokerAvailability, true;
+    /// The broker's answer was malformed, oversize or inconsistent.
+    BrokerResponseInvalid => "BROKER_RESPONSE_INVALID", BrokerResponse, false;
+    /// The backend does not offer this capability.
+    BrokerCapabilityUnavailable => "BROKER_CAPABILITY_UNAVAILABLE", BrokerResponse, false;
+    /// The quote is older than the caller allows.
+    MarketDataStale => "MARKET_DATA_STALE", BrokerResponse, true;
+    /// There is no market data for the contract.
+    MarketDataUnavailable => "MARKET_DATA_UNAVAILABLE", BrokerResponse, true;
+    /// An unexpected fault inside the gateway.
+    InternalError => "INTERNAL_ERROR", Internal, false;
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_screaming_snake_and_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in ErrorCode::ALL {
+            let text = code.as_str();
+            assert!(text.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{text}");
+            assert!(seen.insert(text), "duplicate {text}");
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Order vocabulary (side, type, time in force, status) and the read models of working orders
+//! and executions.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use super::ids::{AccountId, BrokerOrderId, ContractId, ExecutionId};
+use super::instrument::ParseEnumError;
+use super::money::{Money, Price, Quantity};
+
+/// Declares a closed enum with one canonical code per variant and a case-insensitive parser.
+macro_rules! coded_enum {
+    ($(#[$meta:meta])* $name:ident, $kind:literal, { $($(#[$vmeta:meta])* $variant:ident => $code:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every variant.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The canonical code.
+            pub fn code(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $code),+
+                }
+            }
+
+            /// Parses a canonical code, ignoring case.
+            ///
+            /// # Errors
+            /// Returns [`ParseEnumError`] for an unknown code.
+            pub fn parse(raw: &str) -> Result<Self, ParseEnumError> {
+                let raw = raw.trim();
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|value| value.code().eq_ignore_ascii_case(raw))
+                    .ok_or(ParseEnumError {
+                        kind: $kind,
+                        expected: concat!($($code, " "),+),
+                    })
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.code())
+            }
+        }
+    };
+}
+
+coded_enum!(
+    /// Buy or sell.
+    OrderSide, "order side", {
+        /// Buy.
+        Buy => "BUY",
+        /// Sell.
+        Sell => "SELL",
+    }
+);
+
+coded_enum!(
+    /// Order type.
+    OrderType, "order type", {
+        /// Limit.
+        Limit => "LMT",
+        /// Market.
+        Market => "MKT",
+        /// Stop.
+        Stop => "STP",
+        /// Stop limit.
+        StopLimit => "STP LMT",
+        /// Trailing stop.
+        TrailingStop => "TRAIL",
+    }
+);
+
+coded_enum!(
+    /// How long an order stays working.
+    TimeInForce, "time in force", {
+        /// Until the end of the trading day.
+        Day => "DAY",
+        /// Good till cancelled.
+        GoodTillCancelled => "GTC",
+        /// Immediate or cancel.
+        ImmediateOrCancel => "IOC",
+        /// At the opening auction.
+        AtTheOpening => "OPG",
+    }
+);
+
+coded_enum!(
+    /// The broker-side state of an order.
+    OrderStatus, "order status", {
+        /// Sent, not yet acknowledged.
+        PendingSubmit => "PendingSubmit",
+        /// A cancel was sent, not yet acknowledged.
+        PendingCancel => "PendingCancel",
+        /// Held by the broker until its conditions are met.
+        PreSubmitted => "PreSubmitted",
+        /// Working at the exchange.
+        Submitted => "Submitted",
+        /// Completely filled.
+        Filled => "Filled",
+        /// Cancelled.
+        Cancelled => "Cancelled",
+        /// Inactive (rejected or held).
+        Inactive => "Inactive",
+        /// A status the gateway does not model.
+        Unknown => "Unknown",
+    }
+);
+
+impl OrderStatus {
+    /// True for states after which the order can no longer fill.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Filled | Self::Cancelled | Self::Inactive)
+    }
+}
+
+/// A working or recently finished order as the broker reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveOrder {
+    /// Broker order id.
+    pub order_id: BrokerOrderId,
+    /// The account.
+    pub account_id: AccountId,
+    /// The contract.
+    pub contract_id: ContractId,
+    /// Symbol for display.
+    pub symbol: String,
+    /// Buy or sell.
+    pub side: OrderSide,
+    /// Order type.
+    pub order_type: OrderType,
+    /// Total quantity.
+    pub quantity: Quantity,
+    /// Quantity filled so far.
+    pub filled_quantity: Quantity,
+    /// Limit price, for limit types.
+    pub limit_price: Option<Price>,
+    /// Stop (trigger) price, for stop types.
+    pub stop_price: Option<Price>,
+    /// Time in force.
+    pub time_in_force: TimeInForce,
+    /// Broker-side status.
+    pub status: OrderStatus,
+    /// When the order was last updated.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One fill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    /// Broker execution id.
+    pub execution_id: ExecutionId,
+    /// The order it filled.
+    pub order_id: BrokerOrderId,
+    /// The account.
+    pub account_id: AccountId,
+    /// The contract.
+    pub contract_id: ContractId,
+    /// Symbol for display.
+    pub symbol: String,
+    /// Buy or sell.
+    pub side: OrderSide,
+    /// Filled size.
+    pub quantity: Quantity,
+    /// Fill price.
+    pub price: Price,
+    /// Commission charged.
+    pub commission: Money,
+    /// When it filled.
+    pub executed_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_case_insensitively() {
+        for order_type in OrderType::ALL {
+            assert_eq!(OrderType::parse(&order_type.code().to_lowercase()).unwrap(), *order_type);
+        }
+        assert_eq!(OrderSide::parse("buy").unwrap(), OrderSide::Buy);
+        assert_eq!(TimeInForce::parse("GTC").unwrap(), TimeInForce::GoodTillCancelled);
+        assert!(OrderType::parse("LIMIT").is_err());
+    }
+
+    #[test]
+    fn terminal_statuses() {
+        assert!(OrderStatus::Filled.is_terminal());
+        assert!(!OrderStatus::Submitted.is_terminal());
+    }
+}

@@ -1,0 +1,8 @@
+//! Port traits: the capabilities the application needs from the outside world.
+//!
+//! One file per capability, each holding the trait and its error type. Ports depend only on the
+//! domain. Ports are `Send + Sync` object-safe traits used as `Arc<dyn Port>` (ADR 0002).
+
+pub mod broker_reader;
+pub mod clock;
+pub mod secret_source;

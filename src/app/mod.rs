@@ -1,1 +1,18 @@
-//! App.
+//! The application layer: use cases, the [`Gateway`] facade, configuration, output views and
+//! the composition root.
+//!
+//! Use cases follow one order: check the scope, gather inputs through ports, apply the pure
+//! domain, convert to views. The app never names a concrete adapter outside [`wiring`].
+
+pub mod account_directory;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod input;
+pub mod reads;
+pub mod views;
+pub mod wiring;
+
+pub use error::GatewayError;
+pub use gateway::Gateway;
+pub use wiring::GatewayBuilder;

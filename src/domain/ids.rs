@@ -48,7 +48,10 @@ fn check_token(
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
     {
-        return Err(ParseIdError::new(kind, "contains a character that is not allowed"));
+        return Err(ParseIdError::new(
+            kind,
+            "contains a character that is not allowed",
+        ));
     }
     Ok(())
 }
@@ -70,7 +73,10 @@ impl AccountId {
         let letters = raw.chars().take_while(|c| c.is_ascii_uppercase()).count();
         let digits = &raw[letters..];
         if !(1..=3).contains(&letters) {
-            return Err(ParseIdError::new(KIND, "must start with 1 to 3 capital letters"));
+            return Err(ParseIdError::new(
+                KIND,
+                "must start with 1 to 3 capital letters",
+            ));
         }
         if !(3..=12).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
             return Err(ParseIdError::new(KIND, "must end with 3 to 12 digits"));
@@ -90,7 +96,11 @@ impl AccountId {
 
     /// A masked form such as `DU•••4567`: the letter prefix and the last four digits.
     pub fn masked(&self) -> String {
-        let letters: String = self.0.chars().take_while(char::is_ascii_uppercase).collect();
+        let letters: String = self
+            .0
+            .chars()
+            .take_while(char::is_ascii_uppercase)
+            .collect();
         let digits = &self.0[letters.len()..];
         let tail_start = digits.len().saturating_sub(4);
         format!("{letters}\u{2022}\u{2022}\u{2022}{}", &digits[tail_start..])
@@ -114,7 +124,10 @@ impl ContractId {
     /// Returns [`ParseIdError`] for zero.
     pub fn new(value: u64) -> Result<Self, ParseIdError> {
         if value == 0 {
-            return Err(ParseIdError::new("contract id", "must be a positive integer"));
+            return Err(ParseIdError::new(
+                "contract id",
+                "must be a positive integer",
+            ));
         }
         Ok(Self(value))
     }
@@ -217,7 +230,13 @@ mod tests {
     #[test]
     fn account_ids_refuse_other_shapes() {
         for raw in [
-            "", "du1234567", "1234567", "DU12", "ABCD1234", "DU1234567/../x", "DU 1234567",
+            "",
+            "du1234567",
+            "1234567",
+            "DU12",
+            "ABCD1234",
+            "DU1234567/../x",
+            "DU 1234567",
             "DU1234567890123",
         ] {
             assert!(AccountId::parse(raw).is_err(), "{raw:?}");

@@ -80,10 +80,13 @@ impl AssetClass {
         if upper == "FX" {
             return Ok(Self::Forex);
         }
-        Self::ALL.into_iter().find(|class| class.code() == upper).ok_or(ParseEnumError {
-            kind: "asset class",
-            expected: "STK, ETF, OPT, FUT, FOP, CASH (or FX), IND, BOND, CRYPTO",
-        })
+        Self::ALL
+            .into_iter()
+            .find(|class| class.code() == upper)
+            .ok_or(ParseEnumError {
+                kind: "asset class",
+                expected: "STK, ETF, OPT, FUT, FOP, CASH (or FX), IND, BOND, CRYPTO",
+            })
     }
 }
 
@@ -204,7 +207,12 @@ impl ContractQuery {
         if text.chars().any(char::is_control) {
             return Err(ContractQueryError::ControlCharacter);
         }
-        Ok(Self { text: text.to_owned(), asset_class: None, currency: None, exchange: None })
+        Ok(Self {
+            text: text.to_owned(),
+            asset_class: None,
+            currency: None,
+            exchange: None,
+        })
     }
 
     /// Restricts to one exchange.
@@ -214,7 +222,9 @@ impl ContractQuery {
     pub fn with_exchange(mut self, exchange: &str) -> Result<Self, ContractQueryError> {
         let valid = !exchange.is_empty()
             && exchange.len() <= 16
-            && exchange.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+            && exchange
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.');
         if !valid {
             return Err(ContractQueryError::Exchange);
         }
@@ -229,8 +239,11 @@ impl ContractQuery {
 
     /// True when the contract passes every filter (the text is matched by the broker).
     pub fn filters_accept(&self, contract: &Contract) -> bool {
-        self.asset_class.is_none_or(|class| class == contract.asset_class)
-            && self.currency.is_none_or(|currency| currency == contract.currency)
+        self.asset_class
+            .is_none_or(|class| class == contract.asset_class)
+            && self
+                .currency
+                .is_none_or(|currency| currency == contract.currency)
             && self
                 .exchange
                 .as_deref()
@@ -256,7 +269,12 @@ mod tests {
         assert!(ContractQuery::new("  ").is_err());
         assert!(ContractQuery::new(&"A".repeat(65)).is_err());
         assert!(ContractQuery::new("AAPL\u{0}").is_err());
-        assert!(ContractQuery::new("AAPL").unwrap().with_exchange("NASDAQ/..").is_err());
+        assert!(
+            ContractQuery::new("AAPL")
+                .unwrap()
+                .with_exchange("NASDAQ/..")
+                .is_err()
+        );
         assert_eq!(ContractQuery::new(" aapl ").unwrap().text(), "aapl");
     }
 }

@@ -144,10 +144,13 @@ impl BarSize {
     /// Returns [`ParseEnumError`] for other text.
     pub fn parse(raw: &str) -> Result<Self, ParseEnumError> {
         let raw = raw.trim();
-        Self::ALL.into_iter().find(|size| size.as_str() == raw).ok_or(ParseEnumError {
-            kind: "bar size",
-            expected: "1min, 5min, 15min, 30min, 1h, 1d, 1w",
-        })
+        Self::ALL
+            .into_iter()
+            .find(|size| size.as_str() == raw)
+            .ok_or(ParseEnumError {
+                kind: "bar size",
+                expected: "1min, 5min, 15min, 30min, 1h, 1d, 1w",
+            })
     }
 
     /// The bar width.
@@ -265,13 +268,19 @@ impl BarsRequest {
         period: HistoryPeriod,
         bar_size: BarSize,
     ) -> Result<Self, HistoryRequestError> {
-        let request = Self { contract_id, period, bar_size };
+        let request = Self {
+            contract_id,
+            period,
+            bar_size,
+        };
         let count = request.bar_count();
         if count < 1 {
             return Err(HistoryRequestError::BarLongerThanPeriod);
         }
         if count > Self::MAX_BARS {
-            return Err(HistoryRequestError::TooManyBars { max: Self::MAX_BARS });
+            return Err(HistoryRequestError::TooManyBars {
+                max: Self::MAX_BARS,
+            });
         }
         Ok(request)
     }
@@ -358,6 +367,9 @@ mod tests {
             greeks: None,
         };
         assert_eq!(quote.age_at(now), Duration::zero());
-        assert_eq!(quote.age_at(DateTime::from_timestamp(1_070, 0).unwrap()), Duration::minutes(1));
+        assert_eq!(
+            quote.age_at(DateTime::from_timestamp(1_070, 0).unwrap()),
+            Duration::minutes(1)
+        );
     }
 }

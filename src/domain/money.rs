@@ -224,7 +224,10 @@ impl Money {
         if self.currency == other.currency {
             Ok(())
         } else {
-            Err(DecimalError::CurrencyMismatch { left: self.currency, right: other.currency })
+            Err(DecimalError::CurrencyMismatch {
+                left: self.currency,
+                right: other.currency,
+            })
         }
     }
 
@@ -234,7 +237,10 @@ impl Money {
     /// [`DecimalError::CurrencyMismatch`] or [`DecimalError::Overflow`].
     pub fn checked_add(&self, other: &Self) -> Result<Self, DecimalError> {
         self.same_currency(other)?;
-        let amount = self.amount.checked_add(other.amount).ok_or(DecimalError::Overflow)?;
+        let amount = self
+            .amount
+            .checked_add(other.amount)
+            .ok_or(DecimalError::Overflow)?;
         Ok(Self::new(amount, self.currency))
     }
 
@@ -244,7 +250,10 @@ impl Money {
     /// [`DecimalError::CurrencyMismatch`] or [`DecimalError::Overflow`].
     pub fn checked_sub(&self, other: &Self) -> Result<Self, DecimalError> {
         self.same_currency(other)?;
-        let amount = self.amount.checked_sub(other.amount).ok_or(DecimalError::Overflow)?;
+        let amount = self
+            .amount
+            .checked_sub(other.amount)
+            .ok_or(DecimalError::Overflow)?;
         Ok(Self::new(amount, self.currency))
     }
 
@@ -253,7 +262,10 @@ impl Money {
     /// # Errors
     /// [`DecimalError::Overflow`] when the product does not fit.
     pub fn checked_mul(&self, factor: Decimal) -> Result<Self, DecimalError> {
-        let amount = self.amount.checked_mul(factor).ok_or(DecimalError::Overflow)?;
+        let amount = self
+            .amount
+            .checked_mul(factor)
+            .ok_or(DecimalError::Overflow)?;
         Ok(Self::new(amount, self.currency))
     }
 
@@ -261,8 +273,10 @@ impl Money {
     /// accounting statements use, so repeated rounding does not drift in one direction.
     pub fn round_half_even(&self, places: u32) -> Self {
         Self::new(
-            self.amount
-                .round_dp_with_strategy(places, rust_decimal::RoundingStrategy::MidpointNearestEven),
+            self.amount.round_dp_with_strategy(
+                places,
+                rust_decimal::RoundingStrategy::MidpointNearestEven,
+            ),
             self.currency,
         )
     }
@@ -295,7 +309,14 @@ mod tests {
         assert_eq!(Price::parse("189.125").unwrap().to_string(), "189.125");
         assert_eq!(Quantity::parse("-0.5").unwrap().to_string(), "-0.5");
         assert_eq!(parse_exact_decimal("0.1000").unwrap().to_string(), "0.1000");
-        for raw in ["", "abc", "1e3", "1.2.3", "NaN", "0.12345678901234567890123456789012"] {
+        for raw in [
+            "",
+            "abc",
+            "1e3",
+            "1.2.3",
+            "NaN",
+            "0.12345678901234567890123456789012",
+        ] {
             assert!(parse_exact_decimal(raw).is_err(), "{raw:?}");
         }
         assert_eq!(Price::parse("-1"), Err(DecimalError::Negative));

@@ -186,10 +186,16 @@ mod tests {
     #[test]
     fn codes_round_trip_case_insensitively() {
         for order_type in OrderType::ALL {
-            assert_eq!(OrderType::parse(&order_type.code().to_lowercase()).unwrap(), *order_type);
+            assert_eq!(
+                OrderType::parse(&order_type.code().to_lowercase()).unwrap(),
+                *order_type
+            );
         }
         assert_eq!(OrderSide::parse("buy").unwrap(), OrderSide::Buy);
-        assert_eq!(TimeInForce::parse("GTC").unwrap(), TimeInForce::GoodTillCancelled);
+        assert_eq!(
+            TimeInForce::parse("GTC").unwrap(),
+            TimeInForce::GoodTillCancelled
+        );
         assert!(OrderType::parse("LIMIT").is_err());
     }
 

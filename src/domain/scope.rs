@@ -129,7 +129,13 @@ impl ScopeSet {
 
     /// Every read scope and no write scope: the embedded default.
     pub fn read_only_defaults() -> Self {
-        Self(Scope::ALL.iter().copied().filter(|scope| !scope.is_write()).collect())
+        Self(
+            Scope::ALL
+                .iter()
+                .copied()
+                .filter(|scope| !scope.is_write())
+                .collect(),
+        )
     }
 
     /// Parses a space-separated list (OAuth `scope` style). Repeats are allowed and collapse.

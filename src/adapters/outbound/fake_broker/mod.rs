@@ -1,1 +1,541 @@
-//! placeholder
+//! `FakeBroker`: the embedded, deterministic [`BrokerReader`] used by default, in demos and in
+//! tests.
+//!
+//! It holds a small fixed world (see [`known_ids`] for every id):
+//! - three accounts: `DU1234567` (paper, USD), `U7654321` (live, USD) and `DU7654320` (paper,
+//!   EUR), each with cash, positions, orders and fills;
+//! - seventeen instruments: US and European stocks (`VOD` is listed twice, on LSE in GBP and as
+//!   a NASDAQ ADR in USD, so a search for `VOD` is ambiguous until narrowed by exchange or
+//!   currency), two ETFs, a six-option AAPL chain with greeks, the ES front future and two FX
+//!   pairs;
+//! - quotes that are live except for three deliberate cases: VOD on LSE is **delayed** (stamped
+//!   15 minutes before now), the ES future is **stale** (3 hours before now) and the pink-sheet
+//!   stock `DRMT` ([`known_ids::NO_DATA`]) has **no market data** at all
+//!   ([`BrokerError::MarketDataUnavailable`] for quotes and bars).
+//!
+//! Nothing here performs I/O or draws randomness: every value comes from the catalog, the
+//! clock, or a fixed integer hash of the contract id, so equal clocks give equal answers.
+//! Quotes do not move; bars trace a path that ends at the quote's last price (see `history`).
+//! Times of orders and fills are stored as ages and stamped relative to the clock.
+//!
+//! Construction is infallible: the catalog is built once in [`FakeBroker::new`] and, should a
+//! literal ever be refused by a domain constructor, every data call reports that as
+//! [`BrokerError::InvalidResponse`] instead of panicking at start-up. A unit test builds the
+//! catalog, so that path is never taken in a released build.
+
+mod catalog;
+mod history;
+mod ledger;
+mod market;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use self::catalog::{AccountBook, Catalog, FillTemplate, Listing, OrderTemplate};
+use crate::domain::account::{Account, AccountSummary};
+use crate::domain::ids::{AccountId, ContractId};
+use crate::domain::instrument::{AssetClass, Contract, ContractQuery};
+use crate::domain::market_data::{BarSeries, BarsRequest, Quote};
+use crate::domain::money::Money;
+use crate::domain::order::{Execution, LiveOrder};
+use crate::domain::portfolio::Position;
+use crate::domain::session::{SessionState, SessionStatus};
+use crate::ports::broker_reader::{BrokerError, BrokerReader};
+use crate::ports::clock::Clock;
+
+/// The ids of the fake broker's fixed world, for tests and demos.
+pub mod known_ids {
+    /// Paper account, base USD: stocks, ETFs (one short), a call, an LSE line, five orders,
+    /// five fills.
+    pub const PAPER_USD_ACCOUNT: &str = "DU1234567";
+    /// Live account, base USD: two positions, one order, one fill.
+    pub const LIVE_USD_ACCOUNT: &str = "U7654321";
+    /// Paper account, base EUR: a German stock, an FX position and a US stock.
+    pub const PAPER_EUR_ACCOUNT: &str = "DU7654320";
+
+    /// APPLE INC, NASDAQ, USD.
+    pub const AAPL: u64 = 265_598;
+    /// MICROSOFT CORP, NASDAQ, USD.
+    pub const MSFT: u64 = 272_093;
+    /// VODAFONE GROUP PLC on LSE, GBP; its quotes are delayed.
+    pub const VOD_LSE: u64 = 8_894_117;
+    /// VODAFONE GROUP PLC ADR on NASDAQ, USD; shares the symbol and local symbol `VOD`.
+    pub const VOD_ADR: u64 = 44_652_000;
+    /// SAP SE on IBIS (Xetra), EUR.
+    pub const SAP: u64 = 16_934_597;
+    /// SPDR S&P 500 ETF TRUST, ARCA, USD.
+    pub const SPY: u64 = 756_733;
+    /// INVESCO QQQ TRUST SERIES 1, NASDAQ, USD.
+    pub const QQQ: u64 = 320_227_568;
+    /// AAPL 18DEC26 180 call (CBOE, multiplier 100).
+    pub const AAPL_180_CALL: u64 = 745_201_801;
+    /// AAPL 18DEC26 180 put.
+    pub const AAPL_180_PUT: u64 = 745_201_802;
+    /// AAPL 18DEC26 190 call.
+    pub const AAPL_190_CALL: u64 = 745_201_901;
+    /// AAPL 18DEC26 190 put.
+    pub const AAPL_190_PUT: u64 = 745_201_902;
+    /// AAPL 18DEC26 200 call.
+    pub const AAPL_200_CALL: u64 = 745_202_001;
+    /// AAPL 18DEC26 200 put.
+    pub const AAPL_200_PUT: u64 = 745_202_002;
+    /// E-mini S&P 500 December 2026 (`ESZ6`, CME, multiplier 50); its quotes are stale.
+    pub const ES_FRONT: u64 = 495_512_563;
+    /// EUR.USD on IDEALPRO.
+    pub const EUR_USD: u64 = 12_087_792;
+    /// GBP.USD on IDEALPRO.
+    pub const GBP_USD: u64 = 12_087_797;
+    /// DORMANT RESOURCES CORP (`DRMT`, PINK, USD): searchable, but without market data.
+    pub const NO_DATA: u64 = 431_926_001;
+}
+
+/// The embedded fake broker. See the module documentation for its world.
+pub struct FakeBroker {
+    clock: Arc<dyn Clock>,
+    /// Built once at construction; an `Err` is a catalog bug, reported by every data call.
+    catalog: Result<Catalog, BrokerError>,
+    session_state: SessionState,
+}
+
+impl fmt::Debug for FakeBroker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeBroker")
+            .field("session_state", &self.session_state)
+            .field("catalog_ok", &self.catalog.is_ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FakeBroker {
+    /// A fake broker with a usable session, reading time from `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            catalog: Catalog::build(),
+            session_state: SessionState::Usable,
+        }
+    }
+
+    /// The same fake with its session in `state`. When the state is not usable, every data
+    /// method fails: [`SessionState::LoginRequired`] and [`SessionState::CompetingSession`]
+    /// with [`BrokerError::SessionRequired`] (no login URL), [`SessionState::Unavailable`] with
+    /// [`BrokerError::Unavailable`]; the session methods report the state.
+    #[must_use]
+    pub fn with_session_state(mut self, state: SessionState) -> Self {
+        self.session_state = state;
+        self
+    }
+
+    fn status(&self) -> SessionStatus {
+        let state = self.session_state;
+        SessionStatus {
+            state,
+            authenticated: matches!(state, SessionState::Usable | SessionState::CompetingSession),
+            connected: state != SessionState::Unavailable,
+            competing: state == SessionState::CompetingSession,
+            login_url: None,
+        }
+    }
+
+    /// The catalog, when the session allows data calls.
+    fn usable_catalog(&self) -> Result<&Catalog, BrokerError> {
+        match self.session_state {
+            SessionState::Usable => self.catalog.as_ref().map_err(Clone::clone),
+            SessionState::LoginRequired | SessionState::CompetingSession => {
+                Err(BrokerError::SessionRequired { login_url: None })
+            }
+            SessionState::Unavailable => Err(BrokerError::Unavailable {
+                detail: "the fake broker is set to be unreachable".to_owned(),
+            }),
+        }
+    }
+
+    fn usable_book(&self, account: &AccountId) -> Result<(&Catalog, &AccountBook), BrokerError> {
+        let catalog = self.usable_catalog()?;
+        let book = catalog.book(account).ok_or(BrokerError::UnknownAccount)?;
+        Ok((catalog, book))
+    }
+
+    fn usable_listing(&self, contract_id: ContractId) -> Result<&Listing, BrokerError> {
+        self.usable_catalog()?
+            .listing(contract_id)
+            .ok_or(BrokerError::UnknownContract { contract_id })
+    }
+}
+
+/// True when `text` matches the contract: it starts the symbol or the local symbol, or starts
+/// a word of the description (so `apple` finds APPLE INC but `es` does not find INVESCO).
+/// Case is ignored.
+fn text_matches(contract: &Contract, text: &str) -> bool {
+    let needle = text.to_uppercase();
+    let description = contract.description.to_uppercase();
+    let starts_a_word = |(index, _): (usize, &str)| {
+        description[..index]
+            .chars()
+            .next_back()
+            .is_none_or(|previous| !previous.is_alphanumeric())
+    };
+    contract.symbol.to_uppercase().starts_with(&needle)
+        || contract.local_symbol.to_uppercase().starts_with(&needle)
+        || description.match_indices(&needle).any(starts_a_word)
+}
+
+/// The symbol shown on orders and fills: the local symbol where the root symbol is ambiguous.
+fn display_symbol(contract: &Contract) -> String {
+    match contract.asset_class {
+        AssetClass::Stock | AssetClass::Etf | AssetClass::Index => contract.symbol.clone(),
+        _ => contract.local_symbol.clone(),
+    }
+}
+
+fn catalog_gap(contract_id: ContractId) -> BrokerError {
+    BrokerError::InvalidResponse {
+        detail: format!("fake broker catalog: no contract {contract_id}"),
+    }
+}
+
+fn live_order(
+    catalog: &Catalog,
+    account_id: &AccountId,
+    template: &OrderTemplate,
+    now: DateTime<Utc>,
+) -> Result<LiveOrder, BrokerError> {
+    let listing = catalog
+        .listing(template.contract_id)
+        .ok_or_else(|| catalog_gap(template.contract_id))?;
+    Ok(LiveOrder {
+        order_id: template.order_id.clone(),
+        account_id: account_id.clone(),
+        contract_id: template.contract_id,
+        symbol: display_symbol(&listing.contract),
+        side: template.side,
+        order_type: template.order_type,
+        quantity: template.quantity,
+        filled_quantity: template.filled_quantity,
+        limit_price: template.limit_price,
+        stop_price: template.stop_price,
+        time_in_force: template.time_in_force,
+        status: template.status,
+        updated_at: market::before(now, template.age)?,
+    })
+}
+
+fn execution(
+    catalog: &Catalog,
+    account_id: &AccountId,
+    template: &FillTemplate,
+    now: DateTime<Utc>,
+) -> Result<Execution, BrokerError> {
+    let listing = catalog
+        .listing(template.contract_id)
+        .ok_or_else(|| catalog_gap(template.contract_id))?;
+    Ok(Execution {
+        execution_id: template.execution_id.clone(),
+        order_id: template.order_id.clone(),
+        account_id: account_id.clone(),
+        contract_id: template.contract_id,
+        symbol: display_symbol(&listing.contract),
+        side: template.side,
+        quantity: template.quantity,
+        price: template.price,
+        commission: Money::new(template.commission, listing.contract.currency),
+        executed_at: market::before(now, template.age)?,
+    })
+}
+
+#[async_trait]
+impl BrokerReader for FakeBroker {
+    fn backend_name(&self) -> &'static str {
+        "fake"
+    }
+
+    async fn session_status(&self) -> Result<SessionStatus, BrokerError> {
+        Ok(self.status())
+    }
+
+    async fn keepalive(&self) -> Result<SessionStatus, BrokerError> {
+        Ok(self.status())
+    }
+
+    async fn accounts(&self) -> Result<Vec<Account>, BrokerError> {
+        let catalog = self.usable_catalog()?;
+        Ok(catalog
+            .books
+            .iter()
+            .map(|book| book.account.clone())
+            .collect())
+    }
+
+    async fn account_summary(&self, account: &AccountId) -> Result<AccountSummary, BrokerError> {
+        let (catalog, book) = self.usable_book(account)?;
+        ledger::summarize(catalog, book)
+    }
+
+    async fn positions(&self, account: &AccountId) -> Result<Vec<Position>, BrokerError> {
+        let (catalog, book) = self.usable_book(account)?;
+        ledger::positions(catalog, book)
+    }
+
+    async fn search_contracts(&self, query: &ContractQuery) -> Result<Vec<Contract>, BrokerError> {
+        let catalog = self.usable_catalog()?;
+        Ok(catalog
+            .listings
+            .iter()
+            .map(|listing| &listing.contract)
+            .filter(|contract| {
+                text_matches(contract, query.text()) && query.filters_accept(contract)
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn contract(&self, contract_id: ContractId) -> Result<Contract, BrokerError> {
+        Ok(self.usable_listing(contract_id)?.contract.clone())
+    }
+
+    async fn quote_snapshot(&self, contract_id: ContractId) -> Result<Quote, BrokerError> {
+        market::quote(self.usable_listing(contract_id)?, self.clock.now())
+    }
+
+    async fn historical_bars(&self, request: &BarsRequest) -> Result<BarSeries, BrokerError> {
+        let contract_id = request.contract_id;
+        let listing = self.usable_listing(contract_id)?;
+        let market = listing
+            .market
+            .as_ref()
+            .ok_or(BrokerError::MarketDataUnavailable { contract_id })?;
+        Ok(BarSeries {
+            contract_id,
+            bar_size: request.bar_size,
+            status: market.feed.status(),
+            bars: history::bars(market, request, self.clock.now())?,
+        })
+    }
+
+    async fn live_orders(&self, account: &AccountId) -> Result<Vec<LiveOrder>, BrokerError> {
+        let (catalog, book) = self.usable_book(account)?;
+        let now = self.clock.now();
+        book.orders
+            .iter()
+            .map(|template| live_order(catalog, &book.account.id, template, now))
+            .collect()
+    }
+
+    async fn executions(
+        &self,
+        account: &AccountId,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Execution>, BrokerError> {
+        let (catalog, book) = self.usable_book(account)?;
+        let now = self.clock.now();
+        let mut executions = book
+            .fills
+            .iter()
+            .map(|template| execution(catalog, &book.account.id, template, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        executions.retain(|execution| since.is_none_or(|since| execution.executed_at >= since));
+        // Newest first; ties keep catalog order, so the order is stable.
+        executions.sort_by_key(|execution| std::cmp::Reverse(execution.executed_at));
+        Ok(executions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::adapters::outbound::clock::FixedClock;
+    use crate::domain::account::AccountMode;
+    use crate::domain::market_data::{BarSize, DataStatus, HistoryPeriod};
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_793_417, 0).unwrap()
+    }
+
+    fn fake() -> FakeBroker {
+        FakeBroker::new(Arc::new(FixedClock::new(now())))
+    }
+
+    fn account(raw: &str) -> AccountId {
+        AccountId::parse(raw).unwrap()
+    }
+
+    fn conid(value: u64) -> ContractId {
+        ContractId::new(value).unwrap()
+    }
+
+    async fn search(fake: &FakeBroker, query: ContractQuery) -> Vec<u64> {
+        let found = fake.search_contracts(&query).await.unwrap();
+        found.iter().map(|contract| contract.id.value()).collect()
+    }
+
+    #[tokio::test]
+    async fn accounts_are_the_three_known_ones_with_modes_from_their_ids() {
+        let accounts = fake().accounts().await.unwrap();
+        let ids: Vec<_> = accounts.iter().map(|account| account.id.expose()).collect();
+        assert_eq!(
+            ids,
+            [
+                known_ids::PAPER_USD_ACCOUNT,
+                known_ids::LIVE_USD_ACCOUNT,
+                known_ids::PAPER_EUR_ACCOUNT
+            ]
+        );
+        let modes: Vec<_> = accounts.iter().map(|account| account.mode).collect();
+        assert_eq!(
+            modes,
+            [AccountMode::Paper, AccountMode::Live, AccountMode::Paper]
+        );
+        assert_eq!(accounts[2].base_currency.as_str(), "EUR");
+    }
+
+    #[tokio::test]
+    async fn search_matches_symbol_prefixes_and_description_words() {
+        let fake = fake();
+        let vod = search(&fake, ContractQuery::new("vod").unwrap()).await;
+        assert_eq!(vod, [known_ids::VOD_LSE, known_ids::VOD_ADR]);
+        let lse = search(
+            &fake,
+            ContractQuery::new("VOD")
+                .unwrap()
+                .with_exchange("lse")
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(lse, [known_ids::VOD_LSE]);
+        assert_eq!(
+            search(&fake, ContractQuery::new("apple").unwrap()).await,
+            [known_ids::AAPL]
+        );
+        assert_eq!(
+            search(&fake, ContractQuery::new("ES").unwrap()).await,
+            [known_ids::ES_FRONT]
+        );
+        let aapl = search(&fake, ContractQuery::new("AAPL").unwrap()).await;
+        assert_eq!(aapl.len(), 7);
+        let mut options = ContractQuery::new("aapl").unwrap();
+        options.asset_class = Some(AssetClass::Option);
+        assert_eq!(search(&fake, options).await.len(), 6);
+        let occ = search(&fake, ContractQuery::new("AAPL  261218P").unwrap()).await;
+        assert_eq!(
+            occ,
+            [
+                known_ids::AAPL_180_PUT,
+                known_ids::AAPL_190_PUT,
+                known_ids::AAPL_200_PUT
+            ]
+        );
+        assert!(
+            search(&fake, ContractQuery::new("ZZZNOTREAL").unwrap())
+                .await
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_ids_are_refused() {
+        let fake = fake();
+        let stranger = account("U1111111");
+        assert_eq!(
+            fake.positions(&stranger).await,
+            Err(BrokerError::UnknownAccount)
+        );
+        assert_eq!(
+            fake.account_summary(&stranger).await,
+            Err(BrokerError::UnknownAccount)
+        );
+        let missing = conid(1);
+        assert_eq!(
+            fake.quote_snapshot(missing).await,
+            Err(BrokerError::UnknownContract {
+                contract_id: missing
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn bars_of_the_no_data_contract_are_unavailable_and_others_match_the_feed() {
+        let fake = fake();
+        let period = HistoryPeriod::parse("1d").unwrap();
+        let no_data = conid(known_ids::NO_DATA);
+        let request = BarsRequest::new(no_data, period, BarSize::OneHour).unwrap();
+        assert_eq!(
+            fake.historical_bars(&request).await,
+            Err(BrokerError::MarketDataUnavailable {
+                contract_id: no_data
+            })
+        );
+        let request =
+            BarsRequest::new(conid(known_ids::ES_FRONT), period, BarSize::OneHour).unwrap();
+        let series = fake.historical_bars(&request).await.unwrap();
+        assert_eq!(series.status, DataStatus::Stale);
+        assert_eq!(series.bars.len(), 24);
+    }
+
+    #[tokio::test]
+    async fn orders_and_fills_are_stamped_relative_to_the_clock() {
+        let fake = fake();
+        let paper = account(known_ids::PAPER_USD_ACCOUNT);
+        let orders = fake.live_orders(&paper).await.unwrap();
+        assert!(orders.iter().all(|order| order.updated_at < now()));
+        assert!(
+            orders
+                .iter()
+                .any(|order| order.status == crate::domain::order::OrderStatus::PreSubmitted)
+        );
+        let fills = fake.executions(&paper, None).await.unwrap();
+        assert_eq!(
+            fills.first().unwrap().executed_at,
+            now() - Duration::hours(1)
+        );
+        assert_eq!(fills.last().unwrap().executed_at, now() - Duration::days(3));
+        let since = fake
+            .executions(&paper, Some(now() - Duration::hours(26)))
+            .await
+            .unwrap();
+        assert_eq!(since.len(), 3, "the bound is inclusive");
+        let option_fill = fills
+            .iter()
+            .find(|fill| fill.contract_id == conid(known_ids::AAPL_190_CALL));
+        assert_eq!(option_fill.unwrap().symbol, "AAPL  261218C00190000");
+    }
+
+    #[tokio::test]
+    async fn session_states_gate_every_data_call() {
+        let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
+        let paper = account(known_ids::PAPER_USD_ACCOUNT);
+        for (state, expected) in [
+            (
+                SessionState::LoginRequired,
+                BrokerError::SessionRequired { login_url: None },
+            ),
+            (
+                SessionState::CompetingSession,
+                BrokerError::SessionRequired { login_url: None },
+            ),
+            (
+                SessionState::Unavailable,
+                BrokerError::Unavailable {
+                    detail: "the fake broker is set to be unreachable".to_owned(),
+                },
+            ),
+        ] {
+            let fake = FakeBroker::new(Arc::clone(&clock)).with_session_state(state);
+            assert_eq!(fake.session_status().await.unwrap().state, state);
+            assert_eq!(fake.keepalive().await.unwrap().state, state);
+            assert_eq!(fake.accounts().await, Err(expected.clone()));
+            assert_eq!(fake.positions(&paper).await, Err(expected.clone()));
+            assert_eq!(
+                fake.contract(conid(known_ids::AAPL)).await,
+                Err(expected.clone())
+            );
+            assert_eq!(fake.executions(&paper, None).await, Err(expected));
+        }
+        let usable = FakeBroker::new(clock).session_status().await.unwrap();
+        assert!(usable.authenticated && usable.connected && !usable.competing);
+    }
+}

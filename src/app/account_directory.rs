@@ -1,0 +1,175 @@
+//! Account identity in outputs: the one place raw account ids become references, masked
+//! displays and aliases, and where selectors from callers become account ids again.
+//!
+//! A reference is `acct_` followed by 16 lower-case hex characters of
+//! HMAC-SHA256(key, domain-separation prefix ‖ account id). It is stable for one key, opaque
+//! without it, and cannot be mistaken for a raw id (ADR 0006).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::app::config::AccountAlias;
+use crate::app::error::GatewayError;
+use crate::app::input::AccountSelector;
+use crate::domain::account::Account;
+use crate::domain::ids::AccountId;
+use crate::domain::secret::SecretBytes;
+
+/// Separates account references from every other use of the same key.
+const REFERENCE_CONTEXT: &[u8] = b"ibkr-agent-gateway/account-ref/v1:";
+
+/// Turns account ids into output identities and caller selectors back into ids.
+#[derive(Clone)]
+pub struct AccountDirectory {
+    key: SecretBytes,
+    aliases: BTreeMap<AccountId, AccountAlias>,
+}
+
+impl std::fmt::Debug for AccountDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountDirectory")
+            .field("aliases", &self.aliases.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How an account is named in every output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountIdentity {
+    /// Opaque, stable reference.
+    pub account_ref: String,
+    /// Masked id, e.g. `DU•••4567`.
+    pub display: String,
+    /// Operator alias, when configured.
+    pub alias: Option<String>,
+}
+
+impl AccountDirectory {
+    /// A directory keyed by `key` with the operator's aliases.
+    pub fn new(key: SecretBytes, aliases: BTreeMap<AccountId, AccountAlias>) -> Self {
+        Self { key, aliases }
+    }
+
+    /// The opaque reference of `id`.
+    pub fn reference(&self, id: &AccountId) -> String {
+        // HMAC accepts keys of any length, so `new_from_slice` cannot fail here; the fallback
+        // only keeps the signature infallible.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.key.expose()) else {
+            return "acct_unavailable".to_owned();
+        };
+        mac.update(REFERENCE_CONTEXT);
+        mac.update(id.expose().as_bytes());
+        let digest = mac.finalize().into_bytes();
+        let mut reference = String::with_capacity(21);
+        reference.push_str("acct_");
+        for byte in digest.iter().take(8) {
+            let _ = write!(reference, "{byte:02x}");
+        }
+        reference
+    }
+
+    /// The identity of `id` for outputs.
+    pub fn identity(&self, id: &AccountId) -> AccountIdentity {
+        AccountIdentity {
+            account_ref: self.reference(id),
+            display: id.masked(),
+            alias: self.aliases.get(id).map(|alias| alias.as_str().to_owned()),
+        }
+    }
+
+    /// Finds the account a caller means by `selector`: a reference, an alias or a raw id.
+    ///
+    /// # Errors
+    /// [`GatewayError::UnknownAccount`] when no visible account matches.
+    pub fn select<'a>(
+        &self,
+        selector: &AccountSelector,
+        accounts: &'a [Account],
+    ) -> Result<&'a Account, GatewayError> {
+        let selector = selector.as_str();
+        accounts
+            .iter()
+            .find(|account| {
+                let id = &account.id;
+                id.expose() == selector
+                    || self.reference(id) == selector
+                    || self
+                        .aliases
+                        .get(id)
+                        .is_some_and(|alias| alias.as_str() == selector)
+            })
+            .ok_or(GatewayError::UnknownAccount)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::account::{AccountKind, AccountMode};
+    use crate::domain::money::Currency;
+
+    fn directory(key: &[u8]) -> AccountDirectory {
+        let mut aliases = BTreeMap::new();
+        aliases.insert(
+            AccountId::parse("DU1234567").unwrap(),
+            AccountAlias::parse("main").unwrap(),
+        );
+        AccountDirectory::new(SecretBytes::new(key.to_vec()), aliases)
+    }
+
+    fn accounts() -> Vec<Account> {
+        ["DU1234567", "U7654321"]
+            .into_iter()
+            .map(|raw| Account {
+                id: AccountId::parse(raw).unwrap(),
+                mode: if raw.starts_with("DU") {
+                    AccountMode::Paper
+                } else {
+                    AccountMode::Live
+                },
+                base_currency: Currency::parse("USD").unwrap(),
+                kind: AccountKind::Individual,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn references_are_stable_per_key_and_opaque() {
+        let id = AccountId::parse("DU1234567").unwrap();
+        let first = directory(&[7; 32]).reference(&id);
+        assert_eq!(first, directory(&[7; 32]).reference(&id));
+        assert_ne!(first, directory(&[8; 32]).reference(&id));
+        assert!(first.starts_with("acct_") && first.len() == 21);
+        assert!(!first.contains("1234567"));
+    }
+
+    #[test]
+    fn selectors_accept_reference_alias_and_raw_id() {
+        let directory = directory(&[1; 32]);
+        let accounts = accounts();
+        let reference = directory.reference(&accounts[1].id);
+        let select = |raw: &str| {
+            directory
+                .select(&AccountSelector::parse(raw).unwrap(), &accounts)
+                .map(|a| a.id.clone())
+        };
+        assert_eq!(select(&reference).unwrap(), accounts[1].id);
+        assert_eq!(select("main").unwrap(), accounts[0].id);
+        assert_eq!(select("U7654321").unwrap(), accounts[1].id);
+        assert!(matches!(
+            select("DU0000000"),
+            Err(GatewayError::UnknownAccount)
+        ));
+        assert!(AccountSelector::parse("").is_err());
+    }
+
+    #[test]
+    fn identities_mask_and_alias() {
+        let identity = directory(&[1; 32]).identity(&AccountId::parse("DU1234567").unwrap());
+        assert_eq!(identity.display, "DU\u{2022}\u{2022}\u{2022}4567");
+        assert_eq!(identity.alias.as_deref(), Some("main"));
+    }
+}

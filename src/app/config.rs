@@ -1,0 +1,404 @@
+//! Configuration: the one YAML loader and the typed, validated `Settings` tree.
+//!
+//! The file is parsed once into raw serde structs that reject unknown keys, then validated into
+//! domain types. Every error names the key path. All YAML parsing lives in this module, so the
+//! YAML library can be swapped in one place (ADR 0005).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::app::error::GatewayError;
+use crate::domain::ids::AccountId;
+use crate::domain::scope::{Scope, ScopeSet};
+
+/// Which broker backend to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerBackend {
+    /// The embedded, deterministic fake broker (the default).
+    Fake,
+    /// IBKR's Client Portal Gateway.
+    ClientPortalGateway {
+        /// The gateway's API base URL, e.g. `https://localhost:5000/v1/api`.
+        base_url: Url,
+        /// Skip certificate checks; only ever true for a loopback host.
+        allow_insecure_tls_for_localhost: bool,
+    },
+}
+
+impl BrokerBackend {
+    /// The backend's config spelling.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Fake => "fake",
+            Self::ClientPortalGateway { .. } => "client_portal_gateway",
+        }
+    }
+}
+
+/// An operator-chosen account alias, e.g. `main-paper`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AccountAlias(String);
+
+impl AccountAlias {
+    /// Parses `[a-z0-9_-]{1,32}` that does not itself look like an account id or reference.
+    ///
+    /// # Errors
+    /// A message saying what is wrong.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let valid = !raw.is_empty()
+            && raw.len() <= 32
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid {
+            return Err("alias must be 1 to 32 lower-case letters, digits, '-' or '_'".into());
+        }
+        if raw.starts_with("acct_") {
+            return Err("alias must not start with `acct_`, which account references use".into());
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The alias text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Validated settings. Built only by [`Settings::embedded_defaults`] or [`Settings::from_yaml`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The broker backend.
+    pub broker: BrokerBackend,
+    /// Granted scopes.
+    pub enabled_scopes: ScopeSet,
+    /// Operator aliases for accounts.
+    pub account_aliases: BTreeMap<AccountId, AccountAlias>,
+}
+
+impl Settings {
+    /// The embedded defaults: fake broker, read scopes only, no aliases.
+    pub fn embedded_defaults() -> Self {
+        Self {
+            broker: BrokerBackend::Fake,
+            enabled_scopes: ScopeSet::read_only_defaults(),
+            account_aliases: BTreeMap::new(),
+        }
+    }
+
+    /// Reads and validates the file at `path`.
+    ///
+    /// # Errors
+    /// [`GatewayError::ConfigFile`] when the file cannot be read (naming the path as given),
+    /// [`GatewayError::Config`] when it is invalid (naming the key path).
+    pub fn load(path: &Path) -> Result<Self, GatewayError> {
+        let text = std::fs::read_to_string(path).map_err(|error| GatewayError::ConfigFile {
+            path: path.display().to_string(),
+            reason: match error.kind() {
+                std::io::ErrorKind::NotFound => "not found".into(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+                std::io::ErrorKind::InvalidData => "not valid UTF-8".into(),
+                _ => "unreadable".into(),
+            },
+        })?;
+        Self::from_yaml(&text)
+    }
+
+    /// Parses and validates YAML text. An empty document means all defaults.
+    ///
+    /// # Errors
+    /// [`GatewayError::Config`] naming the key path of the first problem.
+    pub fn from_yaml(text: &str) -> Result<Self, GatewayError> {
+        let raw: RawSettings = if text.trim().is_empty() {
+            RawSettings::default()
+        } else {
+            let deserializer = serde_yaml::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(deserializer).map_err(|error| {
+                let path = error.path().to_string();
+                let key_path = if path == "." {
+                    "(root)".to_owned()
+                } else if path.starts_with("accounts.aliases.") {
+                    // The next segment would be a raw account id.
+                    "accounts.aliases".to_owned()
+                } else {
+                    path
+                };
+                GatewayError::config(key_path, strip_location(&error.inner().to_string()))
+            })?
+        };
+        raw.validate()
+    }
+}
+
+/// serde_yaml appends ` at line L column C`; keep the location but in a shorter form.
+fn strip_location(message: &str) -> String {
+    message.trim_end_matches('.').to_owned()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    #[serde(default)]
+    broker: RawBroker,
+    #[serde(default)]
+    auth: RawAuth,
+    #[serde(default)]
+    accounts: RawAccounts,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBroker {
+    #[serde(default)]
+    backend: RawBackend,
+    base_url: Option<String>,
+    #[serde(default)]
+    allow_insecure_tls_for_localhost: bool,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum RawBackend {
+    #[default]
+    Fake,
+    ClientPortalGateway,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    enabled_scopes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccounts {
+    #[serde(default)]
+    aliases: BTreeMap<String, String>,
+}
+
+impl RawSettings {
+    fn validate(self) -> Result<Settings, GatewayError> {
+        Ok(Settings {
+            broker: self.broker.validate()?,
+            enabled_scopes: self.auth.validate()?,
+            account_aliases: self.accounts.validate()?,
+        })
+    }
+}
+
+impl RawBroker {
+    fn validate(self) -> Result<BrokerBackend, GatewayError> {
+        match self.backend {
+            RawBackend::Fake => {
+                if self.base_url.is_some() {
+                    return Err(GatewayError::config(
+                        "broker.base_url",
+                        "only allowed when broker.backend is client_portal_gateway",
+                    ));
+                }
+                if self.allow_insecure_tls_for_localhost {
+                    return Err(GatewayError::config(
+                        "broker.allow_insecure_tls_for_localhost",
+                        "only allowed when broker.backend is client_portal_gateway",
+                    ));
+                }
+                Ok(BrokerBackend::Fake)
+            }
+            RawBackend::ClientPortalGateway => {
+                let raw_url = self.base_url.ok_or_else(|| {
+                    GatewayError::config(
+                        "broker.base_url",
+                        "required when broker.backend is client_portal_gateway",
+                    )
+                })?;
+                let base_url = parse_base_url(&raw_url)?;
+                if self.allow_insecure_tls_for_localhost && !is_loopback(&base_url) {
+                    return Err(GatewayError::config(
+                        "broker.allow_insecure_tls_for_localhost",
+                        "only allowed when broker.base_url is a loopback host (localhost, 127.0.0.0/8, ::1)",
+                    ));
+                }
+                Ok(BrokerBackend::ClientPortalGateway {
+                    base_url,
+                    allow_insecure_tls_for_localhost: self.allow_insecure_tls_for_localhost,
+                })
+            }
+        }
+    }
+}
+
+fn parse_base_url(raw: &str) -> Result<Url, GatewayError> {
+    const KEY: &str = "broker.base_url";
+    let url = Url::parse(raw)
+        .map_err(|error| GatewayError::config(KEY, format!("not a valid URL: {error}")))?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return Err(GatewayError::config(
+            KEY,
+            "scheme must be https (or http for a loopback host)",
+        ));
+    }
+    if url.scheme() == "http" && !is_loopback(&url) {
+        return Err(GatewayError::config(
+            KEY,
+            "plain http is only allowed for a loopback host",
+        ));
+    }
+    if url.host().is_none() {
+        return Err(GatewayError::config(KEY, "must name a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(GatewayError::config(KEY, "must not carry credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(GatewayError::config(
+            KEY,
+            "must not have a query or fragment",
+        ));
+    }
+    Ok(url)
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `::1`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => IpAddr::V4(address).is_loopback(),
+        Some(url::Host::Ipv6(address)) => IpAddr::V6(address).is_loopback(),
+        None => false,
+    }
+}
+
+impl RawAuth {
+    fn validate(self) -> Result<ScopeSet, GatewayError> {
+        let Some(raw_scopes) = self.enabled_scopes else {
+            return Ok(ScopeSet::read_only_defaults());
+        };
+        raw_scopes
+            .iter()
+            .enumerate()
+            .map(|(index, raw)| {
+                Scope::parse(raw).map_err(|error| {
+                    GatewayError::config(format!("auth.enabled_scopes[{index}]"), error.to_string())
+                })
+            })
+            .collect()
+    }
+}
+
+impl RawAccounts {
+    fn validate(self) -> Result<BTreeMap<AccountId, AccountAlias>, GatewayError> {
+        let mut aliases = BTreeMap::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (index, (raw_id, raw_alias)) in self.aliases.into_iter().enumerate() {
+            // The key is a raw account id, so the path uses the entry's position, not the key.
+            let key_path = format!("accounts.aliases[{index}]");
+            let id = AccountId::parse(&raw_id)
+                .map_err(|error| GatewayError::config(key_path.clone(), error.to_string()))?;
+            let alias = AccountAlias::parse(&raw_alias)
+                .map_err(|message| GatewayError::config(key_path.clone(), message))?;
+            if AccountId::parse(&raw_alias.to_ascii_uppercase()).is_ok() {
+                return Err(GatewayError::config(
+                    key_path,
+                    "alias must not look like an account id",
+                ));
+            }
+            if !seen.insert(alias.clone()) {
+                return Err(GatewayError::config(
+                    key_path,
+                    "alias is used for two accounts",
+                ));
+            }
+            aliases.insert(id, alias);
+        }
+        Ok(aliases)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(yaml: &str) -> String {
+        Settings::from_yaml(yaml).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn empty_text_means_embedded_defaults() {
+        assert_eq!(
+            Settings::from_yaml("").unwrap(),
+            Settings::embedded_defaults()
+        );
+        assert_eq!(
+            Settings::from_yaml("broker:\n  backend: fake\n").unwrap(),
+            Settings::embedded_defaults()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_path() {
+        let message = error_of("broker:\n  backend: fake\n  bogus: 1\n");
+        assert!(message.starts_with("broker.bogus"), "{message}");
+        let message = error_of("surprise: true\n");
+        assert!(message.contains("surprise"), "{message}");
+    }
+
+    #[test]
+    fn client_portal_needs_a_base_url() {
+        let message = error_of("broker:\n  backend: client_portal_gateway\n");
+        assert_eq!(
+            message,
+            "broker.base_url: required when broker.backend is client_portal_gateway"
+        );
+    }
+
+    #[test]
+    fn tls_bypass_is_only_for_loopback() {
+        let ok = "broker:\n  backend: client_portal_gateway\n  base_url: https://127.0.0.1:5000/v1/api\n  allow_insecure_tls_for_localhost: true\n";
+        assert!(Settings::from_yaml(ok).is_ok());
+        let remote = "broker:\n  backend: client_portal_gateway\n  base_url: https://gateway.example:5000/v1/api\n  allow_insecure_tls_for_localhost: true\n";
+        assert!(error_of(remote).starts_with("broker.allow_insecure_tls_for_localhost"));
+        let plain = "broker:\n  backend: client_portal_gateway\n  base_url: http://gateway.example/v1/api\n";
+        assert!(error_of(plain).starts_with("broker.base_url"));
+    }
+
+    #[test]
+    fn scopes_are_validated_by_position() {
+        let message = error_of("auth:\n  enabled_scopes: [ibkr:health:read, ibkr:everything]\n");
+        assert!(message.starts_with("auth.enabled_scopes[1]"), "{message}");
+        let settings = Settings::from_yaml("auth:\n  enabled_scopes: []\n").unwrap();
+        assert!(settings.enabled_scopes.is_empty());
+    }
+
+    #[test]
+    fn aliases_are_validated_without_echoing_the_account_id() {
+        let settings =
+            Settings::from_yaml("accounts:\n  aliases:\n    DU1234567: main-paper\n").unwrap();
+        assert_eq!(settings.account_aliases.len(), 1);
+        let message = error_of("accounts:\n  aliases:\n    DU1234567: Main Paper\n");
+        assert!(message.starts_with("accounts.aliases[0]"), "{message}");
+        assert!(!message.contains("1234567"));
+        assert!(
+            error_of("accounts:\n  aliases:\n    DU1234567: du7654321\n").contains("look like")
+        );
+        assert!(
+            error_of("accounts:\n  aliases:\n    DU1234567: a\n    U7654321: a\n")
+                .contains("two accounts")
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let message = error_of("broker:\n  allow_insecure_tls_for_localhost: maybe\n");
+        assert!(
+            message.starts_with("broker.allow_insecure_tls_for_localhost"),
+            "{message}"
+        );
+        let message = error_of("broker:\n  backend: tws\n");
+        assert!(message.starts_with("broker.backend"), "{message}");
+    }
+}

@@ -1,0 +1,121 @@
+//! The `Gateway` facade: the one entry point that library users, the CLI and the MCP server
+//! call. Every operation checks its scope before touching any port.
+
+use std::sync::Arc;
+
+use crate::app::account_directory::AccountDirectory;
+use crate::app::error::GatewayError;
+use crate::app::input::AccountSelector;
+use crate::domain::account::Account;
+use crate::domain::scope::{Scope, ScopeSet};
+use crate::ports::broker_reader::BrokerReader;
+use crate::ports::clock::Clock;
+
+/// Where the key behind account references came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountRefKeySource {
+    /// A deployment secret from the environment (`IBKR_AUDIT_HMAC_SECRET`).
+    Environment,
+    /// The per-installation key in the state directory.
+    Installation,
+    /// A key that lives only as long as the process (library use without a key).
+    Ephemeral,
+    /// A key handed in by the embedding program.
+    Provided,
+}
+
+impl AccountRefKeySource {
+    /// Snake-case name used in outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Environment => "environment",
+            Self::Installation => "installation",
+            Self::Ephemeral => "ephemeral",
+            Self::Provided => "provided",
+        }
+    }
+}
+
+/// Everything the gateway is built from; assembled by the composition root.
+pub struct GatewayParts {
+    /// The broker.
+    pub broker: Arc<dyn BrokerReader>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Account identity.
+    pub directory: AccountDirectory,
+    /// Where the directory's key came from.
+    pub key_source: AccountRefKeySource,
+    /// Granted scopes.
+    pub scopes: ScopeSet,
+}
+
+/// The gateway. Cheap to clone; clones share the same adapters.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<GatewayParts>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("backend", &self.inner.broker.backend_name())
+            .field("scopes", &self.inner.scopes.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Builds a gateway from its parts. Library users start from `Gateway::fake()` or
+    /// `Gateway::builder(...)` in the composition root instead.
+    pub fn from_parts(parts: GatewayParts) -> Self {
+        Self {
+            inner: Arc::new(parts),
+        }
+    }
+
+    pub(crate) fn broker(&self) -> &dyn BrokerReader {
+        self.inner.broker.as_ref()
+    }
+
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    pub(crate) fn directory(&self) -> &AccountDirectory {
+        &self.inner.directory
+    }
+
+    pub(crate) fn key_source(&self) -> AccountRefKeySource {
+        self.inner.key_source
+    }
+
+    /// The granted scopes.
+    pub fn granted_scopes(&self) -> &ScopeSet {
+        &self.inner.scopes
+    }
+
+    /// The backend's name, e.g. `fake`.
+    pub fn backend_name(&self) -> &'static str {
+        self.inner.broker.backend_name()
+    }
+
+    /// Refuses with `AUTH_MISSING_SCOPE` unless `scope` is granted. Called first by every
+    /// operation, before any port is touched.
+    pub(crate) fn require(&self, scope: Scope) -> Result<(), GatewayError> {
+        if self.inner.scopes.contains(scope) {
+            Ok(())
+        } else {
+            Err(GatewayError::MissingScope { scope })
+        }
+    }
+
+    /// The visible account a selector names.
+    pub(crate) async fn select_account(
+        &self,
+        selector: &AccountSelector,
+    ) -> Result<Account, GatewayError> {
+        let accounts = self.broker().accounts().await?;
+        self.directory().select(selector, &accounts).cloned()
+    }
+}

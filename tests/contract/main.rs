@@ -1,0 +1,15 @@
+//! Contract tests: one binary, one module per boundary. The broker-reader suite runs the same
+//! expectations against every `BrokerReader` adapter; the CLI suite runs the real binary; the
+//! architecture test guards the dependency rules.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+mod architecture;
+// mod broker_reader;
+mod cli;
+mod error_codes;

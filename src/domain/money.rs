@@ -44,8 +44,12 @@ pub fn parse_exact_decimal(raw: &str) -> Result<Decimal, DecimalError> {
     if trimmed.is_empty() || trimmed.len() > 64 {
         return Err(DecimalError::Invalid);
     }
-    // Exponent forms are refused: they are the usual way to smuggle in huge or tiny values.
-    if trimmed.contains(['e', 'E']) {
+    // Only `[+-]digits[.digits]`: exponents and `_` separators, which `rust_decimal` would
+    // take, are refused so that every input spells its number plainly.
+    let unsigned = trimmed.strip_prefix(['-', '+']).unwrap_or(trimmed);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let plain = |part: &str| part.chars().all(|c| c.is_ascii_digit());
+    if whole.is_empty() || !plain(whole) || !plain(fraction) || (unsigned.ends_with('.')) {
         return Err(DecimalError::Invalid);
     }
     Decimal::from_str_exact(trimmed).map_err(|_| DecimalError::Invalid)

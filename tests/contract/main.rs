@@ -10,6 +10,6 @@
 )]
 
 mod architecture;
-// mod broker_reader;
+mod broker_reader;
 mod cli;
 mod error_codes;

@@ -1,20 +1,18 @@
 //! Embedding the gateway as a library: build it on the fake broker, read accounts and a quote,
-//! and see a scope refusal. Run with `cargo run --example embed_gateway`; `cargo test` runs it
-//! too.
+//! see a scope refusal, and verify the audit log every call was recorded in. Run with
+//! `cargo run --example embed_gateway`; `cargo test` runs it too.
 #![allow(clippy::print_stdout)] // an example prints
 
 use std::sync::Arc;
 
 use ibkr_agent_gateway::adapters::outbound::clock::SystemClock;
 use ibkr_agent_gateway::adapters::outbound::fake_broker::FakeBroker;
-use ibkr_agent_gateway::app::input::AccountSelector;
 use ibkr_agent_gateway::app::{Gateway, GatewayError};
 use ibkr_agent_gateway::domain::error_code::ErrorCode;
-use ibkr_agent_gateway::domain::ids::ContractId;
 use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
 
 async fn demo() -> Result<(), GatewayError> {
-    // The quickest start: the fake broker with read scopes only.
+    // The quickest start: the fake broker, read scopes only, an in-memory audit log.
     let gateway = Gateway::fake()?;
     let accounts = gateway.accounts().await?;
     for account in &accounts.accounts {
@@ -23,19 +21,18 @@ async fn demo() -> Result<(), GatewayError> {
             account.account_ref, account.display, account.mode
         );
     }
-    let first = AccountSelector::parse(&accounts.accounts[0].account_ref)?;
-    let positions = gateway.positions(&first).await?;
+    let first = &accounts.accounts[0].account_ref;
+    let positions = gateway.positions(first).await?;
     println!("{} positions", positions.positions.len());
-    let quote = gateway
-        .market_snapshot(
-            ContractId::parse("265598")
-                .map_err(|e| GatewayError::invalid_input("contract_id", e))?,
-            None,
-        )
-        .await?;
+    let quote = gateway.market_snapshot(265_598, None).await?;
     println!(
         "AAPL bid {:?} ask {:?} ({})",
         quote.bid, quote.ask, quote.status
+    );
+    let report = gateway.audit_verify(Default::default()).await?;
+    println!(
+        "audit: {} events, chain valid: {}",
+        report.events_scanned, report.chain_valid
     );
 
     // Any BrokerReader can be injected; here the fake again, with a narrower scope set.

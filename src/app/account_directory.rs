@@ -6,17 +6,13 @@
 //! without it, and cannot be mistaken for a raw id (ADR 0006).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
-
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
 
 use crate::app::config::AccountAlias;
 use crate::app::error::GatewayError;
 use crate::app::input::AccountSelector;
 use crate::domain::account::Account;
+use crate::domain::audit::chain::{ChainKey, to_hex};
 use crate::domain::ids::AccountId;
-use crate::domain::secret::SecretBytes;
 
 /// Separates account references from every other use of the same key.
 const REFERENCE_CONTEXT: &[u8] = b"ibkr-agent-gateway/account-ref/v1:";
@@ -24,7 +20,7 @@ const REFERENCE_CONTEXT: &[u8] = b"ibkr-agent-gateway/account-ref/v1:";
 /// Turns account ids into output identities and caller selectors back into ids.
 #[derive(Clone)]
 pub struct AccountDirectory {
-    key: SecretBytes,
+    key: ChainKey,
     aliases: BTreeMap<AccountId, AccountAlias>,
 }
 
@@ -49,26 +45,23 @@ pub struct AccountIdentity {
 
 impl AccountDirectory {
     /// A directory keyed by `key` with the operator's aliases.
-    pub fn new(key: SecretBytes, aliases: BTreeMap<AccountId, AccountAlias>) -> Self {
+    pub fn new(key: ChainKey, aliases: BTreeMap<AccountId, AccountAlias>) -> Self {
         Self { key, aliases }
     }
 
     /// The opaque reference of `id`.
     pub fn reference(&self, id: &AccountId) -> String {
-        // HMAC accepts keys of any length, so `new_from_slice` cannot fail here; the fallback
-        // only keeps the signature infallible.
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.key.expose()) else {
-            return "acct_unavailable".to_owned();
-        };
-        mac.update(REFERENCE_CONTEXT);
-        mac.update(id.expose().as_bytes());
-        let digest = mac.finalize().into_bytes();
-        let mut reference = String::with_capacity(21);
-        reference.push_str("acct_");
-        for byte in digest.iter().take(8) {
-            let _ = write!(reference, "{byte:02x}");
-        }
-        reference
+        let mut message = Vec::with_capacity(REFERENCE_CONTEXT.len() + 16);
+        message.extend_from_slice(REFERENCE_CONTEXT);
+        message.extend_from_slice(id.expose().as_bytes());
+        let digest = self.key.tag(&message);
+        format!("acct_{}", to_hex(&digest[..8]))
+    }
+
+    /// The audit hash of `id`: HMAC-SHA256 of the raw id under the audit key, in hex. Audit
+    /// rows and redacted metadata carry this instead of the id.
+    pub fn audit_hash(&self, id: &str) -> String {
+        to_hex(&self.key.tag(id.as_bytes()))
     }
 
     /// The identity of `id` for outputs.
@@ -110,6 +103,7 @@ mod tests {
     use super::*;
     use crate::domain::account::{AccountKind, AccountMode};
     use crate::domain::money::Currency;
+    use crate::domain::secret::SecretBytes;
 
     fn directory(key: &[u8]) -> AccountDirectory {
         let mut aliases = BTreeMap::new();
@@ -117,7 +111,10 @@ mod tests {
             AccountId::parse("DU1234567").unwrap(),
             AccountAlias::parse("main").unwrap(),
         );
-        AccountDirectory::new(SecretBytes::new(key.to_vec()), aliases)
+        AccountDirectory::new(
+            ChainKey::new(&SecretBytes::new(key.to_vec())).unwrap(),
+            aliases,
+        )
     }
 
     fn accounts() -> Vec<Account> {
@@ -144,6 +141,12 @@ mod tests {
         assert_ne!(first, directory(&[8; 32]).reference(&id));
         assert!(first.starts_with("acct_") && first.len() == 21);
         assert!(!first.contains("1234567"));
+        let hash = directory(&[7; 32]).audit_hash(id.expose());
+        assert_eq!(hash.len(), 64);
+        assert!(
+            !hash.starts_with(&first[5..]),
+            "reference and audit hash use separate contexts"
+        );
     }
 
     #[test]

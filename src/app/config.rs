@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use url::Url;
@@ -69,6 +69,33 @@ impl AccountAlias {
     }
 }
 
+/// The default name of the environment variable holding the audit HMAC key.
+pub const DEFAULT_AUDIT_SECRET_VARIABLE: &str = "IBKR_AUDIT_HMAC_SECRET";
+
+/// The default (and minimum for live trading) retention of live-write audit events, in days.
+pub const DEFAULT_LIVE_WRITE_RETENTION_DAYS: u32 = 2555;
+
+/// Where the audit log lives and where its key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    /// The SQLite file; `None` means `audit.sqlite3` in the state directory.
+    pub sqlite_path: Option<PathBuf>,
+    /// The environment variable holding the HMAC key (at least 32 bytes).
+    pub hmac_secret_env: String,
+    /// How long audit events of live writes are kept, in days.
+    pub live_write_retention_days: u32,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            sqlite_path: None,
+            hmac_secret_env: DEFAULT_AUDIT_SECRET_VARIABLE.to_owned(),
+            live_write_retention_days: DEFAULT_LIVE_WRITE_RETENTION_DAYS,
+        }
+    }
+}
+
 /// Validated settings. Built only by [`Settings::embedded_defaults`] or [`Settings::from_yaml`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -78,15 +105,19 @@ pub struct Settings {
     pub enabled_scopes: ScopeSet,
     /// Operator aliases for accounts.
     pub account_aliases: BTreeMap<AccountId, AccountAlias>,
+    /// The audit log.
+    pub audit: AuditSettings,
 }
 
 impl Settings {
-    /// The embedded defaults: fake broker, read scopes only, no aliases.
+    /// The embedded defaults: fake broker, read scopes only, no aliases, the audit log in the
+    /// state directory.
     pub fn embedded_defaults() -> Self {
         Self {
             broker: BrokerBackend::Fake,
             enabled_scopes: ScopeSet::read_only_defaults(),
             account_aliases: BTreeMap::new(),
+            audit: AuditSettings::default(),
         }
     }
 
@@ -148,6 +179,57 @@ struct RawSettings {
     auth: RawAuth,
     #[serde(default)]
     accounts: RawAccounts,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    sqlite_path: Option<PathBuf>,
+    hmac_secret_env: Option<String>,
+    live_write_retention_days: Option<u32>,
+}
+
+impl RawAudit {
+    fn validate(self) -> Result<AuditSettings, GatewayError> {
+        let defaults = AuditSettings::default();
+        let hmac_secret_env = self.hmac_secret_env.unwrap_or(defaults.hmac_secret_env);
+        let valid_name = !hmac_secret_env.is_empty()
+            && hmac_secret_env.len() <= 64
+            && hmac_secret_env
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && !hmac_secret_env.starts_with(|c: char| c.is_ascii_digit());
+        if !valid_name {
+            return Err(GatewayError::config(
+                "audit.hmac_secret_env",
+                "must name an environment variable: capital letters, digits and '_' (the secret itself never goes in the file)",
+            ));
+        }
+        if let Some(path) = &self.sqlite_path
+            && (path.as_os_str().is_empty() || path.file_name().is_none())
+        {
+            return Err(GatewayError::config(
+                "audit.sqlite_path",
+                "must name a file",
+            ));
+        }
+        let live_write_retention_days = self
+            .live_write_retention_days
+            .unwrap_or(defaults.live_write_retention_days);
+        if live_write_retention_days == 0 {
+            return Err(GatewayError::config(
+                "audit.live_write_retention_days",
+                "must be at least 1",
+            ));
+        }
+        Ok(AuditSettings {
+            sqlite_path: self.sqlite_path,
+            hmac_secret_env,
+            live_write_retention_days,
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -187,6 +269,7 @@ impl RawSettings {
             broker: self.broker.validate()?,
             enabled_scopes: self.auth.validate()?,
             account_aliases: self.accounts.validate()?,
+            audit: self.audit.validate()?,
         })
     }
 }
@@ -389,6 +472,22 @@ mod tests {
             error_of("accounts:\n  aliases:\n    DU1234567: a\n    U7654321: a\n")
                 .contains("two accounts")
         );
+    }
+
+    #[test]
+    fn audit_settings_default_and_validate() {
+        let settings = Settings::from_yaml("audit:\n  sqlite_path: var/audit.sqlite3\n").unwrap();
+        assert_eq!(settings.audit.hmac_secret_env, "IBKR_AUDIT_HMAC_SECRET");
+        assert_eq!(settings.audit.live_write_retention_days, 2555);
+        assert!(
+            error_of("audit:\n  hmac_secret_env: my-secret-value\n")
+                .starts_with("audit.hmac_secret_env")
+        );
+        assert!(
+            error_of("audit:\n  live_write_retention_days: 0\n")
+                .starts_with("audit.live_write_retention_days")
+        );
+        assert!(error_of("audit:\n  hmac_secret: abc\n").starts_with("audit.hmac_secret"));
     }
 
     #[test]

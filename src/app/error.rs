@@ -4,9 +4,10 @@
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use crate::app::views::ContractView;
+use crate::app::views::{ContractView, VerifyReportView};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::scope::Scope;
+use crate::ports::audit_log::AuditError;
 use crate::ports::broker_reader::BrokerError;
 use crate::ports::secret_source::SecretError;
 
@@ -72,6 +73,18 @@ pub enum GatewayError {
     /// The broker refused or failed.
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    /// The audit log failed; for an append, the call's result was withheld.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// The audit chain does not verify.
+    #[error(
+        "the audit chain is broken at sequence {}",
+        report.first_break_at_sequence.map_or_else(|| "?".to_owned(), |sequence| sequence.to_string())
+    )]
+    AuditChainBroken {
+        /// The verification report.
+        report: VerifyReportView,
+    },
     /// A fault inside the gateway.
     #[error("internal error: {message}")]
     Internal {
@@ -127,6 +140,8 @@ impl GatewayError {
             Self::UnknownAccount => ErrorCode::InputUnknownAccount,
             Self::MarketDataStale { .. } => ErrorCode::MarketDataStale,
             Self::Broker(error) => error.code(),
+            Self::Audit(error) => error.code(),
+            Self::AuditChainBroken { .. } => ErrorCode::AuditChainBroken,
             Self::Internal { .. } => ErrorCode::InternalError,
         }
     }
@@ -180,6 +195,13 @@ impl GatewayError {
                 "check market data subscriptions or try another contract".into()
             }
             Self::Broker(_) => "report this to the operator; the broker answer was unusable".into(),
+            Self::Audit(AuditError::WriteFailed { .. }) => {
+                "nothing was done; check the audit database (disk space, permissions), then retry".into()
+            }
+            Self::Audit(AuditError::ReadFailed { .. }) => "check the audit database, then retry".into(),
+            Self::AuditChainBroken { .. } => {
+                "treat the log as tampered with: preserve the file and compare with your last export".into()
+            }
             Self::Internal { .. } => "report this to the operator".into(),
         }
     }
@@ -189,6 +211,7 @@ impl GatewayError {
         match self {
             Self::AmbiguousContract { candidates } => Some(json!({ "candidates": candidates })),
             Self::MissingScope { scope } => Some(json!({ "required_scope": scope.as_str() })),
+            Self::AuditChainBroken { report } => serde_json::to_value(report).ok(),
             Self::Broker(BrokerError::RateLimited {
                 retry_after_seconds,
             }) => Some(json!({ "retry_after_seconds": retry_after_seconds })),

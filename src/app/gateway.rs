@@ -4,32 +4,35 @@
 use std::sync::Arc;
 
 use crate::app::account_directory::AccountDirectory;
+use crate::app::audited::AuditNote;
 use crate::app::error::GatewayError;
 use crate::app::input::AccountSelector;
 use crate::domain::account::Account;
+use crate::domain::audit::chain::ChainKey;
 use crate::domain::scope::{Scope, ScopeSet};
+use crate::ports::audit_log::AuditLog;
 use crate::ports::broker_reader::BrokerReader;
 use crate::ports::clock::Clock;
 
-/// Where the key behind account references came from.
+/// Where the audit key (which also keys account references and hashes) came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccountRefKeySource {
-    /// A deployment secret from the environment (`IBKR_AUDIT_HMAC_SECRET`).
+pub enum AuditKeySource {
+    /// A deployment secret from the environment (`IBKR_AUDIT_HMAC_SECRET` by default).
     Environment,
-    /// The per-installation key in the state directory.
-    Installation,
+    /// The per-installation development key kept next to the audit database.
+    Development,
     /// A key that lives only as long as the process (library use without a key).
     Ephemeral,
     /// A key handed in by the embedding program.
     Provided,
 }
 
-impl AccountRefKeySource {
+impl AuditKeySource {
     /// Snake-case name used in outputs.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Environment => "environment",
-            Self::Installation => "installation",
+            Self::Development => "development",
             Self::Ephemeral => "ephemeral",
             Self::Provided => "provided",
         }
@@ -44,8 +47,12 @@ pub struct GatewayParts {
     pub clock: Arc<dyn Clock>,
     /// Account identity.
     pub directory: AccountDirectory,
-    /// Where the directory's key came from.
-    pub key_source: AccountRefKeySource,
+    /// The audit log every call is recorded in.
+    pub audit: Arc<dyn AuditLog>,
+    /// The audit chain key (the same key as the directory's), to verify what is read back.
+    pub chain_key: ChainKey,
+    /// Where the audit key came from.
+    pub key_source: AuditKeySource,
     /// Granted scopes.
     pub scopes: ScopeSet,
 }
@@ -86,8 +93,21 @@ impl Gateway {
         &self.inner.directory
     }
 
-    pub(crate) fn key_source(&self) -> AccountRefKeySource {
+    pub(crate) fn key_source(&self) -> AuditKeySource {
         self.inner.key_source
+    }
+
+    pub(crate) fn audit(&self) -> &dyn AuditLog {
+        self.inner.audit.as_ref()
+    }
+
+    pub(crate) fn chain_key(&self) -> &ChainKey {
+        &self.inner.chain_key
+    }
+
+    /// A path-free description of the audit store, e.g. `sqlite audit.sqlite3`.
+    pub fn audit_description(&self) -> String {
+        self.inner.audit.describe()
     }
 
     /// The granted scopes.
@@ -110,12 +130,15 @@ impl Gateway {
         }
     }
 
-    /// The visible account a selector names.
+    /// The visible account a selector names, noted for the audit record.
     pub(crate) async fn select_account(
         &self,
         selector: &AccountSelector,
+        note: &AuditNote,
     ) -> Result<Account, GatewayError> {
         let accounts = self.broker().accounts().await?;
-        self.directory().select(selector, &accounts).cloned()
+        let account = self.directory().select(selector, &accounts).cloned()?;
+        note.record_account(&account.id);
+        Ok(account)
     }
 }

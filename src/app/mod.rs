@@ -5,10 +5,14 @@
 //! domain, convert to views. The app never names a concrete adapter outside [`wiring`].
 
 pub mod account_directory;
+pub mod api;
+pub mod audit_reads;
+pub mod audited;
 pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod input;
+pub mod operation;
 pub mod reads;
 pub mod views;
 pub mod wiring;

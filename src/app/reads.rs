@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::app::audited::AuditNote;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 use crate::app::input::AccountSelector;
@@ -27,13 +28,14 @@ impl Gateway {
     ///
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:health:read`.
-    pub async fn health(&self) -> Result<HealthView, GatewayError> {
+    pub(crate) async fn read_health(&self) -> Result<HealthView, GatewayError> {
         self.require(Scope::HealthRead)?;
         Ok(HealthView {
             status: "ok",
             gateway_version: env!("CARGO_PKG_VERSION"),
             backend: self.backend_name(),
-            account_ref_key: self.key_source().as_str(),
+            audit_store: self.audit_description(),
+            audit_key: self.key_source().as_str(),
             granted_scopes: self.granted_scopes().iter().map(Scope::as_str).collect(),
             write_scopes_granted: self.granted_scopes().has_write(),
         })
@@ -43,7 +45,7 @@ impl Gateway {
     ///
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:health:read`; broker availability errors.
-    pub async fn backend_status(&self) -> Result<BackendStatusView, GatewayError> {
+    pub(crate) async fn read_backend_status(&self) -> Result<BackendStatusView, GatewayError> {
         self.require(Scope::HealthRead)?;
         let status = self.broker().session_status().await?;
         Ok(BackendStatusView::new(self.backend_name(), &status))
@@ -53,7 +55,7 @@ impl Gateway {
     ///
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:accounts:read`; broker errors.
-    pub async fn accounts(&self) -> Result<AccountsView, GatewayError> {
+    pub(crate) async fn read_accounts(&self) -> Result<AccountsView, GatewayError> {
         self.require(Scope::AccountsRead)?;
         let accounts = self.broker().accounts().await?;
         Ok(AccountsView {
@@ -68,12 +70,13 @@ impl Gateway {
     ///
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:portfolio:read`; `INPUT_UNKNOWN_ACCOUNT`; broker errors.
-    pub async fn account_summary(
+    pub(crate) async fn read_account_summary(
         &self,
         selector: &AccountSelector,
+        note: &AuditNote,
     ) -> Result<AccountSummaryView, GatewayError> {
         self.require(Scope::PortfolioRead)?;
-        let account = self.select_account(selector).await?;
+        let account = self.select_account(selector, note).await?;
         let summary = self.broker().account_summary(&account.id).await?;
         Ok(AccountSummaryView::new(
             AccountView::new(self.directory(), &account),
@@ -85,12 +88,13 @@ impl Gateway {
     ///
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:positions:read`; `INPUT_UNKNOWN_ACCOUNT`; broker errors.
-    pub async fn positions(
+    pub(crate) async fn read_positions(
         &self,
         selector: &AccountSelector,
+        note: &AuditNote,
     ) -> Result<PositionsView, GatewayError> {
         self.require(Scope::PositionsRead)?;
-        let account = self.select_account(selector).await?;
+        let account = self.select_account(selector, note).await?;
         let positions = self.broker().positions(&account.id).await?;
         Ok(PositionsView {
             account: AccountView::new(self.directory(), &account),
@@ -102,7 +106,7 @@ impl Gateway {
     ///
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:marketdata:read`; broker errors.
-    pub async fn search_contracts(
+    pub(crate) async fn read_search_contracts(
         &self,
         query: &ContractQuery,
     ) -> Result<ContractsView, GatewayError> {
@@ -119,7 +123,7 @@ impl Gateway {
     /// # Errors
     /// `INPUT_AMBIGUOUS_CONTRACT` listing the candidates when several match;
     /// `INPUT_UNKNOWN_CONTRACT` when none does; scope and broker errors as for search.
-    pub async fn resolve_contract(
+    pub(crate) async fn read_resolve_contract(
         &self,
         query: &ContractQuery,
     ) -> Result<ContractView, GatewayError> {
@@ -176,7 +180,7 @@ impl Gateway {
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:marketdata:read`; `MARKET_DATA_STALE` when the quote
     /// is older than allowed; `MARKET_DATA_UNAVAILABLE` when it has no data; broker errors.
-    pub async fn market_snapshot(
+    pub(crate) async fn read_market_snapshot(
         &self,
         contract_id: ContractId,
         max_age_seconds: Option<u32>,
@@ -204,7 +208,10 @@ impl Gateway {
     ///
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:marketdata:read`; broker errors.
-    pub async fn historical_bars(&self, request: &BarsRequest) -> Result<BarsView, GatewayError> {
+    pub(crate) async fn read_historical_bars(
+        &self,
+        request: &BarsRequest,
+    ) -> Result<BarsView, GatewayError> {
         self.require(Scope::MarketDataRead)?;
         let series = self.broker().historical_bars(request).await?;
         Ok(BarsView::new(&series, request.period))
@@ -214,9 +221,13 @@ impl Gateway {
     ///
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:orders:read`; `INPUT_UNKNOWN_ACCOUNT`; broker errors.
-    pub async fn orders(&self, selector: &AccountSelector) -> Result<OrdersView, GatewayError> {
+    pub(crate) async fn read_orders(
+        &self,
+        selector: &AccountSelector,
+        note: &AuditNote,
+    ) -> Result<OrdersView, GatewayError> {
         self.require(Scope::OrdersRead)?;
-        let account = self.select_account(selector).await?;
+        let account = self.select_account(selector, note).await?;
         let orders = self.broker().live_orders(&account.id).await?;
         Ok(OrdersView {
             account: AccountView::new(self.directory(), &account),
@@ -228,13 +239,14 @@ impl Gateway {
     ///
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:orders:read`; `INPUT_UNKNOWN_ACCOUNT`; broker errors.
-    pub async fn executions(
+    pub(crate) async fn read_executions(
         &self,
         selector: &AccountSelector,
         since: Option<DateTime<Utc>>,
+        note: &AuditNote,
     ) -> Result<ExecutionsView, GatewayError> {
         self.require(Scope::OrdersRead)?;
-        let account = self.select_account(selector).await?;
+        let account = self.select_account(selector, note).await?;
         let executions = self.broker().executions(&account.id, since).await?;
         Ok(ExecutionsView {
             account: AccountView::new(self.directory(), &account),

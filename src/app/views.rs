@@ -10,6 +10,8 @@ use serde::Serialize;
 
 use crate::app::account_directory::AccountDirectory;
 use crate::domain::account::{Account, AccountSummary};
+use crate::domain::audit::AuditRecord;
+use crate::domain::audit::chain::VerifyReport;
 use crate::domain::instrument::{Contract, Greeks};
 use crate::domain::market_data::{BarSeries, HistoryPeriod, Quote};
 use crate::domain::money::{Money, Price, Quantity};
@@ -48,8 +50,11 @@ pub struct HealthView {
     pub gateway_version: &'static str,
     /// The configured backend.
     pub backend: &'static str,
-    /// Where account references get their key: `environment`, `installation` or `ephemeral`.
-    pub account_ref_key: &'static str,
+    /// The audit store, e.g. `sqlite audit.sqlite3`.
+    pub audit_store: String,
+    /// Where the audit key (which also keys account references) came from: `environment`,
+    /// `development`, `ephemeral` or `provided`.
+    pub audit_key: &'static str,
     /// The granted scopes.
     pub granted_scopes: Vec<&'static str>,
     /// True when any write scope is granted.
@@ -554,6 +559,121 @@ pub struct ExecutionsView {
 pub struct AccountsView {
     /// The accounts.
     pub accounts: Vec<AccountView>,
+}
+
+/// One audit event as shown by `audit tail` and written by `audit export` (one line each).
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEventView {
+    /// Position in the log.
+    pub sequence: u64,
+    /// UUIDv7.
+    pub event_id: String,
+    /// When, RFC 3339 UTC.
+    pub occurred_at: String,
+    /// Who.
+    pub actor: String,
+    /// Through which front end.
+    pub surface: String,
+    /// Command or tool.
+    pub operation: String,
+    /// Required scope.
+    pub scope: Option<String>,
+    /// `allow`, `deny` or `refuse`.
+    pub decision: String,
+    /// `completed`, `refused`, `denied_scope` or `failed`.
+    pub status: String,
+    /// Error code.
+    pub error_code: Option<String>,
+    /// Keyed hash of the account involved.
+    pub account_id_hash: Option<String>,
+    /// SHA-256 of the redacted input.
+    pub input_hash: String,
+    /// SHA-256 of the output.
+    pub output_hash: Option<String>,
+    /// What was redacted (JSON exactly as stored).
+    pub redactions: Box<serde_json::value::RawValue>,
+    /// Redacted metadata (JSON exactly as stored).
+    pub metadata: Box<serde_json::value::RawValue>,
+    /// The row's chain hash.
+    pub chain_hash: String,
+}
+
+fn raw_json(text: &str) -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string(text.to_owned()).unwrap_or_else(|_| {
+        // A stored value that is not JSON (a tampered row) is shown as a JSON string.
+        let quoted = serde_json::Value::String(text.to_owned()).to_string();
+        serde_json::value::RawValue::from_string(quoted).unwrap_or_default()
+    })
+}
+
+impl From<&AuditRecord> for AuditEventView {
+    fn from(record: &AuditRecord) -> Self {
+        let columns = &record.columns;
+        Self {
+            sequence: columns.sequence,
+            event_id: columns.event_id.clone(),
+            occurred_at: columns.occurred_at.clone(),
+            actor: columns.actor.clone(),
+            surface: columns.surface.clone(),
+            operation: columns.operation.clone(),
+            scope: columns.scope.clone(),
+            decision: columns.decision.clone(),
+            status: columns.status.clone(),
+            error_code: columns.error_code.clone(),
+            account_id_hash: columns.account_id_hash.clone(),
+            input_hash: columns.input_hash.clone(),
+            output_hash: columns.output_hash.clone(),
+            redactions: raw_json(&columns.redactions),
+            metadata: raw_json(&columns.metadata),
+            chain_hash: record.chain_hash.clone(),
+        }
+    }
+}
+
+/// The newest audit events, verified against each other as read.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditTailView {
+    /// Newest first.
+    pub events: Vec<AuditEventView>,
+    /// True: every event shown links to its predecessor under the audit key.
+    pub verified: bool,
+}
+
+/// The last line of an export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportTrailerView {
+    /// Lines exported (the trailer excluded).
+    pub count: u64,
+    /// SHA-256 over the exported lines, each with its trailing newline.
+    pub sha256: String,
+    /// The chain hash of the last row in the range, or `None` for an empty range.
+    pub chain_head: Option<String>,
+    /// The sequence of the last row in the range.
+    pub last_sequence: Option<u64>,
+}
+
+/// The result of `audit verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReportView {
+    /// Rows read.
+    pub events_scanned: u64,
+    /// True when the whole chain verifies and matches every expectation.
+    pub chain_valid: bool,
+    /// The first sequence that does not verify.
+    pub first_break_at_sequence: Option<u64>,
+    /// The chain hash of the last row.
+    pub head: Option<String>,
+}
+
+impl From<VerifyReport> for VerifyReportView {
+    fn from(report: VerifyReport) -> Self {
+        Self {
+            events_scanned: report.events_scanned,
+            chain_valid: report.chain_valid,
+            first_break_at_sequence: report.first_break_at_sequence,
+            head: report.head,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,40 +1,50 @@
 //! The composition root: the one place that names concrete adapters and builds a [`Gateway`]
 //! from [`Settings`] (or from the library builder). Defaults are the safe ones: the fake
-//! broker, read scopes only.
+//! broker, read scopes only, an audit log that every call is recorded in.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::adapters::outbound::clock::SystemClock;
 use crate::adapters::outbound::fake_broker::FakeBroker;
 use crate::adapters::outbound::key_file_secrets::{KeyFileSecretSource, KeyOrigin};
+use crate::adapters::outbound::memory_audit::MemoryAuditLog;
 use crate::adapters::outbound::process_env::{self, EnvSecretSource};
+use crate::adapters::outbound::sqlite_audit::SqliteAuditLog;
 use crate::app::account_directory::AccountDirectory;
 use crate::app::config::{AccountAlias, BrokerBackend, Settings};
 use crate::app::error::GatewayError;
-use crate::app::gateway::{AccountRefKeySource, Gateway, GatewayParts};
+use crate::app::gateway::{AuditKeySource, Gateway, GatewayParts};
+use crate::domain::audit::chain::ChainKey;
 use crate::domain::ids::AccountId;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::SecretBytes;
+use crate::ports::audit_log::AuditLog;
 use crate::ports::broker_reader::BrokerReader;
 use crate::ports::clock::Clock;
 use crate::ports::secret_source::{SecretError, SecretSource};
 
-/// The environment variable holding the deployment HMAC key (also keys account references).
-pub const AUDIT_SECRET_VARIABLE: &str = "IBKR_AUDIT_HMAC_SECRET";
-
 /// The shortest acceptable HMAC key.
-pub const MIN_SECRET_BYTES: usize = 32;
+pub const MIN_SECRET_BYTES: usize = ChainKey::MIN_BYTES;
 
-/// The name of the per-installation key in the state directory.
-const INSTALLATION_KEY_NAME: &str = "installation";
+/// The development key's name; its file sits next to the audit database.
+const DEVELOPMENT_KEY_NAME: &str = "audit-hmac";
 
-/// Builds the gateway the CLI (and later the MCP server) runs, from validated settings.
+/// The audit database's file name in the state directory.
+const DEFAULT_DATABASE_NAME: &str = "audit.sqlite3";
+
+/// Builds the gateway the CLI and the MCP server run, from validated settings.
 ///
 /// # Errors
-/// A config error for a backend this version cannot run; a secret error when the account
-/// reference key cannot be had.
+/// `CONFIG_SECRET_INVALID` when the audit key cannot be had (it is mandatory from the
+/// environment for a real broker); `AUDIT_WRITE_FAILED` when the audit database cannot be
+/// opened; `CONFIG_INVALID` for a backend this version cannot run.
 pub fn build(settings: &Settings) -> Result<Gateway, GatewayError> {
+    let database = audit_database_path(settings)?;
+    let (secret, key_source) = audit_key(settings, &database)?;
+    let key = chain_key(&secret)?;
+    let audit: Arc<dyn AuditLog> = Arc::new(SqliteAuditLog::open(&database, key.clone())?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let broker: Arc<dyn BrokerReader> = match &settings.broker {
         BrokerBackend::Fake => Arc::new(FakeBroker::new(Arc::clone(&clock))),
@@ -45,40 +55,98 @@ pub fn build(settings: &Settings) -> Result<Gateway, GatewayError> {
             ));
         }
     };
-    let (key, key_source) = account_reference_key()?;
     Ok(Gateway::from_parts(GatewayParts {
         broker,
         clock,
-        directory: AccountDirectory::new(key, settings.account_aliases.clone()),
+        directory: AccountDirectory::new(key.clone(), settings.account_aliases.clone()),
+        audit,
+        chain_key: key,
         key_source,
         scopes: settings.enabled_scopes.clone(),
     }))
 }
 
-/// The deployment key from the environment, else the per-installation key (generated once).
-fn account_reference_key() -> Result<(SecretBytes, AccountRefKeySource), GatewayError> {
-    match EnvSecretSource.secret(AUDIT_SECRET_VARIABLE, MIN_SECRET_BYTES) {
-        Ok(key) => Ok((key, AccountRefKeySource::Environment)),
-        Err(SecretError::Missing { .. }) => {
-            let dir = process_env::state_dir().ok_or_else(|| SecretError::Store {
-                name: INSTALLATION_KEY_NAME.to_owned(),
-                detail: format!(
-                    "no state directory; set {}",
-                    process_env::STATE_DIR_VARIABLE
-                ),
-            })?;
-            let (key, origin) = KeyFileSecretSource::new(dir)
-                .load_or_create(INSTALLATION_KEY_NAME, MIN_SECRET_BYTES)?;
+/// Opens another audit database read-only, for `audit verify --database`. The key comes from
+/// `secret_variable` (or the configured variable), else from a development key file that
+/// already sits next to that database; none is ever created here.
+///
+/// # Errors
+/// `CONFIG_SECRET_INVALID` without a usable key; `AUDIT_READ_FAILED` when the file cannot be
+/// opened.
+pub fn open_audit_for_verify(
+    settings: &Settings,
+    database: &Path,
+    secret_variable: Option<&str>,
+) -> Result<Arc<dyn AuditLog>, GatewayError> {
+    let variable = secret_variable.unwrap_or(&settings.audit.hmac_secret_env);
+    let secret = match EnvSecretSource.secret(variable, MIN_SECRET_BYTES) {
+        Ok(secret) => secret,
+        Err(SecretError::Missing { name }) => {
+            let dir = database.parent().map(Path::to_path_buf).unwrap_or_default();
+            let key_file = dir.join(format!("{DEVELOPMENT_KEY_NAME}.key"));
+            if secret_variable.is_some() || !key_file.is_file() {
+                return Err(SecretError::Missing { name }.into());
+            }
+            KeyFileSecretSource::new(dir).secret(DEVELOPMENT_KEY_NAME, MIN_SECRET_BYTES)?
+        }
+        Err(error) => return Err(error.into()),
+    };
+    Ok(Arc::new(SqliteAuditLog::open_read_only(
+        database,
+        chain_key(&secret)?,
+    )?))
+}
+
+fn audit_database_path(settings: &Settings) -> Result<PathBuf, GatewayError> {
+    if let Some(path) = &settings.audit.sqlite_path {
+        return Ok(path.clone());
+    }
+    let dir = process_env::state_dir().ok_or_else(|| SecretError::Store {
+        name: DEVELOPMENT_KEY_NAME.to_owned(),
+        detail: format!(
+            "no state directory; set {} or audit.sqlite_path",
+            process_env::STATE_DIR_VARIABLE
+        ),
+    })?;
+    Ok(dir.join(DEFAULT_DATABASE_NAME))
+}
+
+/// The deployment key from the configured environment variable; without it, and only for the
+/// fake broker, the development key kept next to the database (generated once).
+fn audit_key(
+    settings: &Settings,
+    database: &Path,
+) -> Result<(SecretBytes, AuditKeySource), GatewayError> {
+    let variable = settings.audit.hmac_secret_env.as_str();
+    match EnvSecretSource.secret(variable, MIN_SECRET_BYTES) {
+        Ok(secret) => Ok((secret, AuditKeySource::Environment)),
+        Err(SecretError::Missing { name }) => {
+            if settings.broker != BrokerBackend::Fake {
+                // A real broker's audit trail must be keyed by a deployment secret.
+                return Err(SecretError::Missing { name }.into());
+            }
+            let dir = database.parent().map(Path::to_path_buf).unwrap_or_default();
+            let (secret, origin) = KeyFileSecretSource::new(dir)
+                .load_or_create(DEVELOPMENT_KEY_NAME, MIN_SECRET_BYTES)?;
             if origin == KeyOrigin::Generated {
                 tracing::warn!(
-                    "generated a per-installation development key for account references; \
-                     deployments set {AUDIT_SECRET_VARIABLE}"
+                    "generated a per-installation DEVELOPMENT audit key next to the audit database; \
+                     deployments set {variable} to at least 32 random bytes"
                 );
             }
-            Ok((key, AccountRefKeySource::Installation))
+            Ok((secret, AuditKeySource::Development))
         }
         Err(error) => Err(error.into()),
     }
+}
+
+fn chain_key(secret: &SecretBytes) -> Result<ChainKey, GatewayError> {
+    ChainKey::new(secret).map_err(|error| {
+        GatewayError::Secret(SecretError::TooShort {
+            name: "audit key".into(),
+            min_bytes: error.min,
+        })
+    })
 }
 
 fn ephemeral_key() -> Result<SecretBytes, GatewayError> {
@@ -90,8 +158,9 @@ fn ephemeral_key() -> Result<SecretBytes, GatewayError> {
 }
 
 impl Gateway {
-    /// An embedded gateway on the deterministic fake broker, with read scopes only and an
-    /// ephemeral account-reference key (references are stable for the life of the process).
+    /// An embedded gateway on the deterministic fake broker, with read scopes only, an
+    /// in-memory audit log and an ephemeral key (references are stable for the life of the
+    /// process).
     ///
     /// # Errors
     /// `INTERNAL_ERROR` when no randomness is available for the key.
@@ -109,18 +178,20 @@ impl Gateway {
             clock: None,
             scopes: ScopeSet::read_only_defaults(),
             key: None,
+            audit: None,
             aliases: BTreeMap::new(),
         }
     }
 }
 
 /// Builds a [`Gateway`] for library use. Unset parts take the safe defaults: the system clock,
-/// read scopes only, an ephemeral account-reference key, no aliases.
+/// read scopes only, an ephemeral key, an in-memory audit log, no aliases.
 pub struct GatewayBuilder {
     broker: Arc<dyn BrokerReader>,
     clock: Option<Arc<dyn Clock>>,
     scopes: ScopeSet,
     key: Option<SecretBytes>,
+    audit: Option<Arc<dyn AuditLog>>,
     aliases: BTreeMap<AccountId, AccountAlias>,
 }
 
@@ -139,11 +210,18 @@ impl GatewayBuilder {
         self
     }
 
-    /// Keys account references with this secret (at least 32 bytes), so they are stable
-    /// across processes.
+    /// Keys the audit chain, account references and account hashes with this secret (at least
+    /// 32 bytes), so they are stable across processes.
     #[must_use]
-    pub fn account_ref_key(mut self, key: SecretBytes) -> Self {
+    pub fn key(mut self, key: SecretBytes) -> Self {
         self.key = Some(key);
+        self
+    }
+
+    /// Records calls in this audit log (it should be keyed with the same secret).
+    #[must_use]
+    pub fn audit_log(mut self, audit: Arc<dyn AuditLog>) -> Self {
+        self.audit = Some(audit);
         self
     }
 
@@ -160,21 +238,20 @@ impl GatewayBuilder {
     /// `CONFIG_SECRET_INVALID` for a key shorter than 32 bytes; `INTERNAL_ERROR` when no
     /// randomness is available for an ephemeral key.
     pub fn build(self) -> Result<Gateway, GatewayError> {
-        let (key, key_source) = match self.key {
-            Some(key) if key.len() < MIN_SECRET_BYTES => {
-                return Err(SecretError::TooShort {
-                    name: "account_ref_key".into(),
-                    min_bytes: MIN_SECRET_BYTES,
-                }
-                .into());
-            }
-            Some(key) => (key, AccountRefKeySource::Provided),
-            None => (ephemeral_key()?, AccountRefKeySource::Ephemeral),
+        let (secret, key_source) = match self.key {
+            Some(secret) => (secret, AuditKeySource::Provided),
+            None => (ephemeral_key()?, AuditKeySource::Ephemeral),
         };
+        let key = chain_key(&secret)?;
+        let audit = self
+            .audit
+            .unwrap_or_else(|| Arc::new(MemoryAuditLog::new(key.clone())));
         Ok(Gateway::from_parts(GatewayParts {
             broker: self.broker,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            directory: AccountDirectory::new(key, self.aliases),
+            directory: AccountDirectory::new(key.clone(), self.aliases),
+            audit,
+            chain_key: key,
             key_source,
             scopes: self.scopes,
         }))

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let settings = run::load_settings(cli.config.as_deref())?;
         let gateway = wiring::build(&settings)?;
-        run::execute(&gateway, &cli.command).await
+        run::execute(&gateway, &settings, &cli.command).await
     });
     render::report(result, cli.json)
 }

@@ -93,6 +93,12 @@ error_codes! {
     MarketDataStale => "MARKET_DATA_STALE", BrokerResponse, true;
     /// There is no market data for the contract.
     MarketDataUnavailable => "MARKET_DATA_UNAVAILABLE", BrokerResponse, true;
+    /// The audit log could not store an event; the action did not proceed.
+    AuditWriteFailed => "AUDIT_WRITE_FAILED", AuditIntegrity, true;
+    /// The audit log could not be read.
+    AuditReadFailed => "AUDIT_READ_FAILED", AuditIntegrity, true;
+    /// The audit chain does not verify: rows were changed, removed, added or reordered.
+    AuditChainBroken => "AUDIT_CHAIN_BROKEN", AuditIntegrity, false;
     /// An unexpected fault inside the gateway.
     InternalError => "INTERNAL_ERROR", Internal, false;
 }

@@ -5,6 +5,7 @@
 //! Client Portal or MCP field name. Time arrives as values; wire formats live in adapters.
 
 pub mod account;
+pub mod audit;
 pub mod error_code;
 pub mod ids;
 pub mod instrument;

@@ -9,18 +9,18 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 /// A sandbox with its own state directory and no deployment secret.
-struct Sandbox {
-    state: TempDir,
+pub(crate) struct Sandbox {
+    pub(crate) state: TempDir,
 }
 
 impl Sandbox {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             state: tempfile::tempdir().unwrap(),
         }
     }
 
-    fn command(&self) -> Command {
+    pub(crate) fn command(&self) -> Command {
         let mut command = Command::cargo_bin("ibkr-agent").unwrap();
         command
             .env("IBKR_AGENT_STATE_DIR", self.state.path().join("state"))
@@ -29,14 +29,14 @@ impl Sandbox {
         command
     }
 
-    fn write_config(&self, name: &str, yaml: &str) -> std::path::PathBuf {
+    pub(crate) fn write_config(&self, name: &str, yaml: &str) -> std::path::PathBuf {
         let path = self.state.path().join(name);
         std::fs::write(&path, yaml).unwrap();
         path
     }
 
     /// Runs with `--json` and returns (exit code, stdout JSON, stderr).
-    fn json(&self, args: &[&str]) -> (i32, Value, String) {
+    pub(crate) fn json(&self, args: &[&str]) -> (i32, Value, String) {
         let output = self.command().arg("--json").args(args).output().unwrap();
         let stdout = String::from_utf8(output.stdout).unwrap();
         let stderr = String::from_utf8(output.stderr).unwrap();
@@ -46,7 +46,7 @@ impl Sandbox {
         (output.status.code().unwrap(), value, stderr)
     }
 
-    fn human(&self, args: &[&str]) -> (i32, String, String) {
+    pub(crate) fn human(&self, args: &[&str]) -> (i32, String, String) {
         let output = self.command().args(args).output().unwrap();
         (
             output.status.code().unwrap(),
@@ -57,7 +57,7 @@ impl Sandbox {
 }
 
 /// Every read command, with the paper account named by its raw id (inputs accept it).
-const COMMANDS: &[&[&str]] = &[
+pub(crate) const COMMANDS: &[&[&str]] = &[
     &["health"],
     &["backend", "status"],
     &["accounts", "list"],
@@ -89,7 +89,7 @@ const COMMANDS: &[&[&str]] = &[
     ],
 ];
 
-fn raw_account_id_shape() -> Regex {
+pub(crate) fn raw_account_id_shape() -> Regex {
     Regex::new(r"(DU|DF|U)\d+").unwrap()
 }
 
@@ -208,7 +208,7 @@ fn search_filters_are_honoured() {
     assert!(count(&options) >= 6);
 }
 
-fn assert_error(result: (i32, Value, String), exit: i32, code: &str) -> Value {
+pub(crate) fn assert_error(result: (i32, Value, String), exit: i32, code: &str) -> Value {
     let (actual_exit, value, stderr) = result;
     assert_eq!(actual_exit, exit, "stderr: {stderr}");
     assert_eq!(value["error"]["code"], code, "{value}");
@@ -380,11 +380,24 @@ fn the_client_portal_backend_is_refused_until_it_exists() {
         "cp.yaml",
         "broker:\n  backend: client_portal_gateway\n  base_url: https://localhost:5000/v1/api\n",
     );
-    assert_error(
-        sandbox.json(&["--config", config.to_str().unwrap(), "accounts", "list"]),
-        2,
-        "CONFIG_INVALID",
-    );
+    let output = sandbox
+        .command()
+        .env(
+            "IBKR_AUDIT_HMAC_SECRET",
+            "0123456789abcdef0123456789abcdef-deployment",
+        )
+        .args([
+            "--json",
+            "--config",
+            config.to_str().unwrap(),
+            "accounts",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["error"]["code"], "CONFIG_INVALID");
 }
 
 #[test]
@@ -464,13 +477,14 @@ fn a_closed_stdout_exits_quietly() {
 }
 
 #[test]
-fn the_installation_key_is_created_owner_only() {
+fn the_development_key_is_created_owner_only_next_to_the_database() {
     let sandbox = Sandbox::new();
     let (code, value, stderr) = sandbox.json(&["health"]);
     assert_eq!(code, 0);
-    assert_eq!(value["account_ref_key"], "installation");
-    assert!(stderr.contains("development key"), "{stderr}");
-    let key = sandbox.state.path().join("state/installation.key");
+    assert_eq!(value["audit_key"], "development");
+    assert_eq!(value["audit_store"], "sqlite audit.sqlite3");
+    assert!(stderr.contains("DEVELOPMENT audit key"), "{stderr}");
+    let key = sandbox.state.path().join("state/audit-hmac.key");
     assert!(Path::new(&key).exists());
     #[cfg(unix)]
     {
@@ -481,8 +495,5 @@ fn the_installation_key_is_created_owner_only() {
         );
     }
     let (_, _, stderr) = sandbox.json(&["health"]);
-    assert!(
-        !stderr.contains("development key"),
-        "warned twice: {stderr}"
-    );
+    assert!(!stderr.contains("DEVELOPMENT"), "warned twice: {stderr}");
 }

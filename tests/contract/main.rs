@@ -12,4 +12,6 @@
 mod architecture;
 mod broker_reader;
 mod cli;
+mod cli_audit;
 mod error_codes;
+mod sdk;

@@ -3,4 +3,6 @@
 pub mod clock;
 pub mod fake_broker;
 pub mod key_file_secrets;
+pub mod memory_audit;
 pub mod process_env;
+pub mod sqlite_audit;

@@ -67,6 +67,58 @@ pub enum Command {
     /// Executions (fills).
     #[command(subcommand)]
     Executions(ExecutionsCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line, then a trailer line.
+    Jsonl,
+}
+
+/// `audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The newest events, newest first, verified against each other as read.
+    Tail {
+        /// How many events (1 to 1000).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Stream a range as JSON lines, ending with a trailer (count, SHA-256 of the lines, chain
+    /// head). Needs ibkr:audit:export.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// First sequence (inclusive).
+        #[arg(long, value_name = "A")]
+        from_seq: Option<u64>,
+        /// Last sequence (inclusive).
+        #[arg(long, value_name = "B")]
+        to_seq: Option<u64>,
+        /// Only events at or after this time (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+    },
+    /// Verify the whole chain in constant memory; a broken chain exits 7.
+    Verify {
+        /// Verify this database instead of the configured one (read-only).
+        #[arg(long, value_name = "PATH")]
+        database: Option<PathBuf>,
+        /// The environment variable holding that database's HMAC key.
+        #[arg(long, value_name = "NAME")]
+        hmac_secret_env: Option<String>,
+        /// The chain head from an earlier export trailer: detects a truncated tail.
+        #[arg(long, value_name = "HASH")]
+        expect_head: Option<String>,
+        /// The event count from an earlier export trailer.
+        #[arg(long, value_name = "N")]
+        expect_count: Option<u64>,
+    },
 }
 
 /// `backend …`

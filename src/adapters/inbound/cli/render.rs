@@ -10,9 +10,11 @@ use serde_json::Value;
 
 use crate::adapters::inbound::cli::exit_code;
 use crate::app::error::GatewayError;
+use crate::app::operation::Response;
 use crate::app::views::{
-    AccountSummaryView, AccountView, AccountsView, BackendStatusView, BarsView, ContractView,
-    ContractsView, ExecutionsView, HealthView, OrdersView, PositionsView, QuoteView,
+    AccountSummaryView, AccountView, AccountsView, AuditTailView, BackendStatusView, BarsView,
+    ContractView, ContractsView, ExecutionsView, ExportTrailerView, HealthView, OrdersView,
+    PositionsView, QuoteView, VerifyReportView,
 };
 
 /// A finished command's output in both forms.
@@ -20,6 +22,7 @@ use crate::app::views::{
 pub struct Output {
     json: Value,
     human: String,
+    json_lines: bool,
 }
 
 impl Output {
@@ -28,14 +31,31 @@ impl Output {
     /// # Errors
     /// `INTERNAL_ERROR` if the view cannot be serialized (a bug).
     pub fn of<V: Serialize + Human>(view: &V) -> Result<Self, GatewayError> {
-        let json = serde_json::to_value(view).map_err(|error| GatewayError::Internal {
-            message: format!("cannot serialize output: {error}"),
-        })?;
         Ok(Self {
-            json,
+            json: to_json(view)?,
             human: view.human(),
+            json_lines: false,
         })
     }
+
+    /// An export trailer: the same single JSON line in both modes, since exports are JSON lines.
+    ///
+    /// # Errors
+    /// `INTERNAL_ERROR` if the trailer cannot be serialized (a bug).
+    pub fn trailer(trailer: &ExportTrailerView) -> Result<Self, GatewayError> {
+        let json = serde_json::json!({ "trailer": to_json(trailer)? });
+        Ok(Self {
+            human: json.to_string(),
+            json,
+            json_lines: true,
+        })
+    }
+}
+
+fn to_json<V: Serialize>(view: &V) -> Result<Value, GatewayError> {
+    serde_json::to_value(view).map_err(|error| GatewayError::Internal {
+        message: format!("cannot serialize output: {error}"),
+    })
 }
 
 /// A human-readable rendering.
@@ -49,7 +69,8 @@ pub trait Human {
 pub fn report(result: Result<Output, GatewayError>, json: bool) -> ExitCode {
     match result {
         Ok(output) => {
-            let text = if json {
+            // A JSON-lines output (an export trailer) is the same line in both modes.
+            let text = if json && !output.json_lines {
                 json_text(&output.json)
             } else {
                 output.human
@@ -180,7 +201,8 @@ impl Human for HealthView {
             ("status", self.status.to_owned()),
             ("gateway_version", self.gateway_version.to_owned()),
             ("backend", self.backend.to_owned()),
-            ("account_ref_key", self.account_ref_key.to_owned()),
+            ("audit_store", self.audit_store.clone()),
+            ("audit_key", self.audit_key.to_owned()),
             (
                 "write_scopes_granted",
                 self.write_scopes_granted.to_string(),
@@ -438,6 +460,73 @@ impl Human for ExecutionsView {
         }
         out.push_str(&table.render());
         out
+    }
+}
+
+impl Human for Response {
+    fn human(&self) -> String {
+        match self {
+            Self::Health(view) => view.human(),
+            Self::BackendStatus(view) => view.human(),
+            Self::Accounts(view) => view.human(),
+            Self::AccountSummary(view) => view.human(),
+            Self::Positions(view) => view.human(),
+            Self::Contracts(view) => view.human(),
+            Self::Contract(view) => view.human(),
+            Self::Quote(view) => view.human(),
+            Self::Bars(view) => view.human(),
+            Self::Orders(view) => view.human(),
+            Self::Executions(view) => view.human(),
+            Self::AuditTail(view) => view.human(),
+        }
+    }
+}
+
+impl Human for AuditTailView {
+    fn human(&self) -> String {
+        let mut table = Table::new(vec![
+            "SEQ",
+            "OCCURRED_AT",
+            "SURFACE",
+            "OPERATION",
+            "DECISION",
+            "STATUS",
+            "ERROR_CODE",
+            "ACCOUNT_HASH",
+        ]);
+        for event in &self.events {
+            table.row(vec![
+                event.sequence.to_string(),
+                event.occurred_at.clone(),
+                event.surface.clone(),
+                event.operation.clone(),
+                event.decision.clone(),
+                event.status.clone(),
+                opt(event.error_code.as_ref()),
+                event
+                    .account_id_hash
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), |hash| hash.chars().take(12).collect()),
+            ]);
+        }
+        let mut out = table.render();
+        out.push_str(if self.verified {
+            "chain: verified for the events shown\n"
+        } else {
+            "chain: NOT verified\n"
+        });
+        out
+    }
+}
+
+impl Human for VerifyReportView {
+    fn human(&self) -> String {
+        pairs(&[
+            ("events_scanned", self.events_scanned.to_string()),
+            ("chain_valid", self.chain_valid.to_string()),
+            ("first_break_at_sequence", opt(self.first_break_at_sequence)),
+            ("head", opt(self.head.as_ref())),
+        ])
     }
 }
 

@@ -1,17 +1,19 @@
-//! Dispatch: turns a parsed command into one gateway call and its output.
+//! Dispatch: turns a parsed command into one audited gateway call and its output.
 
 use std::path::Path;
 
 use crate::adapters::inbound::cli::args::{
-    AccountCommand, AccountsCommand, BackendCommand, Command, ContractQueryArgs, ContractsCommand,
-    ExecutionsCommand, MarketCommand, OrdersCommand, PositionsCommand,
+    AccountCommand, AccountsCommand, AuditCommand, BackendCommand, Command, ContractQueryArgs,
+    ContractsCommand, ExecutionsCommand, MarketCommand, OrdersCommand, PositionsCommand,
 };
 use crate::adapters::inbound::cli::render::Output;
+use crate::app::audit_reads::{RawExpectations, RawExportRange};
+use crate::app::audited::CallContext;
 use crate::app::config::Settings;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
-use crate::app::input::{self, AccountSelector};
-use crate::domain::instrument::ContractQuery;
+use crate::app::operation::{Operation, RawContractQuery};
+use crate::app::wiring;
 
 /// The settings from `--config`, or the embedded defaults without it.
 ///
@@ -24,72 +26,118 @@ pub fn load_settings(config: Option<&Path>) -> Result<Settings, GatewayError> {
     }
 }
 
-fn query(args: &ContractQueryArgs) -> Result<ContractQuery, GatewayError> {
-    input::contract_query(
-        &args.query,
-        args.asset_class.as_deref(),
-        args.currency.as_deref(),
-        args.exchange.as_deref(),
-    )
+fn raw_query(args: &ContractQueryArgs) -> RawContractQuery {
+    RawContractQuery {
+        query: args.query.clone(),
+        asset_class: args.asset_class.clone(),
+        currency: args.currency.clone(),
+        exchange: args.exchange.clone(),
+    }
 }
 
-/// Runs one command against the gateway.
-///
-/// # Errors
-/// Whatever the gateway operation or the input parsing returns.
-pub async fn execute(gateway: &Gateway, command: &Command) -> Result<Output, GatewayError> {
-    match command {
-        Command::Health => Output::of(&gateway.health().await?),
-        Command::Backend(BackendCommand::Status) => Output::of(&gateway.backend_status().await?),
-        Command::Accounts(AccountsCommand::List) => Output::of(&gateway.accounts().await?),
-        Command::Account(AccountCommand::Summary(args)) => Output::of(
-            &gateway
-                .account_summary(&AccountSelector::parse(&args.account)?)
-                .await?,
-        ),
-        Command::Positions(PositionsCommand::List(args)) => Output::of(
-            &gateway
-                .positions(&AccountSelector::parse(&args.account)?)
-                .await?,
-        ),
+/// The operation a read command stands for; `None` for the streaming audit commands.
+fn operation(command: &Command) -> Option<Operation> {
+    Some(match command {
+        Command::Health => Operation::Health,
+        Command::Backend(BackendCommand::Status) => Operation::BackendStatus,
+        Command::Accounts(AccountsCommand::List) => Operation::AccountsList,
+        Command::Account(AccountCommand::Summary(args)) => Operation::AccountSummary {
+            account: args.account.clone(),
+        },
+        Command::Positions(PositionsCommand::List(args)) => Operation::PositionsList {
+            account: args.account.clone(),
+        },
         Command::Contracts(ContractsCommand::Search(args)) => {
-            Output::of(&gateway.search_contracts(&query(args)?).await?)
+            Operation::ContractsSearch(raw_query(args))
         }
         Command::Contracts(ContractsCommand::Resolve(args)) => {
-            Output::of(&gateway.resolve_contract(&query(args)?).await?)
+            Operation::ContractsResolve(raw_query(args))
         }
         Command::Market(MarketCommand::Snapshot {
             contract_id,
             max_age_seconds,
-        }) => Output::of(
-            &gateway
-                .market_snapshot(input::contract_id(contract_id)?, *max_age_seconds)
-                .await?,
-        ),
+        }) => Operation::MarketSnapshot {
+            contract_id: contract_id.clone(),
+            max_age_seconds: *max_age_seconds,
+        },
         Command::Market(MarketCommand::Bars {
             contract_id,
             period,
             bar,
-        }) => Output::of(
-            &gateway
-                .historical_bars(&input::bars_request(contract_id, period, bar)?)
-                .await?,
-        ),
-        Command::Orders(OrdersCommand::List(args)) => Output::of(
-            &gateway
-                .orders(&AccountSelector::parse(&args.account)?)
-                .await?,
-        ),
+        }) => Operation::MarketBars {
+            contract_id: contract_id.clone(),
+            period: period.clone(),
+            bar: bar.clone(),
+        },
+        Command::Orders(OrdersCommand::List(args)) => Operation::OrdersList {
+            account: args.account.clone(),
+        },
         Command::Executions(ExecutionsCommand::List { account, since }) => {
-            let since = since
+            Operation::ExecutionsList {
+                account: account.clone(),
+                since: since.clone(),
+            }
+        }
+        Command::Audit(AuditCommand::Tail { limit }) => Operation::AuditTail { limit: *limit },
+        Command::Audit(AuditCommand::Export { .. } | AuditCommand::Verify { .. }) => return None,
+    })
+}
+
+/// Runs one command against the gateway as one audited call.
+///
+/// # Errors
+/// Whatever the gateway call returns.
+pub async fn execute(
+    gateway: &Gateway,
+    settings: &Settings,
+    command: &Command,
+) -> Result<Output, GatewayError> {
+    let context = CallContext::cli();
+    if let Some(operation) = operation(command) {
+        return Output::of(&gateway.execute_as(&context, operation).await?);
+    }
+    match command {
+        Command::Audit(AuditCommand::Export {
+            format: _,
+            from_seq,
+            to_seq,
+            since,
+        }) => {
+            let range = RawExportRange {
+                from_seq: *from_seq,
+                to_seq: *to_seq,
+                since: since.clone(),
+            };
+            // Lines stream straight to stdout; only the trailer is returned for rendering.
+            let trailer = gateway
+                .export_audit_as(&context, range, Box::new(std::io::stdout()))
+                .await?;
+            Output::trailer(&trailer)
+        }
+        Command::Audit(AuditCommand::Verify {
+            database,
+            hmac_secret_env,
+            expect_head,
+            expect_count,
+        }) => {
+            let target = database
                 .as_deref()
-                .map(|raw| input::timestamp("since", raw))
+                .map(|path| {
+                    wiring::open_audit_for_verify(settings, path, hmac_secret_env.as_deref())
+                })
                 .transpose()?;
+            let expectations = RawExpectations {
+                expect_head: expect_head.clone(),
+                expect_count: *expect_count,
+            };
             Output::of(
                 &gateway
-                    .executions(&AccountSelector::parse(account)?, since)
+                    .verify_audit_as(&context, target, expectations)
                     .await?,
             )
         }
+        _ => Err(GatewayError::Internal {
+            message: "command has no dispatch".into(),
+        }),
     }
 }

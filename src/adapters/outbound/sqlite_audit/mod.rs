@@ -1,0 +1,305 @@
+//! `SqliteAuditLog`: the audit log in a SQLite file, appended on one dedicated thread and
+//! hash-chained row by row.
+//!
+//! Threads: one writer thread per adapter owns the only read-write connection; `append` sends it
+//! the event and awaits the receipt, so SQLite never runs on an async worker and appends are
+//! serialized. Reads (`newest`, `scan`, `verify`) run on pooled read-only connections inside
+//! `spawn_blocking`; in WAL mode they see the last committed state and do not block appends.
+//!
+//! Durability: the database runs in WAL mode. An event with
+//! [`Durability::Durable`](crate::domain::audit::Durability::Durable) is committed
+//! with `PRAGMA synchronous=FULL`, so the WAL is fsynced before `append` returns and the event
+//! survives power loss. An event with
+//! [`Durability::Relaxed`](crate::domain::audit::Durability::Relaxed) is committed with
+//! `synchronous=NORMAL`: the commit is in the WAL, so it survives a crash of the process, but
+//! the newest such events may be lost on power loss (the WAL is synced at checkpoints). The
+//! pragma is issued only when the level changes between consecutive appends.
+//!
+//! Files: the parent directory is created owner-only (0700) when missing and the database file
+//! is made owner-only (0600); SQLite gives its `-wal` and `-shm` files the database's mode.
+//! Errors describe what failed and SQLite's error class, never a path or stored text.
+
+mod reader;
+mod schema;
+mod writer;
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::audit::chain::{ChainKey, Expectations, VerifyReport};
+use crate::domain::audit::{AuditEvent, AuditRecord};
+use crate::ports::audit_log::{AppendReceipt, AuditError, AuditLog, RecordSink};
+use reader::Readers;
+use writer::WriterHandle;
+
+/// The audit log in a SQLite file.
+pub struct SqliteAuditLog {
+    /// Shared with blocking read tasks, which outlive a borrow of `self`.
+    shared: Arc<Shared>,
+    /// `None` for a log opened read-only.
+    writer: Option<WriterHandle>,
+    /// The database's file name, for `describe` (never the directory).
+    file_name: String,
+}
+
+/// What the read tasks need.
+struct Shared {
+    key: ChainKey,
+    readers: Readers,
+}
+
+impl std::fmt::Debug for SqliteAuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteAuditLog")
+            .field("file_name", &self.file_name)
+            .field("writable", &self.writer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteAuditLog {
+    /// Opens (creating if needed) the log at `path` for appending: creates the parent directory
+    /// owner-only, restricts the file to its owner, switches to WAL, applies the migrations and
+    /// loads the chain head. A malformed head does not stop the log from opening; appends go on
+    /// and verification reports the break.
+    ///
+    /// Blocks while the database is opened; call it at start-up, not on an async worker's hot
+    /// path.
+    ///
+    /// # Errors
+    /// [`AuditError::WriteFailed`] when the directory, the file or the schema cannot be set up.
+    pub fn open(path: &Path, key: ChainKey) -> Result<Self, AuditError> {
+        prepare_private_file(path)?;
+        let writer = WriterHandle::spawn(path.to_path_buf(), key.clone())?;
+        Ok(Self::assemble(path, key, Some(writer)))
+    }
+
+    /// Opens an existing log for reading and verification only: no migrations, no writes
+    /// (`append` fails with [`AuditError::WriteFailed`]).
+    ///
+    /// # Errors
+    /// [`AuditError::ReadFailed`] when the file is missing, unreadable or holds no audit log.
+    pub fn open_read_only(path: &Path, key: ChainKey) -> Result<Self, AuditError> {
+        let log = Self::assemble(path, key, None);
+        log.shared.readers.check()?;
+        Ok(log)
+    }
+
+    fn assemble(path: &Path, key: ChainKey, writer: Option<WriterHandle>) -> Self {
+        let file_name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self {
+            shared: Arc::new(Shared {
+                key,
+                readers: Readers::new(path.to_path_buf()),
+            }),
+            writer,
+            file_name,
+        }
+    }
+
+    /// Runs `read` on a read-only connection in a blocking task.
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Shared, &rusqlite::Connection) -> Result<T, AuditError> + Send + 'static,
+    ) -> Result<T, AuditError> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || {
+            shared.readers.with(|connection| read(&shared, connection))
+        })
+        .await
+        .map_err(|_| AuditError::ReadFailed {
+            detail: "the audit read task stopped".to_owned(),
+        })?
+    }
+}
+
+#[async_trait]
+impl AuditLog for SqliteAuditLog {
+    fn describe(&self) -> String {
+        format!("sqlite {}", self.file_name)
+    }
+
+    async fn append(&self, event: AuditEvent) -> Result<AppendReceipt, AuditError> {
+        match &self.writer {
+            Some(writer) => writer.append(event).await,
+            None => Err(AuditError::WriteFailed {
+                detail: "the audit log was opened read-only".to_owned(),
+            }),
+        }
+    }
+
+    async fn newest(&self, limit: usize) -> Result<Vec<AuditRecord>, AuditError> {
+        self.read(move |_, connection| reader::newest(connection, limit))
+            .await
+    }
+
+    async fn scan(
+        &self,
+        from: u64,
+        to: u64,
+        sink: Box<dyn RecordSink>,
+    ) -> Result<Box<dyn RecordSink>, AuditError> {
+        self.read(move |_, connection| {
+            let mut sink = sink;
+            reader::scan(connection, from, to, sink.as_mut()).map(|()| sink)
+        })
+        .await
+    }
+
+    async fn verify(&self, expectations: &Expectations) -> Result<VerifyReport, AuditError> {
+        let expectations = expectations.clone();
+        self.read(move |shared, connection| {
+            reader::verify(connection, shared.key.clone(), &expectations)
+        })
+        .await
+    }
+}
+
+/// Creates the parent directory (owner-only) if missing, creates the file owner-only if
+/// missing, and restricts an existing file to its owner.
+fn prepare_private_file(path: &Path) -> Result<(), AuditError> {
+    let fail = |detail: &str| AuditError::WriteFailed {
+        detail: detail.to_owned(),
+    };
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        create_private_dir(parent).map_err(|_| fail("cannot create the audit directory"))?;
+    }
+    create_private_file(path).map_err(|_| fail("cannot create the audit database file"))?;
+    restrict_to_owner(path).map_err(|_| fail("cannot restrict the audit database to its owner"))
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(dir)
+}
+
+/// Creating the file ourselves (rather than letting SQLite do it) means it never exists with
+/// the umask's wider mode.
+#[cfg(unix)]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+}
+
+#[cfg(not(unix))]
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map(drop)
+}
+
+#[cfg(unix)]
+fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+}
+
+#[cfg(not(unix))]
+fn restrict_to_owner(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// SQLite's error class (e.g. `ConstraintViolation`, `ReadOnly`), which names no path and no
+/// stored value, unlike some of rusqlite's messages.
+fn sqlite_reason(error: &rusqlite::Error) -> String {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _) => format!("sqlite {:?}", failure.code),
+        _ => "sqlite interface error".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::secret::SecretBytes;
+
+    fn key() -> ChainKey {
+        ChainKey::new(&SecretBytes::new(vec![7; 32])).unwrap()
+    }
+
+    #[test]
+    fn describe_names_the_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("audit.sqlite3");
+        let log = SqliteAuditLog::open(&path, key()).unwrap();
+        assert_eq!(log.describe(), "sqlite audit.sqlite3");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_directory_and_file_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let parent = dir.path().join("state");
+        let path = parent.join("audit.sqlite3");
+        drop(SqliteAuditLog::open(&path, key()).unwrap());
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&parent), 0o700);
+        assert_eq!(mode(&path), 0o600);
+
+        // An existing, wider file is narrowed.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        drop(SqliteAuditLog::open(&path, key()).unwrap());
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn errors_name_no_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("secret-dir-name");
+        fs::write(&blocker, b"a file where a directory should be").unwrap();
+        let error = SqliteAuditLog::open(&blocker.join("audit.sqlite3"), key()).unwrap_err();
+        assert!(matches!(error, AuditError::WriteFailed { .. }));
+        assert!(!error.to_string().contains("secret-dir-name"), "{error}");
+
+        let missing = dir.path().join("secret-missing.sqlite3");
+        let error = SqliteAuditLog::open_read_only(&missing, key()).unwrap_err();
+        assert!(matches!(error, AuditError::ReadFailed { .. }));
+        assert!(!error.to_string().contains("secret-missing"), "{error}");
+        assert!(
+            !missing.exists(),
+            "a read-only open must not create the file"
+        );
+    }
+
+    #[test]
+    fn a_file_without_the_table_is_refused_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.sqlite3");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE unrelated (x INTEGER);")
+            .unwrap();
+        assert!(matches!(
+            SqliteAuditLog::open_read_only(&path, key()),
+            Err(AuditError::ReadFailed { .. })
+        ));
+    }
+}

@@ -1,0 +1,308 @@
+//! Audit use cases: tail (verified as read), export (streamed, with a trailer) and verify.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::app::error::GatewayError;
+use crate::app::gateway::Gateway;
+use crate::app::views::{AuditEventView, AuditTailView, ExportTrailerView, VerifyReportView};
+use crate::domain::audit::AuditRecord;
+use crate::domain::audit::chain::{
+    ChainVerifier, Expectations, GENESIS, VerifyReport, parse_hash, to_hex,
+};
+use crate::domain::scope::Scope;
+use crate::ports::audit_log::{AuditError, AuditLog, RecordSink};
+
+/// The most events `audit tail` shows.
+pub const MAX_TAIL: usize = 1000;
+
+/// Which rows an export covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportRange {
+    /// First sequence (inclusive).
+    pub from_sequence: u64,
+    /// Last sequence (inclusive).
+    pub to_sequence: u64,
+    /// Only rows at or after this time.
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl Default for ExportRange {
+    fn default() -> Self {
+        Self {
+            from_sequence: 1,
+            to_sequence: u64::MAX,
+            since: None,
+        }
+    }
+}
+
+/// Where the export's lines go.
+pub type ExportWriter = Box<dyn Write + Send>;
+
+struct ExportState {
+    writer: ExportWriter,
+    hasher: Sha256,
+    count: u64,
+    last: Option<(u64, String)>,
+    since: Option<String>,
+}
+
+/// Writes each row as one JSON line while hashing what it wrote; shares its state with the
+/// caller so the trailer can be built after the scan.
+struct ExportSink {
+    state: Arc<Mutex<ExportState>>,
+}
+
+impl RecordSink for ExportSink {
+    fn accept(&mut self, record: &AuditRecord) -> Result<(), AuditError> {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The range's head is its last row, whether or not `since` shows it.
+        state.last = Some((record.columns.sequence, record.chain_hash.clone()));
+        if state
+            .since
+            .as_deref()
+            .is_some_and(|since| record.columns.occurred_at.as_str() < since)
+        {
+            return Ok(());
+        }
+        let mut line = serde_json::to_string(&AuditEventView::from(record)).map_err(|error| {
+            AuditError::ReadFailed {
+                detail: format!("cannot encode a row: {error}"),
+            }
+        })?;
+        line.push('\n');
+        state.hasher.update(line.as_bytes());
+        state.count += 1;
+        state
+            .writer
+            .write_all(line.as_bytes())
+            .map_err(|error| AuditError::ReadFailed {
+                detail: format!("cannot write the export: {}", error.kind()),
+            })
+    }
+}
+
+impl Gateway {
+    /// The newest events, newest first, each checked against its predecessor.
+    ///
+    /// # Errors
+    /// `AUTH_MISSING_SCOPE` without `ibkr:audit:read`; `INPUT_INVALID` for a limit outside
+    /// 1..=1000; `AUDIT_READ_FAILED`; `AUDIT_CHAIN_BROKEN` when the rows shown do not link.
+    pub(crate) async fn read_audit_tail(
+        &self,
+        limit: usize,
+    ) -> Result<AuditTailView, GatewayError> {
+        self.require(Scope::AuditRead)?;
+        if !(1..=MAX_TAIL).contains(&limit) {
+            return Err(GatewayError::invalid_input(
+                "limit",
+                format!("must be from 1 to {MAX_TAIL}"),
+            ));
+        }
+        // One extra row gives the oldest shown row a predecessor to be checked against.
+        let mut rows = self.audit().newest(limit + 1).await?;
+        rows.reverse();
+        let (anchor, shown) = match rows.first() {
+            Some(first) if rows.len() > limit => (Some(first.clone()), &rows[1..]),
+            _ => (None, &rows[..]),
+        };
+        let mut verifier = match &anchor {
+            Some(anchor) => match parse_hash(&anchor.chain_hash) {
+                Some(hash) => ChainVerifier::resume(
+                    self.chain_key().clone(),
+                    hash,
+                    anchor.columns.sequence + 1,
+                ),
+                None => return Err(broken(anchor.columns.sequence, shown)),
+            },
+            None => ChainVerifier::resume(self.chain_key().clone(), GENESIS, 1),
+        };
+        for record in shown {
+            if !verifier.feed_record(record) {
+                return Err(broken(record.columns.sequence, shown));
+            }
+        }
+        Ok(AuditTailView {
+            events: shown.iter().rev().map(AuditEventView::from).collect(),
+            verified: true,
+        })
+    }
+
+    /// Streams the range as JSON lines into `writer` and returns the trailer.
+    ///
+    /// # Errors
+    /// `AUTH_MISSING_SCOPE` without `ibkr:audit:export`; `INPUT_INVALID` for an empty range;
+    /// `AUDIT_READ_FAILED` when the log cannot be read or the writer fails.
+    pub(crate) async fn read_audit_export(
+        &self,
+        range: ExportRange,
+        writer: ExportWriter,
+    ) -> Result<ExportTrailerView, GatewayError> {
+        self.require(Scope::AuditExport)?;
+        if range.from_sequence == 0 || range.from_sequence > range.to_sequence {
+            return Err(GatewayError::invalid_input(
+                "from_seq",
+                "must be at least 1 and not after to_seq",
+            ));
+        }
+        let state = Arc::new(Mutex::new(ExportState {
+            writer,
+            hasher: Sha256::new(),
+            count: 0,
+            last: None,
+            since: range
+                .since
+                .map(|since| since.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        }));
+        let sink = Box::new(ExportSink {
+            state: Arc::clone(&state),
+        });
+        self.audit()
+            .scan(range.from_sequence, range.to_sequence, sink)
+            .await?;
+        let mut state = state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state
+            .writer
+            .flush()
+            .map_err(|error| AuditError::ReadFailed {
+                detail: format!("cannot write the export: {}", error.kind()),
+            })?;
+        let hasher = std::mem::take(&mut state.hasher);
+        Ok(ExportTrailerView {
+            count: state.count,
+            sha256: to_hex(&hasher.finalize()),
+            chain_head: state.last.as_ref().map(|(_, hash)| hash.clone()),
+            last_sequence: state.last.as_ref().map(|(sequence, _)| *sequence),
+        })
+    }
+
+    /// Verifies a whole log (this gateway's own, or `target`) in constant memory.
+    ///
+    /// # Errors
+    /// `AUTH_MISSING_SCOPE` without `ibkr:audit:read`; `AUDIT_READ_FAILED`;
+    /// `AUDIT_CHAIN_BROKEN` (with the report as details) when the chain does not verify.
+    pub(crate) async fn read_audit_verify(
+        &self,
+        target: Option<&dyn AuditLog>,
+        expectations: &Expectations,
+    ) -> Result<VerifyReportView, GatewayError> {
+        self.require(Scope::AuditRead)?;
+        let report = target.unwrap_or(self.audit()).verify(expectations).await?;
+        if report.chain_valid {
+            Ok(report.into())
+        } else {
+            Err(GatewayError::AuditChainBroken {
+                report: report.into(),
+            })
+        }
+    }
+}
+
+fn broken(sequence: u64, shown: &[AuditRecord]) -> GatewayError {
+    let report = VerifyReport {
+        events_scanned: u64::try_from(shown.len()).unwrap_or(u64::MAX),
+        chain_valid: false,
+        first_break_at_sequence: Some(sequence),
+        head: shown.last().map(|record| record.chain_hash.clone()),
+    };
+    GatewayError::AuditChainBroken {
+        report: report.into(),
+    }
+}
+
+/// An export range as given by a caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RawExportRange {
+    /// First sequence (default 1).
+    pub from_seq: Option<u64>,
+    /// Last sequence (default: the end of the log).
+    pub to_seq: Option<u64>,
+    /// Only rows at or after this time (RFC 3339 or a date).
+    pub since: Option<String>,
+}
+
+/// Expectations as given by a caller (from an earlier export trailer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RawExpectations {
+    /// The chain head the log must end with (hex).
+    pub expect_head: Option<String>,
+    /// The number of rows the log must hold.
+    pub expect_count: Option<u64>,
+}
+
+impl Gateway {
+    /// Exports a range as JSON lines into `writer`, as one audited call, and returns the
+    /// trailer (which the caller writes as the last line).
+    ///
+    /// # Errors
+    /// As the export use case, plus `AUDIT_WRITE_FAILED` for the call's own event.
+    pub async fn export_audit_as(
+        &self,
+        context: &crate::app::audited::CallContext,
+        range: RawExportRange,
+        writer: ExportWriter,
+    ) -> Result<ExportTrailerView, GatewayError> {
+        let input = serde_json::to_value(&range).unwrap_or_default();
+        let spec = crate::app::audited::CallSpec::read("audit export", Scope::AuditExport, input);
+        self.audited(context, spec, |_note| async move {
+            let since = range
+                .since
+                .as_deref()
+                .map(|raw| crate::app::input::timestamp("since", raw))
+                .transpose()?;
+            let range = ExportRange {
+                from_sequence: range.from_seq.unwrap_or(1),
+                to_sequence: range.to_seq.unwrap_or(u64::MAX),
+                since,
+            };
+            self.read_audit_export(range, writer).await
+        })
+        .await
+    }
+
+    /// Verifies this gateway's log, or `target`, as one audited call (recorded in this
+    /// gateway's own log).
+    ///
+    /// # Errors
+    /// As the verify use case, `INPUT_INVALID` for a malformed expected head, plus
+    /// `AUDIT_WRITE_FAILED` for the call's own event.
+    pub async fn verify_audit_as(
+        &self,
+        context: &crate::app::audited::CallContext,
+        target: Option<Arc<dyn AuditLog>>,
+        expectations: RawExpectations,
+    ) -> Result<VerifyReportView, GatewayError> {
+        let mut input = serde_json::to_value(&expectations).unwrap_or_default();
+        if let (Some(target), Some(object)) = (&target, input.as_object_mut()) {
+            object.insert(
+                "database".into(),
+                serde_json::Value::String(target.describe()),
+            );
+        }
+        let spec = crate::app::audited::CallSpec::read("audit verify", Scope::AuditRead, input);
+        self.audited(context, spec, |_note| async move {
+            let head = match expectations.expect_head.as_deref() {
+                Some(raw) => Some(parse_hash(raw.trim()).ok_or_else(|| {
+                    GatewayError::invalid_input("expect_head", "must be 64 hex digits")
+                })?),
+                None => None,
+            };
+            let expectations = Expectations {
+                head,
+                count: expectations.expect_count,
+            };
+            self.read_audit_verify(target.as_deref(), &expectations)
+                .await
+        })
+        .await
+    }
+}

@@ -1,0 +1,195 @@
+//! The one wrapper every call goes through: scope check, the operation, then exactly one audit
+//! event with the final status. If the event cannot be stored, the call fails closed with
+//! `AUDIT_WRITE_FAILED` and its result is withheld.
+
+use std::future::Future;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::app::error::GatewayError;
+use crate::app::gateway::Gateway;
+use crate::domain::audit::redaction::redact;
+use crate::domain::audit::{
+    Actor, AuditEvent, Decision, Durability, ResultStatus, Surface, sha256_hex,
+};
+use crate::domain::error_code::ErrorCategory;
+use crate::domain::ids::AccountId;
+use crate::domain::scope::Scope;
+
+/// Who is calling and through which front end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallContext {
+    /// The front end.
+    pub surface: Surface,
+    /// The caller.
+    pub actor: Actor,
+}
+
+impl CallContext {
+    /// The local operator at the CLI.
+    pub fn cli() -> Self {
+        Self {
+            surface: Surface::Cli,
+            actor: Actor::LocalOperator,
+        }
+    }
+
+    /// An embedding program through the library.
+    pub fn sdk() -> Self {
+        Self {
+            surface: Surface::Sdk,
+            actor: Actor::LocalOperator,
+        }
+    }
+
+    /// The local user of an MCP client over stdio.
+    pub fn mcp_stdio() -> Self {
+        Self {
+            surface: Surface::McpStdio,
+            actor: Actor::LocalOperator,
+        }
+    }
+}
+
+/// What a call is, for the audit record.
+#[derive(Debug, Clone)]
+pub struct CallSpec {
+    /// The command or tool name, e.g. `positions list`.
+    pub operation: String,
+    /// The scope it requires; `None` only for calls that need none.
+    pub scope: Option<Scope>,
+    /// The caller's input as given (redacted before it is stored or hashed).
+    pub input: Value,
+    /// How durably the event must be stored before the result is released.
+    pub durability: Durability,
+}
+
+impl CallSpec {
+    /// A read call: relaxed durability.
+    pub fn read(operation: impl Into<String>, scope: Scope, input: Value) -> Self {
+        Self {
+            operation: operation.into(),
+            scope: Some(scope),
+            input,
+            durability: Durability::Relaxed,
+        }
+    }
+}
+
+/// What an operation learned that belongs in its audit record (the account it touched).
+#[derive(Debug, Default)]
+pub struct AuditNote {
+    // A std mutex: it is never held across an await.
+    account: Mutex<Option<AccountId>>,
+}
+
+impl AuditNote {
+    /// Records the account the call touched.
+    pub fn record_account(&self, account: &AccountId) {
+        let mut guard = self
+            .account
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = Some(account.clone());
+    }
+
+    fn account(&self) -> Option<AccountId> {
+        self.account
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// The decision and status an outcome is recorded with.
+fn classify(error: Option<&GatewayError>) -> (Decision, ResultStatus) {
+    match error.map(GatewayError::code) {
+        None => (Decision::Allow, ResultStatus::Completed),
+        Some(code) => match code.category() {
+            ErrorCategory::Auth => (Decision::Deny, ResultStatus::DeniedScope),
+            ErrorCategory::Usage | ErrorCategory::Refused => {
+                (Decision::Refuse, ResultStatus::Refused)
+            }
+            ErrorCategory::BrokerAvailability
+            | ErrorCategory::BrokerResponse
+            | ErrorCategory::AuditIntegrity
+            | ErrorCategory::Internal => (Decision::Allow, ResultStatus::Failed),
+        },
+    }
+}
+
+fn canonical_json<T: Serialize>(value: &T) -> Option<String> {
+    // serde_json's map keeps keys sorted, so equal values give equal text.
+    serde_json::to_value(value)
+        .ok()
+        .map(|value| value.to_string())
+}
+
+fn event_id(at: DateTime<Utc>) -> String {
+    let seconds = u64::try_from(at.timestamp()).unwrap_or(0);
+    let timestamp =
+        uuid::Timestamp::from_unix(uuid::NoContext, seconds, at.timestamp_subsec_nanos());
+    uuid::Uuid::new_v7(timestamp).to_string()
+}
+
+impl Gateway {
+    /// Runs `body` as one audited call: refuses a missing scope before `body` runs, then
+    /// appends exactly one event whatever the outcome. A failed append turns any outcome into
+    /// `AUDIT_WRITE_FAILED`.
+    ///
+    /// # Errors
+    /// The body's error, `AUTH_MISSING_SCOPE`, or `AUDIT_WRITE_FAILED`.
+    pub async fn audited<T, F, Fut>(
+        &self,
+        context: &CallContext,
+        spec: CallSpec,
+        body: F,
+    ) -> Result<T, GatewayError>
+    where
+        T: Serialize,
+        F: FnOnce(std::sync::Arc<AuditNote>) -> Fut,
+        Fut: Future<Output = Result<T, GatewayError>>,
+    {
+        let note = std::sync::Arc::new(AuditNote::default());
+        let result = match spec.scope {
+            Some(scope) if !self.granted_scopes().contains(scope) => {
+                Err(GatewayError::MissingScope { scope })
+            }
+            _ => body(std::sync::Arc::clone(&note)).await,
+        };
+        let (decision, status) = classify(result.as_ref().err());
+        let directory = self.directory();
+        let input = redact(&spec.input, &|id: &str| directory.audit_hash(id));
+        let occurred_at = self.clock().now();
+        let event = AuditEvent {
+            event_id: event_id(occurred_at),
+            occurred_at,
+            actor: context.actor.clone(),
+            surface: context.surface,
+            operation: spec.operation,
+            scope: spec.scope,
+            decision,
+            status,
+            error_code: result.as_ref().err().map(GatewayError::code),
+            account_id_hash: note.account().map(|id| directory.audit_hash(id.expose())),
+            input_hash: sha256_hex(input.value().to_string().as_bytes()),
+            output_hash: result
+                .as_ref()
+                .ok()
+                .and_then(canonical_json)
+                .map(|text| sha256_hex(text.as_bytes())),
+            metadata: input,
+            durability: spec.durability,
+        };
+        match self.audit().append(event).await {
+            Ok(_) => result,
+            Err(error) => {
+                tracing::error!(code = %error.code(), "audit append failed; the call's result is withheld");
+                Err(GatewayError::Audit(error))
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `AuditLog`: the append-only, hash-chained record of everything the gateway did.
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::domain::audit::chain::{Expectations, VerifyReport};
+use crate::domain::audit::{AuditEvent, AuditRecord};
+use crate::domain::error_code::ErrorCode;
+
+/// Why the audit log failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AuditError {
+    /// The event could not be stored; the action it describes MUST NOT proceed.
+    #[error("the audit log could not store the event: {detail}")]
+    WriteFailed {
+        /// A short description naming no path and no secret.
+        detail: String,
+    },
+    /// The log could not be read.
+    #[error("the audit log could not be read: {detail}")]
+    ReadFailed {
+        /// A short description naming no path and no secret.
+        detail: String,
+    },
+}
+
+impl AuditError {
+    /// The stable code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::WriteFailed { .. } => ErrorCode::AuditWriteFailed,
+            Self::ReadFailed { .. } => ErrorCode::AuditReadFailed,
+        }
+    }
+}
+
+/// What an append returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendReceipt {
+    /// The event's sequence number.
+    pub sequence: u64,
+    /// The event's chain hash (hex): the new head of the log.
+    pub chain_hash: String,
+}
+
+/// Receives rows of a scan, one at a time, so a scan runs in constant memory.
+pub trait RecordSink: Send {
+    /// Takes one row.
+    ///
+    /// # Errors
+    /// A sink error stops the scan and is returned by it.
+    fn accept(&mut self, record: &AuditRecord) -> Result<(), AuditError>;
+}
+
+/// The audit log.
+///
+/// Contract:
+/// - `append` is serialized: sequences start at 1 and have no gaps, and each row's chain hash
+///   links to its predecessor's, across restarts;
+/// - when `append` returns `Ok`, the event is stored at least as durably as its
+///   [`Durability`](crate::domain::audit::Durability) asks; when it returns `Err`, the caller
+///   MUST NOT carry out the action the event describes;
+/// - nothing but the event's (already redacted) columns is stored: no secrets, no raw account ids;
+/// - reads never change the log.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// A short, path-free description of the store for banners, e.g. `sqlite audit.sqlite3`.
+    fn describe(&self) -> String;
+
+    /// Appends one event and returns its sequence and chain hash.
+    ///
+    /// # Errors
+    /// [`AuditError::WriteFailed`] when the event could not be stored.
+    async fn append(&self, event: AuditEvent) -> Result<AppendReceipt, AuditError>;
+
+    /// The newest `limit` rows, newest first.
+    ///
+    /// # Errors
+    /// [`AuditError::ReadFailed`].
+    async fn newest(&self, limit: usize) -> Result<Vec<AuditRecord>, AuditError>;
+
+    /// Streams rows with `from <= sequence <= to` in ascending order into `sink`, in constant
+    /// memory, and gives the sink back.
+    ///
+    /// # Errors
+    /// [`AuditError::ReadFailed`], or the sink's own error.
+    async fn scan(
+        &self,
+        from: u64,
+        to: u64,
+        sink: Box<dyn RecordSink>,
+    ) -> Result<Box<dyn RecordSink>, AuditError>;
+
+    /// Verifies the whole chain with the log's own key, in constant memory.
+    ///
+    /// # Errors
+    /// [`AuditError::ReadFailed`]. A broken chain is `Ok` with `chain_valid: false`.
+    async fn verify(&self, expectations: &Expectations) -> Result<VerifyReport, AuditError>;
+}

@@ -1,0 +1,325 @@
+//! CLI audit tests: every command leaves exactly one event; the log verifies; tampering,
+//! truncation and an unavailable store are caught; nothing secret reaches the database files.
+
+use serde_json::Value;
+
+use crate::cli::{COMMANDS, Sandbox, assert_error, raw_account_id_shape};
+
+fn database(sandbox: &Sandbox) -> std::path::PathBuf {
+    sandbox.state.path().join("state/audit.sqlite3")
+}
+
+fn export(sandbox: &Sandbox) -> (Vec<Value>, Value) {
+    let output = sandbox
+        .command()
+        .args(["audit", "export", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let trailer = lines.pop().unwrap();
+    (lines, trailer["trailer"].clone())
+}
+
+#[test]
+fn every_command_appends_exactly_one_event_and_the_tour_verifies() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.write_config(
+        "narrow.yaml",
+        "auth:\n  enabled_scopes: [ibkr:health:read, ibkr:audit:read, ibkr:audit:export]\n",
+    );
+    let mut expected = 0_u64;
+    for args in COMMANDS {
+        sandbox.json(args);
+        expected += 1;
+    }
+    // Refusals, scope denials and failures are recorded too.
+    sandbox.json(&["contracts", "resolve", "VOD"]);
+    sandbox.json(&["--config", config.to_str().unwrap(), "accounts", "list"]);
+    sandbox.json(&["market", "snapshot", "--contract-id", "431926001"]);
+    expected += 3;
+
+    let (code, report, stderr) = sandbox.json(&["audit", "verify"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["chain_valid"], true);
+    assert_eq!(report["events_scanned"], expected);
+
+    let (events, trailer) = export(&sandbox);
+    assert_eq!(
+        events.len() as u64,
+        expected + 1,
+        "the verify call is recorded too"
+    );
+    assert_eq!(trailer["count"], expected + 1);
+    let statuses: Vec<&str> = events
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses[COMMANDS.len()], "refused");
+    assert_eq!(
+        events[COMMANDS.len()]["error_code"],
+        "INPUT_AMBIGUOUS_CONTRACT"
+    );
+    assert_eq!(statuses[COMMANDS.len() + 1], "denied_scope");
+    assert_eq!(events[COMMANDS.len() + 1]["decision"], "deny");
+    assert_eq!(statuses[COMMANDS.len() + 2], "failed");
+    assert_eq!(
+        events[COMMANDS.len() + 2]["error_code"],
+        "MARKET_DATA_UNAVAILABLE"
+    );
+    assert!(events.iter().all(|e| e["surface"] == "cli"));
+    let with_account = events
+        .iter()
+        .find(|e| e["operation"] == "positions list")
+        .unwrap();
+    assert_eq!(with_account["account_id_hash"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn the_export_trailer_matches_its_lines_and_detects_truncation() {
+    use sha2::{Digest, Sha256};
+    let sandbox = Sandbox::new();
+    for _ in 0..5 {
+        sandbox.json(&["health"]);
+    }
+    let output = sandbox
+        .command()
+        .args(["audit", "export"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let (body, trailer_line) = text.trim_end().rsplit_once('\n').unwrap();
+    let trailer: Value = serde_json::from_str(trailer_line).unwrap();
+    let digest = Sha256::digest(format!("{body}\n").as_bytes());
+    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    assert_eq!(trailer["trailer"]["sha256"], hex);
+    assert_eq!(trailer["trailer"]["count"], 5);
+    let head = trailer["trailer"]["chain_head"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A later export of a sub-range is a sub-range.
+    let (partial, partial_trailer) = {
+        let output = sandbox
+            .command()
+            .args(["audit", "export", "--from-seq", "2", "--to-seq", "3"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        (lines.len() - 1, lines.last().unwrap().clone())
+    };
+    assert_eq!(partial, 2);
+    assert_eq!(partial_trailer["trailer"]["last_sequence"], 3);
+
+    // Delete the newest rows: the chain alone still verifies, the expectations do not.
+    let connection = rusqlite::Connection::open(database(&sandbox)).unwrap();
+    connection
+        .execute("DELETE FROM audit_events WHERE sequence > 3", [])
+        .unwrap();
+    drop(connection);
+    let db = database(&sandbox);
+    let db = db.to_str().unwrap();
+    let result = sandbox.json(&[
+        "audit",
+        "verify",
+        "--database",
+        db,
+        "--expect-head",
+        &head,
+        "--expect-count",
+        "5",
+    ]);
+    let value = assert_error(result, 7, "AUDIT_CHAIN_BROKEN");
+    assert_eq!(value["error"]["details"]["first_break_at_sequence"], 4);
+    assert_eq!(value["error"]["details"]["events_scanned"], 3);
+}
+
+#[test]
+fn an_edited_row_is_reported_at_its_sequence() {
+    let sandbox = Sandbox::new();
+    for _ in 0..6 {
+        sandbox.json(&["accounts", "list"]);
+    }
+    let connection = rusqlite::Connection::open(database(&sandbox)).unwrap();
+    connection
+        .execute(
+            "UPDATE audit_events SET status = 'refused' WHERE sequence = 4",
+            [],
+        )
+        .unwrap();
+    drop(connection);
+    let value = assert_error(sandbox.json(&["audit", "verify"]), 7, "AUDIT_CHAIN_BROKEN");
+    assert_eq!(value["error"]["details"]["first_break_at_sequence"], 4);
+    let value = assert_error(
+        sandbox.json(&["audit", "tail", "--limit", "10"]),
+        7,
+        "AUDIT_CHAIN_BROKEN",
+    );
+    assert_eq!(value["error"]["details"]["first_break_at_sequence"], 4);
+}
+
+#[test]
+fn a_store_that_refuses_writes_fails_the_command_closed() {
+    let sandbox = Sandbox::new();
+    sandbox.json(&["health"]);
+    let connection = rusqlite::Connection::open(database(&sandbox)).unwrap();
+    connection
+        .execute_batch("CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'disk says no'); END;")
+        .unwrap();
+    drop(connection);
+    let (code, value, stderr) = sandbox.json(&["positions", "list", "--account", "DU1234567"]);
+    assert_eq!(code, 7, "{stderr}");
+    assert_eq!(value["error"]["code"], "AUDIT_WRITE_FAILED");
+    assert!(
+        value.get("positions").is_none(),
+        "the result is withheld: {value}"
+    );
+}
+
+#[test]
+fn an_audit_database_that_cannot_be_created_fails_closed_at_start() {
+    let sandbox = Sandbox::new();
+    let blocker = sandbox.state.path().join("not-a-dir");
+    std::fs::write(&blocker, b"file").unwrap();
+    let config = sandbox.write_config(
+        "blocked.yaml",
+        &format!(
+            "audit:\n  sqlite_path: {}\n",
+            blocker.join("audit.sqlite3").display()
+        ),
+    );
+    let output = sandbox
+        .command()
+        .env(
+            "IBKR_AUDIT_HMAC_SECRET",
+            "0123456789abcdef0123456789abcdef-deployment",
+        )
+        .args([
+            "--json",
+            "--config",
+            config.to_str().unwrap(),
+            "accounts",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["error"]["code"], "AUDIT_WRITE_FAILED");
+    assert!(value.get("accounts").is_none());
+}
+
+#[test]
+fn a_real_broker_requires_a_deployment_key() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.write_config(
+        "cp.yaml",
+        "broker:\n  backend: client_portal_gateway\n  base_url: https://localhost:5000/v1/api\n",
+    );
+    let value = assert_error(
+        sandbox.json(&["--config", config.to_str().unwrap(), "health"]),
+        2,
+        "CONFIG_SECRET_INVALID",
+    );
+    assert!(
+        value["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("IBKR_AUDIT_HMAC_SECRET")
+    );
+}
+
+#[test]
+fn a_deployment_key_from_the_named_variable_is_used() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.write_config("env.yaml", "audit:\n  hmac_secret_env: MY_AUDIT_KEY\n");
+    let output = sandbox
+        .command()
+        .env(
+            "MY_AUDIT_KEY",
+            "0123456789abcdef0123456789abcdef-deployment",
+        )
+        .args(["--json", "--config", config.to_str().unwrap(), "health"])
+        .output()
+        .unwrap();
+    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["audit_key"], "environment");
+    assert!(!sandbox.state.path().join("state/audit-hmac.key").exists());
+}
+
+#[test]
+fn no_secret_or_raw_account_id_reaches_the_database_files() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.write_config(
+        "alias.yaml",
+        "accounts:\n  aliases:\n    DU1234567: main-paper\n",
+    );
+    let config = config.to_str().unwrap();
+    for args in COMMANDS {
+        sandbox.json(args);
+    }
+    sandbox.json(&[
+        "--config",
+        config,
+        "positions",
+        "list",
+        "--account",
+        "main-paper",
+    ]);
+    sandbox.json(&["positions", "list", "--account", "DU7654320"]);
+    sandbox.json(&[
+        "executions",
+        "list",
+        "--account",
+        "U7654321",
+        "--since",
+        "/home/alice/secret-token",
+    ]);
+    sandbox.json(&[
+        "contracts",
+        "search",
+        "Bearer sk_live_51H8xYzABCDEFGHIJKLMN0123",
+    ]);
+    let shape = raw_account_id_shape();
+    let dir = sandbox.state.path().join("state");
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("audit.sqlite3") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!shape.is_match(&text), "{name} holds a raw account id");
+        for needle in [
+            "/home/alice",
+            "secret-token",
+            "sk_live",
+            "Bearer",
+            "alias.yaml",
+        ] {
+            assert!(!text.contains(needle), "{name} holds {needle}");
+        }
+        scanned += 1;
+    }
+    assert!(scanned >= 1, "no database file was scanned");
+}

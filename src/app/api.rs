@@ -43,6 +43,16 @@ impl Gateway {
         expect_response!(self, Operation::BackendStatus, BackendStatus)
     }
 
+    /// What the broker session needs before account and market calls work.
+    ///
+    /// # Errors
+    /// Scope, broker and audit errors.
+    pub async fn session_requirements(
+        &self,
+    ) -> Result<crate::app::views::SessionRequirementsView, GatewayError> {
+        expect_response!(self, Operation::SessionRequirements, SessionRequirements)
+    }
+
     /// The accounts visible to the session.
     ///
     /// # Errors

@@ -96,6 +96,43 @@ impl Default for AuditSettings {
     }
 }
 
+/// A group of MCP tools that configuration can switch off as a whole (on top of scopes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Toolset {
+    /// Health, backend status and session requirements.
+    Session,
+    /// Accounts, summaries and positions.
+    Account,
+    /// Contracts, quotes and bars.
+    Market,
+    /// Working orders and executions (and, later, order workflows).
+    Orders,
+    /// The audit log.
+    Audit,
+}
+
+impl Toolset {
+    /// Every toolset.
+    pub const ALL: [Self; 5] = [
+        Self::Session,
+        Self::Account,
+        Self::Market,
+        Self::Orders,
+        Self::Audit,
+    ];
+
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Session => "session",
+            Self::Account => "account",
+            Self::Market => "market",
+            Self::Orders => "orders",
+            Self::Audit => "audit",
+        }
+    }
+}
+
 /// Validated settings. Built only by [`Settings::embedded_defaults`] or [`Settings::from_yaml`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -107,6 +144,8 @@ pub struct Settings {
     pub account_aliases: BTreeMap<AccountId, AccountAlias>,
     /// The audit log.
     pub audit: AuditSettings,
+    /// MCP tool groups exposed (scopes filter further).
+    pub mcp_toolsets: std::collections::BTreeSet<Toolset>,
 }
 
 impl Settings {
@@ -118,6 +157,7 @@ impl Settings {
             enabled_scopes: ScopeSet::read_only_defaults(),
             account_aliases: BTreeMap::new(),
             audit: AuditSettings::default(),
+            mcp_toolsets: Toolset::ALL.into_iter().collect(),
         }
     }
 
@@ -181,6 +221,36 @@ struct RawSettings {
     accounts: RawAccounts,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    mcp: RawMcp,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMcp {
+    toolsets: Option<Vec<String>>,
+}
+
+impl RawMcp {
+    fn validate(self) -> Result<std::collections::BTreeSet<Toolset>, GatewayError> {
+        let Some(raw) = self.toolsets else {
+            return Ok(Toolset::ALL.into_iter().collect());
+        };
+        raw.iter()
+            .enumerate()
+            .map(|(index, name)| {
+                Toolset::ALL
+                    .into_iter()
+                    .find(|toolset| toolset.as_str() == name)
+                    .ok_or_else(|| {
+                        GatewayError::config(
+                            format!("mcp.toolsets[{index}]"),
+                            "unknown toolset; expected session, account, market, orders or audit",
+                        )
+                    })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -270,6 +340,7 @@ impl RawSettings {
             enabled_scopes: self.auth.validate()?,
             account_aliases: self.accounts.validate()?,
             audit: self.audit.validate()?,
+            mcp_toolsets: self.mcp.validate()?,
         })
     }
 }
@@ -488,6 +559,14 @@ mod tests {
                 .starts_with("audit.live_write_retention_days")
         );
         assert!(error_of("audit:\n  hmac_secret: abc\n").starts_with("audit.hmac_secret"));
+    }
+
+    #[test]
+    fn toolsets_default_to_all_and_refuse_unknown_names() {
+        assert_eq!(Settings::embedded_defaults().mcp_toolsets.len(), 5);
+        let settings = Settings::from_yaml("mcp:\n  toolsets: [market, audit]\n").unwrap();
+        assert_eq!(settings.mcp_toolsets.len(), 2);
+        assert!(error_of("mcp:\n  toolsets: [trading]\n").starts_with("mcp.toolsets[0]"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use crate::app::input::{self, AccountSelector};
 use crate::app::views::{
     AccountSummaryView, AccountsView, AuditTailView, BackendStatusView, BarsView, ContractView,
     ContractsView, ExecutionsView, HealthView, OrdersView, PositionsView, QuoteView,
+    SessionRequirementsView,
 };
 use crate::domain::scope::Scope;
 
@@ -40,6 +41,8 @@ pub enum Operation {
     Health,
     /// Broker session state.
     BackendStatus,
+    /// What the session needs before it is usable.
+    SessionRequirements,
     /// Visible accounts.
     AccountsList,
     /// One account's balances.
@@ -97,6 +100,7 @@ impl Operation {
         match self {
             Self::Health => "health",
             Self::BackendStatus => "backend status",
+            Self::SessionRequirements => "session requirements",
             Self::AccountsList => "accounts list",
             Self::AccountSummary { .. } => "account summary",
             Self::PositionsList { .. } => "positions list",
@@ -113,7 +117,7 @@ impl Operation {
     /// The one scope the operation requires.
     pub fn scope(&self) -> Scope {
         match self {
-            Self::Health | Self::BackendStatus => Scope::HealthRead,
+            Self::Health | Self::BackendStatus | Self::SessionRequirements => Scope::HealthRead,
             Self::AccountsList => Scope::AccountsRead,
             Self::AccountSummary { .. } => Scope::PortfolioRead,
             Self::PositionsList { .. } => Scope::PositionsRead,
@@ -142,6 +146,8 @@ pub enum Response {
     Health(HealthView),
     /// Session state.
     BackendStatus(BackendStatusView),
+    /// Session requirements.
+    SessionRequirements(SessionRequirementsView),
     /// Accounts.
     Accounts(AccountsView),
     /// Account summary.
@@ -206,6 +212,9 @@ impl Gateway {
         Ok(match operation {
             Operation::Health => Response::Health(self.read_health().await?),
             Operation::BackendStatus => Response::BackendStatus(self.read_backend_status().await?),
+            Operation::SessionRequirements => {
+                Response::SessionRequirements(self.read_session_requirements().await?)
+            }
             Operation::AccountsList => Response::Accounts(self.read_accounts().await?),
             Operation::AccountSummary { account } => Response::AccountSummary(
                 self.read_account_summary(&AccountSelector::parse(&account)?, note)

@@ -51,6 +51,21 @@ impl Gateway {
         Ok(BackendStatusView::new(self.backend_name(), &status))
     }
 
+    /// What the broker session needs before account and market tools work.
+    ///
+    /// # Errors
+    /// `AUTH_MISSING_SCOPE` without `ibkr:health:read`; broker availability errors.
+    pub(crate) async fn read_session_requirements(
+        &self,
+    ) -> Result<crate::app::views::SessionRequirementsView, GatewayError> {
+        self.require(Scope::HealthRead)?;
+        let status = self.broker().session_status().await?;
+        Ok(crate::app::views::SessionRequirementsView::new(
+            self.backend_name(),
+            &status,
+        ))
+    }
+
     /// The accounts visible to the session.
     ///
     /// # Errors

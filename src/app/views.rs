@@ -107,6 +107,62 @@ impl BackendStatusView {
     }
 }
 
+/// What the broker session needs before account and market tools can work.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionRequirementsView {
+    /// The configured backend.
+    pub backend: &'static str,
+    /// The session state now.
+    pub state: &'static str,
+    /// True when account, market and order tools can be used now.
+    pub ready: bool,
+    /// True when a person must log in at the broker's own login page.
+    pub manual_login_required: bool,
+    /// Where to log in, when known.
+    pub login_url: Option<String>,
+    /// What a person should do next, in order; empty when ready.
+    pub steps: Vec<String>,
+    /// A fixed reminder: the gateway never logs in on anyone's behalf.
+    pub note: &'static str,
+}
+
+impl SessionRequirementsView {
+    /// Builds the view from a status report.
+    pub fn new(backend: &'static str, status: &SessionStatus) -> Self {
+        use crate::domain::session::SessionState;
+        let steps: Vec<String> = match status.state {
+            SessionState::Usable => Vec::new(),
+            SessionState::LoginRequired => vec![
+                match &status.login_url {
+                    Some(url) => {
+                        format!("open {url} in a browser and log in with your IBKR credentials")
+                    }
+                    None => "open the broker gateway's login page and log in".to_owned(),
+                },
+                "complete two-factor authentication if asked".to_owned(),
+                "call ibkr_backend_status until the state is usable".to_owned(),
+            ],
+            SessionState::CompetingSession => vec![
+                "log out of other IBKR sessions (web, mobile, TWS) for this user".to_owned(),
+                "log in again at the broker gateway".to_owned(),
+            ],
+            SessionState::Unavailable => vec![
+                "start the broker gateway, or check that it is reachable".to_owned(),
+                "then log in at its login page".to_owned(),
+            ],
+        };
+        Self {
+            backend,
+            state: status.state.as_str(),
+            ready: status.state == SessionState::Usable,
+            manual_login_required: status.state != SessionState::Usable,
+            login_url: status.login_url.clone(),
+            steps,
+            note: "the gateway never logs in, answers two-factor prompts or stores broker credentials",
+        }
+    }
+}
+
 /// How an account appears in every output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountView {

@@ -4,8 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ibkr_agent_gateway::adapters::inbound::cli::args::Cli;
+use ibkr_agent_gateway::adapters::inbound::cli::args::{Cli, Command, McpCommand};
 use ibkr_agent_gateway::adapters::inbound::cli::{render, run};
+use ibkr_agent_gateway::adapters::inbound::mcp;
 use ibkr_agent_gateway::adapters::outbound::process_env;
 use ibkr_agent_gateway::app::error::GatewayError;
 use ibkr_agent_gateway::app::wiring;
@@ -26,6 +27,18 @@ fn main() -> ExitCode {
             return render::report(Err(error), cli.json);
         }
     };
+    if matches!(cli.command, Command::Mcp(McpCommand::Serve)) {
+        let served = runtime.block_on(async {
+            let settings = run::load_settings(cli.config.as_deref())?;
+            let gateway = wiring::build(&settings)?;
+            mcp::serve_stdio(gateway, &settings).await
+        });
+        // stdout belongs to the protocol: a start-up error goes to stderr only.
+        return match served {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => render::report(Err(error), false),
+        };
+    }
     let result = runtime.block_on(async {
         let settings = run::load_settings(cli.config.as_deref())?;
         let gateway = wiring::build(&settings)?;

@@ -79,6 +79,8 @@ error_codes! {
     InputUnknownAccount => "INPUT_UNKNOWN_ACCOUNT", Usage, false;
     /// No contract matches the given id or query.
     InputUnknownContract => "INPUT_UNKNOWN_CONTRACT", Usage, false;
+    /// A write operation was asked of a read-only surface.
+    ReadonlyWriteForbidden => "READONLY_WRITE_FORBIDDEN", Refused, false;
     /// The broker session needs a manual login or re-authentication.
     BrokerSessionRequired => "BROKER_SESSION_REQUIRED", BrokerAvailability, true;
     /// The broker or its gateway cannot be reached, timed out or failed.

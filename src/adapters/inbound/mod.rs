@@ -1,3 +1,4 @@
 //! Inbound adapters: the front ends that turn outside requests into app calls.
 
 pub mod cli;
+pub mod mcp;

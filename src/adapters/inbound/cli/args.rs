@@ -46,6 +46,12 @@ pub enum Command {
     /// The broker backend.
     #[command(subcommand)]
     Backend(BackendCommand),
+    /// What the broker session needs before it is usable.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// The MCP tool server.
+    #[command(subcommand)]
+    Mcp(McpCommand),
     /// Accounts visible to the broker session.
     #[command(subcommand)]
     Accounts(AccountsCommand),
@@ -126,6 +132,20 @@ pub enum AuditCommand {
 pub enum BackendCommand {
     /// The broker session state and what to do about it.
     Status,
+}
+
+/// `session …`
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// What a person must do before account and market commands work.
+    Requirements,
+}
+
+/// `mcp …`
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Serve MCP over stdio: protocol frames on stdout, logs on stderr; exits when stdin closes.
+    Serve,
 }
 
 /// `accounts …`

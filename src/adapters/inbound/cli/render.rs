@@ -14,7 +14,7 @@ use crate::app::operation::Response;
 use crate::app::views::{
     AccountSummaryView, AccountView, AccountsView, AuditTailView, BackendStatusView, BarsView,
     ContractView, ContractsView, ExecutionsView, ExportTrailerView, HealthView, OrdersView,
-    PositionsView, QuoteView, VerifyReportView,
+    PositionsView, QuoteView, SessionRequirementsView, VerifyReportView,
 };
 
 /// A finished command's output in both forms.
@@ -222,6 +222,22 @@ impl Human for BackendStatusView {
             ("competing", self.competing.to_string()),
             ("user_action", opt(self.user_action.as_ref())),
         ])
+    }
+}
+
+impl Human for SessionRequirementsView {
+    fn human(&self) -> String {
+        let mut items = vec![
+            ("backend", self.backend.to_owned()),
+            ("state", self.state.to_owned()),
+            ("ready", self.ready.to_string()),
+            ("login_url", opt(self.login_url.as_ref())),
+        ];
+        for step in &self.steps {
+            items.push(("step", step.clone()));
+        }
+        items.push(("note", self.note.to_owned()));
+        pairs(&items)
     }
 }
 
@@ -468,6 +484,7 @@ impl Human for Response {
         match self {
             Self::Health(view) => view.human(),
             Self::BackendStatus(view) => view.human(),
+            Self::SessionRequirements(view) => view.human(),
             Self::Accounts(view) => view.human(),
             Self::AccountSummary(view) => view.human(),
             Self::Positions(view) => view.human(),

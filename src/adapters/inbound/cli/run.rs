@@ -5,6 +5,7 @@ use std::path::Path;
 use crate::adapters::inbound::cli::args::{
     AccountCommand, AccountsCommand, AuditCommand, BackendCommand, Command, ContractQueryArgs,
     ContractsCommand, ExecutionsCommand, MarketCommand, OrdersCommand, PositionsCommand,
+    SessionCommand,
 };
 use crate::adapters::inbound::cli::render::Output;
 use crate::app::audit_reads::{RawExpectations, RawExportRange};
@@ -40,6 +41,7 @@ fn operation(command: &Command) -> Option<Operation> {
     Some(match command {
         Command::Health => Operation::Health,
         Command::Backend(BackendCommand::Status) => Operation::BackendStatus,
+        Command::Session(SessionCommand::Requirements) => Operation::SessionRequirements,
         Command::Accounts(AccountsCommand::List) => Operation::AccountsList,
         Command::Account(AccountCommand::Summary(args)) => Operation::AccountSummary {
             account: args.account.clone(),
@@ -79,7 +81,10 @@ fn operation(command: &Command) -> Option<Operation> {
             }
         }
         Command::Audit(AuditCommand::Tail { limit }) => Operation::AuditTail { limit: *limit },
-        Command::Audit(AuditCommand::Export { .. } | AuditCommand::Verify { .. }) => return None,
+        Command::Audit(AuditCommand::Export { .. } | AuditCommand::Verify { .. })
+        | Command::Mcp(_) => {
+            return None;
+        }
     })
 }
 

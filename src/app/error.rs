@@ -73,6 +73,18 @@ pub enum GatewayError {
     /// The broker refused or failed.
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    /// A write was asked of a surface that only reads.
+    #[error("`{operation}` would change broker state, and this surface is read-only")]
+    ReadOnlyWriteForbidden {
+        /// The refused operation or tool name.
+        operation: String,
+    },
+    /// A tool or operation name the gateway does not know.
+    #[error("unknown tool or operation `{name}`")]
+    UnknownOperation {
+        /// The name asked for (bounded, control characters removed).
+        name: String,
+    },
     /// The audit log failed; for an append, the call's result was withheld.
     #[error(transparent)]
     Audit(#[from] AuditError),
@@ -140,6 +152,8 @@ impl GatewayError {
             Self::UnknownAccount => ErrorCode::InputUnknownAccount,
             Self::MarketDataStale { .. } => ErrorCode::MarketDataStale,
             Self::Broker(error) => error.code(),
+            Self::ReadOnlyWriteForbidden { .. } => ErrorCode::ReadonlyWriteForbidden,
+            Self::UnknownOperation { .. } => ErrorCode::InputInvalid,
             Self::Audit(error) => error.code(),
             Self::AuditChainBroken { .. } => ErrorCode::AuditChainBroken,
             Self::Internal { .. } => ErrorCode::InternalError,
@@ -195,6 +209,10 @@ impl GatewayError {
                 "check market data subscriptions or try another contract".into()
             }
             Self::Broker(_) => "report this to the operator; the broker answer was unusable".into(),
+            Self::ReadOnlyWriteForbidden { .. } => {
+                "orders cannot be placed, changed or cancelled through this surface; use the read tools".into()
+            }
+            Self::UnknownOperation { .. } => "list the available tools and use one of them".into(),
             Self::Audit(AuditError::WriteFailed { .. }) => {
                 "nothing was done; check the audit database (disk space, permissions), then retry".into()
             }

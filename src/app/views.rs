@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::app::account_directory::AccountDirectory;
@@ -42,7 +43,7 @@ fn quantity(value: Option<Quantity>) -> Option<Decimal> {
 }
 
 /// Gateway health; touches no broker.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct HealthView {
     /// Always `ok` when the gateway answers.
     pub status: &'static str,
@@ -62,7 +63,7 @@ pub struct HealthView {
 }
 
 /// The broker session as reported by the backend.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct BackendStatusView {
     /// The configured backend.
     pub backend: &'static str,
@@ -108,7 +109,7 @@ impl BackendStatusView {
 }
 
 /// What the broker session needs before account and market tools can work.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SessionRequirementsView {
     /// The configured backend.
     pub backend: &'static str,
@@ -164,7 +165,7 @@ impl SessionRequirementsView {
 }
 
 /// How an account appears in every output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct AccountView {
     /// Opaque, stable reference; accepted as input.
     pub account_ref: String,
@@ -197,7 +198,7 @@ impl AccountView {
 }
 
 /// An amount with its currency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct MoneyView {
     /// The amount, as a decimal string.
     pub amount: Decimal,
@@ -215,7 +216,7 @@ impl From<Money> for MoneyView {
 }
 
 /// Balances and margin of one account.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct AccountSummaryView {
     /// The account.
     pub account: AccountView,
@@ -266,7 +267,7 @@ impl AccountSummaryView {
 }
 
 /// Option terms in outputs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct OptionTermsView {
     /// The underlying's contract id.
     pub underlying_contract_id: u64,
@@ -279,7 +280,7 @@ pub struct OptionTermsView {
 }
 
 /// A contract in outputs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ContractView {
     /// IBKR contract id.
     pub contract_id: u64,
@@ -324,14 +325,14 @@ impl From<&Contract> for ContractView {
 }
 
 /// Search results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ContractsView {
     /// The matching contracts.
     pub contracts: Vec<ContractView>,
 }
 
 /// A position in outputs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PositionView {
     /// The contract.
     pub contract: ContractView,
@@ -367,7 +368,7 @@ impl From<&Position> for PositionView {
 }
 
 /// Positions of one account.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PositionsView {
     /// The account.
     pub account: AccountView,
@@ -376,7 +377,7 @@ pub struct PositionsView {
 }
 
 /// Greeks in outputs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct GreeksView {
     /// Delta.
     pub delta: Decimal,
@@ -403,7 +404,7 @@ impl From<&Greeks> for GreeksView {
 }
 
 /// A quote snapshot in outputs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct QuoteView {
     /// The contract.
     pub contract: ContractView,
@@ -450,7 +451,7 @@ impl QuoteView {
 }
 
 /// One bar in outputs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct BarView {
     /// Bar start.
     pub start: String,
@@ -467,7 +468,7 @@ pub struct BarView {
 }
 
 /// Historical bars in outputs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct BarsView {
     /// The contract id.
     pub contract_id: u64,
@@ -506,7 +507,7 @@ impl BarsView {
 }
 
 /// A working or recent order in outputs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct OrderView {
     /// Broker order id.
     pub order_id: String,
@@ -554,7 +555,7 @@ impl From<&LiveOrder> for OrderView {
 }
 
 /// Orders of one account.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct OrdersView {
     /// The account.
     pub account: AccountView,
@@ -563,7 +564,7 @@ pub struct OrdersView {
 }
 
 /// An execution in outputs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ExecutionView {
     /// Broker execution id.
     pub execution_id: String,
@@ -602,7 +603,7 @@ impl From<&Execution> for ExecutionView {
 }
 
 /// Executions of one account.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ExecutionsView {
     /// The account.
     pub account: AccountView,
@@ -611,14 +612,14 @@ pub struct ExecutionsView {
 }
 
 /// Accounts visible to the session.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct AccountsView {
     /// The accounts.
     pub accounts: Vec<AccountView>,
 }
 
 /// One audit event as shown by `audit tail` and written by `audit export` (one line each).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct AuditEventView {
     /// Position in the log.
     pub sequence: u64,
@@ -647,8 +648,10 @@ pub struct AuditEventView {
     /// SHA-256 of the output.
     pub output_hash: Option<String>,
     /// What was redacted (JSON exactly as stored).
+    #[schemars(with = "serde_json::Value")]
     pub redactions: Box<serde_json::value::RawValue>,
     /// Redacted metadata (JSON exactly as stored).
+    #[schemars(with = "serde_json::Value")]
     pub metadata: Box<serde_json::value::RawValue>,
     /// The row's chain hash.
     pub chain_hash: String,
@@ -687,7 +690,7 @@ impl From<&AuditRecord> for AuditEventView {
 }
 
 /// The newest audit events, verified against each other as read.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct AuditTailView {
     /// Newest first.
     pub events: Vec<AuditEventView>,
@@ -696,7 +699,7 @@ pub struct AuditTailView {
 }
 
 /// The last line of an export.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ExportTrailerView {
     /// Lines exported (the trailer excluded).
     pub count: u64,
@@ -709,7 +712,7 @@ pub struct ExportTrailerView {
 }
 
 /// The result of `audit verify`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct VerifyReportView {
     /// Rows read.
     pub events_scanned: u64,

@@ -77,7 +77,10 @@ fn event(n: u64) -> AuditEvent {
     }
 }
 
-async fn append_events(log: &dyn AuditLog, range: std::ops::RangeInclusive<u64>) -> Vec<AppendReceipt> {
+async fn append_events(
+    log: &dyn AuditLog,
+    range: std::ops::RangeInclusive<u64>,
+) -> Vec<AppendReceipt> {
     let mut receipts = Vec::new();
     for n in range {
         receipts.push(log.append(event(n)).await.unwrap());
@@ -156,7 +159,8 @@ async fn sqlite() -> Fixture {
         // insert fail, as a full disk or a broken file would.
         refuse_writes: Box::new(move |refuse| {
             let side = Connection::open(&path).unwrap();
-            side.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+            side.busy_timeout(std::time::Duration::from_secs(5))
+                .unwrap();
             let sql = if refuse {
                 "CREATE TRIGGER refuse_inserts BEFORE INSERT ON audit_events \
                  BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
@@ -227,7 +231,10 @@ async fn appends_are_numbered_from_one_and_the_chain_verifies(fixture: &Fixture)
     let receipts = append_events(fixture.log.as_ref(), 1..=5).await;
     let sequences: Vec<u64> = receipts.iter().map(|receipt| receipt.sequence).collect();
     assert_eq!(sequences, vec![1, 2, 3, 4, 5]);
-    let hashes: BTreeSet<&str> = receipts.iter().map(|receipt| receipt.chain_hash.as_str()).collect();
+    let hashes: BTreeSet<&str> = receipts
+        .iter()
+        .map(|receipt| receipt.chain_hash.as_str())
+        .collect();
     assert_eq!(hashes.len(), 5, "every row has its own chain hash");
     assert!(hashes.iter().all(|hash| chain::parse_hash(hash).is_some()));
 
@@ -235,7 +242,10 @@ async fn appends_are_numbered_from_one_and_the_chain_verifies(fixture: &Fixture)
     assert!(report.chain_valid, "{report:?}");
     assert_eq!(report.first_break_at_sequence, None);
     assert_eq!(report.events_scanned, 5);
-    assert_eq!(report.head.as_deref(), Some(receipts[4].chain_hash.as_str()));
+    assert_eq!(
+        report.head.as_deref(),
+        Some(receipts[4].chain_hash.as_str())
+    );
 }
 
 async fn records_read_back_exactly_as_appended(fixture: &Fixture) {
@@ -252,9 +262,15 @@ async fn records_read_back_exactly_as_appended(fixture: &Fixture) {
 async fn newest_is_newest_first_and_bounded(fixture: &Fixture) {
     append_events(fixture.log.as_ref(), 1..=7).await;
     let sequences = |records: Vec<AuditRecord>| -> Vec<u64> {
-        records.iter().map(|record| record.columns.sequence).collect()
+        records
+            .iter()
+            .map(|record| record.columns.sequence)
+            .collect()
     };
-    assert_eq!(sequences(fixture.log.newest(3).await.unwrap()), vec![7, 6, 5]);
+    assert_eq!(
+        sequences(fixture.log.newest(3).await.unwrap()),
+        vec![7, 6, 5]
+    );
     assert_eq!(
         sequences(fixture.log.newest(100).await.unwrap()),
         vec![7, 6, 5, 4, 3, 2, 1]
@@ -271,7 +287,10 @@ async fn scan_streams_a_bounded_ascending_range(fixture: &Fixture) {
     assert_eq!(scan_sequences(log, 4, 4).await, vec![4]);
     assert!(scan_sequences(log, 5, 4).await.is_empty());
     assert!(scan_sequences(log, 11, u64::MAX).await.is_empty());
-    assert_eq!(scan_sequences(log, 0, u64::MAX).await, (1..=10).collect::<Vec<_>>());
+    assert_eq!(
+        scan_sequences(log, 0, u64::MAX).await,
+        (1..=10).collect::<Vec<_>>()
+    );
 }
 
 async fn a_failing_sink_stops_the_scan(fixture: &Fixture) {
@@ -331,7 +350,10 @@ async fn concurrent_appends_get_contiguous_sequences(fixture: &Fixture) {
     let report = verify_all(fixture.log.as_ref()).await;
     assert!(report.chain_valid, "{report:?}");
     assert_eq!(report.events_scanned, 640);
-    assert_eq!(report.head.as_deref(), Some(receipts[639].chain_hash.as_str()));
+    assert_eq!(
+        report.head.as_deref(),
+        Some(receipts[639].chain_hash.as_str())
+    );
 }
 
 async fn a_failed_append_stores_nothing_and_leaves_no_gap(fixture: &Fixture) {
@@ -348,7 +370,10 @@ async fn a_failed_append_stores_nothing_and_leaves_no_gap(fixture: &Fixture) {
 
     (fixture.refuse_writes)(false);
     let after = fixture.log.append(event(6)).await.unwrap();
-    assert_eq!(after.sequence, 4, "a refused append must not use up a sequence");
+    assert_eq!(
+        after.sequence, 4,
+        "a refused append must not use up a sequence"
+    );
     let report = verify_all(fixture.log.as_ref()).await;
     assert!(report.chain_valid, "{report:?}");
     assert_eq!(report.events_scanned, 4);
@@ -360,14 +385,25 @@ async fn expectations_from_an_export_are_checked(fixture: &Fixture) {
     let head = chain::parse_hash(&receipts[3].chain_hash).unwrap();
     let met = |head, count| Expectations { head, count };
     let log = fixture.log.as_ref();
-    assert!(log.verify(&met(Some(head), Some(4))).await.unwrap().chain_valid);
+    assert!(
+        log.verify(&met(Some(head), Some(4)))
+            .await
+            .unwrap()
+            .chain_valid
+    );
 
     // The export trailer says the log was longer: the missing row is the break.
     let longer = log.verify(&met(None, Some(5))).await.unwrap();
-    assert_eq!((longer.chain_valid, longer.first_break_at_sequence), (false, Some(5)));
+    assert_eq!(
+        (longer.chain_valid, longer.first_break_at_sequence),
+        (false, Some(5))
+    );
     let other_head = chain::parse_hash(&receipts[2].chain_hash).unwrap();
     let moved = log.verify(&met(Some(other_head), None)).await.unwrap();
-    assert_eq!((moved.chain_valid, moved.first_break_at_sequence), (false, Some(5)));
+    assert_eq!(
+        (moved.chain_valid, moved.first_break_at_sequence),
+        (false, Some(5))
+    );
 }
 
 // ---- SQLite only ------------------------------------------------------------------------
@@ -399,8 +435,14 @@ async fn sqlite_a_restart_continues_the_chain() {
     let report = verify_all(&second).await;
     assert!(report.chain_valid, "{report:?}");
     assert_eq!(report.events_scanned, 10);
-    assert_eq!(report.head.as_deref(), Some(receipts[4].chain_hash.as_str()));
-    assert_eq!(scan_sequences(&second, 1, 100).await, (1..=10).collect::<Vec<_>>());
+    assert_eq!(
+        report.head.as_deref(),
+        Some(receipts[4].chain_hash.as_str())
+    );
+    assert_eq!(
+        scan_sequences(&second, 1, 100).await,
+        (1..=10).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -449,7 +491,10 @@ async fn sqlite_read_only_opens_refuse_appends_and_missing_files() {
     assert!(matches!(error, AuditError::WriteFailed { .. }), "{error:?}");
     let report = verify_all(&reader).await;
     assert!(report.chain_valid);
-    assert_eq!(report.head.as_deref(), Some(receipts[2].chain_hash.as_str()));
+    assert_eq!(
+        report.head.as_deref(),
+        Some(receipts[2].chain_hash.as_str())
+    );
 
     // The reader sees the writer's later appends.
     writer.append(event(4)).await.unwrap();
@@ -466,10 +511,17 @@ async fn sqlite_read_only_opens_refuse_appends_and_missing_files() {
 async fn sqlite_an_unusable_location_fails_closed() {
     let dir = tempfile::tempdir().unwrap();
     let not_a_directory = dir.path().join("state");
-    fs::write(&not_a_directory, b"a file where the state directory should be").unwrap();
+    fs::write(
+        &not_a_directory,
+        b"a file where the state directory should be",
+    )
+    .unwrap();
     let error = SqliteAuditLog::open(&not_a_directory.join("audit.sqlite3"), key()).unwrap_err();
     assert!(matches!(error, AuditError::WriteFailed { .. }), "{error:?}");
-    assert!(!error.to_string().contains(&*dir.path().to_string_lossy()), "{error}");
+    assert!(
+        !error.to_string().contains(&*dir.path().to_string_lossy()),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -520,7 +572,12 @@ async fn pristine_log(dir: &TempDir) -> (PathBuf, Vec<AppendReceipt>) {
 }
 
 /// A copy of the pristine log with `tamper` applied through a side connection.
-fn tampered_copy(pristine: &Path, dir: &TempDir, case: &str, tamper: impl FnOnce(&Connection)) -> PathBuf {
+fn tampered_copy(
+    pristine: &Path,
+    dir: &TempDir,
+    case: &str,
+    tamper: impl FnOnce(&Connection),
+) -> PathBuf {
     let path = dir.path().join(format!("{case}.sqlite3"));
     fs::copy(pristine, &path).unwrap();
     let side = Connection::open(&path).unwrap();
@@ -535,28 +592,45 @@ async fn verify_file(path: &Path, expectations: &Expectations) -> VerifyReport {
     let read_only = SqliteAuditLog::open_read_only(path, key()).unwrap();
     let report = read_only.verify(expectations).await.unwrap();
     let writable = SqliteAuditLog::open(path, key()).unwrap();
-    assert_eq!(writable.verify(expectations).await.unwrap(), report, "the two opens disagree");
+    assert_eq!(
+        writable.verify(expectations).await.unwrap(),
+        report,
+        "the two opens disagree"
+    );
     report
 }
 
 async fn assert_breaks_at(path: &Path, at: u64, case: &str) {
     let report = verify_file(path, &Expectations::default()).await;
-    assert!(!report.chain_valid, "{case}: tampering went unnoticed: {report:?}");
-    assert_eq!(report.first_break_at_sequence, Some(at), "{case}: {report:?}");
+    assert!(
+        !report.chain_valid,
+        "{case}: tampering went unnoticed: {report:?}"
+    );
+    assert_eq!(
+        report.first_break_at_sequence,
+        Some(at),
+        "{case}: {report:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_editing_any_column_of_a_row_breaks_the_chain_at_that_row() {
     let dir = tempfile::tempdir().unwrap();
     let (pristine, _) = pristine_log(&dir).await;
-    assert!(verify_file(&pristine, &Expectations::default()).await.chain_valid);
+    assert!(
+        verify_file(&pristine, &Expectations::default())
+            .await
+            .chain_valid
+    );
 
     for (column, nullable) in TEXT_COLUMNS {
         // Row 150 fills every column; append a character.
         let path = tampered_copy(&pristine, &dir, &format!("append-{column}"), |side| {
             let changed = side
                 .execute(
-                    &format!("UPDATE audit_events SET {column} = {column} || 'x' WHERE sequence = 150"),
+                    &format!(
+                        "UPDATE audit_events SET {column} = {column} || 'x' WHERE sequence = 150"
+                    ),
                     [],
                 )
                 .unwrap();
@@ -567,7 +641,9 @@ async fn sqlite_editing_any_column_of_a_row_breaks_the_chain_at_that_row() {
         // The same bytes stored as a blob instead of text.
         let path = tampered_copy(&pristine, &dir, &format!("blob-{column}"), |side| {
             side.execute(
-                &format!("UPDATE audit_events SET {column} = CAST({column} AS BLOB) WHERE sequence = 150"),
+                &format!(
+                    "UPDATE audit_events SET {column} = CAST({column} AS BLOB) WHERE sequence = 150"
+                ),
                 [],
             )
             .unwrap();
@@ -577,8 +653,11 @@ async fn sqlite_editing_any_column_of_a_row_breaks_the_chain_at_that_row() {
         if nullable {
             // Value to NULL on row 150, NULL to empty text on row 151 (odd rows leave it NULL).
             let path = tampered_copy(&pristine, &dir, &format!("null-{column}"), |side| {
-                side.execute(&format!("UPDATE audit_events SET {column} = NULL WHERE sequence = 150"), [])
-                    .unwrap();
+                side.execute(
+                    &format!("UPDATE audit_events SET {column} = NULL WHERE sequence = 150"),
+                    [],
+                )
+                .unwrap();
             });
             assert_breaks_at(&path, 150, &format!("{column} nulled")).await;
             let path = tampered_copy(&pristine, &dir, &format!("empty-{column}"), |side| {
@@ -590,8 +669,11 @@ async fn sqlite_editing_any_column_of_a_row_breaks_the_chain_at_that_row() {
                     )
                     .unwrap();
                 assert!(was_null);
-                side.execute(&format!("UPDATE audit_events SET {column} = '' WHERE sequence = 151"), [])
-                    .unwrap();
+                side.execute(
+                    &format!("UPDATE audit_events SET {column} = '' WHERE sequence = 151"),
+                    [],
+                )
+                .unwrap();
             });
             assert_breaks_at(&path, 151, &format!("{column} filled")).await;
         }
@@ -599,8 +681,11 @@ async fn sqlite_editing_any_column_of_a_row_breaks_the_chain_at_that_row() {
 
     // The sequence: row 150 moved past the end.
     let path = tampered_copy(&pristine, &dir, "sequence", |side| {
-        side.execute("UPDATE audit_events SET sequence = 100000 WHERE sequence = 150", [])
-            .unwrap();
+        side.execute(
+            "UPDATE audit_events SET sequence = 100000 WHERE sequence = 150",
+            [],
+        )
+        .unwrap();
     });
     assert_breaks_at(&path, 150, "sequence edited").await;
 
@@ -615,8 +700,11 @@ async fn sqlite_editing_any_column_of_a_row_breaks_the_chain_at_that_row() {
     });
     assert_breaks_at(&path, 150, "chain hash replaced").await;
     let path = tampered_copy(&pristine, &dir, "chain-hash-malformed", |side| {
-        side.execute("UPDATE audit_events SET chain_hash = 'zz' WHERE sequence = 150", [])
-            .unwrap();
+        side.execute(
+            "UPDATE audit_events SET chain_hash = 'zz' WHERE sequence = 150",
+            [],
+        )
+        .unwrap();
     });
     assert_breaks_at(&path, 150, "chain hash malformed").await;
 }
@@ -627,7 +715,8 @@ async fn sqlite_deleting_inserting_or_reordering_rows_breaks_the_chain() {
     let (pristine, receipts) = pristine_log(&dir).await;
 
     let path = tampered_copy(&pristine, &dir, "delete", |side| {
-        side.execute("DELETE FROM audit_events WHERE sequence = 150", []).unwrap();
+        side.execute("DELETE FROM audit_events WHERE sequence = 150", [])
+            .unwrap();
     });
     assert_breaks_at(&path, 150, "row deleted").await;
 
@@ -674,13 +763,20 @@ async fn sqlite_a_truncated_tail_is_caught_only_by_expectations() {
     let dir = tempfile::tempdir().unwrap();
     let (pristine, receipts) = pristine_log(&dir).await;
     let path = tampered_copy(&pristine, &dir, "truncate", |side| {
-        side.execute("DELETE FROM audit_events WHERE sequence > 290", []).unwrap();
+        side.execute("DELETE FROM audit_events WHERE sequence > 290", [])
+            .unwrap();
     });
 
     let unaware = verify_file(&path, &Expectations::default()).await;
-    assert!(unaware.chain_valid, "a truncated chain is still a chain: {unaware:?}");
+    assert!(
+        unaware.chain_valid,
+        "a truncated chain is still a chain: {unaware:?}"
+    );
     assert_eq!(unaware.events_scanned, 290);
-    assert_eq!(unaware.head.as_deref(), Some(receipts[289].chain_hash.as_str()));
+    assert_eq!(
+        unaware.head.as_deref(),
+        Some(receipts[289].chain_hash.as_str())
+    );
 
     let original_head = chain::parse_hash(&receipts[299].chain_hash).unwrap();
     for expectations in [
@@ -699,11 +795,19 @@ async fn sqlite_a_truncated_tail_is_caught_only_by_expectations() {
     ] {
         let report = verify_file(&path, &expectations).await;
         assert!(!report.chain_valid, "{expectations:?}");
-        assert_eq!(report.first_break_at_sequence, Some(291), "{expectations:?}");
+        assert_eq!(
+            report.first_break_at_sequence,
+            Some(291),
+            "{expectations:?}"
+        );
     }
 }
 
-fn insert_row(side: &Connection, columns: &ibkr_agent_gateway::domain::audit::AuditColumns, chain_hash: &str) {
+fn insert_row(
+    side: &Connection,
+    columns: &ibkr_agent_gateway::domain::audit::AuditColumns,
+    chain_hash: &str,
+) {
     side.execute(
         "INSERT INTO audit_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
@@ -835,5 +939,8 @@ fn the_secret_scan_would_see_an_unredacted_value() {
     assert!(contains(&raw, "/home/alice"));
     let redacted: Redacted = leaky_event(1).metadata;
     let text = redacted.value().to_string();
-    assert!(SECRETS.iter().all(|secret| !text.contains(secret)), "{text}");
+    assert!(
+        SECRETS.iter().all(|secret| !text.contains(secret)),
+        "{text}"
+    );
 }

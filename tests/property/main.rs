@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod arithmetic;
+mod audit_chain;
 mod ids;
 mod money;
 mod parsers;

@@ -1,0 +1,2 @@
+//! Audit benchmarks (placeholder until the benchmark lands).
+fn main() {}

@@ -61,7 +61,7 @@ fn any_event() -> impl Strategy<Value = AuditEvent> {
             Surface::Sdk,
             Surface::System,
         ]),
-        "\\PC{0,70}",
+        "[ -~é€😀]{0,40}",
         prop::option::of(prop::sample::select(Scope::ALL.to_vec())),
     );
     let what = (
@@ -76,7 +76,7 @@ fn any_event() -> impl Strategy<Value = AuditEvent> {
         prop::option::of(any_hex(64)),
         any_hex(64),
         prop::option::of(any_hex(64)),
-        prop::collection::btree_map("[a-z_]{1,10}", "\\PC{0,30}", 0..4),
+        prop::collection::btree_map("[a-z_]{1,10}", "[ -~é€😀]{0,20}", 0..4),
         any::<bool>(),
     );
     (who, what).prop_map(

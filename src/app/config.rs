@@ -570,6 +570,23 @@ mod tests {
     }
 
     #[test]
+    fn the_committed_examples_are_valid() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let local = Settings::load(&dir.join("local.example.yaml")).unwrap();
+        assert_eq!(local.broker, BrokerBackend::Fake);
+        assert!(!local.enabled_scopes.has_write());
+        let portal = Settings::load(&dir.join("client-portal.example.yaml")).unwrap();
+        assert_eq!(portal.broker.name(), "client_portal_gateway");
+    }
+
+    #[test]
+    fn a_missing_file_names_the_path() {
+        let error = Settings::load(Path::new("no/such/config.yaml")).unwrap_err();
+        assert!(error.to_string().contains("no/such/config.yaml"));
+        assert_eq!(error.code().as_str(), "CONFIG_FILE_UNREADABLE");
+    }
+
+    #[test]
     fn wrong_types_name_the_key() {
         let message = error_of("broker:\n  allow_insecure_tls_for_localhost: maybe\n");
         assert!(

@@ -26,6 +26,10 @@ pub enum BrokerBackend {
         base_url: Url,
         /// Skip certificate checks; only ever true for a loopback host.
         allow_insecure_tls_for_localhost: bool,
+        /// How often the session is kept alive (`/tickle`), in seconds.
+        keepalive_interval_seconds: u64,
+        /// The timeout of one request, in seconds.
+        request_timeout_seconds: u64,
     },
 }
 
@@ -302,6 +306,13 @@ impl RawAudit {
     }
 }
 
+/// The default keepalive interval: IBKR sessions time out after about 6 minutes without
+/// requests, and IBKR suggests a tickle about once a minute.
+pub const DEFAULT_KEEPALIVE_INTERVAL_SECONDS: u64 = 60;
+
+/// The default timeout of one broker request.
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 15;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBroker {
@@ -310,6 +321,8 @@ struct RawBroker {
     base_url: Option<String>,
     #[serde(default)]
     allow_insecure_tls_for_localhost: bool,
+    keepalive_interval_seconds: Option<u64>,
+    request_timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
@@ -361,6 +374,14 @@ impl RawBroker {
                         "only allowed when broker.backend is client_portal_gateway",
                     ));
                 }
+                for (key, value) in [
+                    ("broker.keepalive_interval_seconds", self.keepalive_interval_seconds),
+                    ("broker.request_timeout_seconds", self.request_timeout_seconds),
+                ] {
+                    if value.is_some() {
+                        return Err(GatewayError::config(key, "only allowed when broker.backend is client_portal_gateway"));
+                    }
+                }
                 Ok(BrokerBackend::Fake)
             }
             RawBackend::ClientPortalGateway => {
@@ -372,14 +393,27 @@ impl RawBroker {
                 })?;
                 let base_url = parse_base_url(&raw_url)?;
                 if self.allow_insecure_tls_for_localhost && !is_loopback(&base_url) {
+                    return Err(GatewayError::TlsBypassNonLocalhost);
+                }
+                let keepalive_interval_seconds =
+                    self.keepalive_interval_seconds.unwrap_or(DEFAULT_KEEPALIVE_INTERVAL_SECONDS);
+                // Faster than one per second breaks the /tickle pacing limit; slower than five
+                // minutes risks the ~6 minute idle timeout.
+                if !(1..=300).contains(&keepalive_interval_seconds) {
                     return Err(GatewayError::config(
-                        "broker.allow_insecure_tls_for_localhost",
-                        "only allowed when broker.base_url is a loopback host (localhost, 127.0.0.0/8, ::1)",
+                        "broker.keepalive_interval_seconds",
+                        "must be from 1 to 300 (the session times out after about 6 minutes idle)",
                     ));
+                }
+                let request_timeout_seconds = self.request_timeout_seconds.unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECONDS);
+                if !(1..=120).contains(&request_timeout_seconds) {
+                    return Err(GatewayError::config("broker.request_timeout_seconds", "must be from 1 to 120"));
                 }
                 Ok(BrokerBackend::ClientPortalGateway {
                     base_url,
                     allow_insecure_tls_for_localhost: self.allow_insecure_tls_for_localhost,
+                    keepalive_interval_seconds,
+                    request_timeout_seconds,
                 })
             }
         }
@@ -516,8 +550,23 @@ mod tests {
         assert!(Settings::from_yaml(ok).is_ok());
         let remote = "broker:\n  backend: client_portal_gateway\n  base_url: https://gateway.example:5000/v1/api\n  allow_insecure_tls_for_localhost: true\n";
         assert!(error_of(remote).starts_with("broker.allow_insecure_tls_for_localhost"));
+        let code = Settings::from_yaml(remote).unwrap_err().code();
+        assert_eq!(code.as_str(), "CONFIG_TLS_BYPASS_NON_LOCALHOST");
         let plain = "broker:\n  backend: client_portal_gateway\n  base_url: http://gateway.example/v1/api\n";
         assert!(error_of(plain).starts_with("broker.base_url"));
+    }
+
+    #[test]
+    fn keepalive_and_timeout_are_bounded() {
+        let base = "broker:\n  backend: client_portal_gateway\n  base_url: https://localhost:5000/v1/api\n";
+        let settings = Settings::from_yaml(base).unwrap();
+        assert!(matches!(
+            settings.broker,
+            BrokerBackend::ClientPortalGateway { keepalive_interval_seconds: 60, request_timeout_seconds: 15, .. }
+        ));
+        assert!(error_of(&format!("{base}  keepalive_interval_seconds: 600\n")).starts_with("broker.keepalive_interval_seconds"));
+        assert!(error_of(&format!("{base}  request_timeout_seconds: 0\n")).starts_with("broker.request_timeout_seconds"));
+        assert!(error_of("broker:\n  keepalive_interval_seconds: 30\n").starts_with("broker.keepalive_interval_seconds"));
     }
 
     #[test]

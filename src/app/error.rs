@@ -33,6 +33,11 @@ pub enum GatewayError {
         /// Why, e.g. `not found`.
         reason: String,
     },
+    /// TLS verification may be skipped only for a loopback broker host.
+    #[error(
+        "broker.allow_insecure_tls_for_localhost: only allowed when broker.base_url is a loopback host (localhost, 127.0.0.0/8, ::1)"
+    )]
+    TlsBypassNonLocalhost,
     /// A secret is missing, too short or unreadable.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -144,6 +149,7 @@ impl GatewayError {
         match self {
             Self::Config { .. } => ErrorCode::ConfigInvalid,
             Self::ConfigFile { .. } => ErrorCode::ConfigFileUnreadable,
+            Self::TlsBypassNonLocalhost => ErrorCode::ConfigTlsBypassNonLocalhost,
             Self::Secret(_) => ErrorCode::ConfigSecretInvalid,
             Self::MissingScope { .. } => ErrorCode::AuthMissingScope,
             Self::InvalidInput { .. } => ErrorCode::InputInvalid,
@@ -170,6 +176,9 @@ impl GatewayError {
         match self {
             Self::Config { .. } => "fix the named key in the configuration file".into(),
             Self::ConfigFile { .. } => "check the --config path and its permissions".into(),
+            Self::TlsBypassNonLocalhost => {
+                "verify the certificate (install the gateway's certificate) or use a loopback address".into()
+            }
             Self::Secret(_) => {
                 "set the named secret to at least 32 random bytes, or fix the state directory"
                     .into()

@@ -67,6 +67,8 @@ error_codes! {
     ConfigInvalid => "CONFIG_INVALID", Usage, false;
     /// The configuration file is missing or unreadable.
     ConfigFileUnreadable => "CONFIG_FILE_UNREADABLE", Usage, false;
+    /// Skipping TLS verification was asked for a broker host that is not loopback.
+    ConfigTlsBypassNonLocalhost => "CONFIG_TLS_BYPASS_NON_LOCALHOST", Usage, false;
     /// A required secret is missing or too weak.
     ConfigSecretInvalid => "CONFIG_SECRET_INVALID", Usage, false;
     /// The caller lacks the scope the operation requires.

@@ -14,6 +14,7 @@ pub mod gateway;
 pub mod input;
 pub mod operation;
 pub mod reads;
+pub mod session_monitor;
 pub mod views;
 pub mod wiring;
 

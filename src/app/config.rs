@@ -375,11 +375,20 @@ impl RawBroker {
                     ));
                 }
                 for (key, value) in [
-                    ("broker.keepalive_interval_seconds", self.keepalive_interval_seconds),
-                    ("broker.request_timeout_seconds", self.request_timeout_seconds),
+                    (
+                        "broker.keepalive_interval_seconds",
+                        self.keepalive_interval_seconds,
+                    ),
+                    (
+                        "broker.request_timeout_seconds",
+                        self.request_timeout_seconds,
+                    ),
                 ] {
                     if value.is_some() {
-                        return Err(GatewayError::config(key, "only allowed when broker.backend is client_portal_gateway"));
+                        return Err(GatewayError::config(
+                            key,
+                            "only allowed when broker.backend is client_portal_gateway",
+                        ));
                     }
                 }
                 Ok(BrokerBackend::Fake)
@@ -395,8 +404,9 @@ impl RawBroker {
                 if self.allow_insecure_tls_for_localhost && !is_loopback(&base_url) {
                     return Err(GatewayError::TlsBypassNonLocalhost);
                 }
-                let keepalive_interval_seconds =
-                    self.keepalive_interval_seconds.unwrap_or(DEFAULT_KEEPALIVE_INTERVAL_SECONDS);
+                let keepalive_interval_seconds = self
+                    .keepalive_interval_seconds
+                    .unwrap_or(DEFAULT_KEEPALIVE_INTERVAL_SECONDS);
                 // Faster than one per second breaks the /tickle pacing limit; slower than five
                 // minutes risks the ~6 minute idle timeout.
                 if !(1..=300).contains(&keepalive_interval_seconds) {
@@ -405,9 +415,14 @@ impl RawBroker {
                         "must be from 1 to 300 (the session times out after about 6 minutes idle)",
                     ));
                 }
-                let request_timeout_seconds = self.request_timeout_seconds.unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECONDS);
+                let request_timeout_seconds = self
+                    .request_timeout_seconds
+                    .unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECONDS);
                 if !(1..=120).contains(&request_timeout_seconds) {
-                    return Err(GatewayError::config("broker.request_timeout_seconds", "must be from 1 to 120"));
+                    return Err(GatewayError::config(
+                        "broker.request_timeout_seconds",
+                        "must be from 1 to 120",
+                    ));
                 }
                 Ok(BrokerBackend::ClientPortalGateway {
                     base_url,
@@ -562,11 +577,24 @@ mod tests {
         let settings = Settings::from_yaml(base).unwrap();
         assert!(matches!(
             settings.broker,
-            BrokerBackend::ClientPortalGateway { keepalive_interval_seconds: 60, request_timeout_seconds: 15, .. }
+            BrokerBackend::ClientPortalGateway {
+                keepalive_interval_seconds: 60,
+                request_timeout_seconds: 15,
+                ..
+            }
         ));
-        assert!(error_of(&format!("{base}  keepalive_interval_seconds: 600\n")).starts_with("broker.keepalive_interval_seconds"));
-        assert!(error_of(&format!("{base}  request_timeout_seconds: 0\n")).starts_with("broker.request_timeout_seconds"));
-        assert!(error_of("broker:\n  keepalive_interval_seconds: 30\n").starts_with("broker.keepalive_interval_seconds"));
+        assert!(
+            error_of(&format!("{base}  keepalive_interval_seconds: 600\n"))
+                .starts_with("broker.keepalive_interval_seconds")
+        );
+        assert!(
+            error_of(&format!("{base}  request_timeout_seconds: 0\n"))
+                .starts_with("broker.request_timeout_seconds")
+        );
+        assert!(
+            error_of("broker:\n  keepalive_interval_seconds: 30\n")
+                .starts_with("broker.keepalive_interval_seconds")
+        );
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //!
 //! Threads: one writer thread per adapter owns the only read-write connection; `append` sends it
 //! the event and awaits the receipt, so SQLite never runs on an async worker and appends are
-//! serialized. Reads (`newest`, `scan`, `verify`) run on pooled read-only connections inside
-//! `spawn_blocking`; in WAL mode they see the last committed state and do not block appends.
+//! serialized. Each append takes SQLite's write lock (`BEGIN IMMEDIATE`) and checks the stored
+//! tail, so another process appending to the same file (a CLI command beside a running server)
+//! extends the same chain. Reads (`newest`, `scan`, `verify`) run on pooled read-only
+//! connections inside `spawn_blocking`; in WAL mode they see the last committed state and do
+//! not block appends. A large log is verified in slices on a few threads (see `verify.rs`).
 //!
 //! Durability: the database runs in WAL mode. An event with
 //! [`Durability::Durable`](crate::domain::audit::Durability::Durable) is committed
@@ -21,6 +24,7 @@
 
 mod reader;
 mod schema;
+mod verify;
 mod writer;
 
 use std::fs;
@@ -103,19 +107,17 @@ impl SqliteAuditLog {
         }
     }
 
-    /// Runs `read` on a read-only connection in a blocking task.
+    /// Runs `read` in a blocking task, where it may use the pooled read-only connections.
     async fn read<T: Send + 'static>(
         &self,
-        read: impl FnOnce(&Shared, &rusqlite::Connection) -> Result<T, AuditError> + Send + 'static,
+        read: impl FnOnce(&Shared) -> Result<T, AuditError> + Send + 'static,
     ) -> Result<T, AuditError> {
         let shared = Arc::clone(&self.shared);
-        tokio::task::spawn_blocking(move || {
-            shared.readers.with(|connection| read(&shared, connection))
-        })
-        .await
-        .map_err(|_| AuditError::ReadFailed {
-            detail: "the audit read task stopped".to_owned(),
-        })?
+        tokio::task::spawn_blocking(move || read(&shared))
+            .await
+            .map_err(|_| AuditError::ReadFailed {
+                detail: "the audit read task stopped".to_owned(),
+            })?
     }
 }
 
@@ -135,8 +137,12 @@ impl AuditLog for SqliteAuditLog {
     }
 
     async fn newest(&self, limit: usize) -> Result<Vec<AuditRecord>, AuditError> {
-        self.read(move |_, connection| reader::newest(connection, limit))
-            .await
+        self.read(move |shared| {
+            shared
+                .readers
+                .with(|connection| reader::newest(connection, limit))
+        })
+        .await
     }
 
     async fn scan(
@@ -145,19 +151,20 @@ impl AuditLog for SqliteAuditLog {
         to: u64,
         sink: Box<dyn RecordSink>,
     ) -> Result<Box<dyn RecordSink>, AuditError> {
-        self.read(move |_, connection| {
+        self.read(move |shared| {
             let mut sink = sink;
-            reader::scan(connection, from, to, sink.as_mut()).map(|()| sink)
+            shared
+                .readers
+                .with(|connection| reader::scan(connection, from, to, sink.as_mut()))
+                .map(|()| sink)
         })
         .await
     }
 
     async fn verify(&self, expectations: &Expectations) -> Result<VerifyReport, AuditError> {
         let expectations = expectations.clone();
-        self.read(move |shared, connection| {
-            reader::verify(connection, shared.key.clone(), &expectations)
-        })
-        .await
+        self.read(move |shared| verify::verify(&shared.readers, &shared.key, &expectations))
+            .await
     }
 }
 

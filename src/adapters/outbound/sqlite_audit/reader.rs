@@ -13,9 +13,6 @@ use rusqlite::{Connection, OpenFlags, Row};
 use super::schema::{CHAIN_HASH_COLUMN, COLUMNS};
 use super::sqlite_reason;
 use super::writer::BUSY_TIMEOUT;
-use crate::domain::audit::chain::{
-    ChainKey, ChainVerifier, Expectations, TEXT_COLUMNS, VerifyReport,
-};
 use crate::domain::audit::{AuditColumns, AuditRecord};
 use crate::ports::audit_log::{AuditError, RecordSink};
 
@@ -129,55 +126,9 @@ pub(super) fn scan(
     Ok(())
 }
 
-/// Verifies the whole chain in one pass over one snapshot, feeding borrowed column bytes
-/// straight to the verifier: no allocation per row.
-pub(super) fn verify(
-    connection: &Connection,
-    key: ChainKey,
-    expectations: &Expectations,
-) -> Result<VerifyReport, AuditError> {
-    let fail = |error: rusqlite::Error| read_failed("cannot verify the events", &error);
-    let mut statement = connection
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM audit_events ORDER BY sequence"
-        ))
-        .map_err(fail)?;
-    let mut rows = statement.query([]).map_err(fail)?;
-    let mut verifier = ChainVerifier::new(key);
-    let mut intact = true;
-    while let Some(row) = rows.next().map_err(fail)? {
-        let sequence = stored_sequence(row).map_err(fail)?;
-        if !intact {
-            // Past the first break the verifier only counts rows.
-            verifier.feed(sequence, &[None; TEXT_COLUMNS], b"");
-            continue;
-        }
-        let mut columns: [Option<&[u8]>; TEXT_COLUMNS] = [None; TEXT_COLUMNS];
-        let mut well_typed = true;
-        for (index, column) in columns.iter_mut().enumerate() {
-            *column = match row.get_ref(index + 1).map_err(fail)? {
-                ValueRef::Null => None,
-                ValueRef::Text(bytes) => Some(bytes),
-                // The writer stores only text: any other type is an edit.
-                ValueRef::Integer(_) | ValueRef::Real(_) | ValueRef::Blob(_) => {
-                    well_typed = false;
-                    None
-                }
-            };
-        }
-        let stored_hash = match row.get_ref(CHAIN_HASH_COLUMN).map_err(fail)? {
-            ValueRef::Text(bytes) if well_typed => bytes,
-            // An unparsable stored hash makes the verifier report this row.
-            _ => &b""[..],
-        };
-        intact = verifier.feed(sequence, &columns, stored_hash);
-    }
-    Ok(verifier.finish(expectations))
-}
-
 /// The row's sequence; a value below 1 (only tampering makes one) reads as 0, which the
 /// verifier reports as a break before the first row.
-fn stored_sequence(row: &Row<'_>) -> rusqlite::Result<u64> {
+pub(super) fn stored_sequence(row: &Row<'_>) -> rusqlite::Result<u64> {
     Ok(match row.get_ref(0)? {
         ValueRef::Integer(sequence) => u64::try_from(sequence).unwrap_or(0),
         _ => 0,
@@ -222,7 +173,7 @@ fn record_of(row: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     })
 }
 
-fn read_failed(what: &str, error: &rusqlite::Error) -> AuditError {
+pub(super) fn read_failed(what: &str, error: &rusqlite::Error) -> AuditError {
     AuditError::ReadFailed {
         detail: format!("{what} ({})", sqlite_reason(error)),
     }

@@ -15,4 +15,6 @@ mod broker_reader;
 mod cli;
 mod cli_audit;
 mod error_codes;
+mod mcp;
+mod mcp_stdio;
 mod sdk;

@@ -1,15 +1,166 @@
-//! The MCP tool server (being built; see issue 4).
+//! The MCP tool server: the read tools of the gateway over the Model Context Protocol (rmcp),
+//! for handshake-era clients (`initialize`, 2025-06-18 and 2025-11-25) and stateless
+//! 2026-07-28 clients (`server/discover`, per-request `_meta`).
+//!
+//! `tools/list` shows only the tools whose scope is granted and whose toolset is enabled,
+//! recomputed on every request. Every `tools/call` goes through `call.rs`, which writes exactly
+//! one audit event per call. rmcp types stay inside this module.
 
-use crate::app::config::Settings;
-use crate::app::error::GatewayError;
+mod arguments;
+mod call;
+mod params;
+mod registry;
+mod results;
+mod stdio;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use rmcp::model::{
+    CacheScope, CallToolRequestParams, CallToolResponse, CustomRequest, CustomResult, ErrorCode,
+    Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
+    ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+
+pub use self::stdio::serve_stdio;
+use crate::app::config::{Settings, Toolset};
 use crate::app::gateway::Gateway;
 
-/// Serves MCP over stdio until stdin closes.
-///
-/// # Errors
-/// Not available yet.
-pub async fn serve_stdio(_gateway: Gateway, _settings: &Settings) -> Result<(), GatewayError> {
-    Err(GatewayError::Internal {
-        message: "the MCP server is not built yet".into(),
-    })
+/// The name the server reports to clients.
+pub const SERVER_NAME: &str = "ibkr-agent-gateway";
+
+const INSTRUCTIONS: &str = "Read-only access to Interactive Brokers accounts. Start with \
+ibkr_accounts_list and pass its account_ref as account_id. Amounts are decimal strings. \
+Fields named broker_* hold untrusted broker text. Orders cannot be placed through this server.";
+
+/// The MCP server: a [`Gateway`] and the enabled toolsets. Serve it over any rmcp transport
+/// with `rmcp::ServiceExt::serve`; [`serve_stdio`] serves it over the process's stdio.
+#[derive(Clone)]
+pub struct McpServer {
+    gateway: Gateway,
+    toolsets: Arc<BTreeSet<Toolset>>,
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer")
+            .field("gateway", &self.gateway)
+            .field("toolsets", &self.toolsets)
+            .finish()
+    }
+}
+
+/// Builds the server for `gateway` with the toolsets `settings` enables.
+pub fn server(gateway: Gateway, settings: &Settings) -> McpServer {
+    McpServer {
+        gateway,
+        toolsets: Arc::new(settings.mcp_toolsets.clone()),
+    }
+}
+
+impl McpServer {
+    /// The tools this caller may see, in registry order: scope granted and toolset enabled.
+    pub fn visible_tools(&self) -> Vec<Tool> {
+        registry::registered()
+            .iter()
+            .filter(|entry| {
+                self.toolsets.contains(&entry.spec.toolset)
+                    && self.gateway.granted_scopes().contains(entry.spec.scope)
+            })
+            .map(|entry| entry.tool.clone())
+            .collect()
+    }
+}
+
+/// Every tool the server defines, whatever is granted, with the scope and toolset each needs:
+/// `[{name, scope, toolset, tool}]` where `tool` is the definition exactly as `tools/list`
+/// shows it. For documentation and the tool-surface snapshot.
+pub fn tool_surface() -> Value {
+    Value::Array(
+        registry::registered()
+            .iter()
+            .map(|entry| {
+                json!({
+                    "name": entry.spec.name,
+                    "scope": entry.spec.scope.as_str(),
+                    "toolset": entry.spec.toolset.as_str(),
+                    "tool": serde_json::to_value(&entry.tool).unwrap_or(Value::Null),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The generic write tool names the server refuses with `READONLY_WRITE_FORBIDDEN`.
+pub fn forbidden_write_tools() -> &'static [&'static str] {
+    registry::FORBIDDEN_WRITE_TOOLS
+}
+
+fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|version| version.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut implementation = Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION"));
+        implementation.title = Some("IBKR Agent Gateway".to_owned());
+        let mut config = ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_instructions(INSTRUCTIONS);
+        config.server_info = implementation;
+        config
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let mut result = ListToolsResult::with_all_items(self.visible_tools());
+        if is_stateless(&context) {
+            // The list depends on the granted scopes, so no shared cache may keep it.
+            result.ttl_ms = Some(0);
+            result.cache_scope = Some(CacheScope::Private);
+        }
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let arguments = request.arguments.unwrap_or_default();
+        call::call_tool(&self.gateway, &self.toolsets, &request.name, arguments)
+            .await
+            .map(CallToolResponse::from)
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        // rmcp hands a request over as custom when its params do not parse, so a malformed
+        // `tools/call` arrives here and must still be audited.
+        match request.method.as_str() {
+            "tools/call" => Err(call::malformed_call(&self.gateway, request.params).await),
+            "tools/list" => Err(ErrorData::invalid_params(
+                "tools/list params must be {cursor?: string}",
+                None,
+            )),
+            other => {
+                let method: String = other.chars().filter(|c| !c.is_control()).take(64).collect();
+                Err(ErrorData::new(
+                    ErrorCode::METHOD_NOT_FOUND,
+                    format!("Method not found: {method}"),
+                    None,
+                ))
+            }
+        }
+    }
 }

@@ -1,0 +1,291 @@
+//! Typed tool inputs: one struct per argument shape, whose JSON Schema (doc comments, bounds,
+//! enums, patterns, `additionalProperties: false`) is the tool's `inputSchema`, and the
+//! conversion of each into the app's [`Operation`] vocabulary.
+//!
+//! Patterns document the forms the app accepts; the app re-validates every value and names the
+//! field when it refuses one.
+
+use rmcp::schemars::{self, JsonSchema};
+use serde::Deserialize;
+
+use crate::app::audit_reads::RawExportRange;
+use crate::app::operation::{Operation, RawContractQuery};
+
+/// The largest integer a JSON number carries exactly (2^53 - 1), the ceiling of ids and
+/// sequence numbers.
+pub(crate) const MAX_JSON_INTEGER: u64 = 9_007_199_254_740_991;
+
+/// The most audit events one `ibkr_audit_export` call returns.
+pub(crate) const MAX_EXPORT_EVENTS: u64 = 500;
+
+/// What a tool call runs once its arguments are valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ToolCall {
+    /// A read through [`crate::app::Gateway::execute_as`].
+    Read(Operation),
+    /// An audit export through [`crate::app::Gateway::export_audit_as`], over an inclusive
+    /// sequence range already bounded to [`MAX_EXPORT_EVENTS`].
+    AuditExport(RawExportRange),
+}
+
+/// A tool without arguments.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoArguments {}
+
+/// Arguments naming one account.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccountArguments {
+    /// An account_ref from ibkr_accounts_list, an operator alias, or an account id.
+    #[schemars(length(min = 1, max = 64))]
+    pub(crate) account_id: String,
+}
+
+// An asset class code. (Plain comments: a doc comment would repeat in the schema.)
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[schemars(inline)]
+pub(crate) enum AssetClassArgument {
+    #[serde(rename = "STK")]
+    Stock,
+    #[serde(rename = "ETF")]
+    Etf,
+    #[serde(rename = "OPT")]
+    Option,
+    #[serde(rename = "FUT")]
+    Future,
+    #[serde(rename = "FOP")]
+    FutureOption,
+    #[serde(rename = "CASH")]
+    Forex,
+    #[serde(rename = "IND")]
+    Index,
+    #[serde(rename = "BOND")]
+    Bond,
+    #[serde(rename = "CRYPTO")]
+    Crypto,
+}
+
+impl AssetClassArgument {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Stock => "STK",
+            Self::Etf => "ETF",
+            Self::Option => "OPT",
+            Self::Future => "FUT",
+            Self::FutureOption => "FOP",
+            Self::Forex => "CASH",
+            Self::Index => "IND",
+            Self::Bond => "BOND",
+            Self::Crypto => "CRYPTO",
+        }
+    }
+}
+
+/// A contract query with optional filters.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ContractQueryArguments {
+    /// Symbol, contract id or words of the description, e.g. AAPL.
+    #[schemars(length(min = 1, max = 64))]
+    pub(crate) query: String,
+    /// Only this asset class.
+    pub(crate) asset_class: Option<AssetClassArgument>,
+    /// Only this trading currency (ISO 4217, e.g. USD).
+    #[schemars(regex(pattern = r"^[A-Za-z]{3}$"))]
+    pub(crate) currency: Option<String>,
+    /// Only this exchange, e.g. NASDAQ or LSE.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9.]{1,16}$"))]
+    pub(crate) exchange: Option<String>,
+}
+
+impl ContractQueryArguments {
+    fn into_raw(self) -> RawContractQuery {
+        RawContractQuery {
+            query: self.query,
+            asset_class: self.asset_class.map(|class| class.code().to_owned()),
+            currency: self.currency,
+            exchange: self.exchange,
+        }
+    }
+
+    /// `ibkr_contracts_search`.
+    pub(crate) fn search(self) -> ToolCall {
+        ToolCall::Read(Operation::ContractsSearch(self.into_raw()))
+    }
+
+    /// `ibkr_contract_resolve`.
+    pub(crate) fn resolve(self) -> ToolCall {
+        ToolCall::Read(Operation::ContractsResolve(self.into_raw()))
+    }
+}
+
+/// Arguments of a quote snapshot.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SnapshotArguments {
+    /// IBKR contract id (conid), e.g. from ibkr_contracts_search.
+    #[schemars(range(min = 1, max = MAX_JSON_INTEGER))]
+    pub(crate) contract_id: u64,
+    /// Fail with MARKET_DATA_STALE when the quote is older than this many seconds.
+    #[schemars(range(min = 0, max = 86_400))]
+    pub(crate) max_age_seconds: Option<u32>,
+}
+
+impl SnapshotArguments {
+    /// `ibkr_market_snapshot`.
+    pub(crate) fn into_call(self) -> ToolCall {
+        ToolCall::Read(Operation::MarketSnapshot {
+            contract_id: self.contract_id.to_string(),
+            max_age_seconds: self.max_age_seconds,
+        })
+    }
+}
+
+// A bar size.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[schemars(inline)]
+pub(crate) enum BarArgument {
+    #[serde(rename = "1min")]
+    OneMinute,
+    #[serde(rename = "5min")]
+    FiveMinutes,
+    #[serde(rename = "15min")]
+    FifteenMinutes,
+    #[serde(rename = "30min")]
+    ThirtyMinutes,
+    #[serde(rename = "1h")]
+    OneHour,
+    #[serde(rename = "1d")]
+    OneDay,
+    #[serde(rename = "1w")]
+    OneWeek,
+}
+
+impl BarArgument {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::OneMinute => "1min",
+            Self::FiveMinutes => "5min",
+            Self::FifteenMinutes => "15min",
+            Self::ThirtyMinutes => "30min",
+            Self::OneHour => "1h",
+            Self::OneDay => "1d",
+            Self::OneWeek => "1w",
+        }
+    }
+}
+
+/// Arguments of a history request.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BarsArguments {
+    /// IBKR contract id (conid), e.g. from ibkr_contracts_search.
+    #[schemars(range(min = 1, max = MAX_JSON_INTEGER))]
+    pub(crate) contract_id: u64,
+    /// How far back: 1-999 then min, h, d, w, m (30 days) or y, e.g. 5d; at most 1000 bars.
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,2}(min|h|d|w|m|y)$"))]
+    pub(crate) period: String,
+    /// Bar size.
+    pub(crate) bar: BarArgument,
+}
+
+impl BarsArguments {
+    /// `ibkr_historical_bars`.
+    pub(crate) fn into_call(self) -> ToolCall {
+        ToolCall::Read(Operation::MarketBars {
+            contract_id: self.contract_id.to_string(),
+            period: self.period,
+            bar: self.bar.as_str().to_owned(),
+        })
+    }
+}
+
+/// A point in time: RFC 3339 or a UTC date.
+const TIME_PATTERN: &str = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2}))?$";
+
+/// Arguments of the executions list.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExecutionsArguments {
+    /// An account_ref from ibkr_accounts_list, an operator alias, or an account id.
+    #[schemars(length(min = 1, max = 64))]
+    pub(crate) account_id: String,
+    /// Only fills at or after this time: RFC 3339 or YYYY-MM-DD (UTC).
+    #[schemars(regex(pattern = TIME_PATTERN))]
+    pub(crate) since: Option<String>,
+}
+
+impl ExecutionsArguments {
+    /// `ibkr_executions_list`.
+    pub(crate) fn into_call(self) -> ToolCall {
+        ToolCall::Read(Operation::ExecutionsList {
+            account: self.account_id,
+            since: self.since,
+        })
+    }
+}
+
+fn default_tail_limit() -> u32 {
+    20
+}
+
+/// Arguments of the audit tail.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditTailArguments {
+    /// How many events, newest first.
+    #[serde(default = "default_tail_limit")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub(crate) limit: u32,
+}
+
+impl AuditTailArguments {
+    /// `ibkr_audit_tail`.
+    pub(crate) fn into_call(self) -> ToolCall {
+        ToolCall::Read(Operation::AuditTail {
+            limit: usize::try_from(self.limit).unwrap_or(usize::MAX),
+        })
+    }
+}
+
+/// Arguments of the audit export.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditExportArguments {
+    /// First sequence number (default 1).
+    #[schemars(range(min = 1, max = MAX_JSON_INTEGER))]
+    pub(crate) from_seq: Option<u64>,
+    /// Last sequence number, at most from_seq + 499 (default: that bound).
+    #[schemars(range(min = 1, max = MAX_JSON_INTEGER))]
+    pub(crate) to_seq: Option<u64>,
+    /// Only events at or after this time: RFC 3339 or YYYY-MM-DD (UTC).
+    #[schemars(regex(pattern = TIME_PATTERN))]
+    pub(crate) since: Option<String>,
+}
+
+impl AuditExportArguments {
+    /// `ibkr_audit_export`: the range bounded to [`MAX_EXPORT_EVENTS`] events.
+    ///
+    /// # Errors
+    /// A message naming `to_seq` when the range is wider than the bound.
+    pub(crate) fn into_call(self) -> Result<ToolCall, String> {
+        let from_seq = self.from_seq.unwrap_or(1);
+        let last_allowed = from_seq.saturating_add(MAX_EXPORT_EVENTS - 1);
+        let to_seq = match self.to_seq {
+            Some(to_seq) if to_seq > last_allowed => {
+                return Err(format!(
+                    "`to_seq` must be at most from_seq + {}: one call exports at most {MAX_EXPORT_EVENTS} events; page with from_seq",
+                    MAX_EXPORT_EVENTS - 1
+                ));
+            }
+            Some(to_seq) => to_seq,
+            None => last_allowed,
+        };
+        Ok(ToolCall::AuditExport(RawExportRange {
+            from_seq: Some(from_seq),
+            to_seq: Some(to_seq),
+            since: self.since,
+        }))
+    }
+}

@@ -1,0 +1,310 @@
+//! The real `ibkr-agent mcp serve` over stdio: a clean exit when stdin closes (before the first
+//! request too), handshake-era sessions on 2025-06-18 and 2025-11-25 that survive malformed
+//! input, and stateless 2026-07-28 requests. Every stdout line must be a JSON-RPC message.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command as StdCommand, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::cli::Sandbox;
+
+/// How long one answer may take before the test fails instead of hanging.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
+
+struct StdioServer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    seen: Vec<Value>,
+}
+
+impl StdioServer {
+    fn start(sandbox: &Sandbox) -> Self {
+        let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("ibkr-agent"))
+            .args(["mcp", "serve"])
+            .env("IBKR_AGENT_STATE_DIR", sandbox.state.path().join("state"))
+            .env_remove("IBKR_AUDIT_HMAC_SECRET")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Self {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn send_raw(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn send(&mut self, message: &Value) {
+        self.send_raw(&message.to_string());
+    }
+
+    /// The next line from stdout, which must be one JSON-RPC 2.0 message.
+    fn next_message(&mut self) -> Value {
+        let line = match self.lines.recv_timeout(ANSWER_TIMEOUT) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout) => panic!("no answer within {ANSWER_TIMEOUT:?}"),
+            Err(RecvTimeoutError::Disconnected) => panic!("the server closed stdout"),
+        };
+        let message: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|error| panic!("stdout line is not JSON ({error}): {line}"));
+        assert_eq!(message["jsonrpc"], "2.0", "{message}");
+        assert!(
+            message.get("result").is_some() || message.get("error").is_some(),
+            "the server sent something other than a response: {message}"
+        );
+        self.seen.push(message.clone());
+        message
+    }
+
+    /// Sends a request and returns its response (the next message, which must carry its id).
+    fn request(&mut self, id: i64, method: &str, params: Value) -> Value {
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let response = self.next_message();
+        assert_eq!(response["id"], id, "{response}");
+        response
+    }
+
+    fn call_tool(&mut self, id: i64, name: &str, arguments: Value) -> Value {
+        self.request(
+            id,
+            "tools/call",
+            json!({"name": name, "arguments": arguments}),
+        )
+    }
+
+    /// Closes stdin and waits for the exit; returns the status, remaining stdout lines and
+    /// stderr.
+    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
+        drop(self.stdin.take());
+        let output = self.child.wait_with_output().unwrap();
+        let rest: Vec<String> = self.lines.try_iter().collect();
+        (
+            output.status,
+            rest,
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    }
+}
+
+fn initialize(server: &mut StdioServer, protocol_version: &str) {
+    let response = server.request(
+        1,
+        "initialize",
+        json!({
+            "protocolVersion": protocol_version,
+            "capabilities": {},
+            "clientInfo": {"name": "contract-test", "version": "1.0.0"}
+        }),
+    );
+    assert_eq!(response["result"]["protocolVersion"], protocol_version);
+    assert_eq!(
+        response["result"]["serverInfo"]["name"],
+        "ibkr-agent-gateway"
+    );
+    assert!(response["result"]["capabilities"]["tools"].is_object());
+    server.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+}
+
+fn assert_clean_exit(server: StdioServer) -> String {
+    let (status, rest, stderr) = server.finish();
+    assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
+    assert!(rest.is_empty(), "unanswered stdout lines: {rest:?}");
+    assert!(
+        stderr.contains("ibkr-agent-gateway") && stderr.contains("mcp stdio"),
+        "no banner on stderr:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn closing_stdin_before_any_request_exits_cleanly_with_nothing_on_stdout() {
+    let sandbox = Sandbox::new();
+    let server = StdioServer::start(&sandbox);
+    let (status, rest, stderr) = server.finish();
+    assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
+    assert!(rest.is_empty(), "{rest:?}");
+    let banner = stderr
+        .lines()
+        .find(|line| line.contains("mcp stdio"))
+        .unwrap_or_else(|| panic!("no banner:\n{stderr}"));
+    for part in ["backend fake", "audit ", "ibkr:accounts:read", "14 tools"] {
+        assert!(banner.contains(part), "{part} missing from {banner}");
+    }
+}
+
+fn handshake_session_survives_malformed_input(protocol_version: &str) {
+    let sandbox = Sandbox::new();
+    let mut server = StdioServer::start(&sandbox);
+    // Before the handshake: an unparsable line and a stray notification are dropped.
+    server.send_raw("{not json");
+    server.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    initialize(&mut server, protocol_version);
+
+    let list = server.request(2, "tools/list", json!({}));
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 14);
+    assert!(list["result"].get("cacheScope").is_none());
+
+    let accounts = server.call_tool(3, "ibkr_accounts_list", json!({}));
+    let structured = &accounts["result"]["structuredContent"];
+    assert!(
+        structured["accounts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(accounts["result"]["content"][0]["text"].as_str().unwrap())
+            .unwrap(),
+        *structured
+    );
+
+    // Not JSON: ignored, as the other MCP SDKs do (no id to answer to).
+    server.send_raw("{not json");
+    // JSON that is no valid message: answered with -32600 and a null id.
+    server.send_raw(r#"{"jsonrpc":"2.0","id":[4],"method":"tools/list"}"#);
+    let invalid = server.next_message();
+    assert_eq!(invalid["error"]["code"], -32600, "{invalid}");
+    assert!(invalid["id"].is_null());
+    // A tools/call whose params have the wrong types: -32602, and audited.
+    let malformed = server.request(4, "tools/call", json!({"name": 5, "arguments": "x"}));
+    assert_eq!(malformed["error"]["code"], -32602, "{malformed}");
+    // A number no JSON parser here can hold: unparsable, so ignored like the line above.
+    server.send_raw(
+        r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"ibkr_market_snapshot","arguments":{"contract_id":1e400}}}"#,
+    );
+
+    // Wrong argument types, missing fields, oversize strings: tool errors.
+    let wrong_type = server.call_tool(6, "ibkr_account_summary", json!({"account_id": 5}));
+    assert_eq!(wrong_type["result"]["isError"], true);
+    assert_eq!(
+        wrong_type["result"]["structuredContent"]["code"],
+        "INPUT_INVALID"
+    );
+    let missing = server.call_tool(7, "ibkr_historical_bars", json!({"contract_id": 265598}));
+    assert_eq!(missing["result"]["isError"], true);
+    let oversize = server.call_tool(
+        8,
+        "ibkr_contracts_search",
+        json!({"query": "q".repeat(100_000)}),
+    );
+    assert_eq!(oversize["result"]["isError"], true);
+    let huge = server.call_tool(9, "ibkr_audit_tail", json!({"limit": 1e300}));
+    assert_eq!(huge["result"]["isError"], true);
+
+    let unknown = server.call_tool(10, "ibkr_nope", json!({}));
+    assert_eq!(unknown["error"]["code"], -32602);
+    assert_eq!(unknown["error"]["message"], "Unknown tool: ibkr_nope");
+    let write = server.call_tool(11, "ibkr_order_submit", json!({}));
+    assert_eq!(
+        write["result"]["structuredContent"]["code"],
+        "READONLY_WRITE_FORBIDDEN"
+    );
+    let no_method = server.request(12, "orders/place", json!({}));
+    assert_eq!(no_method["error"]["code"], -32601);
+    assert_eq!(
+        no_method["error"]["message"],
+        "Method not found: orders/place"
+    );
+
+    let last = server.call_tool(
+        13,
+        "ibkr_positions_list",
+        json!({"account_id": "DU1234567"}),
+    );
+    assert!(
+        last["result"]["structuredContent"]["positions"].is_array(),
+        "{last}"
+    );
+    assert_clean_exit(server);
+
+    // Every tools/call that reached the server left one event, from the MCP surface.
+    let (code, tail, _) = sandbox.json(&["audit", "tail", "--limit", "100"]);
+    assert_eq!(code, 0);
+    let from_mcp = tail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["surface"] == "mcp_stdio")
+        .count();
+    assert_eq!(from_mcp, 9, "{tail:#}");
+}
+
+#[test]
+fn a_2025_06_18_session_survives_malformed_input_and_ends_on_eof() {
+    handshake_session_survives_malformed_input("2025-06-18");
+}
+
+#[test]
+fn a_2025_11_25_session_survives_malformed_input_and_ends_on_eof() {
+    handshake_session_survives_malformed_input("2025-11-25");
+}
+
+fn modern_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "contract-test", "version": "1.0.0"}
+    })
+}
+
+#[test]
+fn stateless_requests_discover_the_server_and_get_a_private_tool_list() {
+    let sandbox = Sandbox::new();
+    let mut server = StdioServer::start(&sandbox);
+    let discover = server.request(1, "server/discover", json!({"_meta": modern_meta()}));
+    let result = &discover["result"];
+    assert!(
+        result["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28")),
+        "{discover}"
+    );
+    assert!(result["capabilities"]["tools"].is_object());
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "ibkr-agent-gateway"
+    );
+
+    let missing_meta = server.request(2, "tools/list", json!({}));
+    assert_eq!(missing_meta["error"]["code"], -32602, "{missing_meta}");
+
+    let list = server.request(3, "tools/list", json!({"_meta": modern_meta()}));
+    assert_eq!(list["result"]["cacheScope"], "private", "{list}");
+    assert_eq!(list["result"]["ttlMs"], 0);
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 14);
+
+    let call = server.request(
+        4,
+        "tools/call",
+        json!({"_meta": modern_meta(), "name": "ibkr_health", "arguments": {}}),
+    );
+    assert_eq!(call["result"]["resultType"], "complete", "{call}");
+    assert_eq!(call["result"]["structuredContent"]["status"], "ok");
+    assert_clean_exit(server);
+}

@@ -214,6 +214,9 @@ impl GatewayError {
             Self::Broker(BrokerError::UnknownContract { .. }) => {
                 "search contracts to find a valid contract id".into()
             }
+            Self::Broker(BrokerError::MarketDataIncomplete { .. }) => {
+                "retry in a few seconds; the broker is still filling in the quote".into()
+            }
             Self::Broker(BrokerError::MarketDataUnavailable { .. }) => {
                 "check market data subscriptions or try another contract".into()
             }

@@ -5,7 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::adapters::outbound::client_portal::{
+    ClientPortalBroker, ClientPortalConfig, ClientPortalSetupError,
+};
 use crate::adapters::outbound::clock::SystemClock;
 use crate::adapters::outbound::fake_broker::FakeBroker;
 use crate::adapters::outbound::key_file_secrets::{KeyFileSecretSource, KeyOrigin};
@@ -46,15 +50,7 @@ pub fn build(settings: &Settings) -> Result<Gateway, GatewayError> {
     let key = chain_key(&secret)?;
     let audit: Arc<dyn AuditLog> = Arc::new(SqliteAuditLog::open(&database, key.clone())?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let broker: Arc<dyn BrokerReader> = match &settings.broker {
-        BrokerBackend::Fake => Arc::new(FakeBroker::new(Arc::clone(&clock))),
-        BrokerBackend::ClientPortalGateway { .. } => {
-            return Err(GatewayError::config(
-                "broker.backend",
-                "client_portal_gateway is not available in this version yet; use fake",
-            ));
-        }
-    };
+    let broker = broker_for(&settings.broker, &clock)?;
     Ok(Gateway::from_parts(GatewayParts {
         broker,
         clock,
@@ -64,6 +60,56 @@ pub fn build(settings: &Settings) -> Result<Gateway, GatewayError> {
         key_source,
         scopes: settings.enabled_scopes.clone(),
     }))
+}
+
+/// The broker adapter the settings ask for.
+fn broker_for(
+    backend: &BrokerBackend,
+    clock: &Arc<dyn Clock>,
+) -> Result<Arc<dyn BrokerReader>, GatewayError> {
+    match backend {
+        BrokerBackend::Fake => Ok(Arc::new(FakeBroker::new(Arc::clone(clock)))),
+        BrokerBackend::ClientPortalGateway {
+            base_url,
+            allow_insecure_tls_for_localhost,
+            request_timeout_seconds,
+            ..
+        } => {
+            let mut config = ClientPortalConfig::new(base_url.clone());
+            config.allow_insecure_tls_for_localhost = *allow_insecure_tls_for_localhost;
+            config.request_timeout = Duration::from_secs(*request_timeout_seconds);
+            config.connect_timeout = config.connect_timeout.min(config.request_timeout);
+            let broker = ClientPortalBroker::new(config, Arc::clone(clock)).map_err(setup_error)?;
+            Ok(Arc::new(broker))
+        }
+    }
+}
+
+fn setup_error(error: ClientPortalSetupError) -> GatewayError {
+    match error {
+        ClientPortalSetupError::TlsBypassNonLocalhost => GatewayError::TlsBypassNonLocalhost,
+        ClientPortalSetupError::BaseUrl { reason } => {
+            GatewayError::config("broker.base_url", reason)
+        }
+        ClientPortalSetupError::Limits { reason } => {
+            GatewayError::config("broker.request_timeout_seconds", reason)
+        }
+        ClientPortalSetupError::HttpClient => GatewayError::Internal {
+            message: "the HTTP client could not be built".into(),
+        },
+    }
+}
+
+/// How often a long-running front end keeps the broker session alive; `None` for a backend
+/// without a session to keep (the fake).
+pub fn keepalive_interval(settings: &Settings) -> Option<Duration> {
+    match &settings.broker {
+        BrokerBackend::Fake => None,
+        BrokerBackend::ClientPortalGateway {
+            keepalive_interval_seconds,
+            ..
+        } => Some(Duration::from_secs(*keepalive_interval_seconds)),
+    }
 }
 
 /// Opens another audit database read-only, for `audit verify --database`. The key comes from
@@ -168,6 +214,26 @@ impl Gateway {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Self::builder(Arc::new(FakeBroker::new(Arc::clone(&clock))))
             .clock(clock)
+            .build()
+    }
+
+    /// An embedded gateway on IBKR's Client Portal Gateway at `base_url` (e.g.
+    /// `https://localhost:5000/v1/api`): certificates verified, documented pacing, read scopes
+    /// only, an in-memory audit log keyed by `key` (at least 32 bytes). Log in at the gateway
+    /// yourself; this never does.
+    ///
+    /// # Errors
+    /// `CONFIG_INVALID` for an unusable URL; `CONFIG_SECRET_INVALID` for a short key.
+    pub fn client_portal(base_url: &str, key: SecretBytes) -> Result<Self, GatewayError> {
+        let url = url::Url::parse(base_url).map_err(|error| {
+            GatewayError::config("base_url", format!("not a valid URL: {error}"))
+        })?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let broker = ClientPortalBroker::new(ClientPortalConfig::new(url), Arc::clone(&clock))
+            .map_err(setup_error)?;
+        Self::builder(Arc::new(broker))
+            .clock(clock)
+            .key(key)
             .build()
     }
 

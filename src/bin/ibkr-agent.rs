@@ -31,7 +31,13 @@ fn main() -> ExitCode {
         let served = runtime.block_on(async {
             let settings = run::load_settings(cli.config.as_deref())?;
             let gateway = wiring::build(&settings)?;
-            mcp::serve_stdio(gateway, &settings).await
+            match wiring::keepalive_interval(&settings) {
+                Some(interval) => {
+                    let serving = mcp::serve_stdio(gateway.clone(), &settings);
+                    gateway.serve_with_keepalive(interval, serving).await
+                }
+                None => mcp::serve_stdio(gateway, &settings).await,
+            }
         });
         // stdout belongs to the protocol: a start-up error goes to stderr only.
         return match served {

@@ -95,6 +95,8 @@ error_codes! {
     BrokerCapabilityUnavailable => "BROKER_CAPABILITY_UNAVAILABLE", BrokerResponse, false;
     /// The quote is older than the caller allows.
     MarketDataStale => "MARKET_DATA_STALE", BrokerResponse, true;
+    /// The quote did not fill in within the bounded number of snapshot attempts.
+    MarketDataIncomplete => "MARKET_DATA_INCOMPLETE", BrokerResponse, true;
     /// There is no market data for the contract.
     MarketDataUnavailable => "MARKET_DATA_UNAVAILABLE", BrokerResponse, true;
     /// The audit log could not store an event; the action did not proceed.

@@ -40,11 +40,13 @@ pub enum AssetClass {
     Bond,
     /// Cryptocurrency.
     Crypto,
+    /// A class the gateway does not model (CFDs, warrants, funds, …), kept rather than refused.
+    Other,
 }
 
 impl AssetClass {
     /// Every asset class, in display order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Stock,
         Self::Etf,
         Self::Option,
@@ -54,6 +56,7 @@ impl AssetClass {
         Self::Index,
         Self::Bond,
         Self::Crypto,
+        Self::Other,
     ];
 
     /// The gateway's code for the class (IBKR's security type where there is one).
@@ -68,6 +71,7 @@ impl AssetClass {
             Self::Index => "IND",
             Self::Bond => "BOND",
             Self::Crypto => "CRYPTO",
+            Self::Other => "OTHER",
         }
     }
 
@@ -85,7 +89,7 @@ impl AssetClass {
             .find(|class| class.code() == upper)
             .ok_or(ParseEnumError {
                 kind: "asset class",
-                expected: "STK, ETF, OPT, FUT, FOP, CASH (or FX), IND, BOND, CRYPTO",
+                expected: "STK, ETF, OPT, FUT, FOP, CASH (or FX), IND, BOND, CRYPTO, OTHER",
             })
     }
 }

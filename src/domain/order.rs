@@ -77,6 +77,8 @@ coded_enum!(
         StopLimit => "STP LMT",
         /// Trailing stop.
         TrailingStop => "TRAIL",
+        /// A type the gateway does not model (reported by the broker, never placed by it).
+        Other => "OTHER",
     }
 );
 
@@ -91,6 +93,8 @@ coded_enum!(
         ImmediateOrCancel => "IOC",
         /// At the opening auction.
         AtTheOpening => "OPG",
+        /// A time in force the gateway does not model (reported by the broker only).
+        Other => "OTHER",
     }
 );
 

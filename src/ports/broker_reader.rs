@@ -62,6 +62,12 @@ pub enum BrokerError {
         /// The contract.
         contract_id: ContractId,
     },
+    /// The quote's fields did not fill in within the bounded number of attempts.
+    #[error("the quote for contract {contract_id} did not fill in; try again shortly")]
+    MarketDataIncomplete {
+        /// The contract.
+        contract_id: ContractId,
+    },
 }
 
 impl BrokerError {
@@ -76,6 +82,7 @@ impl BrokerError {
             Self::UnknownAccount => ErrorCode::InputUnknownAccount,
             Self::UnknownContract { .. } => ErrorCode::InputUnknownContract,
             Self::MarketDataUnavailable { .. } => ErrorCode::MarketDataUnavailable,
+            Self::MarketDataIncomplete { .. } => ErrorCode::MarketDataIncomplete,
         }
     }
 }

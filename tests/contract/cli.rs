@@ -374,11 +374,19 @@ fn stale_quotes_are_refused_when_a_max_age_is_given() {
 }
 
 #[test]
-fn the_client_portal_backend_is_refused_until_it_exists() {
+fn the_client_portal_backend_reports_an_unreachable_gateway() {
+    // A loopback port nothing listens on: the adapter is built, the read fails as unavailable.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let sandbox = Sandbox::new();
     let config = sandbox.write_config(
         "cp.yaml",
-        "broker:\n  backend: client_portal_gateway\n  base_url: https://localhost:5000/v1/api\n",
+        &format!(
+            "broker:\n  backend: client_portal_gateway\n  base_url: https://127.0.0.1:{port}/v1/api\n  request_timeout_seconds: 2\n"
+        ),
     );
     let output = sandbox
         .command()
@@ -395,9 +403,14 @@ fn the_client_portal_backend_is_refused_until_it_exists() {
         ])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        output.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let value: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(value["error"]["code"], "CONFIG_INVALID");
+    assert_eq!(value["error"]["code"], "BROKER_BACKEND_UNAVAILABLE");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Outbound adapters: the fake broker, clocks, secret sources and the process environment.
 
+pub mod client_portal;
 pub mod clock;
 pub mod fake_broker;
 pub mod key_file_secrets;

@@ -62,7 +62,7 @@ fn book_size(listing: &Listing, side: u64) -> Quantity {
         AssetClass::Option | AssetClass::FutureOption => (1, 50),
         AssetClass::Future => (1, 30),
         AssetClass::Forex => (1_000_000, 10),
-        AssetClass::Index | AssetClass::Bond | AssetClass::Crypto => (1, 10),
+        AssetClass::Index | AssetClass::Bond | AssetClass::Crypto | AssetClass::Other => (1, 10),
     };
     Quantity::new(Decimal::from(lot * (1 + draw % max_lots)))
 }

@@ -1,0 +1,463 @@
+//! Working orders (`/iserver/account/orders`) and executions (`/iserver/account/trades`).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{epoch_millis, utc_date_time};
+use crate::adapters::outbound::client_portal::errors::GatewayFault;
+use crate::adapters::outbound::client_portal::lenient::{NumText, WireConid, clean_text};
+use crate::domain::ids::{AccountId, BrokerOrderId, ContractId, ExecutionId};
+use crate::domain::money::{Currency, Money};
+use crate::domain::order::{Execution, LiveOrder, OrderSide, OrderStatus, OrderType, TimeInForce};
+
+/// The longest symbol kept.
+const MAX_SYMBOL_CHARS: usize = 64;
+
+/// An id sent as a number or a string (`orderId` is an integer here, a numeric string in
+/// placement answers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct WireId(String);
+
+impl<'de> Deserialize<'de> for WireId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(text) => Ok(Self(text)),
+            Value::Number(number) if number.is_u64() || number.is_i64() => {
+                Ok(Self(number.to_string()))
+            }
+            _ => Err(serde::de::Error::custom(
+                "an id must be a string or an integer",
+            )),
+        }
+    }
+}
+
+/// Buy or sell as the gateway spells it, with an explicit unknown variant (`X`: an expired
+/// option, and anything new).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum WireSide {
+    Buy,
+    Sell,
+    Unknown(String),
+}
+
+impl WireSide {
+    fn parse(raw: &str) -> Self {
+        match raw.trim().to_ascii_uppercase().as_str() {
+            "BUY" | "B" | "BOT" => Self::Buy,
+            "SELL" | "S" | "SLD" => Self::Sell,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+
+    fn into_domain(self) -> Result<OrderSide, GatewayFault> {
+        match self {
+            Self::Buy => Ok(OrderSide::Buy),
+            Self::Sell => Ok(OrderSide::Sell),
+            Self::Unknown(_) => Err(GatewayFault::invalid(
+                "an order or fill has a side this gateway does not model",
+            )),
+        }
+    }
+}
+
+/// The order type, from `origOrderType` (`LIMIT`) or `orderType` (`Limit`), with an explicit
+/// unknown variant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum WireOrderType {
+    Known(OrderType),
+    Unknown(String),
+}
+
+impl WireOrderType {
+    fn parse(raw: &str) -> Self {
+        let normalized: String = raw
+            .trim()
+            .to_ascii_uppercase()
+            .chars()
+            .map(|c| if c == '_' || c == ' ' { ' ' } else { c })
+            .collect();
+        let known = match normalized.as_str() {
+            "LIMIT" | "LMT" => OrderType::Limit,
+            "MARKET" | "MKT" => OrderType::Market,
+            "STOP" | "STP" => OrderType::Stop,
+            "STOP LIMIT" | "STP LMT" => OrderType::StopLimit,
+            "TRAILING STOP" | "TRAIL" => OrderType::TrailingStop,
+            _ => return Self::Unknown(normalized),
+        };
+        Self::Known(known)
+    }
+}
+
+/// `GET /iserver/account/orders`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct OrdersDto {
+    #[serde(default)]
+    orders: Option<Vec<OrderDto>>,
+    #[serde(default)]
+    snapshot: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct OrderDto {
+    #[serde(default)]
+    acct: Option<String>,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default, rename = "orderId")]
+    order_id: Option<WireId>,
+    #[serde(default)]
+    conid: Option<WireConid>,
+    #[serde(default)]
+    ticker: Option<String>,
+    #[serde(default)]
+    side: Option<String>,
+    #[serde(default, rename = "origOrderType")]
+    original_order_type: Option<String>,
+    #[serde(default, rename = "orderType")]
+    order_type: Option<String>,
+    #[serde(default)]
+    price: Option<NumText>,
+    #[serde(default, rename = "auxPrice")]
+    aux_price: Option<NumText>,
+    #[serde(default, rename = "timeInForce")]
+    time_in_force: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default, rename = "totalSize")]
+    total_size: Option<NumText>,
+    #[serde(default, rename = "filledQuantity")]
+    filled_quantity: Option<NumText>,
+    #[serde(default, rename = "lastExecutionTime_r")]
+    last_execution_millis: Option<NumText>,
+}
+
+impl OrdersDto {
+    /// True when the gateway had no order snapshot ready (the first call of a session may
+    /// come back empty with `snapshot: false`; asking again shortly after fills it).
+    pub(crate) fn is_unprimed(&self) -> bool {
+        self.snapshot == Some(false) && self.orders.as_ref().is_none_or(Vec::is_empty)
+    }
+
+    /// The orders of `account`; orders of other accounts are dropped, never returned.
+    pub(crate) fn try_into_domain(
+        self,
+        account: &AccountId,
+    ) -> Result<Vec<LiveOrder>, GatewayFault> {
+        let mut orders = Vec::new();
+        for order in self.orders.unwrap_or_default() {
+            let owner = order
+                .acct
+                .as_deref()
+                .or(order.account.as_deref())
+                .map(str::trim)
+                .ok_or_else(|| GatewayFault::invalid("an order has no account"))?;
+            if owner != account.expose() {
+                continue;
+            }
+            orders.push(order.try_into_domain(account)?);
+        }
+        // Newest first; the order id breaks ties, so the order is stable.
+        orders.sort_by(|a, b| {
+            b.updated_at
+                .cmp(&a.updated_at)
+                .then_with(|| a.order_id.as_str().cmp(b.order_id.as_str()))
+        });
+        Ok(orders)
+    }
+}
+
+fn required<'a>(raw: Option<&'a str>, what: &'static str) -> Result<&'a str, GatewayFault> {
+    raw.map(str::trim)
+        .filter(|text| !text.is_empty())
+        .ok_or_else(|| {
+            GatewayFault::Broker(crate::ports::broker_reader::BrokerError::InvalidResponse {
+                detail: format!("an order or fill has no {what}"),
+            })
+        })
+}
+
+fn contract_id(raw: Option<WireConid>) -> Result<ContractId, GatewayFault> {
+    raw.and_then(WireConid::contract_id)
+        .ok_or_else(|| GatewayFault::invalid("an order or fill has no valid conid"))
+}
+
+impl OrderDto {
+    fn try_into_domain(self, account: &AccountId) -> Result<LiveOrder, GatewayFault> {
+        let malformed = |what: &'static str| {
+            GatewayFault::Broker(crate::ports::broker_reader::BrokerError::InvalidResponse {
+                detail: format!("an order has a malformed {what}"),
+            })
+        };
+        let order_id = self
+            .order_id
+            .as_ref()
+            .and_then(|id| BrokerOrderId::parse(id.0.trim()).ok())
+            .ok_or_else(|| malformed("order id"))?;
+        let raw_type = self
+            .original_order_type
+            .as_deref()
+            .or(self.order_type.as_deref())
+            .ok_or_else(|| malformed("order type"))?;
+        // Types and times in force the gateway does not model map to explicit `Other`
+        // variants: the order is still listed, never silently dropped.
+        let order_type = match WireOrderType::parse(raw_type) {
+            WireOrderType::Known(order_type) => order_type,
+            WireOrderType::Unknown(_) => OrderType::Other,
+        };
+        let time_in_force =
+            TimeInForce::parse(required(self.time_in_force.as_deref(), "time in force")?)
+                .unwrap_or(TimeInForce::Other);
+        // Unknown statuses (`WarnState`, anything new) map to the explicit unknown status.
+        let status = OrderStatus::parse(required(self.status.as_deref(), "status")?)
+            .unwrap_or(OrderStatus::Unknown);
+        let quantity = self
+            .total_size
+            .as_ref()
+            .and_then(NumText::quantity)
+            .ok_or_else(|| malformed("total size"))?;
+        let filled_quantity = match &self.filled_quantity {
+            Some(raw) => raw.quantity().ok_or_else(|| malformed("filled quantity"))?,
+            None => crate::domain::money::Quantity::new(rust_decimal::Decimal::ZERO),
+        };
+        let price = self
+            .price
+            .as_ref()
+            .map(|raw| raw.price().ok_or_else(|| malformed("price")))
+            .transpose()?;
+        let aux_price = self
+            .aux_price
+            .as_ref()
+            .map(|raw| raw.price().ok_or_else(|| malformed("aux price")))
+            .transpose()?;
+        // The Client Portal puts the stop trigger of a plain stop order in `price`.
+        let (limit_price, stop_price) = match order_type {
+            OrderType::Limit => (price, None),
+            OrderType::Market => (None, None),
+            OrderType::Stop => (None, aux_price.or(price)),
+            OrderType::StopLimit => (price, aux_price),
+            OrderType::TrailingStop => (None, aux_price.or(price)),
+            // An unmodelled type keeps whatever prices the broker reported, unlabelled.
+            OrderType::Other => (price, aux_price),
+        };
+        let updated_at = self
+            .last_execution_millis
+            .as_ref()
+            .and_then(epoch_millis)
+            .ok_or_else(|| malformed("update time"))?;
+        Ok(LiveOrder {
+            order_id,
+            account_id: account.clone(),
+            contract_id: contract_id(self.conid)?,
+            symbol: clean_text(
+                required(self.ticker.as_deref(), "symbol")?,
+                MAX_SYMBOL_CHARS,
+            ),
+            side: WireSide::parse(required(self.side.as_deref(), "side")?).into_domain()?,
+            order_type,
+            quantity,
+            filled_quantity,
+            limit_price,
+            stop_price,
+            time_in_force,
+            status,
+            updated_at,
+        })
+    }
+}
+
+/// One element of `GET /iserver/account/trades`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct TradeDto {
+    #[serde(default)]
+    execution_id: Option<String>,
+    #[serde(default)]
+    symbol: Option<String>,
+    #[serde(default)]
+    side: Option<String>,
+    #[serde(default)]
+    trade_time: Option<String>,
+    #[serde(default)]
+    trade_time_r: Option<NumText>,
+    #[serde(default)]
+    size: Option<NumText>,
+    #[serde(default)]
+    price: Option<NumText>,
+    /// Not in the published schema, but sent by some gateway versions; preferred when present.
+    #[serde(default)]
+    order_id: Option<WireId>,
+    /// The `cOID` the order was placed with.
+    #[serde(default)]
+    order_ref: Option<String>,
+    #[serde(default)]
+    commission: Option<NumText>,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default, rename = "accountCode")]
+    account_code: Option<String>,
+    #[serde(default)]
+    conid: Option<WireConid>,
+}
+
+impl TradeDto {
+    /// The account the fill belongs to.
+    pub(crate) fn owner(&self) -> Option<&str> {
+        self.account
+            .as_deref()
+            .or(self.account_code.as_deref())
+            .map(str::trim)
+    }
+
+    /// The conid, for looking up the contract's currency.
+    pub(crate) fn contract_id(&self) -> Result<ContractId, GatewayFault> {
+        contract_id(self.conid)
+    }
+
+    /// The domain execution; `currency` is the contract's (the answer carries none), in which
+    /// the commission is reported.
+    pub(crate) fn try_into_domain(
+        &self,
+        account: &AccountId,
+        currency: Currency,
+    ) -> Result<Execution, GatewayFault> {
+        let malformed = |what: &'static str| {
+            GatewayFault::Broker(crate::ports::broker_reader::BrokerError::InvalidResponse {
+                detail: format!("a fill has a malformed {what}"),
+            })
+        };
+        let execution_id =
+            ExecutionId::parse(required(self.execution_id.as_deref(), "execution id")?)
+                .map_err(|_| malformed("execution id"))?;
+        // The documented answer has no order id, only the `cOID` (`order_ref`). A fill whose
+        // order cannot be named is refused rather than attributed to a made-up order.
+        let order_id = self
+            .order_id
+            .as_ref()
+            .map(|id| id.0.trim())
+            .or_else(|| self.order_ref.as_deref().map(str::trim))
+            .filter(|id| !id.is_empty())
+            .and_then(|id| BrokerOrderId::parse(id).ok())
+            .ok_or_else(|| malformed("order id or order reference"))?;
+        let executed_at = match &self.trade_time_r {
+            Some(raw) => epoch_millis(raw),
+            None => self.trade_time.as_deref().and_then(utc_date_time),
+        }
+        .ok_or_else(|| malformed("trade time"))?;
+        let quantity = self
+            .size
+            .as_ref()
+            .and_then(NumText::quantity)
+            .ok_or_else(|| malformed("size"))?;
+        let price = self
+            .price
+            .as_ref()
+            .and_then(NumText::price)
+            .ok_or_else(|| malformed("price"))?;
+        let commission = match &self.commission {
+            Some(raw) => raw.decimal().ok_or_else(|| malformed("commission"))?,
+            None => rust_decimal::Decimal::ZERO,
+        };
+        Ok(Execution {
+            execution_id,
+            order_id,
+            account_id: account.clone(),
+            contract_id: self.contract_id()?,
+            symbol: clean_text(
+                required(self.symbol.as_deref(), "symbol")?,
+                MAX_SYMBOL_CHARS,
+            ),
+            side: WireSide::parse(required(self.side.as_deref(), "side")?).into_domain()?,
+            quantity,
+            price,
+            commission: Money::new(commission, currency),
+            executed_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account() -> AccountId {
+        AccountId::parse("DU1234567").unwrap()
+    }
+
+    const ORDERS: &str = r#"{"orders": [
+        {"acct": "DU1234567", "orderId": 1584220473, "conid": 265598, "ticker": "AAPL", "side": "BUY",
+         "orderType": "Limit", "origOrderType": "LIMIT", "price": "205.00", "timeInForce": "DAY",
+         "status": "Submitted", "totalSize": 100.0, "filledQuantity": 0.0, "lastExecutionTime_r": 1752071462000},
+        {"acct": "DU1234567", "orderId": "1584220474", "conid": "265598", "ticker": "AAPL", "side": "SELL",
+         "orderType": "Stop", "price": "190.00", "timeInForce": "GTC", "status": "WarnState",
+         "totalSize": "1,000", "lastExecutionTime_r": 1752071463000},
+        {"acct": "U7654321", "orderId": 1, "conid": 8314, "ticker": "IBM", "side": "BUY",
+         "origOrderType": "MARKET", "timeInForce": "DAY", "status": "Filled", "totalSize": 1,
+         "lastExecutionTime_r": 1752071462000}
+    ], "snapshot": true}"#;
+
+    #[test]
+    fn orders_of_other_accounts_are_dropped_and_types_mapped() {
+        let dto: OrdersDto = serde_json::from_str(ORDERS).unwrap();
+        assert!(!dto.is_unprimed());
+        let orders = dto.try_into_domain(&account()).unwrap();
+        assert_eq!(orders.len(), 2);
+        let stop = &orders[0];
+        assert_eq!(stop.order_type, OrderType::Stop);
+        assert_eq!(stop.stop_price.unwrap().to_string(), "190.00");
+        assert_eq!(stop.limit_price, None);
+        assert_eq!(stop.status, OrderStatus::Unknown);
+        assert_eq!(stop.quantity.to_string(), "1000");
+        let limit = &orders[1];
+        assert_eq!(limit.limit_price.unwrap().to_string(), "205.00");
+        assert_eq!(limit.order_id.as_str(), "1584220473");
+    }
+
+    #[test]
+    fn unknown_order_types_and_sides_are_refused() {
+        for (key, value) in [
+            ("origOrderType", "MIDPRICE"),
+            ("side", "X"),
+            ("timeInForce", "CLOSE"),
+        ] {
+            let mut dto: Value = serde_json::from_str(ORDERS).unwrap();
+            dto["orders"][0][key] = Value::String(value.into());
+            let dto: OrdersDto = serde_json::from_value(dto).unwrap();
+            assert!(dto.try_into_domain(&account()).is_err(), "{key}={value}");
+        }
+    }
+
+    #[test]
+    fn an_empty_first_answer_is_unprimed() {
+        let dto: OrdersDto = serde_json::from_str(r#"{"orders": [], "snapshot": false}"#).unwrap();
+        assert!(dto.is_unprimed());
+    }
+
+    #[test]
+    fn fills_need_an_order_reference() {
+        let usd = Currency::parse("USD").unwrap();
+        let mut trade: Value = serde_json::from_str(
+            r#"{"execution_id": "0000e1a7.686e5b21.01.01", "symbol": "AAPL", "side": "B",
+                "trade_time": "20250709-14:38:07", "trade_time_r": 1752071887000, "size": 100,
+                "price": "205.00", "order_ref": "strat-a-0001", "commission": "1.00",
+                "account": "DU1234567", "conid": 265598}"#,
+        )
+        .unwrap();
+        let dto: TradeDto = serde_json::from_value(trade.clone()).unwrap();
+        let fill = dto.try_into_domain(&account(), usd).unwrap();
+        assert_eq!(fill.order_id.as_str(), "strat-a-0001");
+        assert_eq!(fill.commission.to_string(), "1.00 USD");
+        trade["order_id"] = Value::from(1_584_220_473_u64);
+        let dto: TradeDto = serde_json::from_value(trade.clone()).unwrap();
+        assert_eq!(
+            dto.try_into_domain(&account(), usd)
+                .unwrap()
+                .order_id
+                .as_str(),
+            "1584220473"
+        );
+        trade.as_object_mut().unwrap().remove("order_id");
+        trade["order_ref"] = Value::String(String::new());
+        let dto: TradeDto = serde_json::from_value(trade).unwrap();
+        assert!(dto.try_into_domain(&account(), usd).is_err());
+    }
+}

@@ -341,7 +341,7 @@ pub(crate) async fn primed_gateway() -> PrimedGateway {
     PrimedGateway { reader, logged_out }
 }
 
-async fn primed_server() -> MockServer {
+pub(crate) async fn primed_server() -> MockServer {
     let server = MockServer::start().await;
     prime(&server).await;
     server

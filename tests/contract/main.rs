@@ -14,6 +14,7 @@ mod audit_log;
 mod broker_reader;
 mod cli;
 mod cli_audit;
+mod cli_client_portal;
 mod client_portal;
 mod error_codes;
 mod mcp;

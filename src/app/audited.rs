@@ -26,6 +26,9 @@ pub struct CallContext {
     pub surface: Surface,
     /// The caller.
     pub actor: Actor,
+    /// The tool name the caller used, recorded as the operation when set (MCP records its
+    /// tool names; the CLI and the library record the operation's own name).
+    pub tool: Option<String>,
 }
 
 impl CallContext {
@@ -34,6 +37,7 @@ impl CallContext {
         Self {
             surface: Surface::Cli,
             actor: Actor::LocalOperator,
+            tool: None,
         }
     }
 
@@ -42,6 +46,7 @@ impl CallContext {
         Self {
             surface: Surface::Sdk,
             actor: Actor::LocalOperator,
+            tool: None,
         }
     }
 
@@ -50,7 +55,15 @@ impl CallContext {
         Self {
             surface: Surface::McpStdio,
             actor: Actor::LocalOperator,
+            tool: None,
         }
+    }
+
+    /// The same context, recording `tool` as the operation name.
+    #[must_use]
+    pub fn with_tool(mut self, tool: &str) -> Self {
+        self.tool = Some(tool.to_owned());
+        self
     }
 }
 
@@ -169,7 +182,7 @@ impl Gateway {
             occurred_at,
             actor: context.actor.clone(),
             surface: context.surface,
-            operation: spec.operation,
+            operation: context.tool.clone().unwrap_or(spec.operation),
             scope: spec.scope,
             decision,
             status,

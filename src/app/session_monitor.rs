@@ -31,6 +31,7 @@ impl Gateway {
         let context = CallContext {
             surface: Surface::System,
             actor: Actor::System,
+            tool: None,
         };
         let spec = CallSpec {
             operation: "session state change".to_owned(),

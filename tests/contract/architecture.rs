@@ -209,6 +209,34 @@ fn only_the_composition_root_names_concrete_adapters() {
 }
 
 #[test]
+fn only_the_mcp_adapter_uses_the_mcp_sdk() {
+    let files: Vec<_> = load("src")
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("src/adapters/inbound/mcp/"))
+        .collect();
+    let violations = violations_in(&files, &["rmcp"]);
+    assert!(
+        violations.is_empty(),
+        "rmcp types stay inside src/adapters/inbound/mcp:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn only_the_client_portal_adapter_uses_the_http_client() {
+    let files: Vec<_> = load("src")
+        .into_iter()
+        .filter(|(name, _)| !name.starts_with("src/adapters/outbound/client_portal/"))
+        .collect();
+    let violations = violations_in(&files, &["reqwest"]);
+    assert!(
+        violations.is_empty(),
+        "reqwest stays inside the Client Portal adapter:\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
 fn the_checks_catch_violations() {
     let domain = vec![(
         "src/domain/x.rs".to_owned(),

@@ -18,5 +18,6 @@ mod cli_client_portal;
 mod client_portal;
 mod error_codes;
 mod mcp;
+mod mcp_interop;
 mod mcp_stdio;
 mod sdk;

@@ -320,7 +320,7 @@ async fn audit_export_returns_the_range_and_its_trailer() {
     assert_eq!(value["trailer"]["count"], 2);
     assert_eq!(value["trailer"]["last_sequence"], 3);
     let event = session.last_event();
-    assert_eq!(event.operation, "audit export");
+    assert_eq!(event.operation, "ibkr_audit_export");
     assert_eq!(event.scope.as_deref(), Some("ibkr:audit:export"));
 
     let wide = session
@@ -363,7 +363,7 @@ async fn narrow_scopes_hide_tools_and_a_hidden_tool_is_answered_like_an_unknown_
     assert_eq!(event.decision, "deny");
     assert_eq!(event.error_code.as_deref(), Some("AUTH_MISSING_SCOPE"));
     assert_eq!(event.scope.as_deref(), Some("ibkr:positions:read"));
-    assert_eq!(event.operation, "positions list");
+    assert_eq!(event.operation, "ibkr_positions_list");
     assert!(!event.metadata.contains("1234567"), "{}", event.metadata);
 
     // Hidden even with arguments that would not parse: the caller learns nothing.

@@ -39,7 +39,10 @@ enum Route {
         problem: ArgumentProblem,
     },
     /// A visible tool with valid arguments.
-    Run { call: ToolCall },
+    Run {
+        spec: &'static ToolSpec,
+        call: ToolCall,
+    },
 }
 
 /// The tool name as recorded and echoed: control characters removed, bounded.
@@ -74,7 +77,7 @@ fn route(
     let checked = arguments::check(&entry.tool.input_schema, arguments)
         .and_then(|()| (spec.build)(arguments.clone()));
     match checked {
-        Ok(call) => Route::Run { call },
+        Ok(call) => Route::Run { spec, call },
         Err(problem) => Route::BadArguments { spec, problem },
     }
 }
@@ -120,11 +123,11 @@ pub(crate) async fn call_tool(
     arguments: Map<String, Value>,
 ) -> Result<CallToolResult, ErrorData> {
     match route(gateway, toolsets, name, &arguments) {
-        Route::Run { call } => Ok(run(gateway, call).await),
+        Route::Run { spec, call } => Ok(run(gateway, spec.name, call).await),
         Route::BadArguments { spec, problem } => {
             let refusal = GatewayError::invalid_input("arguments", problem.message());
             let input = Value::Object(arguments);
-            let error = record_refusal(gateway, spec.operation, Some(spec.scope), input, refusal);
+            let error = record_refusal(gateway, spec.name, Some(spec.scope), input, refusal);
             Ok(results::tool_error(&error.await))
         }
         Route::Hidden { spec } => {
@@ -134,8 +137,7 @@ pub(crate) async fn call_tool(
                 message: "a hidden tool ran".into(),
             };
             let input = Value::Object(arguments);
-            match record_refusal(gateway, spec.operation, Some(spec.scope), input, never_runs).await
-            {
+            match record_refusal(gateway, spec.name, Some(spec.scope), input, never_runs).await {
                 error @ GatewayError::Audit(_) => Ok(results::tool_error(&error)),
                 _ => Err(results::unknown_tool(spec.name)),
             }
@@ -161,8 +163,8 @@ pub(crate) async fn call_tool(
     }
 }
 
-async fn run(gateway: &Gateway, call: ToolCall) -> CallToolResult {
-    let context = &CallContext::mcp_stdio();
+async fn run(gateway: &Gateway, tool: &str, call: ToolCall) -> CallToolResult {
+    let context = &CallContext::mcp_stdio().with_tool(tool);
     match call {
         ToolCall::Read(operation) => match gateway.execute_as(context, operation).await {
             Ok(response) => results::data(&response),

@@ -3,10 +3,11 @@
 //! Used when no deployment secret is configured: a random key is generated once, on first use,
 //! and reused on every later start so that derived values (account references) stay stable.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
 
+use super::private_files::{create_private_dir, open_private};
 use crate::domain::secret::SecretBytes;
 use crate::ports::secret_source::{SecretError, SecretSource};
 
@@ -88,7 +89,7 @@ impl KeyFileSecretSource {
             .map_err(|_| Self::store_error(name, "no randomness available"))?;
         let secret = SecretBytes::new(bytes);
         // `create_new` makes two racing first starts agree: the loser reads the winner's key.
-        match create_private_file(path) {
+        match open_private(path, true) {
             Ok(mut file) => {
                 file.write_all(secret.expose())
                     .and_then(|()| file.sync_all())
@@ -114,35 +115,6 @@ fn read_key(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     fs::File::open(path)?.read_to_end(&mut bytes)?;
     Ok(bytes)
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    fs::create_dir_all(dir)
-}
-
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_private_file(path: &Path) -> std::io::Result<fs::File> {
-    OpenOptions::new().write(true).create_new(true).open(path)
 }
 
 #[cfg(test)]

@@ -5,5 +5,6 @@ pub mod clock;
 pub mod fake_broker;
 pub mod key_file_secrets;
 pub mod memory_audit;
+mod private_files;
 pub mod process_env;
 pub mod sqlite_audit;

@@ -27,12 +27,12 @@ mod schema;
 mod verify;
 mod writer;
 
-use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::private_files::{create_private_dir, open_private, restrict_to_owner};
 use crate::domain::audit::chain::{ChainKey, Expectations, VerifyReport};
 use crate::domain::audit::{AuditEvent, AuditRecord};
 use crate::ports::audit_log::{AppendReceipt, AuditError, AuditLog, RecordSink};
@@ -180,57 +180,10 @@ fn prepare_private_file(path: &Path) -> Result<(), AuditError> {
     {
         create_private_dir(parent).map_err(|_| fail("cannot create the audit directory"))?;
     }
-    create_private_file(path).map_err(|_| fail("cannot create the audit database file"))?;
+    // Creating the file ourselves (rather than letting SQLite do it) means it never exists
+    // with the umask's wider mode.
+    open_private(path, false).map_err(|_| fail("cannot create the audit database file"))?;
     restrict_to_owner(path).map_err(|_| fail("cannot restrict the audit database to its owner"))
-}
-
-#[cfg(unix)]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-#[cfg(not(unix))]
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    fs::create_dir_all(dir)
-}
-
-/// Creating the file ourselves (rather than letting SQLite do it) means it never exists with
-/// the umask's wider mode.
-#[cfg(unix)]
-fn create_private_file(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map(drop)
-}
-
-#[cfg(not(unix))]
-fn create_private_file(path: &Path) -> std::io::Result<()> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map(drop)
-}
-
-#[cfg(unix)]
-fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-}
-
-#[cfg(not(unix))]
-fn restrict_to_owner(_path: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 /// SQLite's error class (e.g. `ConstraintViolation`, `ReadOnly`), which names no path and no

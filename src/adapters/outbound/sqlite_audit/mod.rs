@@ -197,6 +197,8 @@ fn sqlite_reason(error: &rusqlite::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
     use crate::domain::secret::SecretBytes;
 

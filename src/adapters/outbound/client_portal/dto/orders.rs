@@ -413,17 +413,27 @@ mod tests {
     }
 
     #[test]
-    fn unknown_order_types_and_sides_are_refused() {
-        for (key, value) in [
-            ("origOrderType", "MIDPRICE"),
-            ("side", "X"),
-            ("timeInForce", "CLOSE"),
-        ] {
-            let mut dto: Value = serde_json::from_str(ORDERS).unwrap();
-            dto["orders"][0][key] = Value::String(value.into());
-            let dto: OrdersDto = serde_json::from_value(dto).unwrap();
-            assert!(dto.try_into_domain(&account()).is_err(), "{key}={value}");
-        }
+    fn unknown_order_types_and_times_in_force_are_kept_as_other() {
+        let mut dto: Value = serde_json::from_str(ORDERS).unwrap();
+        dto["orders"][0]["origOrderType"] = Value::String("MIDPRICE".into());
+        dto["orders"][0]["timeInForce"] = Value::String("CLOSE".into());
+        let dto: OrdersDto = serde_json::from_value(dto).unwrap();
+        let orders = dto.try_into_domain(&account()).unwrap();
+        assert!(
+            orders
+                .iter()
+                .any(|order| order.order_type == OrderType::Other
+                    && order.time_in_force == TimeInForce::Other),
+            "{orders:?}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_side_is_refused() {
+        let mut dto: Value = serde_json::from_str(ORDERS).unwrap();
+        dto["orders"][0]["side"] = Value::String("X".into());
+        let dto: OrdersDto = serde_json::from_value(dto).unwrap();
+        assert!(dto.try_into_domain(&account()).is_err());
     }
 
     #[test]

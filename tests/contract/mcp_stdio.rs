@@ -1,6 +1,7 @@
 //! The real `ibkr-agent mcp serve` over stdio: a clean exit when stdin closes (before the first
 //! request too), handshake-era sessions on 2025-06-18 and 2025-11-25 that survive malformed
-//! input, and stateless 2026-07-28 requests. Every stdout line must be a JSON-RPC message.
+//! input, lines that are no message answered with -32700 or -32600 (an over-long one too), and
+//! stateless 2026-07-28 requests. Every stdout line must be a JSON-RPC message.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command as StdCommand, ExitStatus, Stdio};
@@ -158,11 +159,33 @@ fn closing_stdin_before_any_request_exits_cleanly_with_nothing_on_stdout() {
     }
 }
 
+#[test]
+fn lines_answered_before_the_handshake_are_written_even_when_stdin_closes_at_once() {
+    let sandbox = Sandbox::new();
+    let mut server = StdioServer::start(&sandbox);
+    server.send_raw("{not json");
+    server.send_raw(r#"{"jsonrpc":"2.0","id":"x","method":7}"#);
+    let (status, rest, stderr) = server.finish();
+    assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
+    let answers: Vec<Value> = rest
+        .iter()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 2, "{rest:?}");
+    assert_eq!(answers[0], parse_error());
+    assert_eq!(answers[1]["id"], "x");
+    assert_eq!(answers[1]["error"]["code"], -32600);
+}
+
 fn handshake_session_survives_malformed_input(protocol_version: &str) {
     let sandbox = Sandbox::new();
     let mut server = StdioServer::start(&sandbox);
-    // Before the handshake: an unparsable line and a stray notification are dropped.
+    // Before the handshake: an unparsable line is answered with -32700, a stray notification
+    // is dropped.
     server.send_raw("{not json");
+    let early = server.next_message();
+    assert_eq!(early["error"]["code"], -32700, "{early}");
+    assert!(early["id"].is_null());
     server.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
     initialize(&mut server, protocol_version);
 
@@ -183,9 +206,12 @@ fn handshake_session_survives_malformed_input(protocol_version: &str) {
         *structured
     );
 
-    // Not JSON: ignored, as the other MCP SDKs do (no id to answer to).
+    // Not JSON: -32700 with a null id (there is no id to read).
     server.send_raw("{not json");
-    // JSON that is no valid message: answered with -32600 and a null id.
+    let unparsable = server.next_message();
+    assert_eq!(unparsable["error"]["code"], -32700, "{unparsable}");
+    assert!(unparsable["id"].is_null());
+    // JSON that is no valid message: -32600, with a null id as an array id cannot be echoed.
     server.send_raw(r#"{"jsonrpc":"2.0","id":[4],"method":"tools/list"}"#);
     let invalid = server.next_message();
     assert_eq!(invalid["error"]["code"], -32600, "{invalid}");
@@ -193,10 +219,13 @@ fn handshake_session_survives_malformed_input(protocol_version: &str) {
     // A tools/call whose params have the wrong types: -32602, and audited.
     let malformed = server.request(4, "tools/call", json!({"name": 5, "arguments": "x"}));
     assert_eq!(malformed["error"]["code"], -32602, "{malformed}");
-    // A number no JSON parser here can hold: unparsable, so ignored like the line above.
+    // A number no JSON parser here can hold: a parse error, but the id is readable and echoed.
     server.send_raw(
         r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"ibkr_market_snapshot","arguments":{"contract_id":1e400}}}"#,
     );
+    let huge_number = server.next_message();
+    assert_eq!(huge_number["error"]["code"], -32700, "{huge_number}");
+    assert_eq!(huge_number["id"], 5);
 
     // Wrong argument types, missing fields, oversize strings: tool errors.
     let wrong_type = server.call_tool(6, "ibkr_account_summary", json!({"account_id": 5}));
@@ -262,6 +291,116 @@ fn a_2025_06_18_session_survives_malformed_input_and_ends_on_eof() {
 #[test]
 fn a_2025_11_25_session_survives_malformed_input_and_ends_on_eof() {
     handshake_session_survives_malformed_input("2025-11-25");
+}
+
+/// The frame JSON-RPC 2.0 prescribes for a line that is not JSON.
+fn parse_error() -> Value {
+    json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "Parse error"}})
+}
+
+#[test]
+fn lines_that_are_no_message_are_answered_and_the_session_goes_on() {
+    let sandbox = Sandbox::new();
+    let mut server = StdioServer::start(&sandbox);
+    initialize(&mut server, "2025-11-25");
+
+    server.send_raw("{not json");
+    assert_eq!(server.next_message(), parse_error());
+    server.send_raw(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list""#);
+    assert_eq!(server.next_message(), parse_error());
+    let health = server.call_tool(3, "ibkr_health", json!({}));
+    assert_eq!(
+        health["result"]["structuredContent"]["status"], "ok",
+        "{health}"
+    );
+
+    // Valid JSON with a number serde_json cannot hold: a parse error that keeps the id.
+    server.send_raw(
+        r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"ibkr_health","arguments":{"x":1e400}}}"#,
+    );
+    let huge_number = server.next_message();
+    assert_eq!(huge_number["id"], 4, "{huge_number}");
+    assert_eq!(huge_number["error"]["code"], -32700);
+
+    // JSON that is no JSON-RPC message: -32600, echoing a string or number id, else null.
+    for (line, id) in [
+        (r#"{"jsonrpc":"2.0","id":5,"method":7}"#, json!(5)),
+        (
+            r#"{"jsonrpc":"1.0","id":"six","method":"tools/list"}"#,
+            json!("six"),
+        ),
+        (r#"{"jsonrpc":"2.0","id":7}"#, json!(7)),
+        (
+            r#"{"jsonrpc":"2.0","id":{"n":8},"method":"tools/list"}"#,
+            Value::Null,
+        ),
+        (r#"[{"jsonrpc":"2.0","id":9,"method":"ping"}]"#, Value::Null),
+        ("10", Value::Null),
+    ] {
+        server.send_raw(line);
+        let invalid = server.next_message();
+        assert_eq!(invalid["error"]["code"], -32600, "{line}: {invalid}");
+        assert_eq!(invalid["error"]["message"], "Invalid Request");
+        assert_eq!(invalid["id"], id, "{line}: {invalid}");
+    }
+
+    // Malformed notifications and responses get no answer: the next frame answers request 11.
+    server.send_raw(r#"{"jsonrpc":"2.0","method":"notifications/initialized","params":5}"#);
+    server.send_raw(
+        r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1e400}}"#,
+    );
+    server.send_raw(r#"{"jsonrpc":"2.0","id":1,"result":1,"error":{}}"#);
+    let accounts = server.call_tool(11, "ibkr_accounts_list", json!({}));
+    assert!(
+        accounts["result"]["structuredContent"]["accounts"].is_array(),
+        "{accounts}"
+    );
+
+    // A line over the 4 MiB limit is refused unread, with the id that follows the payload (as
+    // the TypeScript SDK orders members), and the session goes on.
+    let query = "q".repeat(5 * 1024 * 1024);
+    server.send_raw(&format!(
+        r#"{{"jsonrpc":"2.0","method":"tools/call","params":{{"name":"ibkr_contracts_search","arguments":{{"query":"{query}"}}}},"id":12}}"#
+    ));
+    let oversize = server.next_message();
+    assert_eq!(oversize["id"], 12, "{oversize}");
+    assert_eq!(oversize["error"]["code"], -32600);
+    assert!(
+        oversize["error"]["data"]["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("longer than")),
+        "{oversize}"
+    );
+    let after = server.call_tool(
+        13,
+        "ibkr_positions_list",
+        json!({"account_id": "DU1234567"}),
+    );
+    assert!(
+        after["result"]["structuredContent"]["positions"].is_array(),
+        "{after}"
+    );
+    // An over-long notification gets no answer either.
+    server.send_raw(&format!(
+        r#"{{"jsonrpc":"2.0","method":"notifications/message","params":{{"data":"{query}"}}}}"#
+    ));
+    let last = server.call_tool(14, "ibkr_health", json!({}));
+    assert_eq!(
+        last["result"]["structuredContent"]["status"], "ok",
+        "{last}"
+    );
+    assert_clean_exit(server);
+
+    // Only the four calls that reached the server were audited.
+    let (code, tail, _) = sandbox.json(&["audit", "tail", "--limit", "100"]);
+    assert_eq!(code, 0);
+    let from_mcp = tail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["surface"] == "mcp_stdio")
+        .count();
+    assert_eq!(from_mcp, 4, "{tail:#}");
 }
 
 fn modern_meta() -> Value {

@@ -8,6 +8,7 @@
 
 mod arguments;
 mod call;
+mod line_transport;
 mod params;
 mod registry;
 mod results;

@@ -1,47 +1,60 @@
 //! `ibkr-agent mcp serve`: the server over the process's stdin and stdout. Nothing but
-//! protocol frames reaches stdout; the start-up banner and logs go to stderr.
+//! protocol frames reaches stdout; the start-up banner and logs go to stderr. The framing, and
+//! the answers to lines that are no valid message, live in `line_transport.rs`.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, JsonRpcMessage, ProtocolVersion};
 use rmcp::service::{RoleServer, RxJsonRpcMessage, ServerInitializeError, TxJsonRpcMessage};
 use rmcp::transport::Transport;
-use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::{ServerHandler, ServiceExt};
 
+use super::line_transport::line_transport;
 use super::{McpServer, server};
 use crate::app::config::Settings;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 
+/// How long the end of a session waits for queued frames to reach a client that reads slowly.
+const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
 /// Serves MCP over stdio until stdin closes (before the first request too), then returns.
+/// Lines that are no valid message are answered (`-32700`, `-32600`) and the session goes on.
+///
+/// Must run on a Tokio runtime with IO enabled (`enable_io` or `enable_all`), as the binary's
+/// is: rmcp's pipe transport panics without an IO driver.
 ///
 /// # Errors
 /// `INTERNAL_ERROR` when the session cannot start or its task fails.
 pub async fn serve_stdio(gateway: Gateway, settings: &Settings) -> Result<(), GatewayError> {
     let server = server(gateway, settings);
     print_banner(&server, settings);
-    let (stdin, stdout) = rmcp::transport::stdio();
-    let transport = HandshakeGuard::new(AsyncRwTransport::<RoleServer, _, _>::new_server(
-        stdin, stdout,
-    ));
-    let running = match server.serve(transport).await {
-        Ok(running) => running,
-        // stdin closed before any request: a clean end, not a failure.
-        Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
-        Err(error) => {
-            return Err(GatewayError::Internal {
-                message: format!("the MCP session could not start: {error}"),
-            });
+    // When stdin and stdout are pipes (as MCP clients launch servers), read and write them on
+    // the IO reactor rather than through a blocking thread per operation: fewer thread
+    // hand-offs per call, and a pending read that does not hold up runtime shutdown.
+    let (stdin, stdout) = rmcp::transport::stdio_pipes();
+    let (transport, output) = line_transport(stdin, stdout);
+    let served = match server.serve(HandshakeGuard::new(transport)).await {
+        Ok(running) => {
+            running
+                .waiting()
+                .await
+                .map(|_reason| ())
+                .map_err(|error| GatewayError::Internal {
+                    message: format!("the MCP session task failed: {error}"),
+                })
         }
+        // stdin closed before any request: a clean end, not a failure.
+        Err(ServerInitializeError::ConnectionClosed(_)) => Ok(()),
+        Err(error) => Err(GatewayError::Internal {
+            message: format!("the MCP session could not start: {error}"),
+        }),
     };
-    running
-        .waiting()
-        .await
-        .map(|_reason| ())
-        .map_err(|error| GatewayError::Internal {
-            message: format!("the MCP session task failed: {error}"),
-        })
+    // The transport is gone either way; what it queued (answers to the last requests,
+    // refusals of lines before the handshake) is written before the process exits.
+    output.finish(OUTPUT_DRAIN_LIMIT).await;
+    served
 }
 
 #[allow(clippy::print_stderr)] // the one start-up line; stdout belongs to the protocol

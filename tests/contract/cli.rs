@@ -8,6 +8,9 @@ use regex::Regex;
 use serde_json::Value;
 use tempfile::TempDir;
 
+/// A test-only deployment audit key (at least 32 bytes).
+pub(crate) const DEPLOYMENT_KEY: &str = "0123456789abcdef0123456789abcdef-deployment";
+
 /// A sandbox with its own state directory and no deployment secret.
 pub(crate) struct Sandbox {
     pub(crate) state: TempDir,
@@ -33,6 +36,24 @@ impl Sandbox {
         let path = self.state.path().join(name);
         std::fs::write(&path, yaml).unwrap();
         path
+    }
+
+    /// Like [`Sandbox::json`], with a deployment audit key in `IBKR_AUDIT_HMAC_SECRET` (as a
+    /// real-broker deployment must have).
+    pub(crate) fn json_with_deployment_key(&self, args: &[&str]) -> (i32, Value, String) {
+        let output = self
+            .command()
+            .env("IBKR_AUDIT_HMAC_SECRET", DEPLOYMENT_KEY)
+            .arg("--json")
+            .args(args)
+            .output()
+            .unwrap();
+        let value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        (
+            output.status.code().unwrap(),
+            value,
+            String::from_utf8(output.stderr).unwrap(),
+        )
     }
 
     /// Runs with `--json` and returns (exit code, stdout JSON, stderr).
@@ -388,28 +409,13 @@ fn the_client_portal_backend_reports_an_unreachable_gateway() {
             "broker:\n  backend: client_portal_gateway\n  base_url: https://127.0.0.1:{port}/v1/api\n  request_timeout_seconds: 2\n"
         ),
     );
-    let output = sandbox
-        .command()
-        .env(
-            "IBKR_AUDIT_HMAC_SECRET",
-            "0123456789abcdef0123456789abcdef-deployment",
-        )
-        .args([
-            "--json",
-            "--config",
-            config.to_str().unwrap(),
-            "accounts",
-            "list",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (code, value, stderr) = sandbox.json_with_deployment_key(&[
+        "--config",
+        config.to_str().unwrap(),
+        "accounts",
+        "list",
+    ]);
+    assert_eq!(code, 5, "{stderr}");
     assert_eq!(value["error"]["code"], "BROKER_BACKEND_UNAVAILABLE");
 }
 

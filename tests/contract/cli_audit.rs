@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::cli::{COMMANDS, Sandbox, assert_error, raw_account_id_shape};
+use crate::cli::{COMMANDS, DEPLOYMENT_KEY, Sandbox, assert_error, raw_account_id_shape};
 
 fn database(sandbox: &Sandbox) -> std::path::PathBuf {
     sandbox.state.path().join("state/audit.sqlite3")
@@ -201,28 +201,13 @@ fn an_audit_database_that_cannot_be_created_fails_closed_at_start() {
             blocker.join("audit.sqlite3").display()
         ),
     );
-    let output = sandbox
-        .command()
-        .env(
-            "IBKR_AUDIT_HMAC_SECRET",
-            "0123456789abcdef0123456789abcdef-deployment",
-        )
-        .args([
-            "--json",
-            "--config",
-            config.to_str().unwrap(),
-            "accounts",
-            "list",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(7),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (code, value, stderr) = sandbox.json_with_deployment_key(&[
+        "--config",
+        config.to_str().unwrap(),
+        "accounts",
+        "list",
+    ]);
+    assert_eq!(code, 7, "{stderr}");
     assert_eq!(value["error"]["code"], "AUDIT_WRITE_FAILED");
     assert!(value.get("accounts").is_none());
 }
@@ -253,10 +238,7 @@ fn a_deployment_key_from_the_named_variable_is_used() {
     let config = sandbox.write_config("env.yaml", "audit:\n  hmac_secret_env: MY_AUDIT_KEY\n");
     let output = sandbox
         .command()
-        .env(
-            "MY_AUDIT_KEY",
-            "0123456789abcdef0123456789abcdef-deployment",
-        )
+        .env("MY_AUDIT_KEY", DEPLOYMENT_KEY)
         .args(["--json", "--config", config.to_str().unwrap(), "health"])
         .output()
         .unwrap();

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::cli::{Sandbox, raw_account_id_shape};
+use crate::cli::{DEPLOYMENT_KEY, Sandbox, raw_account_id_shape};
 use crate::client_portal::primed_server;
 
 const READS: &[&[&str]] = &[
@@ -44,10 +44,7 @@ async fn every_read_command_works_on_the_client_portal_backend() {
     for args in READS {
         let mut command = sandbox.command();
         command
-            .env(
-                "IBKR_AUDIT_HMAC_SECRET",
-                "0123456789abcdef0123456789abcdef-deployment",
-            )
+            .env("IBKR_AUDIT_HMAC_SECRET", DEPLOYMENT_KEY)
             .arg("--json")
             .arg("--config")
             .arg(&config)
@@ -70,10 +67,7 @@ async fn every_read_command_works_on_the_client_portal_backend() {
     }
     let mut verify = sandbox.command();
     verify
-        .env(
-            "IBKR_AUDIT_HMAC_SECRET",
-            "0123456789abcdef0123456789abcdef-deployment",
-        )
+        .env("IBKR_AUDIT_HMAC_SECRET", DEPLOYMENT_KEY)
         .args(["--json", "--config"])
         .arg(&config)
         .args(["audit", "verify"]);

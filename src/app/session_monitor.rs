@@ -173,6 +173,14 @@ mod tests {
         ) -> Result<Vec<Execution>, BrokerError> {
             Err(BrokerError::UnknownAccount)
         }
+
+        async fn what_if(
+            &self,
+            _: &AccountId,
+            _: &[crate::domain::order_intent::OrderIntent],
+        ) -> Result<crate::domain::preview::WhatIf, BrokerError> {
+            Err(BrokerError::UnknownAccount)
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -99,6 +99,56 @@ error_codes! {
     MarketDataIncomplete => "MARKET_DATA_INCOMPLETE", BrokerResponse, true;
     /// There is no market data for the contract.
     MarketDataUnavailable => "MARKET_DATA_UNAVAILABLE", BrokerResponse, true;
+    /// The broker rejected the order or its what-if; nothing was placed.
+    BrokerOrderRejected => "BROKER_ORDER_REJECTED", BrokerResponse, false;
+    /// The broker asked a question the gateway may not answer; a person must decide.
+    BrokerConfirmationRequired => "BROKER_CONFIRMATION_REQUIRED", Refused, false;
+    /// A write may or may not have reached the broker; recovery will look it up by its key.
+    BrokerOutcomeUnknown => "BROKER_OUTCOME_UNKNOWN", BrokerAvailability, true;
+    /// The order breaks the operator's preview policy.
+    OrderPolicyRejected => "ORDER_POLICY_REJECTED", Refused, false;
+    /// No preview has this id.
+    OrderPreviewNotFound => "ORDER_PREVIEW_NOT_FOUND", Usage, false;
+    /// The preview has expired; preview again.
+    OrderPreviewExpired => "ORDER_PREVIEW_EXPIRED", Refused, false;
+    /// The preview is not of the kind this operation needs (order, bracket or modify).
+    OrderPreviewKindMismatch => "ORDER_PREVIEW_KIND_MISMATCH", Usage, false;
+    /// The stored order no longer matches the digest that was previewed and approved.
+    OrderDigestMismatch => "ORDER_DIGEST_MISMATCH", Refused, false;
+    /// No working order has this id in the account.
+    OrderNotFound => "ORDER_NOT_FOUND", Usage, false;
+    /// A modify would change the account, contract, side or order type.
+    OrderModifyNotAllowed => "ORDER_MODIFY_NOT_ALLOWED", Refused, false;
+    /// The configured order writer refused the request; nothing was sent.
+    OrderWriterRefused => "ORDER_WRITER_REFUSED", Refused, false;
+    /// The idempotency key was used for a different request.
+    OrderIdempotencyConflict => "ORDER_IDEMPOTENCY_CONFLICT", Refused, false;
+    /// The request under this idempotency key is still in flight; retry later.
+    OrderIdempotencyPending => "ORDER_IDEMPOTENCY_PENDING", Refused, true;
+    /// The outcome under this idempotency key could not be established; a person must look.
+    OrderIdempotencyNeedsReview => "ORDER_IDEMPOTENCY_NEEDS_REVIEW", Refused, false;
+    /// No approval has this id.
+    ApprovalNotFound => "APPROVAL_NOT_FOUND", Usage, false;
+    /// The approval has expired.
+    ApprovalExpired => "APPROVAL_EXPIRED", Refused, false;
+    /// The approval has already been used.
+    ApprovalConsumed => "APPROVAL_CONSUMED", Refused, false;
+    /// The approval was revoked.
+    ApprovalRevoked => "APPROVAL_REVOKED", Refused, false;
+    /// The approval is for another account.
+    ApprovalAccountMismatch => "APPROVAL_ACCOUNT_MISMATCH", Refused, false;
+    /// Another write holds the approval.
+    ApprovalInUse => "APPROVAL_IN_USE", Refused, false;
+    /// Paper trading is disabled in the configuration.
+    PaperTradingDisabled => "PAPER_TRADING_DISABLED", Refused, false;
+    /// The account is not in `paper_trading.allowed_accounts`.
+    PaperAccountNotAllowed => "PAPER_ACCOUNT_NOT_ALLOWED", Refused, false;
+    /// The account is not a paper account (by its id and by the broker's report).
+    PaperAccountNotPaper => "PAPER_ACCOUNT_NOT_PAPER", Refused, false;
+    /// The workflow store (previews, approvals, idempotency) could not be read or written.
+    WorkflowStoreFailed => "WORKFLOW_STORE_FAILED", Internal, true;
+    /// A stored workflow record is malformed.
+    WorkflowRecordCorrupt => "WORKFLOW_RECORD_CORRUPT", AuditIntegrity, false;
     /// The audit log could not store an event; the action did not proceed.
     AuditWriteFailed => "AUDIT_WRITE_FAILED", AuditIntegrity, true;
     /// The audit log could not be read.

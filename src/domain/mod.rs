@@ -1,18 +1,22 @@
-//! The pure domain: identifiers, money, instruments, accounts, market data, orders, scopes and
-//! the error-code vocabulary.
+//! The pure domain: identifiers, money, instruments, accounts, market data, orders, order
+//! intents and previews, approvals, idempotency, scopes and the error-code vocabulary.
 //!
 //! Nothing here performs I/O, reads the clock or draws randomness, and nothing here knows a
 //! Client Portal or MCP field name. Time arrives as values; wire formats live in adapters.
 
 pub mod account;
+pub mod approval;
 pub mod audit;
 pub mod error_code;
+pub mod idempotency;
 pub mod ids;
 pub mod instrument;
 pub mod market_data;
 pub mod money;
 pub mod order;
+pub mod order_intent;
 pub mod portfolio;
+pub mod preview;
 pub mod scope;
 pub mod secret;
 pub mod session;

@@ -10,7 +10,9 @@ use crate::domain::ids::{AccountId, ContractId};
 use crate::domain::instrument::{Contract, ContractQuery};
 use crate::domain::market_data::{BarSeries, BarsRequest, Quote};
 use crate::domain::order::{Execution, LiveOrder};
+use crate::domain::order_intent::OrderIntent;
 use crate::domain::portfolio::Position;
+use crate::domain::preview::WhatIf;
 use crate::domain::session::SessionStatus;
 
 /// Why a broker read failed. Adapters map their transport and parsing errors into these at the
@@ -62,6 +64,12 @@ pub enum BrokerError {
         /// The contract.
         contract_id: ContractId,
     },
+    /// The broker refused an order what-if (the text is the broker's, e.g. a margin refusal).
+    #[error("the broker rejected the order: {reason}")]
+    OrderRejected {
+        /// The broker's reason.
+        reason: String,
+    },
     /// The quote's fields did not fill in within the bounded number of attempts.
     #[error("the quote for contract {contract_id} did not fill in; try again shortly")]
     MarketDataIncomplete {
@@ -83,6 +91,7 @@ impl BrokerError {
             Self::UnknownContract { .. } => ErrorCode::InputUnknownContract,
             Self::MarketDataUnavailable { .. } => ErrorCode::MarketDataUnavailable,
             Self::MarketDataIncomplete { .. } => ErrorCode::MarketDataIncomplete,
+            Self::OrderRejected { .. } => ErrorCode::BrokerOrderRejected,
         }
     }
 }
@@ -180,4 +189,16 @@ pub trait BrokerReader: Send + Sync {
         account: &AccountId,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<Execution>, BrokerError>;
+
+    /// The broker's what-if for an order or a bracket (legs in order, entry first): cost and
+    /// margin impact. It MUST NOT create order state at the broker: it is a preview.
+    ///
+    /// # Errors
+    /// [`BrokerError::OrderRejected`] when the broker refuses the order, plus the errors of
+    /// [`BrokerReader::account_summary`].
+    async fn what_if(
+        &self,
+        account: &AccountId,
+        legs: &[OrderIntent],
+    ) -> Result<WhatIf, BrokerError>;
 }

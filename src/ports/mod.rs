@@ -6,4 +6,6 @@
 pub mod audit_log;
 pub mod broker_reader;
 pub mod clock;
+pub mod order_writer;
 pub mod secret_source;
+pub mod workflow_store;

@@ -60,7 +60,9 @@ use crate::domain::instrument::{Contract, ContractQuery};
 use crate::domain::market_data::{BarSeries, BarsRequest, Quote};
 use crate::domain::money::Currency;
 use crate::domain::order::{Execution, LiveOrder};
+use crate::domain::order_intent::OrderIntent;
 use crate::domain::portfolio::Position;
+use crate::domain::preview::WhatIf;
 use crate::domain::session::{SessionState, SessionStatus};
 use crate::ports::broker_reader::{BrokerError, BrokerReader};
 use crate::ports::clock::Clock;
@@ -723,5 +725,15 @@ impl BrokerReader for ClientPortalBroker {
     ) -> Result<Vec<Execution>, BrokerError> {
         let result = self.read_executions(account, since).await;
         self.finish(result).await
+    }
+
+    async fn what_if(
+        &self,
+        _account: &AccountId,
+        _legs: &[OrderIntent],
+    ) -> Result<WhatIf, BrokerError> {
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "order what-if",
+        })
     }
 }

@@ -341,6 +341,16 @@ impl BrokerReader for FakeBroker {
         executions.sort_by_key(|execution| std::cmp::Reverse(execution.executed_at));
         Ok(executions)
     }
+
+    async fn what_if(
+        &self,
+        _account: &AccountId,
+        _legs: &[crate::domain::order_intent::OrderIntent],
+    ) -> Result<crate::domain::preview::WhatIf, BrokerError> {
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "order what-if",
+        })
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use rusqlite::Connection;
 use crate::domain::audit::chain::TEXT_COLUMNS;
 
 mod embedded {
-    // The migrations under `migrations/` at the crate root, compiled into the binary.
-    refinery::embed_migrations!("migrations");
+    // The migrations under `migrations/audit/` at the crate root, compiled into the binary.
+    refinery::embed_migrations!("migrations/audit");
 }
 
 /// Every stored column: the sequence, the text columns in exactly the chain's order

@@ -1,0 +1,183 @@
+//! `WorkflowStore`: durable previews, approvals and idempotency records: the gateway's own
+//! state for write workflows (the audit log records what happened; this holds what is open).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::domain::approval::{Approval, ApprovalStatus};
+use crate::domain::error_code::ErrorCode;
+use crate::domain::idempotency::{IdempotencyRecord, WriteOperation};
+use crate::domain::ids::{AccountId, ApprovalId, IdempotencyKey, PreviewId};
+use crate::domain::preview::Preview;
+
+/// Why the store failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoreError {
+    /// The store could not be read or written; nothing was changed.
+    #[error("the workflow store failed: {detail}")]
+    Unavailable {
+        /// A short description naming no path and no stored value.
+        detail: String,
+    },
+    /// A stored row does not parse (it was edited or is from another version).
+    #[error("a stored workflow record is malformed: {detail}")]
+    Corrupt {
+        /// Which record, by id (never an account id).
+        detail: String,
+    },
+    /// An id is already taken.
+    #[error("the id is already taken")]
+    Duplicate,
+    /// The record is not in a state that allows the change.
+    #[error("the workflow record is not in a state that allows this change")]
+    WrongState,
+}
+
+impl StoreError {
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unavailable { .. } | Self::Duplicate | Self::WrongState => {
+                ErrorCode::WorkflowStoreFailed
+            }
+            Self::Corrupt { .. } => ErrorCode::WorkflowRecordCorrupt,
+        }
+    }
+}
+
+/// What [`WorkflowStore::begin`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BeginOutcome {
+    /// The pending record is stored; the caller owns the write.
+    Started,
+    /// A record already exists under the key; nothing was changed.
+    Existing(IdempotencyRecord),
+    /// The record names an approval that is no longer `approved` and unexpired, or that
+    /// another unfinished or completed write already holds; nothing was changed.
+    ApprovalUnavailable,
+}
+
+/// The key of an idempotency record: account, operation and the caller's key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordKey {
+    /// The account.
+    pub account_id: AccountId,
+    /// The operation.
+    pub operation: WriteOperation,
+    /// The caller's key.
+    pub key: IdempotencyKey,
+}
+
+/// Durable workflow state.
+///
+/// Contract for every implementation:
+/// - every method that returns `Ok` has committed durably (it survives a crash of the process
+///   and of the machine) before it returns;
+/// - `begin` is atomic: of any number of concurrent calls with the same [`RecordKey`], exactly
+///   one returns [`BeginOutcome::Started`]; of concurrent calls naming the same approval,
+///   at most one starts;
+/// - `complete` marks the record completed and, when the record names an approval, marks that
+///   approval consumed, in one transaction: both happen or neither does;
+/// - a failed call changes nothing;
+/// - errors name no path and no account id.
+#[async_trait]
+pub trait WorkflowStore: Send + Sync {
+    /// A path-free description, e.g. `sqlite workflow.sqlite3`.
+    fn describe(&self) -> String;
+
+    /// Stores a new preview.
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] for a taken id; [`StoreError::Unavailable`].
+    async fn insert_preview(&self, preview: &Preview) -> Result<(), StoreError>;
+
+    /// One preview by id.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for a row that does not parse; [`StoreError::Unavailable`].
+    async fn preview(&self, id: &PreviewId) -> Result<Option<Preview>, StoreError>;
+
+    /// Stores a new approval.
+    ///
+    /// # Errors
+    /// As [`WorkflowStore::insert_preview`].
+    async fn insert_approval(&self, approval: &Approval) -> Result<(), StoreError>;
+
+    /// One approval by id.
+    ///
+    /// # Errors
+    /// As [`WorkflowStore::preview`].
+    async fn approval(&self, id: &ApprovalId) -> Result<Option<Approval>, StoreError>;
+
+    /// The newest approvals first, at most `limit`.
+    ///
+    /// # Errors
+    /// As [`WorkflowStore::preview`].
+    async fn approvals(&self, limit: usize) -> Result<Vec<Approval>, StoreError>;
+
+    /// Moves an `approved` approval to `status` (`Revoked` or `Expired`) at `at`. Returns false,
+    /// changing nothing, when it was not stored `approved` or is held by an unfinished write.
+    ///
+    /// # Errors
+    /// [`StoreError::WrongState`] for a target status other than revoked or expired;
+    /// [`StoreError::Unavailable`].
+    async fn close_approval(
+        &self,
+        id: &ApprovalId,
+        status: ApprovalStatus,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The record under a key.
+    ///
+    /// # Errors
+    /// As [`WorkflowStore::preview`].
+    async fn idempotency(&self, key: &RecordKey) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    /// Stores `record` (state `pending`) unless a record exists under its key. When it names an
+    /// approval, the approval must be stored `approved`, unexpired at `record.started_at`, and
+    /// not held by another record that is not `failed`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn begin(&self, record: &IdempotencyRecord) -> Result<BeginOutcome, StoreError>;
+
+    /// Moves a `pending` or `needs_review` record to `completed` with `outcome`, consuming its
+    /// approval in the same transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::WrongState`] when the record is missing or already finished;
+    /// [`StoreError::Unavailable`].
+    async fn complete(
+        &self,
+        key: &RecordKey,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Moves a `pending` record to `failed` with `outcome` (the broker definitely did not act),
+    /// which frees its approval.
+    ///
+    /// # Errors
+    /// As [`WorkflowStore::complete`].
+    async fn fail(
+        &self,
+        key: &RecordKey,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Moves a `pending` record to `needs_review`; its approval stays held.
+    ///
+    /// # Errors
+    /// As [`WorkflowStore::complete`].
+    async fn mark_needs_review(&self, key: &RecordKey, at: DateTime<Utc>)
+    -> Result<(), StoreError>;
+
+    /// Every `pending` record, oldest first.
+    ///
+    /// # Errors
+    /// As [`WorkflowStore::preview`].
+    async fn pending(&self) -> Result<Vec<IdempotencyRecord>, StoreError>;
+}

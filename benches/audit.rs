@@ -66,7 +66,7 @@ const SELECT_ALL: &str = "SELECT sequence, event_id, occurred_at, actor, surface
      scope, decision, status, error_code, account_id_hash, input_hash, output_hash, redactions, \
      metadata, chain_hash FROM audit_events ORDER BY sequence";
 /// The audit table as the migration creates it, for the bare baseline's table.
-const SCHEMA: &str = include_str!("../migrations/V1__audit_events.sql");
+const SCHEMA: &str = include_str!("../migrations/audit/V1__audit_events.sql");
 
 fn main() {
     // Criterion's own rule: `--bench` without `--test` benchmarks; anything else is a smoke test.

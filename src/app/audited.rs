@@ -81,6 +81,16 @@ pub struct CallSpec {
 }
 
 impl CallSpec {
+    /// A write-workflow call: durable before its result is released.
+    pub fn write(operation: impl Into<String>, scope: Option<Scope>, input: Value) -> Self {
+        Self {
+            operation: operation.into(),
+            scope,
+            input,
+            durability: Durability::Durable,
+        }
+    }
+
     /// A read call: relaxed durability.
     pub fn read(operation: impl Into<String>, scope: Scope, input: Value) -> Self {
         Self {
@@ -174,29 +184,21 @@ impl Gateway {
             _ => body(std::sync::Arc::clone(&note)).await,
         };
         let (decision, status) = classify(result.as_ref().err());
-        let directory = self.directory();
-        let input = redact(&spec.input, &|id: &str| directory.audit_hash(id));
-        let occurred_at = self.clock().now();
-        let event = AuditEvent {
-            event_id: event_id(occurred_at),
-            occurred_at,
-            actor: context.actor.clone(),
-            surface: context.surface,
-            operation: context.tool.clone().unwrap_or(spec.operation),
-            scope: spec.scope,
-            decision,
-            status,
-            error_code: result.as_ref().err().map(GatewayError::code),
-            account_id_hash: note.account().map(|id| directory.audit_hash(id.expose())),
-            input_hash: sha256_hex(input.value().to_string().as_bytes()),
-            output_hash: result
+        let event = self.audit_event(
+            context,
+            context.tool.clone().unwrap_or(spec.operation),
+            spec.scope,
+            (decision, status),
+            result.as_ref().err().map(GatewayError::code),
+            note.account().as_ref(),
+            &spec.input,
+            result
                 .as_ref()
                 .ok()
                 .and_then(canonical_json)
                 .map(|text| sha256_hex(text.as_bytes())),
-            metadata: input,
-            durability: spec.durability,
-        };
+            spec.durability,
+        );
         match self.audit().append(event).await {
             Ok(_) => result,
             Err(error) => {
@@ -204,5 +206,73 @@ impl Gateway {
                 Err(GatewayError::Audit(error))
             }
         }
+    }
+
+    /// Builds one event: redacts the input, hashes it, and names the account by its keyed hash.
+    #[allow(clippy::too_many_arguments)]
+    fn audit_event(
+        &self,
+        context: &CallContext,
+        operation: String,
+        scope: Option<Scope>,
+        (decision, status): (Decision, ResultStatus),
+        error_code: Option<crate::domain::error_code::ErrorCode>,
+        account: Option<&AccountId>,
+        input: &Value,
+        output_hash: Option<String>,
+        durability: Durability,
+    ) -> AuditEvent {
+        let directory = self.directory();
+        let input = redact(input, &|id: &str| directory.audit_hash(id));
+        let occurred_at = self.clock().now();
+        AuditEvent {
+            event_id: event_id(occurred_at),
+            occurred_at,
+            actor: context.actor.clone(),
+            surface: context.surface,
+            operation,
+            scope,
+            decision,
+            status,
+            error_code,
+            account_id_hash: account.map(|id| directory.audit_hash(id.expose())),
+            input_hash: sha256_hex(input.value().to_string().as_bytes()),
+            output_hash,
+            metadata: input,
+            durability,
+        }
+    }
+
+    /// Appends one durable event for a step inside a write workflow (an intent before the
+    /// broker call, an approval consumed or expired, a recovery), so that every step is on
+    /// record, not only the call that contained it.
+    ///
+    /// # Errors
+    /// `AUDIT_WRITE_FAILED` when the event cannot be stored; the caller must not proceed.
+    pub(crate) async fn record_step(
+        &self,
+        context: &CallContext,
+        operation: &str,
+        scope: Option<Scope>,
+        account: Option<&AccountId>,
+        details: Value,
+        error: Option<&GatewayError>,
+    ) -> Result<(), GatewayError> {
+        let event = self.audit_event(
+            context,
+            operation.to_owned(),
+            scope,
+            classify(error),
+            error.map(GatewayError::code),
+            account,
+            &details,
+            None,
+            Durability::Durable,
+        );
+        self.audit()
+            .append(event)
+            .await
+            .map(|_| ())
+            .map_err(GatewayError::Audit)
     }
 }

@@ -13,6 +13,9 @@ use url::Url;
 
 use crate::app::error::GatewayError;
 use crate::domain::ids::AccountId;
+use crate::domain::instrument::AssetClass;
+use crate::domain::money::parse_exact_decimal;
+use crate::domain::preview::PreviewPolicy;
 use crate::domain::scope::{Scope, ScopeSet};
 
 /// Which broker backend to use.
@@ -150,6 +153,66 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// MCP tool groups exposed (scopes filter further).
     pub mcp_toolsets: std::collections::BTreeSet<Toolset>,
+    /// The preview policy (`order_preview`).
+    pub order_preview: PreviewPolicy,
+    /// Paper trading (`paper_trading`); off by default.
+    pub paper_trading: PaperTradingSettings,
+    /// Broker prompt ids the order writer may confirm (`broker.confirmable_message_ids`);
+    /// `None` means the writer's documented default list.
+    pub confirmable_message_ids: Option<std::collections::BTreeSet<String>>,
+    /// Where previews, approvals and idempotency records live (`workflow.sqlite_path`);
+    /// `None` means `workflow.sqlite3` beside the audit database.
+    pub workflow_sqlite_path: Option<PathBuf>,
+}
+
+/// Which adapter places paper orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaperWriterKind {
+    /// The Client Portal Gateway's order endpoints, against the paper account.
+    ClientPortal,
+    /// A local, network-free book with deterministic ids.
+    LocalCandidate,
+    /// Refuses every write (the default).
+    Refusing,
+}
+
+impl PaperWriterKind {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientPortal => "client_portal",
+            Self::LocalCandidate => "local_candidate",
+            Self::Refusing => "refusing",
+        }
+    }
+}
+
+/// The default grace before start-up recovery looks at a pending write: long enough for a
+/// write in flight in another process (one request plus five reply rounds) to finish.
+pub const DEFAULT_RECOVERY_GRACE_SECONDS: u32 = 120;
+
+/// Paper trading settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaperTradingSettings {
+    /// Off unless set.
+    pub enabled: bool,
+    /// The only accounts paper writes may touch.
+    pub allowed_accounts: std::collections::BTreeSet<AccountId>,
+    /// The writer adapter.
+    pub writer: PaperWriterKind,
+    /// How old a pending write must be before recovery resolves it, in seconds.
+    pub recovery_grace_seconds: u32,
+}
+
+impl Default for PaperTradingSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            allowed_accounts: std::collections::BTreeSet::new(),
+            writer: PaperWriterKind::Refusing,
+            recovery_grace_seconds: DEFAULT_RECOVERY_GRACE_SECONDS,
+        }
+    }
 }
 
 impl Settings {
@@ -162,6 +225,10 @@ impl Settings {
             account_aliases: BTreeMap::new(),
             audit: AuditSettings::default(),
             mcp_toolsets: Toolset::ALL.into_iter().collect(),
+            order_preview: PreviewPolicy::default(),
+            paper_trading: PaperTradingSettings::default(),
+            confirmable_message_ids: None,
+            workflow_sqlite_path: None,
         }
     }
 
@@ -227,6 +294,182 @@ struct RawSettings {
     audit: RawAudit,
     #[serde(default)]
     mcp: RawMcp,
+    #[serde(default)]
+    order_preview: RawOrderPreview,
+    #[serde(default)]
+    paper_trading: RawPaperTrading,
+    #[serde(default)]
+    workflow: RawWorkflow,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkflow {
+    sqlite_path: Option<PathBuf>,
+}
+
+/// A decimal given as a YAML number or a string; strings keep exactness.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawDecimal {
+    Text(String),
+    Number(serde_yaml::Number),
+}
+
+impl RawDecimal {
+    fn parse(&self, key: &str) -> Result<rust_decimal::Decimal, GatewayError> {
+        let text = match self {
+            Self::Text(text) => text.clone(),
+            Self::Number(number) => number.to_string(),
+        };
+        parse_exact_decimal(text.trim())
+            .map_err(|_| GatewayError::config(key, "must be a plain decimal number"))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrderPreview {
+    expiration_seconds: Option<u32>,
+    allowed_asset_classes: Option<Vec<String>>,
+    max_quantity: Option<RawDecimal>,
+    /// `null` (or absent → default cap); the literal string `none` removes the cap.
+    max_notional: Option<RawDecimal>,
+    allow_fractional: Option<bool>,
+    allow_market_orders: Option<bool>,
+}
+
+impl RawOrderPreview {
+    fn validate(self) -> Result<PreviewPolicy, GatewayError> {
+        let defaults = PreviewPolicy::default();
+        let expiration_seconds = self.expiration_seconds.unwrap_or(defaults.expiration_seconds);
+        if !(10..=86_400).contains(&expiration_seconds) {
+            return Err(GatewayError::config(
+                "order_preview.expiration_seconds",
+                "must be from 10 to 86400",
+            ));
+        }
+        let allowed_asset_classes = match self.allowed_asset_classes {
+            None => defaults.allowed_asset_classes,
+            Some(raw) => raw
+                .iter()
+                .enumerate()
+                .map(|(index, code)| {
+                    AssetClass::parse(code)
+                        .ok()
+                        .filter(|class| *class != AssetClass::Other && *class != AssetClass::Index)
+                        .ok_or_else(|| {
+                            GatewayError::config(
+                                format!("order_preview.allowed_asset_classes[{index}]"),
+                                "unknown or untradable asset class; use codes such as STK, ETF, OPT, FUT, CASH",
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let max_quantity = match &self.max_quantity {
+            None => defaults.max_quantity,
+            Some(raw) => raw.parse("order_preview.max_quantity")?,
+        };
+        if max_quantity <= rust_decimal::Decimal::ZERO {
+            return Err(GatewayError::config(
+                "order_preview.max_quantity",
+                "must be greater than zero",
+            ));
+        }
+        let max_notional = match &self.max_notional {
+            None => defaults.max_notional,
+            Some(RawDecimal::Text(text)) if text.trim() == "none" => None,
+            Some(raw) => {
+                let value = raw.parse("order_preview.max_notional")?;
+                if value <= rust_decimal::Decimal::ZERO {
+                    return Err(GatewayError::config(
+                        "order_preview.max_notional",
+                        "must be greater than zero (or `none` for no cap)",
+                    ));
+                }
+                Some(value)
+            }
+        };
+        Ok(PreviewPolicy {
+            expiration_seconds,
+            allowed_asset_classes,
+            max_quantity,
+            max_notional,
+            allow_fractional: self.allow_fractional.unwrap_or(defaults.allow_fractional),
+            allow_market_orders: self
+                .allow_market_orders
+                .unwrap_or(defaults.allow_market_orders),
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPaperTrading {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    allowed_accounts: Vec<String>,
+    writer: Option<String>,
+    recovery_grace_seconds: Option<u32>,
+}
+
+impl RawPaperTrading {
+    fn validate(self, broker: &BrokerBackend) -> Result<PaperTradingSettings, GatewayError> {
+        let mut allowed_accounts = std::collections::BTreeSet::new();
+        for (index, raw) in self.allowed_accounts.iter().enumerate() {
+            // The path names the position, never the id.
+            let key_path = format!("paper_trading.allowed_accounts[{index}]");
+            let id = AccountId::parse(raw)
+                .map_err(|error| GatewayError::config(key_path.clone(), error.to_string()))?;
+            if !id.is_paper_shaped() {
+                return Err(GatewayError::config(
+                    key_path,
+                    "is not a paper account id (paper ids start with DU or DF)",
+                ));
+            }
+            allowed_accounts.insert(id);
+        }
+        let writer = match self.writer.as_deref() {
+            None | Some("refusing") => PaperWriterKind::Refusing,
+            Some("local_candidate") => PaperWriterKind::LocalCandidate,
+            Some("client_portal") => PaperWriterKind::ClientPortal,
+            Some(_) => {
+                return Err(GatewayError::config(
+                    "paper_trading.writer",
+                    "must be client_portal, local_candidate or refusing",
+                ));
+            }
+        };
+        if writer == PaperWriterKind::ClientPortal && *broker == BrokerBackend::Fake {
+            return Err(GatewayError::config(
+                "paper_trading.writer",
+                "client_portal needs broker.backend: client_portal_gateway",
+            ));
+        }
+        if self.enabled && allowed_accounts.is_empty() {
+            return Err(GatewayError::config(
+                "paper_trading.allowed_accounts",
+                "must name at least one paper account when paper_trading.enabled is true",
+            ));
+        }
+        let recovery_grace_seconds = self
+            .recovery_grace_seconds
+            .unwrap_or(DEFAULT_RECOVERY_GRACE_SECONDS);
+        if !(1..=3_600).contains(&recovery_grace_seconds) {
+            return Err(GatewayError::config(
+                "paper_trading.recovery_grace_seconds",
+                "must be from 1 to 3600",
+            ));
+        }
+        Ok(PaperTradingSettings {
+            enabled: self.enabled,
+            allowed_accounts,
+            writer,
+            recovery_grace_seconds,
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -323,6 +566,7 @@ struct RawBroker {
     allow_insecure_tls_for_localhost: bool,
     keepalive_interval_seconds: Option<u64>,
     request_timeout_seconds: Option<u64>,
+    confirmable_message_ids: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
@@ -347,15 +591,53 @@ struct RawAccounts {
 }
 
 impl RawSettings {
-    fn validate(self) -> Result<Settings, GatewayError> {
+    fn validate(mut self) -> Result<Settings, GatewayError> {
+        let confirmable_message_ids = confirmable_ids(self.broker.confirmable_message_ids.take())?;
+        let broker = self.broker.validate()?;
+        if let Some(path) = &self.workflow.sqlite_path
+            && (path.as_os_str().is_empty() || path.file_name().is_none())
+        {
+            return Err(GatewayError::config("workflow.sqlite_path", "must name a file"));
+        }
         Ok(Settings {
-            broker: self.broker.validate()?,
+            paper_trading: self.paper_trading.validate(&broker)?,
+            broker,
             enabled_scopes: self.auth.validate()?,
             account_aliases: self.accounts.validate()?,
             audit: self.audit.validate()?,
             mcp_toolsets: self.mcp.validate()?,
+            order_preview: self.order_preview.validate()?,
+            confirmable_message_ids,
+            workflow_sqlite_path: self.workflow.sqlite_path,
         })
     }
+}
+
+/// Prompt ids look like `o163` or `p12`: a letter and digits.
+fn confirmable_ids(
+    raw: Option<Vec<String>>,
+) -> Result<Option<std::collections::BTreeSet<String>>, GatewayError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    raw.into_iter()
+        .enumerate()
+        .map(|(index, id)| {
+            let valid = id.len() >= 2
+                && id.len() <= 16
+                && id.starts_with(|c: char| c.is_ascii_lowercase())
+                && id[1..].chars().all(|c| c.is_ascii_digit());
+            if valid {
+                Ok(id)
+            } else {
+                Err(GatewayError::config(
+                    format!("broker.confirmable_message_ids[{index}]"),
+                    "must be a prompt id such as o354: a lower-case letter and digits",
+                ))
+            }
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 impl RawBroker {

@@ -5,11 +5,15 @@ use serde_json::{Value, json};
 use thiserror::Error;
 
 use crate::app::views::{ContractView, VerifyReportView};
+use crate::domain::approval::ApprovalRefusal;
 use crate::domain::error_code::ErrorCode;
+use crate::domain::preview::PolicyViolation;
 use crate::domain::scope::Scope;
 use crate::ports::audit_log::AuditError;
 use crate::ports::broker_reader::BrokerError;
+use crate::ports::order_writer::WriteError;
 use crate::ports::secret_source::SecretError;
+use crate::ports::workflow_store::StoreError;
 
 /// Everything a gateway operation can fail with.
 ///
@@ -102,6 +106,76 @@ pub enum GatewayError {
         /// The verification report.
         report: VerifyReportView,
     },
+    /// The order breaks the preview policy.
+    #[error("the order breaks the preview policy: {0}")]
+    Policy(PolicyViolation),
+    /// No preview has the id.
+    #[error("no preview has this id")]
+    PreviewNotFound,
+    /// The preview has expired.
+    #[error("the preview has expired")]
+    PreviewExpired,
+    /// The preview is of another kind than the operation needs.
+    #[error("the preview is a `{found}` preview; this operation needs a `{expected}` preview")]
+    PreviewKindMismatch {
+        /// What the operation needs.
+        expected: &'static str,
+        /// What the preview is.
+        found: &'static str,
+    },
+    /// The stored order does not hash to the previewed and approved digest.
+    #[error("the stored order no longer matches what was previewed and approved")]
+    DigestMismatch,
+    /// No approval has the id.
+    #[error("no approval has this id")]
+    ApprovalNotFound,
+    /// The approval cannot be used.
+    #[error(transparent)]
+    Approval(ApprovalRefusal),
+    /// Another write holds the approval.
+    #[error("another write is using this approval")]
+    ApprovalInUse,
+    /// The idempotency key was used for another request.
+    #[error("the idempotency key was already used for a different request")]
+    IdempotencyConflict,
+    /// The request under the key is still in flight.
+    #[error("a request with this idempotency key is still in flight (since {started_at})")]
+    IdempotencyPending {
+        /// When it was recorded.
+        started_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// Recovery could not establish the outcome under the key.
+    #[error("the outcome of the request with this idempotency key is unknown and needs review")]
+    IdempotencyNeedsReview,
+    /// A replayed failure: the stored outcome of an earlier request with the same key.
+    #[error("{message} (replayed from an earlier request with the same idempotency key)")]
+    Replayed {
+        /// The stored code.
+        code: ErrorCode,
+        /// The stored message.
+        message: String,
+    },
+    /// Paper trading is off.
+    #[error("paper trading is disabled (paper_trading.enabled is false)")]
+    PaperTradingDisabled,
+    /// The account is not allow-listed for paper trading.
+    #[error("the account is not in paper_trading.allowed_accounts")]
+    PaperAccountNotAllowed,
+    /// The account is not a paper account.
+    #[error("the account is not a paper account (its id and the broker must both say paper)")]
+    PaperAccountNotPaper,
+    /// A modify would change what may not change.
+    #[error("a modify cannot change the order's {field}")]
+    ModifyNotAllowed {
+        /// The field, e.g. `side`.
+        field: &'static str,
+    },
+    /// The order writer failed or refused.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The workflow store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// A fault inside the gateway.
     #[error("internal error: {message}")]
     Internal {
@@ -162,6 +236,29 @@ impl GatewayError {
             Self::UnknownOperation { .. } => ErrorCode::InputInvalid,
             Self::Audit(error) => error.code(),
             Self::AuditChainBroken { .. } => ErrorCode::AuditChainBroken,
+            Self::Policy(_) => ErrorCode::OrderPolicyRejected,
+            Self::PreviewNotFound => ErrorCode::OrderPreviewNotFound,
+            Self::PreviewExpired => ErrorCode::OrderPreviewExpired,
+            Self::PreviewKindMismatch { .. } => ErrorCode::OrderPreviewKindMismatch,
+            Self::DigestMismatch | Self::Approval(ApprovalRefusal::DigestMismatch) => {
+                ErrorCode::OrderDigestMismatch
+            }
+            Self::ApprovalNotFound => ErrorCode::ApprovalNotFound,
+            Self::Approval(ApprovalRefusal::Expired) => ErrorCode::ApprovalExpired,
+            Self::Approval(ApprovalRefusal::Consumed) => ErrorCode::ApprovalConsumed,
+            Self::Approval(ApprovalRefusal::Revoked) => ErrorCode::ApprovalRevoked,
+            Self::Approval(ApprovalRefusal::AccountMismatch) => ErrorCode::ApprovalAccountMismatch,
+            Self::ApprovalInUse => ErrorCode::ApprovalInUse,
+            Self::IdempotencyConflict => ErrorCode::OrderIdempotencyConflict,
+            Self::IdempotencyPending { .. } => ErrorCode::OrderIdempotencyPending,
+            Self::IdempotencyNeedsReview => ErrorCode::OrderIdempotencyNeedsReview,
+            Self::Replayed { code, .. } => *code,
+            Self::PaperTradingDisabled => ErrorCode::PaperTradingDisabled,
+            Self::PaperAccountNotAllowed => ErrorCode::PaperAccountNotAllowed,
+            Self::PaperAccountNotPaper => ErrorCode::PaperAccountNotPaper,
+            Self::ModifyNotAllowed { .. } => ErrorCode::OrderModifyNotAllowed,
+            Self::Write(error) => error.code(),
+            Self::Store(error) => error.code(),
             Self::Internal { .. } => ErrorCode::InternalError,
         }
     }
@@ -232,6 +329,64 @@ impl GatewayError {
             Self::AuditChainBroken { .. } => {
                 "treat the log as tampered with: preserve the file and compare with your last export".into()
             }
+            Self::Policy(_) => {
+                "change the order to fit the operator's order_preview policy".into()
+            }
+            Self::PreviewNotFound => "preview the order first and use the returned preview_id".into(),
+            Self::PreviewExpired => "preview the order again and have the new preview approved".into(),
+            Self::PreviewKindMismatch { .. } => {
+                "use the operation that matches the preview (order, bracket or modify)".into()
+            }
+            Self::DigestMismatch | Self::Approval(ApprovalRefusal::DigestMismatch) => {
+                "treat the workflow store as tampered with; preview and approve again".into()
+            }
+            Self::ApprovalNotFound => "ask the operator to approve the preview and pass the approval_id".into(),
+            Self::Approval(ApprovalRefusal::Expired) => {
+                "ask the operator for a new approval".into()
+            }
+            Self::Approval(ApprovalRefusal::Consumed) => {
+                "an approval places one order; preview and approve again for another".into()
+            }
+            Self::Approval(ApprovalRefusal::Revoked) => {
+                "the operator withdrew this approval; do not retry it".into()
+            }
+            Self::Approval(ApprovalRefusal::AccountMismatch) => {
+                "use the account the preview was made for".into()
+            }
+            Self::ApprovalInUse => "wait for the other write to finish, then check its outcome".into(),
+            Self::IdempotencyConflict => {
+                "use a new idempotency key for a different request".into()
+            }
+            Self::IdempotencyPending { .. } => {
+                "retry the same request later; it will replay the outcome".into()
+            }
+            Self::IdempotencyNeedsReview => {
+                "ask the operator to check the broker's order book; do not resubmit blindly".into()
+            }
+            Self::Replayed { .. } => {
+                "this is the stored outcome; use a new idempotency key only for a new request".into()
+            }
+            Self::PaperTradingDisabled => {
+                "ask the operator to enable paper_trading in the configuration".into()
+            }
+            Self::PaperAccountNotAllowed => {
+                "ask the operator to add the account to paper_trading.allowed_accounts".into()
+            }
+            Self::PaperAccountNotPaper => {
+                "paper tools act only on paper accounts; choose a paper account".into()
+            }
+            Self::ModifyNotAllowed { .. } => {
+                "cancel the order and preview a new one instead".into()
+            }
+            Self::Write(WriteError::ConfirmationRequired { .. }) => {
+                "a person must review the broker's question; the order was not placed".into()
+            }
+            Self::Write(WriteError::Ambiguous { .. }) => {
+                "do not resubmit under a new key; retry the same key later or run `orders recover`".into()
+            }
+            Self::Write(WriteError::OrderNotFound) => "list orders to find a working order id".into(),
+            Self::Write(_) => "the order was not placed; check the reason".into(),
+            Self::Store(_) => "check the workflow database (disk space, permissions), then retry".into(),
             Self::Internal { .. } => "report this to the operator".into(),
         }
     }
@@ -245,6 +400,14 @@ impl GatewayError {
             Self::Broker(BrokerError::RateLimited {
                 retry_after_seconds,
             }) => Some(json!({ "retry_after_seconds": retry_after_seconds })),
+            Self::Write(WriteError::ConfirmationRequired { message_ids, text }) => {
+                Some(json!({ "message_ids": message_ids, "prompt": text }))
+            }
+            Self::Policy(violation) => Some(json!({ "rule": violation.to_string() })),
+            Self::IdempotencyPending { started_at } => {
+                Some(json!({ "pending_since": started_at.to_rfc3339() }))
+            }
+            Self::Replayed { .. } => Some(json!({ "replayed": true })),
             _ => None,
         }
     }

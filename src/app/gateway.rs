@@ -11,8 +11,13 @@ use crate::domain::account::Account;
 use crate::domain::audit::chain::ChainKey;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::ports::audit_log::AuditLog;
+use crate::app::config::PaperTradingSettings;
+use crate::domain::account::AccountMode;
+use crate::domain::preview::PreviewPolicy;
 use crate::ports::broker_reader::BrokerReader;
 use crate::ports::clock::Clock;
+use crate::ports::order_writer::PaperOrderWriter;
+use crate::ports::workflow_store::WorkflowStore;
 
 /// Where the audit key (which also keys account references and hashes) came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +60,14 @@ pub struct GatewayParts {
     pub key_source: AuditKeySource,
     /// Granted scopes.
     pub scopes: ScopeSet,
+    /// Previews, approvals and idempotency records.
+    pub workflow: Arc<dyn WorkflowStore>,
+    /// The paper order writer.
+    pub paper_writer: Arc<dyn PaperOrderWriter>,
+    /// The preview policy.
+    pub preview_policy: PreviewPolicy,
+    /// Paper trading settings.
+    pub paper_trading: PaperTradingSettings,
 }
 
 /// The gateway. Cheap to clone; clones share the same adapters.
@@ -103,6 +116,46 @@ impl Gateway {
 
     pub(crate) fn chain_key(&self) -> &ChainKey {
         &self.inner.chain_key
+    }
+
+    pub(crate) fn workflow(&self) -> &dyn WorkflowStore {
+        self.inner.workflow.as_ref()
+    }
+
+    pub(crate) fn paper_writer(&self) -> &dyn PaperOrderWriter {
+        self.inner.paper_writer.as_ref()
+    }
+
+    pub(crate) fn preview_policy(&self) -> &PreviewPolicy {
+        &self.inner.preview_policy
+    }
+
+    pub(crate) fn paper_trading(&self) -> &PaperTradingSettings {
+        &self.inner.paper_trading
+    }
+
+    /// The account a paper write names, after the paper gates: paper trading enabled, the id
+    /// paper-shaped AND the broker reporting it as paper, and the account allow-listed.
+    ///
+    /// # Errors
+    /// `PAPER_TRADING_DISABLED`, `PAPER_ACCOUNT_NOT_PAPER`, `PAPER_ACCOUNT_NOT_ALLOWED`, or the
+    /// account selection's errors.
+    pub(crate) async fn paper_account(
+        &self,
+        selector: &AccountSelector,
+        note: &AuditNote,
+    ) -> Result<Account, GatewayError> {
+        if !self.paper_trading().enabled {
+            return Err(GatewayError::PaperTradingDisabled);
+        }
+        let account = self.select_account(selector, note).await?;
+        if !(account.id.is_paper_shaped() && account.mode == AccountMode::Paper) {
+            return Err(GatewayError::PaperAccountNotPaper);
+        }
+        if !self.paper_trading().allowed_accounts.contains(&account.id) {
+            return Err(GatewayError::PaperAccountNotAllowed);
+        }
+        Ok(account)
     }
 
     /// A path-free description of the audit store, e.g. `sqlite audit.sqlite3`.

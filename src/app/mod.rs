@@ -6,6 +6,7 @@
 
 pub mod account_directory;
 pub mod api;
+pub mod approvals;
 pub mod audit_reads;
 pub mod audited;
 pub mod config;
@@ -13,7 +14,12 @@ pub mod error;
 pub mod gateway;
 pub mod input;
 pub mod operation;
+pub mod order_input;
+pub mod order_views;
+pub mod paper_orders;
+pub mod previews;
 pub mod reads;
+pub mod recovery;
 pub mod session_monitor;
 pub mod views;
 pub mod wiring;

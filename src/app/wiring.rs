@@ -13,11 +13,20 @@ use crate::adapters::outbound::client_portal::{
 use crate::adapters::outbound::clock::SystemClock;
 use crate::adapters::outbound::fake_broker::FakeBroker;
 use crate::adapters::outbound::key_file_secrets::{KeyFileSecretSource, KeyOrigin};
+use crate::adapters::outbound::local_candidate::LocalCandidateWriter;
 use crate::adapters::outbound::memory_audit::MemoryAuditLog;
+use crate::adapters::outbound::memory_workflow::MemoryWorkflowStore;
 use crate::adapters::outbound::process_env::{self, EnvSecretSource};
+use crate::adapters::outbound::refusing_writer::RefusingWriter;
 use crate::adapters::outbound::sqlite_audit::SqliteAuditLog;
+use crate::adapters::outbound::sqlite_workflow::SqliteWorkflowStore;
 use crate::app::account_directory::AccountDirectory;
-use crate::app::config::{AccountAlias, BrokerBackend, Settings};
+use crate::app::config::{
+    AccountAlias, BrokerBackend, PaperTradingSettings, PaperWriterKind, Settings,
+};
+use crate::domain::preview::PreviewPolicy;
+use crate::ports::order_writer::PaperOrderWriter;
+use crate::ports::workflow_store::WorkflowStore;
 use crate::app::error::GatewayError;
 use crate::app::gateway::{AuditKeySource, Gateway, GatewayParts};
 use crate::domain::audit::chain::ChainKey;
@@ -38,6 +47,9 @@ const DEVELOPMENT_KEY_NAME: &str = "audit-hmac";
 /// The audit database's file name in the state directory.
 const DEFAULT_DATABASE_NAME: &str = "audit.sqlite3";
 
+/// The workflow database's file name, beside the audit database unless configured.
+const DEFAULT_WORKFLOW_DATABASE_NAME: &str = "workflow.sqlite3";
+
 /// Builds the gateway the CLI and the MCP server run, from validated settings.
 ///
 /// # Errors
@@ -49,8 +61,16 @@ pub fn build(settings: &Settings) -> Result<Gateway, GatewayError> {
     let (secret, key_source) = audit_key(settings, &database)?;
     let key = chain_key(&secret)?;
     let audit: Arc<dyn AuditLog> = Arc::new(SqliteAuditLog::open(&database, key.clone())?);
+    let workflow_path = settings.workflow_sqlite_path.clone().unwrap_or_else(|| {
+        database
+            .parent()
+            .map(|dir| dir.join(DEFAULT_WORKFLOW_DATABASE_NAME))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_WORKFLOW_DATABASE_NAME))
+    });
+    let workflow: Arc<dyn WorkflowStore> = Arc::new(SqliteWorkflowStore::open(&workflow_path)?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let broker = broker_for(&settings.broker, &clock)?;
+    let (broker, portal) = broker_for(&settings.broker, &clock)?;
+    let paper_writer = paper_writer_for(settings, portal.as_deref())?;
     Ok(Gateway::from_parts(GatewayParts {
         broker,
         clock,
@@ -59,16 +79,46 @@ pub fn build(settings: &Settings) -> Result<Gateway, GatewayError> {
         chain_key: key,
         key_source,
         scopes: settings.enabled_scopes.clone(),
+        workflow,
+        paper_writer,
+        preview_policy: settings.order_preview.clone(),
+        paper_trading: settings.paper_trading.clone(),
     }))
 }
 
-/// The broker adapter the settings ask for.
+/// The paper writer the settings ask for.
+fn paper_writer_for(
+    settings: &Settings,
+    portal: Option<&ClientPortalBroker>,
+) -> Result<Arc<dyn PaperOrderWriter>, GatewayError> {
+    match settings.paper_trading.writer {
+        PaperWriterKind::Refusing => Ok(Arc::new(RefusingWriter)),
+        PaperWriterKind::LocalCandidate => Ok(Arc::new(LocalCandidateWriter::new())),
+        PaperWriterKind::ClientPortal => {
+            let portal = portal.ok_or_else(|| {
+                GatewayError::config(
+                    "paper_trading.writer",
+                    "client_portal needs broker.backend: client_portal_gateway",
+                )
+            })?;
+            // TEMP-WIRING: the Client Portal writer lands with its adapter.
+            let _ = portal;
+            Err(GatewayError::config("paper_trading.writer", "not wired yet"))
+        }
+    }
+}
+
+/// A broker reader, and the concrete Client Portal adapter when it is one.
+type BrokerChoice = (Arc<dyn BrokerReader>, Option<Arc<ClientPortalBroker>>);
+
+/// The broker adapter the settings ask for, and the concrete Client Portal adapter when it is
+/// one (its order writer shares the session).
 fn broker_for(
     backend: &BrokerBackend,
     clock: &Arc<dyn Clock>,
-) -> Result<Arc<dyn BrokerReader>, GatewayError> {
+) -> Result<BrokerChoice, GatewayError> {
     match backend {
-        BrokerBackend::Fake => Ok(Arc::new(FakeBroker::new(Arc::clone(clock)))),
+        BrokerBackend::Fake => Ok((Arc::new(FakeBroker::new(Arc::clone(clock))), None)),
         BrokerBackend::ClientPortalGateway {
             base_url,
             allow_insecure_tls_for_localhost,
@@ -79,8 +129,11 @@ fn broker_for(
             config.allow_insecure_tls_for_localhost = *allow_insecure_tls_for_localhost;
             config.request_timeout = Duration::from_secs(*request_timeout_seconds);
             config.connect_timeout = config.connect_timeout.min(config.request_timeout);
-            let broker = ClientPortalBroker::new(config, Arc::clone(clock)).map_err(setup_error)?;
-            Ok(Arc::new(broker))
+            let broker = Arc::new(
+                ClientPortalBroker::new(config, Arc::clone(clock)).map_err(setup_error)?,
+            );
+            let reader: Arc<dyn BrokerReader> = broker.clone();
+            Ok((reader, Some(broker)))
         }
     }
 }
@@ -246,12 +299,17 @@ impl Gateway {
             key: None,
             audit: None,
             aliases: BTreeMap::new(),
+            workflow: None,
+            paper_writer: None,
+            preview_policy: PreviewPolicy::default(),
+            paper_trading: PaperTradingSettings::default(),
         }
     }
 }
 
 /// Builds a [`Gateway`] for library use. Unset parts take the safe defaults: the system clock,
-/// read scopes only, an ephemeral key, an in-memory audit log, no aliases.
+/// read scopes only, an ephemeral key, an in-memory audit log and workflow store, no aliases,
+/// the default preview policy, paper trading off and the refusing writer.
 pub struct GatewayBuilder {
     broker: Arc<dyn BrokerReader>,
     clock: Option<Arc<dyn Clock>>,
@@ -259,6 +317,10 @@ pub struct GatewayBuilder {
     key: Option<SecretBytes>,
     audit: Option<Arc<dyn AuditLog>>,
     aliases: BTreeMap<AccountId, AccountAlias>,
+    workflow: Option<Arc<dyn WorkflowStore>>,
+    paper_writer: Option<Arc<dyn PaperOrderWriter>>,
+    preview_policy: PreviewPolicy,
+    paper_trading: PaperTradingSettings,
 }
 
 impl GatewayBuilder {
@@ -298,6 +360,34 @@ impl GatewayBuilder {
         self
     }
 
+    /// Keeps previews, approvals and idempotency records in this store.
+    #[must_use]
+    pub fn workflow_store(mut self, workflow: Arc<dyn WorkflowStore>) -> Self {
+        self.workflow = Some(workflow);
+        self
+    }
+
+    /// Places paper orders through this writer.
+    #[must_use]
+    pub fn paper_writer(mut self, writer: Arc<dyn PaperOrderWriter>) -> Self {
+        self.paper_writer = Some(writer);
+        self
+    }
+
+    /// Uses this preview policy.
+    #[must_use]
+    pub fn preview_policy(mut self, policy: PreviewPolicy) -> Self {
+        self.preview_policy = policy;
+        self
+    }
+
+    /// Uses these paper trading settings (paper trading is off by default).
+    #[must_use]
+    pub fn paper_trading(mut self, settings: PaperTradingSettings) -> Self {
+        self.paper_trading = settings;
+        self
+    }
+
     /// Builds the gateway.
     ///
     /// # Errors
@@ -320,6 +410,12 @@ impl GatewayBuilder {
             chain_key: key,
             key_source,
             scopes: self.scopes,
+            workflow: self
+                .workflow
+                .unwrap_or_else(|| Arc::new(MemoryWorkflowStore::new())),
+            paper_writer: self.paper_writer.unwrap_or_else(|| Arc::new(RefusingWriter)),
+            preview_policy: self.preview_policy,
+            paper_trading: self.paper_trading,
         }))
     }
 }

@@ -521,7 +521,7 @@ mod tests {
         let a = limit(OrderSide::Buy, "205.00");
         let b = limit(OrderSide::Buy, "205");
         assert_eq!(a.canonical(), b.canonical());
-        assert_eq!(OrderDigest::of(&[a.clone()]), OrderDigest::of(&[b]));
+        assert_eq!(OrderDigest::of(std::slice::from_ref(&a)), OrderDigest::of(&[b]));
         assert_eq!(OrderIntent::from_canonical(&a.canonical()).unwrap(), a);
         let digest = OrderDigest::of(&[a]);
         assert_eq!(OrderDigest::from_hex(&digest.to_hex()).unwrap(), digest);
@@ -530,7 +530,7 @@ mod tests {
     #[test]
     fn every_field_changes_the_digest() {
         let base = limit(OrderSide::Buy, "205");
-        let digest = OrderDigest::of(&[base.clone()]);
+        let digest = OrderDigest::of(std::slice::from_ref(&base));
         let mut changed = Vec::new();
         let mut parts = base.parts();
         parts.side = OrderSide::Sell;

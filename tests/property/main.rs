@@ -11,6 +11,7 @@ mod arithmetic;
 mod audit_chain;
 mod ids;
 mod money;
+mod orders;
 mod parsers;
 mod scopes;
 mod strategies;

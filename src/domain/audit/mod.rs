@@ -39,6 +39,19 @@ impl Actor {
             Self::System => "system".to_owned(),
         }
     }
+
+    /// Parses what [`Actor::to_stored`] wrote; `None` for any other text.
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        match raw {
+            "local_operator" => Some(Self::LocalOperator),
+            "system" => Some(Self::System),
+            _ => raw
+                .strip_prefix("remote_subject:")
+                .map(|subject_hash| Self::RemoteSubject {
+                    subject_hash: subject_hash.to_owned(),
+                }),
+        }
+    }
 }
 
 /// Declares a closed enum with one stored spelling per variant.
@@ -55,6 +68,14 @@ macro_rules! stored_enum {
             pub fn as_str(self) -> &'static str {
                 match self {
                     $(Self::$variant => $text),+
+                }
+            }
+
+            /// Parses the stored spelling; `None` for any other text.
+            pub fn parse(raw: &str) -> Option<Self> {
+                match raw {
+                    $($text => Some(Self::$variant),)+
+                    _ => None,
                 }
             }
         }
@@ -260,4 +281,33 @@ pub struct AuditRecord {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     chain::to_hex(&Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actors_and_surfaces_round_trip_their_stored_form() {
+        for actor in [
+            Actor::LocalOperator,
+            Actor::System,
+            Actor::RemoteSubject {
+                subject_hash: "ab12".to_owned(),
+            },
+        ] {
+            assert_eq!(Actor::from_stored(&actor.to_stored()), Some(actor));
+        }
+        assert_eq!(Actor::from_stored("operator"), None);
+        for surface in [
+            Surface::Cli,
+            Surface::McpStdio,
+            Surface::McpHttp,
+            Surface::Sdk,
+            Surface::System,
+        ] {
+            assert_eq!(Surface::parse(surface.as_str()), Some(surface));
+        }
+        assert_eq!(Surface::parse("CLI"), None);
+    }
 }

@@ -1,0 +1,329 @@
+//! `MemoryWorkflowStore`: previews, approvals and idempotency records in memory, with the same
+//! semantics as the SQLite store, for library defaults and tests. Nothing survives the process.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::approval::{Approval, ApprovalStatus};
+use crate::domain::idempotency::{IdempotencyRecord, IdempotencyState};
+use crate::domain::ids::{ApprovalId, PreviewId};
+use crate::domain::preview::Preview;
+use crate::ports::workflow_store::{BeginOutcome, RecordKey, StoreError, WorkflowStore};
+
+/// The workflow store in memory.
+#[derive(Debug, Default)]
+pub struct MemoryWorkflowStore {
+    // A std mutex: no method holds it across an await. One lock over all three maps makes
+    // every method one atomic step, as a transaction is in the SQLite store.
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    previews: HashMap<PreviewId, Preview>,
+    approvals: HashMap<ApprovalId, Approval>,
+    records: HashMap<RecordKey, IdempotencyRecord>,
+    failing: bool,
+}
+
+impl MemoryWorkflowStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every later call fail with [`StoreError::Unavailable`], changing nothing (or
+    /// succeed again), to test that callers fail closed.
+    pub fn set_failing(&self, failing: bool) {
+        self.lock_unchecked().failing = failing;
+    }
+
+    fn lock_unchecked(&self) -> MutexGuard<'_, State> {
+        // Every method checks before it changes anything and then changes the maps without
+        // an early return, so a poisoned state is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state, or [`StoreError::Unavailable`] when the store is set to fail.
+    fn lock(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+        let state = self.lock_unchecked();
+        if state.failing {
+            return Err(StoreError::Unavailable {
+                detail: "the in-memory workflow store is set to fail".to_owned(),
+            });
+        }
+        Ok(state)
+    }
+}
+
+impl State {
+    /// True when a record in one of the `held_by` states names `approval`.
+    fn approval_held(&self, approval: &ApprovalId, held_by: &[IdempotencyState]) -> bool {
+        self.records.values().any(|record| {
+            record.approval_id.as_ref() == Some(approval) && held_by.contains(&record.state)
+        })
+    }
+
+    /// The record under `key` when it is in one of `from`; else [`StoreError::WrongState`].
+    fn record_in(
+        &mut self,
+        key: &RecordKey,
+        from: &[IdempotencyState],
+    ) -> Result<&mut IdempotencyRecord, StoreError> {
+        self.records
+            .get_mut(key)
+            .filter(|record| from.contains(&record.state))
+            .ok_or(StoreError::WrongState)
+    }
+}
+
+/// The states in which a record holds its approval.
+const HOLDING: [IdempotencyState; 3] = [
+    IdempotencyState::Pending,
+    IdempotencyState::NeedsReview,
+    IdempotencyState::Completed,
+];
+
+/// The states in which a record holds its approval and may still finish.
+const UNFINISHED: [IdempotencyState; 2] =
+    [IdempotencyState::Pending, IdempotencyState::NeedsReview];
+
+fn record_key(record: &IdempotencyRecord) -> RecordKey {
+    RecordKey {
+        account_id: record.account_id.clone(),
+        operation: record.operation,
+        key: record.key.clone(),
+    }
+}
+
+#[async_trait]
+impl WorkflowStore for MemoryWorkflowStore {
+    fn describe(&self) -> String {
+        "memory".to_owned()
+    }
+
+    async fn insert_preview(&self, preview: &Preview) -> Result<(), StoreError> {
+        match self.lock()?.previews.entry(preview.id.clone()) {
+            Entry::Occupied(_) => Err(StoreError::Duplicate),
+            Entry::Vacant(slot) => {
+                slot.insert(preview.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn preview(&self, id: &PreviewId) -> Result<Option<Preview>, StoreError> {
+        Ok(self.lock()?.previews.get(id).cloned())
+    }
+
+    async fn insert_approval(&self, approval: &Approval) -> Result<(), StoreError> {
+        match self.lock()?.approvals.entry(approval.id.clone()) {
+            Entry::Occupied(_) => Err(StoreError::Duplicate),
+            Entry::Vacant(slot) => {
+                slot.insert(approval.clone());
+                Ok(())
+            }
+        }
+    }
+
+    async fn approval(&self, id: &ApprovalId) -> Result<Option<Approval>, StoreError> {
+        Ok(self.lock()?.approvals.get(id).cloned())
+    }
+
+    async fn approvals(&self, limit: usize) -> Result<Vec<Approval>, StoreError> {
+        let state = self.lock()?;
+        let mut approvals: Vec<&Approval> = state.approvals.values().collect();
+        // The SQLite store's order: `created_at DESC, id DESC`.
+        approvals.sort_by(|left, right| {
+            (right.created_at, right.id.as_str()).cmp(&(left.created_at, left.id.as_str()))
+        });
+        Ok(approvals.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn close_approval(
+        &self,
+        id: &ApprovalId,
+        status: ApprovalStatus,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock()?;
+        if !matches!(status, ApprovalStatus::Revoked | ApprovalStatus::Expired) {
+            return Err(StoreError::WrongState);
+        }
+        if state.approval_held(id, &UNFINISHED) {
+            return Ok(false);
+        }
+        match state.approvals.get_mut(id) {
+            Some(approval) if approval.status == ApprovalStatus::Approved => {
+                approval.status = status;
+                approval.closed_at = Some(at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn idempotency(&self, key: &RecordKey) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self.lock()?.records.get(key).cloned())
+    }
+
+    async fn begin(&self, record: &IdempotencyRecord) -> Result<BeginOutcome, StoreError> {
+        let mut state = self.lock()?;
+        let key = record_key(record);
+        if let Some(existing) = state.records.get(&key) {
+            return Ok(BeginOutcome::Existing(existing.clone()));
+        }
+        if let Some(approval_id) = &record.approval_id {
+            let usable = state.approvals.get(approval_id).is_some_and(|approval| {
+                approval.status == ApprovalStatus::Approved
+                    && approval.expires_at > record.started_at
+            });
+            if !usable || state.approval_held(approval_id, &HOLDING) {
+                return Ok(BeginOutcome::ApprovalUnavailable);
+            }
+        }
+        state.records.insert(
+            key,
+            IdempotencyRecord {
+                state: IdempotencyState::Pending,
+                outcome: None,
+                finished_at: None,
+                ..record.clone()
+            },
+        );
+        Ok(BeginOutcome::Started)
+    }
+
+    async fn complete(
+        &self,
+        key: &RecordKey,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        let record = state.record_in(key, &UNFINISHED)?;
+        record.state = IdempotencyState::Completed;
+        record.outcome = Some(outcome.to_owned());
+        record.finished_at = Some(at);
+        let approval_id = record.approval_id.clone();
+        if let Some(approval) = approval_id.and_then(|id| state.approvals.get_mut(&id)) {
+            approval.status = ApprovalStatus::Consumed;
+            approval.closed_at = Some(at);
+        }
+        Ok(())
+    }
+
+    async fn fail(
+        &self,
+        key: &RecordKey,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        let record = state.record_in(key, &[IdempotencyState::Pending])?;
+        record.state = IdempotencyState::Failed;
+        record.outcome = Some(outcome.to_owned());
+        record.finished_at = Some(at);
+        Ok(())
+    }
+
+    async fn mark_needs_review(
+        &self,
+        key: &RecordKey,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        let record = state.record_in(key, &[IdempotencyState::Pending])?;
+        record.state = IdempotencyState::NeedsReview;
+        record.finished_at = Some(at);
+        Ok(())
+    }
+
+    async fn pending(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        let state = self.lock()?;
+        let mut pending: Vec<&IdempotencyRecord> = state
+            .records
+            .values()
+            .filter(|record| record.state == IdempotencyState::Pending)
+            .collect();
+        // The SQLite store's order: oldest first, then by key, so ties are stable.
+        pending.sort_by(|left, right| {
+            let order = |record: &IdempotencyRecord| {
+                (
+                    record.started_at,
+                    record.account_id.expose().to_owned(),
+                    record.operation.as_str(),
+                    record.key.as_str().to_owned(),
+                )
+            };
+            order(left).cmp(&order(right))
+        });
+        Ok(pending.into_iter().cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::idempotency::{Fingerprint, WriteOperation};
+    use crate::domain::ids::{AccountId, IdempotencyKey};
+
+    fn record() -> IdempotencyRecord {
+        IdempotencyRecord {
+            account_id: AccountId::parse("DU1234567").unwrap(),
+            operation: WriteOperation::PaperSubmit,
+            key: IdempotencyKey::parse("k-1").unwrap(),
+            fingerprint: Fingerprint::of(&["a"]),
+            approval_id: None,
+            state: IdempotencyState::Pending,
+            outcome: None,
+            started_at: Utc.with_ymd_and_hms(2026, 1, 2, 15, 0, 0).unwrap(),
+            finished_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_refuses_every_call_and_changes_nothing() {
+        let store = MemoryWorkflowStore::new();
+        let record = record();
+        let key = record_key(&record);
+        store.set_failing(true);
+        assert!(matches!(
+            store.begin(&record).await,
+            Err(StoreError::Unavailable { .. })
+        ));
+        assert!(matches!(
+            store.idempotency(&key).await,
+            Err(StoreError::Unavailable { .. })
+        ));
+        assert!(matches!(
+            store.approvals(10).await,
+            Err(StoreError::Unavailable { .. })
+        ));
+        store.set_failing(false);
+        assert_eq!(store.idempotency(&key).await, Ok(None));
+        assert_eq!(store.begin(&record).await, Ok(BeginOutcome::Started));
+    }
+
+    #[tokio::test]
+    async fn begin_stores_a_clean_pending_record() {
+        let store = MemoryWorkflowStore::new();
+        let finished = IdempotencyRecord {
+            state: IdempotencyState::Completed,
+            outcome: Some("{}".to_owned()),
+            finished_at: Some(record().started_at),
+            ..record()
+        };
+        assert_eq!(store.begin(&finished).await, Ok(BeginOutcome::Started));
+        assert_eq!(
+            store.idempotency(&record_key(&finished)).await,
+            Ok(Some(record()))
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! The `approvals` table: storing, reading and listing approvals, and closing an unused one.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{corrupt, insert_failed, records, timestamps, unavailable};
+use crate::domain::approval::{Approval, ApprovalStatus};
+use crate::domain::audit::{Actor, Surface};
+use crate::domain::ids::{AccountId, ApprovalId, PreviewId};
+use crate::domain::order_intent::OrderDigest;
+use crate::ports::workflow_store::StoreError;
+
+/// The columns every query reads, in [`ApprovalRow::read`]'s order.
+const COLUMNS: &str = "id, preview_id, account_id, digest, status, created_by, surface, \
+     created_at, expires_at, closed_at";
+
+/// Stores `approval`.
+pub(super) fn insert(connection: &Connection, approval: &Approval) -> Result<(), StoreError> {
+    connection
+        .execute(
+            "INSERT INTO approvals (id, preview_id, account_id, digest, status, created_by, \
+             surface, created_at, expires_at, closed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                approval.id.as_str(),
+                approval.preview_id.as_str(),
+                approval.account_id.expose(),
+                approval.digest.to_hex(),
+                approval.status.as_str(),
+                approval.created_by.to_stored(),
+                approval.surface.as_str(),
+                timestamps::to_text(approval.created_at),
+                timestamps::to_text(approval.expires_at),
+                approval.closed_at.map(timestamps::to_text),
+            ],
+        )
+        .map(|_| ())
+        .map_err(insert_failed("store the approval"))
+}
+
+/// The approval stored under `id`.
+pub(super) fn get(
+    connection: &Connection,
+    id: &ApprovalId,
+) -> Result<Option<Approval>, StoreError> {
+    connection
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+            params![id.as_str()],
+            ApprovalRow::read,
+        )
+        .optional()
+        .map_err(unavailable("read the approval"))?
+        .map(ApprovalRow::into_approval)
+        .transpose()
+}
+
+/// The newest `limit` approvals, newest first (ties by id, descending).
+pub(super) fn newest(connection: &Connection, limit: usize) -> Result<Vec<Approval>, StoreError> {
+    let fail = unavailable("list the approvals");
+    let mut statement = connection
+        .prepare(&format!(
+            "SELECT {COLUMNS} FROM approvals ORDER BY created_at DESC, id DESC LIMIT ?1"
+        ))
+        .map_err(&fail)?;
+    let rows = statement
+        .query_map(
+            params![i64::try_from(limit).unwrap_or(i64::MAX)],
+            ApprovalRow::read,
+        )
+        .map_err(&fail)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&fail)?;
+    rows.into_iter().map(ApprovalRow::into_approval).collect()
+}
+
+/// Moves an `approved` approval that no unfinished write holds to `status` at `at`, in one
+/// immediate transaction. Returns whether it changed.
+pub(super) fn close(
+    connection: &mut Connection,
+    id: &ApprovalId,
+    status: ApprovalStatus,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    if !matches!(status, ApprovalStatus::Revoked | ApprovalStatus::Expired) {
+        return Err(StoreError::WrongState);
+    }
+    // IMMEDIATE takes the write lock before the checks, so no other process can start a write
+    // with this approval between the check and the update.
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable("lock the workflow store"))?;
+    if records::approval_held_by_unfinished(&transaction, id)? {
+        return Ok(false);
+    }
+    let changed = transaction
+        .execute(
+            "UPDATE approvals SET status = ?1, closed_at = ?2 WHERE id = ?3 AND status = ?4",
+            params![
+                status.as_str(),
+                timestamps::to_text(at),
+                id.as_str(),
+                ApprovalStatus::Approved.as_str(),
+            ],
+        )
+        .map_err(unavailable("close the approval"))?;
+    transaction
+        .commit()
+        .map_err(unavailable("commit the approval change"))?;
+    Ok(changed == 1)
+}
+
+/// Marks the approval `id` consumed at `at`, inside the caller's transaction.
+pub(super) fn consume(
+    connection: &Connection,
+    id: &ApprovalId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    connection
+        .execute(
+            "UPDATE approvals SET status = ?1, closed_at = ?2 WHERE id = ?3",
+            params![
+                ApprovalStatus::Consumed.as_str(),
+                timestamps::to_text(at),
+                id.as_str(),
+            ],
+        )
+        .map(|_| ())
+        .map_err(unavailable("consume the approval"))
+}
+
+/// An `approvals` row as stored, before parsing.
+struct ApprovalRow {
+    id: String,
+    preview_id: String,
+    account_id: String,
+    digest: String,
+    status: String,
+    created_by: String,
+    surface: String,
+    created_at: String,
+    expires_at: String,
+    closed_at: Option<String>,
+}
+
+impl ApprovalRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            preview_id: row.get(1)?,
+            account_id: row.get(2)?,
+            digest: row.get(3)?,
+            status: row.get(4)?,
+            created_by: row.get(5)?,
+            surface: row.get(6)?,
+            created_at: row.get(7)?,
+            expires_at: row.get(8)?,
+            closed_at: row.get(9)?,
+        })
+    }
+
+    /// The domain approval; a column that does not parse is [`StoreError::Corrupt`] naming the
+    /// approval id and the column, never the stored text.
+    fn into_approval(self) -> Result<Approval, StoreError> {
+        let id = ApprovalId::parse(&self.id)
+            .map_err(|_| corrupt("an approval row has a malformed id".to_owned()))?;
+        let bad = |column: &str| corrupt(format!("approval {id}: malformed {column}"));
+        let closed_at = match self.closed_at {
+            None => None,
+            Some(text) => Some(timestamps::from_text(&text).ok_or_else(|| bad("closed_at"))?),
+        };
+        Ok(Approval {
+            preview_id: PreviewId::parse(&self.preview_id).map_err(|_| bad("preview_id"))?,
+            account_id: AccountId::parse(&self.account_id).map_err(|_| bad("account_id"))?,
+            digest: OrderDigest::from_hex(&self.digest).map_err(|_| bad("digest"))?,
+            status: ApprovalStatus::parse(&self.status).ok_or_else(|| bad("status"))?,
+            created_by: Actor::from_stored(&self.created_by).ok_or_else(|| bad("created_by"))?,
+            surface: Surface::parse(&self.surface).ok_or_else(|| bad("surface"))?,
+            created_at: timestamps::from_text(&self.created_at).ok_or_else(|| bad("created_at"))?,
+            expires_at: timestamps::from_text(&self.expires_at).ok_or_else(|| bad("expires_at"))?,
+            closed_at,
+            id,
+        })
+    }
+}

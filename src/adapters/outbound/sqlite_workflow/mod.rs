@@ -1,0 +1,318 @@
+//! `SqliteWorkflowStore`: previews, approvals and idempotency records in a SQLite file.
+//!
+//! Threads: one connection behind a std mutex, used only inside `spawn_blocking`, so SQLite
+//! never runs on an async worker and calls from this process are serialized. Every change that
+//! checks before it writes (`begin`, `complete`, `fail`, `mark_needs_review`, `close_approval`)
+//! runs in a `BEGIN IMMEDIATE` transaction, so it is also atomic against another process using
+//! the same file (a CLI command beside a running server); the busy timeout lets the second
+//! writer wait for the first instead of failing.
+//!
+//! Durability: WAL mode with `synchronous=FULL`, so every `Ok` has been fsynced and survives
+//! power loss.
+//!
+//! Files: the parent directory is created owner-only (0700) when missing and the database file
+//! is made owner-only (0600); SQLite gives its `-wal` and `-shm` files the database's mode.
+//! Errors describe what failed and SQLite's error class, never a path, an account id or stored
+//! text.
+
+mod approvals;
+mod previews;
+mod records;
+mod schema;
+mod timestamps;
+mod what_if_json;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+
+use super::private_files::{create_private_dir, open_private, restrict_to_owner};
+use crate::domain::approval::{Approval, ApprovalStatus};
+use crate::domain::idempotency::IdempotencyRecord;
+use crate::domain::ids::{ApprovalId, PreviewId};
+use crate::domain::preview::Preview;
+use crate::ports::workflow_store::{BeginOutcome, RecordKey, StoreError, WorkflowStore};
+
+/// The workflow store in a SQLite file.
+pub struct SqliteWorkflowStore {
+    /// A std mutex: it is only taken inside blocking tasks and never held across an await.
+    /// Shared with those tasks, which outlive a borrow of `self`.
+    connection: Arc<Mutex<Connection>>,
+    /// The database's file name, for `describe` (never the directory).
+    file_name: String,
+}
+
+impl std::fmt::Debug for SqliteWorkflowStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteWorkflowStore")
+            .field("file_name", &self.file_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteWorkflowStore {
+    /// Opens (creating if needed) the store at `path`: creates the parent directory
+    /// owner-only, restricts the file to its owner, switches to WAL with full sync and applies
+    /// the migrations.
+    ///
+    /// Blocks while the database is opened; call it at start-up, not on an async worker's hot
+    /// path.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the directory, the file or the schema cannot be set up.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        prepare_private_file(path)?;
+        let connection = schema::open(path)?;
+        let file_name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+            file_name,
+        })
+    }
+
+    /// A path-free description: `sqlite <file name>`.
+    pub fn describe(&self) -> String {
+        format!("sqlite {}", self.file_name)
+    }
+
+    /// Runs `work` on the connection in a blocking task.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let connection = Arc::clone(&self.connection);
+        // If the caller stops waiting, the task still runs to its end: a change may commit
+        // without the caller seeing `Ok`, and the caller, having seen no `Ok`, does not act.
+        tokio::task::spawn_blocking(move || {
+            // A panic inside a transaction rolls it back as it unwinds, so a poisoned
+            // connection holds only committed state.
+            let mut connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&mut connection)
+        })
+        .await
+        .map_err(|_| StoreError::Unavailable {
+            detail: "the workflow store task stopped".to_owned(),
+        })?
+    }
+}
+
+#[async_trait]
+impl WorkflowStore for SqliteWorkflowStore {
+    fn describe(&self) -> String {
+        SqliteWorkflowStore::describe(self)
+    }
+
+    async fn insert_preview(&self, preview: &Preview) -> Result<(), StoreError> {
+        let preview = preview.clone();
+        self.run(move |connection| previews::insert(connection, &preview))
+            .await
+    }
+
+    async fn preview(&self, id: &PreviewId) -> Result<Option<Preview>, StoreError> {
+        let id = id.clone();
+        self.run(move |connection| previews::get(connection, &id))
+            .await
+    }
+
+    async fn insert_approval(&self, approval: &Approval) -> Result<(), StoreError> {
+        let approval = approval.clone();
+        self.run(move |connection| approvals::insert(connection, &approval))
+            .await
+    }
+
+    async fn approval(&self, id: &ApprovalId) -> Result<Option<Approval>, StoreError> {
+        let id = id.clone();
+        self.run(move |connection| approvals::get(connection, &id))
+            .await
+    }
+
+    async fn approvals(&self, limit: usize) -> Result<Vec<Approval>, StoreError> {
+        self.run(move |connection| approvals::newest(connection, limit))
+            .await
+    }
+
+    async fn close_approval(
+        &self,
+        id: &ApprovalId,
+        status: ApprovalStatus,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.run(move |connection| approvals::close(connection, &id, status, at))
+            .await
+    }
+
+    async fn idempotency(&self, key: &RecordKey) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let key = key.clone();
+        self.run(move |connection| records::get(connection, &key))
+            .await
+    }
+
+    async fn begin(&self, record: &IdempotencyRecord) -> Result<BeginOutcome, StoreError> {
+        let record = record.clone();
+        self.run(move |connection| records::begin(connection, &record))
+            .await
+    }
+
+    async fn complete(
+        &self,
+        key: &RecordKey,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (key, outcome) = (key.clone(), outcome.to_owned());
+        self.run(move |connection| records::complete(connection, &key, &outcome, at))
+            .await
+    }
+
+    async fn fail(
+        &self,
+        key: &RecordKey,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (key, outcome) = (key.clone(), outcome.to_owned());
+        self.run(move |connection| records::fail(connection, &key, &outcome, at))
+            .await
+    }
+
+    async fn mark_needs_review(
+        &self,
+        key: &RecordKey,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.run(move |connection| records::mark_needs_review(connection, &key, at))
+            .await
+    }
+
+    async fn pending(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        self.run(|connection| records::pending(connection)).await
+    }
+}
+
+/// Creates the parent directory (owner-only) if missing, creates the file owner-only if
+/// missing, and restricts an existing file to its owner.
+fn prepare_private_file(path: &Path) -> Result<(), StoreError> {
+    let fail = |detail: &str| StoreError::Unavailable {
+        detail: detail.to_owned(),
+    };
+    if let Some(parent) = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+    {
+        create_private_dir(parent).map_err(|_| fail("cannot create the workflow directory"))?;
+    }
+    // Creating the file ourselves (rather than letting SQLite do it) means it never exists
+    // with the umask's wider mode.
+    open_private(path, false).map_err(|_| fail("cannot create the workflow database file"))?;
+    restrict_to_owner(path).map_err(|_| fail("cannot restrict the workflow database to its owner"))
+}
+
+/// SQLite's error class (e.g. `ConstraintViolation`, `DatabaseBusy`), which names no path and
+/// no stored value, unlike some of rusqlite's messages.
+fn sqlite_reason(error: &rusqlite::Error) -> String {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _) => format!("sqlite {:?}", failure.code),
+        _ => "sqlite interface error".to_owned(),
+    }
+}
+
+/// Maps a SQLite error to [`StoreError::Unavailable`]: `cannot <what> (<class>)`.
+fn unavailable(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |error| StoreError::Unavailable {
+        detail: format!("cannot {what} ({})", sqlite_reason(&error)),
+    }
+}
+
+/// As [`unavailable`], except that a constraint violation (the id is taken) is
+/// [`StoreError::Duplicate`].
+fn insert_failed(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |error| match &error {
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Duplicate
+        }
+        _ => unavailable(what)(error),
+    }
+}
+
+/// A stored row that does not parse; `detail` names the record by id, never by account.
+fn corrupt(detail: String) -> StoreError {
+    StoreError::Corrupt { detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+
+    #[test]
+    fn describe_names_the_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested").join("workflow.sqlite3");
+        let store = SqliteWorkflowStore::open(&path).unwrap();
+        assert_eq!(store.describe(), "sqlite workflow.sqlite3");
+        assert_eq!(
+            WorkflowStore::describe(&store),
+            "sqlite workflow.sqlite3".to_owned()
+        );
+    }
+
+    #[test]
+    fn opening_twice_applies_the_migrations_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("workflow.sqlite3");
+        drop(SqliteWorkflowStore::open(&path).unwrap());
+        let store = SqliteWorkflowStore::open(&path).unwrap();
+        let connection = store.connection.lock().unwrap();
+        let (mode, synchronous): (String, i64) = (
+            connection
+                .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+                .unwrap(),
+            connection
+                .query_row("PRAGMA synchronous", [], |row| row.get(0))
+                .unwrap(),
+        );
+        assert_eq!(mode, "wal");
+        // 2 is FULL.
+        assert_eq!(synchronous, 2);
+    }
+
+    #[test]
+    fn errors_name_no_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("secret-dir-name");
+        fs::write(&blocker, b"a file where a directory should be").unwrap();
+        let error = SqliteWorkflowStore::open(&blocker.join("workflow.sqlite3")).unwrap_err();
+        assert!(matches!(error, StoreError::Unavailable { .. }));
+        assert!(!error.to_string().contains("secret-dir-name"), "{error}");
+    }
+
+    #[test]
+    fn only_a_constraint_violation_is_a_duplicate() {
+        let connection = Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch("CREATE TABLE t (id TEXT PRIMARY KEY); INSERT INTO t VALUES ('a');")
+            .unwrap();
+        let taken = connection
+            .execute("INSERT INTO t VALUES ('a')", [])
+            .unwrap_err();
+        assert_eq!(insert_failed("insert")(taken), StoreError::Duplicate);
+        let missing = connection
+            .execute("INSERT INTO missing_table VALUES ('a')", [])
+            .unwrap_err();
+        assert!(matches!(
+            insert_failed("insert")(missing),
+            StoreError::Unavailable { .. }
+        ));
+    }
+}

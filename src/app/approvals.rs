@@ -1,0 +1,242 @@
+//! Approval use cases: create an approval for an existing, unexpired preview; list, show and
+//! revoke approvals.
+//!
+//! Through MCP (and the library), creating an approval needs `ibkr:approvals:create`. The CLI is
+//! the operator's own surface: its approval commands need no agent scope, so an operator can
+//! approve without granting agents the power to approve themselves. Either way the approval
+//! records who created it and through which surface.
+
+use chrono::Duration;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::app::audited::{CallContext, CallSpec};
+use crate::app::error::GatewayError;
+use crate::app::gateway::Gateway;
+use crate::app::order_input;
+use crate::app::order_views::{ApprovalView, ApprovalsView};
+use crate::domain::approval::{
+    Approval, ApprovalRefusal, ApprovalStatus, DEFAULT_APPROVAL_TTL_SECONDS,
+    MAX_APPROVAL_TTL_SECONDS,
+};
+use crate::domain::audit::Surface;
+use crate::domain::ids::ApprovalId;
+use crate::domain::scope::Scope;
+
+/// The most approvals `approvals list` returns.
+pub const MAX_APPROVALS_LISTED: usize = 200;
+
+/// A request to approve a preview.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RawApprovalCreate {
+    /// The preview to approve.
+    pub preview_id: String,
+    /// The approval's lifetime in seconds (default 300, at most 86400).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u32>,
+}
+
+/// The scope approval management needs from `context`: none at the operator's CLI.
+fn approval_scope(context: &CallContext) -> Option<Scope> {
+    (context.surface != Surface::Cli).then_some(Scope::ApprovalsCreate)
+}
+
+impl Gateway {
+    /// Approves an existing, unexpired preview whose stored order still matches its digest.
+    ///
+    /// # Errors
+    /// `AUTH_MISSING_SCOPE` (outside the CLI), `INPUT_INVALID`, `ORDER_PREVIEW_NOT_FOUND`,
+    /// `ORDER_PREVIEW_EXPIRED`, `ORDER_DIGEST_MISMATCH`, `WORKFLOW_STORE_FAILED`, or
+    /// `AUDIT_WRITE_FAILED`.
+    pub async fn create_approval(
+        &self,
+        context: &CallContext,
+        raw: RawApprovalCreate,
+    ) -> Result<ApprovalView, GatewayError> {
+        let spec = CallSpec::write(
+            "approvals create",
+            approval_scope(context),
+            serde_json::to_value(&raw).unwrap_or_default(),
+        );
+        self.audited(context, spec, |note| async move {
+            let preview_id = order_input::preview_id(&raw.preview_id)?;
+            let ttl = raw.ttl_seconds.unwrap_or(DEFAULT_APPROVAL_TTL_SECONDS);
+            if !(1..=MAX_APPROVAL_TTL_SECONDS).contains(&ttl) {
+                return Err(GatewayError::invalid_input(
+                    "ttl_seconds",
+                    format!("must be from 1 to {MAX_APPROVAL_TTL_SECONDS}"),
+                ));
+            }
+            let preview = self
+                .workflow()
+                .preview(&preview_id)
+                .await?
+                .ok_or(GatewayError::PreviewNotFound)?;
+            let account = preview.account_id().cloned().ok_or(GatewayError::DigestMismatch)?;
+            note.record_account(&account);
+            let now = self.clock().now();
+            if preview.is_expired(now) {
+                return Err(GatewayError::PreviewExpired);
+            }
+            if !preview.digest_matches() {
+                return Err(GatewayError::DigestMismatch);
+            }
+            let approval = Approval {
+                id: ApprovalId::parse(&crate::app::previews::new_id("apr", self)).map_err(
+                    |_| GatewayError::Internal {
+                        message: "a generated approval id did not parse".into(),
+                    },
+                )?,
+                preview_id,
+                account_id: account,
+                digest: preview.digest,
+                status: ApprovalStatus::Approved,
+                created_by: context.actor.clone(),
+                surface: context.surface,
+                created_at: now,
+                expires_at: now + Duration::seconds(i64::from(ttl)),
+                closed_at: None,
+            };
+            self.workflow().insert_approval(&approval).await?;
+            Ok(ApprovalView::new(self.directory(), &approval, now))
+        })
+        .await
+    }
+
+    /// Approvals, newest first, with their status as of now; approvals found past their expiry
+    /// are marked expired (and audited) on the way.
+    ///
+    /// # Errors
+    /// `AUTH_MISSING_SCOPE` (outside the CLI), `WORKFLOW_STORE_FAILED`, `AUDIT_WRITE_FAILED`.
+    pub async fn list_approvals(&self, context: &CallContext) -> Result<ApprovalsView, GatewayError> {
+        let spec = CallSpec::write("approvals list", approval_scope(context), json!({}));
+        self.audited(context, spec, |_note| async move {
+            let approvals = self.workflow().approvals(MAX_APPROVALS_LISTED).await?;
+            let now = self.clock().now();
+            for approval in &approvals {
+                self.expire_if_due(context, approval).await?;
+            }
+            Ok(ApprovalsView {
+                approvals: approvals
+                    .iter()
+                    .map(|approval| ApprovalView::new(self.directory(), approval, now))
+                    .collect(),
+            })
+        })
+        .await
+    }
+
+    /// One approval.
+    ///
+    /// # Errors
+    /// `APPROVAL_NOT_FOUND`, plus those of [`Gateway::list_approvals`].
+    pub async fn show_approval(
+        &self,
+        context: &CallContext,
+        approval_id: &str,
+    ) -> Result<ApprovalView, GatewayError> {
+        let spec = CallSpec::write(
+            "approvals show",
+            approval_scope(context),
+            json!({ "approval_id": approval_id }),
+        );
+        self.audited(context, spec, |note| async move {
+            let id = order_input::approval_id(approval_id)?;
+            let approval = self
+                .workflow()
+                .approval(&id)
+                .await?
+                .ok_or(GatewayError::ApprovalNotFound)?;
+            note.record_account(&approval.account_id);
+            self.expire_if_due(context, &approval).await?;
+            Ok(ApprovalView::new(self.directory(), &approval, self.clock().now()))
+        })
+        .await
+    }
+
+    /// Revokes an approval that is still usable.
+    ///
+    /// # Errors
+    /// `APPROVAL_NOT_FOUND`; `APPROVAL_CONSUMED`, `APPROVAL_EXPIRED` or `APPROVAL_REVOKED`
+    /// when it is no longer usable; `APPROVAL_IN_USE` while a write holds it; plus those of
+    /// [`Gateway::list_approvals`].
+    pub async fn revoke_approval(
+        &self,
+        context: &CallContext,
+        approval_id: &str,
+    ) -> Result<ApprovalView, GatewayError> {
+        let spec = CallSpec::write(
+            "approvals revoke",
+            approval_scope(context),
+            json!({ "approval_id": approval_id }),
+        );
+        self.audited(context, spec, |note| async move {
+            let id = order_input::approval_id(approval_id)?;
+            let approval = self
+                .workflow()
+                .approval(&id)
+                .await?
+                .ok_or(GatewayError::ApprovalNotFound)?;
+            note.record_account(&approval.account_id);
+            let now = self.clock().now();
+            match approval.effective_status(now) {
+                ApprovalStatus::Approved => {}
+                ApprovalStatus::Consumed => {
+                    return Err(GatewayError::Approval(ApprovalRefusal::Consumed));
+                }
+                ApprovalStatus::Expired => {
+                    self.expire_if_due(context, &approval).await?;
+                    return Err(GatewayError::Approval(ApprovalRefusal::Expired));
+                }
+                ApprovalStatus::Revoked => {
+                    return Err(GatewayError::Approval(ApprovalRefusal::Revoked));
+                }
+            }
+            if !self
+                .workflow()
+                .close_approval(&id, ApprovalStatus::Revoked, now)
+                .await?
+            {
+                return Err(GatewayError::ApprovalInUse);
+            }
+            let revoked = self
+                .workflow()
+                .approval(&id)
+                .await?
+                .ok_or(GatewayError::ApprovalNotFound)?;
+            Ok(ApprovalView::new(self.directory(), &revoked, now))
+        })
+        .await
+    }
+
+    /// Marks a stored-approved approval that is past its expiry as expired, with an audit
+    /// event. Does nothing for any other approval.
+    pub(crate) async fn expire_if_due(
+        &self,
+        context: &CallContext,
+        approval: &Approval,
+    ) -> Result<(), GatewayError> {
+        let now = self.clock().now();
+        if approval.status != ApprovalStatus::Approved
+            || approval.effective_status(now) != ApprovalStatus::Expired
+        {
+            return Ok(());
+        }
+        if self
+            .workflow()
+            .close_approval(&approval.id, ApprovalStatus::Expired, now)
+            .await?
+        {
+            self.record_step(
+                context,
+                "approval expired",
+                None,
+                Some(&approval.account_id),
+                json!({ "approval_id": approval.id.as_str(), "preview_id": approval.preview_id.as_str() }),
+                None,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}

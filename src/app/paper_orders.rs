@@ -1,0 +1,545 @@
+//! Paper write use cases: submit, bracket submit, modify and cancel, each exactly once under
+//! its idempotency key.
+//!
+//! Every write runs the same sequence (ADR 0009):
+//! 1. scope (in the audited wrapper), input parsing, and the paper gates;
+//! 2. the idempotency record under the key: a finished request replays its stored outcome, a
+//!    different request under the key is a conflict, one in flight is reported as pending;
+//! 3. the approval and its preview, loaded server-side and checked (status, account, expiry,
+//!    digest);
+//! 4. a durable audit event of the intent: if the audit log cannot take it, nothing happens;
+//! 5. `begin`: the `pending` record, atomically with the approval's reservation;
+//! 6. one writer call;
+//! 7. `complete` (consuming the approval in the same transaction), or `fail` when the broker
+//!    definitely did not act; an ambiguous outcome stays `pending` for recovery.
+
+use std::future::Future;
+
+use serde_json::{Value, json};
+
+use crate::app::audited::{CallContext, CallSpec};
+use crate::app::error::GatewayError;
+use crate::app::gateway::Gateway;
+use crate::app::input::AccountSelector;
+use crate::app::order_input::{self, RawPaperCancel, RawPaperModify, RawPaperSubmit};
+use crate::app::order_views::{PaperOrderView, PlacedOrderView, leg_names};
+use crate::domain::account::Account;
+use crate::domain::approval::{Approval, ApprovalStatus};
+use crate::domain::error_code::ErrorCode;
+use crate::domain::idempotency::{
+    Fingerprint, IdempotencyDecision, IdempotencyRecord, IdempotencyState, WriteOperation, decide,
+};
+use crate::domain::ids::ApprovalId;
+use crate::domain::order_intent::{BracketIntent, OrderDigest};
+use crate::domain::preview::{Preview, PreviewKind};
+use crate::domain::scope::Scope;
+use crate::ports::order_writer::{PlacedOrder, WriteError};
+use crate::ports::workflow_store::{BeginOutcome, RecordKey};
+
+fn input_of<T: serde::Serialize>(raw: &T) -> Value {
+    serde_json::to_value(raw).unwrap_or(Value::Null)
+}
+
+/// What a keyed write is about, for its views and audit events.
+struct WriteContext<'a> {
+    context: &'a CallContext,
+    scope: Scope,
+    account: &'a Account,
+    record_key: RecordKey,
+    fingerprint: Fingerprint,
+    approval: Option<&'a Approval>,
+}
+
+/// The outcome view before the writer acts.
+fn base_view(gateway: &Gateway, write: &WriteContext<'_>, operation: &str) -> PaperOrderView {
+    let identity = gateway.directory().identity(&write.account.id);
+    PaperOrderView {
+        operation: operation.to_owned(),
+        outcome: "accepted".to_owned(),
+        replayed: false,
+        account_ref: identity.account_ref,
+        account_display: identity.display,
+        idempotency_key: write.record_key.key.to_string(),
+        approval_id: write.approval.map(|approval| approval.id.to_string()),
+        preview_id: write.approval.map(|approval| approval.preview_id.to_string()),
+        writer: gateway.paper_writer().name().to_owned(),
+        orders: Vec::new(),
+        confirmed_prompts: Vec::new(),
+        broker_message: None,
+        recovered: false,
+    }
+}
+
+fn placed_views(names: &[&str], placed: &[PlacedOrder]) -> Vec<PlacedOrderView> {
+    placed
+        .iter()
+        .zip(names.iter().chain(std::iter::repeat(&"leg")))
+        .map(|(order, name)| PlacedOrderView {
+            leg: (*name).to_owned(),
+            order_id: order.order_id.to_string(),
+            broker_status: order.status.code().to_owned(),
+        })
+        .collect()
+}
+
+fn prompts(placed: &[PlacedOrder]) -> Vec<String> {
+    let mut ids: Vec<String> = placed
+        .iter()
+        .flat_map(|order| order.confirmed_prompts.iter().cloned())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The stored form of a failure, replayed for the same key.
+fn failure_outcome(error: &GatewayError) -> String {
+    json!({ "error": { "code": error.code().as_str(), "message": error.to_string() } }).to_string()
+}
+
+fn replayed_failure(outcome: &str) -> GatewayError {
+    let parsed: Value = serde_json::from_str(outcome).unwrap_or(Value::Null);
+    let code = parsed["error"]["code"]
+        .as_str()
+        .and_then(|text| ErrorCode::ALL.iter().copied().find(|code| code.as_str() == text));
+    let message = parsed["error"]["message"].as_str().unwrap_or("").to_owned();
+    match code {
+        Some(code) => GatewayError::Replayed { code, message },
+        None => GatewayError::Store(crate::ports::workflow_store::StoreError::Corrupt {
+            detail: "a stored failure outcome does not parse".into(),
+        }),
+    }
+}
+
+fn replayed_success(outcome: &str) -> Result<PaperOrderView, GatewayError> {
+    let mut view: PaperOrderView = serde_json::from_str(outcome).map_err(|_| {
+        GatewayError::Store(crate::ports::workflow_store::StoreError::Corrupt {
+            detail: "a stored outcome does not parse".into(),
+        })
+    })?;
+    view.replayed = true;
+    Ok(view)
+}
+
+impl Gateway {
+    /// Submits the one order of an approved `order` preview to a paper account.
+    ///
+    /// # Errors
+    /// The paper gates (`PAPER_*`), `ORDER_IDEMPOTENCY_*`, `APPROVAL_*`, `ORDER_PREVIEW_*`,
+    /// `ORDER_DIGEST_MISMATCH`, `AUDIT_WRITE_FAILED`, writer errors, `WORKFLOW_STORE_FAILED`.
+    pub async fn paper_submit(
+        &self,
+        context: &CallContext,
+        raw: RawPaperSubmit,
+    ) -> Result<PaperOrderView, GatewayError> {
+        self.paper_group_submit(context, raw, WriteOperation::PaperSubmit)
+            .await
+    }
+
+    /// Submits the three legs of an approved `bracket` preview in one broker request.
+    ///
+    /// # Errors
+    /// As [`Gateway::paper_submit`].
+    pub async fn paper_bracket_submit(
+        &self,
+        context: &CallContext,
+        raw: RawPaperSubmit,
+    ) -> Result<PaperOrderView, GatewayError> {
+        self.paper_group_submit(context, raw, WriteOperation::PaperBracketSubmit)
+            .await
+    }
+
+    async fn paper_group_submit(
+        &self,
+        context: &CallContext,
+        raw: RawPaperSubmit,
+        operation: WriteOperation,
+    ) -> Result<PaperOrderView, GatewayError> {
+        let (name, kind) = match operation {
+            WriteOperation::PaperBracketSubmit => ("paper bracket submit", "bracket"),
+            _ => ("paper order submit", "order"),
+        };
+        let scope = Scope::OrdersPaperSubmit;
+        let spec = CallSpec::write(name, Some(scope), input_of(&raw));
+        self.audited(context, spec, |note| async move {
+            let key = order_input::idempotency_key(&raw.idempotency_key)?;
+            let approval_id = order_input::approval_id(&raw.approval_id)?;
+            let account = self
+                .paper_account(&AccountSelector::parse(&raw.account)?, &note)
+                .await?;
+            let record_key = RecordKey {
+                account_id: account.id.clone(),
+                operation,
+                key: key.clone(),
+            };
+            let fingerprint = Fingerprint::of(&[operation.as_str(), approval_id.as_str()]);
+            if let Some(view) = self.settled(context, &record_key, &fingerprint).await? {
+                return Ok(view);
+            }
+            let (approval, preview) = self
+                .usable_approval(context, &approval_id, &account, kind)
+                .await?;
+            let write = WriteContext {
+                context,
+                scope,
+                account: &account,
+                record_key,
+                fingerprint,
+                approval: Some(&approval),
+            };
+            let mut view = base_view(self, &write, operation_name(operation));
+            let writer = self.paper_writer();
+            self.keyed_write(&write, async move {
+                let placed = if operation == WriteOperation::PaperBracketSubmit {
+                    let bracket = BracketIntent::from_legs(&preview.legs).map_err(|error| {
+                        WriteError::Refused {
+                            reason: format!("the stored bracket is not well-formed: {error}"),
+                        }
+                    })?;
+                    writer.submit_bracket(&bracket, &key).await?
+                } else {
+                    let leg = preview.legs.first().ok_or(WriteError::Refused {
+                        reason: "the preview has no order".into(),
+                    })?;
+                    vec![writer.submit(leg, &key).await?]
+                };
+                view.orders = placed_views(leg_names(&preview.kind), &placed);
+                view.confirmed_prompts = prompts(&placed);
+                Ok(view)
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Replaces quantity, prices and time in force of a working paper order with those of an
+    /// approved `modify` preview for that order.
+    ///
+    /// # Errors
+    /// As [`Gateway::paper_submit`], plus `ORDER_MODIFY_NOT_ALLOWED` and `ORDER_NOT_FOUND`.
+    pub async fn paper_modify(
+        &self,
+        context: &CallContext,
+        raw: RawPaperModify,
+    ) -> Result<PaperOrderView, GatewayError> {
+        let operation = WriteOperation::PaperModify;
+        let scope = Scope::OrdersPaperModify;
+        let spec = CallSpec::write("paper order modify", Some(scope), input_of(&raw));
+        self.audited(context, spec, |note| async move {
+            let key = order_input::idempotency_key(&raw.idempotency_key)?;
+            let approval_id = order_input::approval_id(&raw.approval_id)?;
+            let order_id = order_input::order_id(&raw.order_id)?;
+            let account = self
+                .paper_account(&AccountSelector::parse(&raw.account)?, &note)
+                .await?;
+            let record_key = RecordKey {
+                account_id: account.id.clone(),
+                operation,
+                key,
+            };
+            let fingerprint = Fingerprint::of(&[
+                operation.as_str(),
+                order_id.as_str(),
+                approval_id.as_str(),
+            ]);
+            if let Some(view) = self.settled(context, &record_key, &fingerprint).await? {
+                return Ok(view);
+            }
+            let (approval, preview) = self
+                .usable_approval(context, &approval_id, &account, "modify")
+                .await?;
+            if preview.kind != (PreviewKind::Modify { order_id: order_id.clone() }) {
+                return Err(GatewayError::ModifyNotAllowed { field: "order id" });
+            }
+            let replacement = preview
+                .legs
+                .first()
+                .cloned()
+                .ok_or(GatewayError::DigestMismatch)?;
+            // The working order may have changed since the preview: check again.
+            self.check_replacement(&order_id, &replacement).await?;
+            let write = WriteContext {
+                context,
+                scope,
+                account: &account,
+                record_key,
+                fingerprint,
+                approval: Some(&approval),
+            };
+            let mut view = base_view(self, &write, operation_name(operation));
+            let writer = self.paper_writer();
+            self.keyed_write(&write, async move {
+                let placed = writer.modify(&order_id, &replacement).await?;
+                view.orders = placed_views(&["order"], std::slice::from_ref(&placed));
+                view.confirmed_prompts = prompts(std::slice::from_ref(&placed));
+                Ok(view)
+            })
+            .await
+        })
+        .await
+    }
+
+    /// Asks the broker to cancel a working paper order. Cancelling only reduces exposure, so it
+    /// needs no approval; it is still keyed, gated and audited like every write.
+    ///
+    /// # Errors
+    /// The paper gates, `ORDER_IDEMPOTENCY_*`, `AUDIT_WRITE_FAILED`, `ORDER_NOT_FOUND`, writer
+    /// errors, `WORKFLOW_STORE_FAILED`.
+    pub async fn paper_cancel(
+        &self,
+        context: &CallContext,
+        raw: RawPaperCancel,
+    ) -> Result<PaperOrderView, GatewayError> {
+        let operation = WriteOperation::PaperCancel;
+        let scope = Scope::OrdersPaperCancel;
+        let spec = CallSpec::write("paper order cancel", Some(scope), input_of(&raw));
+        self.audited(context, spec, |note| async move {
+            let key = order_input::idempotency_key(&raw.idempotency_key)?;
+            let order_id = order_input::order_id(&raw.order_id)?;
+            let account = self
+                .paper_account(&AccountSelector::parse(&raw.account)?, &note)
+                .await?;
+            let record_key = RecordKey {
+                account_id: account.id.clone(),
+                operation,
+                key,
+            };
+            let fingerprint = Fingerprint::of(&[operation.as_str(), order_id.as_str()]);
+            if let Some(view) = self.settled(context, &record_key, &fingerprint).await? {
+                return Ok(view);
+            }
+            let write = WriteContext {
+                context,
+                scope,
+                account: &account,
+                record_key,
+                fingerprint,
+                approval: None,
+            };
+            let mut view = base_view(self, &write, operation_name(operation));
+            let writer = self.paper_writer();
+            let account_id = account.id.clone();
+            self.keyed_write(&write, async move {
+                let ack = writer.cancel(&account_id, &order_id).await?;
+                view.orders = vec![PlacedOrderView {
+                    leg: "order".to_owned(),
+                    order_id: ack.order_id.to_string(),
+                    broker_status: "PendingCancel".to_owned(),
+                }];
+                view.broker_message = Some(ack.message.chars().take(120).collect());
+                Ok(view)
+            })
+            .await
+        })
+        .await
+    }
+
+    /// What the stored record under the key says: `Ok(Some(view))` replays a success,
+    /// `Err` replays a failure or refuses (conflict, pending, needs review), `Ok(None)` means
+    /// no record: proceed. A pending record older than the recovery grace is recovered first.
+    async fn settled(
+        &self,
+        context: &CallContext,
+        record_key: &RecordKey,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<PaperOrderView>, GatewayError> {
+        let mut existing = self.workflow().idempotency(record_key).await?;
+        if let Some(record) = &existing
+            && record.state == IdempotencyState::Pending
+            && &record.fingerprint == fingerprint
+            && self.is_past_grace(record)
+        {
+            self.recover_record(context, record).await?;
+            existing = self.workflow().idempotency(record_key).await?;
+        }
+        match decide(existing.as_ref(), fingerprint) {
+            IdempotencyDecision::Proceed => Ok(None),
+            decision => self.refusal_or_replay(decision).map(Some),
+        }
+    }
+
+    /// Turns a non-proceed decision into the replayed view or the refusal.
+    fn refusal_or_replay(
+        &self,
+        decision: IdempotencyDecision,
+    ) -> Result<PaperOrderView, GatewayError> {
+        match decision {
+            IdempotencyDecision::Replay {
+                outcome,
+                succeeded: true,
+            } => replayed_success(&outcome),
+            IdempotencyDecision::Replay {
+                outcome,
+                succeeded: false,
+            } => Err(replayed_failure(&outcome)),
+            IdempotencyDecision::Conflict => Err(GatewayError::IdempotencyConflict),
+            IdempotencyDecision::InFlight { started_at } => {
+                Err(GatewayError::IdempotencyPending { started_at })
+            }
+            IdempotencyDecision::NeedsReview | IdempotencyDecision::Proceed => {
+                Err(GatewayError::IdempotencyNeedsReview)
+            }
+        }
+    }
+
+    /// The approval and its preview, checked for use by `account` on a `kind` preview.
+    async fn usable_approval(
+        &self,
+        context: &CallContext,
+        approval_id: &ApprovalId,
+        account: &Account,
+        kind: &'static str,
+    ) -> Result<(Approval, Preview), GatewayError> {
+        let approval = self
+            .workflow()
+            .approval(approval_id)
+            .await?
+            .ok_or(GatewayError::ApprovalNotFound)?;
+        let now = self.clock().now();
+        self.expire_if_due(context, &approval).await?;
+        let preview = self
+            .workflow()
+            .preview(&approval.preview_id)
+            .await?
+            .ok_or(GatewayError::PreviewNotFound)?;
+        approval
+            .check_usable(now, &account.id, &OrderDigest::of(&preview.legs))
+            .map_err(GatewayError::Approval)?;
+        if preview.kind.as_str() != kind {
+            return Err(GatewayError::PreviewKindMismatch {
+                expected: kind,
+                found: preview.kind.as_str(),
+            });
+        }
+        if preview.account_id() != Some(&account.id) {
+            return Err(GatewayError::Approval(
+                crate::domain::approval::ApprovalRefusal::AccountMismatch,
+            ));
+        }
+        if !preview.digest_matches() || preview.digest != approval.digest {
+            return Err(GatewayError::DigestMismatch);
+        }
+        if preview.is_expired(now) {
+            return Err(GatewayError::PreviewExpired);
+        }
+        Ok((approval, preview))
+    }
+
+    /// Steps 4–7 of the module docs around one writer call.
+    async fn keyed_write(
+        &self,
+        write: &WriteContext<'_>,
+        act: impl Future<Output = Result<PaperOrderView, WriteError>>,
+    ) -> Result<PaperOrderView, GatewayError> {
+        let key = &write.record_key;
+        let approval_id = write.approval.map(|approval| approval.id.clone());
+        self.record_step(
+            write.context,
+            "paper order intent",
+            Some(write.scope),
+            Some(&write.account.id),
+            json!({
+                "operation": key.operation.as_str(),
+                "idempotency_key": key.key.as_str(),
+                "approval_id": approval_id.as_ref().map(ApprovalId::as_str),
+                "writer": self.paper_writer().name(),
+            }),
+            None,
+        )
+        .await?;
+        let record = IdempotencyRecord {
+            account_id: key.account_id.clone(),
+            operation: key.operation,
+            key: key.key.clone(),
+            fingerprint: write.fingerprint,
+            approval_id: approval_id.clone(),
+            state: IdempotencyState::Pending,
+            outcome: None,
+            started_at: self.clock().now(),
+            finished_at: None,
+        };
+        match self.workflow().begin(&record).await? {
+            BeginOutcome::Started => {}
+            BeginOutcome::Existing(existing) => {
+                // Another request with the key got there first.
+                return self.refusal_or_replay(decide(Some(&existing), &write.fingerprint));
+            }
+            BeginOutcome::ApprovalUnavailable => {
+                return Err(self.approval_unavailable(approval_id.as_ref()).await);
+            }
+        }
+        match act.await {
+            Ok(view) => {
+                let outcome = serde_json::to_string(&view).map_err(|_| GatewayError::Internal {
+                    message: "the outcome could not be encoded".into(),
+                })?;
+                self.workflow()
+                    .complete(key, &outcome, self.clock().now())
+                    .await?;
+                if let Some(approval_id) = &approval_id {
+                    self.record_step(
+                        write.context,
+                        "approval consumed",
+                        None,
+                        Some(&write.account.id),
+                        json!({
+                            "approval_id": approval_id.as_str(),
+                            "operation": key.operation.as_str(),
+                            "idempotency_key": key.key.as_str(),
+                        }),
+                        None,
+                    )
+                    .await?;
+                }
+                Ok(view)
+            }
+            Err(error) if error.is_definitive() => {
+                let error = GatewayError::Write(error);
+                self.workflow()
+                    .fail(key, &failure_outcome(&error), self.clock().now())
+                    .await?;
+                Err(error)
+            }
+            Err(error) => {
+                tracing::warn!(
+                    operation = key.operation.as_str(),
+                    "a paper write's outcome is unknown; it stays pending for recovery"
+                );
+                Err(GatewayError::Write(error))
+            }
+        }
+    }
+
+    /// Why `begin` refused the approval: its status, or another write holding it.
+    async fn approval_unavailable(&self, approval_id: Option<&ApprovalId>) -> GatewayError {
+        let Some(approval_id) = approval_id else {
+            return GatewayError::ApprovalInUse;
+        };
+        match self.workflow().approval(approval_id).await {
+            Ok(Some(approval)) => match approval.effective_status(self.clock().now()) {
+                ApprovalStatus::Approved => GatewayError::ApprovalInUse,
+                ApprovalStatus::Consumed => {
+                    GatewayError::Approval(crate::domain::approval::ApprovalRefusal::Consumed)
+                }
+                ApprovalStatus::Expired => {
+                    GatewayError::Approval(crate::domain::approval::ApprovalRefusal::Expired)
+                }
+                ApprovalStatus::Revoked => {
+                    GatewayError::Approval(crate::domain::approval::ApprovalRefusal::Revoked)
+                }
+            },
+            Ok(None) => GatewayError::ApprovalNotFound,
+            Err(error) => GatewayError::Store(error),
+        }
+    }
+}
+
+/// The operation's name in outcome views.
+pub(crate) fn operation_name(operation: WriteOperation) -> &'static str {
+    match operation {
+        WriteOperation::PaperSubmit => "submit",
+        WriteOperation::PaperBracketSubmit => "bracket_submit",
+        WriteOperation::PaperModify => "modify",
+        WriteOperation::PaperCancel => "cancel",
+    }
+}

@@ -1,0 +1,188 @@
+//! Preview use cases: check an order (or bracket, or replacement) against the preview policy,
+//! ask the broker's what-if, and store the preview with its digest and expiry.
+//!
+//! A preview is non-executable: it calls only `BrokerReader` reads and the what-if, never the
+//! order writer's write methods.
+
+use chrono::Duration;
+use serde_json::Value;
+
+use crate::app::audited::{CallContext, CallSpec};
+use crate::app::error::GatewayError;
+use crate::app::gateway::Gateway;
+use crate::app::input::AccountSelector;
+use crate::app::order_input::{self, RawBracketPreview, RawOrderPreview};
+use crate::app::order_views::PreviewView;
+use crate::domain::ids::PreviewId;
+use crate::domain::instrument::Contract;
+use crate::domain::order_intent::{BracketIntent, OrderDigest, OrderIntent};
+use crate::domain::preview::{Preview, PreviewKind};
+use crate::domain::scope::Scope;
+
+/// A new id with `prefix`, time-ordered (UUIDv7) so ids sort by creation.
+pub(crate) fn new_id(prefix: &str, gateway: &Gateway) -> String {
+    let at = gateway.clock().now();
+    let seconds = u64::try_from(at.timestamp()).unwrap_or(0);
+    let timestamp =
+        uuid::Timestamp::from_unix(uuid::NoContext, seconds, at.timestamp_subsec_nanos());
+    format!("{prefix}_{}", uuid::Uuid::new_v7(timestamp).simple())
+}
+
+fn input_of<T: serde::Serialize>(raw: &T) -> Value {
+    serde_json::to_value(raw).unwrap_or(Value::Null)
+}
+
+impl Gateway {
+    /// Previews one order, or with `modify_order_id` the replacement of a working paper order.
+    ///
+    /// # Errors
+    /// `AUTH_MISSING_SCOPE`, `INPUT_*`, `ORDER_POLICY_REJECTED`, `ORDER_MODIFY_NOT_ALLOWED`,
+    /// broker errors (`BROKER_ORDER_REJECTED` from the what-if), `WORKFLOW_STORE_FAILED`, or
+    /// `AUDIT_WRITE_FAILED`.
+    pub async fn preview_order(
+        &self,
+        context: &CallContext,
+        raw: RawOrderPreview,
+    ) -> Result<PreviewView, GatewayError> {
+        let spec = CallSpec::write("orders preview", Some(Scope::OrdersPreview), input_of(&raw));
+        self.audited(context, spec, |note| async move {
+            let account = self
+                .select_account(&AccountSelector::parse(&raw.account)?, &note)
+                .await?;
+            let intent = order_input::order_intent(&raw, &account.id)?;
+            let kind = match raw.modify_order_id.as_deref() {
+                None => PreviewKind::Order,
+                Some(order_id) => {
+                    let order_id = order_input::order_id(order_id)?;
+                    self.check_replacement(&order_id, &intent).await?;
+                    PreviewKind::Modify { order_id }
+                }
+            };
+            let contract = self.broker().contract(intent.contract_id()).await?;
+            self.check_policy(&intent, &contract).await?;
+            self.store_preview(context, kind, vec![intent], &contract).await
+        })
+        .await
+    }
+
+    /// Previews a bracket: a limit entry, a take-profit limit and a stop-loss stop, stored as
+    /// one group with one digest.
+    ///
+    /// # Errors
+    /// As [`Gateway::preview_order`]; a bracket whose prices are out of order is
+    /// `INPUT_INVALID`.
+    pub async fn preview_bracket(
+        &self,
+        context: &CallContext,
+        raw: RawBracketPreview,
+    ) -> Result<PreviewView, GatewayError> {
+        let spec = CallSpec::write(
+            "orders bracket preview",
+            Some(Scope::OrdersPreview),
+            input_of(&raw),
+        );
+        self.audited(context, spec, |note| async move {
+            let account = self
+                .select_account(&AccountSelector::parse(&raw.account)?, &note)
+                .await?;
+            let (entry, take_profit, stop_loss) = order_input::bracket_parts(&raw, &account.id)?;
+            let bracket = BracketIntent::new(entry, take_profit, stop_loss)
+                .map_err(|error| GatewayError::invalid_input("bracket", error))?;
+            let contract = self.broker().contract(bracket.legs()[0].contract_id()).await?;
+            for leg in bracket.legs() {
+                self.check_policy(leg, &contract).await?;
+            }
+            self.store_preview(context, PreviewKind::Bracket, bracket.legs().to_vec(), &contract)
+                .await
+        })
+        .await
+    }
+
+    /// The preview policy for one leg; a market or trailing order is priced from the quote.
+    async fn check_policy(
+        &self,
+        intent: &OrderIntent,
+        contract: &Contract,
+    ) -> Result<(), GatewayError> {
+        let reference = if intent.committed_price().is_none() {
+            self.broker()
+                .quote_snapshot(contract.id)
+                .await
+                .ok()
+                .and_then(|quote| quote.last.or(quote.ask))
+        } else {
+            None
+        };
+        self.preview_policy()
+            .check(intent, contract, reference)
+            .map_err(GatewayError::Policy)
+    }
+
+    /// A replacement may change only quantity, prices and time in force of a working order.
+    pub(crate) async fn check_replacement(
+        &self,
+        order_id: &crate::domain::ids::BrokerOrderId,
+        replacement: &OrderIntent,
+    ) -> Result<(), GatewayError> {
+        let working = self
+            .paper_writer()
+            .order(replacement.account_id(), order_id)
+            .await?
+            .ok_or(GatewayError::Write(
+                crate::ports::order_writer::WriteError::OrderNotFound,
+            ))?;
+        if working.account_id != *replacement.account_id() {
+            return Err(GatewayError::ModifyNotAllowed { field: "account" });
+        }
+        if working.contract_id != replacement.contract_id() {
+            return Err(GatewayError::ModifyNotAllowed { field: "contract" });
+        }
+        if working.side != replacement.side() {
+            return Err(GatewayError::ModifyNotAllowed { field: "side" });
+        }
+        if working.order_type != replacement.order_type() {
+            return Err(GatewayError::ModifyNotAllowed { field: "order type" });
+        }
+        if working.status.is_terminal() {
+            return Err(GatewayError::Write(
+                crate::ports::order_writer::WriteError::Rejected {
+                    reason: format!("the order is {} and can no longer change", working.status),
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    async fn store_preview(
+        &self,
+        context: &CallContext,
+        kind: PreviewKind,
+        legs: Vec<OrderIntent>,
+        contract: &Contract,
+    ) -> Result<PreviewView, GatewayError> {
+        let Some(account_id) = legs.first().map(|leg| leg.account_id().clone()) else {
+            return Err(GatewayError::Internal {
+                message: "a preview without legs".into(),
+            });
+        };
+        let what_if = self.broker().what_if(&account_id, &legs).await?;
+        let now = self.clock().now();
+        let preview = Preview {
+            id: PreviewId::parse(&new_id("prv", self)).map_err(|_| GatewayError::Internal {
+                message: "a generated preview id did not parse".into(),
+            })?,
+            kind,
+            digest: OrderDigest::of(&legs),
+            legs,
+            symbol: contract.symbol.clone(),
+            what_if,
+            created_at: now,
+            expires_at: now
+                + Duration::seconds(i64::from(self.preview_policy().expiration_seconds)),
+            created_by: context.actor.clone(),
+            surface: context.surface,
+        };
+        self.workflow().insert_preview(&preview).await?;
+        Ok(PreviewView::new(self.directory(), &preview))
+    }
+}

@@ -1,0 +1,884 @@
+//! The paper write path through the library: preview → approval → submit exactly once, every
+//! refusal with its stable code (and with no writer call and an audit record), exactly-once
+//! under concurrency, and crash recovery through the client order id.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
+use ibkr_agent_gateway::adapters::outbound::fake_broker::FakeBroker;
+use ibkr_agent_gateway::adapters::outbound::local_candidate::LocalCandidateWriter;
+use ibkr_agent_gateway::adapters::outbound::memory_audit::MemoryAuditLog;
+use ibkr_agent_gateway::adapters::outbound::memory_workflow::MemoryWorkflowStore;
+use ibkr_agent_gateway::adapters::outbound::sqlite_workflow::SqliteWorkflowStore;
+use ibkr_agent_gateway::app::Gateway;
+use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
+use ibkr_agent_gateway::app::audited::CallContext;
+use ibkr_agent_gateway::app::config::{PaperTradingSettings, PaperWriterKind};
+use ibkr_agent_gateway::app::order_input::{
+    RawBracketPreview, RawOrderPreview, RawPaperCancel, RawPaperModify, RawPaperSubmit,
+};
+use ibkr_agent_gateway::app::order_views::PaperOrderView;
+use ibkr_agent_gateway::domain::account::{Account, AccountMode, AccountSummary};
+use ibkr_agent_gateway::domain::audit::chain::ChainKey;
+use ibkr_agent_gateway::domain::ids::{AccountId, BrokerOrderId, ContractId, IdempotencyKey};
+use ibkr_agent_gateway::domain::instrument::{Contract, ContractQuery};
+use ibkr_agent_gateway::domain::market_data::{BarSeries, BarsRequest, Quote};
+use ibkr_agent_gateway::domain::order::{Execution, LiveOrder};
+use ibkr_agent_gateway::domain::order_intent::{BracketIntent, OrderIntent};
+use ibkr_agent_gateway::domain::portfolio::Position;
+use ibkr_agent_gateway::domain::preview::WhatIf;
+use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
+use ibkr_agent_gateway::domain::secret::SecretBytes;
+use ibkr_agent_gateway::domain::session::SessionStatus;
+use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
+use ibkr_agent_gateway::ports::order_writer::{
+    CancelAck, PaperOrderWriter, PlacedOrder, WorkingOrder, WriteError,
+};
+use ibkr_agent_gateway::ports::workflow_store::WorkflowStore;
+
+const PAPER: &str = "DU1234567";
+const OTHER_PAPER: &str = "DU7654320";
+const LIVE: &str = "U7654321";
+
+/// A writer that counts the submits that reach the (local) broker, can be slowed down to widen
+/// race windows, and can "die" after the broker accepted (it then never returns).
+struct CountingWriter {
+    inner: LocalCandidateWriter,
+    submits: AtomicUsize,
+    delay: StdDuration,
+    die_after_submit: AtomicBool,
+}
+
+impl CountingWriter {
+    fn new(delay: StdDuration) -> Self {
+        Self {
+            inner: LocalCandidateWriter::new(),
+            submits: AtomicUsize::new(0),
+            delay,
+            die_after_submit: AtomicBool::new(false),
+        }
+    }
+
+    fn submits(&self) -> usize {
+        self.submits.load(Ordering::SeqCst)
+    }
+
+    async fn after_submit(&self) {
+        if self.die_after_submit.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+#[async_trait]
+impl PaperOrderWriter for CountingWriter {
+    fn name(&self) -> &'static str {
+        "local_candidate"
+    }
+    async fn submit(
+        &self,
+        order: &OrderIntent,
+        client_order_id: &IdempotencyKey,
+    ) -> Result<PlacedOrder, WriteError> {
+        tokio::time::sleep(self.delay).await;
+        self.submits.fetch_add(1, Ordering::SeqCst);
+        let placed = self.inner.submit(order, client_order_id).await;
+        self.after_submit().await;
+        placed
+    }
+    async fn submit_bracket(
+        &self,
+        bracket: &BracketIntent,
+        client_order_id: &IdempotencyKey,
+    ) -> Result<Vec<PlacedOrder>, WriteError> {
+        self.submits.fetch_add(1, Ordering::SeqCst);
+        let placed = self.inner.submit_bracket(bracket, client_order_id).await;
+        self.after_submit().await;
+        placed
+    }
+    async fn modify(
+        &self,
+        order_id: &BrokerOrderId,
+        replacement: &OrderIntent,
+    ) -> Result<PlacedOrder, WriteError> {
+        self.inner.modify(order_id, replacement).await
+    }
+    async fn cancel(
+        &self,
+        account: &AccountId,
+        order_id: &BrokerOrderId,
+    ) -> Result<CancelAck, WriteError> {
+        self.inner.cancel(account, order_id).await
+    }
+    async fn order(
+        &self,
+        account: &AccountId,
+        order_id: &BrokerOrderId,
+    ) -> Result<Option<WorkingOrder>, WriteError> {
+        self.inner.order(account, order_id).await
+    }
+    async fn find_by_client_order_id(
+        &self,
+        account: &AccountId,
+        client_order_id: &IdempotencyKey,
+    ) -> Result<Option<WorkingOrder>, WriteError> {
+        self.inner
+            .find_by_client_order_id(account, client_order_id)
+            .await
+    }
+}
+
+/// A broker that reports every account as live, whatever its id says.
+struct EverythingLive(FakeBroker);
+
+#[async_trait]
+impl BrokerReader for EverythingLive {
+    fn backend_name(&self) -> &'static str {
+        "fake"
+    }
+    async fn session_status(&self) -> Result<SessionStatus, BrokerError> {
+        self.0.session_status().await
+    }
+    async fn keepalive(&self) -> Result<SessionStatus, BrokerError> {
+        self.0.keepalive().await
+    }
+    async fn accounts(&self) -> Result<Vec<Account>, BrokerError> {
+        let mut accounts = self.0.accounts().await?;
+        for account in &mut accounts {
+            account.mode = AccountMode::Live;
+        }
+        Ok(accounts)
+    }
+    async fn account_summary(&self, account: &AccountId) -> Result<AccountSummary, BrokerError> {
+        self.0.account_summary(account).await
+    }
+    async fn positions(&self, account: &AccountId) -> Result<Vec<Position>, BrokerError> {
+        self.0.positions(account).await
+    }
+    async fn search_contracts(&self, query: &ContractQuery) -> Result<Vec<Contract>, BrokerError> {
+        self.0.search_contracts(query).await
+    }
+    async fn contract(&self, contract_id: ContractId) -> Result<Contract, BrokerError> {
+        self.0.contract(contract_id).await
+    }
+    async fn quote_snapshot(&self, contract_id: ContractId) -> Result<Quote, BrokerError> {
+        self.0.quote_snapshot(contract_id).await
+    }
+    async fn historical_bars(&self, request: &BarsRequest) -> Result<BarSeries, BrokerError> {
+        self.0.historical_bars(request).await
+    }
+    async fn live_orders(&self, account: &AccountId) -> Result<Vec<LiveOrder>, BrokerError> {
+        self.0.live_orders(account).await
+    }
+    async fn executions(
+        &self,
+        account: &AccountId,
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Execution>, BrokerError> {
+        self.0.executions(account, since).await
+    }
+    async fn what_if(&self, account: &AccountId, legs: &[OrderIntent]) -> Result<WhatIf, BrokerError> {
+        self.0.what_if(account, legs).await
+    }
+}
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-27T15:30:00Z")
+        .unwrap()
+        .into()
+}
+
+fn all_scopes() -> ScopeSet {
+    Scope::ALL.iter().copied().collect()
+}
+
+fn paper_settings(enabled: bool) -> PaperTradingSettings {
+    PaperTradingSettings {
+        enabled,
+        allowed_accounts: [PAPER, OTHER_PAPER]
+            .iter()
+            .map(|id| AccountId::parse(id).unwrap())
+            .collect(),
+        writer: PaperWriterKind::LocalCandidate,
+        recovery_grace_seconds: 120,
+    }
+}
+
+struct Harness {
+    gateway: Gateway,
+    audit: Arc<MemoryAuditLog>,
+    clock: Arc<FixedClock>,
+    writer: Arc<CountingWriter>,
+}
+
+struct Options {
+    paper: PaperTradingSettings,
+    store: Arc<dyn WorkflowStore>,
+    writer: Arc<CountingWriter>,
+    clock: Arc<FixedClock>,
+    everything_live: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            paper: paper_settings(true),
+            store: Arc::new(MemoryWorkflowStore::new()),
+            writer: Arc::new(CountingWriter::new(StdDuration::ZERO)),
+            clock: Arc::new(FixedClock::new(start())),
+            everything_live: false,
+        }
+    }
+}
+
+fn harness(options: Options) -> Harness {
+    let secret = SecretBytes::new(vec![42; 32]);
+    let audit = Arc::new(MemoryAuditLog::new(ChainKey::new(&secret).unwrap()));
+    let fake = FakeBroker::new(options.clock.clone());
+    let broker: Arc<dyn BrokerReader> = if options.everything_live {
+        Arc::new(EverythingLive(fake))
+    } else {
+        Arc::new(fake)
+    };
+    let gateway = Gateway::builder(broker)
+        .clock(options.clock.clone())
+        .key(secret)
+        .audit_log(audit.clone())
+        .scopes(all_scopes())
+        .workflow_store(options.store)
+        .paper_writer(options.writer.clone())
+        .paper_trading(options.paper)
+        .build()
+        .unwrap();
+    Harness {
+        gateway,
+        audit,
+        clock: options.clock,
+        writer: options.writer,
+    }
+}
+
+fn limit_order(account: &str, quantity: &str, price: &str) -> RawOrderPreview {
+    RawOrderPreview {
+        account: account.into(),
+        contract_id: "265598".into(),
+        side: "BUY".into(),
+        quantity: quantity.into(),
+        order_type: "LMT".into(),
+        limit_price: Some(price.into()),
+        ..RawOrderPreview::default()
+    }
+}
+
+fn agent() -> CallContext {
+    CallContext::mcp_stdio()
+}
+
+impl Harness {
+    /// Preview (as the agent) and approve (as the operator at the CLI); returns the approval id.
+    async fn approved(&self, account: &str, ttl: Option<u32>) -> String {
+        let preview = self
+            .gateway
+            .preview_order(&agent(), limit_order(account, "10", "190"))
+            .await
+            .unwrap();
+        self.approve(&preview.preview_id, ttl).await
+    }
+
+    async fn approve(&self, preview_id: &str, ttl: Option<u32>) -> String {
+        self.gateway
+            .create_approval(
+                &CallContext::cli(),
+                RawApprovalCreate {
+                    preview_id: preview_id.into(),
+                    ttl_seconds: ttl,
+                },
+            )
+            .await
+            .unwrap()
+            .approval_id
+    }
+
+    async fn submit(
+        &self,
+        account: &str,
+        approval_id: &str,
+        key: &str,
+    ) -> Result<PaperOrderView, ibkr_agent_gateway::app::GatewayError> {
+        self.gateway
+            .paper_submit(
+                &agent(),
+                RawPaperSubmit {
+                    account: account.into(),
+                    approval_id: approval_id.into(),
+                    idempotency_key: key.into(),
+                },
+            )
+            .await
+    }
+
+    fn operations(&self) -> Vec<(String, String, Option<String>)> {
+        self.audit
+            .records()
+            .iter()
+            .map(|record| {
+                (
+                    record.columns.operation.clone(),
+                    record.columns.status.clone(),
+                    record.columns.error_code.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// The last event: the refused call, with its code.
+    fn assert_last_refused(&self, code: &str) {
+        let operations = self.operations();
+        let last = operations.last().unwrap();
+        assert_eq!(last.2.as_deref(), Some(code), "{operations:?}");
+        assert_ne!(last.1, "completed");
+    }
+}
+
+fn code(result: Result<PaperOrderView, ibkr_agent_gateway::app::GatewayError>) -> String {
+    result.unwrap_err().code().as_str().to_owned()
+}
+
+#[tokio::test]
+async fn preview_approve_submit_and_replay() {
+    let h = harness(Options::default());
+    let approval = h.approved(PAPER, None).await;
+    let first = h.submit(PAPER, &approval, "agent-order-1").await.unwrap();
+    assert_eq!(first.orders.len(), 1);
+    assert!(!first.replayed);
+    assert_eq!(first.writer, "local_candidate");
+    let again = h.submit(PAPER, &approval, "agent-order-1").await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.orders, first.orders);
+    assert_eq!(h.writer.submits(), 1, "the replay must not reach the writer");
+
+    let operations: Vec<String> = h.operations().into_iter().map(|op| op.0).collect();
+    for step in [
+        "orders preview",
+        "approvals create",
+        "paper order intent",
+        "approval consumed",
+        "paper order submit",
+    ] {
+        assert!(operations.iter().any(|op| op == step), "{step} missing: {operations:?}");
+    }
+    for record in h.audit.records() {
+        assert!(!record.columns.metadata.contains("1234567"), "{}", record.columns.metadata);
+    }
+    assert!(h.gateway.audit_verify(Default::default()).await.unwrap().chain_valid);
+}
+
+#[tokio::test]
+async fn a_preview_creates_no_broker_order_state() {
+    let h = harness(Options::default());
+    let before = h.gateway.orders(PAPER).await.unwrap().orders.len();
+    let preview = h
+        .gateway
+        .preview_order(&agent(), limit_order(PAPER, "10", "190"))
+        .await
+        .unwrap();
+    assert!(!preview.executable);
+    assert_eq!(preview.order_digest.len(), 64);
+    assert!(preview.what_if.commission.is_some());
+    assert_eq!(h.gateway.orders(PAPER).await.unwrap().orders.len(), before);
+    assert_eq!(h.writer.submits(), 0);
+}
+
+#[tokio::test]
+async fn the_preview_policy_refuses_and_the_refusal_is_audited() {
+    let h = harness(Options::default());
+    let mut market = limit_order(PAPER, "10", "1");
+    market.order_type = "MKT".into();
+    market.limit_price = None;
+    let error = h.gateway.preview_order(&agent(), market).await.unwrap_err();
+    assert_eq!(error.code().as_str(), "ORDER_POLICY_REJECTED");
+    h.assert_last_refused("ORDER_POLICY_REJECTED");
+    let error = h
+        .gateway
+        .preview_order(&agent(), limit_order(PAPER, "1000", "1"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "ORDER_POLICY_REJECTED");
+}
+
+#[tokio::test]
+async fn paper_disabled_is_refused() {
+    let h = harness(Options {
+        paper: paper_settings(false),
+        ..Options::default()
+    });
+    let approval = h.approved(PAPER, None).await;
+    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "PAPER_TRADING_DISABLED");
+    h.assert_last_refused("PAPER_TRADING_DISABLED");
+    assert_eq!(h.writer.submits(), 0);
+}
+
+#[tokio::test]
+async fn an_account_outside_the_allow_list_is_refused() {
+    let mut paper = paper_settings(true);
+    paper.allowed_accounts = BTreeSet::from([AccountId::parse(PAPER).unwrap()]);
+    let h = harness(Options {
+        paper,
+        ..Options::default()
+    });
+    let approval = h.approved(OTHER_PAPER, None).await;
+    assert_eq!(code(h.submit(OTHER_PAPER, &approval, "k1").await), "PAPER_ACCOUNT_NOT_ALLOWED");
+    assert_eq!(h.writer.submits(), 0);
+}
+
+#[tokio::test]
+async fn a_live_account_is_refused_on_the_paper_path() {
+    let h = harness(Options::default());
+    let approval = h.approved(LIVE, None).await;
+    assert_eq!(code(h.submit(LIVE, &approval, "k1").await), "PAPER_ACCOUNT_NOT_PAPER");
+    h.assert_last_refused("PAPER_ACCOUNT_NOT_PAPER");
+    assert_eq!(h.writer.submits(), 0);
+}
+
+#[tokio::test]
+async fn a_paper_shaped_id_the_broker_calls_live_is_refused() {
+    let h = harness(Options {
+        everything_live: true,
+        ..Options::default()
+    });
+    let approval = h.approved(PAPER, None).await;
+    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "PAPER_ACCOUNT_NOT_PAPER");
+    assert_eq!(h.writer.submits(), 0);
+}
+
+#[tokio::test]
+async fn a_missing_approval_is_refused() {
+    let h = harness(Options::default());
+    assert_eq!(code(h.submit(PAPER, "apr_nothing", "k1").await), "APPROVAL_NOT_FOUND");
+    h.assert_last_refused("APPROVAL_NOT_FOUND");
+    assert_eq!(h.writer.submits(), 0);
+}
+
+#[tokio::test]
+async fn an_expired_approval_is_refused_and_marked_expired() {
+    let h = harness(Options::default());
+    let approval = h.approved(PAPER, Some(10)).await;
+    h.clock.advance(Duration::seconds(11));
+    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "APPROVAL_EXPIRED");
+    assert!(h.operations().iter().any(|op| op.0 == "approval expired"));
+    let shown = h.gateway.show_approval(&CallContext::cli(), &approval).await.unwrap();
+    assert_eq!(shown.status, "expired");
+    assert_eq!(h.writer.submits(), 0);
+}
+
+#[tokio::test]
+async fn a_consumed_approval_is_refused() {
+    let h = harness(Options::default());
+    let approval = h.approved(PAPER, None).await;
+    h.submit(PAPER, &approval, "k1").await.unwrap();
+    assert_eq!(code(h.submit(PAPER, &approval, "k2").await), "APPROVAL_CONSUMED");
+    h.assert_last_refused("APPROVAL_CONSUMED");
+    assert_eq!(h.writer.submits(), 1);
+}
+
+#[tokio::test]
+async fn a_revoked_approval_is_refused() {
+    let h = harness(Options::default());
+    let approval = h.approved(PAPER, None).await;
+    let revoked = h
+        .gateway
+        .revoke_approval(&CallContext::cli(), &approval)
+        .await
+        .unwrap();
+    assert_eq!(revoked.status, "revoked");
+    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "APPROVAL_REVOKED");
+    assert_eq!(h.writer.submits(), 0);
+}
+
+#[tokio::test]
+async fn an_approval_for_another_account_is_refused() {
+    let h = harness(Options::default());
+    let approval = h.approved(OTHER_PAPER, None).await;
+    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "APPROVAL_ACCOUNT_MISMATCH");
+    assert_eq!(h.writer.submits(), 0);
+}
+
+#[tokio::test]
+async fn an_expired_preview_is_refused() {
+    let h = harness(Options::default());
+    let approval = h.approved(PAPER, Some(3_600)).await;
+    h.clock.advance(Duration::seconds(301));
+    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "ORDER_PREVIEW_EXPIRED");
+    assert_eq!(h.writer.submits(), 0);
+}
+
+#[tokio::test]
+async fn an_edited_preview_row_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("workflow.sqlite3");
+    let h = harness(Options {
+        store: Arc::new(SqliteWorkflowStore::open(&path).unwrap()),
+        ..Options::default()
+    });
+    let approval = h.approved(PAPER, None).await;
+    // Someone with access to the file raises the limit price after approval.
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let changed = connection
+        .execute("UPDATE previews SET legs = replace(legs, 'limit=190', 'limit=199')", [])
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(connection);
+    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "ORDER_DIGEST_MISMATCH");
+    h.assert_last_refused("ORDER_DIGEST_MISMATCH");
+    assert_eq!(h.writer.submits(), 0);
+}
+
+#[tokio::test]
+async fn a_key_reused_for_another_request_is_a_conflict() {
+    let h = harness(Options::default());
+    let first = h.approved(PAPER, None).await;
+    h.submit(PAPER, &first, "shared-key").await.unwrap();
+    let second = h.approved(PAPER, None).await;
+    assert_eq!(
+        code(h.submit(PAPER, &second, "shared-key").await),
+        "ORDER_IDEMPOTENCY_CONFLICT"
+    );
+    assert_eq!(h.writer.submits(), 1);
+    // The second approval was not touched.
+    let shown = h.gateway.show_approval(&CallContext::cli(), &second).await.unwrap();
+    assert_eq!(shown.status, "approved");
+}
+
+#[tokio::test]
+async fn an_unavailable_audit_log_stops_the_write_before_anything_changes() {
+    let h = harness(Options::default());
+    let approval = h.approved(PAPER, None).await;
+    h.audit.set_failing(true);
+    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "AUDIT_WRITE_FAILED");
+    h.audit.set_failing(false);
+    assert_eq!(h.writer.submits(), 0);
+    // Nothing was recorded under the key and the approval is still usable.
+    let retried = h.submit(PAPER, &approval, "k1").await.unwrap();
+    assert!(!retried.replayed);
+    assert_eq!(h.writer.submits(), 1);
+}
+
+#[tokio::test]
+async fn mcp_approvals_need_their_scope_but_the_cli_does_not() {
+    let scopes: ScopeSet = Scope::ALL
+        .iter()
+        .copied()
+        .filter(|scope| *scope != Scope::ApprovalsCreate)
+        .collect();
+    let h = harness(Options::default());
+    let gateway = Gateway::builder(Arc::new(FakeBroker::new(h.clock.clone())))
+        .clock(h.clock.clone())
+        .scopes(scopes)
+        .workflow_store(Arc::new(MemoryWorkflowStore::new()))
+        .build()
+        .unwrap();
+    let preview = gateway
+        .preview_order(&agent(), limit_order(PAPER, "10", "190"))
+        .await
+        .unwrap();
+    let raw = RawApprovalCreate {
+        preview_id: preview.preview_id.clone(),
+        ttl_seconds: None,
+    };
+    let error = gateway.create_approval(&agent(), raw.clone()).await.unwrap_err();
+    assert_eq!(error.code().as_str(), "AUTH_MISSING_SCOPE");
+    let approval = gateway.create_approval(&CallContext::cli(), raw).await.unwrap();
+    assert_eq!(approval.surface, "cli");
+    assert_eq!(approval.created_by, "local_operator");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_submits_with_one_key_reach_the_writer_once() {
+    let h = Arc::new(harness(Options {
+        writer: Arc::new(CountingWriter::new(StdDuration::from_millis(20))),
+        ..Options::default()
+    }));
+    let approval = h.approved(PAPER, None).await;
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let h = Arc::clone(&h);
+            let approval = approval.clone();
+            tokio::spawn(async move { h.submit(PAPER, &approval, "one-key").await })
+        })
+        .collect();
+    let mut order_ids = BTreeSet::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(view) => {
+                order_ids.insert(view.orders[0].order_id.clone());
+            }
+            Err(error) => assert_eq!(error.code().as_str(), "ORDER_IDEMPOTENCY_PENDING"),
+        }
+    }
+    assert_eq!(h.writer.submits(), 1);
+    assert_eq!(order_ids.len(), 1);
+    let replay = h.submit(PAPER, &approval, "one-key").await.unwrap();
+    assert!(replay.replayed);
+    assert_eq!(h.writer.submits(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_submits_with_one_approval_place_one_order() {
+    let h = Arc::new(harness(Options {
+        writer: Arc::new(CountingWriter::new(StdDuration::from_millis(20))),
+        ..Options::default()
+    }));
+    let approval = h.approved(PAPER, None).await;
+    let tasks: Vec<_> = (0..16)
+        .map(|index| {
+            let h = Arc::clone(&h);
+            let approval = approval.clone();
+            tokio::spawn(async move { h.submit(PAPER, &approval, &format!("key-{index}")).await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(error) => assert!(
+                ["APPROVAL_IN_USE", "APPROVAL_CONSUMED"].contains(&error.code().as_str()),
+                "{error}"
+            ),
+        }
+    }
+    assert_eq!(accepted, 1);
+    assert_eq!(h.writer.submits(), 1);
+}
+
+fn sqlite_store(path: &Path) -> Arc<dyn WorkflowStore> {
+    Arc::new(SqliteWorkflowStore::open(path).unwrap())
+}
+
+#[tokio::test]
+async fn a_crash_after_the_broker_accepted_is_recovered_without_resubmitting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("workflow.sqlite3");
+    // The "broker" outlives the process: the same writer is handed to the restarted gateway.
+    let writer = Arc::new(CountingWriter::new(StdDuration::ZERO));
+    let clock = Arc::new(FixedClock::new(start()));
+    let first = harness(Options {
+        store: sqlite_store(&path),
+        writer: writer.clone(),
+        clock: clock.clone(),
+        ..Options::default()
+    });
+    let approval = first.approved(PAPER, None).await;
+    writer.die_after_submit.store(true, Ordering::SeqCst);
+    let crashed = tokio::time::timeout(
+        StdDuration::from_millis(200),
+        first.submit(PAPER, &approval, "crash-key"),
+    )
+    .await;
+    assert!(crashed.is_err(), "the submit must not finish: the process died");
+    drop(first);
+    writer.die_after_submit.store(false, Ordering::SeqCst);
+    assert_eq!(writer.submits(), 1);
+
+    // Restart: a new gateway on the same database, later than the recovery grace.
+    clock.advance(Duration::seconds(121));
+    let restarted = harness(Options {
+        store: sqlite_store(&path),
+        writer: writer.clone(),
+        clock: clock.clone(),
+        ..Options::default()
+    });
+    let report = restarted
+        .gateway
+        .recover_pending_writes(&CallContext::cli())
+        .await
+        .unwrap();
+    assert_eq!((report.completed, report.needs_review, report.left_pending), (1, 0, 0));
+    assert_eq!(writer.submits(), 1, "recovery must never resubmit");
+    let replay = restarted.submit(PAPER, &approval, "crash-key").await.unwrap();
+    assert!(replay.replayed);
+    assert!(replay.recovered);
+    assert_eq!(writer.submits(), 1);
+    let shown = restarted
+        .gateway
+        .show_approval(&CallContext::cli(), &approval)
+        .await
+        .unwrap();
+    assert_eq!(shown.status, "consumed");
+    assert!(restarted.operations().iter().any(|op| op.0 == "order recovery"));
+}
+
+#[tokio::test]
+async fn a_pending_write_is_reported_and_an_unfound_one_goes_to_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("workflow.sqlite3");
+    let writer = Arc::new(CountingWriter::new(StdDuration::ZERO));
+    let clock = Arc::new(FixedClock::new(start()));
+    let first = harness(Options {
+        store: sqlite_store(&path),
+        writer: writer.clone(),
+        clock: clock.clone(),
+        ..Options::default()
+    });
+    let approval = first.approved(PAPER, None).await;
+    writer.die_after_submit.store(true, Ordering::SeqCst);
+    let _ = tokio::time::timeout(
+        StdDuration::from_millis(200),
+        first.submit(PAPER, &approval, "lost-key"),
+    )
+    .await;
+    writer.die_after_submit.store(false, Ordering::SeqCst);
+    // Within the grace the record is in flight.
+    assert_eq!(
+        code(first.submit(PAPER, &approval, "lost-key").await),
+        "ORDER_IDEMPOTENCY_PENDING"
+    );
+    drop(first);
+
+    // The broker lost the order (a different, empty book after the restart).
+    clock.advance(Duration::seconds(121));
+    let empty = Arc::new(CountingWriter::new(StdDuration::ZERO));
+    let restarted = harness(Options {
+        store: sqlite_store(&path),
+        writer: empty.clone(),
+        clock,
+        ..Options::default()
+    });
+    assert_eq!(
+        code(restarted.submit(PAPER, &approval, "lost-key").await),
+        "ORDER_IDEMPOTENCY_NEEDS_REVIEW"
+    );
+    assert_eq!(empty.submits(), 0, "recovery never resubmits");
+    // The approval stays held: another key cannot use it while a person reviews.
+    let error = restarted.submit(PAPER, &approval, "other-key").await.unwrap_err();
+    assert_eq!(error.code().as_str(), "APPROVAL_IN_USE");
+}
+
+#[tokio::test]
+async fn brackets_go_as_one_group_with_one_approval() {
+    let h = harness(Options::default());
+    let preview = h
+        .gateway
+        .preview_bracket(
+            &agent(),
+            RawBracketPreview {
+                account: PAPER.into(),
+                contract_id: "265598".into(),
+                side: "BUY".into(),
+                quantity: "10".into(),
+                entry_price: "190".into(),
+                take_profit_price: "210".into(),
+                stop_loss_price: "180".into(),
+                time_in_force: Some("GTC".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(preview.legs.len(), 3);
+    let approval = h.approve(&preview.preview_id, None).await;
+    // A bracket approval cannot place a single order.
+    assert_eq!(
+        code(h.submit(PAPER, &approval, "k-single").await),
+        "ORDER_PREVIEW_KIND_MISMATCH"
+    );
+    let raw = RawPaperSubmit {
+        account: PAPER.into(),
+        approval_id: approval.clone(),
+        idempotency_key: "bracket-1".into(),
+    };
+    let placed = h.gateway.paper_bracket_submit(&agent(), raw.clone()).await.unwrap();
+    let legs: Vec<&str> = placed.orders.iter().map(|order| order.leg.as_str()).collect();
+    assert_eq!(legs, ["entry", "take_profit", "stop_loss"]);
+    assert_eq!(h.writer.submits(), 1);
+    let replay = h.gateway.paper_bracket_submit(&agent(), raw).await.unwrap();
+    assert!(replay.replayed);
+    assert_eq!(replay.orders, placed.orders);
+
+    let mut bad = RawBracketPreview {
+        account: PAPER.into(),
+        contract_id: "265598".into(),
+        side: "BUY".into(),
+        quantity: "10".into(),
+        entry_price: "190".into(),
+        take_profit_price: "180".into(),
+        stop_loss_price: "210".into(),
+        time_in_force: None,
+    };
+    let error = h.gateway.preview_bracket(&agent(), bad.clone()).await.unwrap_err();
+    assert_eq!(error.code().as_str(), "INPUT_INVALID");
+    bad.take_profit_price = "200".into();
+    bad.stop_loss_price = "195".into();
+    assert!(h.gateway.preview_bracket(&agent(), bad).await.is_err());
+}
+
+#[tokio::test]
+async fn modify_takes_an_approved_replacement_and_cancel_is_keyed() {
+    let h = harness(Options::default());
+    let approval = h.approved(PAPER, None).await;
+    let placed = h.submit(PAPER, &approval, "k-modify").await.unwrap();
+    let order_id = placed.orders[0].order_id.clone();
+
+    // A replacement may not change the side.
+    let mut flipped = limit_order(PAPER, "10", "191");
+    flipped.side = "SELL".into();
+    flipped.modify_order_id = Some(order_id.clone());
+    let error = h.gateway.preview_order(&agent(), flipped).await.unwrap_err();
+    assert_eq!(error.code().as_str(), "ORDER_MODIFY_NOT_ALLOWED");
+
+    let mut replacement = limit_order(PAPER, "5", "191.5");
+    replacement.modify_order_id = Some(order_id.clone());
+    let preview = h.gateway.preview_order(&agent(), replacement).await.unwrap();
+    assert_eq!(preview.kind, "modify");
+    let modify_approval = h.approve(&preview.preview_id, None).await;
+    let modify = RawPaperModify {
+        account: PAPER.into(),
+        order_id: order_id.clone(),
+        approval_id: modify_approval.clone(),
+        idempotency_key: "m-1".into(),
+    };
+    let modified = h.gateway.paper_modify(&agent(), modify.clone()).await.unwrap();
+    assert_eq!(modified.orders[0].order_id, order_id);
+    assert!(h.gateway.paper_modify(&agent(), modify).await.unwrap().replayed);
+    // A modify approval is for that order only.
+    let error = h
+        .gateway
+        .paper_modify(
+            &agent(),
+            RawPaperModify {
+                account: PAPER.into(),
+                order_id: "lc-999".into(),
+                approval_id: modify_approval,
+                idempotency_key: "m-2".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "APPROVAL_CONSUMED");
+
+    let cancel = RawPaperCancel {
+        account: PAPER.into(),
+        order_id: order_id.clone(),
+        idempotency_key: "c-1".into(),
+    };
+    let cancelled = h.gateway.paper_cancel(&agent(), cancel.clone()).await.unwrap();
+    assert_eq!(cancelled.operation, "cancel");
+    assert!(h.gateway.paper_cancel(&agent(), cancel).await.unwrap().replayed);
+    let unknown = h
+        .gateway
+        .paper_cancel(
+            &agent(),
+            RawPaperCancel {
+                account: PAPER.into(),
+                order_id: "lc-999".into(),
+                idempotency_key: "c-2".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code().as_str(), "ORDER_NOT_FOUND");
+}

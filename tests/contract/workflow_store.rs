@@ -1,0 +1,979 @@
+//! The `WorkflowStore` contract: one set of expectations for every adapter (SQLite and
+//! in-memory), then the SQLite store's own guarantees (restarts, file modes, edited rows,
+//! path-free errors, atomicity across connections).
+//!
+//! Each shared expectation is an async function over a [`Fixture`]; `workflow_contract_suite!`
+//! turns the list into one multi-threaded test per expectation for an adapter.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use ibkr_agent_gateway::adapters::outbound::memory_workflow::MemoryWorkflowStore;
+use ibkr_agent_gateway::adapters::outbound::sqlite_workflow::SqliteWorkflowStore;
+use ibkr_agent_gateway::domain::approval::{Approval, ApprovalStatus};
+use ibkr_agent_gateway::domain::audit::{Actor, Surface};
+use ibkr_agent_gateway::domain::idempotency::{
+    Fingerprint, IdempotencyRecord, IdempotencyState, WriteOperation,
+};
+use ibkr_agent_gateway::domain::ids::{
+    AccountId, ApprovalId, BrokerOrderId, ContractId, IdempotencyKey, PreviewId,
+};
+use ibkr_agent_gateway::domain::money::{Currency, Money, Price, Quantity};
+use ibkr_agent_gateway::domain::order::{OrderSide, OrderType, TimeInForce};
+use ibkr_agent_gateway::domain::order_intent::{
+    IntentParts, OrderDigest, OrderIntent, TrailingOffset,
+};
+use ibkr_agent_gateway::domain::preview::{Preview, PreviewKind, WhatIf};
+use ibkr_agent_gateway::ports::workflow_store::{
+    BeginOutcome, RecordKey, StoreError, WorkflowStore,
+};
+use rust_decimal::Decimal;
+use tempfile::TempDir;
+use tokio::task::JoinSet;
+
+const ACCOUNT: &str = "DU1234567";
+
+/// An adapter under test.
+struct Fixture {
+    store: Arc<dyn WorkflowStore>,
+    /// Keeps the SQLite file's directory alive for the test.
+    _dir: Option<TempDir>,
+}
+
+fn memory() -> Fixture {
+    Fixture {
+        store: Arc::new(MemoryWorkflowStore::new()),
+        _dir: None,
+    }
+}
+
+fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteWorkflowStore::open(&dir.path().join("workflow.sqlite3")).unwrap();
+    Fixture {
+        store: Arc::new(store),
+        _dir: Some(dir),
+    }
+}
+
+/// Declares one test per expectation for an adapter's fixture function.
+macro_rules! workflow_contract_suite {
+    ($adapter:ident => $($expectation:ident),+ $(,)?) => {
+        mod $adapter {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $expectation() {
+                    let fixture = super::$adapter();
+                    super::$expectation(&fixture).await;
+                }
+            )+
+        }
+    };
+}
+
+workflow_contract_suite!(memory =>
+    previews_round_trip,
+    a_taken_preview_id_is_a_duplicate,
+    approvals_round_trip,
+    approvals_are_listed_newest_first_up_to_the_limit,
+    begin_starts_exactly_once_under_a_race,
+    begin_returns_the_existing_record,
+    an_approval_backs_only_one_key,
+    an_expired_or_closed_approval_cannot_begin,
+    complete_consumes_the_approval_once,
+    complete_accepts_a_record_under_review,
+    fail_frees_the_approval,
+    needs_review_keeps_the_approval_held,
+    close_approval_changes_only_an_unheld_approved_approval,
+    close_approval_refuses_other_target_statuses,
+    finishing_a_missing_record_is_a_wrong_state,
+    pending_lists_only_pending_oldest_first,
+);
+
+workflow_contract_suite!(sqlite =>
+    previews_round_trip,
+    a_taken_preview_id_is_a_duplicate,
+    approvals_round_trip,
+    approvals_are_listed_newest_first_up_to_the_limit,
+    begin_starts_exactly_once_under_a_race,
+    begin_returns_the_existing_record,
+    an_approval_backs_only_one_key,
+    an_expired_or_closed_approval_cannot_begin,
+    complete_consumes_the_approval_once,
+    complete_accepts_a_record_under_review,
+    fail_frees_the_approval,
+    needs_review_keeps_the_approval_held,
+    close_approval_changes_only_an_unheld_approved_approval,
+    close_approval_refuses_other_target_statuses,
+    finishing_a_missing_record_is_a_wrong_state,
+    pending_lists_only_pending_oldest_first,
+);
+
+// -------------------------------------------------------------------------------------------
+// Builders
+// -------------------------------------------------------------------------------------------
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 2, 15, 0, 0).unwrap()
+}
+
+fn account() -> AccountId {
+    AccountId::parse(ACCOUNT).unwrap()
+}
+
+fn leg(
+    side: OrderSide,
+    order_type: OrderType,
+    limit: Option<&str>,
+    stop: Option<&str>,
+) -> OrderIntent {
+    OrderIntent::new(IntentParts {
+        account_id: account(),
+        contract_id: ContractId::new(265_598).unwrap(),
+        side,
+        quantity: Quantity::parse("10").unwrap(),
+        order_type,
+        limit_price: limit.map(|raw| Price::parse(raw).unwrap()),
+        stop_price: stop.map(|raw| Price::parse(raw).unwrap()),
+        trailing: None,
+        time_in_force: TimeInForce::GoodTillCancelled,
+    })
+    .unwrap()
+}
+
+/// A one-leg buy limit order at 200.
+fn order_preview(id: &str) -> Preview {
+    preview(
+        id,
+        PreviewKind::Order,
+        vec![leg(OrderSide::Buy, OrderType::Limit, Some("200.00"), None)],
+    )
+}
+
+fn preview(id: &str, kind: PreviewKind, legs: Vec<OrderIntent>) -> Preview {
+    Preview {
+        id: PreviewId::parse(id).unwrap(),
+        kind,
+        digest: OrderDigest::of(&legs),
+        legs,
+        symbol: "AAPL".to_owned(),
+        what_if: WhatIf::default(),
+        created_at: t0(),
+        expires_at: t0() + Duration::seconds(300),
+        created_by: Actor::LocalOperator,
+        surface: Surface::Cli,
+    }
+}
+
+/// An `approved` approval made at `t0 + offset` seconds, usable for 300 seconds.
+fn approval(id: &str, offset: i64) -> Approval {
+    let created_at = t0() + Duration::seconds(offset);
+    Approval {
+        id: ApprovalId::parse(id).unwrap(),
+        preview_id: PreviewId::parse("prv_1").unwrap(),
+        account_id: account(),
+        digest: order_preview("prv_1").digest,
+        status: ApprovalStatus::Approved,
+        created_by: Actor::LocalOperator,
+        surface: Surface::Cli,
+        created_at,
+        expires_at: created_at + Duration::seconds(300),
+        closed_at: None,
+    }
+}
+
+/// A pending record under `key`, started at `t0 + 10s`, naming `approval` if given.
+fn record(key: &str, approval: Option<&str>) -> IdempotencyRecord {
+    IdempotencyRecord {
+        account_id: account(),
+        operation: WriteOperation::PaperSubmit,
+        key: IdempotencyKey::parse(key).unwrap(),
+        fingerprint: Fingerprint::of(&["paper_submit", key]),
+        approval_id: approval.map(|id| ApprovalId::parse(id).unwrap()),
+        state: IdempotencyState::Pending,
+        outcome: None,
+        started_at: t0() + Duration::seconds(10),
+        finished_at: None,
+    }
+}
+
+fn key_of(record: &IdempotencyRecord) -> RecordKey {
+    RecordKey {
+        account_id: record.account_id.clone(),
+        operation: record.operation,
+        key: record.key.clone(),
+    }
+}
+
+fn approval_id(id: &str) -> ApprovalId {
+    ApprovalId::parse(id).unwrap()
+}
+
+async fn status_of(store: &dyn WorkflowStore, id: &str) -> ApprovalStatus {
+    store
+        .approval(&approval_id(id))
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+}
+
+// -------------------------------------------------------------------------------------------
+// Expectations
+// -------------------------------------------------------------------------------------------
+
+async fn previews_round_trip(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    let usd = Currency::parse("USD").unwrap();
+
+    let mut order = order_preview("prv_order");
+    order.what_if = WhatIf {
+        commission: Some(Money::parse("1.050", usd).unwrap()),
+        initial_margin_change: Some(Decimal::new(-12_345, 2)),
+        initial_margin_after: Some(Decimal::new(500_000, 1)),
+        maintenance_margin_change: None,
+        maintenance_margin_after: Some(Decimal::ONE),
+        equity_after: Some(Decimal::new(99_999_999, 4)),
+        warnings: vec!["margin is \"tight\"\nsecond line".to_owned()],
+    };
+    order.created_by = Actor::RemoteSubject {
+        subject_hash: "0123abcd".to_owned(),
+    };
+    order.surface = Surface::McpHttp;
+    order.created_at += Duration::nanoseconds(123_456_789);
+
+    let bracket = preview(
+        "prv_bracket",
+        PreviewKind::Bracket,
+        vec![
+            leg(OrderSide::Buy, OrderType::Limit, Some("200"), None),
+            leg(OrderSide::Sell, OrderType::Limit, Some("210.5"), None),
+            leg(OrderSide::Sell, OrderType::Stop, None, Some("190")),
+        ],
+    );
+
+    let trailing = OrderIntent::new(IntentParts {
+        order_type: OrderType::TrailingStop,
+        limit_price: None,
+        stop_price: Some(Price::parse("180").unwrap()),
+        trailing: Some(TrailingOffset::Percent(Decimal::new(15, 1))),
+        ..leg(OrderSide::Sell, OrderType::Limit, Some("1"), None).parts()
+    })
+    .unwrap();
+    let mut modify = preview(
+        "prv_modify",
+        PreviewKind::Modify {
+            order_id: BrokerOrderId::parse("1234567890").unwrap(),
+        },
+        vec![trailing],
+    );
+    modify.surface = Surface::Sdk;
+    modify.created_by = Actor::System;
+
+    for preview in [&order, &bracket, &modify] {
+        store.insert_preview(preview).await.unwrap();
+    }
+    for preview in [&order, &bracket, &modify] {
+        let loaded = store.preview(&preview.id).await.unwrap().unwrap();
+        assert_eq!(&loaded, preview);
+        assert!(loaded.digest_matches(), "{}", preview.id);
+    }
+    assert_eq!(bracket.legs.len(), 3);
+    assert_eq!(
+        store
+            .preview(&PreviewId::parse("prv_missing").unwrap())
+            .await,
+        Ok(None)
+    );
+}
+
+async fn a_taken_preview_id_is_a_duplicate(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    store.insert_preview(&order_preview("prv_1")).await.unwrap();
+    let mut other = order_preview("prv_1");
+    other.symbol = "MSFT".to_owned();
+    assert_eq!(
+        store.insert_preview(&other).await,
+        Err(StoreError::Duplicate)
+    );
+    assert_eq!(
+        store.preview(&other.id).await.unwrap().unwrap().symbol,
+        "AAPL"
+    );
+    store.insert_approval(&approval("apr_1", 0)).await.unwrap();
+    assert_eq!(
+        store.insert_approval(&approval("apr_1", 5)).await,
+        Err(StoreError::Duplicate)
+    );
+}
+
+async fn approvals_round_trip(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    let open = approval("apr_open", 0);
+    let closed = Approval {
+        status: ApprovalStatus::Revoked,
+        closed_at: Some(t0() + Duration::nanoseconds(1)),
+        created_by: Actor::RemoteSubject {
+            subject_hash: "feed".to_owned(),
+        },
+        surface: Surface::McpStdio,
+        ..approval("apr_closed", 1)
+    };
+    for approval in [&open, &closed] {
+        store.insert_approval(approval).await.unwrap();
+        assert_eq!(
+            store.approval(&approval.id).await.unwrap().as_ref(),
+            Some(approval)
+        );
+    }
+    assert_eq!(store.approval(&approval_id("apr_missing")).await, Ok(None));
+}
+
+async fn approvals_are_listed_newest_first_up_to_the_limit(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    // Inserted out of order; two share a creation time and are ordered by id, descending.
+    for (id, offset) in [
+        ("apr_b", 20),
+        ("apr_a", 10),
+        ("apr_d", 30),
+        ("apr_c", 30),
+        ("apr_e", 0),
+    ] {
+        store.insert_approval(&approval(id, offset)).await.unwrap();
+    }
+    let ids = |approvals: Vec<Approval>| -> Vec<String> {
+        approvals
+            .into_iter()
+            .map(|approval| approval.id.as_str().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(store.approvals(10).await.unwrap()),
+        ["apr_d", "apr_c", "apr_b", "apr_a", "apr_e"]
+    );
+    assert_eq!(ids(store.approvals(2).await.unwrap()), ["apr_d", "apr_c"]);
+    assert!(store.approvals(0).await.unwrap().is_empty());
+}
+
+async fn begin_starts_exactly_once_under_a_race(fixture: &Fixture) {
+    let record = record("race-1", None);
+    let mut tasks = JoinSet::new();
+    for _ in 0..16 {
+        let (store, record) = (Arc::clone(&fixture.store), record.clone());
+        tasks.spawn(async move { store.begin(&record).await });
+    }
+    let mut started = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        match outcome.unwrap().unwrap() {
+            BeginOutcome::Started => started += 1,
+            BeginOutcome::Existing(existing) => assert_eq!(existing, record),
+            BeginOutcome::ApprovalUnavailable => panic!("no approval is named"),
+        }
+    }
+    assert_eq!(started, 1);
+}
+
+async fn begin_returns_the_existing_record(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    let first = record("k-1", None);
+    assert_eq!(store.begin(&first).await, Ok(BeginOutcome::Started));
+    // A different request under the same key changes nothing and sees the stored record.
+    let other = IdempotencyRecord {
+        fingerprint: Fingerprint::of(&["other"]),
+        ..first.clone()
+    };
+    assert_eq!(
+        store.begin(&other).await,
+        Ok(BeginOutcome::Existing(first.clone()))
+    );
+    assert_eq!(
+        store.idempotency(&key_of(&first)).await,
+        Ok(Some(first.clone()))
+    );
+    // The same key under another operation is another record.
+    let modify = IdempotencyRecord {
+        operation: WriteOperation::PaperModify,
+        ..first.clone()
+    };
+    assert_eq!(store.begin(&modify).await, Ok(BeginOutcome::Started));
+    let missing = RecordKey {
+        operation: WriteOperation::PaperCancel,
+        ..key_of(&first)
+    };
+    assert_eq!(store.idempotency(&missing).await, Ok(None));
+}
+
+async fn an_approval_backs_only_one_key(fixture: &Fixture) {
+    store_approval(fixture, "apr_1").await;
+    let mut tasks = JoinSet::new();
+    for key in ["k-a", "k-b"] {
+        let (store, record) = (Arc::clone(&fixture.store), record(key, Some("apr_1")));
+        tasks.spawn(async move { store.begin(&record).await });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = tasks.join_next().await {
+        outcomes.push(outcome.unwrap().unwrap());
+    }
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|outcome| **outcome == BeginOutcome::Started)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|outcome| **outcome == BeginOutcome::ApprovalUnavailable)
+            .count(),
+        1,
+        "{outcomes:?}"
+    );
+    // The refused key left no record behind.
+    let mut stored = 0;
+    for key in ["k-a", "k-b"] {
+        if fixture
+            .store
+            .idempotency(&key_of(&record(key, None)))
+            .await
+            .unwrap()
+            .is_some()
+        {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 1);
+    assert_eq!(
+        status_of(fixture.store.as_ref(), "apr_1").await,
+        ApprovalStatus::Approved
+    );
+}
+
+async fn an_expired_or_closed_approval_cannot_begin(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    // Expired by the clock: the record starts at the approval's expiry.
+    let mut stale = approval("apr_stale", 0);
+    stale.expires_at = record("k", None).started_at;
+    store.insert_approval(&stale).await.unwrap();
+    assert_eq!(
+        store.begin(&record("k-stale", Some("apr_stale"))).await,
+        Ok(BeginOutcome::ApprovalUnavailable)
+    );
+    // Closed in the store.
+    for (id, status) in [
+        ("apr_revoked", ApprovalStatus::Revoked),
+        ("apr_expired", ApprovalStatus::Expired),
+    ] {
+        store_approval(fixture, id).await;
+        assert!(
+            store
+                .close_approval(&approval_id(id), status, t0())
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.begin(&record(&format!("k-{id}"), Some(id))).await,
+            Ok(BeginOutcome::ApprovalUnavailable)
+        );
+    }
+    // Unknown.
+    assert_eq!(
+        store.begin(&record("k-unknown", Some("apr_unknown"))).await,
+        Ok(BeginOutcome::ApprovalUnavailable)
+    );
+    assert!(store.pending().await.unwrap().is_empty());
+}
+
+async fn complete_consumes_the_approval_once(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    store_approval(fixture, "apr_1").await;
+    let first = record("k-1", Some("apr_1"));
+    let key = key_of(&first);
+    assert_eq!(store.begin(&first).await, Ok(BeginOutcome::Started));
+    let done = t0() + Duration::seconds(11);
+    store
+        .complete(&key, r#"{"order_id":"1"}"#, done)
+        .await
+        .unwrap();
+
+    let stored = store.idempotency(&key).await.unwrap().unwrap();
+    assert_eq!(stored.state, IdempotencyState::Completed);
+    assert_eq!(stored.outcome.as_deref(), Some(r#"{"order_id":"1"}"#));
+    assert_eq!(stored.finished_at, Some(done));
+    let approval = store
+        .approval(&approval_id("apr_1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(approval.status, ApprovalStatus::Consumed);
+    assert_eq!(approval.closed_at, Some(done));
+
+    assert_eq!(
+        store.complete(&key, "again", done).await,
+        Err(StoreError::WrongState)
+    );
+    assert_eq!(
+        store.fail(&key, "late", done).await,
+        Err(StoreError::WrongState)
+    );
+    assert_eq!(
+        store.begin(&record("k-2", Some("apr_1"))).await,
+        Ok(BeginOutcome::ApprovalUnavailable)
+    );
+    assert!(
+        !store
+            .close_approval(&approval_id("apr_1"), ApprovalStatus::Revoked, done)
+            .await
+            .unwrap()
+    );
+}
+
+async fn complete_accepts_a_record_under_review(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    store_approval(fixture, "apr_1").await;
+    let record = record("k-1", Some("apr_1"));
+    let key = key_of(&record);
+    store.begin(&record).await.unwrap();
+    store
+        .mark_needs_review(&key, t0() + Duration::seconds(20))
+        .await
+        .unwrap();
+    store
+        .complete(&key, "found", t0() + Duration::seconds(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.idempotency(&key).await.unwrap().unwrap().state,
+        IdempotencyState::Completed
+    );
+    assert_eq!(status_of(store, "apr_1").await, ApprovalStatus::Consumed);
+}
+
+async fn fail_frees_the_approval(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    store_approval(fixture, "apr_1").await;
+    let first = record("k-1", Some("apr_1"));
+    assert_eq!(store.begin(&first).await, Ok(BeginOutcome::Started));
+    let failed_at = t0() + Duration::seconds(11);
+    store
+        .fail(&key_of(&first), r#"{"error":"refused"}"#, failed_at)
+        .await
+        .unwrap();
+    let stored = store.idempotency(&key_of(&first)).await.unwrap().unwrap();
+    assert_eq!(stored.state, IdempotencyState::Failed);
+    assert_eq!(stored.finished_at, Some(failed_at));
+    assert_eq!(status_of(store, "apr_1").await, ApprovalStatus::Approved);
+
+    // Only a pending record can fail.
+    assert_eq!(
+        store.fail(&key_of(&first), "again", failed_at).await,
+        Err(StoreError::WrongState)
+    );
+    assert_eq!(
+        store.mark_needs_review(&key_of(&first), failed_at).await,
+        Err(StoreError::WrongState)
+    );
+    // A new key may use the freed approval; the failed key replays its failure.
+    assert_eq!(
+        store.begin(&record("k-2", Some("apr_1"))).await,
+        Ok(BeginOutcome::Started)
+    );
+    assert!(matches!(
+        store.begin(&first).await,
+        Ok(BeginOutcome::Existing(IdempotencyRecord {
+            state: IdempotencyState::Failed,
+            ..
+        }))
+    ));
+}
+
+async fn needs_review_keeps_the_approval_held(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    store_approval(fixture, "apr_1").await;
+    let first = record("k-1", Some("apr_1"));
+    store.begin(&first).await.unwrap();
+    store
+        .mark_needs_review(&key_of(&first), t0() + Duration::seconds(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .idempotency(&key_of(&first))
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        IdempotencyState::NeedsReview
+    );
+    assert_eq!(
+        store.begin(&record("k-2", Some("apr_1"))).await,
+        Ok(BeginOutcome::ApprovalUnavailable)
+    );
+    assert!(
+        !store
+            .close_approval(&approval_id("apr_1"), ApprovalStatus::Revoked, t0())
+            .await
+            .unwrap()
+    );
+    // Under review, the outcome is unknown: it cannot be declared failed, nor flagged twice.
+    assert_eq!(
+        store.fail(&key_of(&first), "no", t0()).await,
+        Err(StoreError::WrongState)
+    );
+    assert_eq!(
+        store.mark_needs_review(&key_of(&first), t0()).await,
+        Err(StoreError::WrongState)
+    );
+    assert!(store.pending().await.unwrap().is_empty());
+    assert_eq!(status_of(store, "apr_1").await, ApprovalStatus::Approved);
+}
+
+async fn close_approval_changes_only_an_unheld_approved_approval(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    let closed_at = t0() + Duration::seconds(5);
+
+    store_approval(fixture, "apr_free").await;
+    assert!(
+        store
+            .close_approval(&approval_id("apr_free"), ApprovalStatus::Revoked, closed_at)
+            .await
+            .unwrap()
+    );
+    let revoked = store
+        .approval(&approval_id("apr_free"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.status, ApprovalStatus::Revoked);
+    assert_eq!(revoked.closed_at, Some(closed_at));
+    // Already closed: no change, and the first close is kept.
+    assert!(
+        !store
+            .close_approval(&approval_id("apr_free"), ApprovalStatus::Expired, t0())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .approval(&approval_id("apr_free"))
+            .await
+            .unwrap()
+            .unwrap(),
+        revoked
+    );
+
+    // Held by a pending write: no change; freed by its failure: closable.
+    store_approval(fixture, "apr_held").await;
+    let held = record("k-held", Some("apr_held"));
+    store.begin(&held).await.unwrap();
+    assert!(
+        !store
+            .close_approval(&approval_id("apr_held"), ApprovalStatus::Expired, closed_at)
+            .await
+            .unwrap()
+    );
+    assert_eq!(status_of(store, "apr_held").await, ApprovalStatus::Approved);
+    store
+        .fail(&key_of(&held), "refused", closed_at)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .close_approval(&approval_id("apr_held"), ApprovalStatus::Expired, closed_at)
+            .await
+            .unwrap()
+    );
+    assert_eq!(status_of(store, "apr_held").await, ApprovalStatus::Expired);
+
+    // Unknown: no change.
+    assert!(
+        !store
+            .close_approval(&approval_id("apr_unknown"), ApprovalStatus::Revoked, t0())
+            .await
+            .unwrap()
+    );
+}
+
+async fn close_approval_refuses_other_target_statuses(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    store_approval(fixture, "apr_1").await;
+    for status in [ApprovalStatus::Approved, ApprovalStatus::Consumed] {
+        assert_eq!(
+            store
+                .close_approval(&approval_id("apr_1"), status, t0())
+                .await,
+            Err(StoreError::WrongState)
+        );
+    }
+    assert_eq!(status_of(store, "apr_1").await, ApprovalStatus::Approved);
+}
+
+async fn finishing_a_missing_record_is_a_wrong_state(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    let key = key_of(&record("k-missing", None));
+    assert_eq!(
+        store.complete(&key, "x", t0()).await,
+        Err(StoreError::WrongState)
+    );
+    assert_eq!(
+        store.fail(&key, "x", t0()).await,
+        Err(StoreError::WrongState)
+    );
+    assert_eq!(
+        store.mark_needs_review(&key, t0()).await,
+        Err(StoreError::WrongState)
+    );
+}
+
+async fn pending_lists_only_pending_oldest_first(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    let at = |key: &str, offset: i64| IdempotencyRecord {
+        started_at: t0() + Duration::seconds(offset),
+        ..record(key, None)
+    };
+    // Inserted out of order; `k-b` and `k-c` tie on time and are ordered by key.
+    let records = [
+        at("k-c", 20),
+        at("k-a", 30),
+        at("k-b", 20),
+        at("k-d", 10),
+        at("k-done", 5),
+        at("k-failed", 6),
+        at("k-review", 7),
+    ];
+    for record in &records {
+        assert_eq!(store.begin(record).await, Ok(BeginOutcome::Started));
+    }
+    let key = |name: &str| key_of(&record(name, None));
+    store.complete(&key("k-done"), "ok", t0()).await.unwrap();
+    store.fail(&key("k-failed"), "no", t0()).await.unwrap();
+    store
+        .mark_needs_review(&key("k-review"), t0())
+        .await
+        .unwrap();
+
+    let pending = store.pending().await.unwrap();
+    let keys: Vec<&str> = pending.iter().map(|record| record.key.as_str()).collect();
+    assert_eq!(keys, ["k-d", "k-b", "k-c", "k-a"]);
+    assert!(
+        pending
+            .iter()
+            .all(|record| record.state == IdempotencyState::Pending && record.outcome.is_none())
+    );
+}
+
+/// Stores an `approved` approval `id`, made at `t0`.
+async fn store_approval(fixture: &Fixture, id: &str) {
+    fixture
+        .store
+        .insert_approval(&approval(id, 0))
+        .await
+        .unwrap();
+}
+
+// -------------------------------------------------------------------------------------------
+// The SQLite store's own guarantees
+// -------------------------------------------------------------------------------------------
+
+fn sqlite_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("state").join("workflow.sqlite3")
+}
+
+fn edit(path: &Path, sql: &str) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_data_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_path(&dir);
+    let preview = order_preview("prv_1");
+    let done = record("k-done", Some("apr_1"));
+    let open = record("k-open", None);
+    {
+        let store = SqliteWorkflowStore::open(&path).unwrap();
+        store.insert_preview(&preview).await.unwrap();
+        store.insert_approval(&approval("apr_1", 0)).await.unwrap();
+        store.begin(&done).await.unwrap();
+        store.complete(&key_of(&done), "ok", t0()).await.unwrap();
+        store.begin(&open).await.unwrap();
+    }
+    let store = SqliteWorkflowStore::open(&path).unwrap();
+    assert_eq!(store.preview(&preview.id).await, Ok(Some(preview)));
+    assert_eq!(status_of(&store, "apr_1").await, ApprovalStatus::Consumed);
+    assert_eq!(
+        store
+            .idempotency(&key_of(&done))
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        IdempotencyState::Completed
+    );
+    assert_eq!(store.pending().await, Ok(vec![open]));
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_path(&dir);
+    let store = SqliteWorkflowStore::open(&path).unwrap();
+    store.insert_preview(&order_preview("prv_1")).await.unwrap();
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    assert_eq!(mode(&path), 0o600);
+    drop(store);
+
+    // An existing, wider file is narrowed.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(SqliteWorkflowStore::open(&path).unwrap());
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[tokio::test]
+async fn sqlite_an_edited_limit_price_loads_with_a_digest_mismatch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_path(&dir);
+    let store = SqliteWorkflowStore::open(&path).unwrap();
+    let preview = order_preview("prv_1");
+    store.insert_preview(&preview).await.unwrap();
+    assert!(
+        store
+            .preview(&preview.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .digest_matches()
+    );
+
+    edit(
+        &path,
+        "UPDATE previews SET legs = replace(legs, ';limit=200;', ';limit=201;') \
+         WHERE id = 'prv_1'",
+    );
+    let edited = store.preview(&preview.id).await.unwrap().unwrap();
+    assert_eq!(
+        edited.legs[0].limit_price(),
+        Some(Price::parse("201").unwrap())
+    );
+    assert_eq!(edited.digest, preview.digest);
+    assert!(!edited.digest_matches());
+}
+
+#[tokio::test]
+async fn sqlite_unparseable_rows_are_corrupt_and_name_only_the_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_path(&dir);
+    let store = SqliteWorkflowStore::open(&path).unwrap();
+    store.insert_preview(&order_preview("prv_1")).await.unwrap();
+    store.insert_approval(&approval("apr_1", 0)).await.unwrap();
+
+    edit(
+        &path,
+        "UPDATE previews SET legs = 'order/v1;account=DU1234567;garbage' WHERE id = 'prv_1'; \
+         UPDATE approvals SET status = 'maybe' WHERE id = 'apr_1';",
+    );
+    let error = store
+        .preview(&PreviewId::parse("prv_1").unwrap())
+        .await
+        .unwrap_err();
+    let StoreError::Corrupt { detail } = &error else {
+        panic!("{error:?}");
+    };
+    assert!(detail.contains("prv_1"), "{detail}");
+    for text in [error.to_string(), format!("{error:?}")] {
+        assert!(!text.contains(ACCOUNT), "{text}");
+        assert!(!text.contains("garbage"), "{text}");
+    }
+    let error = store.approval(&approval_id("apr_1")).await.unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Corrupt { detail } if detail.contains("apr_1")),
+        "{error:?}"
+    );
+    assert!(!error.to_string().contains(ACCOUNT), "{error}");
+    assert!(matches!(
+        store.approvals(10).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[tokio::test]
+async fn sqlite_errors_name_no_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_text = dir.path().display().to_string();
+    let blocker = dir.path().join("secret-dir-name");
+    std::fs::write(&blocker, b"a file where a directory should be").unwrap();
+    let error = SqliteWorkflowStore::open(&blocker.join("workflow.sqlite3")).unwrap_err();
+    for text in [error.to_string(), format!("{error:?}")] {
+        assert!(!text.contains(&dir_text), "{text}");
+        assert!(!text.contains("secret-dir-name"), "{text}");
+    }
+
+    // A database whose tables were dropped fails every call without naming the file.
+    let path = sqlite_path(&dir);
+    let store = SqliteWorkflowStore::open(&path).unwrap();
+    edit(
+        &path,
+        "DROP TABLE previews; DROP TABLE approvals; DROP TABLE idempotency_records;",
+    );
+    let errors = [
+        store
+            .insert_preview(&order_preview("prv_1"))
+            .await
+            .unwrap_err(),
+        store.approvals(1).await.unwrap_err(),
+        store.begin(&record("k-1", None)).await.unwrap_err(),
+        store.pending().await.unwrap_err(),
+    ];
+    for error in errors {
+        assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+        for text in [error.to_string(), format!("{error:?}")] {
+            assert!(!text.contains(&dir_text), "{text}");
+            assert!(!text.contains("workflow.sqlite3"), "{text}");
+            assert!(!text.contains(ACCOUNT), "{text}");
+        }
+    }
+    assert!(!store.describe().contains(&dir_text));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_begin_is_atomic_across_connections() {
+    // Two stores on one file stand in for two processes: only SQLite's lock serializes them.
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_path(&dir);
+    let stores: [Arc<dyn WorkflowStore>; 2] = [
+        Arc::new(SqliteWorkflowStore::open(&path).unwrap()),
+        Arc::new(SqliteWorkflowStore::open(&path).unwrap()),
+    ];
+    stores[0]
+        .insert_approval(&approval("apr_1", 0))
+        .await
+        .unwrap();
+    let mut tasks = JoinSet::new();
+    for index in 0..16 {
+        let store = Arc::clone(&stores[index % 2]);
+        // Most race on one key; the rest use their own keys naming the same approval.
+        let key = if index % 4 == 0 {
+            format!("k-own-{index}")
+        } else {
+            "k-shared".to_owned()
+        };
+        let record = record(&key, Some("apr_1"));
+        tasks.spawn(async move { store.begin(&record).await });
+    }
+    let mut started = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        if outcome.unwrap().unwrap() == BeginOutcome::Started {
+            started += 1;
+        }
+    }
+    assert_eq!(started, 1);
+    assert_eq!(stores[1].pending().await.unwrap().len(), 1);
+}

@@ -934,8 +934,71 @@ mod tests {
         let local = Settings::load(&dir.join("local.example.yaml")).unwrap();
         assert_eq!(local.broker, BrokerBackend::Fake);
         assert!(!local.enabled_scopes.has_write());
+        let paper = Settings::load(&dir.join("paper.example.yaml")).unwrap();
+        assert!(paper.paper_trading.enabled);
+        assert_eq!(paper.paper_trading.writer, PaperWriterKind::LocalCandidate);
+        assert!(!paper.enabled_scopes.contains(Scope::ApprovalsCreate));
         let portal = Settings::load(&dir.join("client-portal.example.yaml")).unwrap();
         assert_eq!(portal.broker.name(), "client_portal_gateway");
+    }
+
+    #[test]
+    fn paper_trading_is_off_and_refusing_by_default() {
+        let settings = Settings::embedded_defaults();
+        assert!(!settings.paper_trading.enabled);
+        assert_eq!(settings.paper_trading.writer, PaperWriterKind::Refusing);
+        assert!(!settings.order_preview.allow_market_orders);
+    }
+
+    #[test]
+    fn paper_trading_is_validated_without_echoing_account_ids() {
+        let ok = "paper_trading:\n  enabled: true\n  allowed_accounts: [DU1234567]\n  writer: local_candidate\n";
+        let settings = Settings::from_yaml(ok).unwrap();
+        assert!(settings.paper_trading.enabled);
+        assert_eq!(settings.paper_trading.writer, PaperWriterKind::LocalCandidate);
+        let live = error_of("paper_trading:\n  allowed_accounts: [U7654321]\n");
+        assert!(live.starts_with("paper_trading.allowed_accounts[0]"), "{live}");
+        assert!(!live.contains("7654321"));
+        assert!(
+            error_of("paper_trading:\n  enabled: true\n")
+                .starts_with("paper_trading.allowed_accounts")
+        );
+        assert!(error_of("paper_trading:\n  writer: tws\n").starts_with("paper_trading.writer"));
+        assert!(
+            error_of("paper_trading:\n  writer: client_portal\n")
+                .contains("client_portal_gateway")
+        );
+    }
+
+    #[test]
+    fn the_preview_policy_reads_exact_decimals() {
+        let settings = Settings::from_yaml(
+            "order_preview:\n  max_quantity: \"0.5\"\n  max_notional: 1000.25\n  allowed_asset_classes: [STK, OPT]\n  allow_fractional: true\n",
+        )
+        .unwrap();
+        let policy = settings.order_preview;
+        assert_eq!(policy.max_quantity.to_string(), "0.5");
+        assert_eq!(policy.max_notional.map(|value| value.to_string()).as_deref(), Some("1000.25"));
+        assert!(policy.allowed_asset_classes.contains(&AssetClass::Option));
+        let uncapped = Settings::from_yaml("order_preview:\n  max_notional: none\n").unwrap();
+        assert_eq!(uncapped.order_preview.max_notional, None);
+        assert!(error_of("order_preview:\n  max_quantity: \"1e3\"\n").starts_with("order_preview.max_quantity"));
+        assert!(error_of("order_preview:\n  max_quantity: 0\n").starts_with("order_preview.max_quantity"));
+        assert!(error_of("order_preview:\n  expiration_seconds: 5\n").starts_with("order_preview.expiration_seconds"));
+        assert!(
+            error_of("order_preview:\n  allowed_asset_classes: [IND]\n")
+                .starts_with("order_preview.allowed_asset_classes[0]")
+        );
+    }
+
+    #[test]
+    fn confirmable_prompt_ids_are_checked() {
+        let settings = Settings::from_yaml("broker:\n  confirmable_message_ids: [o354, p12]\n").unwrap();
+        assert_eq!(settings.confirmable_message_ids.map(|ids| ids.len()), Some(2));
+        assert!(
+            error_of("broker:\n  confirmable_message_ids: [\"o1; drop\"]\n")
+                .starts_with("broker.confirmable_message_ids[0]")
+        );
     }
 
     #[test]

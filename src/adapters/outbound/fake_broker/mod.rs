@@ -13,6 +13,9 @@
 //!   stock `DRMT` ([`known_ids::NO_DATA`]) has **no market data** at all
 //!   ([`BrokerError::MarketDataUnavailable`] for quotes and bars).
 //!
+//! Order what-ifs follow a small invented cost and margin model (see `what_if`) and never
+//! create order state: the fake's books are fixed.
+//!
 //! Nothing here performs I/O or draws randomness: every value comes from the catalog, the
 //! clock, or a fixed integer hash of the contract id, so equal clocks give equal answers.
 //! Quotes do not move; bars trace a path that ends at the quote's last price (see `history`).
@@ -27,6 +30,7 @@ mod catalog;
 mod history;
 mod ledger;
 mod market;
+mod what_if;
 
 use std::fmt;
 use std::sync::Arc;
@@ -41,7 +45,9 @@ use crate::domain::instrument::{AssetClass, Contract, ContractQuery};
 use crate::domain::market_data::{BarSeries, BarsRequest, Quote};
 use crate::domain::money::Money;
 use crate::domain::order::{Execution, LiveOrder};
+use crate::domain::order_intent::OrderIntent;
 use crate::domain::portfolio::Position;
+use crate::domain::preview::WhatIf;
 use crate::domain::session::{SessionState, SessionStatus};
 use crate::ports::broker_reader::{BrokerError, BrokerReader};
 use crate::ports::clock::Clock;
@@ -344,12 +350,11 @@ impl BrokerReader for FakeBroker {
 
     async fn what_if(
         &self,
-        _account: &AccountId,
-        _legs: &[crate::domain::order_intent::OrderIntent],
-    ) -> Result<crate::domain::preview::WhatIf, BrokerError> {
-        Err(BrokerError::CapabilityUnavailable {
-            capability: "order what-if",
-        })
+        account: &AccountId,
+        legs: &[OrderIntent],
+    ) -> Result<WhatIf, BrokerError> {
+        let (catalog, book) = self.usable_book(account)?;
+        what_if::what_if(catalog, book, legs)
     }
 }
 

@@ -1,0 +1,513 @@
+//! The `PaperOrderWriter` contract: what every writer that places orders must do, what the
+//! refusing writer must do, and the fake broker's what-if, the preview that precedes a write.
+//!
+//! Expectations for placing writers are async functions over a [`Fixture`]; `writer_suite!`
+//! turns the list into one `#[tokio::test]` per expectation for an adapter. To add a writer
+//! (the Client Portal writer on wiremock, say), write an async `fn <adapter>() -> Fixture` and
+//! invoke `writer_suite!` for it with the same list.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
+use ibkr_agent_gateway::adapters::outbound::fake_broker::{FakeBroker, known_ids};
+use ibkr_agent_gateway::adapters::outbound::local_candidate::LocalCandidateWriter;
+use ibkr_agent_gateway::adapters::outbound::refusing_writer::RefusingWriter;
+use ibkr_agent_gateway::domain::error_code::ErrorCode;
+use ibkr_agent_gateway::domain::ids::{AccountId, BrokerOrderId, ContractId, IdempotencyKey};
+use ibkr_agent_gateway::domain::money::{Price, Quantity};
+use ibkr_agent_gateway::domain::order::{OrderSide, OrderStatus, OrderType, TimeInForce};
+use ibkr_agent_gateway::domain::order_intent::{BracketIntent, IntentParts, OrderIntent};
+use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
+use ibkr_agent_gateway::ports::order_writer::{PaperOrderWriter, WorkingOrder, WriteError};
+use rust_decimal::Decimal;
+
+/// A placing writer under test and the ids it may use.
+struct Fixture {
+    /// The writer, with an empty book.
+    writer: Arc<dyn PaperOrderWriter>,
+    /// A paper account the writer may place orders in.
+    account: AccountId,
+    /// Another paper account, whose orders must stay invisible from `account`.
+    other_account: AccountId,
+    /// A stock the writer can place orders for.
+    stock: ContractId,
+    /// An order id the writer never handed out.
+    unknown_order: BrokerOrderId,
+}
+
+/// The local-candidate writer, fresh.
+async fn local_candidate() -> Fixture {
+    Fixture {
+        writer: Arc::new(LocalCandidateWriter::new()),
+        account: AccountId::parse(known_ids::PAPER_USD_ACCOUNT).unwrap(),
+        other_account: AccountId::parse(known_ids::PAPER_EUR_ACCOUNT).unwrap(),
+        stock: ContractId::new(known_ids::AAPL).unwrap(),
+        unknown_order: BrokerOrderId::parse("lc-999999").unwrap(),
+    }
+}
+
+/// Declares one test per expectation for a writer's fixture function.
+macro_rules! writer_suite {
+    ($adapter:ident => $($expectation:ident),+ $(,)?) => {
+        mod $adapter {
+            $(
+                #[tokio::test]
+                async fn $expectation() {
+                    let fixture = super::$adapter().await;
+                    super::$expectation(&fixture).await;
+                }
+            )+
+        }
+    };
+}
+
+writer_suite!(local_candidate =>
+    submit_returns_an_id_findable_by_id_and_client_order_id,
+    a_bracket_returns_three_orders_in_leg_order_all_findable,
+    a_reused_client_order_id_is_rejected_and_places_nothing,
+    modify_changes_only_quantity_prices_and_time_in_force,
+    a_cancelled_order_reads_as_cancelled,
+    unknown_order_ids_are_not_found,
+    orders_of_another_account_stay_invisible,
+    every_error_is_definitive,
+);
+
+// -------------------------------------------------------------------------------------------
+// Helpers
+// -------------------------------------------------------------------------------------------
+
+fn key(raw: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(raw).unwrap()
+}
+
+fn price(raw: &str) -> Price {
+    Price::parse(raw).unwrap()
+}
+
+fn dec(raw: &str) -> Decimal {
+    Decimal::from_str(raw).unwrap()
+}
+
+fn limit_order(
+    account: &AccountId,
+    contract: ContractId,
+    quantity: &str,
+    limit: &str,
+) -> OrderIntent {
+    OrderIntent::new(IntentParts {
+        account_id: account.clone(),
+        contract_id: contract,
+        side: OrderSide::Buy,
+        quantity: Quantity::parse(quantity).unwrap(),
+        order_type: OrderType::Limit,
+        limit_price: Some(price(limit)),
+        stop_price: None,
+        trailing: None,
+        time_in_force: TimeInForce::Day,
+    })
+    .unwrap()
+}
+
+fn limit(fixture: &Fixture, quantity: &str, limit: &str) -> OrderIntent {
+    limit_order(&fixture.account, fixture.stock, quantity, limit)
+}
+
+fn bracket(fixture: &Fixture) -> BracketIntent {
+    BracketIntent::new(limit(fixture, "10", "190.00"), price("210"), price("180")).unwrap()
+}
+
+async fn find(fixture: &Fixture, order_id: &BrokerOrderId) -> WorkingOrder {
+    fixture
+        .writer
+        .order(&fixture.account, order_id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("order {order_id} is not findable"))
+}
+
+/// The order's fields that came from the intent.
+fn assert_matches_intent(order: &WorkingOrder, intent: &OrderIntent) {
+    assert_eq!(&order.account_id, intent.account_id());
+    assert_eq!(order.contract_id, intent.contract_id());
+    assert_eq!(order.side, intent.side());
+    assert_eq!(order.order_type, intent.order_type());
+    assert_eq!(order.quantity, intent.quantity());
+    assert_eq!(order.limit_price, intent.limit_price());
+    assert_eq!(order.stop_price, intent.stop_price());
+    assert_eq!(order.time_in_force, intent.time_in_force());
+}
+
+// -------------------------------------------------------------------------------------------
+// Expectations for placing writers
+// -------------------------------------------------------------------------------------------
+
+async fn submit_returns_an_id_findable_by_id_and_client_order_id(fixture: &Fixture) {
+    assert!(!fixture.writer.name().is_empty());
+    let intent = limit(fixture, "10", "190.00");
+    let placed = fixture
+        .writer
+        .submit(&intent, &key("submit-1"))
+        .await
+        .unwrap();
+    assert!(!placed.status.is_terminal(), "{:?}", placed.status);
+    let by_id = find(fixture, &placed.order_id).await;
+    assert_eq!(by_id.order_id, placed.order_id);
+    assert_eq!(by_id.client_order_id.as_deref(), Some("submit-1"));
+    assert_matches_intent(&by_id, &intent);
+    let by_client_order_id = fixture
+        .writer
+        .find_by_client_order_id(&fixture.account, &key("submit-1"))
+        .await
+        .unwrap();
+    assert_eq!(by_client_order_id, Some(by_id));
+}
+
+async fn a_bracket_returns_three_orders_in_leg_order_all_findable(fixture: &Fixture) {
+    let bracket = bracket(fixture);
+    let placed = fixture
+        .writer
+        .submit_bracket(&bracket, &key("bracket-1"))
+        .await
+        .unwrap();
+    assert_eq!(placed.len(), 3);
+    let mut ids: Vec<_> = placed.iter().map(|order| order.order_id.clone()).collect();
+    for (placed_order, leg) in placed.iter().zip(bracket.legs()) {
+        let order = find(fixture, &placed_order.order_id).await;
+        assert_matches_intent(&order, leg);
+    }
+    let parent = fixture
+        .writer
+        .find_by_client_order_id(&fixture.account, &key("bracket-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(parent.order_id, placed[0].order_id, "the parent has the id");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "every leg has its own id");
+}
+
+async fn a_reused_client_order_id_is_rejected_and_places_nothing(fixture: &Fixture) {
+    let first = fixture
+        .writer
+        .submit(&limit(fixture, "10", "190.00"), &key("once"))
+        .await
+        .unwrap();
+    let again = fixture
+        .writer
+        .submit(&limit(fixture, "20", "191.00"), &key("once"))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), ErrorCode::BrokerOrderRejected, "{again:?}");
+    assert!(again.is_definitive());
+    assert!(again.to_string().contains("already registered"), "{again}");
+    let as_bracket = fixture
+        .writer
+        .submit_bracket(&bracket(fixture), &key("once"))
+        .await
+        .unwrap_err();
+    assert_eq!(as_bracket.code(), ErrorCode::BrokerOrderRejected);
+    let held = fixture
+        .writer
+        .find_by_client_order_id(&fixture.account, &key("once"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.order_id, first.order_id);
+    assert_eq!(held.quantity, Quantity::parse("10").unwrap());
+}
+
+async fn modify_changes_only_quantity_prices_and_time_in_force(fixture: &Fixture) {
+    let original = limit(fixture, "10", "190.00");
+    let placed = fixture
+        .writer
+        .submit(&original, &key("modify-1"))
+        .await
+        .unwrap();
+    let mut parts = original.parts();
+    parts.quantity = Quantity::parse("7").unwrap();
+    parts.limit_price = Some(price("188.25"));
+    parts.time_in_force = TimeInForce::GoodTillCancelled;
+    let replacement = OrderIntent::new(parts).unwrap();
+    let modified = fixture
+        .writer
+        .modify(&placed.order_id, &replacement)
+        .await
+        .unwrap();
+    assert_eq!(modified.order_id, placed.order_id);
+    let order = find(fixture, &placed.order_id).await;
+    assert_matches_intent(&order, &replacement);
+    assert_eq!(order.client_order_id.as_deref(), Some("modify-1"));
+    assert_eq!(order.status, placed.status);
+}
+
+async fn a_cancelled_order_reads_as_cancelled(fixture: &Fixture) {
+    let placed = fixture
+        .writer
+        .submit(&limit(fixture, "10", "190.00"), &key("cancel-1"))
+        .await
+        .unwrap();
+    let ack = fixture
+        .writer
+        .cancel(&fixture.account, &placed.order_id)
+        .await
+        .unwrap();
+    assert_eq!(ack.order_id, placed.order_id);
+    assert_eq!(
+        find(fixture, &placed.order_id).await.status,
+        OrderStatus::Cancelled
+    );
+}
+
+async fn unknown_order_ids_are_not_found(fixture: &Fixture) {
+    let unknown = &fixture.unknown_order;
+    let writer = &fixture.writer;
+    assert_eq!(writer.order(&fixture.account, unknown).await, Ok(None));
+    let error = writer.cancel(&fixture.account, unknown).await.unwrap_err();
+    assert_eq!(error.code(), ErrorCode::OrderNotFound);
+    let error = writer
+        .modify(unknown, &limit(fixture, "1", "1"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::OrderNotFound);
+    assert_eq!(
+        writer
+            .find_by_client_order_id(&fixture.account, &key("never-used"))
+            .await,
+        Ok(None)
+    );
+}
+
+async fn orders_of_another_account_stay_invisible(fixture: &Fixture) {
+    let placed = fixture
+        .writer
+        .submit(&limit(fixture, "10", "190.00"), &key("mine"))
+        .await
+        .unwrap();
+    let other = &fixture.other_account;
+    let writer = &fixture.writer;
+    assert_eq!(writer.order(other, &placed.order_id).await, Ok(None));
+    assert_eq!(
+        writer.find_by_client_order_id(other, &key("mine")).await,
+        Ok(None)
+    );
+    let error = writer.cancel(other, &placed.order_id).await.unwrap_err();
+    assert_eq!(error.code(), ErrorCode::OrderNotFound);
+    let foreign = limit_order(other, fixture.stock, "1", "1");
+    let error = writer.modify(&placed.order_id, &foreign).await.unwrap_err();
+    assert_eq!(error.code(), ErrorCode::OrderNotFound);
+}
+
+async fn every_error_is_definitive(fixture: &Fixture) {
+    let writer = &fixture.writer;
+    let placed = writer
+        .submit(&limit(fixture, "10", "190.00"), &key("errors"))
+        .await
+        .unwrap();
+    writer
+        .cancel(&fixture.account, &placed.order_id)
+        .await
+        .unwrap();
+    let errors = [
+        writer
+            .submit(&limit(fixture, "1", "1"), &key("errors"))
+            .await
+            .unwrap_err(),
+        writer
+            .cancel(&fixture.account, &fixture.unknown_order)
+            .await
+            .unwrap_err(),
+        writer
+            .modify(&fixture.unknown_order, &limit(fixture, "1", "1"))
+            .await
+            .unwrap_err(),
+        // A finished order can change no more.
+        writer
+            .cancel(&fixture.account, &placed.order_id)
+            .await
+            .unwrap_err(),
+        writer
+            .modify(&placed.order_id, &limit(fixture, "1", "1"))
+            .await
+            .unwrap_err(),
+    ];
+    for error in errors {
+        assert!(error.is_definitive(), "{error:?}");
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// The local-candidate writer's own promises
+// -------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn local_candidate_ids_are_deterministic_and_a_rejected_write_adds_nothing() {
+    let writer = LocalCandidateWriter::new();
+    assert_eq!(writer.name(), "local_candidate");
+    let fixture = local_candidate().await;
+    let placed = writer
+        .submit(&limit(&fixture, "10", "190.00"), &key("k"))
+        .await
+        .unwrap();
+    assert_eq!(placed.order_id.as_str(), "lc-1");
+    assert_eq!(placed.status, OrderStatus::Submitted);
+    let rejected = writer
+        .submit(&limit(&fixture, "10", "190.00"), &key("k"))
+        .await;
+    assert!(matches!(rejected, Err(WriteError::Rejected { .. })));
+    assert_eq!(
+        writer.submitted_count(),
+        1,
+        "the book still holds one order"
+    );
+    let legs = writer
+        .submit_bracket(&bracket(&fixture), &key("k-2"))
+        .await
+        .unwrap();
+    let ids: Vec<_> = legs.iter().map(|leg| leg.order_id.as_str()).collect();
+    assert_eq!(ids, ["lc-2", "lc-3", "lc-4"]);
+    assert_eq!(
+        legs[2].status,
+        OrderStatus::PreSubmitted,
+        "the stop-loss waits"
+    );
+    assert_eq!(writer.submitted_count(), 4);
+}
+
+// -------------------------------------------------------------------------------------------
+// The refusing writer
+// -------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn refusing_writer_refuses_every_write_definitively() {
+    let fixture = local_candidate().await;
+    let writer: Arc<dyn PaperOrderWriter> = Arc::new(RefusingWriter::new());
+    assert_eq!(writer.name(), "refusing");
+    let order_id = BrokerOrderId::parse("1").unwrap();
+    let errors = [
+        writer
+            .submit(&limit(&fixture, "10", "190.00"), &key("k"))
+            .await
+            .unwrap_err(),
+        writer
+            .submit_bracket(&bracket(&fixture), &key("k"))
+            .await
+            .unwrap_err(),
+        writer
+            .modify(&order_id, &limit(&fixture, "1", "1"))
+            .await
+            .unwrap_err(),
+        writer
+            .cancel(&fixture.account, &order_id)
+            .await
+            .unwrap_err(),
+    ];
+    for error in errors {
+        assert_eq!(error.code(), ErrorCode::OrderWriterRefused, "{error:?}");
+        assert_eq!(error.code().as_str(), "ORDER_WRITER_REFUSED");
+        assert!(error.is_definitive());
+        assert!(error.to_string().contains("refusing"), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn refusing_writer_never_finds_anything() {
+    let fixture = local_candidate().await;
+    let writer: Arc<dyn PaperOrderWriter> = Arc::new(RefusingWriter::new());
+    let _ = writer
+        .submit(&limit(&fixture, "10", "190.00"), &key("k"))
+        .await;
+    for raw in ["1", "lc-1", "1001"] {
+        let order_id = BrokerOrderId::parse(raw).unwrap();
+        assert_eq!(writer.order(&fixture.account, &order_id).await, Ok(None));
+    }
+    assert_eq!(
+        writer
+            .find_by_client_order_id(&fixture.account, &key("k"))
+            .await,
+        Ok(None)
+    );
+}
+
+// -------------------------------------------------------------------------------------------
+// The fake broker's what-if
+// -------------------------------------------------------------------------------------------
+
+fn fake_broker() -> FakeBroker {
+    let now: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-27T15:30:17Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    FakeBroker::new(Arc::new(FixedClock::new(now)))
+}
+
+#[tokio::test]
+async fn fake_what_if_of_ten_aapl_at_a_limit_is_deterministic() {
+    let fixture = local_candidate().await;
+    let fake = fake_broker();
+    let legs = [limit(&fixture, "10", "190.00")];
+    let what_if = fake.what_if(&fixture.account, &legs).await.unwrap();
+    // Notional 1900.00 USD: commission is the 1.00 minimum; margin 25 % = 475.00, maintenance
+    // 80 % of that = 380.00, on top of the account's 17153.92 and 14137.98; net liquidation
+    // 146360.39 less the commission.
+    let commission = what_if.commission.unwrap();
+    assert_eq!(commission.amount(), dec("1.00"));
+    assert_eq!(commission.currency().as_str(), "USD");
+    assert_eq!(what_if.initial_margin_change, Some(dec("475.00")));
+    assert_eq!(what_if.initial_margin_after, Some(dec("17628.92")));
+    assert_eq!(what_if.maintenance_margin_change, Some(dec("380.00")));
+    assert_eq!(what_if.maintenance_margin_after, Some(dec("14517.98")));
+    assert_eq!(what_if.equity_after, Some(dec("146359.39")));
+    assert!(what_if.warnings.is_empty(), "{:?}", what_if.warnings);
+    assert_eq!(
+        fake.what_if(&fixture.account, &legs).await.unwrap(),
+        what_if
+    );
+}
+
+#[tokio::test]
+async fn fake_what_if_margins_a_bracket_on_its_entry_only() {
+    let fixture = local_candidate().await;
+    let fake = fake_broker();
+    let bracket = bracket(&fixture);
+    let entry_only = fake
+        .what_if(&fixture.account, &bracket.legs()[..1])
+        .await
+        .unwrap();
+    let whole = fake
+        .what_if(&fixture.account, bracket.legs())
+        .await
+        .unwrap();
+    assert_eq!(whole, entry_only);
+}
+
+#[tokio::test]
+async fn fake_what_if_refuses_an_unknown_account() {
+    let fake = fake_broker();
+    let stranger = AccountId::parse("U1111111").unwrap();
+    let legs = [limit_order(
+        &stranger,
+        ContractId::new(known_ids::AAPL).unwrap(),
+        "10",
+        "190.00",
+    )];
+    assert_eq!(
+        fake.what_if(&stranger, &legs).await,
+        Err(BrokerError::UnknownAccount)
+    );
+}
+
+#[tokio::test]
+async fn fake_what_if_creates_no_order_state() {
+    let fixture = local_candidate().await;
+    let fake = fake_broker();
+    let before = fake.live_orders(&fixture.account).await.unwrap();
+    fake.what_if(&fixture.account, &[limit(&fixture, "10", "190.00")])
+        .await
+        .unwrap();
+    fake.what_if(&fixture.account, bracket(&fixture).legs())
+        .await
+        .unwrap();
+    assert_eq!(fake.live_orders(&fixture.account).await.unwrap(), before);
+}

@@ -101,9 +101,13 @@ fn paper_writer_for(
                     "client_portal needs broker.backend: client_portal_gateway",
                 )
             })?;
-            // TEMP-WIRING: the Client Portal writer lands with its adapter.
-            let _ = portal;
-            Err(GatewayError::config("paper_trading.writer", "not wired yet"))
+            let confirmable = settings.confirmable_message_ids.clone().unwrap_or_else(|| {
+                crate::adapters::outbound::client_portal::DEFAULT_CONFIRMABLE_MESSAGE_IDS
+                    .iter()
+                    .map(|id| (*id).to_owned())
+                    .collect()
+            });
+            Ok(Arc::new(portal.order_writer(confirmable)))
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_LENGTH, HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use url::Url;
@@ -19,13 +19,29 @@ const USER_AGENT: &str = concat!("ibkr-agent-gateway/", env!("CARGO_PKG_VERSION"
 /// The longest `Retry-After` honoured; a larger value is clamped, not ignored.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-/// The HTTP method of a read. Only `POST` with an empty body is ever sent (session endpoints).
+/// The HTTP method of a request. Reads use `GET` and body-less `POST`s (session endpoints);
+/// `POST` with a JSON body and `DELETE` are for order writes and go only through
+/// [`GatewayClient::exchange`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HttpMethod {
     /// `GET`.
     Get,
     /// `POST` with an empty body and `Content-Length: 0`.
     PostEmpty,
+    /// `POST` with a JSON body.
+    PostJson,
+    /// `DELETE`.
+    Delete,
+}
+
+/// A JSON request body. Its `Debug` shows only the length: order bodies hold account ids.
+#[derive(Clone, Default)]
+pub(crate) struct JsonBody(Vec<u8>);
+
+impl std::fmt::Debug for JsonBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "JsonBody({} bytes)", self.0.len())
+    }
 }
 
 /// One request to the gateway, relative to the base URL.
@@ -35,6 +51,7 @@ pub(crate) struct ApiRequest {
     segments: Vec<String>,
     query: Vec<(&'static str, String)>,
     context: ErrorContext,
+    body: JsonBody,
 }
 
 impl ApiRequest {
@@ -48,6 +65,19 @@ impl ApiRequest {
         Self::new(HttpMethod::PostEmpty, segments)
     }
 
+    /// A `POST` of `body` (JSON) to the fixed path `segments`; only [`GatewayClient::exchange`]
+    /// sends it.
+    pub(crate) fn post_json(segments: &[&'static str], body: Vec<u8>) -> Self {
+        let mut request = Self::new(HttpMethod::PostJson, segments);
+        request.body = JsonBody(body);
+        request
+    }
+
+    /// A `DELETE` of the fixed path `segments`; only [`GatewayClient::exchange`] sends it.
+    pub(crate) fn delete(segments: &[&'static str]) -> Self {
+        Self::new(HttpMethod::Delete, segments)
+    }
+
     fn new(method: HttpMethod, segments: &[&'static str]) -> Self {
         Self {
             method,
@@ -57,6 +87,7 @@ impl ApiRequest {
                 .collect(),
             query: Vec::new(),
             context: ErrorContext::default(),
+            body: JsonBody::default(),
         }
     }
 
@@ -102,6 +133,29 @@ fn is_safe_segment(segment: &str) -> bool {
         && segment
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// What one [`GatewayClient::exchange`] produced, before the caller maps it. Writes split their
+/// failures by whether the order may exist, which the read mapping of [`GatewayClient::call`]
+/// does not keep.
+#[derive(Debug)]
+pub(crate) enum Exchange {
+    /// The request did not reach the order book: it was never sent (an unsafe URL, a local
+    /// pacing refusal, a failed connection) or the gateway refused it before acting (401, a
+    /// redirect to the login page, 429). The fault is what a read would report.
+    NotSent(GatewayFault),
+    /// The request may have reached the gateway, but no complete answer came back (a timeout,
+    /// a broken connection, an oversize body, an unexpected redirect). The fault is what a read
+    /// would report.
+    Unanswered(GatewayFault),
+    /// The gateway answered: its status, and its body as JSON (`Null` when empty, `None` when
+    /// it is not JSON).
+    Answered {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The body.
+        body: Option<Value>,
+    },
 }
 
 /// The gateway client. Cheap to share behind the broker; holds no session secrets (the gateway
@@ -231,9 +285,22 @@ impl GatewayClient {
     /// A 2xx body that is an object with a non-empty `error` string is a failure, mapped by its
     /// text. Nothing is retried here.
     pub(crate) async fn call(&self, request: &ApiRequest) -> Result<Value, GatewayFault> {
+        if matches!(request.method, HttpMethod::PostJson | HttpMethod::Delete) {
+            // The read path never sends a write: writes need `exchange`'s unmapped outcome.
+            return Err(GatewayFault::invalid("refused to send a write as a read"));
+        }
         let url = self.url_for(request)?;
         self.limiter.acquire(&request.path_key()).await?;
-        let builder = match request.method {
+        let response = self
+            .builder(request, url)
+            .send()
+            .await
+            .map_err(|error| GatewayFault::Broker(errors::transport(&error)))?;
+        self.interpret(response, request.context).await
+    }
+
+    fn builder(&self, request: &ApiRequest, url: Url) -> reqwest::RequestBuilder {
+        match request.method {
             HttpMethod::Get => self.http.get(url),
             // IBKR's edge rejects empty POSTs without `Content-Length: 0` (reference §1.1), and
             // hyper sends no length header for an empty body unless told to.
@@ -242,12 +309,64 @@ impl GatewayClient {
                 .post(url)
                 .header(CONTENT_LENGTH, "0")
                 .body(Vec::<u8>::new()),
+            HttpMethod::PostJson => self
+                .http
+                .post(url)
+                .header(CONTENT_TYPE, "application/json")
+                .body(request.body.0.clone()),
+            HttpMethod::Delete => self.http.delete(url),
+        }
+    }
+
+    /// Sends one paced request of any method and reports what happened without mapping the
+    /// answer, so that a write can tell "not sent" from "outcome unknown". A 429 still starts
+    /// the penalty box. Nothing is retried here.
+    pub(crate) async fn exchange(&self, request: &ApiRequest) -> Exchange {
+        let url = match self.url_for(request) {
+            Ok(url) => url,
+            Err(fault) => return Exchange::NotSent(fault),
         };
-        let response = builder
-            .send()
-            .await
-            .map_err(|error| GatewayFault::Broker(errors::transport(&error)))?;
-        self.interpret(response, request.context).await
+        if let Err(error) = self.limiter.acquire(&request.path_key()).await {
+            return Exchange::NotSent(GatewayFault::Broker(error));
+        }
+        let response = match self.builder(request, url).send().await {
+            Ok(response) => response,
+            Err(error) => {
+                let fault = GatewayFault::Broker(errors::transport(&error));
+                // Only a failure to connect (or to build the request) proves that nothing
+                // reached the gateway; a timeout or a broken connection may come after it acted.
+                return if error.is_connect() || error.is_builder() {
+                    Exchange::NotSent(fault)
+                } else {
+                    Exchange::Unanswered(fault)
+                };
+            }
+        };
+        let status = response.status();
+        if status == StatusCode::UNAUTHORIZED {
+            return Exchange::NotSent(GatewayFault::NoSession);
+        }
+        if status.is_redirection() {
+            return if is_login_redirect(response.headers()) {
+                Exchange::NotSent(GatewayFault::NoSession)
+            } else {
+                Exchange::Unanswered(GatewayFault::invalid(
+                    "the gateway answered with an unexpected redirect",
+                ))
+            };
+        }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let penalty = self.limiter.penalize(retry_after(response.headers()));
+            return Exchange::NotSent(GatewayFault::RateLimited { penalty });
+        }
+        let body = match self.read_capped(response).await {
+            Ok(body) if body.iter().all(u8::is_ascii_whitespace) => Some(Value::Null),
+            Ok(body) => serde_json::from_slice::<Value>(&body).ok(),
+            Err(fault) if status.is_success() => return Exchange::Unanswered(fault),
+            // An unreadable error body only loses its text; the status still maps.
+            Err(_) => None,
+        };
+        Exchange::Answered { status, body }
     }
 
     async fn interpret(
@@ -260,15 +379,7 @@ impl GatewayClient {
             return Err(GatewayFault::NoSession);
         }
         if status.is_redirection() {
-            let to_login = response
-                .headers()
-                .get(LOCATION)
-                .and_then(|value| value.to_str().ok())
-                .is_some_and(|location| {
-                    let location = location.to_ascii_lowercase();
-                    location.contains("sso") || location.contains("login")
-                });
-            return Err(if to_login {
+            return Err(if is_login_redirect(response.headers()) {
                 GatewayFault::NoSession
             } else {
                 GatewayFault::invalid("the gateway answered with an unexpected redirect")
@@ -335,8 +446,19 @@ impl GatewayClient {
     }
 }
 
+/// True when a redirect points at the gateway's login (the session is gone).
+fn is_login_redirect(headers: &HeaderMap) -> bool {
+    headers
+        .get(LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|location| {
+            let location = location.to_ascii_lowercase();
+            location.contains("sso") || location.contains("login")
+        })
+}
+
 /// The non-empty `error` string of a top-level object, if any (`"error": null` is no error).
-fn error_text(value: &Value) -> Option<&str> {
+pub(crate) fn error_text(value: &Value) -> Option<&str> {
     value
         .as_object()?
         .get("error")?

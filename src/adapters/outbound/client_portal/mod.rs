@@ -19,6 +19,11 @@
 //!
 //! Contract details come from `/trsrv/secdef` (batched, cached for the life of the adapter:
 //! a conid never changes meaning); contract search uses `/iserver/secdef/search` for the conids.
+//!
+//! The what-if (`/iserver/account/{accountId}/orders/whatif`) is a read: it never touches the
+//! place, reply, modify or cancel endpoints. Writes live in [`ClientPortalOrderWriter`], built
+//! from a broker with [`ClientPortalBroker::order_writer`] so both share one HTTP client, one
+//! pacing limiter and one brokerage session.
 
 mod client;
 mod dto;
@@ -26,8 +31,9 @@ mod errors;
 mod lenient;
 mod pacing;
 mod session;
+mod writer;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -48,11 +54,16 @@ use self::dto::market::{
     HistoryDto, SnapshotReading, SnapshotRules, cpapi_bar, cpapi_period, read_snapshot,
     snapshot_fields,
 };
+use self::dto::order_write;
 use self::dto::orders::{OrdersDto, TradeDto};
 use self::dto::positions::position_page;
 use self::errors::{ErrorContext, GatewayFault};
 pub use self::pacing::ClientPortalPacing;
 use self::session::{AuthStatusDto, SessionCache};
+use self::writer::Reply;
+pub use self::writer::{
+    ClientPortalOrderWriter, DEFAULT_CONFIRMABLE_MESSAGE_IDS, MAX_REPLY_ROUNDS,
+};
 use crate::domain::account::{Account, AccountSummary};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{AccountId, ContractId};
@@ -160,7 +171,8 @@ impl ClientPortalSetupError {
 
 /// The Client Portal Gateway adapter. See the module documentation.
 pub struct ClientPortalBroker {
-    client: GatewayClient,
+    // Shared with the order writers built from this broker.
+    client: Arc<GatewayClient>,
     clock: Arc<dyn Clock>,
     snapshot_attempts: u32,
     snapshot_retry_pause: Duration,
@@ -168,7 +180,11 @@ pub struct ClientPortalBroker {
     max_position_pages: u32,
     // An async mutex: it is held across the pre-flight requests, so concurrent callers share
     // one pre-flight instead of each paying the one-per-5-seconds `/portfolio/accounts` limit.
-    session: AsyncMutex<SessionCache>,
+    // Shared with the order writers, so a session seen lost by either is forgotten by both.
+    session: Arc<AsyncMutex<SessionCache>>,
+    // An async mutex held across one whole order write (prompts included) by the writers built
+    // from this broker: the gateway wants one submission in flight at a time (reference §6.3).
+    writes: Arc<AsyncMutex<()>>,
     // A std mutex: held only to read or insert, never across an await.
     contracts: Mutex<HashMap<ContractId, Contract>>,
 }
@@ -202,15 +218,32 @@ impl ClientPortalBroker {
                 }
             })?;
         Ok(Self {
-            client: GatewayClient::build(&config)?,
+            client: Arc::new(GatewayClient::build(&config)?),
             clock,
             snapshot_attempts: config.snapshot_attempts,
             snapshot_retry_pause: config.snapshot_retry_pause,
             quote_stale_after,
             max_position_pages: config.max_position_pages,
-            session: AsyncMutex::new(SessionCache::default()),
+            session: Arc::new(AsyncMutex::new(SessionCache::default())),
+            writes: Arc::new(AsyncMutex::new(())),
             contracts: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// An order writer for paper accounts that shares this broker's HTTP client, pacing,
+    /// brokerage session and write serialization. It confirms a gateway prompt on its own only
+    /// when every message id of the prompt is in `confirmable_message_ids` (see
+    /// [`DEFAULT_CONFIRMABLE_MESSAGE_IDS`]); every other prompt goes back to the caller.
+    pub fn order_writer(
+        &self,
+        confirmable_message_ids: BTreeSet<String>,
+    ) -> ClientPortalOrderWriter {
+        ClientPortalOrderWriter::new(
+            Arc::clone(&self.client),
+            Arc::clone(&self.session),
+            Arc::clone(&self.writes),
+            confirmable_message_ids,
+        )
     }
 
     // ---------------------------------------------------------------------------------------
@@ -248,18 +281,7 @@ impl ClientPortalBroker {
 
     /// `/iserver/accounts`, once per brokerage session.
     async fn brokerage(&self) -> Result<BrokerageAccounts, GatewayFault> {
-        let mut cache = self.session.lock().await;
-        if let Some(brokerage) = &cache.brokerage {
-            return Ok(brokerage.clone());
-        }
-        let value = self
-            .client
-            .call(&ApiRequest::get(&["iserver", "accounts"]))
-            .await?;
-        let brokerage =
-            dto::parse::<IserverAccountsDto>(value, "brokerage accounts")?.try_into_domain()?;
-        cache.brokerage = Some(brokerage.clone());
-        Ok(brokerage)
+        preflight_brokerage(&self.client, &self.session).await
     }
 
     /// `/portfolio/accounts`, once per session.
@@ -611,6 +633,47 @@ impl ClientPortalBroker {
         orders.try_into_domain(id)
     }
 
+    async fn read_what_if(
+        &self,
+        id: &AccountId,
+        legs: &[OrderIntent],
+    ) -> Result<WhatIf, GatewayFault> {
+        // A bracket's legs are linked through a placeholder `cOID`: a what-if registers nothing.
+        let link = (legs.len() > 1).then_some(order_write::WHAT_IF_PARENT_ID);
+        let body = order_write::orders_body(id, legs, link).map_err(|error| {
+            GatewayFault::Broker(BrokerError::OrderRejected {
+                reason: error.to_string(),
+            })
+        })?;
+        self.brokerage_account(id).await?;
+        let request = ApiRequest::post_json(&["iserver", "account"], body)
+            .segment(id.expose())
+            .segment("orders")
+            .segment("whatif");
+        let mut reply = writer::sort(self.client.exchange(&request).await);
+        if reply.asks_for_preflight() {
+            // A what-if places nothing, so unlike a write it may be asked again.
+            self.forget_session().await;
+            self.brokerage().await?;
+            reply = writer::sort(self.client.exchange(&request).await);
+        }
+        match reply {
+            Reply::Body(value) => order_write::what_if(value),
+            Reply::ErrorText(text) => Err(
+                match errors::classify_text(&text, ErrorContext::default()) {
+                    Some(fault @ (GatewayFault::NoSession | GatewayFault::PreflightMissing)) => {
+                        fault
+                    }
+                    // The broker's refusal (a margin or a size check), passed on masked.
+                    _ => GatewayFault::Broker(BrokerError::OrderRejected {
+                        reason: order_write::broker_text(&text),
+                    }),
+                },
+            ),
+            Reply::NotActed(fault) | Reply::Unknown(fault) => Err(fault),
+        }
+    }
+
     async fn read_executions(
         &self,
         id: &AccountId,
@@ -729,11 +792,28 @@ impl BrokerReader for ClientPortalBroker {
 
     async fn what_if(
         &self,
-        _account: &AccountId,
-        _legs: &[OrderIntent],
+        account: &AccountId,
+        legs: &[OrderIntent],
     ) -> Result<WhatIf, BrokerError> {
-        Err(BrokerError::CapabilityUnavailable {
-            capability: "order what-if",
-        })
+        let result = self.read_what_if(account, legs).await;
+        self.finish(result).await
     }
+}
+
+/// `/iserver/accounts`, once per brokerage session; shared by the broker and its writers.
+async fn preflight_brokerage(
+    client: &GatewayClient,
+    session: &AsyncMutex<SessionCache>,
+) -> Result<BrokerageAccounts, GatewayFault> {
+    let mut cache = session.lock().await;
+    if let Some(brokerage) = &cache.brokerage {
+        return Ok(brokerage.clone());
+    }
+    let value = client
+        .call(&ApiRequest::get(&["iserver", "accounts"]))
+        .await?;
+    let brokerage =
+        dto::parse::<IserverAccountsDto>(value, "brokerage accounts")?.try_into_domain()?;
+    cache.brokerage = Some(brokerage.clone());
+    Ok(brokerage)
 }

@@ -8,6 +8,7 @@
 pub(crate) mod accounts;
 pub(crate) mod contracts;
 pub(crate) mod market;
+pub(crate) mod order_write;
 pub(crate) mod orders;
 pub(crate) mod positions;
 

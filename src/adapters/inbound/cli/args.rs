@@ -67,9 +67,12 @@ pub enum Command {
     /// Quotes and historical bars.
     #[command(subcommand)]
     Market(MarketCommand),
-    /// Working and recent orders.
+    /// Working orders; order previews and paper order writes.
     #[command(subcommand)]
     Orders(OrdersCommand),
+    /// Approvals of order previews (the operator's own surface: no agent scope needed).
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
     /// Executions (fills).
     #[command(subcommand)]
     Executions(ExecutionsCommand),
@@ -228,11 +231,199 @@ pub enum MarketCommand {
     },
 }
 
+/// The note shown under every paper write command's help.
+const PAPER_WRITE_HELP: &str = "\
+Only paper trading is available in this version: `--paper` is required, and the account must \
+be a paper account listed in paper_trading.allowed_accounts. Pending writes left by an earlier \
+process are recovered before the command runs. Repeating a command with the same \
+--idempotency-key replays the first outcome (`replayed: true`) without calling the broker again.";
+
+/// The note shown under `orders cancel` and `orders modify`.
+const PAPER_ORDER_BOOK_HELP: &str = "\
+Only paper trading is available in this version: `--paper` is required, and the account must \
+be a paper account listed in paper_trading.allowed_accounts. Repeating a command with the same \
+--idempotency-key replays the first outcome.
+
+With paper_trading.writer: local_candidate the order book lives in memory in one process, so an \
+order placed by an earlier `ibkr-agent` run is not found here (ORDER_NOT_FOUND, exit 2); use the \
+MCP server or the library for a submit-then-change flow against that writer.";
+
 /// `orders …`
 #[derive(Debug, Subcommand)]
 pub enum OrdersCommand {
     /// Working and recently finished orders.
     List(AccountArg),
+    /// Check one order against the preview policy and the broker's what-if, and store it as a
+    /// preview for approval. Places nothing.
+    Preview(OrderPreviewArgs),
+    /// Check a bracket (limit entry, take-profit limit, stop-loss stop) and store it as one
+    /// preview for approval. Places nothing.
+    BracketPreview(BracketPreviewArgs),
+    /// Submit the order of an approved preview to a paper account (consumes the approval).
+    #[command(after_help = PAPER_WRITE_HELP)]
+    Submit(PaperSubmitArgs),
+    /// Submit the three legs of an approved bracket preview to a paper account.
+    #[command(after_help = PAPER_WRITE_HELP)]
+    BracketSubmit(PaperSubmitArgs),
+    /// Replace quantity, prices or time in force of a working paper order with an approved
+    /// `orders preview --modify-order-id` preview.
+    #[command(after_help = PAPER_ORDER_BOOK_HELP)]
+    Modify(PaperModifyArgs),
+    /// Ask the broker to cancel a working paper order (needs no approval).
+    #[command(after_help = PAPER_ORDER_BOOK_HELP)]
+    Cancel(PaperCancelArgs),
+    /// Resolve paper writes left pending by a crash or an unclear broker answer: completed when
+    /// the broker has the order, otherwise marked for review. Never resubmits.
+    Recover,
+}
+
+/// `orders preview` arguments.
+#[derive(Debug, Args)]
+pub struct OrderPreviewArgs {
+    /// Account reference (acct_…), alias or account id.
+    #[arg(long, value_name = "ID")]
+    pub account: String,
+    /// The contract id.
+    #[arg(long, value_name = "ID")]
+    pub contract_id: String,
+    /// BUY or SELL.
+    #[arg(long, value_name = "SIDE")]
+    pub side: String,
+    /// Units, e.g. 10.
+    #[arg(long, value_name = "Q")]
+    pub quantity: String,
+    /// LMT, MKT, STP, "STP LMT" or TRAIL (market orders only when order_preview allows them).
+    #[arg(long = "type", value_name = "TYPE")]
+    pub order_type: String,
+    /// Limit price (LMT, STP LMT).
+    #[arg(long, value_name = "P")]
+    pub limit_price: Option<String>,
+    /// Stop price (STP, STP LMT).
+    #[arg(long, value_name = "P")]
+    pub stop_price: Option<String>,
+    /// Trailing distance in price units (TRAIL).
+    #[arg(long, value_name = "X", conflicts_with = "trailing_percent")]
+    pub trailing_amount: Option<String>,
+    /// Trailing distance in percent (TRAIL).
+    #[arg(long, value_name = "X")]
+    pub trailing_percent: Option<String>,
+    /// Time in force: DAY (default), GTC, IOC or OPG.
+    #[arg(long, value_name = "T")]
+    pub tif: Option<String>,
+    /// Preview a replacement for this working paper order (only quantity, prices and time in
+    /// force may change).
+    #[arg(long, value_name = "ID")]
+    pub modify_order_id: Option<String>,
+}
+
+/// `orders bracket-preview` arguments.
+#[derive(Debug, Args)]
+pub struct BracketPreviewArgs {
+    /// Account reference (acct_…), alias or account id.
+    #[arg(long, value_name = "ID")]
+    pub account: String,
+    /// The contract id.
+    #[arg(long, value_name = "ID")]
+    pub contract_id: String,
+    /// The entry's side: BUY or SELL (the exits take the other side).
+    #[arg(long, value_name = "SIDE")]
+    pub side: String,
+    /// Units of every leg.
+    #[arg(long, value_name = "Q")]
+    pub quantity: String,
+    /// The entry's limit price.
+    #[arg(long, value_name = "P")]
+    pub entry_price: String,
+    /// The take-profit limit price.
+    #[arg(long, value_name = "P")]
+    pub take_profit_price: String,
+    /// The stop-loss stop price.
+    #[arg(long, value_name = "P")]
+    pub stop_loss_price: String,
+    /// Time in force: DAY (default), GTC, IOC or OPG.
+    #[arg(long, value_name = "T")]
+    pub tif: Option<String>,
+}
+
+/// `orders submit` and `orders bracket-submit` arguments.
+#[derive(Debug, Args)]
+pub struct PaperSubmitArgs {
+    /// Required: act on a paper account. Live trading is not available in this version.
+    #[arg(long)]
+    pub paper: bool,
+    /// Account reference (acct_…), alias or account id.
+    #[arg(long, value_name = "ID")]
+    pub account: String,
+    /// The approval of the preview to submit (from `approvals create`).
+    #[arg(long, value_name = "ID")]
+    pub approval_id: String,
+    /// Your key for this request: 1 to 64 characters of A-Z a-z 0-9 . _ - (also the order's
+    /// client order id).
+    #[arg(long, value_name = "K")]
+    pub idempotency_key: String,
+}
+
+/// `orders modify` arguments.
+#[derive(Debug, Args)]
+pub struct PaperModifyArgs {
+    /// Required: act on a paper account. Live trading is not available in this version.
+    #[arg(long)]
+    pub paper: bool,
+    /// Account reference (acct_…), alias or account id.
+    #[arg(long, value_name = "ID")]
+    pub account: String,
+    /// The working order to change.
+    #[arg(long, value_name = "O")]
+    pub order_id: String,
+    /// The approval of the replacement preview (`orders preview --modify-order-id`).
+    #[arg(long, value_name = "ID")]
+    pub approval_id: String,
+    /// Your key for this request: 1 to 64 characters of A-Z a-z 0-9 . _ -.
+    #[arg(long, value_name = "K")]
+    pub idempotency_key: String,
+}
+
+/// `orders cancel` arguments.
+#[derive(Debug, Args)]
+pub struct PaperCancelArgs {
+    /// Required: act on a paper account. Live trading is not available in this version.
+    #[arg(long)]
+    pub paper: bool,
+    /// Account reference (acct_…), alias or account id.
+    #[arg(long, value_name = "ID")]
+    pub account: String,
+    /// The working order to cancel.
+    #[arg(long, value_name = "O")]
+    pub order_id: String,
+    /// Your key for this request: 1 to 64 characters of A-Z a-z 0-9 . _ -.
+    #[arg(long, value_name = "K")]
+    pub idempotency_key: String,
+}
+
+/// `approvals …`
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// Approve a stored, unexpired preview; a paper submit then names the approval.
+    Create {
+        /// The preview to approve (from `orders preview`).
+        #[arg(long, value_name = "ID")]
+        preview_id: String,
+        /// How long the approval stays usable, in seconds (default 300, at most 86400).
+        #[arg(long, value_name = "N")]
+        ttl_seconds: Option<u32>,
+    },
+    /// Approvals, newest first, with their status as of now.
+    List,
+    /// One approval.
+    Show {
+        /// The approval id.
+        approval_id: String,
+    },
+    /// Revoke an approval that has not been used yet.
+    Revoke {
+        /// The approval id.
+        approval_id: String,
+    },
 }
 
 /// `executions …`

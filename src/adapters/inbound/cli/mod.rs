@@ -3,5 +3,6 @@
 
 pub mod args;
 pub mod exit_code;
+pub mod orders;
 pub mod render;
 pub mod run;

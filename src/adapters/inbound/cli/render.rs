@@ -11,6 +11,9 @@ use serde_json::Value;
 use crate::adapters::inbound::cli::exit_code;
 use crate::app::error::GatewayError;
 use crate::app::operation::Response;
+use crate::app::order_views::{
+    ApprovalView, ApprovalsView, PaperOrderView, PreviewView, RecoveryView, WhatIfView,
+};
 use crate::app::views::{
     AccountSummaryView, AccountView, AccountsView, AuditTailView, BackendStatusView, BarsView,
     ContractView, ContractsView, ExecutionsView, ExportTrailerView, HealthView, OrdersView,
@@ -543,6 +546,189 @@ impl Human for VerifyReportView {
             ("chain_valid", self.chain_valid.to_string()),
             ("first_break_at_sequence", opt(self.first_break_at_sequence)),
             ("head", opt(self.head.as_ref())),
+        ])
+    }
+}
+
+fn account_label(account_ref: &str, display: &str) -> String {
+    format!("{account_ref} ({display})")
+}
+
+fn what_if_items(what_if: &WhatIfView) -> Vec<(&'static str, String)> {
+    let commission = what_if.commission.map(|amount| {
+        what_if.commission_currency.as_deref().map_or_else(
+            || amount.to_string(),
+            |currency| format!("{amount} {currency}"),
+        )
+    });
+    vec![
+        ("commission", opt(commission)),
+        ("initial_margin_change", opt(what_if.initial_margin_change)),
+        ("initial_margin_after", opt(what_if.initial_margin_after)),
+        (
+            "maintenance_margin_change",
+            opt(what_if.maintenance_margin_change),
+        ),
+        (
+            "maintenance_margin_after",
+            opt(what_if.maintenance_margin_after),
+        ),
+        ("equity_after", opt(what_if.equity_after)),
+    ]
+}
+
+impl Human for PreviewView {
+    fn human(&self) -> String {
+        let mut out = format!(
+            "Preview {} ({}) for {}, {}\n",
+            self.preview_id,
+            self.kind,
+            account_label(&self.account_ref, &self.account_display),
+            self.symbol
+        );
+        if let Some(order_id) = &self.modifies_order_id {
+            out.push_str(&format!("Replaces working order {order_id}\n"));
+        }
+        let mut legs = Table::new(vec![
+            "LEG",
+            "CONTRACT_ID",
+            "SIDE",
+            "QUANTITY",
+            "TYPE",
+            "LIMIT",
+            "STOP",
+            "TRAIL_AMOUNT",
+            "TRAIL_PCT",
+            "TIF",
+        ]);
+        for leg in &self.legs {
+            legs.row(vec![
+                leg.leg.clone(),
+                leg.contract_id.to_string(),
+                leg.side.clone(),
+                leg.quantity.to_string(),
+                leg.order_type.clone(),
+                opt(leg.limit_price),
+                opt(leg.stop_price),
+                opt(leg.trailing_amount),
+                opt(leg.trailing_percent),
+                leg.time_in_force.clone(),
+            ]);
+        }
+        out.push_str(&legs.render());
+        out.push('\n');
+        let mut items = vec![("order_digest", self.order_digest.clone())];
+        items.extend(what_if_items(&self.what_if));
+        for warning in &self.what_if.broker_warnings {
+            items.push(("broker_warning", warning.replace('\n', " ")));
+        }
+        items.extend([
+            ("created_at", self.created_at.clone()),
+            ("expires_at", self.expires_at.clone()),
+            ("executable", self.executable.to_string()),
+        ]);
+        out.push_str(&pairs(&items));
+        out.push_str(&format!("next: {}\n", self.next_step));
+        out
+    }
+}
+
+impl Human for ApprovalView {
+    fn human(&self) -> String {
+        pairs(&[
+            ("approval_id", self.approval_id.clone()),
+            ("preview_id", self.preview_id.clone()),
+            (
+                "account",
+                account_label(&self.account_ref, &self.account_display),
+            ),
+            ("status", self.status.clone()),
+            ("created_by", self.created_by.clone()),
+            ("surface", self.surface.clone()),
+            ("order_digest", self.order_digest.clone()),
+            ("created_at", self.created_at.clone()),
+            ("expires_at", self.expires_at.clone()),
+            ("closed_at", opt(self.closed_at.as_ref())),
+        ])
+    }
+}
+
+impl Human for ApprovalsView {
+    fn human(&self) -> String {
+        let mut table = Table::new(vec![
+            "APPROVAL_ID",
+            "PREVIEW_ID",
+            "ACCOUNT",
+            "STATUS",
+            "CREATED_BY",
+            "SURFACE",
+            "EXPIRES_AT",
+            "CLOSED_AT",
+        ]);
+        for approval in &self.approvals {
+            table.row(vec![
+                approval.approval_id.clone(),
+                approval.preview_id.clone(),
+                approval.account_display.clone(),
+                approval.status.clone(),
+                approval.created_by.clone(),
+                approval.surface.clone(),
+                approval.expires_at.clone(),
+                opt(approval.closed_at.as_ref()),
+            ]);
+        }
+        table.render()
+    }
+}
+
+impl Human for PaperOrderView {
+    fn human(&self) -> String {
+        let mut out = format!(
+            "Paper {} {}{} for {}\n",
+            self.operation.replace('_', " "),
+            self.outcome,
+            if self.replayed {
+                " (replayed: the stored outcome of an earlier request with this key)"
+            } else {
+                ""
+            },
+            account_label(&self.account_ref, &self.account_display),
+        );
+        let mut orders = Table::new(vec!["LEG", "ORDER_ID", "BROKER_STATUS"]);
+        for order in &self.orders {
+            orders.row(vec![
+                order.leg.clone(),
+                order.order_id.clone(),
+                order.broker_status.clone(),
+            ]);
+        }
+        out.push_str(&orders.render());
+        out.push('\n');
+        let confirmed = if self.confirmed_prompts.is_empty() {
+            "-".to_owned()
+        } else {
+            self.confirmed_prompts.join(" ")
+        };
+        out.push_str(&pairs(&[
+            ("replayed", self.replayed.to_string()),
+            ("writer", self.writer.clone()),
+            ("idempotency_key", self.idempotency_key.clone()),
+            ("approval_id", opt(self.approval_id.as_ref())),
+            ("preview_id", opt(self.preview_id.as_ref())),
+            ("confirmed_prompts", confirmed),
+            ("broker_message", opt(self.broker_message.as_ref())),
+            ("recovered", self.recovered.to_string()),
+        ]));
+        out
+    }
+}
+
+impl Human for RecoveryView {
+    fn human(&self) -> String {
+        pairs(&[
+            ("completed", self.completed.to_string()),
+            ("needs_review", self.needs_review.to_string()),
+            ("left_pending", self.left_pending.to_string()),
         ])
     }
 }

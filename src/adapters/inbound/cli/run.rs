@@ -4,9 +4,9 @@ use std::path::Path;
 
 use crate::adapters::inbound::cli::args::{
     AccountCommand, AccountsCommand, AuditCommand, BackendCommand, Command, ContractQueryArgs,
-    ContractsCommand, ExecutionsCommand, MarketCommand, OrdersCommand, PositionsCommand,
-    SessionCommand,
+    ContractsCommand, ExecutionsCommand, MarketCommand, PositionsCommand, SessionCommand,
 };
+use crate::adapters::inbound::cli::orders;
 use crate::adapters::inbound::cli::render::Output;
 use crate::app::audit_reads::{RawExpectations, RawExportRange};
 use crate::app::audited::CallContext;
@@ -36,7 +36,8 @@ fn raw_query(args: &ContractQueryArgs) -> RawContractQuery {
     }
 }
 
-/// The operation a read command stands for; `None` for the streaming audit commands.
+/// The operation a read command stands for; `None` for the streaming audit commands and the
+/// order workflows, which have their own dispatch.
 fn operation(command: &Command) -> Option<Operation> {
     Some(match command {
         Command::Health => Operation::Health,
@@ -71,9 +72,6 @@ fn operation(command: &Command) -> Option<Operation> {
             period: period.clone(),
             bar: bar.clone(),
         },
-        Command::Orders(OrdersCommand::List(args)) => Operation::OrdersList {
-            account: args.account.clone(),
-        },
         Command::Executions(ExecutionsCommand::List { account, since }) => {
             Operation::ExecutionsList {
                 account: account.clone(),
@@ -82,6 +80,8 @@ fn operation(command: &Command) -> Option<Operation> {
         }
         Command::Audit(AuditCommand::Tail { limit }) => Operation::AuditTail { limit: *limit },
         Command::Audit(AuditCommand::Export { .. } | AuditCommand::Verify { .. })
+        | Command::Orders(_)
+        | Command::Approvals(_)
         | Command::Mcp(_) => {
             return None;
         }
@@ -102,6 +102,8 @@ pub async fn execute(
         return Output::of(&gateway.execute_as(&context, operation).await?);
     }
     match command {
+        Command::Orders(command) => orders::execute_orders(gateway, command).await,
+        Command::Approvals(command) => orders::execute_approvals(gateway, command).await,
         Command::Audit(AuditCommand::Export {
             format: _,
             from_seq,

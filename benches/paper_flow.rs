@@ -6,7 +6,12 @@
 //! measured in the same run (a ratio that survives a noisy machine). Without `--bench` (e.g.
 //! `cargo test --benches`) it runs five flows as a smoke test.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::panic
+)]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -45,15 +50,17 @@ fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
     p50
 }
 
+#[allow(clippy::disallowed_methods)] // a benchmark knob, not gateway configuration
+fn flows_from_env() -> Option<usize> {
+    std::env::var("IBKR_BENCH_FLOWS").ok()?.trim().parse().ok()
+}
+
 fn main() {
     let arguments: Vec<String> = std::env::args().collect();
     let bench_mode = arguments.iter().any(|argument| argument == "--bench")
         && !arguments.iter().any(|argument| argument == "--test");
     let flows: usize = if bench_mode {
-        std::env::var("IBKR_BENCH_FLOWS")
-            .ok()
-            .and_then(|raw| raw.parse().ok())
-            .unwrap_or(500)
+        flows_from_env().unwrap_or(500)
     } else {
         5
     };

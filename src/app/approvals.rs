@@ -72,7 +72,10 @@ impl Gateway {
                 .preview(&preview_id)
                 .await?
                 .ok_or(GatewayError::PreviewNotFound)?;
-            let account = preview.account_id().cloned().ok_or(GatewayError::DigestMismatch)?;
+            let account = preview
+                .account_id()
+                .cloned()
+                .ok_or(GatewayError::DigestMismatch)?;
             note.record_account(&account);
             let now = self.clock().now();
             if preview.is_expired(now) {
@@ -108,7 +111,10 @@ impl Gateway {
     ///
     /// # Errors
     /// `AUTH_MISSING_SCOPE` (outside the CLI), `WORKFLOW_STORE_FAILED`, `AUDIT_WRITE_FAILED`.
-    pub async fn list_approvals(&self, context: &CallContext) -> Result<ApprovalsView, GatewayError> {
+    pub async fn list_approvals(
+        &self,
+        context: &CallContext,
+    ) -> Result<ApprovalsView, GatewayError> {
         let spec = CallSpec::write("approvals list", approval_scope(context), json!({}));
         self.audited(context, spec, |_note| async move {
             let approvals = self.workflow().approvals(MAX_APPROVALS_LISTED).await?;
@@ -149,7 +155,11 @@ impl Gateway {
                 .ok_or(GatewayError::ApprovalNotFound)?;
             note.record_account(&approval.account_id);
             self.expire_if_due(context, &approval).await?;
-            Ok(ApprovalView::new(self.directory(), &approval, self.clock().now()))
+            Ok(ApprovalView::new(
+                self.directory(),
+                &approval,
+                self.clock().now(),
+            ))
         })
         .await
     }

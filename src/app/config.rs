@@ -342,7 +342,9 @@ struct RawOrderPreview {
 impl RawOrderPreview {
     fn validate(self) -> Result<PreviewPolicy, GatewayError> {
         let defaults = PreviewPolicy::default();
-        let expiration_seconds = self.expiration_seconds.unwrap_or(defaults.expiration_seconds);
+        let expiration_seconds = self
+            .expiration_seconds
+            .unwrap_or(defaults.expiration_seconds);
         if !(10..=86_400).contains(&expiration_seconds) {
             return Err(GatewayError::config(
                 "order_preview.expiration_seconds",
@@ -597,7 +599,10 @@ impl RawSettings {
         if let Some(path) = &self.workflow.sqlite_path
             && (path.as_os_str().is_empty() || path.file_name().is_none())
         {
-            return Err(GatewayError::config("workflow.sqlite_path", "must name a file"));
+            return Err(GatewayError::config(
+                "workflow.sqlite_path",
+                "must name a file",
+            ));
         }
         Ok(Settings {
             paper_trading: self.paper_trading.validate(&broker)?,
@@ -955,9 +960,15 @@ mod tests {
         let ok = "paper_trading:\n  enabled: true\n  allowed_accounts: [DU1234567]\n  writer: local_candidate\n";
         let settings = Settings::from_yaml(ok).unwrap();
         assert!(settings.paper_trading.enabled);
-        assert_eq!(settings.paper_trading.writer, PaperWriterKind::LocalCandidate);
+        assert_eq!(
+            settings.paper_trading.writer,
+            PaperWriterKind::LocalCandidate
+        );
         let live = error_of("paper_trading:\n  allowed_accounts: [U7654321]\n");
-        assert!(live.starts_with("paper_trading.allowed_accounts[0]"), "{live}");
+        assert!(
+            live.starts_with("paper_trading.allowed_accounts[0]"),
+            "{live}"
+        );
         assert!(!live.contains("7654321"));
         assert!(
             error_of("paper_trading:\n  enabled: true\n")
@@ -965,8 +976,7 @@ mod tests {
         );
         assert!(error_of("paper_trading:\n  writer: tws\n").starts_with("paper_trading.writer"));
         assert!(
-            error_of("paper_trading:\n  writer: client_portal\n")
-                .contains("client_portal_gateway")
+            error_of("paper_trading:\n  writer: client_portal\n").contains("client_portal_gateway")
         );
     }
 
@@ -978,13 +988,28 @@ mod tests {
         .unwrap();
         let policy = settings.order_preview;
         assert_eq!(policy.max_quantity.to_string(), "0.5");
-        assert_eq!(policy.max_notional.map(|value| value.to_string()).as_deref(), Some("1000.25"));
+        assert_eq!(
+            policy
+                .max_notional
+                .map(|value| value.to_string())
+                .as_deref(),
+            Some("1000.25")
+        );
         assert!(policy.allowed_asset_classes.contains(&AssetClass::Option));
         let uncapped = Settings::from_yaml("order_preview:\n  max_notional: none\n").unwrap();
         assert_eq!(uncapped.order_preview.max_notional, None);
-        assert!(error_of("order_preview:\n  max_quantity: \"1e3\"\n").starts_with("order_preview.max_quantity"));
-        assert!(error_of("order_preview:\n  max_quantity: 0\n").starts_with("order_preview.max_quantity"));
-        assert!(error_of("order_preview:\n  expiration_seconds: 5\n").starts_with("order_preview.expiration_seconds"));
+        assert!(
+            error_of("order_preview:\n  max_quantity: \"1e3\"\n")
+                .starts_with("order_preview.max_quantity")
+        );
+        assert!(
+            error_of("order_preview:\n  max_quantity: 0\n")
+                .starts_with("order_preview.max_quantity")
+        );
+        assert!(
+            error_of("order_preview:\n  expiration_seconds: 5\n")
+                .starts_with("order_preview.expiration_seconds")
+        );
         assert!(
             error_of("order_preview:\n  allowed_asset_classes: [IND]\n")
                 .starts_with("order_preview.allowed_asset_classes[0]")
@@ -993,8 +1018,12 @@ mod tests {
 
     #[test]
     fn confirmable_prompt_ids_are_checked() {
-        let settings = Settings::from_yaml("broker:\n  confirmable_message_ids: [o354, p12]\n").unwrap();
-        assert_eq!(settings.confirmable_message_ids.map(|ids| ids.len()), Some(2));
+        let settings =
+            Settings::from_yaml("broker:\n  confirmable_message_ids: [o354, p12]\n").unwrap();
+        assert_eq!(
+            settings.confirmable_message_ids.map(|ids| ids.len()),
+            Some(2)
+        );
         assert!(
             error_of("broker:\n  confirmable_message_ids: [\"o1; drop\"]\n")
                 .starts_with("broker.confirmable_message_ids[0]")

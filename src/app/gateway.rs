@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use crate::app::account_directory::AccountDirectory;
 use crate::app::audited::AuditNote;
+use crate::app::config::PaperTradingSettings;
 use crate::app::error::GatewayError;
 use crate::app::input::AccountSelector;
 use crate::domain::account::Account;
+use crate::domain::account::AccountMode;
 use crate::domain::audit::chain::ChainKey;
+use crate::domain::preview::PreviewPolicy;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::ports::audit_log::AuditLog;
-use crate::app::config::PaperTradingSettings;
-use crate::domain::account::AccountMode;
-use crate::domain::preview::PreviewPolicy;
 use crate::ports::broker_reader::BrokerReader;
 use crate::ports::clock::Clock;
 use crate::ports::order_writer::PaperOrderWriter;

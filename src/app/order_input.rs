@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use crate::app::error::GatewayError;
-use crate::domain::ids::{AccountId, ApprovalId, BrokerOrderId, ContractId, IdempotencyKey, PreviewId};
+use crate::domain::ids::{
+    AccountId, ApprovalId, BrokerOrderId, ContractId, IdempotencyKey, PreviewId,
+};
 use crate::domain::money::{Price, Quantity, parse_exact_decimal};
 use crate::domain::order::{OrderSide, OrderType, TimeInForce};
 use crate::domain::order_intent::{IntentParts, OrderIntent, TrailingOffset};
@@ -155,7 +157,9 @@ fn time_in_force(raw: Option<&str>) -> Result<TimeInForce, GatewayError> {
         Some(raw) => TimeInForce::parse(raw)
             .ok()
             .filter(|tif| *tif != TimeInForce::Other)
-            .ok_or_else(|| GatewayError::invalid_input("time_in_force", "use DAY, GTC, IOC or OPG")),
+            .ok_or_else(|| {
+                GatewayError::invalid_input("time_in_force", "use DAY, GTC, IOC or OPG")
+            }),
     }
 }
 
@@ -173,14 +177,20 @@ fn side(raw: &str) -> Result<OrderSide, GatewayError> {
 ///
 /// # Errors
 /// `INPUT_INVALID` naming the first bad field.
-pub fn order_intent(raw: &RawOrderPreview, account: &AccountId) -> Result<OrderIntent, GatewayError> {
+pub fn order_intent(
+    raw: &RawOrderPreview,
+    account: &AccountId,
+) -> Result<OrderIntent, GatewayError> {
     let order_type = OrderType::parse(&raw.order_type)
         .ok()
         .filter(|kind| *kind != OrderType::Other)
         .ok_or_else(|| {
             GatewayError::invalid_input("order_type", "use LMT, MKT, STP, STP LMT or TRAIL")
         })?;
-    let trailing = match (raw.trailing_amount.as_deref(), raw.trailing_percent.as_deref()) {
+    let trailing = match (
+        raw.trailing_amount.as_deref(),
+        raw.trailing_percent.as_deref(),
+    ) {
         (Some(_), Some(_)) => {
             return Err(GatewayError::invalid_input(
                 "trailing_amount",
@@ -218,8 +228,7 @@ pub fn bracket_parts(
     account: &AccountId,
 ) -> Result<(OrderIntent, Price, Price), GatewayError> {
     let required = |field: &'static str, raw: &str| -> Result<Price, GatewayError> {
-        price(field, Some(raw))?
-            .ok_or_else(|| GatewayError::invalid_input(field, "is required"))
+        price(field, Some(raw))?.ok_or_else(|| GatewayError::invalid_input(field, "is required"))
     };
     let entry = OrderIntent::new(IntentParts {
         account_id: account.clone(),
@@ -278,7 +287,12 @@ mod tests {
         assert!(!error.to_string().contains("1e3"));
         let mut bad = raw();
         bad.order_type = "MOC".into();
-        assert!(order_intent(&bad, &account).unwrap_err().to_string().starts_with("order_type"));
+        assert!(
+            order_intent(&bad, &account)
+                .unwrap_err()
+                .to_string()
+                .starts_with("order_type")
+        );
         assert!(idempotency_key("a/b").is_err());
         assert!(idempotency_key(&"k".repeat(65)).is_err());
     }

@@ -61,7 +61,9 @@ fn base_view(gateway: &Gateway, write: &WriteContext<'_>, operation: &str) -> Pa
         account_display: identity.display,
         idempotency_key: write.record_key.key.to_string(),
         approval_id: write.approval.map(|approval| approval.id.to_string()),
-        preview_id: write.approval.map(|approval| approval.preview_id.to_string()),
+        preview_id: write
+            .approval
+            .map(|approval| approval.preview_id.to_string()),
         writer: gateway.paper_writer().name().to_owned(),
         orders: Vec::new(),
         confirmed_prompts: Vec::new(),
@@ -99,9 +101,12 @@ fn failure_outcome(error: &GatewayError) -> String {
 
 fn replayed_failure(outcome: &str) -> GatewayError {
     let parsed: Value = serde_json::from_str(outcome).unwrap_or(Value::Null);
-    let code = parsed["error"]["code"]
-        .as_str()
-        .and_then(|text| ErrorCode::ALL.iter().copied().find(|code| code.as_str() == text));
+    let code = parsed["error"]["code"].as_str().and_then(|text| {
+        ErrorCode::ALL
+            .iter()
+            .copied()
+            .find(|code| code.as_str() == text)
+    });
     let message = parsed["error"]["message"].as_str().unwrap_or("").to_owned();
     match code {
         Some(code) => GatewayError::Replayed { code, message },
@@ -237,18 +242,19 @@ impl Gateway {
                 operation,
                 key,
             };
-            let fingerprint = Fingerprint::of(&[
-                operation.as_str(),
-                order_id.as_str(),
-                approval_id.as_str(),
-            ]);
+            let fingerprint =
+                Fingerprint::of(&[operation.as_str(), order_id.as_str(), approval_id.as_str()]);
             if let Some(view) = self.settled(context, &record_key, &fingerprint).await? {
                 return Ok(view);
             }
             let (approval, preview) = self
                 .usable_approval(context, &approval_id, &account, "modify")
                 .await?;
-            if preview.kind != (PreviewKind::Modify { order_id: order_id.clone() }) {
+            if preview.kind
+                != (PreviewKind::Modify {
+                    order_id: order_id.clone(),
+                })
+            {
                 return Err(GatewayError::ModifyNotAllowed { field: "order id" });
             }
             let replacement = preview

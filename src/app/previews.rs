@@ -60,7 +60,8 @@ impl Gateway {
             };
             let contract = self.broker().contract(intent.contract_id()).await?;
             self.check_policy(&intent, &contract).await?;
-            self.store_preview(context, kind, vec![intent], &contract).await
+            self.store_preview(context, kind, vec![intent], &contract)
+                .await
         })
         .await
     }
@@ -88,12 +89,20 @@ impl Gateway {
             let (entry, take_profit, stop_loss) = order_input::bracket_parts(&raw, &account.id)?;
             let bracket = BracketIntent::new(entry, take_profit, stop_loss)
                 .map_err(|error| GatewayError::invalid_input("bracket", error))?;
-            let contract = self.broker().contract(bracket.legs()[0].contract_id()).await?;
+            let contract = self
+                .broker()
+                .contract(bracket.legs()[0].contract_id())
+                .await?;
             for leg in bracket.legs() {
                 self.check_policy(leg, &contract).await?;
             }
-            self.store_preview(context, PreviewKind::Bracket, bracket.legs().to_vec(), &contract)
-                .await
+            self.store_preview(
+                context,
+                PreviewKind::Bracket,
+                bracket.legs().to_vec(),
+                &contract,
+            )
+            .await
         })
         .await
     }
@@ -141,7 +150,9 @@ impl Gateway {
             return Err(GatewayError::ModifyNotAllowed { field: "side" });
         }
         if working.order_type != replacement.order_type() {
-            return Err(GatewayError::ModifyNotAllowed { field: "order type" });
+            return Err(GatewayError::ModifyNotAllowed {
+                field: "order type",
+            });
         }
         if working.status.is_terminal() {
             return Err(GatewayError::Write(

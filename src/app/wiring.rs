@@ -24,19 +24,19 @@ use crate::app::account_directory::AccountDirectory;
 use crate::app::config::{
     AccountAlias, BrokerBackend, PaperTradingSettings, PaperWriterKind, Settings,
 };
-use crate::domain::preview::PreviewPolicy;
-use crate::ports::order_writer::PaperOrderWriter;
-use crate::ports::workflow_store::WorkflowStore;
 use crate::app::error::GatewayError;
 use crate::app::gateway::{AuditKeySource, Gateway, GatewayParts};
 use crate::domain::audit::chain::ChainKey;
 use crate::domain::ids::AccountId;
+use crate::domain::preview::PreviewPolicy;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::SecretBytes;
 use crate::ports::audit_log::AuditLog;
 use crate::ports::broker_reader::BrokerReader;
 use crate::ports::clock::Clock;
+use crate::ports::order_writer::PaperOrderWriter;
 use crate::ports::secret_source::{SecretError, SecretSource};
+use crate::ports::workflow_store::WorkflowStore;
 
 /// The shortest acceptable HMAC key.
 pub const MIN_SECRET_BYTES: usize = ChainKey::MIN_BYTES;
@@ -133,9 +133,8 @@ fn broker_for(
             config.allow_insecure_tls_for_localhost = *allow_insecure_tls_for_localhost;
             config.request_timeout = Duration::from_secs(*request_timeout_seconds);
             config.connect_timeout = config.connect_timeout.min(config.request_timeout);
-            let broker = Arc::new(
-                ClientPortalBroker::new(config, Arc::clone(clock)).map_err(setup_error)?,
-            );
+            let broker =
+                Arc::new(ClientPortalBroker::new(config, Arc::clone(clock)).map_err(setup_error)?);
             let reader: Arc<dyn BrokerReader> = broker.clone();
             Ok((reader, Some(broker)))
         }
@@ -417,7 +416,9 @@ impl GatewayBuilder {
             workflow: self
                 .workflow
                 .unwrap_or_else(|| Arc::new(MemoryWorkflowStore::new())),
-            paper_writer: self.paper_writer.unwrap_or_else(|| Arc::new(RefusingWriter)),
+            paper_writer: self
+                .paper_writer
+                .unwrap_or_else(|| Arc::new(RefusingWriter)),
             preview_policy: self.preview_policy,
             paper_trading: self.paper_trading,
         }))

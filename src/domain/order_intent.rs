@@ -521,7 +521,10 @@ mod tests {
         let a = limit(OrderSide::Buy, "205.00");
         let b = limit(OrderSide::Buy, "205");
         assert_eq!(a.canonical(), b.canonical());
-        assert_eq!(OrderDigest::of(std::slice::from_ref(&a)), OrderDigest::of(&[b]));
+        assert_eq!(
+            OrderDigest::of(std::slice::from_ref(&a)),
+            OrderDigest::of(&[b])
+        );
         assert_eq!(OrderIntent::from_canonical(&a.canonical()).unwrap(), a);
         let digest = OrderDigest::of(&[a]);
         assert_eq!(OrderDigest::from_hex(&digest.to_hex()).unwrap(), digest);

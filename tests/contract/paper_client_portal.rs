@@ -74,12 +74,16 @@ async fn gateway_mock() -> MockServer {
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(path(api(&format!("/iserver/account/{PAPER}/orders/whatif"))))
+        .and(path(api(&format!(
+            "/iserver/account/{PAPER}/orders/whatif"
+        ))))
         .respond_with(ok(fixture("whatif_DU1234567.json")))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path(api(&format!("/iserver/account/order/status/{WORKING}"))))
+        .and(path(api(&format!(
+            "/iserver/account/order/status/{WORKING}"
+        ))))
         .respond_with(ok(fixture("order_status_1584220473.json")))
         .mount(&server)
         .await;
@@ -130,7 +134,9 @@ async fn requests_to(server: &MockServer, http_method: &str, route: &str) -> Vec
         .await
         .unwrap()
         .iter()
-        .filter(|request| request.method.as_str() == http_method && request.url.path() == api(route))
+        .filter(|request| {
+            request.method.as_str() == http_method && request.url.path() == api(route)
+        })
         .map(|request| serde_json::from_slice(&request.body).unwrap_or(Value::Null))
         .collect()
 }
@@ -168,14 +174,23 @@ async fn preview_approve_submit_replay_modify_and_cancel_on_the_client_portal() 
     let agent = CallContext::mcp_stdio();
     let orders = format!("/iserver/account/{PAPER}/orders");
 
-    let preview = gateway.preview_order(&agent, order("205.00")).await.unwrap();
-    assert_eq!(preview.what_if.commission.map(|c| c.to_string()).as_deref(), Some("1.35"));
+    let preview = gateway
+        .preview_order(&agent, order("205.00"))
+        .await
+        .unwrap();
+    assert_eq!(
+        preview.what_if.commission.map(|c| c.to_string()).as_deref(),
+        Some("1.35")
+    );
     assert!(!preview.what_if.broker_warnings.is_empty());
     assert!(
         !preview.what_if.broker_warnings[0].contains("1234567"),
         "broker text is masked"
     );
-    assert!(requests_to(&server, "POST", &orders).await.is_empty(), "a preview never places");
+    assert!(
+        requests_to(&server, "POST", &orders).await.is_empty(),
+        "a preview never places"
+    );
 
     // The order first meets a routine prompt (no market data), which the writer answers.
     Mock::given(method("POST"))
@@ -212,7 +227,11 @@ async fn preview_approve_submit_replay_modify_and_cancel_on_the_client_portal() 
     let replay = gateway.paper_submit(&agent, submit).await.unwrap();
     assert!(replay.replayed);
     assert_eq!(replay.orders, placed.orders);
-    assert_eq!(requests_to(&server, "POST", &orders).await.len(), 1, "no second request");
+    assert_eq!(
+        requests_to(&server, "POST", &orders).await.len(),
+        1,
+        "no second request"
+    );
 
     // Modify the working order: an approved replacement, then one unwrapped order object.
     let mut replacement = order("204.50");
@@ -223,7 +242,9 @@ async fn preview_approve_submit_replay_modify_and_cancel_on_the_client_portal() 
     let modify_route = format!("/iserver/account/{PAPER}/order/{WORKING}");
     Mock::given(method("POST"))
         .and(path(api(&modify_route)))
-        .respond_with(ok(json!([{"order_id": WORKING, "order_status": "Submitted", "encrypt_message": "1"}])))
+        .respond_with(ok(
+            json!([{"order_id": WORKING, "order_status": "Submitted", "encrypt_message": "1"}]),
+        ))
         .mount(&server)
         .await;
     let modified = gateway
@@ -259,7 +280,10 @@ async fn preview_approve_submit_replay_modify_and_cancel_on_the_client_portal() 
         )
         .await
         .unwrap();
-    assert_eq!(cancelled.broker_message.as_deref(), Some("Request was submitted"));
+    assert_eq!(
+        cancelled.broker_message.as_deref(),
+        Some("Request was submitted")
+    );
 }
 
 #[tokio::test]
@@ -308,11 +332,17 @@ async fn a_bracket_goes_in_one_request_and_an_unlisted_prompt_stops_for_a_person
         approval_id: approval.clone(),
         idempotency_key: "bracket-a".into(),
     };
-    let error = gateway.paper_bracket_submit(&agent, first.clone()).await.unwrap_err();
+    let error = gateway
+        .paper_bracket_submit(&agent, first.clone())
+        .await
+        .unwrap_err();
     assert_eq!(error.code().as_str(), "BROKER_CONFIRMATION_REQUIRED");
     assert!(error.to_json()["error"]["details"]["message_ids"][0] == "o163");
     // The same key replays the refusal without asking the broker again.
-    let replayed = gateway.paper_bracket_submit(&agent, first).await.unwrap_err();
+    let replayed = gateway
+        .paper_bracket_submit(&agent, first)
+        .await
+        .unwrap_err();
     assert_eq!(replayed.code().as_str(), "BROKER_CONFIRMATION_REQUIRED");
     assert_eq!(requests_to(&server, "POST", &orders).await.len(), 1);
 

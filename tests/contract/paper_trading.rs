@@ -183,7 +183,11 @@ impl BrokerReader for EverythingLive {
     ) -> Result<Vec<Execution>, BrokerError> {
         self.0.executions(account, since).await
     }
-    async fn what_if(&self, account: &AccountId, legs: &[OrderIntent]) -> Result<WhatIf, BrokerError> {
+    async fn what_if(
+        &self,
+        account: &AccountId,
+        legs: &[OrderIntent],
+    ) -> Result<WhatIf, BrokerError> {
         self.0.what_if(account, legs).await
     }
 }
@@ -361,7 +365,11 @@ async fn preview_approve_submit_and_replay() {
     let again = h.submit(PAPER, &approval, "agent-order-1").await.unwrap();
     assert!(again.replayed);
     assert_eq!(again.orders, first.orders);
-    assert_eq!(h.writer.submits(), 1, "the replay must not reach the writer");
+    assert_eq!(
+        h.writer.submits(),
+        1,
+        "the replay must not reach the writer"
+    );
 
     let operations: Vec<String> = h.operations().into_iter().map(|op| op.0).collect();
     for step in [
@@ -371,12 +379,25 @@ async fn preview_approve_submit_and_replay() {
         "approval consumed",
         "paper order submit",
     ] {
-        assert!(operations.iter().any(|op| op == step), "{step} missing: {operations:?}");
+        assert!(
+            operations.iter().any(|op| op == step),
+            "{step} missing: {operations:?}"
+        );
     }
     for record in h.audit.records() {
-        assert!(!record.columns.metadata.contains("1234567"), "{}", record.columns.metadata);
+        assert!(
+            !record.columns.metadata.contains("1234567"),
+            "{}",
+            record.columns.metadata
+        );
     }
-    assert!(h.gateway.audit_verify(Default::default()).await.unwrap().chain_valid);
+    assert!(
+        h.gateway
+            .audit_verify(Default::default())
+            .await
+            .unwrap()
+            .chain_valid
+    );
 }
 
 #[tokio::test]
@@ -419,7 +440,10 @@ async fn paper_disabled_is_refused() {
         ..Options::default()
     });
     let approval = h.approved(PAPER, None).await;
-    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "PAPER_TRADING_DISABLED");
+    assert_eq!(
+        code(h.submit(PAPER, &approval, "k1").await),
+        "PAPER_TRADING_DISABLED"
+    );
     h.assert_last_refused("PAPER_TRADING_DISABLED");
     assert_eq!(h.writer.submits(), 0);
 }
@@ -433,7 +457,10 @@ async fn an_account_outside_the_allow_list_is_refused() {
         ..Options::default()
     });
     let approval = h.approved(OTHER_PAPER, None).await;
-    assert_eq!(code(h.submit(OTHER_PAPER, &approval, "k1").await), "PAPER_ACCOUNT_NOT_ALLOWED");
+    assert_eq!(
+        code(h.submit(OTHER_PAPER, &approval, "k1").await),
+        "PAPER_ACCOUNT_NOT_ALLOWED"
+    );
     assert_eq!(h.writer.submits(), 0);
 }
 
@@ -441,7 +468,10 @@ async fn an_account_outside_the_allow_list_is_refused() {
 async fn a_live_account_is_refused_on_the_paper_path() {
     let h = harness(Options::default());
     let approval = h.approved(LIVE, None).await;
-    assert_eq!(code(h.submit(LIVE, &approval, "k1").await), "PAPER_ACCOUNT_NOT_PAPER");
+    assert_eq!(
+        code(h.submit(LIVE, &approval, "k1").await),
+        "PAPER_ACCOUNT_NOT_PAPER"
+    );
     h.assert_last_refused("PAPER_ACCOUNT_NOT_PAPER");
     assert_eq!(h.writer.submits(), 0);
 }
@@ -453,14 +483,20 @@ async fn a_paper_shaped_id_the_broker_calls_live_is_refused() {
         ..Options::default()
     });
     let approval = h.approved(PAPER, None).await;
-    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "PAPER_ACCOUNT_NOT_PAPER");
+    assert_eq!(
+        code(h.submit(PAPER, &approval, "k1").await),
+        "PAPER_ACCOUNT_NOT_PAPER"
+    );
     assert_eq!(h.writer.submits(), 0);
 }
 
 #[tokio::test]
 async fn a_missing_approval_is_refused() {
     let h = harness(Options::default());
-    assert_eq!(code(h.submit(PAPER, "apr_nothing", "k1").await), "APPROVAL_NOT_FOUND");
+    assert_eq!(
+        code(h.submit(PAPER, "apr_nothing", "k1").await),
+        "APPROVAL_NOT_FOUND"
+    );
     h.assert_last_refused("APPROVAL_NOT_FOUND");
     assert_eq!(h.writer.submits(), 0);
 }
@@ -470,9 +506,16 @@ async fn an_expired_approval_is_refused_and_marked_expired() {
     let h = harness(Options::default());
     let approval = h.approved(PAPER, Some(10)).await;
     h.clock.advance(Duration::seconds(11));
-    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "APPROVAL_EXPIRED");
+    assert_eq!(
+        code(h.submit(PAPER, &approval, "k1").await),
+        "APPROVAL_EXPIRED"
+    );
     assert!(h.operations().iter().any(|op| op.0 == "approval expired"));
-    let shown = h.gateway.show_approval(&CallContext::cli(), &approval).await.unwrap();
+    let shown = h
+        .gateway
+        .show_approval(&CallContext::cli(), &approval)
+        .await
+        .unwrap();
     assert_eq!(shown.status, "expired");
     assert_eq!(h.writer.submits(), 0);
 }
@@ -482,7 +525,10 @@ async fn a_consumed_approval_is_refused() {
     let h = harness(Options::default());
     let approval = h.approved(PAPER, None).await;
     h.submit(PAPER, &approval, "k1").await.unwrap();
-    assert_eq!(code(h.submit(PAPER, &approval, "k2").await), "APPROVAL_CONSUMED");
+    assert_eq!(
+        code(h.submit(PAPER, &approval, "k2").await),
+        "APPROVAL_CONSUMED"
+    );
     h.assert_last_refused("APPROVAL_CONSUMED");
     assert_eq!(h.writer.submits(), 1);
 }
@@ -497,7 +543,10 @@ async fn a_revoked_approval_is_refused() {
         .await
         .unwrap();
     assert_eq!(revoked.status, "revoked");
-    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "APPROVAL_REVOKED");
+    assert_eq!(
+        code(h.submit(PAPER, &approval, "k1").await),
+        "APPROVAL_REVOKED"
+    );
     assert_eq!(h.writer.submits(), 0);
 }
 
@@ -505,7 +554,10 @@ async fn a_revoked_approval_is_refused() {
 async fn an_approval_for_another_account_is_refused() {
     let h = harness(Options::default());
     let approval = h.approved(OTHER_PAPER, None).await;
-    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "APPROVAL_ACCOUNT_MISMATCH");
+    assert_eq!(
+        code(h.submit(PAPER, &approval, "k1").await),
+        "APPROVAL_ACCOUNT_MISMATCH"
+    );
     assert_eq!(h.writer.submits(), 0);
 }
 
@@ -514,7 +566,10 @@ async fn an_expired_preview_is_refused() {
     let h = harness(Options::default());
     let approval = h.approved(PAPER, Some(3_600)).await;
     h.clock.advance(Duration::seconds(301));
-    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "ORDER_PREVIEW_EXPIRED");
+    assert_eq!(
+        code(h.submit(PAPER, &approval, "k1").await),
+        "ORDER_PREVIEW_EXPIRED"
+    );
     assert_eq!(h.writer.submits(), 0);
 }
 
@@ -530,11 +585,17 @@ async fn an_edited_preview_row_is_refused() {
     // Someone with access to the file raises the limit price after approval.
     let connection = rusqlite::Connection::open(&path).unwrap();
     let changed = connection
-        .execute("UPDATE previews SET legs = replace(legs, 'limit=190', 'limit=199')", [])
+        .execute(
+            "UPDATE previews SET legs = replace(legs, 'limit=190', 'limit=199')",
+            [],
+        )
         .unwrap();
     assert_eq!(changed, 1);
     drop(connection);
-    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "ORDER_DIGEST_MISMATCH");
+    assert_eq!(
+        code(h.submit(PAPER, &approval, "k1").await),
+        "ORDER_DIGEST_MISMATCH"
+    );
     h.assert_last_refused("ORDER_DIGEST_MISMATCH");
     assert_eq!(h.writer.submits(), 0);
 }
@@ -551,7 +612,11 @@ async fn a_key_reused_for_another_request_is_a_conflict() {
     );
     assert_eq!(h.writer.submits(), 1);
     // The second approval was not touched.
-    let shown = h.gateway.show_approval(&CallContext::cli(), &second).await.unwrap();
+    let shown = h
+        .gateway
+        .show_approval(&CallContext::cli(), &second)
+        .await
+        .unwrap();
     assert_eq!(shown.status, "approved");
 }
 
@@ -560,7 +625,10 @@ async fn an_unavailable_audit_log_stops_the_write_before_anything_changes() {
     let h = harness(Options::default());
     let approval = h.approved(PAPER, None).await;
     h.audit.set_failing(true);
-    assert_eq!(code(h.submit(PAPER, &approval, "k1").await), "AUDIT_WRITE_FAILED");
+    assert_eq!(
+        code(h.submit(PAPER, &approval, "k1").await),
+        "AUDIT_WRITE_FAILED"
+    );
     h.audit.set_failing(false);
     assert_eq!(h.writer.submits(), 0);
     // Nothing was recorded under the key and the approval is still usable.
@@ -591,9 +659,15 @@ async fn mcp_approvals_need_their_scope_but_the_cli_does_not() {
         preview_id: preview.preview_id.clone(),
         ttl_seconds: None,
     };
-    let error = gateway.create_approval(&agent(), raw.clone()).await.unwrap_err();
+    let error = gateway
+        .create_approval(&agent(), raw.clone())
+        .await
+        .unwrap_err();
     assert_eq!(error.code().as_str(), "AUTH_MISSING_SCOPE");
-    let approval = gateway.create_approval(&CallContext::cli(), raw).await.unwrap();
+    let approval = gateway
+        .create_approval(&CallContext::cli(), raw)
+        .await
+        .unwrap();
     assert_eq!(approval.surface, "cli");
     assert_eq!(approval.created_by, "local_operator");
 }
@@ -680,7 +754,10 @@ async fn a_crash_after_the_broker_accepted_is_recovered_without_resubmitting() {
         first.submit(PAPER, &approval, "crash-key"),
     )
     .await;
-    assert!(crashed.is_err(), "the submit must not finish: the process died");
+    assert!(
+        crashed.is_err(),
+        "the submit must not finish: the process died"
+    );
     drop(first);
     writer.die_after_submit.store(false, Ordering::SeqCst);
     assert_eq!(writer.submits(), 1);
@@ -698,9 +775,15 @@ async fn a_crash_after_the_broker_accepted_is_recovered_without_resubmitting() {
         .recover_pending_writes(&CallContext::cli())
         .await
         .unwrap();
-    assert_eq!((report.completed, report.needs_review, report.left_pending), (1, 0, 0));
+    assert_eq!(
+        (report.completed, report.needs_review, report.left_pending),
+        (1, 0, 0)
+    );
     assert_eq!(writer.submits(), 1, "recovery must never resubmit");
-    let replay = restarted.submit(PAPER, &approval, "crash-key").await.unwrap();
+    let replay = restarted
+        .submit(PAPER, &approval, "crash-key")
+        .await
+        .unwrap();
     assert!(replay.replayed);
     assert!(replay.recovered);
     assert_eq!(writer.submits(), 1);
@@ -710,7 +793,12 @@ async fn a_crash_after_the_broker_accepted_is_recovered_without_resubmitting() {
         .await
         .unwrap();
     assert_eq!(shown.status, "consumed");
-    assert!(restarted.operations().iter().any(|op| op.0 == "order recovery"));
+    assert!(
+        restarted
+            .operations()
+            .iter()
+            .any(|op| op.0 == "order recovery")
+    );
 }
 
 #[tokio::test]
@@ -755,7 +843,10 @@ async fn a_pending_write_is_reported_and_an_unfound_one_goes_to_review() {
     );
     assert_eq!(empty.submits(), 0, "recovery never resubmits");
     // The approval stays held: another key cannot use it while a person reviews.
-    let error = restarted.submit(PAPER, &approval, "other-key").await.unwrap_err();
+    let error = restarted
+        .submit(PAPER, &approval, "other-key")
+        .await
+        .unwrap_err();
     assert_eq!(error.code().as_str(), "APPROVAL_IN_USE");
 }
 
@@ -791,8 +882,16 @@ async fn brackets_go_as_one_group_with_one_approval() {
         approval_id: approval.clone(),
         idempotency_key: "bracket-1".into(),
     };
-    let placed = h.gateway.paper_bracket_submit(&agent(), raw.clone()).await.unwrap();
-    let legs: Vec<&str> = placed.orders.iter().map(|order| order.leg.as_str()).collect();
+    let placed = h
+        .gateway
+        .paper_bracket_submit(&agent(), raw.clone())
+        .await
+        .unwrap();
+    let legs: Vec<&str> = placed
+        .orders
+        .iter()
+        .map(|order| order.leg.as_str())
+        .collect();
     assert_eq!(legs, ["entry", "take_profit", "stop_loss"]);
     assert_eq!(h.writer.submits(), 1);
     let replay = h.gateway.paper_bracket_submit(&agent(), raw).await.unwrap();
@@ -809,7 +908,11 @@ async fn brackets_go_as_one_group_with_one_approval() {
         stop_loss_price: "210".into(),
         time_in_force: None,
     };
-    let error = h.gateway.preview_bracket(&agent(), bad.clone()).await.unwrap_err();
+    let error = h
+        .gateway
+        .preview_bracket(&agent(), bad.clone())
+        .await
+        .unwrap_err();
     assert_eq!(error.code().as_str(), "INPUT_INVALID");
     bad.take_profit_price = "200".into();
     bad.stop_loss_price = "195".into();
@@ -827,12 +930,20 @@ async fn modify_takes_an_approved_replacement_and_cancel_is_keyed() {
     let mut flipped = limit_order(PAPER, "10", "191");
     flipped.side = "SELL".into();
     flipped.modify_order_id = Some(order_id.clone());
-    let error = h.gateway.preview_order(&agent(), flipped).await.unwrap_err();
+    let error = h
+        .gateway
+        .preview_order(&agent(), flipped)
+        .await
+        .unwrap_err();
     assert_eq!(error.code().as_str(), "ORDER_MODIFY_NOT_ALLOWED");
 
     let mut replacement = limit_order(PAPER, "5", "191.5");
     replacement.modify_order_id = Some(order_id.clone());
-    let preview = h.gateway.preview_order(&agent(), replacement).await.unwrap();
+    let preview = h
+        .gateway
+        .preview_order(&agent(), replacement)
+        .await
+        .unwrap();
     assert_eq!(preview.kind, "modify");
     let modify_approval = h.approve(&preview.preview_id, None).await;
     let modify = RawPaperModify {
@@ -841,9 +952,19 @@ async fn modify_takes_an_approved_replacement_and_cancel_is_keyed() {
         approval_id: modify_approval.clone(),
         idempotency_key: "m-1".into(),
     };
-    let modified = h.gateway.paper_modify(&agent(), modify.clone()).await.unwrap();
+    let modified = h
+        .gateway
+        .paper_modify(&agent(), modify.clone())
+        .await
+        .unwrap();
     assert_eq!(modified.orders[0].order_id, order_id);
-    assert!(h.gateway.paper_modify(&agent(), modify).await.unwrap().replayed);
+    assert!(
+        h.gateway
+            .paper_modify(&agent(), modify)
+            .await
+            .unwrap()
+            .replayed
+    );
     // A modify approval is for that order only.
     let error = h
         .gateway
@@ -865,9 +986,19 @@ async fn modify_takes_an_approved_replacement_and_cancel_is_keyed() {
         order_id: order_id.clone(),
         idempotency_key: "c-1".into(),
     };
-    let cancelled = h.gateway.paper_cancel(&agent(), cancel.clone()).await.unwrap();
+    let cancelled = h
+        .gateway
+        .paper_cancel(&agent(), cancel.clone())
+        .await
+        .unwrap();
     assert_eq!(cancelled.operation, "cancel");
-    assert!(h.gateway.paper_cancel(&agent(), cancel).await.unwrap().replayed);
+    assert!(
+        h.gateway
+            .paper_cancel(&agent(), cancel)
+            .await
+            .unwrap()
+            .replayed
+    );
     let unknown = h
         .gateway
         .paper_cancel(

@@ -54,24 +54,26 @@ fn intent_strategy() -> impl Strategy<Value = OrderIntent> {
             TimeInForce::ImmediateOrCancel,
         ]),
     )
-        .prop_map(|(account, contract, buy, quantity, order_type, limit, stop, tif)| {
-            let limit = matches!(order_type, OrderType::Limit | OrderType::StopLimit)
-                .then(|| Price::new(limit).unwrap());
-            let stop = matches!(order_type, OrderType::Stop | OrderType::StopLimit)
-                .then(|| Price::new(stop).unwrap());
-            OrderIntent::new(IntentParts {
-                account_id: AccountId::parse(account).unwrap(),
-                contract_id: ContractId::new(contract).unwrap(),
-                side: if buy { OrderSide::Buy } else { OrderSide::Sell },
-                quantity: Quantity::new(quantity),
-                order_type,
-                limit_price: limit,
-                stop_price: stop,
-                trailing: None,
-                time_in_force: tif,
-            })
-            .unwrap()
-        })
+        .prop_map(
+            |(account, contract, buy, quantity, order_type, limit, stop, tif)| {
+                let limit = matches!(order_type, OrderType::Limit | OrderType::StopLimit)
+                    .then(|| Price::new(limit).unwrap());
+                let stop = matches!(order_type, OrderType::Stop | OrderType::StopLimit)
+                    .then(|| Price::new(stop).unwrap());
+                OrderIntent::new(IntentParts {
+                    account_id: AccountId::parse(account).unwrap(),
+                    contract_id: ContractId::new(contract).unwrap(),
+                    side: if buy { OrderSide::Buy } else { OrderSide::Sell },
+                    quantity: Quantity::new(quantity),
+                    order_type,
+                    limit_price: limit,
+                    stop_price: stop,
+                    trailing: None,
+                    time_in_force: tif,
+                })
+                .unwrap()
+            },
+        )
 }
 
 fn stock(multiplier: Decimal) -> Contract {

@@ -1,11 +1,12 @@
 //! One `tools/call`, start to finish. A pure routing step decides what the call is; one match
-//! then runs exactly one audited gateway call per route, so every call leaves exactly one
-//! audit event and no path returns before it is written.
+//! then runs exactly one audited gateway call per route, so every call leaves its audit event
+//! (a paper write adds its intent and approval steps) and no path returns before it is written.
 
 use std::collections::BTreeSet;
 
 use rmcp::ErrorData;
 use rmcp::model::CallToolResult;
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::arguments::{self, ArgumentProblem, printable_name};
@@ -41,7 +42,8 @@ enum Route {
     /// A visible tool with valid arguments.
     Run {
         spec: &'static ToolSpec,
-        call: ToolCall,
+        // Boxed: an order preview's raw fields dwarf every other route.
+        call: Box<ToolCall>,
     },
 }
 
@@ -77,7 +79,10 @@ fn route(
     let checked = arguments::check(&entry.tool.input_schema, arguments)
         .and_then(|()| (spec.build)(arguments.clone()));
     match checked {
-        Ok(call) => Route::Run { spec, call },
+        Ok(call) => Route::Run {
+            spec,
+            call: Box::new(call),
+        },
         Err(problem) => Route::BadArguments { spec, problem },
     }
 }
@@ -123,7 +128,7 @@ pub(crate) async fn call_tool(
     arguments: Map<String, Value>,
 ) -> Result<CallToolResult, ErrorData> {
     match route(gateway, toolsets, name, &arguments) {
-        Route::Run { spec, call } => Ok(run(gateway, spec.name, call).await),
+        Route::Run { spec, call } => Ok(run(gateway, spec.name, *call).await),
         Route::BadArguments { spec, problem } => {
             let refusal = GatewayError::invalid_input("arguments", problem.message());
             let input = Value::Object(arguments);
@@ -163,13 +168,27 @@ pub(crate) async fn call_tool(
     }
 }
 
+/// The answer to a call that ran: its data, or its refusal or failure as a tool error.
+fn answer<T: Serialize>(outcome: Result<T, GatewayError>) -> CallToolResult {
+    match outcome {
+        Ok(value) => results::data(&value),
+        Err(error) => results::tool_error(&error),
+    }
+}
+
 async fn run(gateway: &Gateway, tool: &str, call: ToolCall) -> CallToolResult {
     let context = &CallContext::mcp_stdio().with_tool(tool);
     match call {
-        ToolCall::Read(operation) => match gateway.execute_as(context, operation).await {
-            Ok(response) => results::data(&response),
-            Err(error) => results::tool_error(&error),
-        },
+        ToolCall::Read(operation) => answer(gateway.execute_as(context, operation).await),
+        ToolCall::OrderPreview(raw) => answer(gateway.preview_order(context, raw).await),
+        ToolCall::BracketPreview(raw) => answer(gateway.preview_bracket(context, raw).await),
+        ToolCall::ApprovalCreate(raw) => answer(gateway.create_approval(context, raw).await),
+        ToolCall::PaperSubmit(raw) => answer(gateway.paper_submit(context, raw).await),
+        ToolCall::PaperBracketSubmit(raw) => {
+            answer(gateway.paper_bracket_submit(context, raw).await)
+        }
+        ToolCall::PaperModify(raw) => answer(gateway.paper_modify(context, raw).await),
+        ToolCall::PaperCancel(raw) => answer(gateway.paper_cancel(context, raw).await),
         ToolCall::AuditExport(range) => {
             let (from_seq, to_seq) = (range.from_seq.unwrap_or(1), range.to_seq.unwrap_or(1));
             let buffer = ExportBuffer::default();
@@ -184,10 +203,7 @@ async fn run(gateway: &Gateway, tool: &str, call: ToolCall) -> CallToolResult {
                     trailer,
                 })
             });
-            match output {
-                Ok(output) => results::data(&output),
-                Err(error) => results::tool_error(&error),
-            }
+            answer(output)
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The tool registry: every MCP tool defined once, with its name, title, model-facing
-//! description, the one scope it requires, its toolset, its input and output types, and how its
-//! arguments become a call.
+//! description, the one scope it requires, its toolset, its annotations, its input and output
+//! types, and how its arguments become a call.
 //!
-//! Every tool only reads, so the annotations differ only in `openWorldHint` (true when the tool
-//! reaches the broker).
+//! Annotations are hints for the client's UI, never a control: what a call may do is decided
+//! by its scope, the paper gates and the stored approval it names.
 
 use std::sync::{Arc, LazyLock};
 
@@ -14,12 +14,15 @@ use serde_json::{Map, Value};
 
 use super::arguments::{ArgumentProblem, typed};
 use super::params::{
-    AccountArguments, AuditExportArguments, AuditTailArguments, BarsArguments,
-    ContractQueryArguments, ExecutionsArguments, NoArguments, SnapshotArguments, ToolCall,
+    AccountArguments, ApprovalCreateArguments, AuditExportArguments, AuditTailArguments,
+    BarsArguments, BracketPreviewArguments, ContractQueryArguments, ExecutionsArguments,
+    NoArguments, OrderPreviewArguments, PaperCancelArguments, PaperModifyArguments,
+    PaperSubmitArguments, SnapshotArguments, ToolCall,
 };
 use super::results::AuditExportOutput;
 use crate::app::config::Toolset;
 use crate::app::operation::Operation;
+use crate::app::order_views::{ApprovalView, PaperOrderView, PreviewView};
 use crate::app::views::{
     AccountSummaryView, AccountsView, AuditTailView, BackendStatusView, BarsView, ContractView,
     ContractsView, ExecutionsView, HealthView, OrdersView, PositionsView, QuoteView,
@@ -27,7 +30,8 @@ use crate::app::views::{
 };
 use crate::domain::scope::Scope;
 
-/// Generic write tool names that a read-only server refuses (and audits) by name.
+/// Generic write tool names the server refuses (and audits) by name: orders change only through
+/// the paper tools below, each under its own scope and with a stored approval.
 pub(crate) const FORBIDDEN_WRITE_TOOLS: &[&str] = &[
     "ibkr_order_submit",
     "ibkr_order_cancel",
@@ -49,8 +53,8 @@ pub(crate) struct ToolSpec {
     pub(crate) scope: Scope,
     /// The group configuration can switch off.
     pub(crate) toolset: Toolset,
-    /// True when the tool reaches the broker.
-    pub(crate) open_world: bool,
+    /// The annotations `tools/list` shows.
+    pub(crate) hints: Hints,
     /// The input schema, from the parameter type.
     pub(crate) input_schema: fn() -> Arc<JsonObject>,
     /// The output schema, from the output type.
@@ -58,6 +62,61 @@ pub(crate) struct ToolSpec {
     /// Typed arguments to the call they ask for.
     pub(crate) build: fn(Map<String, Value>) -> Result<ToolCall, ArgumentProblem>,
 }
+
+/// The MCP tool annotations of one tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hints {
+    /// `readOnlyHint`: the tool changes nothing anywhere.
+    pub(crate) read_only: bool,
+    /// `destructiveHint`: the tool may change or remove something that already exists.
+    pub(crate) destructive: bool,
+    /// `idempotentHint`: calling again with the same arguments has no further effect.
+    pub(crate) idempotent: bool,
+    /// `openWorldHint`: the tool reaches the broker.
+    pub(crate) open_world: bool,
+}
+
+/// A read that stays inside the gateway.
+const LOCAL_READ: Hints = Hints {
+    read_only: true,
+    destructive: false,
+    idempotent: true,
+    open_world: false,
+};
+
+/// A read that reaches the broker.
+const BROKER_READ: Hints = Hints {
+    open_world: true,
+    ..LOCAL_READ
+};
+
+/// A preview: stores a new record every call and asks the broker's what-if.
+const PREVIEW: Hints = Hints {
+    read_only: false,
+    destructive: false,
+    idempotent: false,
+    open_world: true,
+};
+
+/// An approval: stores a new record every call, without the broker.
+const APPROVAL: Hints = Hints {
+    open_world: false,
+    ..PREVIEW
+};
+
+/// A submit: creates orders; the same idempotency key replays instead of acting again.
+const SUBMIT: Hints = Hints {
+    read_only: false,
+    destructive: false,
+    idempotent: true,
+    open_world: true,
+};
+
+/// A modify or cancel: changes an existing order; keyed like a submit.
+const CHANGE: Hints = Hints {
+    destructive: true,
+    ..SUBMIT
+};
 
 /// A registry entry with its MCP definition, built once.
 pub(crate) struct Registered {
@@ -69,10 +128,10 @@ pub(crate) struct Registered {
 
 fn definition(spec: &ToolSpec) -> Tool {
     let annotations = ToolAnnotations::new()
-        .read_only(true)
-        .destructive(false)
-        .idempotent(true)
-        .open_world(spec.open_world);
+        .read_only(spec.hints.read_only)
+        .destructive(spec.hints.destructive)
+        .idempotent(spec.hints.idempotent)
+        .open_world(spec.hints.open_world);
     Tool::new(spec.name, spec.description, (spec.input_schema)())
         .with_title(spec.title)
         .with_raw_output_schema((spec.output_schema)())
@@ -196,7 +255,7 @@ static TOOLS: &[ToolSpec] = &[
         description: "Gateway version, backend, audit store and granted scopes. Touches no broker; use it to check the gateway is up.",
         scope: Scope::HealthRead,
         toolset: Toolset::Session,
-        open_world: false,
+        hints: LOCAL_READ,
         input_schema: input::<NoArguments>,
         output_schema: output::<HealthView>,
         build: |arguments| typed::<NoArguments>(arguments).and_then(|_| read(Operation::Health)),
@@ -207,7 +266,7 @@ static TOOLS: &[ToolSpec] = &[
         description: "Broker session state: usable, login_required, competing_session or unavailable. Use when a call fails with BROKER_SESSION_REQUIRED.",
         scope: Scope::HealthRead,
         toolset: Toolset::Session,
-        open_world: true,
+        hints: BROKER_READ,
         input_schema: input::<NoArguments>,
         output_schema: output::<BackendStatusView>,
         build: |arguments| {
@@ -220,7 +279,7 @@ static TOOLS: &[ToolSpec] = &[
         description: "Whether the broker session is ready and, if not, the login URL and steps a person must take. The gateway never logs in itself.",
         scope: Scope::HealthRead,
         toolset: Toolset::Session,
-        open_world: true,
+        hints: BROKER_READ,
         input_schema: input::<NoArguments>,
         output_schema: output::<SessionRequirementsView>,
         build: |arguments| {
@@ -233,7 +292,7 @@ static TOOLS: &[ToolSpec] = &[
         description: "Accounts visible to this session. Call first: each account_ref is what account_id takes.",
         scope: Scope::AccountsRead,
         toolset: Toolset::Account,
-        open_world: true,
+        hints: BROKER_READ,
         input_schema: input::<NoArguments>,
         output_schema: output::<AccountsView>,
         build: |arguments| {
@@ -246,7 +305,7 @@ static TOOLS: &[ToolSpec] = &[
         description: "Balances and margin of one account: net liquidation, cash, buying power, margin and cash per currency (decimal strings).",
         scope: Scope::PortfolioRead,
         toolset: Toolset::Account,
-        open_world: true,
+        hints: BROKER_READ,
         input_schema: input::<AccountArguments>,
         output_schema: output::<AccountSummaryView>,
         build: |arguments| {
@@ -259,7 +318,7 @@ static TOOLS: &[ToolSpec] = &[
         description: "Open positions of one account with quantity, average cost, market value and P&L.",
         scope: Scope::PositionsRead,
         toolset: Toolset::Account,
-        open_world: true,
+        hints: BROKER_READ,
         input_schema: input::<AccountArguments>,
         output_schema: output::<PositionsView>,
         build: |arguments| {
@@ -272,7 +331,7 @@ static TOOLS: &[ToolSpec] = &[
         description: "Contracts matching a symbol, contract id or description words, optionally filtered. Use to find a contract_id.",
         scope: Scope::MarketDataRead,
         toolset: Toolset::Market,
-        open_world: true,
+        hints: BROKER_READ,
         input_schema: input::<ContractQueryArguments>,
         output_schema: output::<ContractsView>,
         build: |arguments| {
@@ -285,7 +344,7 @@ static TOOLS: &[ToolSpec] = &[
         description: "The one contract a query names; fails with INPUT_AMBIGUOUS_CONTRACT, listing candidates, when several match.",
         scope: Scope::MarketDataRead,
         toolset: Toolset::Market,
-        open_world: true,
+        hints: BROKER_READ,
         input_schema: input::<ContractQueryArguments>,
         output_schema: output::<ContractView>,
         build: |arguments| {
@@ -298,7 +357,7 @@ static TOOLS: &[ToolSpec] = &[
         description: "Current quote of one contract: bid, ask, last, sizes, volume, data status and age; greeks for options.",
         scope: Scope::MarketDataRead,
         toolset: Toolset::Market,
-        open_world: true,
+        hints: BROKER_READ,
         input_schema: input::<SnapshotArguments>,
         output_schema: output::<QuoteView>,
         build: |arguments| typed::<SnapshotArguments>(arguments).map(SnapshotArguments::into_call),
@@ -309,7 +368,7 @@ static TOOLS: &[ToolSpec] = &[
         description: "Open, high, low, close and volume bars of one contract over a period, oldest first.",
         scope: Scope::MarketDataRead,
         toolset: Toolset::Market,
-        open_world: true,
+        hints: BROKER_READ,
         input_schema: input::<BarsArguments>,
         output_schema: output::<BarsView>,
         build: |arguments| typed::<BarsArguments>(arguments).map(BarsArguments::into_call),
@@ -317,10 +376,10 @@ static TOOLS: &[ToolSpec] = &[
     ToolSpec {
         name: "ibkr_orders_list",
         title: "List orders",
-        description: "Working and recent orders of one account. Read-only: this server cannot place, change or cancel orders.",
+        description: "Working and recent orders of one account at the broker. Read-only; paper orders change only through the approval-gated paper tools.",
         scope: Scope::OrdersRead,
         toolset: Toolset::Orders,
-        open_world: true,
+        hints: BROKER_READ,
         input_schema: input::<AccountArguments>,
         output_schema: output::<OrdersView>,
         build: |arguments| {
@@ -333,11 +392,102 @@ static TOOLS: &[ToolSpec] = &[
         description: "Fills of one account, newest first, optionally only since a time.",
         scope: Scope::OrdersRead,
         toolset: Toolset::Orders,
-        open_world: true,
+        hints: BROKER_READ,
         input_schema: input::<ExecutionsArguments>,
         output_schema: output::<ExecutionsView>,
         build: |arguments| {
             typed::<ExecutionsArguments>(arguments).map(ExecutionsArguments::into_call)
+        },
+    },
+    ToolSpec {
+        name: "ibkr_order_preview",
+        title: "Preview an order",
+        description: "Checks an order (or, with modify_order_id, a replacement) with the broker's what-if and stores a non-executable preview; places nothing. A person must approve it.",
+        scope: Scope::OrdersPreview,
+        toolset: Toolset::Orders,
+        hints: PREVIEW,
+        input_schema: input::<OrderPreviewArguments>,
+        output_schema: output::<PreviewView>,
+        build: |arguments| {
+            typed::<OrderPreviewArguments>(arguments).map(OrderPreviewArguments::into_call)
+        },
+    },
+    ToolSpec {
+        name: "ibkr_bracket_order_preview",
+        title: "Preview a bracket order",
+        description: "Checks a limit entry with take-profit and stop-loss exits with the broker's what-if and stores one non-executable preview. A person must approve it.",
+        scope: Scope::OrdersPreview,
+        toolset: Toolset::Orders,
+        hints: PREVIEW,
+        input_schema: input::<BracketPreviewArguments>,
+        output_schema: output::<PreviewView>,
+        build: |arguments| {
+            typed::<BracketPreviewArguments>(arguments).map(BracketPreviewArguments::into_call)
+        },
+    },
+    ToolSpec {
+        name: "ibkr_approvals_create",
+        title: "Approve a preview",
+        description: "Records a person's approval of an unexpired preview. Call only on a person's explicit instruction; the approval_id is what a paper submit needs.",
+        scope: Scope::ApprovalsCreate,
+        toolset: Toolset::Orders,
+        hints: APPROVAL,
+        input_schema: input::<ApprovalCreateArguments>,
+        output_schema: output::<ApprovalView>,
+        build: |arguments| {
+            typed::<ApprovalCreateArguments>(arguments).map(ApprovalCreateArguments::into_call)
+        },
+    },
+    ToolSpec {
+        name: "ibkr_paper_order_submit",
+        title: "Submit a paper order",
+        description: "Places the approved order preview on a paper account, consuming the approval. Reusing idempotency_key replays the first outcome.",
+        scope: Scope::OrdersPaperSubmit,
+        toolset: Toolset::Orders,
+        hints: SUBMIT,
+        input_schema: input::<PaperSubmitArguments>,
+        output_schema: output::<PaperOrderView>,
+        build: |arguments| {
+            typed::<PaperSubmitArguments>(arguments).map(PaperSubmitArguments::submit)
+        },
+    },
+    ToolSpec {
+        name: "ibkr_paper_bracket_order_submit",
+        title: "Submit a paper bracket order",
+        description: "Places the three legs of an approved bracket preview on a paper account, consuming the approval. Reusing idempotency_key replays the first outcome.",
+        scope: Scope::OrdersPaperSubmit,
+        toolset: Toolset::Orders,
+        hints: SUBMIT,
+        input_schema: input::<PaperSubmitArguments>,
+        output_schema: output::<PaperOrderView>,
+        build: |arguments| {
+            typed::<PaperSubmitArguments>(arguments).map(PaperSubmitArguments::bracket_submit)
+        },
+    },
+    ToolSpec {
+        name: "ibkr_paper_order_modify",
+        title: "Modify a paper order",
+        description: "Changes a working paper order to the values of an approved preview made with modify_order_id. Reusing idempotency_key replays the first outcome.",
+        scope: Scope::OrdersPaperModify,
+        toolset: Toolset::Orders,
+        hints: CHANGE,
+        input_schema: input::<PaperModifyArguments>,
+        output_schema: output::<PaperOrderView>,
+        build: |arguments| {
+            typed::<PaperModifyArguments>(arguments).map(PaperModifyArguments::into_call)
+        },
+    },
+    ToolSpec {
+        name: "ibkr_paper_order_cancel",
+        title: "Cancel a paper order",
+        description: "Asks the broker to cancel a working paper order; no approval needed. Reusing idempotency_key replays the first outcome.",
+        scope: Scope::OrdersPaperCancel,
+        toolset: Toolset::Orders,
+        hints: CHANGE,
+        input_schema: input::<PaperCancelArguments>,
+        output_schema: output::<PaperOrderView>,
+        build: |arguments| {
+            typed::<PaperCancelArguments>(arguments).map(PaperCancelArguments::into_call)
         },
     },
     ToolSpec {
@@ -346,7 +496,7 @@ static TOOLS: &[ToolSpec] = &[
         description: "Newest gateway audit events, newest first, each verified against the audit chain.",
         scope: Scope::AuditRead,
         toolset: Toolset::Audit,
-        open_world: false,
+        hints: LOCAL_READ,
         input_schema: input::<AuditTailArguments>,
         output_schema: output::<AuditTailView>,
         build: |arguments| {
@@ -359,7 +509,7 @@ static TOOLS: &[ToolSpec] = &[
         description: "Audit events by sequence range, at most 500 per call, with a verification trailer (count, SHA-256, chain head); next from_seq: trailer.last_sequence + 1.",
         scope: Scope::AuditExport,
         toolset: Toolset::Audit,
-        open_world: false,
+        hints: LOCAL_READ,
         input_schema: input::<AuditExportArguments>,
         output_schema: output::<AuditExportOutput>,
         build: |arguments| {
@@ -387,6 +537,14 @@ mod tests {
                 "contract_id" => json!(265_598),
                 "period" => json!("5d"),
                 "bar" => json!("1h"),
+                "side" => json!("BUY"),
+                "quantity" => json!("10"),
+                "order_type" => json!("LMT"),
+                "entry_price" | "take_profit_price" | "stop_loss_price" => json!("100"),
+                "preview_id" => json!("prv_1"),
+                "approval_id" => json!("apr_1"),
+                "idempotency_key" => json!("key-1"),
+                "order_id" => json!("lc-1"),
                 other => panic!("no sample for {other}"),
             };
             arguments.insert(name.to_owned(), value);
@@ -407,17 +565,82 @@ mod tests {
                     .all(|c| c.is_ascii_lowercase() || c == '_')
             );
             assert!(!FORBIDDEN_WRITE_TOOLS.contains(&spec.name));
-            assert!(!spec.scope.is_write());
         }
     }
 
     #[test]
-    fn each_tool_runs_the_operation_of_its_own_scope() {
+    fn only_tools_with_read_scopes_are_annotated_read_only() {
         for spec in TOOLS {
-            if let ToolCall::Read(operation) = (spec.build)(sample_arguments(spec)).unwrap() {
-                assert_eq!(operation.scope(), spec.scope, "{}", spec.name);
-            }
+            let hints = spec.hints;
+            assert_eq!(hints.read_only, !spec.scope.is_write(), "{}", spec.name);
+            assert!(!(hints.read_only && hints.destructive), "{}", spec.name);
+            assert!(
+                spec.toolset == Toolset::Orders || !spec.scope.is_write(),
+                "{}",
+                spec.name
+            );
         }
+    }
+
+    /// The scope the gateway call behind `call` checks (outside the CLI).
+    fn scope_of(call: &ToolCall) -> Option<Scope> {
+        match call {
+            ToolCall::Read(operation) => Some(operation.scope()),
+            ToolCall::AuditExport(_) => Some(Scope::AuditExport),
+            ToolCall::OrderPreview(_) | ToolCall::BracketPreview(_) => Some(Scope::OrdersPreview),
+            ToolCall::ApprovalCreate(_) => Some(Scope::ApprovalsCreate),
+            ToolCall::PaperSubmit(_) | ToolCall::PaperBracketSubmit(_) => {
+                Some(Scope::OrdersPaperSubmit)
+            }
+            ToolCall::PaperModify(_) => Some(Scope::OrdersPaperModify),
+            ToolCall::PaperCancel(_) => Some(Scope::OrdersPaperCancel),
+        }
+    }
+
+    #[test]
+    fn each_tool_runs_the_call_of_its_own_scope() {
+        for spec in TOOLS {
+            let call = (spec.build)(sample_arguments(spec)).unwrap();
+            assert_eq!(scope_of(&call), Some(spec.scope), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn order_arguments_become_the_raw_inputs_the_app_parses() {
+        let spec = find("ibkr_order_preview").unwrap().spec;
+        let arguments = json!({
+            "account_id": "DU1234567",
+            "contract_id": 265_598,
+            "side": "SELL",
+            "quantity": "5",
+            "order_type": "STP LMT",
+            "limit_price": "99.5",
+            "stop_price": "100",
+            "modify_order_id": "lc-3"
+        });
+        let call = (spec.build)(arguments.as_object().cloned().unwrap()).unwrap();
+        assert_eq!(
+            call,
+            ToolCall::OrderPreview(crate::app::order_input::RawOrderPreview {
+                account: "DU1234567".into(),
+                contract_id: "265598".into(),
+                side: "SELL".into(),
+                quantity: "5".into(),
+                order_type: "STP LMT".into(),
+                limit_price: Some("99.5".into()),
+                stop_price: Some("100".into()),
+                trailing_amount: None,
+                trailing_percent: None,
+                time_in_force: Some("DAY".into()),
+                modify_order_id: Some("lc-3".into()),
+            })
+        );
+        let submit = find("ibkr_paper_bracket_order_submit").unwrap().spec;
+        let arguments = json!({"account_id": "a", "approval_id": "apr_1", "idempotency_key": "k"});
+        assert!(matches!(
+            (submit.build)(arguments.as_object().cloned().unwrap()).unwrap(),
+            ToolCall::PaperBracketSubmit(_)
+        ));
     }
 
     #[test]

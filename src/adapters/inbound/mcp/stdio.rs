@@ -22,12 +22,16 @@ const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 /// Serves MCP over stdio until stdin closes (before the first request too), then returns.
 /// Lines that are no valid message are answered (`-32700`, `-32600`) and the session goes on.
 ///
+/// First it resolves paper writes a previous run left pending (start-up recovery, which never
+/// fails the start), so a retried key meets a settled record.
+///
 /// Must run on a Tokio runtime with IO enabled (`enable_io` or `enable_all`), as the binary's
 /// is: rmcp's pipe transport panics without an IO driver.
 ///
 /// # Errors
 /// `INTERNAL_ERROR` when the session cannot start or its task fails.
 pub async fn serve_stdio(gateway: Gateway, settings: &Settings) -> Result<(), GatewayError> {
+    gateway.recover_at_startup().await;
     let server = server(gateway, settings);
     print_banner(&server, settings);
     // When stdin and stdout are pipes (as MCP clients launch servers), read and write them on

@@ -147,13 +147,7 @@ impl Gateway {
             json!({ "approval_id": approval_id }),
         );
         self.audited(context, spec, |note| async move {
-            let id = order_input::approval_id(approval_id)?;
-            let approval = self
-                .workflow()
-                .approval(&id)
-                .await?
-                .ok_or(GatewayError::ApprovalNotFound)?;
-            note.record_account(&approval.account_id);
+            let approval = self.stored_approval(approval_id, &note).await?;
             self.expire_if_due(context, &approval).await?;
             Ok(ApprovalView::new(
                 self.directory(),
@@ -181,13 +175,7 @@ impl Gateway {
             json!({ "approval_id": approval_id }),
         );
         self.audited(context, spec, |note| async move {
-            let id = order_input::approval_id(approval_id)?;
-            let approval = self
-                .workflow()
-                .approval(&id)
-                .await?
-                .ok_or(GatewayError::ApprovalNotFound)?;
-            note.record_account(&approval.account_id);
+            let approval = self.stored_approval(approval_id, &note).await?;
             let now = self.clock().now();
             match approval.effective_status(now) {
                 ApprovalStatus::Approved => {}
@@ -204,19 +192,35 @@ impl Gateway {
             }
             if !self
                 .workflow()
-                .close_approval(&id, ApprovalStatus::Revoked, now)
+                .close_approval(&approval.id, ApprovalStatus::Revoked, now)
                 .await?
             {
                 return Err(GatewayError::ApprovalInUse);
             }
             let revoked = self
                 .workflow()
-                .approval(&id)
+                .approval(&approval.id)
                 .await?
                 .ok_or(GatewayError::ApprovalNotFound)?;
             Ok(ApprovalView::new(self.directory(), &revoked, now))
         })
         .await
+    }
+
+    /// The approval a caller names, noted for the audit record.
+    async fn stored_approval(
+        &self,
+        raw_id: &str,
+        note: &crate::app::audited::AuditNote,
+    ) -> Result<Approval, GatewayError> {
+        let id = order_input::approval_id(raw_id)?;
+        let approval = self
+            .workflow()
+            .approval(&id)
+            .await?
+            .ok_or(GatewayError::ApprovalNotFound)?;
+        note.record_account(&approval.account_id);
+        Ok(approval)
     }
 
     /// Marks a stored-approved approval that is past its expiry as expired, with an audit

@@ -167,16 +167,11 @@ impl Gateway {
         let scope = Scope::OrdersPaperSubmit;
         let spec = CallSpec::write(name, Some(scope), input_of(&raw));
         self.audited(context, spec, |note| async move {
-            let key = order_input::idempotency_key(&raw.idempotency_key)?;
             let approval_id = order_input::approval_id(&raw.approval_id)?;
-            let account = self
-                .paper_account(&AccountSelector::parse(&raw.account)?, &note)
+            let (account, record_key) = self
+                .gated_key(&raw.account, &raw.idempotency_key, operation, &note)
                 .await?;
-            let record_key = RecordKey {
-                account_id: account.id.clone(),
-                operation,
-                key: key.clone(),
-            };
+            let key = record_key.key.clone();
             let fingerprint = Fingerprint::of(&[operation.as_str(), approval_id.as_str()]);
             if let Some(view) = self.settled(context, &record_key, &fingerprint).await? {
                 return Ok(view);
@@ -231,17 +226,11 @@ impl Gateway {
         let scope = Scope::OrdersPaperModify;
         let spec = CallSpec::write("paper order modify", Some(scope), input_of(&raw));
         self.audited(context, spec, |note| async move {
-            let key = order_input::idempotency_key(&raw.idempotency_key)?;
             let approval_id = order_input::approval_id(&raw.approval_id)?;
             let order_id = order_input::order_id(&raw.order_id)?;
-            let account = self
-                .paper_account(&AccountSelector::parse(&raw.account)?, &note)
+            let (account, record_key) = self
+                .gated_key(&raw.account, &raw.idempotency_key, operation, &note)
                 .await?;
-            let record_key = RecordKey {
-                account_id: account.id.clone(),
-                operation,
-                key,
-            };
             let fingerprint =
                 Fingerprint::of(&[operation.as_str(), order_id.as_str(), approval_id.as_str()]);
             if let Some(view) = self.settled(context, &record_key, &fingerprint).await? {
@@ -300,16 +289,10 @@ impl Gateway {
         let scope = Scope::OrdersPaperCancel;
         let spec = CallSpec::write("paper order cancel", Some(scope), input_of(&raw));
         self.audited(context, spec, |note| async move {
-            let key = order_input::idempotency_key(&raw.idempotency_key)?;
             let order_id = order_input::order_id(&raw.order_id)?;
-            let account = self
-                .paper_account(&AccountSelector::parse(&raw.account)?, &note)
+            let (account, record_key) = self
+                .gated_key(&raw.account, &raw.idempotency_key, operation, &note)
                 .await?;
-            let record_key = RecordKey {
-                account_id: account.id.clone(),
-                operation,
-                key,
-            };
             let fingerprint = Fingerprint::of(&[operation.as_str(), order_id.as_str()]);
             if let Some(view) = self.settled(context, &record_key, &fingerprint).await? {
                 return Ok(view);
@@ -338,6 +321,26 @@ impl Gateway {
             .await
         })
         .await
+    }
+
+    /// The parsed idempotency key and the account behind the paper gates, as a record key.
+    async fn gated_key(
+        &self,
+        raw_account: &str,
+        raw_key: &str,
+        operation: WriteOperation,
+        note: &crate::app::audited::AuditNote,
+    ) -> Result<(Account, RecordKey), GatewayError> {
+        let key = order_input::idempotency_key(raw_key)?;
+        let account = self
+            .paper_account(&AccountSelector::parse(raw_account)?, note)
+            .await?;
+        let record_key = RecordKey {
+            account_id: account.id.clone(),
+            operation,
+            key,
+        };
+        Ok((account, record_key))
     }
 
     /// What the stored record under the key says: `Ok(Some(view))` replays a success,

@@ -56,3 +56,46 @@ fn the_python_mcp_sdk_can_use_every_tool() {
         .count();
     assert!(mcp_events >= 32, "{mcp_events} MCP events");
 }
+
+#[test]
+fn the_python_mcp_sdk_runs_the_paper_workflow() {
+    #[allow(clippy::disallowed_methods)] // a test reads its own gate
+    let Some(python) = std::env::var_os("IBKR_MCP_INTEROP_PYTHON") else {
+        eprintln!(
+            "skipped: set IBKR_MCP_INTEROP_PYTHON to a Python with `mcp` 2.3.0 (tools/mcp-e2e/setup.sh)"
+        );
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/paper.example.yaml");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/mcp-e2e/interop.py");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(assert_cmd::cargo::cargo_bin("ibkr-agent"))
+        .arg("--paper")
+        .arg(&config)
+        .env("IBKR_AGENT_STATE_DIR", sandbox.state.path().join("state"))
+        .env_remove("IBKR_AUDIT_HMAC_SECRET")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "paper interop failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for check in [
+        "paper submit",
+        "replay under the same key",
+        "consumed approval refused",
+        "paper cancel",
+        "done",
+    ] {
+        assert!(
+            stdout.contains(&format!("\"check\": \"{check}\"")),
+            "{check} missing:\n{stdout}"
+        );
+    }
+    let (code, _, _) = sandbox.json(&["--config", config.to_str().unwrap(), "audit", "verify"]);
+    assert_eq!(code, 0);
+}

@@ -4,11 +4,17 @@ For each protocol era (the `initialize` handshake and the stateless 2026-07-28 m
 tools, calls every read tool with valid arguments, and checks the refusals. It prints one JSON
 line per check and exits non-zero on the first failed expectation.
 
-Usage: python interop.py BINARY   (the state directory comes from IBKR_AGENT_STATE_DIR)
+With `--paper CONFIG` it instead runs the paper workflow against a server started with that
+configuration: the order tools' annotations, a preview, an approval by the operator's CLI, a
+paper submit, its replay under the same key, and a cancel.
+
+Usage: python interop.py BINARY [--paper CONFIG]
+       (the state directory comes from IBKR_AGENT_STATE_DIR)
 """
 
 import json
 import os
+import subprocess
 import sys
 
 import anyio
@@ -84,10 +90,64 @@ async def run_era(binary, mode):
                    error=str(error))
 
 
+ORDER_TOOL_HINTS = {
+    # name: (read_only, destructive, idempotent)
+    "ibkr_order_preview": (False, False, False),
+    "ibkr_bracket_order_preview": (False, False, False),
+    "ibkr_paper_order_submit": (False, False, True),
+    "ibkr_paper_bracket_order_submit": (False, False, True),
+    "ibkr_paper_order_modify": (False, True, True),
+    "ibkr_paper_order_cancel": (False, True, True),
+}
+
+
+async def run_paper(binary, config):
+    server = StdioServerParameters(command=binary, args=["--config", config, "mcp", "serve"],
+                                   env=dict(os.environ))
+    async with Client(server, mode="legacy") as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+        for name, (read_only, destructive, idempotent) in ORDER_TOOL_HINTS.items():
+            hints = listed[name].annotations if name in listed else None
+            expect(hints is not None and hints.read_only_hint is read_only
+                   and hints.destructive_hint is destructive and hints.idempotent_hint is idempotent,
+                   "order tool hints", tool=name)
+        expect("ibkr_approvals_create" not in listed, "agents cannot approve")
+        preview = await client.call_tool("ibkr_order_preview", {
+            "account_id": "DU1234567", "contract_id": 265598, "side": "BUY", "quantity": "10",
+            "order_type": "LMT", "limit_price": "190.25"})
+        preview_id = (preview.structured_content or {}).get("preview_id")
+        expect(not preview.is_error and preview_id, "preview", preview_id=preview_id,
+               error=preview.structured_content if preview.is_error else None)
+        approved = subprocess.run([binary, "--config", config, "--json", "approvals", "create",
+                                   "--preview-id", preview_id], capture_output=True, text=True)
+        approval_id = json.loads(approved.stdout or "{}").get("approval_id")
+        expect(approved.returncode == 0 and approval_id, "approval by the operator's CLI",
+               approval_id=approval_id)
+        submit = {"account_id": "DU1234567", "approval_id": approval_id, "idempotency_key": "py-sdk-1"}
+        first = await client.call_tool("ibkr_paper_order_submit", submit)
+        placed = first.structured_content or {}
+        order_id = (placed.get("orders") or [{}])[0].get("order_id")
+        expect(not first.is_error and order_id and placed.get("replayed") is False, "paper submit",
+               order_id=order_id)
+        again = await client.call_tool("ibkr_paper_order_submit", submit)
+        replay = again.structured_content or {}
+        expect(not again.is_error and replay.get("replayed") is True
+               and replay["orders"][0]["order_id"] == order_id, "replay under the same key")
+        reused = await client.call_tool("ibkr_paper_order_submit", {**submit, "idempotency_key": "py-sdk-2"})
+        code = (reused.structured_content or {}).get("code")
+        expect(reused.is_error and code == "APPROVAL_CONSUMED", "consumed approval refused", code=code)
+        cancel = await client.call_tool("ibkr_paper_order_cancel", {
+            "account_id": "DU1234567", "order_id": order_id, "idempotency_key": "py-sdk-cancel-1"})
+        expect(not cancel.is_error, "paper cancel", result=cancel.structured_content)
+
+
 async def main():
     binary = sys.argv[1]
-    for mode in ("legacy", "2026-07-28"):
-        await run_era(binary, mode)
+    if len(sys.argv) == 4 and sys.argv[2] == "--paper":
+        await run_paper(binary, sys.argv[3])
+    else:
+        for mode in ("legacy", "2026-07-28"):
+            await run_era(binary, mode)
     report("done", ok=True)
 
 

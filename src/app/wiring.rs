@@ -17,7 +17,7 @@ use crate::adapters::outbound::local_candidate::LocalCandidateWriter;
 use crate::adapters::outbound::memory_audit::MemoryAuditLog;
 use crate::adapters::outbound::memory_workflow::MemoryWorkflowStore;
 use crate::adapters::outbound::process_env::{self, EnvSecretSource};
-use crate::adapters::outbound::refusing_writer::RefusingWriter;
+use crate::adapters::outbound::refusing_writer::RefusingOrderWriter;
 use crate::adapters::outbound::sqlite_audit::SqliteAuditLog;
 use crate::adapters::outbound::sqlite_workflow::SqliteWorkflowStore;
 use crate::app::account_directory::AccountDirectory;
@@ -92,7 +92,7 @@ fn paper_writer_for(
     portal: Option<&ClientPortalBroker>,
 ) -> Result<Arc<dyn PaperOrderWriter>, GatewayError> {
     match settings.paper_trading.writer {
-        PaperWriterKind::Refusing => Ok(Arc::new(RefusingWriter)),
+        PaperWriterKind::Refusing => Ok(Arc::new(RefusingOrderWriter)),
         PaperWriterKind::LocalCandidate => Ok(Arc::new(LocalCandidateWriter::new())),
         PaperWriterKind::ClientPortal => {
             let portal = portal.ok_or_else(|| {
@@ -418,7 +418,7 @@ impl GatewayBuilder {
                 .unwrap_or_else(|| Arc::new(MemoryWorkflowStore::new())),
             paper_writer: self
                 .paper_writer
-                .unwrap_or_else(|| Arc::new(RefusingWriter)),
+                .unwrap_or_else(|| Arc::new(RefusingOrderWriter)),
             preview_policy: self.preview_policy,
             paper_trading: self.paper_trading,
         }))

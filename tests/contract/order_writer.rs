@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
 use ibkr_agent_gateway::adapters::outbound::fake_broker::{FakeBroker, known_ids};
 use ibkr_agent_gateway::adapters::outbound::local_candidate::LocalCandidateWriter;
-use ibkr_agent_gateway::adapters::outbound::refusing_writer::RefusingWriter;
+use ibkr_agent_gateway::adapters::outbound::refusing_writer::RefusingOrderWriter;
 use ibkr_agent_gateway::domain::error_code::ErrorCode;
 use ibkr_agent_gateway::domain::ids::{AccountId, BrokerOrderId, ContractId, IdempotencyKey};
 use ibkr_agent_gateway::domain::money::{Price, Quantity};
@@ -383,7 +383,7 @@ async fn local_candidate_ids_are_deterministic_and_a_rejected_write_adds_nothing
 #[tokio::test]
 async fn refusing_writer_refuses_every_write_definitively() {
     let fixture = local_candidate().await;
-    let writer: Arc<dyn PaperOrderWriter> = Arc::new(RefusingWriter::new());
+    let writer: Arc<dyn PaperOrderWriter> = Arc::new(RefusingOrderWriter::new());
     assert_eq!(writer.name(), "refusing");
     let order_id = BrokerOrderId::parse("1").unwrap();
     let errors = [
@@ -415,7 +415,7 @@ async fn refusing_writer_refuses_every_write_definitively() {
 #[tokio::test]
 async fn refusing_writer_never_finds_anything() {
     let fixture = local_candidate().await;
-    let writer: Arc<dyn PaperOrderWriter> = Arc::new(RefusingWriter::new());
+    let writer: Arc<dyn PaperOrderWriter> = Arc::new(RefusingOrderWriter::new());
     let _ = writer
         .submit(&limit(&fixture, "10", "190.00"), &key("k"))
         .await;

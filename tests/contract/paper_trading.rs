@@ -1013,3 +1013,157 @@ async fn modify_takes_an_approved_replacement_and_cancel_is_keyed() {
         .unwrap_err();
     assert_eq!(unknown.code().as_str(), "ORDER_NOT_FOUND");
 }
+
+mockall::mock! {
+    Writer {}
+
+    #[async_trait]
+    impl PaperOrderWriter for Writer {
+        fn name(&self) -> &'static str;
+        async fn submit(
+            &self,
+            order: &OrderIntent,
+            client_order_id: &IdempotencyKey,
+        ) -> Result<PlacedOrder, WriteError>;
+        async fn submit_bracket(
+            &self,
+            bracket: &BracketIntent,
+            client_order_id: &IdempotencyKey,
+        ) -> Result<Vec<PlacedOrder>, WriteError>;
+        async fn modify(
+            &self,
+            order_id: &BrokerOrderId,
+            replacement: &OrderIntent,
+        ) -> Result<PlacedOrder, WriteError>;
+        async fn cancel(
+            &self,
+            account: &AccountId,
+            order_id: &BrokerOrderId,
+        ) -> Result<CancelAck, WriteError>;
+        async fn order(
+            &self,
+            account: &AccountId,
+            order_id: &BrokerOrderId,
+        ) -> Result<Option<WorkingOrder>, WriteError>;
+        async fn find_by_client_order_id(
+            &self,
+            account: &AccountId,
+            client_order_id: &IdempotencyKey,
+        ) -> Result<Option<WorkingOrder>, WriteError>;
+    }
+}
+
+/// Every gate refuses before the writer: a mock that allows no write call proves it.
+#[tokio::test]
+async fn no_refused_request_reaches_the_writer() {
+    let mut writer = MockWriter::new();
+    writer.expect_name().return_const("mock");
+    writer.expect_submit().never();
+    writer.expect_submit_bracket().never();
+    writer.expect_modify().never();
+    writer.expect_cancel().never();
+    writer.expect_order().returning(|_, _| Ok(None));
+    writer.expect_find_by_client_order_id().never();
+    let clock = Arc::new(FixedClock::new(start()));
+    let secret = SecretBytes::new(vec![42; 32]);
+    let audit = Arc::new(MemoryAuditLog::new(ChainKey::new(&secret).unwrap()));
+    let build = |paper: PaperTradingSettings, writer: Arc<dyn PaperOrderWriter>| {
+        Gateway::builder(Arc::new(FakeBroker::new(clock.clone())))
+            .clock(clock.clone())
+            .key(SecretBytes::new(vec![42; 32]))
+            .audit_log(audit.clone())
+            .scopes(all_scopes())
+            .workflow_store(Arc::new(MemoryWorkflowStore::new()))
+            .paper_writer(writer)
+            .paper_trading(paper)
+            .build()
+            .unwrap()
+    };
+    let writer: Arc<dyn PaperOrderWriter> = Arc::new(writer);
+    let gateway = build(paper_settings(true), writer.clone());
+    let preview = gateway
+        .preview_order(&agent(), limit_order(PAPER, "10", "190"))
+        .await
+        .unwrap();
+    let approval = gateway
+        .create_approval(
+            &CallContext::cli(),
+            RawApprovalCreate {
+                preview_id: preview.preview_id,
+                ttl_seconds: Some(10),
+            },
+        )
+        .await
+        .unwrap()
+        .approval_id;
+    let submit = |account: &str, approval: &str, key: &str| RawPaperSubmit {
+        account: account.into(),
+        approval_id: approval.into(),
+        idempotency_key: key.into(),
+    };
+    let refused = [
+        gateway
+            .paper_submit(&agent(), submit(LIVE, &approval, "k1"))
+            .await,
+        gateway
+            .paper_submit(&agent(), submit(PAPER, "apr_missing", "k2"))
+            .await,
+        gateway
+            .paper_submit(&agent(), submit(OTHER_PAPER, &approval, "k3"))
+            .await,
+        gateway
+            .paper_submit(&agent(), submit(PAPER, &approval, "bad key!"))
+            .await,
+        gateway
+            .paper_bracket_submit(&agent(), submit(PAPER, &approval, "k4"))
+            .await,
+        gateway
+            .paper_modify(
+                &agent(),
+                RawPaperModify {
+                    account: PAPER.into(),
+                    order_id: "1".into(),
+                    approval_id: approval.clone(),
+                    idempotency_key: "k5".into(),
+                },
+            )
+            .await,
+    ];
+    let codes: Vec<String> = refused.into_iter().map(code).collect();
+    assert_eq!(
+        codes,
+        [
+            "PAPER_ACCOUNT_NOT_PAPER",
+            "APPROVAL_NOT_FOUND",
+            "APPROVAL_ACCOUNT_MISMATCH",
+            "INPUT_INVALID",
+            "ORDER_PREVIEW_KIND_MISMATCH",
+            "ORDER_PREVIEW_KIND_MISMATCH",
+        ]
+    );
+    clock.advance(Duration::seconds(11));
+    assert_eq!(
+        code(
+            gateway
+                .paper_submit(&agent(), submit(PAPER, &approval, "k6"))
+                .await
+        ),
+        "APPROVAL_EXPIRED"
+    );
+    let disabled = build(paper_settings(false), writer);
+    assert_eq!(
+        code(
+            disabled
+                .paper_cancel(
+                    &agent(),
+                    RawPaperCancel {
+                        account: PAPER.into(),
+                        order_id: "1".into(),
+                        idempotency_key: "k7".into(),
+                    },
+                )
+                .await
+        ),
+        "PAPER_TRADING_DISABLED"
+    );
+}

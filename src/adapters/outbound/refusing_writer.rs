@@ -1,4 +1,4 @@
-//! `RefusingWriter`: the default [`PaperOrderWriter`], which refuses every write before
+//! `RefusingOrderWriter`: the default [`PaperOrderWriter`], which refuses every write before
 //! anything is sent and knows of no orders, so a gateway without a configured paper writer can
 //! never place one.
 
@@ -15,9 +15,9 @@ const NAME: &str = "refusing";
 
 /// A paper order writer that refuses every write.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct RefusingWriter;
+pub struct RefusingOrderWriter;
 
-impl RefusingWriter {
+impl RefusingOrderWriter {
     /// The refusing writer.
     pub fn new() -> Self {
         Self
@@ -34,7 +34,7 @@ impl RefusingWriter {
 }
 
 #[async_trait]
-impl PaperOrderWriter for RefusingWriter {
+impl PaperOrderWriter for RefusingOrderWriter {
     fn name(&self) -> &'static str {
         NAME
     }
@@ -80,7 +80,7 @@ impl PaperOrderWriter for RefusingWriter {
         Ok(None)
     }
 
-    /// As [`RefusingWriter::order`]: no client order id was ever used.
+    /// As [`RefusingOrderWriter::order`]: no client order id was ever used.
     async fn find_by_client_order_id(
         &self,
         _account: &AccountId,
@@ -122,7 +122,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_write_is_refused() {
-        let writer = RefusingWriter::new();
+        let writer = RefusingOrderWriter::new();
         let key = IdempotencyKey::parse("k").unwrap();
         let order_id = BrokerOrderId::parse("1").unwrap();
         let account = AccountId::parse("DU1234567").unwrap();
@@ -141,7 +141,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_order_is_ever_found() {
-        let writer = RefusingWriter::new();
+        let writer = RefusingOrderWriter::new();
         let account = AccountId::parse("DU1234567").unwrap();
         let key = IdempotencyKey::parse("k").unwrap();
         let _ = writer.submit(&intent(), &key).await;

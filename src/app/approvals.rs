@@ -53,11 +53,7 @@ impl Gateway {
         context: &CallContext,
         raw: RawApprovalCreate,
     ) -> Result<ApprovalView, GatewayError> {
-        let spec = CallSpec::write(
-            "approvals create",
-            approval_scope(context),
-            serde_json::to_value(&raw).unwrap_or_default(),
-        );
+        let spec = CallSpec::write_of("approvals create", approval_scope(context), &raw);
         self.audited(context, spec, |note| async move {
             let preview_id = order_input::preview_id(&raw.preview_id)?;
             let ttl = raw.ttl_seconds.unwrap_or(DEFAULT_APPROVAL_TTL_SECONDS);

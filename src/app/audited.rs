@@ -91,6 +91,15 @@ impl CallSpec {
         }
     }
 
+    /// A write-workflow call whose input is a serializable raw request.
+    pub fn write_of<T: Serialize>(operation: &str, scope: Option<Scope>, raw: &T) -> Self {
+        Self::write(
+            operation,
+            scope,
+            serde_json::to_value(raw).unwrap_or(Value::Null),
+        )
+    }
+
     /// A read call: relaxed durability.
     pub fn read(operation: impl Into<String>, scope: Scope, input: Value) -> Self {
         Self {
@@ -151,11 +160,16 @@ fn canonical_json<T: Serialize>(value: &T) -> Option<String> {
         .map(|value| value.to_string())
 }
 
-fn event_id(at: DateTime<Utc>) -> String {
+/// A time-ordered UUIDv7 for `at`, so ids sort by creation.
+pub(crate) fn time_ordered_uuid(at: DateTime<Utc>) -> uuid::Uuid {
     let seconds = u64::try_from(at.timestamp()).unwrap_or(0);
     let timestamp =
         uuid::Timestamp::from_unix(uuid::NoContext, seconds, at.timestamp_subsec_nanos());
-    uuid::Uuid::new_v7(timestamp).to_string()
+    uuid::Uuid::new_v7(timestamp)
+}
+
+fn event_id(at: DateTime<Utc>) -> String {
+    time_ordered_uuid(at).to_string()
 }
 
 impl Gateway {

@@ -36,10 +36,6 @@ use crate::domain::scope::Scope;
 use crate::ports::order_writer::{PlacedOrder, WriteError};
 use crate::ports::workflow_store::{BeginOutcome, RecordKey};
 
-fn input_of<T: serde::Serialize>(raw: &T) -> Value {
-    serde_json::to_value(raw).unwrap_or(Value::Null)
-}
-
 /// What a keyed write is about, for its views and audit events.
 struct WriteContext<'a> {
     context: &'a CallContext,
@@ -51,10 +47,10 @@ struct WriteContext<'a> {
 }
 
 /// The outcome view before the writer acts.
-fn base_view(gateway: &Gateway, write: &WriteContext<'_>, operation: &str) -> PaperOrderView {
+fn base_view(gateway: &Gateway, write: &WriteContext<'_>) -> PaperOrderView {
     let identity = gateway.directory().identity(&write.account.id);
     PaperOrderView {
-        operation: operation.to_owned(),
+        operation: operation_name(write.record_key.operation).to_owned(),
         outcome: "accepted".to_owned(),
         replayed: false,
         account_ref: identity.account_ref,
@@ -165,7 +161,7 @@ impl Gateway {
             _ => ("paper order submit", "order"),
         };
         let scope = Scope::OrdersPaperSubmit;
-        let spec = CallSpec::write(name, Some(scope), input_of(&raw));
+        let spec = CallSpec::write_of(name, Some(scope), &raw);
         self.audited(context, spec, |note| async move {
             let approval_id = order_input::approval_id(&raw.approval_id)?;
             let (account, record_key) = self
@@ -187,7 +183,7 @@ impl Gateway {
                 fingerprint,
                 approval: Some(&approval),
             };
-            let mut view = base_view(self, &write, operation_name(operation));
+            let mut view = base_view(self, &write);
             let writer = self.paper_writer();
             self.keyed_write(&write, async move {
                 let placed = if operation == WriteOperation::PaperBracketSubmit {
@@ -224,7 +220,7 @@ impl Gateway {
     ) -> Result<PaperOrderView, GatewayError> {
         let operation = WriteOperation::PaperModify;
         let scope = Scope::OrdersPaperModify;
-        let spec = CallSpec::write("paper order modify", Some(scope), input_of(&raw));
+        let spec = CallSpec::write_of("paper order modify", Some(scope), &raw);
         self.audited(context, spec, |note| async move {
             let approval_id = order_input::approval_id(&raw.approval_id)?;
             let order_id = order_input::order_id(&raw.order_id)?;
@@ -261,7 +257,7 @@ impl Gateway {
                 fingerprint,
                 approval: Some(&approval),
             };
-            let mut view = base_view(self, &write, operation_name(operation));
+            let mut view = base_view(self, &write);
             let writer = self.paper_writer();
             self.keyed_write(&write, async move {
                 let placed = writer.modify(&order_id, &replacement).await?;
@@ -287,7 +283,7 @@ impl Gateway {
     ) -> Result<PaperOrderView, GatewayError> {
         let operation = WriteOperation::PaperCancel;
         let scope = Scope::OrdersPaperCancel;
-        let spec = CallSpec::write("paper order cancel", Some(scope), input_of(&raw));
+        let spec = CallSpec::write_of("paper order cancel", Some(scope), &raw);
         self.audited(context, spec, |note| async move {
             let order_id = order_input::order_id(&raw.order_id)?;
             let (account, record_key) = self
@@ -305,7 +301,7 @@ impl Gateway {
                 fingerprint,
                 approval: None,
             };
-            let mut view = base_view(self, &write, operation_name(operation));
+            let mut view = base_view(self, &write);
             let writer = self.paper_writer();
             let account_id = account.id.clone();
             self.keyed_write(&write, async move {

@@ -5,7 +5,6 @@
 //! order writer's write methods.
 
 use chrono::Duration;
-use serde_json::Value;
 
 use crate::app::audited::{CallContext, CallSpec};
 use crate::app::error::GatewayError;
@@ -21,15 +20,8 @@ use crate::domain::scope::Scope;
 
 /// A new id with `prefix`, time-ordered (UUIDv7) so ids sort by creation.
 pub(crate) fn new_id(prefix: &str, gateway: &Gateway) -> String {
-    let at = gateway.clock().now();
-    let seconds = u64::try_from(at.timestamp()).unwrap_or(0);
-    let timestamp =
-        uuid::Timestamp::from_unix(uuid::NoContext, seconds, at.timestamp_subsec_nanos());
-    format!("{prefix}_{}", uuid::Uuid::new_v7(timestamp).simple())
-}
-
-fn input_of<T: serde::Serialize>(raw: &T) -> Value {
-    serde_json::to_value(raw).unwrap_or(Value::Null)
+    let uuid = crate::app::audited::time_ordered_uuid(gateway.clock().now());
+    format!("{prefix}_{}", uuid.simple())
 }
 
 impl Gateway {
@@ -44,7 +36,7 @@ impl Gateway {
         context: &CallContext,
         raw: RawOrderPreview,
     ) -> Result<PreviewView, GatewayError> {
-        let spec = CallSpec::write("orders preview", Some(Scope::OrdersPreview), input_of(&raw));
+        let spec = CallSpec::write_of("orders preview", Some(Scope::OrdersPreview), &raw);
         self.audited(context, spec, |note| async move {
             let account = self
                 .select_account(&AccountSelector::parse(&raw.account)?, &note)
@@ -77,11 +69,7 @@ impl Gateway {
         context: &CallContext,
         raw: RawBracketPreview,
     ) -> Result<PreviewView, GatewayError> {
-        let spec = CallSpec::write(
-            "orders bracket preview",
-            Some(Scope::OrdersPreview),
-            input_of(&raw),
-        );
+        let spec = CallSpec::write_of("orders bracket preview", Some(Scope::OrdersPreview), &raw);
         self.audited(context, spec, |note| async move {
             let account = self
                 .select_account(&AccountSelector::parse(&raw.account)?, &note)

@@ -1167,3 +1167,67 @@ async fn no_refused_request_reaches_the_writer() {
         "PAPER_TRADING_DISABLED"
     );
 }
+
+#[tokio::test]
+async fn an_approval_needs_an_existing_unexpired_unedited_preview() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("workflow.sqlite3");
+    let h = harness(Options {
+        store: sqlite_store(&path),
+        ..Options::default()
+    });
+    let create = |preview_id: &str, ttl: Option<u32>| RawApprovalCreate {
+        preview_id: preview_id.into(),
+        ttl_seconds: ttl,
+    };
+    let cli = CallContext::cli();
+    let unknown = h
+        .gateway
+        .create_approval(&cli, create("prv_missing", None))
+        .await;
+    assert_eq!(
+        unknown.unwrap_err().code().as_str(),
+        "ORDER_PREVIEW_NOT_FOUND"
+    );
+
+    let preview = h
+        .gateway
+        .preview_order(&agent(), limit_order(PAPER, "10", "190"))
+        .await
+        .unwrap();
+    let too_long = h
+        .gateway
+        .create_approval(&cli, create(&preview.preview_id, Some(0)))
+        .await;
+    assert_eq!(too_long.unwrap_err().code().as_str(), "INPUT_INVALID");
+
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute(
+            "UPDATE previews SET legs = replace(legs, 'quantity=10', 'quantity=90')",
+            [],
+        )
+        .unwrap();
+    drop(connection);
+    let edited = h
+        .gateway
+        .create_approval(&cli, create(&preview.preview_id, None))
+        .await;
+    assert_eq!(edited.unwrap_err().code().as_str(), "ORDER_DIGEST_MISMATCH");
+
+    let fresh = h
+        .gateway
+        .preview_order(&agent(), limit_order(PAPER, "10", "190"))
+        .await
+        .unwrap();
+    h.clock.advance(Duration::seconds(300));
+    let expired = h
+        .gateway
+        .create_approval(&cli, create(&fresh.preview_id, None))
+        .await;
+    assert_eq!(
+        expired.unwrap_err().code().as_str(),
+        "ORDER_PREVIEW_EXPIRED"
+    );
+    h.assert_last_refused("ORDER_PREVIEW_EXPIRED");
+}

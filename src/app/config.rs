@@ -232,13 +232,27 @@ impl Settings {
         }
     }
 
+    /// Granted scopes that no operation uses yet: the live order scopes, until live trading
+    /// exists. Start-up warns about them, so an operator does not believe they do something.
+    pub fn inert_scopes(&self) -> Vec<Scope> {
+        self.enabled_scopes
+            .iter()
+            .filter(|scope| {
+                matches!(
+                    scope,
+                    Scope::OrdersLiveSubmit | Scope::OrdersLiveCancel | Scope::OrdersLiveModify
+                )
+            })
+            .collect()
+    }
+
     /// Reads and validates the file at `path`.
     ///
     /// # Errors
     /// [`GatewayError::ConfigFile`] when the file cannot be read (naming the path as given),
     /// [`GatewayError::Config`] when it is invalid (naming the key path).
     pub fn load(path: &Path) -> Result<Self, GatewayError> {
-        let text = std::fs::read_to_string(path).map_err(|error| GatewayError::ConfigFile {
+        let unreadable = |error: std::io::Error| GatewayError::ConfigFile {
             path: path.display().to_string(),
             reason: match error.kind() {
                 std::io::ErrorKind::NotFound => "not found".into(),
@@ -246,15 +260,33 @@ impl Settings {
                 std::io::ErrorKind::InvalidData => "not valid UTF-8".into(),
                 _ => "unreadable".into(),
             },
-        })?;
+        };
+        // Read at most one byte past the limit, so a huge file is refused without loading it.
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(file, MAX_CONFIG_BYTES as u64 + 1),
+            &mut bytes,
+        )
+        .map_err(unreadable)?;
+        check_config_size(bytes.len())?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| unreadable(std::io::ErrorKind::InvalidData.into()))?;
         Self::from_yaml(&text)
     }
 
     /// Parses and validates YAML text. An empty document means all defaults.
     ///
+    /// Text over [`MAX_CONFIG_BYTES`], or nested deeper than [`MAX_CONFIG_DEPTH`] levels, is
+    /// refused before the YAML parser sees it: such a file cannot be a gateway configuration,
+    /// and parsing it could take the parser a long time.
+    ///
     /// # Errors
-    /// [`GatewayError::Config`] naming the key path of the first problem.
+    /// [`GatewayError::Config`] naming the key path of the first problem (`(root)` for the size
+    /// and depth limits).
     pub fn from_yaml(text: &str) -> Result<Self, GatewayError> {
+        check_config_size(text.len())?;
+        check_config_depth(text)?;
         let raw: RawSettings = if text.trim().is_empty() {
             RawSettings::default()
         } else {
@@ -273,6 +305,130 @@ impl Settings {
             })?
         };
         raw.validate()
+    }
+}
+
+/// The largest configuration file accepted: 1 MiB. A real one is a few kilobytes.
+pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+
+/// The deepest nesting accepted (block indentation, compact `- ` items and flow brackets
+/// together). The settings tree itself is at most four levels deep.
+pub const MAX_CONFIG_DEPTH: usize = 32;
+
+fn check_config_size(length: usize) -> Result<(), GatewayError> {
+    if length > MAX_CONFIG_BYTES {
+        return Err(GatewayError::config(
+            "(root)",
+            format!(
+                "the file is larger than the {MAX_CONFIG_BYTES}-byte limit for a configuration; it was not parsed"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_config_depth(text: &str) -> Result<(), GatewayError> {
+    if nesting_depth_exceeds(text, MAX_CONFIG_DEPTH) {
+        return Err(GatewayError::config(
+            "(root)",
+            format!(
+                "the file nests deeper than {MAX_CONFIG_DEPTH} levels, far deeper than any configuration; it was not parsed"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A cheap, conservative scan for nesting deeper than `limit`, in one pass without parsing.
+///
+/// Per line it counts the open block indentation levels, the compact `- ` and `? ` entries that
+/// start the line, and the flow brackets (`[`, `{`) open at any point, ignoring brackets inside
+/// comments and quoted scalars. Where it cannot tell YAML's reading (a quote the scan does not
+/// recognize as opening a scalar, a quoted scalar spanning lines) it counts the brackets, so it
+/// may overstate the depth of an odd file but never understates it.
+fn nesting_depth_exceeds(text: &str, limit: usize) -> bool {
+    let mut indents: Vec<usize> = Vec::new();
+    let mut flow_depth: usize = 0;
+    for line in text.lines() {
+        let content = line.trim_start_matches(' ');
+        let indent = line.len() - content.len();
+        let mut rest = content.trim_start();
+        if rest.is_empty() || rest.starts_with('#') {
+            continue;
+        }
+        if flow_depth == 0 {
+            while indents.last().is_some_and(|&open| open > indent) {
+                indents.pop();
+            }
+            if indents.last().is_none_or(|&open| open < indent) {
+                indents.push(indent);
+            }
+        }
+        let mut compact_entries = 0;
+        while let Some(after) = rest
+            .strip_prefix("- ")
+            .or_else(|| rest.strip_prefix("? "))
+            .or_else(|| rest.strip_prefix("-\t"))
+        {
+            compact_entries += 1;
+            rest = after.trim_start();
+        }
+        let block_depth = indents.len() + compact_entries;
+        if block_depth + flow_depth > limit {
+            return true;
+        }
+        // The previous significant character, and whether whitespace followed it: a quote opens
+        // a scalar only at the start of a line or after `[`, `{`, `,`, or after `:`, `-`, `?`
+        // and whitespace.
+        let mut previous: Option<char> = None;
+        let mut spaced = false;
+        let mut characters = rest.chars().peekable();
+        while let Some(character) = characters.next() {
+            match character {
+                ' ' | '\t' => {
+                    spaced = true;
+                    continue;
+                }
+                '#' if spaced || previous.is_none() => break,
+                '"' | '\''
+                    if match previous {
+                        None => true,
+                        Some('[' | '{' | ',') => true,
+                        Some(':' | '-' | '?') => spaced,
+                        _ => false,
+                    } =>
+                {
+                    skip_quoted(character, &mut characters);
+                }
+                '[' | '{' => {
+                    flow_depth += 1;
+                    if block_depth + flow_depth > limit {
+                        return true;
+                    }
+                }
+                ']' | '}' => flow_depth = flow_depth.saturating_sub(1),
+                _ => {}
+            }
+            previous = Some(character);
+            spaced = false;
+        }
+    }
+    false
+}
+
+/// Skips a quoted scalar's characters up to and including its closing quote, honouring `\` in
+/// double quotes and `''` in single quotes; an unclosed scalar runs to the end of the line.
+fn skip_quoted(quote: char, characters: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    while let Some(character) = characters.next() {
+        if quote == '"' && character == '\\' {
+            characters.next();
+        } else if character == quote {
+            if quote == '\'' && characters.peek() == Some(&'\'') {
+                characters.next();
+            } else {
+                return;
+            }
+        }
     }
 }
 

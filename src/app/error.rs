@@ -236,7 +236,7 @@ impl GatewayError {
             Self::UnknownOperation { .. } => ErrorCode::InputInvalid,
             Self::Audit(error) => error.code(),
             Self::AuditChainBroken { .. } => ErrorCode::AuditChainBroken,
-            Self::Policy(_) => ErrorCode::OrderPolicyRejected,
+            Self::Policy(violation) => violation.code(),
             Self::PreviewNotFound => ErrorCode::OrderPreviewNotFound,
             Self::PreviewExpired => ErrorCode::OrderPreviewExpired,
             Self::PreviewKindMismatch { .. } => ErrorCode::OrderPreviewKindMismatch,
@@ -328,6 +328,12 @@ impl GatewayError {
             Self::Audit(AuditError::ReadFailed { .. }) => "check the audit database, then retry".into(),
             Self::AuditChainBroken { .. } => {
                 "treat the log as tampered with: preserve the file and compare with your last export".into()
+            }
+            Self::Policy(PolicyViolation::StopThroughMarket { .. }) => {
+                "nothing was previewed; move the stop beyond the current market (above it to buy, below it to sell) or use a limit order".into()
+            }
+            Self::Policy(PolicyViolation::ReferenceQuoteUnavailable) => {
+                "nothing was previewed; retry when the contract has a current quote, or check market data subscriptions".into()
             }
             Self::Policy(_) => {
                 "change the order to fit the operator's order_preview policy".into()

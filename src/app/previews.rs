@@ -15,8 +15,9 @@ use crate::app::order_views::PreviewView;
 use crate::domain::ids::PreviewId;
 use crate::domain::instrument::Contract;
 use crate::domain::order_intent::{BracketIntent, OrderDigest, OrderIntent};
-use crate::domain::preview::{Preview, PreviewKind};
+use crate::domain::preview::{Preview, PreviewKind, ReferenceQuote};
 use crate::domain::scope::Scope;
+use crate::ports::broker_reader::BrokerError;
 
 /// A new id with `prefix`, time-ordered (UUIDv7) so ids sort by creation.
 pub(crate) fn new_id(prefix: &str, gateway: &Gateway) -> String {
@@ -51,7 +52,8 @@ impl Gateway {
                 }
             };
             let contract = self.broker().contract(intent.contract_id()).await?;
-            self.check_policy(&intent, &contract).await?;
+            self.check_policy(std::slice::from_ref(&intent), &contract)
+                .await?;
             self.store_preview(context, kind, vec![intent], &contract)
                 .await
         })
@@ -81,9 +83,7 @@ impl Gateway {
                 .broker()
                 .contract(bracket.legs()[0].contract_id())
                 .await?;
-            for leg in bracket.legs() {
-                self.check_policy(leg, &contract).await?;
-            }
+            self.check_policy(bracket.legs(), &contract).await?;
             self.store_preview(
                 context,
                 PreviewKind::Bracket,
@@ -95,24 +95,31 @@ impl Gateway {
         .await
     }
 
-    /// The preview policy for one leg; a market or trailing order is priced from the quote.
+    /// The preview policy for every leg, judged against one quote snapshot taken now (asked only
+    /// when a leg's check needs it). A contract without market data leaves the quote unknown,
+    /// and the policy fails closed where it needs one; any other broker failure is returned as
+    /// is, and nothing is previewed.
     async fn check_policy(
         &self,
-        intent: &OrderIntent,
+        legs: &[OrderIntent],
         contract: &Contract,
     ) -> Result<(), GatewayError> {
-        let reference = if intent.committed_price().is_none() {
-            self.broker()
-                .quote_snapshot(contract.id)
-                .await
-                .ok()
-                .and_then(|quote| quote.last.or(quote.ask))
+        let policy = self.preview_policy();
+        let reference = if legs.iter().any(|leg| policy.needs_reference(leg)) {
+            match self.broker().quote_snapshot(contract.id).await {
+                Ok(quote) => ReferenceQuote::from_quote(&quote),
+                Err(BrokerError::MarketDataUnavailable { .. }) => None,
+                Err(error) => return Err(error.into()),
+            }
         } else {
             None
         };
-        self.preview_policy()
-            .check(intent, contract, reference)
-            .map_err(GatewayError::Policy)
+        for leg in legs {
+            policy
+                .check(leg, contract, reference.as_ref())
+                .map_err(GatewayError::Policy)?;
+        }
+        Ok(())
     }
 
     /// A replacement may change only quantity, prices and time in force of a working order.

@@ -57,6 +57,15 @@ const DEFAULT_WORKFLOW_DATABASE_NAME: &str = "workflow.sqlite3";
 /// environment for a real broker); `AUDIT_WRITE_FAILED` when the audit database cannot be
 /// opened; `CONFIG_INVALID` for a backend this version cannot run.
 pub fn build(settings: &Settings) -> Result<Gateway, GatewayError> {
+    let inert = settings.inert_scopes();
+    if !inert.is_empty() {
+        let names: Vec<&str> = inert.iter().map(|scope| scope.as_str()).collect();
+        tracing::warn!(
+            "auth.enabled_scopes grants {}, which do nothing: no live trading tool exists yet, \
+             so live orders cannot be placed, changed or cancelled",
+            names.join(", ")
+        );
+    }
     let database = audit_database_path(settings)?;
     let (secret, key_source) = audit_key(settings, &database)?;
     let key = chain_key(&secret)?;

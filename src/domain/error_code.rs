@@ -107,6 +107,9 @@ error_codes! {
     BrokerOutcomeUnknown => "BROKER_OUTCOME_UNKNOWN", BrokerAvailability, true;
     /// The order breaks the operator's preview policy.
     OrderPolicyRejected => "ORDER_POLICY_REJECTED", Refused, false;
+    /// A stop's trigger is already through the market, so it would trade at once as a market
+    /// order, and market orders are off.
+    OrderStopThroughMarket => "ORDER_STOP_THROUGH_MARKET", Refused, false;
     /// No preview has this id.
     OrderPreviewNotFound => "ORDER_PREVIEW_NOT_FOUND", Usage, false;
     /// The preview has expired; preview again.

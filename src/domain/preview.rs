@@ -10,11 +10,13 @@ use rust_decimal::Decimal;
 use thiserror::Error;
 
 use super::audit::{Actor, Surface};
+use super::error_code::ErrorCode;
 use super::ids::{AccountId, BrokerOrderId, PreviewId};
 use super::instrument::{AssetClass, Contract};
-use super::money::{Currency, Money};
-use super::order::OrderType;
-use super::order_intent::{OrderDigest, OrderIntent};
+use super::market_data::{DataStatus, Quote};
+use super::money::{Currency, Money, Price};
+use super::order::{OrderSide, OrderType};
+use super::order_intent::{OrderDigest, OrderIntent, TrailingOffset};
 
 /// The default lifetime of a preview.
 pub const DEFAULT_PREVIEW_EXPIRATION_SECONDS: u32 = 300;
@@ -73,7 +75,9 @@ pub enum PolicyViolation {
     #[error("fractional quantities are not allowed by order_preview.allow_fractional")]
     FractionalNotAllowed,
     /// The notional is over the cap.
-    #[error("notional {notional} {currency} is over order_preview.max_notional {max}")]
+    #[error(
+        "notional {notional} {currency} is over order_preview.max_notional {max} (priced at {price}, the higher of the order's own prices and the current quote)"
+    )]
     NotionalOverMax {
         /// The order's notional.
         notional: Decimal,
@@ -81,18 +85,179 @@ pub enum PolicyViolation {
         currency: Currency,
         /// Allowed.
         max: Decimal,
+        /// The price the notional was computed at.
+        price: Price,
     },
-    /// No price is known to bound the notional (a market or trailing order without a quote).
-    #[error("no price is known to check order_preview.max_notional; use a limit or stop price")]
-    NotionalUnknown,
+    /// A stop's trigger is already through the market, so the order would trigger at once.
+    #[error(
+        "the {side} stop at {stop} is already through the market (quote {market}), so it would trigger at once and trade at the market; order_preview.allow_market_orders is off"
+    )]
+    StopThroughMarket {
+        /// The order's side.
+        side: OrderSide,
+        /// The trigger price.
+        stop: Price,
+        /// The quote price the trigger is through.
+        market: Price,
+    },
+    /// No usable quote is known, so the notional cap or the stop rule cannot be checked.
+    #[error(
+        "no usable quote (a live, delayed or frozen bid, ask or last price) for the contract, so order_preview.max_notional and the stop rules cannot be checked; nothing was previewed"
+    )]
+    ReferenceQuoteUnavailable,
     /// The order's notional does not fit in a decimal.
     #[error("the order's notional is too large to compute")]
     NotionalOverflow,
 }
 
+impl PolicyViolation {
+    /// The stable code: a missing quote is `MARKET_DATA_UNAVAILABLE`, a stop through the market
+    /// `ORDER_STOP_THROUGH_MARKET`, every other rule `ORDER_POLICY_REJECTED`.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::ReferenceQuoteUnavailable => ErrorCode::MarketDataUnavailable,
+            Self::StopThroughMarket { .. } => ErrorCode::OrderStopThroughMarket,
+            _ => ErrorCode::OrderPolicyRejected,
+        }
+    }
+}
+
+/// The market an order is judged against: the lowest and the highest of a usable quote's bid,
+/// ask and last prices.
+///
+/// Both ends are kept so every check can take the side that is worse for the operator: the
+/// notional cap prices at the highest, a buy stop is through the market when any quote price
+/// reaches it, a sell stop when any quote price is at or below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReferenceQuote {
+    low: Price,
+    high: Price,
+}
+
+impl ReferenceQuote {
+    /// The reference of some prices; zero prices are ignored (no real quote is zero). `None`
+    /// when no positive price is left.
+    pub fn from_prices(prices: impl IntoIterator<Item = Price>) -> Option<Self> {
+        prices
+            .into_iter()
+            .filter(|price| price.value() > Decimal::ZERO)
+            .fold(None, |reference: Option<Self>, price| {
+                Some(match reference {
+                    None => Self {
+                        low: price,
+                        high: price,
+                    },
+                    Some(known) => Self {
+                        low: known.low.min(price),
+                        high: known.high.max(price),
+                    },
+                })
+            })
+    }
+
+    /// The reference of a quote snapshot: its bid, ask and last. `None` when the quote is stale
+    /// or unavailable, or has no positive price.
+    pub fn from_quote(quote: &Quote) -> Option<Self> {
+        match quote.status {
+            DataStatus::Live | DataStatus::Delayed | DataStatus::Frozen => {
+                Self::from_prices([quote.bid, quote.ask, quote.last].into_iter().flatten())
+            }
+            DataStatus::Stale | DataStatus::Unavailable => None,
+        }
+    }
+
+    /// The lowest quote price.
+    pub fn low(&self) -> Price {
+        self.low
+    }
+
+    /// The highest quote price.
+    pub fn high(&self) -> Price {
+        self.high
+    }
+}
+
+/// True for the order types with a trigger: `STP`, `STP LMT` and `TRAIL`.
+pub fn is_stop_type(order_type: OrderType) -> bool {
+    matches!(
+        order_type,
+        OrderType::Stop | OrderType::StopLimit | OrderType::TrailingStop
+    )
+}
+
+/// The quote price a stop's trigger is already through, if it is: for a buy stop the highest
+/// quote price when it is at or above the trigger, for a sell stop the lowest when it is at or
+/// below. A trailing stop without an initial stop price starts one offset away from the market,
+/// so it is never through.
+pub fn stop_through_market(intent: &OrderIntent, reference: &ReferenceQuote) -> Option<Price> {
+    if !is_stop_type(intent.order_type()) {
+        return None;
+    }
+    let stop = intent.stop_price()?;
+    match intent.side() {
+        OrderSide::Buy => (reference.high >= stop).then_some(reference.high),
+        OrderSide::Sell => (reference.low <= stop).then_some(reference.low),
+    }
+}
+
+/// The price the notional cap uses: the highest of the order's own limit and stop prices, the
+/// highest quote price and, for a buy trailing stop without an initial stop price, the trigger it
+/// starts at (the highest quote price plus the offset).
+///
+/// An order can trade at the market whatever its own prices say (a marketable limit, a stop that
+/// triggers), and a buy stop above the market trades at its trigger, so no price below this one
+/// bounds what the order can cost.
+///
+/// # Errors
+/// [`PolicyViolation::NotionalOverflow`] when the trailing start does not fit in a decimal.
+pub fn cap_price(
+    intent: &OrderIntent,
+    reference: &ReferenceQuote,
+) -> Result<Price, PolicyViolation> {
+    let mut price = reference.high;
+    for own in [intent.limit_price(), intent.stop_price()]
+        .into_iter()
+        .flatten()
+    {
+        price = price.max(own);
+    }
+    if intent.order_type() == OrderType::TrailingStop
+        && intent.side() == OrderSide::Buy
+        && intent.stop_price().is_none()
+    {
+        let start = match intent.trailing() {
+            Some(TrailingOffset::Amount(amount)) => {
+                reference.high.value().checked_add(amount.value())
+            }
+            Some(TrailingOffset::Percent(percent)) => percent
+                .checked_div(Decimal::ONE_HUNDRED)
+                .and_then(|share| share.checked_add(Decimal::ONE))
+                .and_then(|factor| reference.high.value().checked_mul(factor)),
+            None => Some(reference.high.value()),
+        }
+        .ok_or(PolicyViolation::NotionalOverflow)?;
+        let start = Price::new(start).map_err(|_| PolicyViolation::NotionalOverflow)?;
+        price = price.max(start);
+    }
+    Ok(price)
+}
+
 impl PreviewPolicy {
-    /// Checks one leg against the policy. `reference_price` is the price used for the notional
-    /// when the order names none (a market or trailing order): the latest quote, if any.
+    /// True when checking `intent` needs the current quote: always under a notional cap (any
+    /// order can trade at the market), and for a stop-type order while market orders are off
+    /// (to tell whether its trigger is already through the market).
+    pub fn needs_reference(&self, intent: &OrderIntent) -> bool {
+        self.max_notional.is_some()
+            || (is_stop_type(intent.order_type()) && !self.allow_market_orders)
+    }
+
+    /// Checks one leg against the policy, with `reference` the current quote (`None` when no
+    /// usable quote is known).
+    ///
+    /// - A market order needs `allow_market_orders`; so does a stop whose trigger is already
+    ///   through the market, because it would trigger at once.
+    /// - The notional cap prices the order at [`cap_price`]: never below the current quote.
+    /// - When [`PreviewPolicy::needs_reference`] and there is no quote, the check fails closed.
     ///
     /// # Errors
     /// The first [`PolicyViolation`].
@@ -100,7 +265,7 @@ impl PreviewPolicy {
         &self,
         intent: &OrderIntent,
         contract: &Contract,
-        reference_price: Option<super::money::Price>,
+        reference: Option<&ReferenceQuote>,
     ) -> Result<(), PolicyViolation> {
         if intent.order_type() == OrderType::Market && !self.allow_market_orders {
             return Err(PolicyViolation::MarketOrdersNotAllowed);
@@ -118,11 +283,22 @@ impl PreviewPolicy {
         if !self.allow_fractional && quantity.fract() != Decimal::ZERO {
             return Err(PolicyViolation::FractionalNotAllowed);
         }
+        if !self.needs_reference(intent) {
+            return Ok(());
+        }
+        let reference = reference.ok_or(PolicyViolation::ReferenceQuoteUnavailable)?;
+        if !self.allow_market_orders
+            && let Some(market) = stop_through_market(intent, reference)
+            && let Some(stop) = intent.stop_price()
+        {
+            return Err(PolicyViolation::StopThroughMarket {
+                side: intent.side(),
+                stop,
+                market,
+            });
+        }
         if let Some(max) = self.max_notional {
-            let price = intent
-                .committed_price()
-                .or(reference_price)
-                .ok_or(PolicyViolation::NotionalUnknown)?;
+            let price = cap_price(intent, reference)?;
             let notional = intent
                 .quantity()
                 .notional(price, contract.multiplier, contract.currency)
@@ -132,6 +308,7 @@ impl PreviewPolicy {
                     notional: notional.amount(),
                     currency: contract.currency,
                     max,
+                    price,
                 });
             }
         }
@@ -248,76 +425,343 @@ mod tests {
         }
     }
 
+    fn price(raw: &str) -> Price {
+        Price::parse(raw).unwrap()
+    }
+
     fn intent(order_type: OrderType, quantity: &str, limit: Option<&str>) -> OrderIntent {
+        order(OrderSide::Buy, order_type, quantity, limit, None, None)
+    }
+
+    fn order(
+        side: OrderSide,
+        order_type: OrderType,
+        quantity: &str,
+        limit: Option<&str>,
+        stop: Option<&str>,
+        trailing: Option<TrailingOffset>,
+    ) -> OrderIntent {
         OrderIntent::new(IntentParts {
             account_id: AccountId::parse("DU1234567").unwrap(),
             contract_id: ContractId::new(265_598).unwrap(),
-            side: OrderSide::Buy,
+            side,
             quantity: Quantity::parse(quantity).unwrap(),
             order_type,
-            limit_price: limit.map(|raw| Price::parse(raw).unwrap()),
-            stop_price: None,
-            trailing: None,
+            limit_price: limit.map(price),
+            stop_price: stop.map(price),
+            trailing,
             time_in_force: TimeInForce::Day,
         })
         .unwrap()
+    }
+
+    /// A quote of bid 548.18, ask 548.22, last 548.20.
+    fn spy_quote() -> ReferenceQuote {
+        ReferenceQuote::from_prices([price("548.18"), price("548.22"), price("548.20")]).unwrap()
+    }
+
+    fn cheap_quote() -> ReferenceQuote {
+        ReferenceQuote::from_prices([price("1")]).unwrap()
     }
 
     #[test]
     fn the_default_policy_refuses_market_orders_and_caps_size() {
         let policy = PreviewPolicy::default();
         let stock = contract(AssetClass::Stock);
+        let quote = cheap_quote();
+        let quote = Some(&quote);
         assert!(
             policy
-                .check(&intent(OrderType::Limit, "10", Some("200")), &stock, None)
+                .check(&intent(OrderType::Limit, "10", Some("200")), &stock, quote)
                 .is_ok()
         );
         assert_eq!(
-            policy.check(&intent(OrderType::Market, "1", None), &stock, None),
+            policy.check(&intent(OrderType::Market, "1", None), &stock, quote),
             Err(PolicyViolation::MarketOrdersNotAllowed)
         );
         assert!(matches!(
-            policy.check(&intent(OrderType::Limit, "101", Some("1")), &stock, None),
+            policy.check(&intent(OrderType::Limit, "101", Some("1")), &stock, quote),
             Err(PolicyViolation::QuantityOverMax { .. })
         ));
         assert!(matches!(
             policy.check(
                 &intent(OrderType::Limit, "100", Some("500.01")),
                 &stock,
-                None
+                quote
             ),
             Err(PolicyViolation::NotionalOverMax { .. })
         ));
         assert_eq!(
-            policy.check(&intent(OrderType::Limit, "1.5", Some("1")), &stock, None),
+            policy.check(&intent(OrderType::Limit, "1.5", Some("1")), &stock, quote),
             Err(PolicyViolation::FractionalNotAllowed)
         );
         assert_eq!(
             policy.check(
                 &intent(OrderType::Limit, "1", Some("1")),
                 &contract(AssetClass::Option),
-                None
+                quote
             ),
             Err(PolicyViolation::AssetClassNotAllowed(AssetClass::Option))
         );
     }
 
     #[test]
-    fn a_market_order_needs_a_reference_price_for_the_notional_cap() {
-        let policy = PreviewPolicy {
+    fn under_a_notional_cap_every_order_needs_a_quote() {
+        let stock = contract(AssetClass::Stock);
+        let market_allowed = PreviewPolicy {
             allow_market_orders: true,
             ..PreviewPolicy::default()
         };
-        let stock = contract(AssetClass::Stock);
-        let market = intent(OrderType::Market, "10", None);
+        for (policy, order) in [
+            (&market_allowed, intent(OrderType::Market, "10", None)),
+            (
+                &PreviewPolicy::default(),
+                intent(OrderType::Limit, "10", Some("100")),
+            ),
+        ] {
+            assert!(policy.needs_reference(&order));
+            assert_eq!(
+                policy.check(&order, &stock, None),
+                Err(PolicyViolation::ReferenceQuoteUnavailable)
+            );
+            assert!(policy.check(&order, &stock, Some(&cheap_quote())).is_ok());
+        }
         assert_eq!(
-            policy.check(&market, &stock, None),
-            Err(PolicyViolation::NotionalUnknown)
+            PolicyViolation::ReferenceQuoteUnavailable.code(),
+            ErrorCode::MarketDataUnavailable
         );
-        assert!(
-            policy
-                .check(&market, &stock, Some(Price::parse("100").unwrap()))
-                .is_ok()
+        // Without a cap, only a stop needs the quote (to see whether it is through the market).
+        let uncapped = PreviewPolicy {
+            max_notional: None,
+            ..PreviewPolicy::default()
+        };
+        let limit = intent(OrderType::Limit, "10", Some("100"));
+        assert!(!uncapped.needs_reference(&limit));
+        assert!(uncapped.check(&limit, &stock, None).is_ok());
+        let stop = order(OrderSide::Sell, OrderType::Stop, "1", None, Some("1"), None);
+        assert!(uncapped.needs_reference(&stop));
+        assert_eq!(
+            uncapped.check(&stop, &stock, None),
+            Err(PolicyViolation::ReferenceQuoteUnavailable)
         );
+    }
+
+    #[test]
+    fn a_buy_stop_far_below_the_market_is_refused_and_priced_at_the_market() {
+        let stock = contract(AssetClass::Stock);
+        let quote = spy_quote();
+        // The exploit: 90 × a stop of 0.01 is 0.90 of notional, but the order would trigger at
+        // once and buy 90 × 548.22 = 49,339.80... for a stop through the market.
+        let exploit = order(
+            OrderSide::Buy,
+            OrderType::Stop,
+            "90",
+            None,
+            Some("0.01"),
+            None,
+        );
+        let error = PreviewPolicy::default()
+            .check(&exploit, &stock, Some(&quote))
+            .unwrap_err();
+        assert_eq!(
+            error,
+            PolicyViolation::StopThroughMarket {
+                side: OrderSide::Buy,
+                stop: price("0.01"),
+                market: price("548.22"),
+            }
+        );
+        assert_eq!(error.code(), ErrorCode::OrderStopThroughMarket);
+        // With market orders allowed it is priced at the quote, not at its trigger.
+        let allowed = PreviewPolicy {
+            allow_market_orders: true,
+            ..PreviewPolicy::default()
+        };
+        assert!(allowed.check(&exploit, &stock, Some(&quote)).is_ok());
+        let big = order(
+            OrderSide::Buy,
+            OrderType::Stop,
+            "100",
+            None,
+            Some("0.01"),
+            None,
+        );
+        assert_eq!(
+            allowed.check(&big, &stock, Some(&quote)),
+            Err(PolicyViolation::NotionalOverMax {
+                notional: Decimal::from(54_822),
+                currency: stock.currency,
+                max: Decimal::from(50_000),
+                price: price("548.22"),
+            })
+        );
+    }
+
+    #[test]
+    fn a_sell_stop_above_the_market_and_a_tiny_trailing_stop_price_are_through_it() {
+        let policy = PreviewPolicy::default();
+        let stock = contract(AssetClass::Stock);
+        let quote = spy_quote();
+        let sell_above = order(
+            OrderSide::Sell,
+            OrderType::Stop,
+            "1",
+            None,
+            Some("900"),
+            None,
+        );
+        assert!(matches!(
+            policy.check(&sell_above, &stock, Some(&quote)),
+            Err(PolicyViolation::StopThroughMarket { market, .. }) if market == price("548.18")
+        ));
+        // A sell stop exactly at the bid triggers too.
+        let sell_at_bid = order(
+            OrderSide::Sell,
+            OrderType::Stop,
+            "1",
+            None,
+            Some("548.18"),
+            None,
+        );
+        assert!(policy.check(&sell_at_bid, &stock, Some(&quote)).is_err());
+        let sell_below = order(
+            OrderSide::Sell,
+            OrderType::Stop,
+            "1",
+            None,
+            Some("548.17"),
+            None,
+        );
+        assert!(policy.check(&sell_below, &stock, Some(&quote)).is_ok());
+        let trail = Some(TrailingOffset::Amount(price("0.01")));
+        let buy_trail = order(
+            OrderSide::Buy,
+            OrderType::TrailingStop,
+            "1",
+            None,
+            Some("0.01"),
+            trail,
+        );
+        assert!(matches!(
+            policy.check(&buy_trail, &stock, Some(&quote)),
+            Err(PolicyViolation::StopThroughMarket { .. })
+        ));
+        let stop_limit = order(
+            OrderSide::Buy,
+            OrderType::StopLimit,
+            "1",
+            Some("549"),
+            Some("0.01"),
+            None,
+        );
+        assert!(matches!(
+            policy.check(&stop_limit, &stock, Some(&quote)),
+            Err(PolicyViolation::StopThroughMarket { .. })
+        ));
+    }
+
+    #[test]
+    fn the_cap_price_is_the_worst_of_the_orders_prices_and_the_quote() {
+        let quote = spy_quote();
+        let cases = [
+            // A buy stop above the market trades at its trigger.
+            (
+                order(
+                    OrderSide::Buy,
+                    OrderType::Stop,
+                    "1",
+                    None,
+                    Some("600"),
+                    None,
+                ),
+                "600",
+            ),
+            // A sell limit far below the market trades near the quote.
+            (
+                order(
+                    OrderSide::Sell,
+                    OrderType::Limit,
+                    "1",
+                    Some("1"),
+                    None,
+                    None,
+                ),
+                "548.22",
+            ),
+            (
+                order(
+                    OrderSide::Buy,
+                    OrderType::StopLimit,
+                    "1",
+                    Some("700"),
+                    Some("600"),
+                    None,
+                ),
+                "700",
+            ),
+            // A buy trailing stop starts one offset above the market.
+            (
+                order(
+                    OrderSide::Buy,
+                    OrderType::TrailingStop,
+                    "1",
+                    None,
+                    None,
+                    Some(TrailingOffset::Amount(price("10"))),
+                ),
+                "558.22",
+            ),
+            (
+                order(
+                    OrderSide::Buy,
+                    OrderType::TrailingStop,
+                    "1",
+                    None,
+                    None,
+                    Some(TrailingOffset::Percent(Decimal::from(10))),
+                ),
+                "603.042",
+            ),
+            (
+                order(
+                    OrderSide::Sell,
+                    OrderType::TrailingStop,
+                    "1",
+                    None,
+                    None,
+                    Some(TrailingOffset::Amount(price("10"))),
+                ),
+                "548.22",
+            ),
+        ];
+        for (intent, expected) in cases {
+            assert_eq!(
+                cap_price(&intent, &quote).unwrap().value().normalize(),
+                price(expected).value().normalize(),
+                "{}",
+                intent.canonical()
+            );
+        }
+    }
+
+    #[test]
+    fn a_stale_or_empty_quote_is_not_a_reference() {
+        let quote = |status, bid: Option<&str>| Quote {
+            contract_id: ContractId::new(1).unwrap(),
+            bid: bid.map(price),
+            ask: None,
+            last: Some(price("0")),
+            bid_size: None,
+            ask_size: None,
+            volume: None,
+            status,
+            as_of: DateTime::from_timestamp(0, 0).unwrap(),
+            greeks: None,
+        };
+        assert!(ReferenceQuote::from_quote(&quote(DataStatus::Live, None)).is_none());
+        assert!(ReferenceQuote::from_quote(&quote(DataStatus::Stale, Some("5"))).is_none());
+        assert!(ReferenceQuote::from_quote(&quote(DataStatus::Unavailable, Some("5"))).is_none());
+        let frozen = ReferenceQuote::from_quote(&quote(DataStatus::Frozen, Some("5"))).unwrap();
+        assert_eq!((frozen.low(), frozen.high()), (price("5"), price("5")));
     }
 }

@@ -14,4 +14,5 @@ mod money;
 mod orders;
 mod parsers;
 mod scopes;
+mod stop_pricing;
 mod strategies;

@@ -22,7 +22,7 @@ use ibkr_agent_gateway::domain::instrument::{AssetClass, Contract};
 use ibkr_agent_gateway::domain::money::{Currency, Price, Quantity};
 use ibkr_agent_gateway::domain::order::{OrderSide, OrderType, TimeInForce};
 use ibkr_agent_gateway::domain::order_intent::{IntentParts, OrderDigest, OrderIntent};
-use ibkr_agent_gateway::domain::preview::PreviewPolicy;
+use ibkr_agent_gateway::domain::preview::{PreviewPolicy, ReferenceQuote};
 use ibkr_agent_gateway::domain::scope::Scope;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -111,7 +111,8 @@ proptest! {
         };
         let contract = stock(multiplier);
         let reference = Price::new(reference).unwrap();
-        if policy.check(&intent, &contract, Some(reference)).is_ok() {
+        let quote = ReferenceQuote::from_prices([reference]).unwrap();
+        if policy.check(&intent, &contract, Some(&quote)).is_ok() {
             let quantity = intent.quantity().value();
             prop_assert!(quantity <= max_quantity);
             prop_assert!(allow_fractional || quantity.fract().is_zero());

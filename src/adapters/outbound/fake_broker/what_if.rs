@@ -5,7 +5,10 @@
 //! margin engine are far richer, and nothing here claims to match them:
 //! - only the entry (the first leg) counts: a bracket's exits close what the entry opens, so
 //!   they add neither margin nor, in this model, commission;
-//! - the reference price is the entry's limit, else its stop, else the quote's last price;
+//! - the reference price of a limit order is its limit and of a market order the quote's last
+//!   price; a stop-type entry (`STP`, `STP LMT`, `TRAIL`) is priced as the preview policy prices
+//!   it ([`cap_price`]): at the highest of its own prices and the quote's bid, ask and last, so a
+//!   buy stop far below the market shows what it would cost when it triggers, not its trigger;
 //! - notional = quantity × reference price × multiplier, in the contract's currency;
 //! - commission = max(1.00, 0.005 × quantity), capped at 1 % of the notional, rounded half-even
 //!   to cents, in the contract's currency;
@@ -25,7 +28,7 @@ use super::ledger;
 use crate::domain::instrument::AssetClass;
 use crate::domain::money::{DecimalError, Money, Price, Quantity};
 use crate::domain::order_intent::OrderIntent;
-use crate::domain::preview::WhatIf;
+use crate::domain::preview::{ReferenceQuote, WhatIf, cap_price, is_stop_type};
 use crate::ports::broker_reader::BrokerError;
 
 /// The smallest commission of an order, in the contract's currency.
@@ -69,17 +72,26 @@ fn checked(result: Result<Money, DecimalError>) -> Result<Money, BrokerError> {
     result.map_err(arithmetic_error)
 }
 
-/// The entry's limit, else its stop, else the quote's last price (every fake quote has one).
+/// The entry's reference price (see the module docs). Every fake quote has a last price.
 fn reference_price(entry: &OrderIntent, listing: &Listing) -> Result<Price, BrokerError> {
-    if let Some(price) = entry.committed_price() {
+    let contract_id = listing.contract.id;
+    let market = || {
+        listing
+            .market
+            .as_ref()
+            .ok_or(BrokerError::MarketDataUnavailable { contract_id })
+    };
+    if is_stop_type(entry.order_type()) {
+        let market = market()?;
+        let reference = ReferenceQuote::from_prices([market.bid, market.ask, market.last])
+            .ok_or(BrokerError::MarketDataUnavailable { contract_id })?;
+        return cap_price(entry, &reference)
+            .map_err(|_| rejected("the order is too large to evaluate"));
+    }
+    if let Some(price) = entry.limit_price() {
         return Ok(price);
     }
-    let contract_id = listing.contract.id;
-    let market = listing
-        .market
-        .as_ref()
-        .ok_or(BrokerError::MarketDataUnavailable { contract_id })?;
-    Ok(market.last)
+    Ok(market()?.last)
 }
 
 /// max(minimum, per-unit × quantity), capped at a share of the notional, to cents.
@@ -128,8 +140,8 @@ fn add(left: Money, right: Money) -> Result<Money, BrokerError> {
 /// # Errors
 /// [`BrokerError::OrderRejected`] for an empty request, a leg for another account or an order
 /// too large to evaluate; [`BrokerError::UnknownContract`] when a leg names a contract the
-/// catalog lacks; [`BrokerError::MarketDataUnavailable`] when the entry names no price and the
-/// contract has no quote; [`BrokerError::InvalidResponse`] on a catalog bug.
+/// catalog lacks; [`BrokerError::MarketDataUnavailable`] when the entry is a market or stop-type
+/// order and the contract has no quote; [`BrokerError::InvalidResponse`] on a catalog bug.
 pub(super) fn what_if(
     catalog: &Catalog,
     book: &AccountBook,
@@ -211,7 +223,7 @@ mod tests {
     use crate::adapters::outbound::fake_broker::{FakeBroker, known_ids};
     use crate::domain::ids::{AccountId, ContractId};
     use crate::domain::order::{OrderSide, OrderType, TimeInForce};
-    use crate::domain::order_intent::{BracketIntent, IntentParts};
+    use crate::domain::order_intent::{BracketIntent, IntentParts, TrailingOffset};
     use crate::domain::session::SessionState;
     use crate::ports::broker_reader::BrokerReader;
 
@@ -340,6 +352,77 @@ mod tests {
         );
         let priced = limit(known_ids::NO_DATA, "10", "1.00");
         assert!(fake.what_if(&paper(), &[priced]).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn stop_type_orders_are_priced_at_the_worse_of_their_prices_and_the_quote() {
+        let fake = fake();
+        let at = |side, order_type, limit: Option<&str>, stop: Option<&str>, trailing| {
+            OrderIntent::new(IntentParts {
+                account_id: paper(),
+                contract_id: ContractId::new(known_ids::SPY).unwrap(),
+                side,
+                quantity: Quantity::parse("10").unwrap(),
+                order_type,
+                limit_price: limit.map(|raw| Price::parse(raw).unwrap()),
+                stop_price: stop.map(|raw| Price::parse(raw).unwrap()),
+                trailing,
+                time_in_force: TimeInForce::Day,
+            })
+            .unwrap()
+        };
+        // SPY quotes 548.18 / 548.22 / 548.20. A buy stop at 0.01 triggers at once: it is
+        // margined at 10 × 548.22 × 25 % = 1370.55, not at cents.
+        let cases = [
+            (
+                at(OrderSide::Buy, OrderType::Stop, None, Some("0.01"), None),
+                "1370.55",
+            ),
+            // The worse of trigger and quote, as the cap sees it: 10 × 900 × 25 %.
+            (
+                at(OrderSide::Sell, OrderType::Stop, None, Some("900"), None),
+                "2250.00",
+            ),
+            // A buy stop above the market trades at its trigger: 10 × 600 × 25 %.
+            (
+                at(OrderSide::Buy, OrderType::Stop, None, Some("600"), None),
+                "1500.00",
+            ),
+            (
+                at(
+                    OrderSide::Buy,
+                    OrderType::StopLimit,
+                    Some("1"),
+                    Some("0.01"),
+                    None,
+                ),
+                "1370.55",
+            ),
+            // A buy trailing stop starts 10 above the ask: 10 × 558.22 × 25 % = 1395.55.
+            (
+                at(
+                    OrderSide::Buy,
+                    OrderType::TrailingStop,
+                    None,
+                    None,
+                    Some(TrailingOffset::Amount(Price::parse("10").unwrap())),
+                ),
+                "1395.55",
+            ),
+        ];
+        for (entry, expected) in cases {
+            let what_if = fake.what_if(&paper(), &[entry.clone()]).await.unwrap();
+            assert_eq!(
+                what_if.initial_margin_change,
+                Some(dec(expected)),
+                "{}",
+                entry.canonical()
+            );
+        }
+        // A limit order is still margined at its limit.
+        let limit = at(OrderSide::Buy, OrderType::Limit, Some("500"), None, None);
+        let what_if = fake.what_if(&paper(), &[limit]).await.unwrap();
+        assert_eq!(what_if.initial_margin_change, Some(dec("1250.00")));
     }
 
     #[tokio::test]

@@ -411,7 +411,10 @@ mod tests {
             ),
         ];
         for (entry, expected) in cases {
-            let what_if = fake.what_if(&paper(), &[entry.clone()]).await.unwrap();
+            let what_if = fake
+                .what_if(&paper(), std::slice::from_ref(&entry))
+                .await
+                .unwrap();
             assert_eq!(
                 what_if.initial_margin_change,
                 Some(dec(expected)),

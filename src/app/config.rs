@@ -343,13 +343,24 @@ fn check_config_depth(text: &str) -> Result<(), GatewayError> {
 ///
 /// Per line it counts the open block indentation levels, the compact `- ` and `? ` entries that
 /// start the line, and the flow brackets (`[`, `{`) open at any point, ignoring brackets inside
-/// comments and quoted scalars. Where it cannot tell YAML's reading (a quote the scan does not
-/// recognize as opening a scalar, a quoted scalar spanning lines) it counts the brackets, so it
-/// may overstate the depth of an odd file but never understates it.
+/// comments and quoted scalars. A quote opens a scalar only where YAML would open one: at the
+/// start of a line or entry, after `[`, `{`, a `,` inside brackets, or `: `.
+///
+/// Once a line ends inside a quoted scalar (YAML lets one span lines, this scan does not follow
+/// it), the rest of the file is scanned blind: every `[` and `{` counts and none is ever closed.
+/// So an odd file may be refused, but no arrangement of quotes can hide nesting from the scan.
 fn nesting_depth_exceeds(text: &str, limit: usize) -> bool {
     let mut indents: Vec<usize> = Vec::new();
     let mut flow_depth: usize = 0;
+    let mut blind = false;
     for line in text.lines() {
+        if blind {
+            flow_depth += line.chars().filter(|c| matches!(c, '[' | '{')).count();
+            if indents.len() + flow_depth > limit {
+                return true;
+            }
+            continue;
+        }
         let content = line.trim_start_matches(' ');
         let indent = line.len() - content.len();
         let mut rest = content.trim_start();
@@ -377,29 +388,28 @@ fn nesting_depth_exceeds(text: &str, limit: usize) -> bool {
         if block_depth + flow_depth > limit {
             return true;
         }
-        // The previous significant character, and whether whitespace followed it: a quote opens
-        // a scalar only at the start of a line or after `[`, `{`, `,`, or after `:`, `-`, `?`
-        // and whitespace.
+        // The previous significant character, and whether whitespace followed it.
         let mut previous: Option<char> = None;
         let mut spaced = false;
         let mut characters = rest.chars().peekable();
         while let Some(character) = characters.next() {
+            let opens_scalar = matches!(character, '"' | '\'')
+                && match previous {
+                    None | Some('[' | '{') => true,
+                    Some(',') => flow_depth > 0,
+                    Some(':') => spaced,
+                    _ => false,
+                };
+            if opens_scalar && !skip_quoted(character, &mut characters) {
+                blind = true;
+                break;
+            }
             match character {
                 ' ' | '\t' => {
                     spaced = true;
                     continue;
                 }
                 '#' if spaced || previous.is_none() => break,
-                '"' | '\''
-                    if match previous {
-                        None => true,
-                        Some('[' | '{' | ',') => true,
-                        Some(':' | '-' | '?') => spaced,
-                        _ => false,
-                    } =>
-                {
-                    skip_quoted(character, &mut characters);
-                }
                 '[' | '{' => {
                     flow_depth += 1;
                     if block_depth + flow_depth > limit {
@@ -416,9 +426,9 @@ fn nesting_depth_exceeds(text: &str, limit: usize) -> bool {
     false
 }
 
-/// Skips a quoted scalar's characters up to and including its closing quote, honouring `\` in
-/// double quotes and `''` in single quotes; an unclosed scalar runs to the end of the line.
-fn skip_quoted(quote: char, characters: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+/// Skips a quoted scalar's characters up to and including its closing quote, honouring `\\` in
+/// double quotes and `''` in single quotes. False when the line ends before the scalar does.
+fn skip_quoted(quote: char, characters: &mut std::iter::Peekable<std::str::Chars<'_>>) -> bool {
     while let Some(character) = characters.next() {
         if quote == '"' && character == '\\' {
             characters.next();
@@ -426,10 +436,11 @@ fn skip_quoted(quote: char, characters: &mut std::iter::Peekable<std::str::Chars
             if quote == '\'' && characters.peek() == Some(&'\'') {
                 characters.next();
             } else {
-                return;
+                return true;
             }
         }
     }
+    false
 }
 
 /// serde_yaml appends ` at line L column C`; keep the location but in a shorter form.

@@ -74,6 +74,18 @@ fn depth_counts_indentation_brackets_and_compact_entries_but_not_quotes_or_comme
     assert!(too_deep(&hidden));
     let glued = format!("x: {{a:\"{}\n", "[".repeat(40));
     assert!(too_deep(&glued));
+    // A plain scalar holding `,"` outside brackets opens nothing.
+    let plain_comma = format!("x: a,\"\ny: {}{}\n", "[".repeat(40), "]".repeat(40));
+    assert!(too_deep(&plain_comma));
+    // A quoted scalar spanning lines cannot cancel or hide the brackets after it.
+    let spanning = format!(
+        "x: [\"\n]]]]]]\n\", {}{}]\n",
+        "[".repeat(40),
+        "]".repeat(40)
+    );
+    assert!(too_deep(&spanning));
+    let interleaved = format!("x: [\"\n\", {}]\n", "[\"]\", ".repeat(40));
+    assert!(too_deep(&interleaved));
     // An ordinary configuration is untouched.
     let settings = Settings::from_yaml(
         "broker:\n  backend: fake\nauth:\n  enabled_scopes:\n    - ibkr:health:read\nmcp:\n  toolsets: [session, market]\n",

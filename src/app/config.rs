@@ -235,15 +235,7 @@ impl Settings {
     /// Granted scopes that no operation uses yet: the live order scopes, until live trading
     /// exists. Start-up warns about them, so an operator does not believe they do something.
     pub fn inert_scopes(&self) -> Vec<Scope> {
-        self.enabled_scopes
-            .iter()
-            .filter(|scope| {
-                matches!(
-                    scope,
-                    Scope::OrdersLiveSubmit | Scope::OrdersLiveCancel | Scope::OrdersLiveModify
-                )
-            })
-            .collect()
+        inert_scopes_of(&self.enabled_scopes)
     }
 
     /// Reads and validates the file at `path`.
@@ -306,6 +298,20 @@ impl Settings {
         };
         raw.validate()
     }
+}
+
+/// The scopes of `scopes` that no operation uses yet: the live order scopes, until live trading
+/// exists.
+pub fn inert_scopes_of(scopes: &ScopeSet) -> Vec<Scope> {
+    scopes
+        .iter()
+        .filter(|scope| {
+            matches!(
+                scope,
+                Scope::OrdersLiveSubmit | Scope::OrdersLiveCancel | Scope::OrdersLiveModify
+            )
+        })
+        .collect()
 }
 
 /// The largest configuration file accepted: 1 MiB. A real one is a few kilobytes.

@@ -60,6 +60,8 @@ pub struct HealthView {
     pub granted_scopes: Vec<&'static str>,
     /// True when any write scope is granted.
     pub write_scopes_granted: bool,
+    /// Granted scopes that do nothing yet: the live order scopes, until live trading exists.
+    pub inert_scopes: Vec<&'static str>,
 }
 
 /// The broker session as reported by the backend.

@@ -128,6 +128,10 @@ fn granted_live_scopes_are_warned_about_at_start_up() {
     );
     assert!(stderr.contains("which do nothing"), "{stderr}");
     assert!(!stderr.contains("ibkr:orders:live:modify"), "{stderr}");
+    assert_eq!(
+        value["inert_scopes"],
+        serde_json::json!(["ibkr:orders:live:submit", "ibkr:orders:live:cancel"])
+    );
 
     let (code, value, stderr) = health_with(
         &sandbox,
@@ -136,4 +140,5 @@ fn granted_live_scopes_are_warned_about_at_start_up() {
     );
     assert_eq!(code, 0, "{value}");
     assert!(!stderr.contains("do nothing"), "{stderr}");
+    assert_eq!(value["inert_scopes"], serde_json::json!([]));
 }

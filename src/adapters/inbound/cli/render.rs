@@ -200,7 +200,7 @@ fn account_line(account: &AccountView) -> String {
 
 impl Human for HealthView {
     fn human(&self) -> String {
-        pairs(&[
+        let mut items = vec![
             ("status", self.status.to_owned()),
             ("gateway_version", self.gateway_version.to_owned()),
             ("backend", self.backend.to_owned()),
@@ -211,7 +211,11 @@ impl Human for HealthView {
                 self.write_scopes_granted.to_string(),
             ),
             ("granted_scopes", self.granted_scopes.join(" ")),
-        ])
+        ];
+        if !self.inert_scopes.is_empty() {
+            items.push(("inert_scopes", self.inert_scopes.join(" ")));
+        }
+        pairs(&items)
     }
 }
 

@@ -29,9 +29,11 @@ impl Gateway {
     /// Previews one order, or with `modify_order_id` the replacement of a working paper order.
     ///
     /// # Errors
-    /// `AUTH_MISSING_SCOPE`, `INPUT_*`, `ORDER_POLICY_REJECTED`, `ORDER_MODIFY_NOT_ALLOWED`,
-    /// broker errors (`BROKER_ORDER_REJECTED` from the what-if), `WORKFLOW_STORE_FAILED`, or
-    /// `AUDIT_WRITE_FAILED`.
+    /// `AUTH_MISSING_SCOPE`, `INPUT_*`, `ORDER_POLICY_REJECTED`, `ORDER_STOP_THROUGH_MARKET` (a
+    /// stop that would trigger at once while market orders are off), `MARKET_DATA_UNAVAILABLE`
+    /// (no usable quote to check the order against), `ORDER_MODIFY_NOT_ALLOWED`, broker errors
+    /// (from the quote snapshot, or `BROKER_ORDER_REJECTED` from the what-if),
+    /// `WORKFLOW_STORE_FAILED`, or `AUDIT_WRITE_FAILED`.
     pub async fn preview_order(
         &self,
         context: &CallContext,

@@ -329,6 +329,12 @@ impl GatewayError {
             Self::AuditChainBroken { .. } => {
                 "treat the log as tampered with: preserve the file and compare with your last export".into()
             }
+            Self::Audit(AuditError::Missing { .. }) => {
+                "check audit.sqlite_path or --database; if events were recorded there before, the file was deleted or moved: restore it and verify against your last export trailer".into()
+            }
+            Self::Audit(AuditError::Empty) => {
+                "if this log recorded events before, it was emptied: restore it and verify against your last export trailer; a log that never recorded a call is empty until its first one".into()
+            }
             Self::Policy(_) => {
                 "change the order to fit the operator's order_preview policy".into()
             }

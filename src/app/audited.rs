@@ -11,11 +11,12 @@ use serde_json::Value;
 
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
-use crate::domain::audit::redaction::redact;
+use crate::domain::audit::chain::to_hex;
+use crate::domain::audit::redaction::{redact, redact_refused};
 use crate::domain::audit::{
     Actor, AuditEvent, Decision, Durability, ResultStatus, Surface, sha256_hex,
 };
-use crate::domain::error_code::ErrorCategory;
+use crate::domain::error_code::{ErrorCategory, ErrorCode};
 use crate::domain::ids::AccountId;
 use crate::domain::scope::Scope;
 
@@ -198,6 +199,10 @@ impl Gateway {
             _ => body(std::sync::Arc::clone(&note)).await,
         };
         let (decision, status) = classify(result.as_ref().err());
+        let refused_input = result
+            .as_ref()
+            .err()
+            .is_some_and(|error| error.code() == ErrorCode::InputInvalid);
         let event = self.audit_event(
             context,
             context.tool.clone().unwrap_or(spec.operation),
@@ -213,6 +218,11 @@ impl Gateway {
                 .map(|text| sha256_hex(text.as_bytes())),
             spec.durability,
         );
+        let event = if refused_input {
+            self.with_refused_input(event, &spec.input)
+        } else {
+            event
+        };
         match self.audit().append(event).await {
             Ok(_) => result,
             Err(error) => {
@@ -255,6 +265,20 @@ impl Gateway {
             metadata: input,
             durability,
         }
+    }
+
+    /// Replaces an event's metadata by the summary of an input refused as invalid (its length,
+    /// keyed hash and a redacted excerpt; see `redact_refused`), and its input hash by the
+    /// summary's.
+    fn with_refused_input(&self, mut event: AuditEvent, input: &Value) -> AuditEvent {
+        let directory = self.directory();
+        let mut tagged = b"refused input\0".to_vec();
+        tagged.extend_from_slice(input.to_string().as_bytes());
+        let input_mac = to_hex(&self.chain_key().tag(&tagged));
+        let summary = redact_refused(input, &input_mac, &|id: &str| directory.audit_hash(id));
+        event.input_hash = sha256_hex(summary.value().to_string().as_bytes());
+        event.metadata = summary;
+        event
     }
 
     /// Appends one durable event for a step inside a write workflow (an intent before the

@@ -450,3 +450,39 @@ fn verifying_an_emptied_log_says_it_is_empty() {
         "{value}"
     );
 }
+
+#[test]
+fn an_input_refused_as_invalid_is_stored_as_length_hash_and_redacted_excerpt() {
+    let sandbox = Sandbox::new();
+    let body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2g";
+    let key_block = format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n{body}\n-----END OPENSSH PRIVATE KEY-----"
+    );
+    let (code, _, stderr) = sandbox.json(&[
+        "executions",
+        "list",
+        "--account",
+        "DU1234567",
+        "--since",
+        &key_block,
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    let (events, _) = export(&sandbox);
+    let refused = &events[0];
+    assert_eq!(refused["error_code"], "INPUT_INVALID");
+    let summary = &refused["metadata"]["refused_input"];
+    assert!(summary["length"].as_u64().unwrap() > key_block.len() as u64);
+    assert_eq!(summary["hmac_sha256"].as_str().unwrap().len(), 64);
+    let excerpt = summary["excerpt"].as_str().unwrap();
+    assert!(excerpt.chars().count() <= 96, "{excerpt}");
+    assert!(
+        !refused.to_string().contains("b3BlbnNzaC1rZXktdjE"),
+        "{refused}"
+    );
+    assert!(!refused.to_string().contains("1234567"), "{refused}");
+    let bytes = std::fs::read(database(&sandbox)).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains("b3BlbnNzaC1rZXktdjE"),
+        "the key reached the database file"
+    );
+}

@@ -13,5 +13,6 @@ mod ids;
 mod money;
 mod orders;
 mod parsers;
+mod redaction;
 mod scopes;
 mod strategies;

@@ -269,8 +269,7 @@ impl ChainVerifier {
                     }
                 },
                 |expected| {
-                    Some(expected) == head
-                        || (self.watch.head == Some(expected) && self.head_seen)
+                    Some(expected) == head || (self.watch.head == Some(expected) && self.head_seen)
                 },
             );
         }

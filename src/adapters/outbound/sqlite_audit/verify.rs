@@ -148,7 +148,11 @@ fn verify_slices(
         let anchored = chain::anchor_break(
             expectations,
             scanned,
-            |sequence| (Some(sequence) == expectations.count).then_some(anchored_hash).flatten(),
+            |sequence| {
+                (Some(sequence) == expectations.count)
+                    .then_some(anchored_hash)
+                    .flatten()
+            },
             |_| head_at.is_some_and(|sequence| sequence <= scanned),
         );
         if let Some(at) = anchored {
@@ -275,7 +279,10 @@ fn stored_hash_at(connection: &Connection, sequence: i64) -> rusqlite::Result<Op
 }
 
 /// The sequence of the row whose stored chain hash is `hash`, if any.
-fn sequence_with_hash(connection: &Connection, hash: &ChainHash) -> Result<Option<u64>, AuditError> {
+fn sequence_with_hash(
+    connection: &Connection,
+    hash: &ChainHash,
+) -> Result<Option<u64>, AuditError> {
     let fail = |error: rusqlite::Error| read_failed("cannot look up the anchored event", &error);
     let mut statement = connection
         .prepare_cached(
@@ -508,7 +515,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pristine = dir.path().join("audit.sqlite3");
         let (readers, hashes) = log(&pristine);
-        for (anchor_at, case) in [(1, "first"), (13, "slice edge"), (30, "middle"), (60, "last")] {
+        for (anchor_at, case) in [
+            (1, "first"),
+            (13, "slice edge"),
+            (30, "middle"),
+            (60, "last"),
+        ] {
             let anchor = Expectations {
                 head: Some(hashes[anchor_at - 1]),
                 count: Some(anchor_at as u64),
@@ -518,13 +530,20 @@ mod tests {
                 head: anchor.head,
                 count: None,
             };
-            assert!(reports_agree(&readers, &head_only, case).chain_valid, "{case}");
+            assert!(
+                reports_agree(&readers, &head_only, case).chain_valid,
+                "{case}"
+            );
             let misplaced = Expectations {
                 head: anchor.head,
                 count: Some(anchor_at as u64 + 1),
             };
             let report = reports_agree(&readers, &misplaced, case);
-            let expected = if anchor_at == 60 { 61 } else { anchor_at as u64 + 1 };
+            let expected = if anchor_at == 60 {
+                61
+            } else {
+                anchor_at as u64 + 1
+            };
             assert_eq!(report.first_break_at_sequence, Some(expected), "{case}");
         }
         // Cut below the anchor.

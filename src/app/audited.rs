@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 use crate::domain::audit::chain::to_hex;
+use crate::domain::audit::links::AuditLinks;
 use crate::domain::audit::redaction::{redact, redact_refused};
 use crate::domain::audit::{
     Actor, AuditEvent, Decision, Durability, ResultStatus, Surface, sha256_hex,
@@ -112,11 +113,14 @@ impl CallSpec {
     }
 }
 
-/// What an operation learned that belongs in its audit record (the account it touched).
+/// What an operation learned that belongs in its audit record (the account it touched, and
+/// links to the approval, preview, key and orders it concerns).
 #[derive(Debug, Default)]
 pub struct AuditNote {
     // A std mutex: it is never held across an await.
     account: Mutex<Option<AccountId>>,
+    // A std mutex: it is never held across an await.
+    links: Mutex<AuditLinks>,
 }
 
 impl AuditNote {
@@ -127,6 +131,24 @@ impl AuditNote {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *guard = Some(account.clone());
+    }
+
+    /// Adds links to the call's audit record (and to the steps recorded with
+    /// [`AuditNote::links`]).
+    pub fn link(&self, add: impl FnOnce(&mut AuditLinks)) {
+        let mut guard = self
+            .links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        add(&mut guard);
+    }
+
+    /// The links noted so far.
+    pub fn links(&self) -> AuditLinks {
+        self.links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn account(&self) -> Option<AccountId> {
@@ -218,11 +240,12 @@ impl Gateway {
                 .map(|text| sha256_hex(text.as_bytes())),
             spec.durability,
         );
-        let event = if refused_input {
+        let mut event = if refused_input {
             self.with_refused_input(event, &spec.input)
         } else {
             event
         };
+        event.metadata = event.metadata.with_links(&note.links());
         match self.audit().append(event).await {
             Ok(_) => result,
             Err(error) => {
@@ -296,7 +319,31 @@ impl Gateway {
         details: Value,
         error: Option<&GatewayError>,
     ) -> Result<(), GatewayError> {
-        let event = self.audit_event(
+        self.record_linked_step(
+            context,
+            operation,
+            (scope, account),
+            details,
+            error,
+            &AuditLinks::default(),
+        )
+        .await
+    }
+
+    /// [`Gateway::record_step`] with `links` stored beside the details.
+    ///
+    /// # Errors
+    /// `AUDIT_WRITE_FAILED` when the event cannot be stored; the caller must not proceed.
+    pub(crate) async fn record_linked_step(
+        &self,
+        context: &CallContext,
+        operation: &str,
+        (scope, account): (Option<Scope>, Option<&AccountId>),
+        details: Value,
+        error: Option<&GatewayError>,
+        links: &AuditLinks,
+    ) -> Result<(), GatewayError> {
+        let mut event = self.audit_event(
             context,
             operation.to_owned(),
             scope,
@@ -307,6 +354,7 @@ impl Gateway {
             None,
             Durability::Durable,
         );
+        event.metadata = event.metadata.with_links(links);
         self.audit()
             .append(event)
             .await

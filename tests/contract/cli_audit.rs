@@ -463,8 +463,7 @@ fn an_input_refused_as_invalid_is_stored_as_length_hash_and_redacted_excerpt() {
         "list",
         "--account",
         "DU1234567",
-        "--since",
-        &key_block,
+        &format!("--since={key_block}"),
     ]);
     assert_eq!(code, 2, "{stderr}");
     let (events, _) = export(&sandbox);

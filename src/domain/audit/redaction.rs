@@ -19,6 +19,8 @@
 
 use serde_json::{Map, Value};
 
+use super::links::{AuditLinks, LINKS_KEY};
+
 /// The deepest nesting kept.
 pub const MAX_DEPTH: usize = 4;
 /// The most entries kept per object or array.
@@ -93,6 +95,29 @@ impl Redacted {
     /// What was changed.
     pub fn redactions(&self) -> &[Redaction] {
         &self.redactions
+    }
+
+    /// The same metadata with `links` stored under [`LINKS_KEY`] (nothing changes when there
+    /// are none). Links bypass redaction: they hold only the gateway's own typed ids (see
+    /// `links.rs`). Metadata that is not an object is kept under `input`.
+    #[must_use]
+    pub fn with_links(mut self, links: &AuditLinks) -> Self {
+        if links.is_empty() {
+            return self;
+        }
+        let (stored, redactions) = links.to_stored();
+        let mut object = match self.value {
+            Value::Object(object) => object,
+            other => {
+                let mut object = Map::new();
+                object.insert("input".to_owned(), other);
+                object
+            }
+        };
+        object.insert(LINKS_KEY.to_owned(), stored);
+        self.value = Value::Object(object);
+        self.redactions.extend(redactions);
+        self
     }
 }
 
@@ -204,6 +229,11 @@ fn walk(
                 if index >= MAX_ENTRIES {
                     note(out, path, RedactionReason::Omitted);
                     break;
+                }
+                if depth == 0 && key == LINKS_KEY {
+                    // Reserved for the gateway's own links: a caller cannot forge them.
+                    note(out, LINKS_KEY, RedactionReason::Omitted);
+                    continue;
                 }
                 let (scrubbed_key, key_secret) = scrub_secrets(key);
                 if key_secret.is_some() {
@@ -859,6 +889,26 @@ mod tests {
                 .iter()
                 .any(|r| r.reason == RedactionReason::RefusedInput)
         );
+    }
+
+    #[test]
+    fn a_caller_cannot_forge_links_and_the_gateways_links_bypass_redaction() {
+        let forged = run(json!({"links": {"approval_id": "apr_forged"}, "x": 1}));
+        assert!(
+            forged.value().get(LINKS_KEY).is_none(),
+            "{:?}",
+            forged.value()
+        );
+        let mut links = AuditLinks::default();
+        links.link_preview(
+            &crate::domain::ids::PreviewId::parse("prv_0190f5e2a3b47c8d9e0f1a2b3c4d5e6f").unwrap(),
+        );
+        let linked = forged.with_links(&links);
+        assert_eq!(
+            linked.value()[LINKS_KEY]["preview_id"],
+            "prv_0190f5e2a3b47c8d9e0f1a2b3c4d5e6f"
+        );
+        assert_eq!(linked.value()["x"], 1);
     }
 
     #[test]

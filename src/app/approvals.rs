@@ -68,6 +68,7 @@ impl Gateway {
                 .preview(&preview_id)
                 .await?
                 .ok_or(GatewayError::PreviewNotFound)?;
+            note.link(|links| links.link_preview(&preview.id));
             let account = preview
                 .account_id()
                 .cloned()
@@ -97,6 +98,7 @@ impl Gateway {
                 closed_at: None,
             };
             self.workflow().insert_approval(&approval).await?;
+            note.link(|links| links.link_approval(&approval));
             Ok(ApprovalView::new(self.directory(), &approval, now))
         })
         .await
@@ -216,6 +218,7 @@ impl Gateway {
             .await?
             .ok_or(GatewayError::ApprovalNotFound)?;
         note.record_account(&approval.account_id);
+        note.link(|links| links.link_approval(&approval));
         Ok(approval)
     }
 

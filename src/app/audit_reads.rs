@@ -185,11 +185,18 @@ impl Gateway {
         })
     }
 
-    /// Verifies a whole log (this gateway's own, or `target`) in constant memory.
+    /// Verifies a whole log (this gateway's own, or `target`) in constant memory, and the
+    /// anchor in `expectations` when there is one.
+    ///
+    /// Plain verification proves that the rows that exist are the rows that were written, in
+    /// order; it cannot see rows cut off the end, because a shorter chain is still a chain. An
+    /// anchor from an earlier export trailer closes that gap. An empty log is refused rather
+    /// than passed: it proves nothing, and an emptied log looks the same.
     ///
     /// # Errors
-    /// `AUTH_MISSING_SCOPE` without `ibkr:audit:read`; `AUDIT_READ_FAILED`;
-    /// `AUDIT_CHAIN_BROKEN` (with the report as details) when the chain does not verify.
+    /// `AUTH_MISSING_SCOPE` without `ibkr:audit:read`; `AUDIT_READ_FAILED`; `AUDIT_LOG_EMPTY`
+    /// when the log holds no events; `AUDIT_CHAIN_BROKEN` (with the report as details) when
+    /// the chain does not verify or the anchor does not hold.
     pub(crate) async fn read_audit_verify(
         &self,
         target: Option<&dyn AuditLog>,
@@ -197,8 +204,13 @@ impl Gateway {
     ) -> Result<VerifyReportView, GatewayError> {
         self.require(Scope::AuditRead)?;
         let report = target.unwrap_or(self.audit()).verify(expectations).await?;
+        if report.events_scanned == 0 {
+            return Err(AuditError::Empty.into());
+        }
         if report.chain_valid {
-            Ok(report.into())
+            let mut view = VerifyReportView::from(report);
+            view.anchor_verified = !expectations.is_empty();
+            Ok(view)
         } else {
             Err(GatewayError::AuditChainBroken {
                 report: report.into(),
@@ -230,12 +242,13 @@ pub struct RawExportRange {
     pub since: Option<String>,
 }
 
-/// Expectations as given by a caller (from an earlier export trailer).
+/// An anchor as given by a caller, from an earlier export trailer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RawExpectations {
-    /// The chain head the log must end with (hex).
+    /// The trailer's `chain_head` (hex): the anchored row's chain hash.
     pub expect_head: Option<String>,
-    /// The number of rows the log must hold.
+    /// The trailer's `last_sequence` (its `count` for a whole-log export): the anchored row.
+    /// The log may have grown past it.
     pub expect_count: Option<u64>,
 }
 

@@ -11,11 +11,13 @@ use serde_json::Value;
 
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
-use crate::domain::audit::redaction::redact;
+use crate::domain::audit::chain::to_hex;
+use crate::domain::audit::links::AuditLinks;
+use crate::domain::audit::redaction::{redact, redact_refused};
 use crate::domain::audit::{
     Actor, AuditEvent, Decision, Durability, ResultStatus, Surface, sha256_hex,
 };
-use crate::domain::error_code::ErrorCategory;
+use crate::domain::error_code::{ErrorCategory, ErrorCode};
 use crate::domain::ids::AccountId;
 use crate::domain::scope::Scope;
 
@@ -111,11 +113,14 @@ impl CallSpec {
     }
 }
 
-/// What an operation learned that belongs in its audit record (the account it touched).
+/// What an operation learned that belongs in its audit record (the account it touched, and
+/// links to the approval, preview, key and orders it concerns).
 #[derive(Debug, Default)]
 pub struct AuditNote {
     // A std mutex: it is never held across an await.
     account: Mutex<Option<AccountId>>,
+    // A std mutex: it is never held across an await.
+    links: Mutex<AuditLinks>,
 }
 
 impl AuditNote {
@@ -126,6 +131,24 @@ impl AuditNote {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *guard = Some(account.clone());
+    }
+
+    /// Adds links to the call's audit record (and to the steps recorded with
+    /// [`AuditNote::links`]).
+    pub fn link(&self, add: impl FnOnce(&mut AuditLinks)) {
+        let mut guard = self
+            .links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        add(&mut guard);
+    }
+
+    /// The links noted so far.
+    pub fn links(&self) -> AuditLinks {
+        self.links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     fn account(&self) -> Option<AccountId> {
@@ -198,6 +221,10 @@ impl Gateway {
             _ => body(std::sync::Arc::clone(&note)).await,
         };
         let (decision, status) = classify(result.as_ref().err());
+        let refused_input = result
+            .as_ref()
+            .err()
+            .is_some_and(|error| error.code() == ErrorCode::InputInvalid);
         let event = self.audit_event(
             context,
             context.tool.clone().unwrap_or(spec.operation),
@@ -213,6 +240,12 @@ impl Gateway {
                 .map(|text| sha256_hex(text.as_bytes())),
             spec.durability,
         );
+        let mut event = if refused_input {
+            self.with_refused_input(event, &spec.input)
+        } else {
+            event
+        };
+        event.metadata = event.metadata.with_links(&note.links());
         match self.audit().append(event).await {
             Ok(_) => result,
             Err(error) => {
@@ -257,6 +290,20 @@ impl Gateway {
         }
     }
 
+    /// Replaces an event's metadata by the summary of an input refused as invalid (its length,
+    /// keyed hash and a redacted excerpt; see `redact_refused`), and its input hash by the
+    /// summary's.
+    fn with_refused_input(&self, mut event: AuditEvent, input: &Value) -> AuditEvent {
+        let directory = self.directory();
+        let mut tagged = b"refused input\0".to_vec();
+        tagged.extend_from_slice(input.to_string().as_bytes());
+        let input_mac = to_hex(&self.chain_key().tag(&tagged));
+        let summary = redact_refused(input, &input_mac, &|id: &str| directory.audit_hash(id));
+        event.input_hash = sha256_hex(summary.value().to_string().as_bytes());
+        event.metadata = summary;
+        event
+    }
+
     /// Appends one durable event for a step inside a write workflow (an intent before the
     /// broker call, an approval consumed or expired, a recovery), so that every step is on
     /// record, not only the call that contained it.
@@ -272,7 +319,31 @@ impl Gateway {
         details: Value,
         error: Option<&GatewayError>,
     ) -> Result<(), GatewayError> {
-        let event = self.audit_event(
+        self.record_linked_step(
+            context,
+            operation,
+            (scope, account),
+            details,
+            error,
+            &AuditLinks::default(),
+        )
+        .await
+    }
+
+    /// [`Gateway::record_step`] with `links` stored beside the details.
+    ///
+    /// # Errors
+    /// `AUDIT_WRITE_FAILED` when the event cannot be stored; the caller must not proceed.
+    pub(crate) async fn record_linked_step(
+        &self,
+        context: &CallContext,
+        operation: &str,
+        (scope, account): (Option<Scope>, Option<&AccountId>),
+        details: Value,
+        error: Option<&GatewayError>,
+        links: &AuditLinks,
+    ) -> Result<(), GatewayError> {
+        let mut event = self.audit_event(
             context,
             operation.to_owned(),
             scope,
@@ -283,6 +354,7 @@ impl Gateway {
             None,
             Durability::Durable,
         );
+        event.metadata = event.metadata.with_links(links);
         self.audit()
             .append(event)
             .await

@@ -335,6 +335,12 @@ impl GatewayError {
             Self::Policy(PolicyViolation::ReferenceQuoteUnavailable) => {
                 "nothing was previewed; retry when the contract has a current quote, or check market data subscriptions".into()
             }
+            Self::Audit(AuditError::Missing { .. }) => {
+                "check audit.sqlite_path or --database; if events were recorded there before, the file was deleted or moved: restore it and verify against your last export trailer".into()
+            }
+            Self::Audit(AuditError::Empty) => {
+                "if this log recorded events before, it was emptied: restore it and verify against your last export trailer; a log that never recorded a call is empty until its first one".into()
+            }
             Self::Policy(_) => {
                 "change the order to fit the operator's order_preview policy".into()
             }

@@ -39,6 +39,8 @@ use crate::ports::workflow_store::{BeginOutcome, RecordKey};
 /// What a keyed write is about, for its views and audit events.
 struct WriteContext<'a> {
     context: &'a CallContext,
+    /// Collects the links of the call's audit events (approval, key, broker order ids).
+    note: &'a crate::app::audited::AuditNote,
     scope: Scope,
     account: &'a Account,
     record_key: RecordKey,
@@ -175,8 +177,10 @@ impl Gateway {
             let (approval, preview) = self
                 .usable_approval(context, &approval_id, &account, kind)
                 .await?;
+            note.link(|links| links.link_approval(&approval));
             let write = WriteContext {
                 context,
+                note: &note,
                 scope,
                 account: &account,
                 record_key,
@@ -224,6 +228,7 @@ impl Gateway {
         self.audited(context, spec, |note| async move {
             let approval_id = order_input::approval_id(&raw.approval_id)?;
             let order_id = order_input::order_id(&raw.order_id)?;
+            note.link(|links| links.link_broker_order(&order_id));
             let (account, record_key) = self
                 .gated_key(&raw.account, &raw.idempotency_key, operation, &note)
                 .await?;
@@ -235,6 +240,7 @@ impl Gateway {
             let (approval, preview) = self
                 .usable_approval(context, &approval_id, &account, "modify")
                 .await?;
+            note.link(|links| links.link_approval(&approval));
             if preview.kind
                 != (PreviewKind::Modify {
                     order_id: order_id.clone(),
@@ -251,6 +257,7 @@ impl Gateway {
             self.check_replacement(&order_id, &replacement).await?;
             let write = WriteContext {
                 context,
+                note: &note,
                 scope,
                 account: &account,
                 record_key,
@@ -286,6 +293,7 @@ impl Gateway {
         let spec = CallSpec::write_of("paper order cancel", Some(scope), &raw);
         self.audited(context, spec, |note| async move {
             let order_id = order_input::order_id(&raw.order_id)?;
+            note.link(|links| links.link_broker_order(&order_id));
             let (account, record_key) = self
                 .gated_key(&raw.account, &raw.idempotency_key, operation, &note)
                 .await?;
@@ -295,6 +303,7 @@ impl Gateway {
             }
             let write = WriteContext {
                 context,
+                note: &note,
                 scope,
                 account: &account,
                 record_key,
@@ -328,6 +337,7 @@ impl Gateway {
         note: &crate::app::audited::AuditNote,
     ) -> Result<(Account, RecordKey), GatewayError> {
         let key = order_input::idempotency_key(raw_key)?;
+        note.link(|links| links.link_idempotency_key(&key));
         let account = self
             .paper_account(&AccountSelector::parse(raw_account)?, note)
             .await?;
@@ -438,11 +448,10 @@ impl Gateway {
     ) -> Result<PaperOrderView, GatewayError> {
         let key = &write.record_key;
         let approval_id = write.approval.map(|approval| approval.id.clone());
-        self.record_step(
+        self.record_linked_step(
             write.context,
             "paper order intent",
-            Some(write.scope),
-            Some(&write.account.id),
+            (Some(write.scope), Some(&write.account.id)),
             json!({
                 "operation": key.operation.as_str(),
                 "idempotency_key": key.key.as_str(),
@@ -450,6 +459,7 @@ impl Gateway {
                 "writer": self.paper_writer().name(),
             }),
             None,
+            &write.note.links(),
         )
         .await?;
         let record = IdempotencyRecord {
@@ -475,6 +485,7 @@ impl Gateway {
         }
         match act.await {
             Ok(view) => {
+                write.note.link(|links| link_placed_orders(links, &view));
                 let outcome = serde_json::to_string(&view).map_err(|_| GatewayError::Internal {
                     message: "the outcome could not be encoded".into(),
                 })?;
@@ -482,17 +493,17 @@ impl Gateway {
                     .complete(key, &outcome, self.clock().now())
                     .await?;
                 if let Some(approval_id) = &approval_id {
-                    self.record_step(
+                    self.record_linked_step(
                         write.context,
                         "approval consumed",
-                        None,
-                        Some(&write.account.id),
+                        (None, Some(&write.account.id)),
                         json!({
                             "approval_id": approval_id.as_str(),
                             "operation": key.operation.as_str(),
                             "idempotency_key": key.key.as_str(),
                         }),
                         None,
+                        &write.note.links(),
                     )
                     .await?;
                 }
@@ -535,6 +546,15 @@ impl Gateway {
             },
             Ok(None) => GatewayError::ApprovalNotFound,
             Err(error) => GatewayError::Store(error),
+        }
+    }
+}
+
+/// Links the broker order ids an outcome names (ids the broker gave, so they parse).
+fn link_placed_orders(links: &mut crate::domain::audit::links::AuditLinks, view: &PaperOrderView) {
+    for order in &view.orders {
+        if let Ok(order_id) = crate::domain::ids::BrokerOrderId::parse(&order.order_id) {
+            links.link_broker_order(&order_id);
         }
     }
 }

@@ -724,6 +724,9 @@ pub struct VerifyReportView {
     pub first_break_at_sequence: Option<u64>,
     /// The chain hash of the last row.
     pub head: Option<String>,
+    /// True when an anchor (`expect_head`/`expect_count` from an earlier export trailer) was
+    /// given and the log still holds that prefix unchanged.
+    pub anchor_verified: bool,
 }
 
 impl From<VerifyReport> for VerifyReportView {
@@ -733,6 +736,7 @@ impl From<VerifyReport> for VerifyReportView {
             chain_valid: report.chain_valid,
             first_break_at_sequence: report.first_break_at_sequence,
             head: report.head,
+            anchor_verified: false,
         }
     }
 }

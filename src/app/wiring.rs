@@ -182,6 +182,7 @@ pub fn keepalive_interval(settings: &Settings) -> Option<Duration> {
 /// already sits next to that database; none is ever created here.
 ///
 /// # Errors
+/// `AUDIT_LOG_MISSING` when there is no file at `database` (none is created);
 /// `CONFIG_SECRET_INVALID` without a usable key; `AUDIT_READ_FAILED` when the file cannot be
 /// opened.
 pub fn open_audit_for_verify(
@@ -189,6 +190,12 @@ pub fn open_audit_for_verify(
     database: &Path,
     secret_variable: Option<&str>,
 ) -> Result<Arc<dyn AuditLog>, GatewayError> {
+    if !database.is_file() {
+        return Err(crate::ports::audit_log::AuditError::Missing {
+            location: "given location".to_owned(),
+        }
+        .into());
+    }
     let variable = secret_variable.unwrap_or(&settings.audit.hmac_secret_env);
     let secret = match EnvSecretSource.secret(variable, MIN_SECRET_BYTES) {
         Ok(secret) => secret,
@@ -206,6 +213,24 @@ pub fn open_audit_for_verify(
         database,
         chain_key(&secret)?,
     )?))
+}
+
+/// Builds the gateway for `audit verify` of its own log: like [`build`], but only over an
+/// audit database that already exists. Verifying must never create a fresh, empty log where
+/// one was expected (that would make a deleted log look like a new one), so when the file is
+/// missing nothing is opened, created or written.
+///
+/// # Errors
+/// `AUDIT_LOG_MISSING` when there is no file at the configured location; otherwise as
+/// [`build`].
+pub fn build_for_verify(settings: &Settings) -> Result<Gateway, GatewayError> {
+    if !audit_database_path(settings)?.is_file() {
+        return Err(crate::ports::audit_log::AuditError::Missing {
+            location: "configured location".to_owned(),
+        }
+        .into());
+    }
+    build(settings)
 }
 
 fn audit_database_path(settings: &Settings) -> Result<PathBuf, GatewayError> {

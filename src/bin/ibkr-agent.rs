@@ -47,7 +47,7 @@ fn main() -> ExitCode {
     }
     let result = runtime.block_on(async {
         let settings = run::load_settings(cli.config.as_deref())?;
-        let gateway = wiring::build(&settings)?;
+        let gateway = run::build(&settings, &cli.command)?;
         run::execute(&gateway, &settings, &cli.command).await
     });
     render::report(result, cli.json)

@@ -158,6 +158,10 @@ error_codes! {
     AuditReadFailed => "AUDIT_READ_FAILED", AuditIntegrity, true;
     /// The audit chain does not verify: rows were changed, removed, added or reordered.
     AuditChainBroken => "AUDIT_CHAIN_BROKEN", AuditIntegrity, false;
+    /// `audit verify` found no audit database where one was expected (it never creates one).
+    AuditLogMissing => "AUDIT_LOG_MISSING", AuditIntegrity, false;
+    /// `audit verify` found a log with no events: nothing could be verified.
+    AuditLogEmpty => "AUDIT_LOG_EMPTY", AuditIntegrity, false;
     /// An unexpected fault inside the gateway.
     InternalError => "INTERNAL_ERROR", Internal, false;
 }

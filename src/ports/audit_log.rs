@@ -22,6 +22,19 @@ pub enum AuditError {
         /// A short description naming no path and no secret.
         detail: String,
     },
+    /// There is no audit database where one was expected; nothing was verified and nothing
+    /// was created.
+    #[error(
+        "there is no audit database at the {location}; nothing was verified and none was created"
+    )]
+    Missing {
+        /// Which location, naming no path (e.g. `configured location`).
+        location: String,
+    },
+    /// The log holds no events, so there is nothing to verify: a log that was emptied and one
+    /// that never recorded anything look the same.
+    #[error("the audit log holds no events; nothing was verified")]
+    Empty,
 }
 
 impl AuditError {
@@ -30,6 +43,8 @@ impl AuditError {
         match self {
             Self::WriteFailed { .. } => ErrorCode::AuditWriteFailed,
             Self::ReadFailed { .. } => ErrorCode::AuditReadFailed,
+            Self::Missing { .. } => ErrorCode::AuditLogMissing,
+            Self::Empty => ErrorCode::AuditLogEmpty,
         }
     }
 }
@@ -91,9 +106,13 @@ pub trait AuditLog: Send + Sync {
         sink: Box<dyn RecordSink>,
     ) -> Result<Box<dyn RecordSink>, AuditError>;
 
-    /// Verifies the whole chain with the log's own key, in constant memory.
+    /// Verifies the whole chain with the log's own key, in constant memory, and checks the
+    /// anchor in `expectations`: the row at `count` must be there with hash `head` (a head
+    /// alone: some row must have it). Rows appended after the anchor are verified like any
+    /// other and never count against it. An empty log is `Ok` with no events scanned.
     ///
     /// # Errors
-    /// [`AuditError::ReadFailed`]. A broken chain is `Ok` with `chain_valid: false`.
+    /// [`AuditError::ReadFailed`]. A broken chain, or an anchor that does not hold, is `Ok`
+    /// with `chain_valid: false`.
     async fn verify(&self, expectations: &Expectations) -> Result<VerifyReport, AuditError>;
 }

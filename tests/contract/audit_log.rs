@@ -198,6 +198,7 @@ audit_contract_suite!(memory =>
     concurrent_appends_get_contiguous_sequences,
     a_failed_append_stores_nothing_and_leaves_no_gap,
     expectations_from_an_export_are_checked,
+    an_anchor_holds_after_the_log_grew,
 );
 
 audit_contract_suite!(sqlite =>
@@ -211,6 +212,7 @@ audit_contract_suite!(sqlite =>
     concurrent_appends_get_contiguous_sequences,
     a_failed_append_stores_nothing_and_leaves_no_gap,
     expectations_from_an_export_are_checked,
+    an_anchor_holds_after_the_log_grew,
 );
 
 async fn an_empty_log_verifies_with_no_head(fixture: &Fixture) {
@@ -403,12 +405,39 @@ async fn expectations_from_an_export_are_checked(fixture: &Fixture) {
         (longer.chain_valid, longer.first_break_at_sequence),
         (false, Some(5))
     );
-    let other_head = chain::parse_hash(&receipts[2].chain_hash).unwrap();
-    let moved = log.verify(&met(Some(other_head), None)).await.unwrap();
+    // The right head at the wrong sequence: that row is the break.
+    let moved = log.verify(&met(Some(head), Some(3))).await.unwrap();
     assert_eq!(
         (moved.chain_valid, moved.first_break_at_sequence),
+        (false, Some(3))
+    );
+    // A head no row has (another log's): the anchored row is missing.
+    let foreign = chain::parse_hash(&"cd".repeat(32)).unwrap();
+    let absent = log.verify(&met(Some(foreign), None)).await.unwrap();
+    assert_eq!(
+        (absent.chain_valid, absent.first_break_at_sequence),
         (false, Some(5))
     );
+}
+
+async fn an_anchor_holds_after_the_log_grew(fixture: &Fixture) {
+    let log = fixture.log.as_ref();
+    let receipts = append_events(log, 1..=3).await;
+    let anchor = Expectations {
+        head: chain::parse_hash(&receipts[2].chain_hash),
+        count: Some(3),
+    };
+    // Later calls (an export, a verify) append their own events after the anchor.
+    append_events(log, 4..=9).await;
+    let report = log.verify(&anchor).await.unwrap();
+    assert!(report.chain_valid, "{report:?}");
+    assert_eq!(report.events_scanned, 9);
+    // The anchored head alone, found inside the log.
+    let head_only = Expectations {
+        head: anchor.head,
+        count: None,
+    };
+    assert!(log.verify(&head_only).await.unwrap().chain_valid);
 }
 
 // ---- SQLite only ------------------------------------------------------------------------
@@ -507,8 +536,8 @@ async fn sqlite_read_only_opens_refuse_appends_and_missing_files() {
 
     let missing = dir.path().join("missing.sqlite3");
     let error = SqliteAuditLog::open_read_only(&missing, key()).unwrap_err();
-    assert!(matches!(error, AuditError::ReadFailed { .. }), "{error:?}");
-    assert_eq!(error.code(), ErrorCode::AuditReadFailed);
+    assert!(matches!(error, AuditError::Missing { .. }), "{error:?}");
+    assert_eq!(error.code(), ErrorCode::AuditLogMissing);
     assert!(!missing.exists());
 }
 

@@ -305,3 +305,183 @@ fn no_secret_or_raw_account_id_reaches_the_database_files() {
     }
     assert!(scanned >= 1, "no database file was scanned");
 }
+
+/// The anchor kept from an export trailer: (`chain_head`, `last_sequence`).
+fn anchor_of(trailer: &Value) -> (String, String) {
+    (
+        trailer["chain_head"].as_str().unwrap().to_owned(),
+        trailer["last_sequence"].as_u64().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn the_anchor_workflow_passes_an_honest_log_that_grew_and_fails_a_truncated_one() {
+    let sandbox = Sandbox::new();
+    for _ in 0..4 {
+        sandbox.json(&["health"]);
+    }
+    // 1. Export and keep the trailer elsewhere.
+    let (events, trailer) = export(&sandbox);
+    assert_eq!(events.len(), 4);
+    let (head, count) = anchor_of(&trailer);
+    assert_eq!(count, "4");
+
+    // 2. The log grows: other calls, and export and verify record themselves too.
+    sandbox.json(&["accounts", "list"]);
+    export(&sandbox);
+    let (code, report, stderr) = sandbox.json(&["audit", "verify"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["anchor_verified"], false);
+
+    // 3. Verify later against the kept trailer: the anchored prefix is intact.
+    let anchored = [
+        "audit",
+        "verify",
+        "--expect-head",
+        head.as_str(),
+        "--expect-count",
+        count.as_str(),
+    ];
+    for _ in 0..2 {
+        let (code, report, stderr) = sandbox.json(&anchored);
+        assert_eq!(code, 0, "an honest log that grew must pass: {stderr}");
+        assert_eq!(report["chain_valid"], true);
+        assert_eq!(report["anchor_verified"], true);
+        assert!(report["events_scanned"].as_u64().unwrap() > 4);
+    }
+
+    // 4. Truncate below the anchor: plain verify cannot tell, the anchor can.
+    let connection = rusqlite::Connection::open(database(&sandbox)).unwrap();
+    connection
+        .execute("DELETE FROM audit_events WHERE sequence > 2", [])
+        .unwrap();
+    drop(connection);
+    let value = assert_error(sandbox.json(&anchored), 7, "AUDIT_CHAIN_BROKEN");
+    assert_eq!(value["error"]["details"]["first_break_at_sequence"], 3);
+    assert_eq!(value["error"]["details"]["chain_valid"], false);
+    let (code, _, stderr) = sandbox.json(&["audit", "verify"]);
+    assert_eq!(code, 0, "a shorter chain is still a chain: {stderr}");
+    // New events do not hide the cut: the anchored row is still not the one exported.
+    assert_error(sandbox.json(&anchored), 7, "AUDIT_CHAIN_BROKEN");
+}
+
+#[test]
+fn an_anchor_from_another_log_or_a_rewritten_prefix_fails() {
+    let sandbox = Sandbox::new();
+    for _ in 0..3 {
+        sandbox.json(&["health"]);
+    }
+    let (_, trailer) = export(&sandbox);
+    let (head, _) = anchor_of(&trailer);
+    // Right head, wrong position: the row at sequence 2 does not have it.
+    let value = assert_error(
+        sandbox.json(&[
+            "audit",
+            "verify",
+            "--expect-head",
+            &head,
+            "--expect-count",
+            "2",
+        ]),
+        7,
+        "AUDIT_CHAIN_BROKEN",
+    );
+    assert_eq!(value["error"]["details"]["first_break_at_sequence"], 2);
+    let other = "ab".repeat(32);
+    assert_error(
+        sandbox.json(&["audit", "verify", "--expect-head", &other]),
+        7,
+        "AUDIT_CHAIN_BROKEN",
+    );
+}
+
+#[test]
+fn verifying_a_missing_database_fails_and_creates_nothing() {
+    let sandbox = Sandbox::new();
+    let state = sandbox.state.path().join("state");
+    let value = assert_error(sandbox.json(&["audit", "verify"]), 7, "AUDIT_LOG_MISSING");
+    assert!(
+        !value["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(sandbox.state.path().to_str().unwrap()),
+        "no local path in the message: {value}"
+    );
+    assert!(!state.exists(), "verify created the state directory");
+
+    // A deleted database is not a new, empty one.
+    sandbox.json(&["health"]);
+    std::fs::remove_file(database(&sandbox)).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(state.join(format!("audit.sqlite3{suffix}")));
+    }
+    assert_error(sandbox.json(&["audit", "verify"]), 7, "AUDIT_LOG_MISSING");
+    assert!(!database(&sandbox).exists(), "verify created the database");
+
+    let elsewhere = sandbox.state.path().join("elsewhere.sqlite3");
+    assert_error(
+        sandbox.json(&["audit", "verify", "--database", elsewhere.to_str().unwrap()]),
+        7,
+        "AUDIT_LOG_MISSING",
+    );
+    assert!(!elsewhere.exists());
+}
+
+#[test]
+fn verifying_an_emptied_log_says_it_is_empty() {
+    let sandbox = Sandbox::new();
+    for _ in 0..3 {
+        sandbox.json(&["health"]);
+    }
+    let connection = rusqlite::Connection::open(database(&sandbox)).unwrap();
+    connection.execute("DELETE FROM audit_events", []).unwrap();
+    drop(connection);
+    let db = database(&sandbox);
+    let value = assert_error(
+        sandbox.json(&["audit", "verify", "--database", db.to_str().unwrap()]),
+        7,
+        "AUDIT_LOG_EMPTY",
+    );
+    assert!(
+        value["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("holds no events"),
+        "{value}"
+    );
+}
+
+#[test]
+fn an_input_refused_as_invalid_is_stored_as_length_hash_and_redacted_excerpt() {
+    let sandbox = Sandbox::new();
+    let body = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2g";
+    let key_block = format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n{body}\n{body}\n-----END OPENSSH PRIVATE KEY-----"
+    );
+    let (code, _, stderr) = sandbox.json(&[
+        "executions",
+        "list",
+        "--account",
+        "DU1234567",
+        &format!("--since={key_block}"),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    let (events, _) = export(&sandbox);
+    let refused = &events[0];
+    assert_eq!(refused["error_code"], "INPUT_INVALID");
+    let summary = &refused["metadata"]["refused_input"];
+    assert!(summary["length"].as_u64().unwrap() > key_block.len() as u64);
+    assert_eq!(summary["hmac_sha256"].as_str().unwrap().len(), 64);
+    let excerpt = summary["excerpt"].as_str().unwrap();
+    assert!(excerpt.chars().count() <= 96, "{excerpt}");
+    assert!(
+        !refused.to_string().contains("b3BlbnNzaC1rZXktdjE"),
+        "{refused}"
+    );
+    assert!(!refused.to_string().contains("1234567"), "{refused}");
+    let bytes = std::fs::read(database(&sandbox)).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&bytes).contains("b3BlbnNzaC1rZXktdjE"),
+        "the key reached the database file"
+    );
+}

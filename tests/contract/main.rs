@@ -10,6 +10,7 @@
 )]
 
 mod architecture;
+mod audit_links;
 mod audit_log;
 mod broker_reader;
 mod cli;

@@ -13,6 +13,7 @@ mod ids;
 mod money;
 mod orders;
 mod parsers;
+mod redaction;
 mod scopes;
 mod stop_pricing;
 mod strategies;

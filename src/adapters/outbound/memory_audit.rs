@@ -134,7 +134,7 @@ impl AuditLog for MemoryAuditLog {
 
     async fn verify(&self, expectations: &Expectations) -> Result<VerifyReport, AuditError> {
         let state = self.lock();
-        let mut verifier = ChainVerifier::new(self.key.clone());
+        let mut verifier = ChainVerifier::new(self.key.clone()).watching(expectations);
         for record in &state.records {
             verifier.feed_record(record);
         }

@@ -139,13 +139,24 @@ pub struct VerifyReport {
     pub head: Option<String>,
 }
 
-/// What the caller knows from an earlier export trailer.
+/// An anchor the caller kept from an earlier export trailer: the log must still hold that
+/// prefix, unchanged. The log may have grown since (every call, `audit export` and
+/// `audit verify` included, appends an event), so an anchor never pins the end of the log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expectations {
-    /// The chain head the log must end with.
+    /// The chain hash the anchored row must have. With `count`, the row at sequence `count`
+    /// must have it; alone, some row of the log must have it.
     pub head: Option<ChainHash>,
-    /// The number of rows the log must hold.
+    /// The anchored row's sequence (the trailer's `last_sequence`, which is its `count` for a
+    /// whole-log export): the log must hold at least this many rows.
     pub count: Option<u64>,
+}
+
+impl Expectations {
+    /// True when there is nothing to check beyond the chain itself.
+    pub fn is_empty(&self) -> bool {
+        self.head.is_none() && self.count.is_none()
+    }
 }
 
 /// Verifies rows fed in sequence order, in constant memory.
@@ -156,6 +167,12 @@ pub struct ChainVerifier {
     expected_sequence: u64,
     scanned: u64,
     first_break: Option<u64>,
+    /// The anchor to look out for while rows go by (see [`ChainVerifier::watching`]).
+    watch: Expectations,
+    /// The verified hash at the watched sequence, once passed.
+    watched_hash: Option<ChainHash>,
+    /// Whether a verified row had the watched head (for a head without a sequence).
+    head_seen: bool,
 }
 
 impl ChainVerifier {
@@ -172,7 +189,18 @@ impl ChainVerifier {
             expected_sequence: next_sequence,
             scanned: 0,
             first_break: None,
+            watch: Expectations::default(),
+            watched_hash: None,
+            head_seen: false,
         }
+    }
+
+    /// Looks out for `anchor` while rows are fed, so [`ChainVerifier::finish`] can confirm an
+    /// anchored row anywhere in the log, not only at its end. Give `finish` the same value.
+    #[must_use]
+    pub fn watching(mut self, anchor: &Expectations) -> Self {
+        self.watch = anchor.clone();
+        self
     }
 
     /// Feeds the next row: its sequence, text columns and stored chain hash (hex text).
@@ -194,6 +222,12 @@ impl ChainVerifier {
             self.first_break = Some(self.expected_sequence.min(sequence));
             return false;
         }
+        if self.watch.count == Some(sequence) {
+            self.watched_hash = Some(computed);
+        }
+        if self.watch.head == Some(computed) {
+            self.head_seen = true;
+        }
         self.previous = computed;
         self.expected_sequence = sequence.saturating_add(1);
         true
@@ -208,7 +242,10 @@ impl ChainVerifier {
         )
     }
 
-    /// Ends the scan, checking the expectations.
+    /// Ends the scan, checking the anchor: the row at `count` must have been verified (the log
+    /// may hold more), and its hash must be `head`. An anchor that was not announced with
+    /// [`ChainVerifier::watching`] can only be confirmed at the last row; anywhere else it is
+    /// reported as not holding, never as holding.
     pub fn finish(self, expectations: &Expectations) -> VerifyReport {
         let mut first_break = self.first_break;
         let head = if self.scanned == 0 {
@@ -216,17 +253,25 @@ impl ChainVerifier {
         } else {
             Some(self.previous)
         };
+        // The last sequence verified, when the chain held from 1 (0 for an empty log).
+        let last_verified = self.expected_sequence.saturating_sub(1);
         if first_break.is_none() {
-            let count_short = expectations
-                .count
-                .is_some_and(|count| count != self.scanned);
-            let head_differs = expectations
-                .head
-                .is_some_and(|expected| Some(expected) != head);
-            if count_short || head_differs {
-                // Rows are missing (or extra) at the end: the break is just past what was read.
-                first_break = Some(self.expected_sequence);
-            }
+            first_break = anchor_break(
+                expectations,
+                last_verified,
+                |sequence| {
+                    if sequence == last_verified {
+                        head
+                    } else if self.watch.count == Some(sequence) {
+                        self.watched_hash
+                    } else {
+                        None
+                    }
+                },
+                |expected| {
+                    Some(expected) == head || (self.watch.head == Some(expected) && self.head_seen)
+                },
+            );
         }
         VerifyReport {
             events_scanned: self.scanned,
@@ -234,6 +279,27 @@ impl ChainVerifier {
             first_break_at_sequence: first_break,
             head: head.map(|hash| to_hex(&hash)),
         }
+    }
+}
+
+/// Where an intact chain of rows `1..=last_verified` fails `anchor`, if it does. `hash_at`
+/// gives the verified hash of a row (`None` when unknown), `has_head` whether some verified
+/// row has a hash. A missing anchored row is reported as the first sequence past the end; a
+/// row whose hash differs, at its own sequence.
+pub fn anchor_break(
+    anchor: &Expectations,
+    last_verified: u64,
+    hash_at: impl Fn(u64) -> Option<ChainHash>,
+    has_head: impl Fn(ChainHash) -> bool,
+) -> Option<u64> {
+    let past_end = last_verified.saturating_add(1);
+    match (anchor.count, anchor.head) {
+        (None, None) => None,
+        (Some(count), _) if count > last_verified => Some(past_end),
+        (Some(0), Some(_)) => Some(1),
+        (Some(_), None) => None,
+        (Some(count), Some(expected)) => (hash_at(count) != Some(expected)).then_some(count),
+        (None, Some(expected)) => (!has_head(expected)).then_some(past_end),
     }
 }
 
@@ -310,6 +376,94 @@ mod tests {
         });
         assert!(!report.chain_valid);
         assert_eq!(report.first_break_at_sequence, Some(2));
+    }
+
+    /// A chain of `rows` rows and its hashes.
+    fn chain_of(key: &ChainKey, rows: u64) -> Vec<ChainHash> {
+        let mut previous = GENESIS;
+        (1..=rows)
+            .map(|sequence| {
+                previous = key.link(&previous, sequence, &columns("row"));
+                previous
+            })
+            .collect()
+    }
+
+    fn verify_anchor(key: &ChainKey, hashes: &[ChainHash], anchor: &Expectations) -> VerifyReport {
+        let mut verifier = ChainVerifier::new(key.clone()).watching(anchor);
+        for (index, hash) in hashes.iter().enumerate() {
+            verifier.feed(index as u64 + 1, &columns("row"), to_hex(hash).as_bytes());
+        }
+        verifier.finish(anchor)
+    }
+
+    #[test]
+    fn an_anchor_holds_in_a_log_that_grew_and_fails_in_a_truncated_one() {
+        let key = key();
+        let hashes = chain_of(&key, 6);
+        let anchor = Expectations {
+            head: Some(hashes[3]),
+            count: Some(4),
+        };
+        // Grown since the anchor: rows 5 and 6 were appended.
+        assert!(verify_anchor(&key, &hashes, &anchor).chain_valid);
+        // Exactly the anchored prefix.
+        assert!(verify_anchor(&key, &hashes[..4], &anchor).chain_valid);
+        // Cut below the anchor: the first missing row is the break.
+        let cut = verify_anchor(&key, &hashes[..3], &anchor);
+        assert_eq!(cut.first_break_at_sequence, Some(4));
+        // Another log (or a rewritten prefix): the anchored row is the break.
+        let other = chain_of(&ChainKey::new(&SecretBytes::new(vec![8; 32])).unwrap(), 6);
+        let wrong_head = Expectations {
+            head: Some(other[3]),
+            count: Some(4),
+        };
+        assert_eq!(
+            verify_anchor(&key, &hashes, &wrong_head).first_break_at_sequence,
+            Some(4)
+        );
+        // A head alone must be somewhere in the log; a count alone needs that many rows.
+        let head_only = Expectations {
+            head: Some(hashes[1]),
+            count: None,
+        };
+        assert!(verify_anchor(&key, &hashes, &head_only).chain_valid);
+        let head_only = Expectations {
+            head: Some(other[1]),
+            count: None,
+        };
+        assert_eq!(
+            verify_anchor(&key, &hashes, &head_only).first_break_at_sequence,
+            Some(7)
+        );
+        let count_only = Expectations {
+            head: None,
+            count: Some(7),
+        };
+        assert_eq!(
+            verify_anchor(&key, &hashes, &count_only).first_break_at_sequence,
+            Some(7)
+        );
+        // An empty log holds no anchor.
+        assert_eq!(
+            verify_anchor(&key, &[], &anchor).first_break_at_sequence,
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn an_unannounced_anchor_inside_the_log_is_never_confirmed() {
+        let key = key();
+        let hashes = chain_of(&key, 3);
+        let anchor = Expectations {
+            head: Some(hashes[1]),
+            count: Some(2),
+        };
+        let mut verifier = ChainVerifier::new(key);
+        for (index, hash) in hashes.iter().enumerate() {
+            verifier.feed(index as u64 + 1, &columns("row"), to_hex(hash).as_bytes());
+        }
+        assert_eq!(verifier.finish(&anchor).first_break_at_sequence, Some(2));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The audit record: what happened, who asked, through which surface, with what result.
 //!
 //! Events are built from values only; the app supplies the event id and the time. Metadata is
-//! redacted before an event can exist ([`redaction`]), and stored rows are chained with an HMAC
-//! so any later change is detectable ([`chain`]).
+//! redacted before an event can exist ([`redaction`]); the gateway's own ids are added beside it
+//! as typed links ([`links`]); stored rows are chained with an HMAC so any later change is
+//! detectable ([`chain`]).
 
 pub mod chain;
+pub mod links;
 pub mod redaction;
 
 use std::fmt;

@@ -113,7 +113,9 @@ pub enum AuditCommand {
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
     },
-    /// Verify the whole chain in constant memory; a broken chain exits 7.
+    /// Verify the whole chain in constant memory; a broken chain, a failed anchor, an empty log
+    /// or a missing database exits 7. Without an anchor this proves the rows that exist are
+    /// intact and in order; only an anchor also proves none were cut off the end.
     Verify {
         /// Verify this database instead of the configured one (read-only).
         #[arg(long, value_name = "PATH")]
@@ -121,11 +123,13 @@ pub enum AuditCommand {
         /// The environment variable holding that database's HMAC key.
         #[arg(long, value_name = "NAME")]
         hmac_secret_env: Option<String>,
-        /// The chain head from an earlier export trailer: detects a truncated tail.
+        /// An anchor: `chain_head` from an earlier export trailer. The event at
+        /// --expect-count must still have this hash (the log may have grown since).
         #[arg(long, value_name = "HASH")]
         expect_head: Option<String>,
-        /// The event count from an earlier export trailer.
-        #[arg(long, value_name = "N")]
+        /// An anchor: `last_sequence` (`count` for a whole-log export) from the same trailer;
+        /// the log must still hold that many events.
+        #[arg(long, value_name = "N", alias = "expect-sequence")]
         expect_count: Option<u64>,
     },
 }

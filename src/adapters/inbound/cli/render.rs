@@ -550,6 +550,7 @@ impl Human for VerifyReportView {
             ("chain_valid", self.chain_valid.to_string()),
             ("first_break_at_sequence", opt(self.first_break_at_sequence)),
             ("head", opt(self.head.as_ref())),
+            ("anchor_verified", self.anchor_verified.to_string()),
         ])
     }
 }

@@ -27,6 +27,21 @@ pub fn load_settings(config: Option<&Path>) -> Result<Settings, GatewayError> {
     }
 }
 
+/// Builds the gateway `command` runs against. `audit verify` of the configured log needs that
+/// log to exist already: verifying never creates one.
+///
+/// # Errors
+/// `AUDIT_LOG_MISSING` for `audit verify` without `--database` when the configured audit
+/// database does not exist; otherwise as [`wiring::build`].
+pub fn build(settings: &Settings, command: &Command) -> Result<Gateway, GatewayError> {
+    match command {
+        Command::Audit(AuditCommand::Verify { database: None, .. }) => {
+            wiring::build_for_verify(settings)
+        }
+        _ => wiring::build(settings),
+    }
+}
+
 fn raw_query(args: &ContractQueryArgs) -> RawContractQuery {
     RawContractQuery {
         query: args.query.clone(),

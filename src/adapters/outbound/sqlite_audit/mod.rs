@@ -85,8 +85,14 @@ impl SqliteAuditLog {
     /// (`append` fails with [`AuditError::WriteFailed`]).
     ///
     /// # Errors
-    /// [`AuditError::ReadFailed`] when the file is missing, unreadable or holds no audit log.
+    /// [`AuditError::Missing`] when there is no file at `path` (none is created);
+    /// [`AuditError::ReadFailed`] when the file is unreadable or holds no audit log.
     pub fn open_read_only(path: &Path, key: ChainKey) -> Result<Self, AuditError> {
+        if !path.is_file() {
+            return Err(AuditError::Missing {
+                location: "given location".to_owned(),
+            });
+        }
         let log = Self::assemble(path, key, None);
         log.shared.readers.check()?;
         Ok(log)
@@ -243,7 +249,7 @@ mod tests {
 
         let missing = dir.path().join("secret-missing.sqlite3");
         let error = SqliteAuditLog::open_read_only(&missing, key()).unwrap_err();
-        assert!(matches!(error, AuditError::ReadFailed { .. }));
+        assert!(matches!(error, AuditError::Missing { .. }));
         assert!(!error.to_string().contains("secret-missing"), "{error}");
         assert!(
             !missing.exists(),

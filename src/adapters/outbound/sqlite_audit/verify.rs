@@ -128,7 +128,39 @@ fn verify_slices(
             }
             Ok(reports)
         })?;
-    Ok(combine(&reports, expectations))
+    let mut report = combine(&reports);
+    if report.chain_valid && !expectations.is_empty() {
+        // Every row 1..=events_scanned verified, so a stored hash there is the computed one.
+        let anchored_hash = match expectations.count.map(i64::try_from) {
+            Some(Ok(sequence)) if expectations.head.is_some() => readers.with(|connection| {
+                stored_hash_at(connection, sequence)
+                    .map_err(|error| read_failed("cannot read the anchored event", &error))
+            })?,
+            _ => None,
+        };
+        let head_at = match expectations.head {
+            Some(head) if expectations.count.is_none() => {
+                readers.with(|connection| sequence_with_hash(connection, &head))?
+            }
+            _ => None,
+        };
+        let scanned = report.events_scanned;
+        let anchored = chain::anchor_break(
+            expectations,
+            scanned,
+            |sequence| {
+                (Some(sequence) == expectations.count)
+                    .then_some(anchored_hash)
+                    .flatten()
+            },
+            |_| head_at.is_some_and(|sequence| sequence <= scanned),
+        );
+        if let Some(at) = anchored {
+            report.chain_valid = false;
+            report.first_break_at_sequence = Some(at);
+        }
+    }
+    Ok(report)
 }
 
 /// Verifies one slice. An inner slice must hold exactly the rows of its range: a slice that
@@ -142,7 +174,7 @@ fn verify_slice(
 ) -> Result<VerifyReport, AuditError> {
     let fail = |error: rusqlite::Error| read_failed("cannot verify the events", &error);
     let mut verifier = if slice.is_first() {
-        ChainVerifier::new(key.clone())
+        ChainVerifier::new(key.clone()).watching(expectations)
     } else {
         // A missing or malformed predecessor is the previous slice's break; this slice's
         // result is then never consulted.
@@ -150,7 +182,7 @@ fn verify_slice(
             .map_err(fail)?
             .unwrap_or(GENESIS);
         let next = u64::try_from(slice.after).unwrap_or(0).saturating_add(1);
-        ChainVerifier::resume(key.clone(), previous, next)
+        ChainVerifier::resume(key.clone(), previous, next).watching(expectations)
     };
     let mut statement = connection
         .prepare_cached(&format!(
@@ -193,18 +225,19 @@ fn verify_slice(
     let expectations = if slice.is_last() {
         expectations
     } else {
-        let start = if slice.is_first() { 0 } else { slice.after };
+        // The rows up to the slice's end must all be there (sequences are absolute).
         own_expectations = Expectations {
             head: None,
-            count: u64::try_from(slice.through.saturating_sub(start)).ok(),
+            count: u64::try_from(slice.through).ok(),
         };
         &own_expectations
     };
     Ok(verifier.finish(expectations))
 }
 
-/// Joins the slices' reports, in order, into the report of a single pass.
-fn combine(reports: &[VerifyReport], expectations: &Expectations) -> VerifyReport {
+/// Joins the slices' reports, in order, into the report of a single pass (before the anchor
+/// is checked).
+fn combine(reports: &[VerifyReport]) -> VerifyReport {
     let events_scanned: u64 = reports.iter().map(|report| report.events_scanned).sum();
     let broken = reports
         .iter()
@@ -215,19 +248,7 @@ fn combine(reports: &[VerifyReport], expectations: &Expectations) -> VerifyRepor
         .iter()
         .rev()
         .find_map(|report| report.head.clone());
-    let mut first_break = broken.and_then(|index| reports[index].first_break_at_sequence);
-    if first_break.is_none() {
-        let count_differs = expectations
-            .count
-            .is_some_and(|count| count != events_scanned);
-        let head_differs = expectations
-            .head
-            .is_some_and(|expected| Some(chain::to_hex(&expected)) != head);
-        if count_differs || head_differs {
-            // An intact chain from 1 holds exactly 1..=events_scanned; the next one is missing.
-            first_break = Some(events_scanned.saturating_add(1));
-        }
-    }
+    let first_break = broken.and_then(|index| reports[index].first_break_at_sequence);
     VerifyReport {
         events_scanned,
         chain_valid: first_break.is_none(),
@@ -255,6 +276,25 @@ fn stored_hash_at(connection: &Connection, sequence: i64) -> rusqlite::Result<Op
         },
         None => None,
     })
+}
+
+/// The sequence of the row whose stored chain hash is `hash`, if any.
+fn sequence_with_hash(
+    connection: &Connection,
+    hash: &ChainHash,
+) -> Result<Option<u64>, AuditError> {
+    let fail = |error: rusqlite::Error| read_failed("cannot look up the anchored event", &error);
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT sequence FROM audit_events WHERE lower(chain_hash) = ?1 \
+             ORDER BY sequence LIMIT 1",
+        )
+        .map_err(fail)?;
+    let mut rows = statement.query([chain::to_hex(hash)]).map_err(fail)?;
+    match rows.next().map_err(fail)? {
+        Some(row) => Ok(u64::try_from(row.get::<_, i64>(0).map_err(fail)?).ok()),
+        None => Ok(None),
+    }
 }
 
 fn stopped(detail: &str) -> AuditError {
@@ -471,25 +511,86 @@ mod tests {
     }
 
     #[test]
-    fn a_wrong_head_or_count_breaks_just_past_the_end() {
+    fn an_anchor_inside_the_log_is_checked_by_every_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let pristine = dir.path().join("audit.sqlite3");
+        let (readers, hashes) = log(&pristine);
+        for (anchor_at, case) in [
+            (1, "first"),
+            (13, "slice edge"),
+            (30, "middle"),
+            (60, "last"),
+        ] {
+            let anchor = Expectations {
+                head: Some(hashes[anchor_at - 1]),
+                count: Some(anchor_at as u64),
+            };
+            assert!(reports_agree(&readers, &anchor, case).chain_valid, "{case}");
+            let head_only = Expectations {
+                head: anchor.head,
+                count: None,
+            };
+            assert!(
+                reports_agree(&readers, &head_only, case).chain_valid,
+                "{case}"
+            );
+            let misplaced = Expectations {
+                head: anchor.head,
+                count: Some(anchor_at as u64 + 1),
+            };
+            let report = reports_agree(&readers, &misplaced, case);
+            let expected = if anchor_at == 60 {
+                61
+            } else {
+                anchor_at as u64 + 1
+            };
+            assert_eq!(report.first_break_at_sequence, Some(expected), "{case}");
+        }
+        // Cut below the anchor.
+        let cut = dir.path().join("cut.sqlite3");
+        std::fs::copy(&pristine, &cut).unwrap();
+        Connection::open(&cut)
+            .unwrap()
+            .execute_batch("DELETE FROM audit_events WHERE sequence > 25")
+            .unwrap();
+        let anchor = Expectations {
+            head: Some(hashes[29]),
+            count: Some(30),
+        };
+        let report = reports_agree(&Readers::new(cut), &anchor, "cut");
+        assert_eq!(report.first_break_at_sequence, Some(26));
+    }
+
+    #[test]
+    fn a_wrong_head_or_count_breaks_where_the_anchor_fails() {
         let dir = tempfile::tempdir().unwrap();
         let (readers, hashes) = log(&dir.path().join("audit.sqlite3"));
-        for expectations in [
-            Expectations {
-                head: Some(hashes[0]),
-                count: None,
-            },
-            Expectations {
-                head: None,
-                count: Some(61),
-            },
-            Expectations {
-                head: None,
-                count: Some(59),
-            },
+        let foreign = chain::parse_hash(&"ef".repeat(32)).unwrap();
+        for (expectations, at) in [
+            (
+                Expectations {
+                    head: Some(foreign),
+                    count: None,
+                },
+                61,
+            ),
+            (
+                Expectations {
+                    head: None,
+                    count: Some(61),
+                },
+                61,
+            ),
+            (
+                Expectations {
+                    head: Some(hashes[0]),
+                    count: Some(59),
+                },
+                59,
+            ),
         ] {
             let report = reports_agree(&readers, &expectations, "expectations");
-            assert_eq!(report.first_break_at_sequence, Some(61), "{expectations:?}");
+            assert_eq!(report.first_break_at_sequence, Some(at), "{expectations:?}");
         }
     }
 }

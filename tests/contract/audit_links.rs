@@ -1,0 +1,250 @@
+//! Audit links: from `audit export` alone (the JSON lines, nothing else) an auditor can answer
+//! "who approved which order, and what was placed": every write event carries the approval,
+//! the preview, the order digest, the idempotency key, the broker order ids and the approver
+//! as typed links, stored outside redaction; the gateway's own ids are never `[redacted]`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::cli::Sandbox;
+
+const PAPER: &str = "DU1234567";
+
+const SCOPES: &str = "[ibkr:health:read, ibkr:accounts:read, ibkr:orders:read, \
+ibkr:audit:read, ibkr:audit:export, ibkr:orders:preview, ibkr:orders:paper:submit, \
+ibkr:orders:paper:cancel, ibkr:orders:paper:modify]";
+
+struct Desk {
+    sandbox: Sandbox,
+    config: PathBuf,
+}
+
+impl Desk {
+    fn new() -> Self {
+        let sandbox = Sandbox::new();
+        let yaml = format!(
+            "auth:\n  enabled_scopes: {SCOPES}\n\
+             paper_trading:\n  enabled: true\n  allowed_accounts: [{PAPER}]\n  writer: local_candidate\n"
+        );
+        let config = sandbox.write_config("paper.yaml", &yaml);
+        Self { sandbox, config }
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, Value, String) {
+        let mut all = vec!["--config", self.config.to_str().unwrap()];
+        all.extend_from_slice(args);
+        self.sandbox.json(&all)
+    }
+
+    fn ok(&self, args: &[&str]) -> Value {
+        let (code, value, stderr) = self.run(args);
+        assert_eq!(code, 0, "{args:?}: {stderr}\n{value}");
+        value
+    }
+
+    fn preview(&self, quantity: &str) -> Value {
+        self.ok(&[
+            "orders",
+            "preview",
+            "--account",
+            PAPER,
+            "--contract-id",
+            "265598",
+            "--side",
+            "BUY",
+            "--quantity",
+            quantity,
+            "--type",
+            "LMT",
+            "--limit-price",
+            "200",
+        ])
+    }
+
+    /// The export's event lines (the trailer dropped).
+    fn export(&self) -> Vec<Value> {
+        let output = self
+            .sandbox
+            .command()
+            .args(["--config", self.config.to_str().unwrap()])
+            .args(["audit", "export", "--format", "jsonl"])
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let text = String::from_utf8(output.stdout).unwrap();
+        let mut lines: Vec<Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        lines.pop();
+        lines
+    }
+}
+
+/// What the export says about one placed order.
+#[derive(Debug, PartialEq, Eq)]
+struct Placement {
+    approved_by: String,
+    approved_via: String,
+    approval_id: String,
+    preview_id: String,
+    order_digest: String,
+    idempotency_key: String,
+    broker_order_ids: Vec<String>,
+}
+
+/// Reconstructs every completed submit from the export lines alone: the submit's links name
+/// the approval; the approval's own `approvals create` event confirms who created it, for which
+/// preview and order digest.
+fn placements(events: &[Value]) -> Vec<Placement> {
+    let approvals: BTreeMap<String, &Value> = events
+        .iter()
+        .filter(|event| event["operation"] == "approvals create" && event["status"] == "completed")
+        .map(|event| {
+            let id = event["metadata"]["links"]["approval_id"].as_str().unwrap();
+            (id.to_owned(), event)
+        })
+        .collect();
+    events
+        .iter()
+        .filter(|event| {
+            event["operation"] == "paper order submit" && event["status"] == "completed"
+        })
+        .map(|submit| {
+            let links = &submit["metadata"]["links"];
+            let approval_id = links["approval_id"].as_str().unwrap().to_owned();
+            let approval = approvals
+                .get(&approval_id)
+                .unwrap_or_else(|| panic!("no approvals create event for {approval_id}"));
+            let created = &approval["metadata"]["links"];
+            // The approval event and the submit agree on what was approved, and the approver
+            // recorded in the link is the actor and surface of the approval's own event.
+            assert_eq!(created["preview_id"], links["preview_id"]);
+            assert_eq!(created["order_digest"], links["order_digest"]);
+            assert_eq!(links["approved_by"], approval["actor"]);
+            assert_eq!(links["approved_via"], approval["surface"]);
+            Placement {
+                approved_by: links["approved_by"].as_str().unwrap().to_owned(),
+                approved_via: links["approved_via"].as_str().unwrap().to_owned(),
+                approval_id,
+                preview_id: links["preview_id"].as_str().unwrap().to_owned(),
+                order_digest: links["order_digest"].as_str().unwrap().to_owned(),
+                idempotency_key: links["idempotency_key"].as_str().unwrap().to_owned(),
+                broker_order_ids: links["broker_order_ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|id| id.as_str().unwrap().to_owned())
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn who_approved_which_order_and_what_was_placed_comes_from_the_export_alone() {
+    let desk = Desk::new();
+    let mut truth = Vec::new();
+    for (quantity, key) in [("5", "links-key-0001"), ("7", "links-key-0002")] {
+        let preview = desk.preview(quantity);
+        let preview_id = preview["preview_id"].as_str().unwrap();
+        let approval = desk.ok(&["approvals", "create", "--preview-id", preview_id]);
+        let approval_id = approval["approval_id"].as_str().unwrap();
+        let placed = desk.ok(&[
+            "orders",
+            "submit",
+            "--paper",
+            "--account",
+            PAPER,
+            "--approval-id",
+            approval_id,
+            "--idempotency-key",
+            key,
+        ]);
+        truth.push(Placement {
+            approved_by: "local_operator".to_owned(),
+            approved_via: "cli".to_owned(),
+            approval_id: approval_id.to_owned(),
+            preview_id: preview_id.to_owned(),
+            order_digest: preview["order_digest"].as_str().unwrap().to_owned(),
+            idempotency_key: key.to_owned(),
+            broker_order_ids: placed["orders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|order| order["order_id"].as_str().unwrap().to_owned())
+                .collect(),
+        });
+    }
+    let events = desk.export();
+    assert_eq!(placements(&events), truth);
+
+    // The intent recorded before the writer was called and the approval's consumption carry
+    // the same links, so the trail holds even when the outcome event is missing.
+    for placement in &truth {
+        for operation in ["paper order intent", "approval consumed"] {
+            let step = events
+                .iter()
+                .find(|event| {
+                    event["operation"] == operation
+                        && event["metadata"]["links"]["approval_id"] == placement.approval_id
+                })
+                .unwrap_or_else(|| panic!("no {operation} event for {}", placement.approval_id));
+            let links = &step["metadata"]["links"];
+            assert_eq!(links["order_digest"], placement.order_digest);
+            assert_eq!(links["idempotency_key"], placement.idempotency_key);
+        }
+    }
+    // The gateway's own ids are stored as they are, never redacted.
+    let text = events
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    for placement in &truth {
+        assert!(text.contains(&placement.preview_id));
+        assert!(text.contains(&placement.approval_id));
+    }
+}
+
+#[test]
+fn a_secret_smuggled_in_an_idempotency_key_is_not_stored() {
+    let desk = Desk::new();
+    let preview = desk.preview("3");
+    let approval = desk.ok(&[
+        "approvals",
+        "create",
+        "--preview-id",
+        preview["preview_id"].as_str().unwrap(),
+    ]);
+    let smuggled = "sk-live-4eC39HqLyjWDarjtT1zdp7dc";
+    desk.ok(&[
+        "orders",
+        "submit",
+        "--paper",
+        "--account",
+        PAPER,
+        "--approval-id",
+        approval["approval_id"].as_str().unwrap(),
+        "--idempotency-key",
+        smuggled,
+    ]);
+    let events = desk.export();
+    let submit = events
+        .iter()
+        .find(|event| event["operation"] == "paper order submit")
+        .unwrap();
+    assert_eq!(submit["metadata"]["links"]["idempotency_key"], "[redacted]");
+    assert_eq!(
+        submit["metadata"]["links"]["approval_id"],
+        approval["approval_id"]
+    );
+    for event in &events {
+        assert!(
+            !event.to_string().contains("4eC39HqLyjWDarjtT1zdp7dc"),
+            "{event}"
+        );
+    }
+}

@@ -14,7 +14,7 @@ use super::ids::{AccountId, BrokerOrderId, PreviewId};
 use super::instrument::{AssetClass, Contract};
 use super::money::{Currency, Money};
 use super::order::OrderType;
-use super::order_intent::{OrderDigest, OrderIntent};
+use super::order_intent::{DigestKey, OrderDigest, OrderIntent};
 
 /// The default lifetime of a preview.
 pub const DEFAULT_PREVIEW_EXPIRATION_SECONDS: u32 = 300;
@@ -220,9 +220,10 @@ impl Preview {
         now >= self.expires_at
     }
 
-    /// True when the stored legs still hash to the stored digest (no row was edited).
-    pub fn digest_matches(&self) -> bool {
-        !self.legs.is_empty() && OrderDigest::of(&self.legs) == self.digest
+    /// True when the stored legs still hash, under the deployment's `key`, to the stored digest
+    /// (no row was edited, and the digest was made by this deployment).
+    pub fn digest_matches(&self, key: &DigestKey) -> bool {
+        !self.legs.is_empty() && OrderDigest::keyed(key, &self.legs) == self.digest
     }
 }
 

@@ -15,19 +15,28 @@ use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
 use ibkr_agent_gateway::app::audited::CallContext;
 use ibkr_agent_gateway::app::config::{PaperTradingSettings, PaperWriterKind};
 use ibkr_agent_gateway::app::order_input::{RawOrderPreview, RawPaperSubmit};
-use ibkr_agent_gateway::domain::approval::{Approval, ApprovalRefusal, ApprovalStatus};
+use ibkr_agent_gateway::domain::approval::{
+    Approval, ApprovalRefusal, ApprovalStatus, ApproverKind,
+};
+use ibkr_agent_gateway::domain::audit::chain::ChainKey;
 use ibkr_agent_gateway::domain::audit::{Actor, Surface};
 use ibkr_agent_gateway::domain::ids::{AccountId, ApprovalId, ContractId, PreviewId};
 use ibkr_agent_gateway::domain::instrument::{AssetClass, Contract};
 use ibkr_agent_gateway::domain::money::{Currency, Price, Quantity};
 use ibkr_agent_gateway::domain::order::{OrderSide, OrderType, TimeInForce};
-use ibkr_agent_gateway::domain::order_intent::{IntentParts, OrderDigest, OrderIntent};
+use ibkr_agent_gateway::domain::order_intent::{DigestKey, IntentParts, OrderDigest, OrderIntent};
 use ibkr_agent_gateway::domain::preview::PreviewPolicy;
 use ibkr_agent_gateway::domain::scope::Scope;
+use ibkr_agent_gateway::domain::secret::SecretBytes;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::strategies::decimal;
+
+/// A deployment's digest key.
+fn digest_key() -> DigestKey {
+    DigestKey::derive(&ChainKey::new(&SecretBytes::new(vec![9; 32])).unwrap())
+}
 
 /// A positive decimal with up to `max_scale` places.
 fn positive(max_scale: u32) -> impl Strategy<Value = Decimal> {
@@ -129,7 +138,7 @@ proptest! {
         prop_assert_eq!(parsed.quantity().value(), intent.quantity().value());
         prop_assert_eq!(parsed.limit_price(), intent.limit_price());
         prop_assert_eq!(parsed.stop_price(), intent.stop_price());
-        prop_assert_eq!(OrderDigest::of(&[parsed]), OrderDigest::of(&[intent]));
+        prop_assert_eq!(OrderDigest::keyed(&digest_key(), &[parsed]), OrderDigest::keyed(&digest_key(), &[intent]));
     }
 
     #[test]
@@ -154,7 +163,7 @@ proptest! {
             }
         }
         let changed = OrderIntent::new(parts).unwrap();
-        let approved = OrderDigest::of(std::slice::from_ref(&intent));
+        let approved = OrderDigest::keyed(&digest_key(), std::slice::from_ref(&intent));
         let now = DateTime::parse_from_rfc3339("2026-11-27T15:30:00Z").unwrap().into();
         let approval = Approval {
             id: ApprovalId::parse("apr_1").unwrap(),
@@ -163,12 +172,13 @@ proptest! {
             digest: approved,
             status: ApprovalStatus::Approved,
             created_by: Actor::LocalOperator,
+            approver: ApproverKind::Operator,
             surface: Surface::Cli,
             created_at: now,
             expires_at: now + chrono::Duration::seconds(300),
             closed_at: None,
         };
-        let result = approval.check_usable(now, changed.account_id(), &OrderDigest::of(std::slice::from_ref(&changed)));
+        let result = approval.check_usable(now, changed.account_id(), &OrderDigest::keyed(&digest_key(), std::slice::from_ref(&changed)));
         prop_assert!(matches!(
             result,
             Err(ApprovalRefusal::DigestMismatch | ApprovalRefusal::AccountMismatch)

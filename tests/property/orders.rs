@@ -283,3 +283,116 @@ proptest! {
         });
     }
 }
+
+/// One step in a generated approval history over two previews.
+#[derive(Debug, Clone)]
+enum ApprovalStep {
+    /// Approve preview `0` or `1` (with a short or a long lifetime).
+    Approve { preview: usize, short: bool },
+    /// Revoke the newest approval of a preview.
+    Revoke { preview: usize },
+    /// Submit with the newest approval of a preview under key `key`.
+    Submit { preview: usize, key: usize },
+    /// Let time pass.
+    Wait { seconds: i64 },
+}
+
+fn approval_steps() -> impl Strategy<Value = Vec<ApprovalStep>> {
+    prop::collection::vec(
+        prop_oneof![
+            (0usize..2, any::<bool>())
+                .prop_map(|(preview, short)| ApprovalStep::Approve { preview, short }),
+            (0usize..2).prop_map(|preview| ApprovalStep::Revoke { preview }),
+            (0usize..2, 0usize..4).prop_map(|(preview, key)| ApprovalStep::Submit { preview, key }),
+            (1i64..40).prop_map(|seconds| ApprovalStep::Wait { seconds }),
+        ],
+        1..24,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// However approvals are granted, revoked, left to expire and used, one preview places at
+    /// most one order.
+    #[test]
+    fn a_preview_places_at_most_one_order(steps in approval_steps()) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let clock = Arc::new(FixedClock::new(
+                DateTime::parse_from_rfc3339("2026-11-27T15:30:00Z").unwrap().into(),
+            ));
+            let writer = Arc::new(LocalCandidateWriter::new());
+            let gateway = Gateway::builder(Arc::new(FakeBroker::new(clock.clone())))
+                .clock(clock.clone())
+                .scopes(Scope::ALL.iter().copied().collect())
+                .workflow_store(Arc::new(MemoryWorkflowStore::new()))
+                .paper_writer(writer.clone())
+                .paper_trading(PaperTradingSettings {
+                    enabled: true,
+                    allowed_accounts: BTreeSet::from([AccountId::parse("DU1234567").unwrap()]),
+                    writer: PaperWriterKind::LocalCandidate,
+                    recovery_grace_seconds: 120,
+                })
+                .build()
+                .unwrap();
+            let mut previews = Vec::new();
+            for quantity in ["1", "2"] {
+                let preview = gateway
+                    .preview_order(&CallContext::mcp_stdio(), RawOrderPreview {
+                        account: "DU1234567".into(),
+                        contract_id: "265598".into(),
+                        side: "BUY".into(),
+                        quantity: quantity.into(),
+                        order_type: "LMT".into(),
+                        limit_price: Some("190".into()),
+                        ..RawOrderPreview::default()
+                    })
+                    .await
+                    .unwrap();
+                previews.push(preview.preview_id);
+            }
+            let mut newest: [Option<String>; 2] = [None, None];
+            let mut placed = [0usize; 2];
+            for step in &steps {
+                match step {
+                    ApprovalStep::Approve { preview, short } => {
+                        if let Ok(view) = gateway
+                            .create_approval(&CallContext::cli(), RawApprovalCreate {
+                                preview_id: previews[*preview].clone(),
+                                ttl_seconds: Some(if *short { 5 } else { 60 }),
+                            })
+                            .await
+                        {
+                            newest[*preview] = Some(view.approval_id);
+                        }
+                    }
+                    ApprovalStep::Revoke { preview } => {
+                        if let Some(id) = &newest[*preview] {
+                            let _ = gateway.revoke_approval(&CallContext::cli(), id).await;
+                        }
+                    }
+                    ApprovalStep::Submit { preview, key } => {
+                        if let Some(id) = &newest[*preview] {
+                            let result = gateway
+                                .paper_submit(&CallContext::mcp_stdio(), RawPaperSubmit {
+                                    account: "DU1234567".into(),
+                                    approval_id: id.clone(),
+                                    idempotency_key: format!("p{preview}-key-{key}"),
+                                })
+                                .await;
+                            if let Ok(view) = result
+                                && !view.replayed
+                            {
+                                placed[*preview] += 1;
+                            }
+                        }
+                    }
+                    ApprovalStep::Wait { seconds } => clock.advance(chrono::Duration::seconds(*seconds)),
+                }
+            }
+            assert!(placed.iter().all(|count| *count <= 1), "{placed:?}");
+            assert_eq!(writer.submitted_count(), placed.iter().sum::<usize>());
+        });
+    }
+}

@@ -436,8 +436,20 @@ impl Gateway {
             && &record.fingerprint == fingerprint
             && self.is_past_grace(record)
         {
-            self.recover_record(context, record).await?;
+            // An earlier call reached the writer: from here on nothing may be reported as
+            // "nothing was done". A replay below refines this to recorded.
+            progress.set(WriteFate::Unknown);
+            let recovered = self.recover_record(context, record).await;
             existing = self.workflow().idempotency(record_key).await?;
+            if let Err(error) = recovered {
+                if existing
+                    .as_ref()
+                    .is_some_and(|record| record.state == IdempotencyState::Completed)
+                {
+                    progress.set(WriteFate::Recorded { accepted: true });
+                }
+                return Err(error);
+            }
         }
         match decide(existing.as_ref(), fingerprint) {
             IdempotencyDecision::Proceed => Ok(None),

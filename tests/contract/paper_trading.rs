@@ -1901,3 +1901,37 @@ async fn cancelling_a_protective_child_alone_is_refused_but_the_parent_cancels()
     assert_eq!(cancelled.operation, "cancel");
     assert_eq!(h.writer.cancels(), 1);
 }
+
+#[tokio::test]
+async fn a_refusal_the_store_cannot_record_says_nothing_changed_but_keeps_the_key() {
+    let store = Arc::new(StepStore::new());
+    let h = harness(Options {
+        store: store.clone(),
+        ..Options::default()
+    });
+    // The broker definitely refuses (no such order), then recording the refusal fails.
+    store.fail_next("fail");
+    let error = h
+        .gateway
+        .paper_cancel(
+            &agent(),
+            RawPaperCancel {
+                account: PAPER.into(),
+                order_id: "lc-999".into(),
+                idempotency_key: "c-1".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    let told = told(&error);
+    assert_eq!(told.code, "WORKFLOW_STORE_FAILED");
+    assert_eq!(told.order.as_deref(), Some("not_placed"));
+    assert_eq!(told.recorded, Some(false));
+    assert!(told.message.contains("refused"), "{}", told.message);
+    assert!(
+        told.action.contains("same idempotency key"),
+        "{}",
+        told.action
+    );
+    assert_eq!(h.writer.cancels(), 1);
+}

@@ -4,7 +4,12 @@
 //! Through MCP (and the library), creating an approval needs `ibkr:approvals:create`. The CLI is
 //! the operator's own surface: its approval commands need no agent scope, so an operator can
 //! approve without granting agents the power to approve themselves. Either way the approval
-//! records who created it and through which surface.
+//! records who created it, what kind of approver that was ([`ApproverKind`]: the CLI and the
+//! library are the operator, MCP is an agent) and through which surface.
+//!
+//! A preview gets at most one approval that is usable or was used: the store refuses another
+//! (`APPROVAL_ALREADY_GRANTED`) unless every earlier one was revoked or expired unused, so one
+//! preview never places two orders.
 
 use chrono::Duration;
 use serde::Serialize;
@@ -16,12 +21,14 @@ use crate::app::gateway::Gateway;
 use crate::app::order_input;
 use crate::app::order_views::{ApprovalView, ApprovalsView};
 use crate::domain::approval::{
-    Approval, ApprovalRefusal, ApprovalStatus, DEFAULT_APPROVAL_TTL_SECONDS,
+    Approval, ApprovalRefusal, ApprovalStatus, ApproverKind, DEFAULT_APPROVAL_TTL_SECONDS,
     MAX_APPROVAL_TTL_SECONDS,
 };
 use crate::domain::audit::Surface;
 use crate::domain::ids::ApprovalId;
+use crate::domain::order_intent::DigestKey;
 use crate::domain::scope::Scope;
+use crate::ports::workflow_store::InsertApproval;
 
 /// The most approvals `approvals list` returns.
 pub const MAX_APPROVALS_LISTED: usize = 200;
@@ -36,6 +43,16 @@ pub struct RawApprovalCreate {
     pub ttl_seconds: Option<u32>,
 }
 
+/// What kind of approver `context` is. The CLI is the operator's own surface; a program
+/// embedding the library is the operator's too (it holds the deployment's key and its own
+/// configuration) until callers carry their own principals; MCP callers are agents.
+pub(crate) fn approver_kind(context: &CallContext) -> ApproverKind {
+    match context.surface {
+        Surface::Cli | Surface::Sdk => ApproverKind::Operator,
+        Surface::McpStdio | Surface::McpHttp | Surface::System => ApproverKind::Agent,
+    }
+}
+
 /// The scope approval management needs from `context`: none at the operator's CLI.
 fn approval_scope(context: &CallContext) -> Option<Scope> {
     (context.surface != Surface::Cli).then_some(Scope::ApprovalsCreate)
@@ -46,8 +63,8 @@ impl Gateway {
     ///
     /// # Errors
     /// `AUTH_MISSING_SCOPE` (outside the CLI), `INPUT_INVALID`, `ORDER_PREVIEW_NOT_FOUND`,
-    /// `ORDER_PREVIEW_EXPIRED`, `ORDER_DIGEST_MISMATCH`, `WORKFLOW_STORE_FAILED`, or
-    /// `AUDIT_WRITE_FAILED`.
+    /// `ORDER_PREVIEW_EXPIRED`, `ORDER_DIGEST_MISMATCH`, `APPROVAL_ALREADY_GRANTED`,
+    /// `WORKFLOW_STORE_FAILED`, or `AUDIT_WRITE_FAILED`.
     pub async fn create_approval(
         &self,
         context: &CallContext,
@@ -78,7 +95,7 @@ impl Gateway {
             if preview.is_expired(now) {
                 return Err(GatewayError::PreviewExpired);
             }
-            if !preview.digest_matches() {
+            if !preview.digest_matches(&self.digest_key()) {
                 return Err(GatewayError::DigestMismatch);
             }
             let approval = Approval {
@@ -92,12 +109,18 @@ impl Gateway {
                 digest: preview.digest,
                 status: ApprovalStatus::Approved,
                 created_by: context.actor.clone(),
+                approver: approver_kind(context),
                 surface: context.surface,
                 created_at: now,
                 expires_at: now + Duration::seconds(i64::from(ttl)),
                 closed_at: None,
             };
-            self.workflow().insert_approval(&approval).await?;
+            match self.workflow().insert_approval(&approval).await? {
+                InsertApproval::Inserted => {}
+                InsertApproval::PreviewAlreadyApproved => {
+                    return Err(GatewayError::ApprovalAlreadyGranted);
+                }
+            }
             note.link(|links| links.link_approval(&approval));
             Ok(ApprovalView::new(self.directory(), &approval, now))
         })
@@ -220,6 +243,11 @@ impl Gateway {
         note.record_account(&approval.account_id);
         note.link(|links| links.link_approval(&approval));
         Ok(approval)
+    }
+
+    /// The key order digests are made and checked with, derived from the audit key.
+    pub(crate) fn digest_key(&self) -> DigestKey {
+        DigestKey::derive(self.chain_key())
     }
 
     /// Marks a stored-approved approval that is past its expiry as expired, with an audit

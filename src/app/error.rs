@@ -135,6 +135,18 @@ pub enum GatewayError {
     /// Another write holds the approval.
     #[error("another write is using this approval")]
     ApprovalInUse,
+    /// The preview already has an approval that is usable, held by a write, or consumed.
+    #[error("the preview already has an approval that is usable or was used")]
+    ApprovalAlreadyGranted,
+    /// The order is a protective child of a working bracket; cancelling it alone needs an
+    /// approval.
+    #[error(
+        "the order is the {leg} of a working bracket; cancelling it alone would leave the position unprotected and needs an approval"
+    )]
+    CancelNeedsApproval {
+        /// `stop_loss` or `take_profit`.
+        leg: &'static str,
+    },
     /// The idempotency key was used for another request.
     #[error("the idempotency key was already used for a different request")]
     IdempotencyConflict,
@@ -182,6 +194,74 @@ pub enum GatewayError {
         /// What failed, without secrets.
         message: String,
     },
+    /// A keyed write reached the writer (or replayed an earlier outcome), then a later step
+    /// failed: the audit log or the workflow store. The code is the later step's; the message
+    /// and details say what happened to the order, so no caller starts over and places it twice.
+    #[error("{fate}; then: {source}")]
+    AfterWrite {
+        /// What is known about the write at the broker and under its key.
+        fate: WriteFate,
+        /// The step that failed afterwards.
+        source: Box<GatewayError>,
+    },
+}
+
+/// What is known about a keyed write once its writer was called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteFate {
+    /// The outcome is stored under the idempotency key: a retry with the key replays it.
+    Recorded {
+        /// True when the broker accepted the write, false when it refused it.
+        accepted: bool,
+    },
+    /// The broker answered, but the answer could not be stored: the key stays `pending` until
+    /// recovery looks the order up by its client order id.
+    Unrecorded {
+        /// True when the broker accepted the write, false when it refused it.
+        accepted: bool,
+    },
+    /// Whether the broker acted is unknown; the key stays `pending` for recovery.
+    Unknown,
+}
+
+impl WriteFate {
+    /// `placed`, `not_placed` or `unknown`, for machine-readable details.
+    pub fn order_state(self) -> &'static str {
+        match self {
+            Self::Recorded { accepted: true } | Self::Unrecorded { accepted: true } => "placed",
+            Self::Recorded { accepted: false } | Self::Unrecorded { accepted: false } => {
+                "not_placed"
+            }
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// True when a retry with the same key replays a stored outcome.
+    pub fn is_recorded(self) -> bool {
+        matches!(self, Self::Recorded { .. })
+    }
+}
+
+impl std::fmt::Display for WriteFate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Recorded { accepted: true } => {
+                "the broker accepted the write and its outcome is recorded under the idempotency key"
+            }
+            Self::Recorded { accepted: false } => {
+                "the broker refused the write (nothing changed at the broker) and the refusal is recorded under the idempotency key"
+            }
+            Self::Unrecorded { accepted: true } => {
+                "the broker accepted the write, but its outcome could not be recorded; the idempotency key stays pending"
+            }
+            Self::Unrecorded { accepted: false } => {
+                "the broker refused the write (nothing changed at the broker), but the refusal could not be recorded; the idempotency key stays pending"
+            }
+            Self::Unknown => {
+                "whether the broker acted is unknown; the idempotency key stays pending for recovery"
+            }
+        })
+    }
 }
 
 fn summarize(candidates: &[ContractView]) -> String {
@@ -249,6 +329,8 @@ impl GatewayError {
             Self::Approval(ApprovalRefusal::Revoked) => ErrorCode::ApprovalRevoked,
             Self::Approval(ApprovalRefusal::AccountMismatch) => ErrorCode::ApprovalAccountMismatch,
             Self::ApprovalInUse => ErrorCode::ApprovalInUse,
+            Self::ApprovalAlreadyGranted => ErrorCode::ApprovalAlreadyGranted,
+            Self::CancelNeedsApproval { .. } => ErrorCode::OrderCancelNeedsApproval,
             Self::IdempotencyConflict => ErrorCode::OrderIdempotencyConflict,
             Self::IdempotencyPending { .. } => ErrorCode::OrderIdempotencyPending,
             Self::IdempotencyNeedsReview => ErrorCode::OrderIdempotencyNeedsReview,
@@ -260,6 +342,7 @@ impl GatewayError {
             Self::Write(error) => error.code(),
             Self::Store(error) => error.code(),
             Self::Internal { .. } => ErrorCode::InternalError,
+            Self::AfterWrite { source, .. } => source.code(),
         }
     }
 
@@ -323,6 +406,8 @@ impl GatewayError {
             }
             Self::UnknownOperation { .. } => "list the available tools and use one of them".into(),
             Self::Audit(AuditError::WriteFailed { .. }) => {
+                // A keyed write that reached its writer never ends here: it reports
+                // `AfterWrite`, which says what happened to the order.
                 "nothing was done; check the audit database (disk space, permissions), then retry".into()
             }
             Self::Audit(AuditError::ReadFailed { .. }) => "check the audit database, then retry".into(),
@@ -366,6 +451,12 @@ impl GatewayError {
                 "use the account the preview was made for".into()
             }
             Self::ApprovalInUse => "wait for the other write to finish, then check its outcome".into(),
+            Self::ApprovalAlreadyGranted => {
+                "use the existing approval (approvals list); a new one is possible only after it is revoked or has expired unused".into()
+            }
+            Self::CancelNeedsApproval { .. } => {
+                "nothing was cancelled; cancel the bracket's parent order to cancel the whole group, or ask the operator to cancel the child at the broker (this version cannot approve a lone child cancel)".into()
+            }
             Self::IdempotencyConflict => {
                 "use a new idempotency key for a different request".into()
             }
@@ -400,6 +491,17 @@ impl GatewayError {
             Self::Write(_) => "the order was not placed; check the reason".into(),
             Self::Store(_) => "check the workflow database (disk space, permissions), then retry".into(),
             Self::Internal { .. } => "report this to the operator".into(),
+            Self::AfterWrite { fate, .. } => match fate {
+                WriteFate::Recorded { .. } => {
+                    "do not preview, approve or submit again under a new key: once the failing store is fixed, retry with the same idempotency key, which replays the recorded outcome".into()
+                }
+                WriteFate::Unrecorded { accepted: true } | WriteFate::Unknown => {
+                    "do not preview, approve or submit again under a new key: retry with the same idempotency key later (recovery looks the order up by its client order id and records it) or run `orders recover`".into()
+                }
+                WriteFate::Unrecorded { accepted: false } => {
+                    "nothing was placed, but do not start over under a new key yet: retry with the same idempotency key later, or run `orders recover`, so the pending record is settled first".into()
+                }
+            },
         }
     }
 
@@ -420,6 +522,12 @@ impl GatewayError {
                 Some(json!({ "pending_since": started_at.to_rfc3339() }))
             }
             Self::Replayed { .. } => Some(json!({ "replayed": true })),
+            Self::AfterWrite { fate, .. } => Some(json!({
+                "writer_called": true,
+                "order": fate.order_state(),
+                "outcome_recorded": fate.is_recorded(),
+                "retry_with_same_idempotency_key": true,
+            })),
             _ => None,
         }
     }

@@ -211,6 +211,8 @@ pub struct ApprovalView {
     pub status: String,
     /// Who granted it: `local_operator`, `remote_subject:<hash>` or `system`.
     pub created_by: String,
+    /// What kind of approver granted it: `operator` (the CLI or the library) or `agent` (MCP).
+    pub approver: String,
     /// Through which front end: `cli`, `mcp_stdio`, `mcp_http` or `sdk`.
     pub surface: String,
     /// The approved order digest.
@@ -234,6 +236,7 @@ impl ApprovalView {
             account_display,
             status: approval.effective_status(now).as_str().to_owned(),
             created_by: approval.created_by.to_stored(),
+            approver: approval.approver.as_str().to_owned(),
             surface: approval.surface.as_str().to_owned(),
             order_digest: approval.digest.to_hex(),
             created_at: timestamp(approval.created_at),

@@ -12,13 +12,20 @@
 //! 6. one writer call;
 //! 7. `complete` (consuming the approval in the same transaction), or `fail` when the broker
 //!    definitely did not act; an ambiguous outcome stays `pending` for recovery.
+//!
+//! Once the writer has been called, no error claims that nothing happened: a later failure of
+//! the workflow store or of the audit log (including the call's own final event) is reported as
+//! [`GatewayError::AfterWrite`], which keeps the failing step's code and says whether the order
+//! was placed and whether its outcome is recorded under the key. The way on is always a retry
+//! with the same key, which replays the outcome; never a new preview, approval or key.
 
 use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
-use crate::app::audited::{CallContext, CallSpec};
-use crate::app::error::GatewayError;
+use crate::app::audited::{AuditNote, CallContext, CallSpec};
+use crate::app::error::{GatewayError, WriteFate};
 use crate::app::gateway::Gateway;
 use crate::app::input::AccountSelector;
 use crate::app::order_input::{self, RawPaperCancel, RawPaperModify, RawPaperSubmit};
@@ -29,18 +36,54 @@ use crate::domain::error_code::ErrorCode;
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyDecision, IdempotencyRecord, IdempotencyState, WriteOperation, decide,
 };
-use crate::domain::ids::ApprovalId;
+use crate::domain::ids::{ApprovalId, BrokerOrderId};
 use crate::domain::order_intent::{BracketIntent, OrderDigest};
 use crate::domain::preview::{Preview, PreviewKind};
 use crate::domain::scope::Scope;
 use crate::ports::order_writer::{PlacedOrder, WriteError};
 use crate::ports::workflow_store::{BeginOutcome, RecordKey};
 
+/// What a keyed call has learned about its write, so that a failure after the writer was
+/// called is reported truthfully (see the module docs).
+#[derive(Debug, Default)]
+struct WriteProgress {
+    // A std mutex: it is never held across an await.
+    fate: Mutex<Option<WriteFate>>,
+}
+
+impl WriteProgress {
+    fn set(&self, fate: WriteFate) {
+        *self.fate.lock().unwrap_or_else(PoisonError::into_inner) = Some(fate);
+    }
+
+    fn fate(&self) -> Option<WriteFate> {
+        *self.fate.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `error` as the caller must see it: a failure of a later step (the store, the audit log,
+    /// encoding the outcome) after the writer was called names the write's fate. The writer's
+    /// own errors already say what is known and pass unchanged.
+    fn explain(&self, error: GatewayError) -> GatewayError {
+        let later_step = matches!(
+            error,
+            GatewayError::Audit(_) | GatewayError::Store(_) | GatewayError::Internal { .. }
+        );
+        match self.fate() {
+            Some(fate) if later_step => GatewayError::AfterWrite {
+                fate,
+                source: Box::new(error),
+            },
+            _ => error,
+        }
+    }
+}
+
 /// What a keyed write is about, for its views and audit events.
 struct WriteContext<'a> {
     context: &'a CallContext,
     /// Collects the links of the call's audit events (approval, key, broker order ids).
     note: &'a crate::app::audited::AuditNote,
+    progress: &'a WriteProgress,
     scope: Scope,
     account: &'a Account,
     record_key: RecordKey,
@@ -164,14 +207,17 @@ impl Gateway {
         };
         let scope = Scope::OrdersPaperSubmit;
         let spec = CallSpec::write_of(name, Some(scope), &raw);
-        self.audited(context, spec, |note| async move {
+        self.keyed_audited(context, spec, |note, progress| async move {
             let approval_id = order_input::approval_id(&raw.approval_id)?;
             let (account, record_key) = self
                 .gated_key(&raw.account, &raw.idempotency_key, operation, &note)
                 .await?;
             let key = record_key.key.clone();
             let fingerprint = Fingerprint::of(&[operation.as_str(), approval_id.as_str()]);
-            if let Some(view) = self.settled(context, &record_key, &fingerprint).await? {
+            if let Some(view) = self
+                .settled(context, &record_key, &fingerprint, &progress)
+                .await?
+            {
                 return Ok(view);
             }
             let (approval, preview) = self
@@ -181,6 +227,7 @@ impl Gateway {
             let write = WriteContext {
                 context,
                 note: &note,
+                progress: &progress,
                 scope,
                 account: &account,
                 record_key,
@@ -225,7 +272,7 @@ impl Gateway {
         let operation = WriteOperation::PaperModify;
         let scope = Scope::OrdersPaperModify;
         let spec = CallSpec::write_of("paper order modify", Some(scope), &raw);
-        self.audited(context, spec, |note| async move {
+        self.keyed_audited(context, spec, |note, progress| async move {
             let approval_id = order_input::approval_id(&raw.approval_id)?;
             let order_id = order_input::order_id(&raw.order_id)?;
             note.link(|links| links.link_broker_order(&order_id));
@@ -234,7 +281,10 @@ impl Gateway {
                 .await?;
             let fingerprint =
                 Fingerprint::of(&[operation.as_str(), order_id.as_str(), approval_id.as_str()]);
-            if let Some(view) = self.settled(context, &record_key, &fingerprint).await? {
+            if let Some(view) = self
+                .settled(context, &record_key, &fingerprint, &progress)
+                .await?
+            {
                 return Ok(view);
             }
             let (approval, preview) = self
@@ -258,6 +308,7 @@ impl Gateway {
             let write = WriteContext {
                 context,
                 note: &note,
+                progress: &progress,
                 scope,
                 account: &account,
                 record_key,
@@ -277,12 +328,16 @@ impl Gateway {
         .await
     }
 
-    /// Asks the broker to cancel a working paper order. Cancelling only reduces exposure, so it
-    /// needs no approval; it is still keyed, gated and audited like every write.
+    /// Asks the broker to cancel a working paper order. Cancelling an order, or a bracket's
+    /// parent (which cancels the whole group), only reduces exposure, so it needs no approval;
+    /// it is still keyed, gated and audited like every write. Cancelling a protective child of
+    /// a bracket (its take-profit or stop-loss) alone would leave the position unprotected: it
+    /// is refused with `ORDER_CANCEL_NEEDS_APPROVAL` before the writer is called. The gateway
+    /// knows the children from its own completed bracket submits in the workflow store.
     ///
     /// # Errors
-    /// The paper gates, `ORDER_IDEMPOTENCY_*`, `AUDIT_WRITE_FAILED`, `ORDER_NOT_FOUND`, writer
-    /// errors, `WORKFLOW_STORE_FAILED`.
+    /// The paper gates, `ORDER_IDEMPOTENCY_*`, `ORDER_CANCEL_NEEDS_APPROVAL`,
+    /// `AUDIT_WRITE_FAILED`, `ORDER_NOT_FOUND`, writer errors, `WORKFLOW_STORE_FAILED`.
     pub async fn paper_cancel(
         &self,
         context: &CallContext,
@@ -291,19 +346,26 @@ impl Gateway {
         let operation = WriteOperation::PaperCancel;
         let scope = Scope::OrdersPaperCancel;
         let spec = CallSpec::write_of("paper order cancel", Some(scope), &raw);
-        self.audited(context, spec, |note| async move {
+        self.keyed_audited(context, spec, |note, progress| async move {
             let order_id = order_input::order_id(&raw.order_id)?;
             note.link(|links| links.link_broker_order(&order_id));
             let (account, record_key) = self
                 .gated_key(&raw.account, &raw.idempotency_key, operation, &note)
                 .await?;
             let fingerprint = Fingerprint::of(&[operation.as_str(), order_id.as_str()]);
-            if let Some(view) = self.settled(context, &record_key, &fingerprint).await? {
+            if let Some(view) = self
+                .settled(context, &record_key, &fingerprint, &progress)
+                .await?
+            {
                 return Ok(view);
+            }
+            if let Some(leg) = self.protective_leg(&account, &order_id).await? {
+                return Err(GatewayError::CancelNeedsApproval { leg });
             }
             let write = WriteContext {
                 context,
                 note: &note,
+                progress: &progress,
                 scope,
                 account: &account,
                 record_key,
@@ -328,13 +390,32 @@ impl Gateway {
         .await
     }
 
+    /// [`Gateway::audited`] for a keyed write: the body gets a [`WriteProgress`], and whatever
+    /// fails after the writer was called (the final audit event included) is explained by it.
+    async fn keyed_audited<F, Fut>(
+        &self,
+        context: &CallContext,
+        spec: CallSpec,
+        body: F,
+    ) -> Result<PaperOrderView, GatewayError>
+    where
+        F: FnOnce(Arc<AuditNote>, Arc<WriteProgress>) -> Fut,
+        Fut: Future<Output = Result<PaperOrderView, GatewayError>>,
+    {
+        let progress = Arc::new(WriteProgress::default());
+        let for_body = Arc::clone(&progress);
+        self.audited(context, spec, |note| body(note, for_body))
+            .await
+            .map_err(|error| progress.explain(error))
+    }
+
     /// The parsed idempotency key and the account behind the paper gates, as a record key.
     async fn gated_key(
         &self,
         raw_account: &str,
         raw_key: &str,
         operation: WriteOperation,
-        note: &crate::app::audited::AuditNote,
+        note: &AuditNote,
     ) -> Result<(Account, RecordKey), GatewayError> {
         let key = order_input::idempotency_key(raw_key)?;
         note.link(|links| links.link_idempotency_key(&key));
@@ -357,6 +438,7 @@ impl Gateway {
         context: &CallContext,
         record_key: &RecordKey,
         fingerprint: &Fingerprint,
+        progress: &WriteProgress,
     ) -> Result<Option<PaperOrderView>, GatewayError> {
         let mut existing = self.workflow().idempotency(record_key).await?;
         if let Some(record) = &existing
@@ -364,37 +446,57 @@ impl Gateway {
             && &record.fingerprint == fingerprint
             && self.is_past_grace(record)
         {
-            self.recover_record(context, record).await?;
+            // An earlier call reached the writer: from here on nothing may be reported as
+            // "nothing was done". A replay below refines this to recorded.
+            progress.set(WriteFate::Unknown);
+            let recovered = self.recover_record(context, record).await;
             existing = self.workflow().idempotency(record_key).await?;
+            if let Err(error) = recovered {
+                if existing
+                    .as_ref()
+                    .is_some_and(|record| record.state == IdempotencyState::Completed)
+                {
+                    progress.set(WriteFate::Recorded { accepted: true });
+                }
+                return Err(error);
+            }
         }
         match decide(existing.as_ref(), fingerprint) {
             IdempotencyDecision::Proceed => Ok(None),
-            decision => self.refusal_or_replay(decision).map(Some),
+            decision => refusal_or_replay(decision, progress).map(Some),
         }
     }
 
-    /// Turns a non-proceed decision into the replayed view or the refusal.
-    fn refusal_or_replay(
+    /// `Some("stop-loss")` or `Some("take-profit")` when `order_id` is a protective child of a
+    /// bracket this gateway placed for `account`, by its completed bracket submits; a stored
+    /// outcome that does not parse fails closed.
+    async fn protective_leg(
         &self,
-        decision: IdempotencyDecision,
-    ) -> Result<PaperOrderView, GatewayError> {
-        match decision {
-            IdempotencyDecision::Replay {
-                outcome,
-                succeeded: true,
-            } => replayed_success(&outcome),
-            IdempotencyDecision::Replay {
-                outcome,
-                succeeded: false,
-            } => Err(replayed_failure(&outcome)),
-            IdempotencyDecision::Conflict => Err(GatewayError::IdempotencyConflict),
-            IdempotencyDecision::InFlight { started_at } => {
-                Err(GatewayError::IdempotencyPending { started_at })
-            }
-            IdempotencyDecision::NeedsReview | IdempotencyDecision::Proceed => {
-                Err(GatewayError::IdempotencyNeedsReview)
+        account: &Account,
+        order_id: &BrokerOrderId,
+    ) -> Result<Option<&'static str>, GatewayError> {
+        let brackets = self
+            .workflow()
+            .completed(&account.id, WriteOperation::PaperBracketSubmit)
+            .await?;
+        for record in brackets {
+            let Some(outcome) = record.outcome.as_deref() else {
+                continue;
+            };
+            let view = replayed_success(outcome)?;
+            if let Some(placed) = view
+                .orders
+                .iter()
+                .find(|placed| placed.order_id == order_id.as_str())
+            {
+                return Ok(match placed.leg.as_str() {
+                    "stop_loss" => Some("stop-loss"),
+                    "take_profit" => Some("take-profit"),
+                    _ => None,
+                });
             }
         }
+        Ok(None)
     }
 
     /// The approval and its preview, checked for use by `account` on a `kind` preview.
@@ -417,8 +519,13 @@ impl Gateway {
             .preview(&approval.preview_id)
             .await?
             .ok_or(GatewayError::PreviewNotFound)?;
+        let digest_key = self.digest_key();
         approval
-            .check_usable(now, &account.id, &OrderDigest::of(&preview.legs))
+            .check_usable(
+                now,
+                &account.id,
+                &OrderDigest::keyed(&digest_key, &preview.legs),
+            )
             .map_err(GatewayError::Approval)?;
         if preview.kind.as_str() != kind {
             return Err(GatewayError::PreviewKindMismatch {
@@ -431,7 +538,7 @@ impl Gateway {
                 crate::domain::approval::ApprovalRefusal::AccountMismatch,
             ));
         }
-        if !preview.digest_matches() || preview.digest != approval.digest {
+        if !preview.digest_matches(&digest_key) || preview.digest != approval.digest {
             return Err(GatewayError::DigestMismatch);
         }
         if preview.is_expired(now) {
@@ -477,13 +584,23 @@ impl Gateway {
             BeginOutcome::Started => {}
             BeginOutcome::Existing(existing) => {
                 // Another request with the key got there first.
-                return self.refusal_or_replay(decide(Some(&existing), &write.fingerprint));
+                return refusal_or_replay(
+                    decide(Some(&existing), &write.fingerprint),
+                    write.progress,
+                );
             }
             BeginOutcome::ApprovalUnavailable => {
                 return Err(self.approval_unavailable(approval_id.as_ref()).await);
             }
         }
-        match act.await {
+        let outcome = act.await;
+        // From here on the writer has been called: every later failure names this fate.
+        write.progress.set(match &outcome {
+            Ok(_) => WriteFate::Unrecorded { accepted: true },
+            Err(error) if error.is_definitive() => WriteFate::Unrecorded { accepted: false },
+            Err(_) => WriteFate::Unknown,
+        });
+        match outcome {
             Ok(view) => {
                 write.note.link(|links| link_placed_orders(links, &view));
                 let outcome = serde_json::to_string(&view).map_err(|_| GatewayError::Internal {
@@ -492,6 +609,7 @@ impl Gateway {
                 self.workflow()
                     .complete(key, &outcome, self.clock().now())
                     .await?;
+                write.progress.set(WriteFate::Recorded { accepted: true });
                 if let Some(approval_id) = &approval_id {
                     self.record_linked_step(
                         write.context,
@@ -514,6 +632,7 @@ impl Gateway {
                 self.workflow()
                     .fail(key, &failure_outcome(&error), self.clock().now())
                     .await?;
+                write.progress.set(WriteFate::Recorded { accepted: false });
                 Err(error)
             }
             Err(error) => {
@@ -555,6 +674,33 @@ fn link_placed_orders(links: &mut crate::domain::audit::links::AuditLinks, view:
     for order in &view.orders {
         if let Ok(order_id) = crate::domain::ids::BrokerOrderId::parse(&order.order_id) {
             links.link_broker_order(&order_id);
+        }
+    }
+}
+
+/// Turns a non-proceed decision into the replayed view or the refusal; a replay tells
+/// `progress` that an earlier call's outcome is on record.
+fn refusal_or_replay(
+    decision: IdempotencyDecision,
+    progress: &WriteProgress,
+) -> Result<PaperOrderView, GatewayError> {
+    match decision {
+        IdempotencyDecision::Replay { outcome, succeeded } => {
+            progress.set(WriteFate::Recorded {
+                accepted: succeeded,
+            });
+            if succeeded {
+                replayed_success(&outcome)
+            } else {
+                Err(replayed_failure(&outcome))
+            }
+        }
+        IdempotencyDecision::Conflict => Err(GatewayError::IdempotencyConflict),
+        IdempotencyDecision::InFlight { started_at } => {
+            Err(GatewayError::IdempotencyPending { started_at })
+        }
+        IdempotencyDecision::NeedsReview | IdempotencyDecision::Proceed => {
+            Err(GatewayError::IdempotencyNeedsReview)
         }
     }
 }

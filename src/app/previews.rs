@@ -180,7 +180,7 @@ impl Gateway {
                 message: "a generated preview id did not parse".into(),
             })?,
             kind,
-            digest: OrderDigest::of(&legs),
+            digest: OrderDigest::keyed(&self.digest_key(), &legs),
             legs,
             symbol: contract.symbol.clone(),
             what_if,

@@ -3,6 +3,9 @@
 //!
 //! An approval is never a client's confirmation prompt: only a stored approval that passes
 //! [`Approval::check_usable`] lets an order through.
+//!
+//! A preview has at most one approval that is usable or was used: another is refused
+//! ([`Approval::blocks_new_approval`]) unless every earlier one was revoked or expired unused.
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
@@ -50,6 +53,33 @@ impl ApprovalStatus {
     }
 }
 
+/// What kind of approver granted an approval, so that policies and reviewers can tell a
+/// person's approval from an agent's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApproverKind {
+    /// The operator: the CLI, or a program embedding the library.
+    Operator,
+    /// An agent, through MCP with `ibkr:approvals:create`.
+    Agent,
+}
+
+impl ApproverKind {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Agent => "agent",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Operator, Self::Agent]
+            .into_iter()
+            .find(|kind| kind.as_str() == raw)
+    }
+}
+
 /// Why an approval cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum ApprovalRefusal {
@@ -85,6 +115,8 @@ pub struct Approval {
     pub status: ApprovalStatus,
     /// Who granted it.
     pub created_by: Actor,
+    /// What kind of approver that was.
+    pub approver: ApproverKind,
     /// Through which front end (so policy can require a person at the CLI).
     pub surface: Surface,
     /// When it was granted.
@@ -96,6 +128,18 @@ pub struct Approval {
 }
 
 impl Approval {
+    /// True when this approval stops another approval of the same preview at `now`: it was
+    /// used (consumed), it is still usable, or a write holds it (`held`: an unfinished or
+    /// completed idempotency record names it, even past its expiry). Only an approval that was
+    /// revoked, or that expired unused, leaves room for a new one.
+    pub fn blocks_new_approval(&self, now: DateTime<Utc>, held: bool) -> bool {
+        match self.status {
+            ApprovalStatus::Consumed => true,
+            ApprovalStatus::Approved => held || now < self.expires_at,
+            ApprovalStatus::Expired | ApprovalStatus::Revoked => false,
+        }
+    }
+
     /// The status as of `now`: a stored `approved` past its expiry reads as `expired`.
     pub fn effective_status(&self, now: DateTime<Utc>) -> ApprovalStatus {
         if self.status == ApprovalStatus::Approved && now >= self.expires_at {
@@ -146,6 +190,7 @@ mod tests {
             digest: OrderDigest::from_hex(&"ab".repeat(32)).unwrap(),
             status,
             created_by: Actor::LocalOperator,
+            approver: ApproverKind::Operator,
             surface: Surface::Cli,
             created_at: at,
             expires_at: at + chrono::Duration::seconds(300),
@@ -182,6 +227,27 @@ mod tests {
             approval(ApprovalStatus::Revoked).check_usable(now, &account, &digest),
             Err(ApprovalRefusal::Revoked)
         );
+    }
+
+    #[test]
+    fn only_a_revoked_or_unused_expired_approval_leaves_room_for_another() {
+        let a = approval(ApprovalStatus::Approved);
+        let now = a.created_at;
+        assert!(a.blocks_new_approval(now, false));
+        assert!(!a.blocks_new_approval(a.expires_at, false));
+        // Past its expiry but held by a write: the order may be at the broker.
+        assert!(a.blocks_new_approval(a.expires_at, true));
+        assert!(approval(ApprovalStatus::Consumed).blocks_new_approval(now, false));
+        assert!(!approval(ApprovalStatus::Revoked).blocks_new_approval(now, false));
+        assert!(!approval(ApprovalStatus::Expired).blocks_new_approval(now, false));
+    }
+
+    #[test]
+    fn approver_kinds_round_trip() {
+        for kind in [ApproverKind::Operator, ApproverKind::Agent] {
+            assert_eq!(ApproverKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ApproverKind::parse("local_operator"), None);
     }
 
     #[test]

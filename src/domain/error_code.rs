@@ -142,6 +142,11 @@ error_codes! {
     ApprovalAccountMismatch => "APPROVAL_ACCOUNT_MISMATCH", Refused, false;
     /// Another write holds the approval.
     ApprovalInUse => "APPROVAL_IN_USE", Refused, false;
+    /// The preview already has an approval that is usable or was used; one preview, one order.
+    ApprovalAlreadyGranted => "APPROVAL_ALREADY_GRANTED", Refused, false;
+    /// Cancelling a protective child (stop-loss or take-profit) of a bracket alone needs an
+    /// approval; cancelling the whole group (the parent) does not.
+    OrderCancelNeedsApproval => "ORDER_CANCEL_NEEDS_APPROVAL", Refused, false;
     /// Paper trading is disabled in the configuration.
     PaperTradingDisabled => "PAPER_TRADING_DISABLED", Refused, false;
     /// The account is not in `paper_trading.allowed_accounts`.
@@ -152,7 +157,8 @@ error_codes! {
     WorkflowStoreFailed => "WORKFLOW_STORE_FAILED", Internal, true;
     /// A stored workflow record is malformed.
     WorkflowRecordCorrupt => "WORKFLOW_RECORD_CORRUPT", AuditIntegrity, false;
-    /// The audit log could not store an event; the action did not proceed.
+    /// The audit log could not store an event; the action did not proceed, unless the message
+    /// and details say the order already reached the broker.
     AuditWriteFailed => "AUDIT_WRITE_FAILED", AuditIntegrity, true;
     /// The audit log could not be read.
     AuditReadFailed => "AUDIT_READ_FAILED", AuditIntegrity, true;

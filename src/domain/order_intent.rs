@@ -4,14 +4,18 @@
 //! The canonical encoding is one line per leg, `key=value` pairs separated by `;`, decimals
 //! normalized (so `205.0` and `205.00` encode alike). It is also the stored form of a preview's
 //! legs, so [`OrderIntent::from_canonical`] parses exactly what [`OrderIntent::canonical`]
-//! writes. The digest is SHA-256 over the encoded legs joined by `\n`.
+//! writes. The digest is HMAC-SHA256 over the encoded legs joined by `\n`, keyed with a
+//! [`DigestKey`] derived from the deployment's audit key: someone who can edit the workflow
+//! database but does not hold the key cannot make a rewritten order match a stored digest.
 
 use std::fmt;
 
+use hmac::{Hmac, KeyInit, Mac};
 use rust_decimal::Decimal;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use thiserror::Error;
 
+use super::audit::chain::ChainKey;
 use super::ids::{AccountId, ContractId};
 use super::money::{Price, Quantity, parse_exact_decimal};
 use super::order::{OrderSide, OrderType, TimeInForce};
@@ -335,21 +339,52 @@ impl OrderIntent {
     }
 }
 
-/// SHA-256 over the canonical encoding of an order or an order group.
+/// The key order digests are computed with: a sub-key of the deployment's audit key, derived
+/// as `HMAC(audit key, DIGEST_KEY_LABEL)`, so it never equals the chain key itself.
+#[derive(Clone)]
+pub struct DigestKey {
+    keyed: Hmac<Sha256>,
+}
+
+/// The label the digest sub-key is derived under; a new label is a new key, so it is versioned.
+pub const DIGEST_KEY_LABEL: &[u8] = b"ibkr-agent-gateway order-digest v2";
+
+impl fmt::Debug for DigestKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DigestKey(<redacted>)")
+    }
+}
+
+impl DigestKey {
+    /// The digest key of the deployment whose audit key is `chain`.
+    pub fn derive(chain: &ChainKey) -> Self {
+        let sub_key = chain.tag(DIGEST_KEY_LABEL);
+        // HMAC pads a key shorter than its block with zeros, so a zero-padded block is the
+        // same key; the fixed-size constructor cannot fail.
+        let mut block = hmac::digest::Key::<Hmac<Sha256>>::default();
+        block[..sub_key.len()].copy_from_slice(&sub_key);
+        Self {
+            keyed: <Hmac<Sha256> as KeyInit>::new(&block),
+        }
+    }
+}
+
+/// HMAC-SHA256 (under a [`DigestKey`]) over the canonical encoding of an order or an order
+/// group.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OrderDigest([u8; 32]);
 
 impl OrderDigest {
-    /// The digest of `legs`, in order.
-    pub fn of(legs: &[OrderIntent]) -> Self {
-        let mut hasher = Sha256::new();
+    /// The digest of `legs`, in order, under `key`.
+    pub fn keyed(key: &DigestKey, legs: &[OrderIntent]) -> Self {
+        let mut mac = key.keyed.clone();
         for (index, leg) in legs.iter().enumerate() {
             if index > 0 {
-                hasher.update(b"\n");
+                mac.update(b"\n");
             }
-            hasher.update(leg.canonical().as_bytes());
+            mac.update(leg.canonical().as_bytes());
         }
-        Self(hasher.finalize().into())
+        Self(mac.finalize().into_bytes().into())
     }
 
     /// Lower-case hex.
@@ -500,6 +535,38 @@ impl BracketIntent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::secret::SecretBytes;
+
+    fn key_from(byte: u8) -> DigestKey {
+        DigestKey::derive(&ChainKey::new(&SecretBytes::new(vec![byte; 32])).unwrap())
+    }
+
+    fn key() -> DigestKey {
+        key_from(42)
+    }
+
+    #[test]
+    fn the_digest_is_keyed_with_a_sub_key_of_the_audit_key() {
+        let order = [limit(OrderSide::Buy, "205")];
+        let digest = OrderDigest::keyed(&key(), &order);
+        // Another deployment's key gives another digest.
+        assert_ne!(OrderDigest::keyed(&key_from(43), &order), digest);
+        // Not the plain SHA-256 of the encoding, which anyone can recompute.
+        let plain: [u8; 32] =
+            <Sha256 as sha2::Digest>::digest(order[0].canonical().as_bytes()).into();
+        assert_ne!(digest.to_hex(), crate::domain::audit::chain::to_hex(&plain));
+        // Exactly HMAC(HMAC(audit key, label), encoding): the padded-block constructor is the
+        // same key as the slice constructor.
+        let chain = ChainKey::new(&SecretBytes::new(vec![42; 32])).unwrap();
+        let mut expected = Hmac::<Sha256>::new_from_slice(&chain.tag(DIGEST_KEY_LABEL)).unwrap();
+        expected.update(order[0].canonical().as_bytes());
+        let expected: [u8; 32] = expected.finalize().into_bytes().into();
+        assert_eq!(
+            digest.to_hex(),
+            crate::domain::audit::chain::to_hex(&expected)
+        );
+        assert_eq!(format!("{:?}", key()), "DigestKey(<redacted>)");
+    }
 
     fn limit(side: OrderSide, price: &str) -> OrderIntent {
         OrderIntent::new(IntentParts {
@@ -522,18 +589,18 @@ mod tests {
         let b = limit(OrderSide::Buy, "205");
         assert_eq!(a.canonical(), b.canonical());
         assert_eq!(
-            OrderDigest::of(std::slice::from_ref(&a)),
-            OrderDigest::of(&[b])
+            OrderDigest::keyed(&key(), std::slice::from_ref(&a)),
+            OrderDigest::keyed(&key(), &[b])
         );
         assert_eq!(OrderIntent::from_canonical(&a.canonical()).unwrap(), a);
-        let digest = OrderDigest::of(&[a]);
+        let digest = OrderDigest::keyed(&key(), &[a]);
         assert_eq!(OrderDigest::from_hex(&digest.to_hex()).unwrap(), digest);
     }
 
     #[test]
     fn every_field_changes_the_digest() {
         let base = limit(OrderSide::Buy, "205");
-        let digest = OrderDigest::of(std::slice::from_ref(&base));
+        let digest = OrderDigest::keyed(&key(), std::slice::from_ref(&base));
         let mut changed = Vec::new();
         let mut parts = base.parts();
         parts.side = OrderSide::Sell;
@@ -555,7 +622,7 @@ mod tests {
         changed.push(parts);
         for parts in changed {
             let other = OrderIntent::new(parts).unwrap();
-            assert_ne!(OrderDigest::of(&[other]), digest);
+            assert_ne!(OrderDigest::keyed(&key(), &[other]), digest);
         }
     }
 

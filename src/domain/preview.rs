@@ -16,7 +16,7 @@ use super::instrument::{AssetClass, Contract};
 use super::market_data::{DataStatus, Quote};
 use super::money::{Currency, Money, Price};
 use super::order::{OrderSide, OrderType};
-use super::order_intent::{OrderDigest, OrderIntent, TrailingOffset};
+use super::order_intent::{DigestKey, OrderDigest, OrderIntent, TrailingOffset};
 
 /// The default lifetime of a preview.
 pub const DEFAULT_PREVIEW_EXPIRATION_SECONDS: u32 = 300;
@@ -397,9 +397,10 @@ impl Preview {
         now >= self.expires_at
     }
 
-    /// True when the stored legs still hash to the stored digest (no row was edited).
-    pub fn digest_matches(&self) -> bool {
-        !self.legs.is_empty() && OrderDigest::of(&self.legs) == self.digest
+    /// True when the stored legs still hash, under the deployment's `key`, to the stored digest
+    /// (no row was edited, and the digest was made by this deployment).
+    pub fn digest_matches(&self, key: &DigestKey) -> bool {
+        !self.legs.is_empty() && OrderDigest::keyed(key, &self.legs) == self.digest
     }
 }
 

@@ -58,6 +58,16 @@ pub enum BeginOutcome {
     ApprovalUnavailable,
 }
 
+/// What [`WorkflowStore::insert_approval`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertApproval {
+    /// The approval is stored.
+    Inserted,
+    /// The preview already has an approval that is usable, held by a write, or consumed
+    /// ([`Approval::blocks_new_approval`]); nothing was changed.
+    PreviewAlreadyApproved,
+}
+
 /// The key of an idempotency record: account, operation and the caller's key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RecordKey {
@@ -77,6 +87,8 @@ pub struct RecordKey {
 /// - `begin` is atomic: of any number of concurrent calls with the same [`RecordKey`], exactly
 ///   one returns [`BeginOutcome::Started`]; of concurrent calls naming the same approval,
 ///   at most one starts;
+/// - `insert_approval` is atomic: of concurrent approvals of one preview that no earlier
+///   approval blocks, exactly one is stored;
 /// - `complete` marks the record completed and, when the record names an approval, marks that
 ///   approval consumed, in one transaction: both happen or neither does;
 /// - a failed call changes nothing;
@@ -98,11 +110,16 @@ pub trait WorkflowStore: Send + Sync {
     /// [`StoreError::Corrupt`] for a row that does not parse; [`StoreError::Unavailable`].
     async fn preview(&self, id: &PreviewId) -> Result<Option<Preview>, StoreError>;
 
-    /// Stores a new approval.
+    /// Stores a new approval, unless an earlier approval of the same preview blocks it at
+    /// `approval.created_at` (see [`Approval::blocks_new_approval`]; a write holds an approval
+    /// while a record naming it is not `failed`): then returns
+    /// [`InsertApproval::PreviewAlreadyApproved`] and changes nothing. The check and the insert
+    /// are one atomic step.
     ///
     /// # Errors
-    /// As [`WorkflowStore::insert_preview`].
-    async fn insert_approval(&self, approval: &Approval) -> Result<(), StoreError>;
+    /// As [`WorkflowStore::insert_preview`]; [`StoreError::Corrupt`] when an earlier approval
+    /// of the preview does not parse.
+    async fn insert_approval(&self, approval: &Approval) -> Result<InsertApproval, StoreError>;
 
     /// One approval by id.
     ///
@@ -174,6 +191,17 @@ pub trait WorkflowStore: Send + Sync {
     /// As [`WorkflowStore::complete`].
     async fn mark_needs_review(&self, key: &RecordKey, at: DateTime<Utc>)
     -> Result<(), StoreError>;
+
+    /// The `completed` records of `operation` for `account`, newest first. The gateway reads
+    /// its completed bracket submits to know which working orders are protective children.
+    ///
+    /// # Errors
+    /// As [`WorkflowStore::preview`].
+    async fn completed(
+        &self,
+        account: &AccountId,
+        operation: WriteOperation,
+    ) -> Result<Vec<IdempotencyRecord>, StoreError>;
 
     /// Every `pending` record, oldest first.
     ///

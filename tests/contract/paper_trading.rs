@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
@@ -25,22 +25,32 @@ use ibkr_agent_gateway::app::order_input::{
 };
 use ibkr_agent_gateway::app::order_views::PaperOrderView;
 use ibkr_agent_gateway::domain::account::{Account, AccountMode, AccountSummary};
-use ibkr_agent_gateway::domain::audit::chain::ChainKey;
-use ibkr_agent_gateway::domain::ids::{AccountId, BrokerOrderId, ContractId, IdempotencyKey};
+use ibkr_agent_gateway::domain::approval::{Approval, ApprovalStatus};
+use ibkr_agent_gateway::domain::audit::chain::{ChainKey, Expectations, VerifyReport};
+use ibkr_agent_gateway::domain::audit::{AuditEvent, AuditRecord};
+use ibkr_agent_gateway::domain::idempotency::{
+    IdempotencyRecord, IdempotencyState, WriteOperation,
+};
+use ibkr_agent_gateway::domain::ids::{
+    AccountId, ApprovalId, BrokerOrderId, ContractId, IdempotencyKey, PreviewId,
+};
 use ibkr_agent_gateway::domain::instrument::{Contract, ContractQuery};
 use ibkr_agent_gateway::domain::market_data::{BarSeries, BarsRequest, Quote};
 use ibkr_agent_gateway::domain::order::{Execution, LiveOrder};
 use ibkr_agent_gateway::domain::order_intent::{BracketIntent, OrderIntent};
 use ibkr_agent_gateway::domain::portfolio::Position;
-use ibkr_agent_gateway::domain::preview::WhatIf;
+use ibkr_agent_gateway::domain::preview::{Preview, WhatIf};
 use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::domain::session::SessionStatus;
+use ibkr_agent_gateway::ports::audit_log::{AppendReceipt, AuditError, AuditLog, RecordSink};
 use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
 use ibkr_agent_gateway::ports::order_writer::{
     CancelAck, PaperOrderWriter, PlacedOrder, WorkingOrder, WriteError,
 };
-use ibkr_agent_gateway::ports::workflow_store::WorkflowStore;
+use ibkr_agent_gateway::ports::workflow_store::{
+    BeginOutcome, InsertApproval, RecordKey, StoreError, WorkflowStore,
+};
 
 const PAPER: &str = "DU1234567";
 const OTHER_PAPER: &str = "DU7654320";
@@ -51,8 +61,11 @@ const LIVE: &str = "U7654321";
 struct CountingWriter {
     inner: LocalCandidateWriter,
     submits: AtomicUsize,
+    cancels: AtomicUsize,
     delay: StdDuration,
     die_after_submit: AtomicBool,
+    /// Submits reach the broker, then the answer is lost (an ambiguous outcome).
+    ambiguous: AtomicBool,
 }
 
 impl CountingWriter {
@@ -60,13 +73,19 @@ impl CountingWriter {
         Self {
             inner: LocalCandidateWriter::new(),
             submits: AtomicUsize::new(0),
+            cancels: AtomicUsize::new(0),
             delay,
             die_after_submit: AtomicBool::new(false),
+            ambiguous: AtomicBool::new(false),
         }
     }
 
     fn submits(&self) -> usize {
         self.submits.load(Ordering::SeqCst)
+    }
+
+    fn cancels(&self) -> usize {
+        self.cancels.load(Ordering::SeqCst)
     }
 
     async fn after_submit(&self) {
@@ -90,6 +109,11 @@ impl PaperOrderWriter for CountingWriter {
         self.submits.fetch_add(1, Ordering::SeqCst);
         let placed = self.inner.submit(order, client_order_id).await;
         self.after_submit().await;
+        if self.ambiguous.load(Ordering::SeqCst) {
+            return Err(WriteError::Ambiguous {
+                detail: "the connection dropped before the answer".into(),
+            });
+        }
         placed
     }
     async fn submit_bracket(
@@ -114,6 +138,7 @@ impl PaperOrderWriter for CountingWriter {
         account: &AccountId,
         order_id: &BrokerOrderId,
     ) -> Result<CancelAck, WriteError> {
+        self.cancels.fetch_add(1, Ordering::SeqCst);
         self.inner.cancel(account, order_id).await
     }
     async fn order(
@@ -131,6 +156,153 @@ impl PaperOrderWriter for CountingWriter {
         self.inner
             .find_by_client_order_id(account, client_order_id)
             .await
+    }
+}
+
+/// An audit log that refuses the appends of one named operation (e.g. `approval consumed`),
+/// to inject a failure at one step of a write.
+struct StepAudit {
+    inner: Arc<MemoryAuditLog>,
+    failing_operation: Mutex<Option<String>>,
+}
+
+impl StepAudit {
+    fn fail_on(&self, operation: Option<&str>) {
+        *self.failing_operation.lock().unwrap() = operation.map(str::to_owned);
+    }
+}
+
+#[async_trait]
+impl AuditLog for StepAudit {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn append(&self, event: AuditEvent) -> Result<AppendReceipt, AuditError> {
+        if self.failing_operation.lock().unwrap().as_deref() == Some(event.operation.as_str()) {
+            return Err(AuditError::WriteFailed {
+                detail: "injected: the disk is full".into(),
+            });
+        }
+        self.inner.append(event).await
+    }
+    async fn newest(&self, limit: usize) -> Result<Vec<AuditRecord>, AuditError> {
+        self.inner.newest(limit).await
+    }
+    async fn scan(
+        &self,
+        from: u64,
+        to: u64,
+        sink: Box<dyn RecordSink>,
+    ) -> Result<Box<dyn RecordSink>, AuditError> {
+        self.inner.scan(from, to, sink).await
+    }
+    async fn verify(&self, expectations: &Expectations) -> Result<VerifyReport, AuditError> {
+        self.inner.verify(expectations).await
+    }
+}
+
+/// A workflow store that fails the next call of one named method, changing nothing.
+struct StepStore {
+    inner: MemoryWorkflowStore,
+    failing_method: Mutex<Option<&'static str>>,
+}
+
+impl StepStore {
+    fn fail_next(&self, method: &'static str) {
+        *self.failing_method.lock().unwrap() = Some(method);
+    }
+
+    fn check(&self, method: &'static str) -> Result<(), StoreError> {
+        let mut failing = self.failing_method.lock().unwrap();
+        if *failing == Some(method) {
+            *failing = None;
+            return Err(StoreError::Unavailable {
+                detail: format!("injected: cannot {method}"),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WorkflowStore for StepStore {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn insert_preview(&self, preview: &Preview) -> Result<(), StoreError> {
+        self.check("insert_preview")?;
+        self.inner.insert_preview(preview).await
+    }
+    async fn preview(&self, id: &PreviewId) -> Result<Option<Preview>, StoreError> {
+        self.check("preview")?;
+        self.inner.preview(id).await
+    }
+    async fn insert_approval(&self, approval: &Approval) -> Result<InsertApproval, StoreError> {
+        self.check("insert_approval")?;
+        self.inner.insert_approval(approval).await
+    }
+    async fn approval(&self, id: &ApprovalId) -> Result<Option<Approval>, StoreError> {
+        self.check("approval")?;
+        self.inner.approval(id).await
+    }
+    async fn approvals(&self, limit: usize) -> Result<Vec<Approval>, StoreError> {
+        self.check("approvals")?;
+        self.inner.approvals(limit).await
+    }
+    async fn close_approval(
+        &self,
+        id: &ApprovalId,
+        status: ApprovalStatus,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.check("close_approval")?;
+        self.inner.close_approval(id, status, at).await
+    }
+    async fn idempotency(&self, key: &RecordKey) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.check("idempotency")?;
+        self.inner.idempotency(key).await
+    }
+    async fn begin(&self, record: &IdempotencyRecord) -> Result<BeginOutcome, StoreError> {
+        self.check("begin")?;
+        self.inner.begin(record).await
+    }
+    async fn complete(
+        &self,
+        key: &RecordKey,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.check("complete")?;
+        self.inner.complete(key, outcome, at).await
+    }
+    async fn fail(
+        &self,
+        key: &RecordKey,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.check("fail")?;
+        self.inner.fail(key, outcome, at).await
+    }
+    async fn mark_needs_review(
+        &self,
+        key: &RecordKey,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.check("mark_needs_review")?;
+        self.inner.mark_needs_review(key, at).await
+    }
+    async fn completed(
+        &self,
+        account: &AccountId,
+        operation: WriteOperation,
+    ) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        self.check("completed")?;
+        self.inner.completed(account, operation).await
+    }
+    async fn pending(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        self.check("pending")?;
+        self.inner.pending().await
     }
 }
 
@@ -217,6 +389,7 @@ fn paper_settings(enabled: bool) -> PaperTradingSettings {
 struct Harness {
     gateway: Gateway,
     audit: Arc<MemoryAuditLog>,
+    steps: Arc<StepAudit>,
     clock: Arc<FixedClock>,
     writer: Arc<CountingWriter>,
 }
@@ -244,6 +417,10 @@ impl Default for Options {
 fn harness(options: Options) -> Harness {
     let secret = SecretBytes::new(vec![42; 32]);
     let audit = Arc::new(MemoryAuditLog::new(ChainKey::new(&secret).unwrap()));
+    let steps = Arc::new(StepAudit {
+        inner: audit.clone(),
+        failing_operation: Mutex::new(None),
+    });
     let fake = FakeBroker::new(options.clock.clone());
     let broker: Arc<dyn BrokerReader> = if options.everything_live {
         Arc::new(EverythingLive(fake))
@@ -253,7 +430,7 @@ fn harness(options: Options) -> Harness {
     let gateway = Gateway::builder(broker)
         .clock(options.clock.clone())
         .key(secret)
-        .audit_log(audit.clone())
+        .audit_log(steps.clone())
         .scopes(all_scopes())
         .workflow_store(options.store)
         .paper_writer(options.writer.clone())
@@ -263,6 +440,7 @@ fn harness(options: Options) -> Harness {
     Harness {
         gateway,
         audit,
+        steps,
         clock: options.clock,
         writer: options.writer,
     }
@@ -1230,4 +1408,530 @@ async fn an_approval_needs_an_existing_unexpired_unedited_preview() {
         "ORDER_PREVIEW_EXPIRED"
     );
     h.assert_last_refused("ORDER_PREVIEW_EXPIRED");
+}
+
+// -------------------------------------------------------------------------------------------
+// Failures after the writer was called (issue 10, item 3)
+// -------------------------------------------------------------------------------------------
+
+impl StepStore {
+    fn new() -> Self {
+        Self {
+            inner: MemoryWorkflowStore::new(),
+            failing_method: Mutex::new(None),
+        }
+    }
+}
+
+fn submit_key(key: &str) -> RecordKey {
+    RecordKey {
+        account_id: AccountId::parse(PAPER).unwrap(),
+        operation: WriteOperation::PaperSubmit,
+        key: IdempotencyKey::parse(key).unwrap(),
+    }
+}
+
+impl Harness {
+    async fn approval_status(&self, approval_id: &str) -> String {
+        self.gateway
+            .show_approval(&CallContext::cli(), approval_id)
+            .await
+            .unwrap()
+            .status
+    }
+}
+
+/// What a failed submit told its caller: code, `details.order`, `details.outcome_recorded`,
+/// message and user action.
+struct Told {
+    code: String,
+    order: Option<String>,
+    recorded: Option<bool>,
+    message: String,
+    action: String,
+}
+
+fn told(error: &ibkr_agent_gateway::app::GatewayError) -> Told {
+    let document = error.to_json();
+    let details = &document["error"]["details"];
+    Told {
+        code: error.code().as_str().to_owned(),
+        order: details["order"].as_str().map(str::to_owned),
+        recorded: details["outcome_recorded"].as_bool(),
+        message: error.to_string(),
+        action: error.user_action(),
+    }
+}
+
+#[tokio::test]
+async fn an_audit_failure_at_each_step_of_a_submit_says_what_happened_to_the_order() {
+    // The events a submit appends, in order: the intent (before the writer), the approval
+    // consumed (after the writer and the completed record), the call's own final event.
+    for step in [
+        "paper order intent",
+        "approval consumed",
+        "paper order submit",
+    ] {
+        let store = Arc::new(StepStore::new());
+        let h = harness(Options {
+            store: store.clone(),
+            ..Options::default()
+        });
+        let approval = h.approved(PAPER, None).await;
+        h.steps.fail_on(Some(step));
+        let error = h.submit(PAPER, &approval, "k1").await.unwrap_err();
+        h.steps.fail_on(None);
+        let told = told(&error);
+        assert_eq!(told.code, "AUDIT_WRITE_FAILED", "{step}");
+        let record = store.inner.idempotency(&submit_key("k1")).await.unwrap();
+        if step == "paper order intent" {
+            // Before the writer: nothing happened, and the error says so.
+            assert_eq!(h.writer.submits(), 0);
+            assert_eq!(record, None);
+            assert_eq!(h.approval_status(&approval).await, "approved");
+            assert!(
+                told.action.starts_with("nothing was done"),
+                "{}",
+                told.action
+            );
+            assert_eq!(told.order, None);
+        } else {
+            // After the writer: the order is placed and recorded; the error must not say
+            // that nothing was done, and must send the caller back to the same key.
+            assert_eq!(h.writer.submits(), 1, "{step}");
+            assert_eq!(record.unwrap().state, IdempotencyState::Completed, "{step}");
+            assert_eq!(h.approval_status(&approval).await, "consumed", "{step}");
+            assert_eq!(told.order.as_deref(), Some("placed"), "{step}");
+            assert_eq!(told.recorded, Some(true), "{step}");
+            assert!(
+                told.message.contains("accepted")
+                    && told.message.contains("recorded under the idempotency key"),
+                "{}",
+                told.message
+            );
+            assert!(!told.action.contains("nothing was done"), "{}", told.action);
+            assert!(
+                told.action.contains("same idempotency key"),
+                "{}",
+                told.action
+            );
+        }
+        // Following the advice never places a second order.
+        let retried = h.submit(PAPER, &approval, "k1").await.unwrap();
+        assert_eq!(retried.replayed, step != "paper order intent", "{step}");
+        assert_eq!(h.writer.submits(), 1, "{step}");
+    }
+}
+
+#[tokio::test]
+async fn a_replay_whose_audit_event_fails_still_says_the_order_is_placed() {
+    let h = harness(Options::default());
+    let approval = h.approved(PAPER, None).await;
+    h.submit(PAPER, &approval, "k1").await.unwrap();
+    h.steps.fail_on(Some("paper order submit"));
+    let told = told(&h.submit(PAPER, &approval, "k1").await.unwrap_err());
+    h.steps.fail_on(None);
+    assert_eq!(told.code, "AUDIT_WRITE_FAILED");
+    assert_eq!(told.order.as_deref(), Some("placed"));
+    assert!(!told.action.contains("nothing was done"), "{}", told.action);
+    assert_eq!(h.writer.submits(), 1);
+}
+
+#[tokio::test]
+async fn a_store_failure_around_the_writer_says_what_happened_to_the_order() {
+    // Before the writer: `begin` fails; nothing happened.
+    let store = Arc::new(StepStore::new());
+    let h = harness(Options {
+        store: store.clone(),
+        ..Options::default()
+    });
+    let approval = h.approved(PAPER, None).await;
+    store.fail_next("begin");
+    let told_before = told(&h.submit(PAPER, &approval, "k1").await.unwrap_err());
+    assert_eq!(told_before.code, "WORKFLOW_STORE_FAILED");
+    assert_eq!(told_before.order, None);
+    assert_eq!(h.writer.submits(), 0);
+    assert_eq!(store.inner.idempotency(&submit_key("k1")).await, Ok(None));
+    assert_eq!(h.approval_status(&approval).await, "approved");
+
+    // After the writer: `complete` fails; the order is placed but not recorded.
+    store.fail_next("complete");
+    let told_after = told(&h.submit(PAPER, &approval, "k1").await.unwrap_err());
+    assert_eq!(told_after.code, "WORKFLOW_STORE_FAILED");
+    assert_eq!(told_after.order.as_deref(), Some("placed"));
+    assert_eq!(told_after.recorded, Some(false));
+    assert!(
+        told_after.message.contains("accepted") && told_after.message.contains("pending"),
+        "{}",
+        told_after.message
+    );
+    assert!(
+        told_after.action.contains("same idempotency key"),
+        "{}",
+        told_after.action
+    );
+    assert_eq!(h.writer.submits(), 1);
+    assert_eq!(
+        store
+            .inner
+            .idempotency(&submit_key("k1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        IdempotencyState::Pending
+    );
+    // The approval stays held by the pending write: no second order through it.
+    let second_key = h.submit(PAPER, &approval, "k2").await.unwrap_err();
+    assert_eq!(second_key.code().as_str(), "APPROVAL_IN_USE");
+    // The same key reports the write in flight, then, past the grace, recovery finds the
+    // order by its client order id and the key replays it.
+    assert_eq!(
+        code(h.submit(PAPER, &approval, "k1").await),
+        "ORDER_IDEMPOTENCY_PENDING"
+    );
+    h.clock.advance(Duration::seconds(121));
+    let replayed = h.submit(PAPER, &approval, "k1").await.unwrap();
+    assert!(replayed.replayed);
+    assert_eq!(h.writer.submits(), 1);
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_whose_audit_event_fails_is_reported_unknown() {
+    let h = harness(Options::default());
+    let approval = h.approved(PAPER, None).await;
+    h.writer.ambiguous.store(true, Ordering::SeqCst);
+    h.steps.fail_on(Some("paper order submit"));
+    let told = told(&h.submit(PAPER, &approval, "k1").await.unwrap_err());
+    h.steps.fail_on(None);
+    assert_eq!(told.code, "AUDIT_WRITE_FAILED");
+    assert_eq!(told.order.as_deref(), Some("unknown"));
+    assert_eq!(told.recorded, Some(false));
+    assert!(!told.action.contains("nothing was done"), "{}", told.action);
+    assert!(
+        told.action.contains("same idempotency key"),
+        "{}",
+        told.action
+    );
+    assert_eq!(h.writer.submits(), 1);
+}
+
+// -------------------------------------------------------------------------------------------
+// Approvals: attribution, one per preview, keyed digests (issue 10, item 7)
+// -------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn approvals_record_whether_an_operator_or_an_agent_granted_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("workflow.sqlite3");
+    let h = harness(Options {
+        store: sqlite_store(&path),
+        ..Options::default()
+    });
+    for (context, approver, surface) in [
+        (CallContext::cli(), "operator", "cli"),
+        (CallContext::sdk(), "operator", "sdk"),
+        (agent(), "agent", "mcp_stdio"),
+    ] {
+        let preview = h
+            .gateway
+            .preview_order(&agent(), limit_order(PAPER, "10", "190"))
+            .await
+            .unwrap();
+        let created = h
+            .gateway
+            .create_approval(
+                &context,
+                RawApprovalCreate {
+                    preview_id: preview.preview_id,
+                    ttl_seconds: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(created.approver, approver);
+        assert_eq!(created.surface, surface);
+        let shown = h
+            .gateway
+            .show_approval(&CallContext::cli(), &created.approval_id)
+            .await
+            .unwrap();
+        assert_eq!(shown.approver, approver);
+    }
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let stored: Vec<(String, String)> = connection
+        .prepare("SELECT surface, approver FROM approvals ORDER BY surface")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        stored,
+        [
+            ("cli".to_owned(), "operator".to_owned()),
+            ("mcp_stdio".to_owned(), "agent".to_owned()),
+            ("sdk".to_owned(), "operator".to_owned()),
+        ]
+    );
+}
+
+impl Harness {
+    async fn preview_id(&self) -> String {
+        self.gateway
+            .preview_order(&agent(), limit_order(PAPER, "10", "190"))
+            .await
+            .unwrap()
+            .preview_id
+    }
+
+    async fn try_approve(&self, preview_id: &str, ttl: Option<u32>) -> Result<String, String> {
+        self.gateway
+            .create_approval(
+                &CallContext::cli(),
+                RawApprovalCreate {
+                    preview_id: preview_id.into(),
+                    ttl_seconds: ttl,
+                },
+            )
+            .await
+            .map(|view| view.approval_id)
+            .map_err(|error| error.code().as_str().to_owned())
+    }
+}
+
+#[tokio::test]
+async fn a_preview_gets_one_approval_unless_the_first_was_revoked_or_expired_unused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores: [Arc<dyn WorkflowStore>; 2] = [
+        Arc::new(MemoryWorkflowStore::new()),
+        sqlite_store(&dir.path().join("workflow.sqlite3")),
+    ];
+    for store in stores {
+        let h = harness(Options {
+            store,
+            ..Options::default()
+        });
+        // Used: approve, submit, approve again → refused; the preview placed one order.
+        let used = h.preview_id().await;
+        let first = h.approve(&used, None).await;
+        assert_eq!(
+            h.try_approve(&used, None).await,
+            Err("APPROVAL_ALREADY_GRANTED".to_owned())
+        );
+        h.submit(PAPER, &first, "k1").await.unwrap();
+        assert_eq!(
+            h.try_approve(&used, None).await,
+            Err("APPROVAL_ALREADY_GRANTED".to_owned())
+        );
+        h.assert_last_refused("APPROVAL_ALREADY_GRANTED");
+        assert_eq!(h.writer.submits(), 1);
+
+        // Revoked: may be approved again.
+        let revoked = h.preview_id().await;
+        let withdrawn = h.approve(&revoked, None).await;
+        h.gateway
+            .revoke_approval(&CallContext::cli(), &withdrawn)
+            .await
+            .unwrap();
+        let again = h.try_approve(&revoked, None).await.unwrap();
+        h.submit(PAPER, &again, "k2").await.unwrap();
+        assert_eq!(h.writer.submits(), 2);
+
+        // Expired unused: may be approved again.
+        let lapsed = h.preview_id().await;
+        h.approve(&lapsed, Some(1)).await;
+        h.clock.advance(Duration::seconds(2));
+        let renewed = h.try_approve(&lapsed, None).await.unwrap();
+        h.submit(PAPER, &renewed, "k3").await.unwrap();
+        assert_eq!(h.writer.submits(), 3);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_approvals_of_one_preview_store_exactly_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let stores: [Arc<dyn WorkflowStore>; 2] = [
+        Arc::new(MemoryWorkflowStore::new()),
+        sqlite_store(&dir.path().join("workflow.sqlite3")),
+    ];
+    for store in stores {
+        let h = Arc::new(harness(Options {
+            store,
+            ..Options::default()
+        }));
+        let preview = h.preview_id().await;
+        let tasks: Vec<_> = (0..12)
+            .map(|_| {
+                let h = Arc::clone(&h);
+                let preview = preview.clone();
+                tokio::spawn(async move { h.try_approve(&preview, None).await })
+            })
+            .collect();
+        let mut granted = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => granted += 1,
+                Err(code) => assert_eq!(code, "APPROVAL_ALREADY_GRANTED"),
+            }
+        }
+        assert_eq!(granted, 1);
+    }
+}
+
+/// Lower-case hex SHA-256, as the unkeyed digest was computed.
+fn plain_sha256(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rewritten_preview_with_a_recomputed_plain_digest_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("workflow.sqlite3");
+    let h = harness(Options {
+        store: sqlite_store(&path),
+        ..Options::default()
+    });
+    let approval = h.approved(PAPER, None).await;
+    // Someone with the file but not the deployment key raises the quantity and recomputes the
+    // digest the way anyone can: a plain SHA-256 of the stored legs, in both rows.
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let legs: String = connection
+        .query_row("SELECT legs FROM previews", [], |row| row.get(0))
+        .unwrap();
+    let rewritten = legs.replace(";quantity=10;", ";quantity=1000;");
+    assert_ne!(rewritten, legs);
+    let digest = plain_sha256(&rewritten);
+    connection
+        .execute(
+            "UPDATE previews SET legs = ?1, digest = ?2",
+            rusqlite::params![rewritten, digest],
+        )
+        .unwrap();
+    connection
+        .execute(
+            "UPDATE approvals SET digest = ?1",
+            rusqlite::params![digest],
+        )
+        .unwrap();
+    drop(connection);
+    assert_eq!(
+        code(h.submit(PAPER, &approval, "k1").await),
+        "ORDER_DIGEST_MISMATCH"
+    );
+    h.assert_last_refused("ORDER_DIGEST_MISMATCH");
+    assert_eq!(h.writer.submits(), 0);
+}
+
+// -------------------------------------------------------------------------------------------
+// Protective children of brackets (issue 10, item 8)
+// -------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn cancelling_a_protective_child_alone_is_refused_but_the_parent_cancels() {
+    let h = harness(Options::default());
+    let preview = h
+        .gateway
+        .preview_bracket(
+            &agent(),
+            RawBracketPreview {
+                account: PAPER.into(),
+                contract_id: "265598".into(),
+                side: "BUY".into(),
+                quantity: "10".into(),
+                entry_price: "190".into(),
+                take_profit_price: "210".into(),
+                stop_loss_price: "180".into(),
+                time_in_force: Some("GTC".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let approval = h.approve(&preview.preview_id, None).await;
+    let placed = h
+        .gateway
+        .paper_bracket_submit(
+            &agent(),
+            RawPaperSubmit {
+                account: PAPER.into(),
+                approval_id: approval,
+                idempotency_key: "bracket-1".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let leg = |name: &str| {
+        placed
+            .orders
+            .iter()
+            .find(|order| order.leg == name)
+            .unwrap()
+            .order_id
+            .clone()
+    };
+    let cancel = |order_id: String, key: &str| RawPaperCancel {
+        account: PAPER.into(),
+        order_id,
+        idempotency_key: key.into(),
+    };
+    for (child, key) in [("stop_loss", "c-sl"), ("take_profit", "c-tp")] {
+        let error = h
+            .gateway
+            .paper_cancel(&agent(), cancel(leg(child), key))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.code().as_str(),
+            "ORDER_CANCEL_NEEDS_APPROVAL",
+            "{child}"
+        );
+        h.assert_last_refused("ORDER_CANCEL_NEEDS_APPROVAL");
+        assert_eq!(h.writer.cancels(), 0, "{child}");
+    }
+    // Cancelling the parent cancels the whole group and needs no approval.
+    let cancelled = h
+        .gateway
+        .paper_cancel(&agent(), cancel(leg("entry"), "c-entry"))
+        .await
+        .unwrap();
+    assert_eq!(cancelled.operation, "cancel");
+    assert_eq!(h.writer.cancels(), 1);
+}
+
+#[tokio::test]
+async fn a_refusal_the_store_cannot_record_says_nothing_changed_but_keeps_the_key() {
+    let store = Arc::new(StepStore::new());
+    let h = harness(Options {
+        store: store.clone(),
+        ..Options::default()
+    });
+    // The broker definitely refuses (no such order), then recording the refusal fails.
+    store.fail_next("fail");
+    let error = h
+        .gateway
+        .paper_cancel(
+            &agent(),
+            RawPaperCancel {
+                account: PAPER.into(),
+                order_id: "lc-999".into(),
+                idempotency_key: "c-1".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    let told = told(&error);
+    assert_eq!(told.code, "WORKFLOW_STORE_FAILED");
+    assert_eq!(told.order.as_deref(), Some("not_placed"));
+    assert_eq!(told.recorded, Some(false));
+    assert!(told.message.contains("refused"), "{}", told.message);
+    assert!(
+        told.action.contains("same idempotency key"),
+        "{}",
+        told.action
+    );
+    assert_eq!(h.writer.cancels(), 1);
 }

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ibkr_agent_gateway::adapters::outbound::memory_workflow::MemoryWorkflowStore;
 use ibkr_agent_gateway::adapters::outbound::sqlite_workflow::SqliteWorkflowStore;
-use ibkr_agent_gateway::domain::approval::{Approval, ApprovalStatus};
+use ibkr_agent_gateway::domain::approval::{Approval, ApprovalStatus, ApproverKind};
+use ibkr_agent_gateway::domain::audit::chain::ChainKey;
 use ibkr_agent_gateway::domain::audit::{Actor, Surface};
 use ibkr_agent_gateway::domain::idempotency::{
     Fingerprint, IdempotencyRecord, IdempotencyState, WriteOperation,
@@ -22,11 +23,12 @@ use ibkr_agent_gateway::domain::ids::{
 use ibkr_agent_gateway::domain::money::{Currency, Money, Price, Quantity};
 use ibkr_agent_gateway::domain::order::{OrderSide, OrderType, TimeInForce};
 use ibkr_agent_gateway::domain::order_intent::{
-    IntentParts, OrderDigest, OrderIntent, TrailingOffset,
+    DigestKey, IntentParts, OrderDigest, OrderIntent, TrailingOffset,
 };
 use ibkr_agent_gateway::domain::preview::{Preview, PreviewKind, WhatIf};
+use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::ports::workflow_store::{
-    BeginOutcome, RecordKey, StoreError, WorkflowStore,
+    BeginOutcome, InsertApproval, RecordKey, StoreError, WorkflowStore,
 };
 use rust_decimal::Decimal;
 use tempfile::TempDir;
@@ -89,6 +91,8 @@ workflow_contract_suite!(memory =>
     close_approval_refuses_other_target_statuses,
     finishing_a_missing_record_is_a_wrong_state,
     pending_lists_only_pending_oldest_first,
+    a_preview_has_one_usable_or_used_approval,
+    completed_lists_an_operations_completed_records_newest_first,
 );
 
 workflow_contract_suite!(sqlite =>
@@ -108,11 +112,21 @@ workflow_contract_suite!(sqlite =>
     close_approval_refuses_other_target_statuses,
     finishing_a_missing_record_is_a_wrong_state,
     pending_lists_only_pending_oldest_first,
+    a_preview_has_one_usable_or_used_approval,
+    completed_lists_an_operations_completed_records_newest_first,
 );
 
 // -------------------------------------------------------------------------------------------
 // Builders
 // -------------------------------------------------------------------------------------------
+
+/// An approval `id` of the shared preview `prv_shared`, made at `t0 + offset` seconds.
+fn shared(id: &str, offset: i64) -> Approval {
+    Approval {
+        preview_id: PreviewId::parse("prv_shared").unwrap(),
+        ..approval(id, offset)
+    }
+}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 2, 15, 0, 0).unwrap()
@@ -151,11 +165,16 @@ fn order_preview(id: &str) -> Preview {
     )
 }
 
+/// The deployment key the test previews' digests are made with.
+fn digest_key() -> DigestKey {
+    DigestKey::derive(&ChainKey::new(&SecretBytes::new(vec![7; 32])).unwrap())
+}
+
 fn preview(id: &str, kind: PreviewKind, legs: Vec<OrderIntent>) -> Preview {
     Preview {
         id: PreviewId::parse(id).unwrap(),
         kind,
-        digest: OrderDigest::of(&legs),
+        digest: OrderDigest::keyed(&digest_key(), &legs),
         legs,
         symbol: "AAPL".to_owned(),
         what_if: WhatIf::default(),
@@ -166,16 +185,18 @@ fn preview(id: &str, kind: PreviewKind, legs: Vec<OrderIntent>) -> Preview {
     }
 }
 
-/// An `approved` approval made at `t0 + offset` seconds, usable for 300 seconds.
+/// An `approved` approval made at `t0 + offset` seconds, usable for 300 seconds, of its own
+/// preview (`apr_x` approves `prv_x`).
 fn approval(id: &str, offset: i64) -> Approval {
     let created_at = t0() + Duration::seconds(offset);
     Approval {
         id: ApprovalId::parse(id).unwrap(),
-        preview_id: PreviewId::parse("prv_1").unwrap(),
+        preview_id: PreviewId::parse(&id.replacen("apr_", "prv_", 1)).unwrap(),
         account_id: account(),
         digest: order_preview("prv_1").digest,
         status: ApprovalStatus::Approved,
         created_by: Actor::LocalOperator,
+        approver: ApproverKind::Operator,
         surface: Surface::Cli,
         created_at,
         expires_at: created_at + Duration::seconds(300),
@@ -277,7 +298,7 @@ async fn previews_round_trip(fixture: &Fixture) {
     for preview in [&order, &bracket, &modify] {
         let loaded = store.preview(&preview.id).await.unwrap().unwrap();
         assert_eq!(&loaded, preview);
-        assert!(loaded.digest_matches(), "{}", preview.id);
+        assert!(loaded.digest_matches(&digest_key()), "{}", preview.id);
     }
     assert_eq!(bracket.legs.len(), 3);
     assert_eq!(
@@ -317,6 +338,7 @@ async fn approvals_round_trip(fixture: &Fixture) {
         created_by: Actor::RemoteSubject {
             subject_hash: "feed".to_owned(),
         },
+        approver: ApproverKind::Agent,
         surface: Surface::McpStdio,
         ..approval("apr_closed", 1)
     };
@@ -764,6 +786,91 @@ async fn pending_lists_only_pending_oldest_first(fixture: &Fixture) {
     );
 }
 
+async fn a_preview_has_one_usable_or_used_approval(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    let refused = Ok(InsertApproval::PreviewAlreadyApproved);
+    assert_eq!(
+        store.insert_approval(&shared("apr_1", 0)).await,
+        Ok(InsertApproval::Inserted)
+    );
+    // A usable approval blocks another.
+    assert_eq!(store.insert_approval(&shared("apr_2", 10)).await, refused);
+    // Past its expiry but held by a write: still blocks (the order may be at the broker).
+    let write = record("k-1", Some("apr_1"));
+    assert_eq!(store.begin(&write).await, Ok(BeginOutcome::Started));
+    assert_eq!(store.insert_approval(&shared("apr_3", 400)).await, refused);
+    // The write failed (the broker did not act): the approval expired unused.
+    store.fail(&key_of(&write), "{}", t0()).await.unwrap();
+    assert_eq!(
+        store.insert_approval(&shared("apr_4", 400)).await,
+        Ok(InsertApproval::Inserted)
+    );
+    // A consumed approval blocks for good.
+    let write = record("k-4", Some("apr_4"));
+    assert_eq!(store.begin(&write).await, Ok(BeginOutcome::Started));
+    store.complete(&key_of(&write), "{}", t0()).await.unwrap();
+    assert_eq!(
+        store.insert_approval(&shared("apr_5", 100_000)).await,
+        refused
+    );
+    // A revoked one does not, on another preview.
+    store_approval(fixture, "apr_r").await;
+    assert!(
+        store
+            .close_approval(&approval_id("apr_r"), ApprovalStatus::Revoked, t0())
+            .await
+            .unwrap()
+    );
+    let again = Approval {
+        id: approval_id("apr_r2"),
+        ..approval("apr_r", 1)
+    };
+    assert_eq!(
+        store.insert_approval(&again).await,
+        Ok(InsertApproval::Inserted)
+    );
+    for refused_id in ["apr_2", "apr_3", "apr_5"] {
+        assert_eq!(store.approval(&approval_id(refused_id)).await, Ok(None));
+    }
+}
+
+async fn completed_lists_an_operations_completed_records_newest_first(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    for (key, finished) in [("k-old", 1), ("k-new", 2), ("k-open", 0)] {
+        let write = IdempotencyRecord {
+            operation: WriteOperation::PaperBracketSubmit,
+            ..record(key, None)
+        };
+        store.begin(&write).await.unwrap();
+        if finished > 0 {
+            store
+                .complete(&key_of(&write), key, t0() + Duration::seconds(finished))
+                .await
+                .unwrap();
+        }
+    }
+    store.begin(&record("k-submit", None)).await.unwrap();
+    store
+        .complete(&key_of(&record("k-submit", None)), "{}", t0())
+        .await
+        .unwrap();
+    let keys: Vec<String> = store
+        .completed(&account(), WriteOperation::PaperBracketSubmit)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|record| record.key.as_str().to_owned())
+        .collect();
+    assert_eq!(keys, ["k-new", "k-old"]);
+    let other = AccountId::parse("DU7654320").unwrap();
+    assert_eq!(
+        store
+            .completed(&other, WriteOperation::PaperBracketSubmit)
+            .await,
+        Ok(Vec::new())
+    );
+}
+
 /// Stores an `approved` approval `id`, made at `t0`.
 async fn store_approval(fixture: &Fixture, id: &str) {
     fixture
@@ -850,7 +957,7 @@ async fn sqlite_an_edited_limit_price_loads_with_a_digest_mismatch() {
             .await
             .unwrap()
             .unwrap()
-            .digest_matches()
+            .digest_matches(&digest_key())
     );
 
     edit(
@@ -864,7 +971,7 @@ async fn sqlite_an_edited_limit_price_loads_with_a_digest_mismatch() {
         Some(Price::parse("201").unwrap())
     );
     assert_eq!(edited.digest, preview.digest);
-    assert!(!edited.digest_matches());
+    assert!(!edited.digest_matches(&digest_key()));
 }
 
 #[tokio::test]
@@ -976,4 +1083,47 @@ async fn sqlite_begin_is_atomic_across_connections() {
     }
     assert_eq!(started, 1);
     assert_eq!(stores[1].pending().await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_one_approval_per_preview_holds_across_connections() {
+    // Two stores on one file stand in for two processes approving the same preview.
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_path(&dir);
+    let stores: [Arc<dyn WorkflowStore>; 2] = [
+        Arc::new(SqliteWorkflowStore::open(&path).unwrap()),
+        Arc::new(SqliteWorkflowStore::open(&path).unwrap()),
+    ];
+    let mut tasks = JoinSet::new();
+    for index in 0..16 {
+        let store = Arc::clone(&stores[index % 2]);
+        let candidate = shared(&format!("apr_{index}"), 0);
+        tasks.spawn(async move { store.insert_approval(&candidate).await });
+    }
+    let mut inserted = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        match outcome.unwrap().unwrap() {
+            InsertApproval::Inserted => inserted += 1,
+            InsertApproval::PreviewAlreadyApproved => {}
+        }
+    }
+    assert_eq!(inserted, 1);
+}
+
+#[tokio::test]
+async fn sqlite_a_trigger_refuses_a_second_approval_inserted_behind_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_path(&dir);
+    let store = SqliteWorkflowStore::open(&path).unwrap();
+    store.insert_approval(&shared("apr_1", 0)).await.unwrap();
+    let error = rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO approvals SELECT 'apr_2', preview_id, account_id, digest, status, \
+             created_by, surface, created_at, expires_at, closed_at, approver \
+             FROM approvals WHERE id = 'apr_1'",
+            [],
+        )
+        .unwrap_err();
+    assert!(error.to_string().contains("usable or was used"), "{error}");
 }

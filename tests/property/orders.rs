@@ -15,19 +15,28 @@ use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
 use ibkr_agent_gateway::app::audited::CallContext;
 use ibkr_agent_gateway::app::config::{PaperTradingSettings, PaperWriterKind};
 use ibkr_agent_gateway::app::order_input::{RawOrderPreview, RawPaperSubmit};
-use ibkr_agent_gateway::domain::approval::{Approval, ApprovalRefusal, ApprovalStatus};
+use ibkr_agent_gateway::domain::approval::{
+    Approval, ApprovalRefusal, ApprovalStatus, ApproverKind,
+};
+use ibkr_agent_gateway::domain::audit::chain::ChainKey;
 use ibkr_agent_gateway::domain::audit::{Actor, Surface};
 use ibkr_agent_gateway::domain::ids::{AccountId, ApprovalId, ContractId, PreviewId};
 use ibkr_agent_gateway::domain::instrument::{AssetClass, Contract};
 use ibkr_agent_gateway::domain::money::{Currency, Price, Quantity};
 use ibkr_agent_gateway::domain::order::{OrderSide, OrderType, TimeInForce};
-use ibkr_agent_gateway::domain::order_intent::{IntentParts, OrderDigest, OrderIntent};
+use ibkr_agent_gateway::domain::order_intent::{DigestKey, IntentParts, OrderDigest, OrderIntent};
 use ibkr_agent_gateway::domain::preview::{PreviewPolicy, ReferenceQuote};
 use ibkr_agent_gateway::domain::scope::Scope;
+use ibkr_agent_gateway::domain::secret::SecretBytes;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 use crate::strategies::decimal;
+
+/// A deployment's digest key.
+fn digest_key() -> DigestKey {
+    DigestKey::derive(&ChainKey::new(&SecretBytes::new(vec![9; 32])).unwrap())
+}
 
 /// A positive decimal with up to `max_scale` places.
 fn positive(max_scale: u32) -> impl Strategy<Value = Decimal> {
@@ -130,7 +139,7 @@ proptest! {
         prop_assert_eq!(parsed.quantity().value(), intent.quantity().value());
         prop_assert_eq!(parsed.limit_price(), intent.limit_price());
         prop_assert_eq!(parsed.stop_price(), intent.stop_price());
-        prop_assert_eq!(OrderDigest::of(&[parsed]), OrderDigest::of(&[intent]));
+        prop_assert_eq!(OrderDigest::keyed(&digest_key(), &[parsed]), OrderDigest::keyed(&digest_key(), &[intent]));
     }
 
     #[test]
@@ -155,7 +164,7 @@ proptest! {
             }
         }
         let changed = OrderIntent::new(parts).unwrap();
-        let approved = OrderDigest::of(std::slice::from_ref(&intent));
+        let approved = OrderDigest::keyed(&digest_key(), std::slice::from_ref(&intent));
         let now = DateTime::parse_from_rfc3339("2026-11-27T15:30:00Z").unwrap().into();
         let approval = Approval {
             id: ApprovalId::parse("apr_1").unwrap(),
@@ -164,12 +173,13 @@ proptest! {
             digest: approved,
             status: ApprovalStatus::Approved,
             created_by: Actor::LocalOperator,
+            approver: ApproverKind::Operator,
             surface: Surface::Cli,
             created_at: now,
             expires_at: now + chrono::Duration::seconds(300),
             closed_at: None,
         };
-        let result = approval.check_usable(now, changed.account_id(), &OrderDigest::of(std::slice::from_ref(&changed)));
+        let result = approval.check_usable(now, changed.account_id(), &OrderDigest::keyed(&digest_key(), std::slice::from_ref(&changed)));
         prop_assert!(matches!(
             result,
             Err(ApprovalRefusal::DigestMismatch | ApprovalRefusal::AccountMismatch)
@@ -271,6 +281,119 @@ proptest! {
                 }
             }
             assert_eq!(writer.submitted_count(), approval_used.len());
+        });
+    }
+}
+
+/// One step in a generated approval history over two previews.
+#[derive(Debug, Clone)]
+enum ApprovalStep {
+    /// Approve preview `0` or `1` (with a short or a long lifetime).
+    Approve { preview: usize, short: bool },
+    /// Revoke the newest approval of a preview.
+    Revoke { preview: usize },
+    /// Submit with the newest approval of a preview under key `key`.
+    Submit { preview: usize, key: usize },
+    /// Let time pass.
+    Wait { seconds: i64 },
+}
+
+fn approval_steps() -> impl Strategy<Value = Vec<ApprovalStep>> {
+    prop::collection::vec(
+        prop_oneof![
+            (0usize..2, any::<bool>())
+                .prop_map(|(preview, short)| ApprovalStep::Approve { preview, short }),
+            (0usize..2).prop_map(|preview| ApprovalStep::Revoke { preview }),
+            (0usize..2, 0usize..4).prop_map(|(preview, key)| ApprovalStep::Submit { preview, key }),
+            (1i64..40).prop_map(|seconds| ApprovalStep::Wait { seconds }),
+        ],
+        1..24,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// However approvals are granted, revoked, left to expire and used, one preview places at
+    /// most one order.
+    #[test]
+    fn a_preview_places_at_most_one_order(steps in approval_steps()) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let clock = Arc::new(FixedClock::new(
+                DateTime::parse_from_rfc3339("2026-11-27T15:30:00Z").unwrap().into(),
+            ));
+            let writer = Arc::new(LocalCandidateWriter::new());
+            let gateway = Gateway::builder(Arc::new(FakeBroker::new(clock.clone())))
+                .clock(clock.clone())
+                .scopes(Scope::ALL.iter().copied().collect())
+                .workflow_store(Arc::new(MemoryWorkflowStore::new()))
+                .paper_writer(writer.clone())
+                .paper_trading(PaperTradingSettings {
+                    enabled: true,
+                    allowed_accounts: BTreeSet::from([AccountId::parse("DU1234567").unwrap()]),
+                    writer: PaperWriterKind::LocalCandidate,
+                    recovery_grace_seconds: 120,
+                })
+                .build()
+                .unwrap();
+            let mut previews = Vec::new();
+            for quantity in ["1", "2"] {
+                let preview = gateway
+                    .preview_order(&CallContext::mcp_stdio(), RawOrderPreview {
+                        account: "DU1234567".into(),
+                        contract_id: "265598".into(),
+                        side: "BUY".into(),
+                        quantity: quantity.into(),
+                        order_type: "LMT".into(),
+                        limit_price: Some("190".into()),
+                        ..RawOrderPreview::default()
+                    })
+                    .await
+                    .unwrap();
+                previews.push(preview.preview_id);
+            }
+            let mut newest: [Option<String>; 2] = [None, None];
+            let mut placed = [0usize; 2];
+            for step in &steps {
+                match step {
+                    ApprovalStep::Approve { preview, short } => {
+                        if let Ok(view) = gateway
+                            .create_approval(&CallContext::cli(), RawApprovalCreate {
+                                preview_id: previews[*preview].clone(),
+                                ttl_seconds: Some(if *short { 5 } else { 60 }),
+                            })
+                            .await
+                        {
+                            newest[*preview] = Some(view.approval_id);
+                        }
+                    }
+                    ApprovalStep::Revoke { preview } => {
+                        if let Some(id) = &newest[*preview] {
+                            let _ = gateway.revoke_approval(&CallContext::cli(), id).await;
+                        }
+                    }
+                    ApprovalStep::Submit { preview, key } => {
+                        if let Some(id) = &newest[*preview] {
+                            let result = gateway
+                                .paper_submit(&CallContext::mcp_stdio(), RawPaperSubmit {
+                                    account: "DU1234567".into(),
+                                    approval_id: id.clone(),
+                                    idempotency_key: format!("p{preview}-key-{key}"),
+                                })
+                                .await;
+                            if let Ok(view) = result
+                                && !view.replayed
+                            {
+                                placed[*preview] += 1;
+                            }
+                        }
+                    }
+                    ApprovalStep::Wait { seconds } => clock.advance(chrono::Duration::seconds(*seconds)),
+                }
+            }
+            assert!(placed.iter().all(|count| *count <= 1), "{placed:?}");
+            assert_eq!(writer.submitted_count(), placed.iter().sum::<usize>());
         });
     }
 }

@@ -9,10 +9,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::approval::{Approval, ApprovalStatus};
-use crate::domain::idempotency::{IdempotencyRecord, IdempotencyState};
-use crate::domain::ids::{ApprovalId, PreviewId};
+use crate::domain::idempotency::{IdempotencyRecord, IdempotencyState, WriteOperation};
+use crate::domain::ids::{AccountId, ApprovalId, PreviewId};
 use crate::domain::preview::Preview;
-use crate::ports::workflow_store::{BeginOutcome, RecordKey, StoreError, WorkflowStore};
+use crate::ports::workflow_store::{
+    BeginOutcome, InsertApproval, RecordKey, StoreError, WorkflowStore,
+};
 
 /// The workflow store in memory.
 #[derive(Debug, Default)]
@@ -120,12 +122,26 @@ impl WorkflowStore for MemoryWorkflowStore {
         Ok(self.lock()?.previews.get(id).cloned())
     }
 
-    async fn insert_approval(&self, approval: &Approval) -> Result<(), StoreError> {
-        match self.lock()?.approvals.entry(approval.id.clone()) {
+    async fn insert_approval(&self, approval: &Approval) -> Result<InsertApproval, StoreError> {
+        let mut state = self.lock()?;
+        if state.approvals.contains_key(&approval.id) {
+            return Err(StoreError::Duplicate);
+        }
+        let blocked = state.approvals.values().any(|earlier| {
+            earlier.preview_id == approval.preview_id
+                && earlier.blocks_new_approval(
+                    approval.created_at,
+                    state.approval_held(&earlier.id, &HOLDING),
+                )
+        });
+        if blocked {
+            return Ok(InsertApproval::PreviewAlreadyApproved);
+        }
+        match state.approvals.entry(approval.id.clone()) {
             Entry::Occupied(_) => Err(StoreError::Duplicate),
             Entry::Vacant(slot) => {
                 slot.insert(approval.clone());
-                Ok(())
+                Ok(InsertApproval::Inserted)
             }
         }
     }
@@ -243,6 +259,28 @@ impl WorkflowStore for MemoryWorkflowStore {
         Ok(())
     }
 
+    async fn completed(
+        &self,
+        account: &AccountId,
+        operation: WriteOperation,
+    ) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        let state = self.lock()?;
+        let mut completed: Vec<&IdempotencyRecord> = state
+            .records
+            .values()
+            .filter(|record| {
+                &record.account_id == account
+                    && record.operation == operation
+                    && record.state == IdempotencyState::Completed
+            })
+            .collect();
+        // The SQLite store's order: newest first, then by key, descending.
+        completed.sort_by(|left, right| {
+            (right.finished_at, right.key.as_str()).cmp(&(left.finished_at, left.key.as_str()))
+        });
+        Ok(completed.into_iter().cloned().collect())
+    }
+
     async fn pending(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
         let state = self.lock()?;
         let mut pending: Vec<&IdempotencyRecord> = state
@@ -271,8 +309,8 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::domain::idempotency::{Fingerprint, WriteOperation};
-    use crate::domain::ids::{AccountId, IdempotencyKey};
+    use crate::domain::idempotency::Fingerprint;
+    use crate::domain::ids::IdempotencyKey;
 
     fn record() -> IdempotencyRecord {
         IdempotencyRecord {

@@ -649,6 +649,7 @@ impl Human for ApprovalView {
             ),
             ("status", self.status.clone()),
             ("created_by", self.created_by.clone()),
+            ("approver", self.approver.clone()),
             ("surface", self.surface.clone()),
             ("order_digest", self.order_digest.clone()),
             ("created_at", self.created_at.clone()),

@@ -1,26 +1,72 @@
-//! The `approvals` table: storing, reading and listing approvals, and closing an unused one.
+//! The `approvals` table: storing (one usable or used approval per preview), reading and
+//! listing approvals, and closing an unused one.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{corrupt, insert_failed, records, timestamps, unavailable};
-use crate::domain::approval::{Approval, ApprovalStatus};
+use crate::domain::approval::{Approval, ApprovalStatus, ApproverKind};
 use crate::domain::audit::{Actor, Surface};
 use crate::domain::ids::{AccountId, ApprovalId, PreviewId};
 use crate::domain::order_intent::OrderDigest;
-use crate::ports::workflow_store::StoreError;
+use crate::ports::workflow_store::{InsertApproval, StoreError};
 
 /// The columns every query reads, in [`ApprovalRow::read`]'s order.
 const COLUMNS: &str = "id, preview_id, account_id, digest, status, created_by, surface, \
-     created_at, expires_at, closed_at";
+     created_at, expires_at, closed_at, approver";
 
-/// Stores `approval`.
-pub(super) fn insert(connection: &Connection, approval: &Approval) -> Result<(), StoreError> {
-    connection
+/// Stores `approval` unless an earlier approval of its preview blocks it
+/// ([`Approval::blocks_new_approval`] at the new approval's creation time), in one immediate
+/// transaction, so of two concurrent approvals of one preview (from any process) one wins.
+/// The `approvals_one_per_preview` trigger refuses the same rows should a caller skip this.
+pub(super) fn insert(
+    connection: &mut Connection,
+    approval: &Approval,
+) -> Result<InsertApproval, StoreError> {
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable("lock the workflow store"))?;
+    let taken: bool = transaction
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM approvals WHERE id = ?1)",
+            params![approval.id.as_str()],
+            |row| row.get(0),
+        )
+        .map_err(unavailable("check the approval id"))?;
+    if taken {
+        return Err(StoreError::Duplicate);
+    }
+    let earlier = {
+        let fail = unavailable("read the preview's approvals");
+        let mut statement = transaction
+            .prepare(&format!(
+                "SELECT {COLUMNS}, EXISTS (SELECT 1 FROM idempotency_records \
+                 WHERE idempotency_records.approval_id = approvals.id \
+                 AND idempotency_records.state != 'failed') \
+                 FROM approvals WHERE preview_id = ?1"
+            ))
+            .map_err(&fail)?;
+        statement
+            .query_map(params![approval.preview_id.as_str()], |row| {
+                Ok((ApprovalRow::read(row)?, row.get::<_, bool>(11)?))
+            })
+            .map_err(&fail)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&fail)?
+    };
+    for (row, held) in earlier {
+        if row
+            .into_approval()?
+            .blocks_new_approval(approval.created_at, held)
+        {
+            return Ok(InsertApproval::PreviewAlreadyApproved);
+        }
+    }
+    transaction
         .execute(
             "INSERT INTO approvals (id, preview_id, account_id, digest, status, created_by, \
-             surface, created_at, expires_at, closed_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             surface, created_at, expires_at, closed_at, approver) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 approval.id.as_str(),
                 approval.preview_id.as_str(),
@@ -32,10 +78,14 @@ pub(super) fn insert(connection: &Connection, approval: &Approval) -> Result<(),
                 timestamps::to_text(approval.created_at),
                 timestamps::to_text(approval.expires_at),
                 approval.closed_at.map(timestamps::to_text),
+                approval.approver.as_str(),
             ],
         )
-        .map(|_| ())
-        .map_err(insert_failed("store the approval"))
+        .map_err(insert_failed("store the approval"))?;
+    transaction
+        .commit()
+        .map_err(unavailable("commit the approval"))?;
+    Ok(InsertApproval::Inserted)
 }
 
 /// The approval stored under `id`.
@@ -141,6 +191,7 @@ struct ApprovalRow {
     created_at: String,
     expires_at: String,
     closed_at: Option<String>,
+    approver: String,
 }
 
 impl ApprovalRow {
@@ -156,6 +207,7 @@ impl ApprovalRow {
             created_at: row.get(7)?,
             expires_at: row.get(8)?,
             closed_at: row.get(9)?,
+            approver: row.get(10)?,
         })
     }
 
@@ -175,6 +227,7 @@ impl ApprovalRow {
             digest: OrderDigest::from_hex(&self.digest).map_err(|_| bad("digest"))?,
             status: ApprovalStatus::parse(&self.status).ok_or_else(|| bad("status"))?,
             created_by: Actor::from_stored(&self.created_by).ok_or_else(|| bad("created_by"))?,
+            approver: ApproverKind::parse(&self.approver).ok_or_else(|| bad("approver"))?,
             surface: Surface::parse(&self.surface).ok_or_else(|| bad("surface"))?,
             created_at: timestamps::from_text(&self.created_at).ok_or_else(|| bad("created_at"))?,
             expires_at: timestamps::from_text(&self.expires_at).ok_or_else(|| bad("expires_at"))?,

@@ -2,7 +2,8 @@
 //!
 //! Threads: one connection behind a std mutex, used only inside `spawn_blocking`, so SQLite
 //! never runs on an async worker and calls from this process are serialized. Every change that
-//! checks before it writes (`begin`, `complete`, `fail`, `mark_needs_review`, `close_approval`)
+//! checks before it writes (`begin`, `complete`, `fail`, `mark_needs_review`, `close_approval`,
+//! `insert_approval`)
 //! runs in a `BEGIN IMMEDIATE` transaction, so it is also atomic against another process using
 //! the same file (a CLI command beside a running server); the busy timeout lets the second
 //! writer wait for the first instead of failing.
@@ -31,10 +32,12 @@ use rusqlite::Connection;
 
 use super::private_files::{create_private_dir, open_private, restrict_to_owner};
 use crate::domain::approval::{Approval, ApprovalStatus};
-use crate::domain::idempotency::IdempotencyRecord;
-use crate::domain::ids::{ApprovalId, PreviewId};
+use crate::domain::idempotency::{IdempotencyRecord, WriteOperation};
+use crate::domain::ids::{AccountId, ApprovalId, PreviewId};
 use crate::domain::preview::Preview;
-use crate::ports::workflow_store::{BeginOutcome, RecordKey, StoreError, WorkflowStore};
+use crate::ports::workflow_store::{
+    BeginOutcome, InsertApproval, RecordKey, StoreError, WorkflowStore,
+};
 
 /// The workflow store in a SQLite file.
 pub struct SqliteWorkflowStore {
@@ -120,7 +123,7 @@ impl WorkflowStore for SqliteWorkflowStore {
             .await
     }
 
-    async fn insert_approval(&self, approval: &Approval) -> Result<(), StoreError> {
+    async fn insert_approval(&self, approval: &Approval) -> Result<InsertApproval, StoreError> {
         let approval = approval.clone();
         self.run(move |connection| approvals::insert(connection, &approval))
             .await
@@ -189,6 +192,16 @@ impl WorkflowStore for SqliteWorkflowStore {
     ) -> Result<(), StoreError> {
         let key = key.clone();
         self.run(move |connection| records::mark_needs_review(connection, &key, at))
+            .await
+    }
+
+    async fn completed(
+        &self,
+        account: &AccountId,
+        operation: WriteOperation,
+    ) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        let account = account.clone();
+        self.run(move |connection| records::completed(connection, &account, operation))
             .await
     }
 

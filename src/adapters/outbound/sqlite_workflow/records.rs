@@ -61,6 +61,35 @@ pub(super) fn pending(connection: &Connection) -> Result<Vec<IdempotencyRecord>,
     rows.into_iter().map(RecordRow::into_record).collect()
 }
 
+/// The `completed` records of `operation` for `account`, newest first (ties by key).
+pub(super) fn completed(
+    connection: &Connection,
+    account: &AccountId,
+    operation: WriteOperation,
+) -> Result<Vec<IdempotencyRecord>, StoreError> {
+    let fail = unavailable("list the completed writes");
+    let mut statement = connection
+        .prepare(&format!(
+            "SELECT {COLUMNS} FROM idempotency_records \
+             WHERE account_id = ?1 AND operation = ?2 AND state = ?3 \
+             ORDER BY finished_at DESC, key DESC"
+        ))
+        .map_err(&fail)?;
+    let rows = statement
+        .query_map(
+            params![
+                account.expose(),
+                operation.as_str(),
+                IdempotencyState::Completed.as_str()
+            ],
+            RecordRow::read,
+        )
+        .map_err(&fail)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&fail)?;
+    rows.into_iter().map(RecordRow::into_record).collect()
+}
+
 /// Stores `record` as `pending` unless its key is taken or its approval is unavailable.
 pub(super) fn begin(
     connection: &mut Connection,

@@ -50,3 +50,47 @@ pub(super) fn open(path: &Path) -> Result<Connection, StoreError> {
         })?;
     Ok(connection)
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+
+    use super::*;
+    use crate::domain::approval::ApproverKind;
+    use crate::domain::ids::ApprovalId;
+
+    #[test]
+    fn approvals_from_before_v2_stay_readable_and_are_attributed_by_surface() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("workflow.sqlite3");
+        {
+            // A database as the previous release left it: only V1 applied.
+            let mut connection = Connection::open(&path).unwrap();
+            embedded::migrations::runner()
+                .set_target(refinery::Target::Version(1))
+                .run(&mut connection)
+                .unwrap();
+            for (id, surface) in [("apr_cli", "cli"), ("apr_mcp", "mcp_stdio")] {
+                connection
+                    .execute(
+                        "INSERT INTO approvals (id, preview_id, account_id, digest, status, \
+                         created_by, surface, created_at, expires_at, closed_at) \
+                         VALUES (?1, 'prv_1', 'DU1234567', ?2, 'consumed', 'local_operator', \
+                         ?3, '2026-01-02T15:00:00.000000000Z', '2026-01-02T15:05:00.000000000Z', \
+                         '2026-01-02T15:01:00.000000000Z')",
+                        params![id, "ab".repeat(32), surface],
+                    )
+                    .unwrap();
+            }
+        }
+        let connection = open(&path).unwrap();
+        let approver = |id: &str| {
+            super::super::approvals::get(&connection, &ApprovalId::parse(id).unwrap())
+                .unwrap()
+                .unwrap()
+                .approver
+        };
+        assert_eq!(approver("apr_cli"), ApproverKind::Operator);
+        assert_eq!(approver("apr_mcp"), ApproverKind::Agent);
+    }
+}

@@ -93,3 +93,31 @@ fn log_ceiling() -> tracing_subscriber::filter::Targets {
         .with_target("ibkr_agent_gateway", LevelFilter::TRACE)
         .with_target("ibkr_agent", LevelFilter::TRACE)
 }
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::filter::LevelFilter;
+
+    use super::*;
+
+    #[test]
+    fn the_ceiling_keeps_payload_logging_crates_quiet_and_the_gateway_verbose() {
+        let ceiling = log_ceiling();
+        for (target, level) in [
+            (mcp::LIBRARY_LOG_TARGET, LevelFilter::WARN),
+            ("rmcp::service", LevelFilter::INFO),
+            ("reqwest::async_impl::client", LevelFilter::DEBUG),
+            ("hyper_util::client::legacy", LevelFilter::TRACE),
+            ("h2::codec", LevelFilter::DEBUG),
+            ("rusqlite", LevelFilter::INFO),
+        ] {
+            let level = level.into_level().unwrap();
+            assert!(!ceiling.would_enable(target, &level), "{target} at {level}");
+        }
+        let trace = tracing::Level::TRACE;
+        assert!(ceiling.would_enable("ibkr_agent_gateway::adapters::inbound::mcp", &trace));
+        assert!(ceiling.would_enable("ibkr_agent", &trace));
+        assert!(ceiling.would_enable("rmcp::service", &tracing::Level::ERROR));
+        assert!(ceiling.would_enable("reqwest::connect", &tracing::Level::WARN));
+    }
+}

@@ -220,18 +220,14 @@ where
             }
             return;
         }
-        let answer = self
+        let has_answer = self
             .pending_refusal
-            .as_mut()
-            .and_then(|refused| refused.answer.take());
-        let (Some(frames), Some(answer)) = (self.frames.as_ref(), answer) else {
+            .as_ref()
+            .is_some_and(|refused| refused.answer.is_some());
+        let Some(frames) = self.frames.as_ref().filter(|_| has_answer) else {
             self.pending_refusal = None;
             return;
         };
-        // Put back until a permit is in hand.
-        if let Some(refused) = self.pending_refusal.as_mut() {
-            refused.answer = Some(answer);
-        }
         let permit = frames.reserve().await;
         let answer = self
             .pending_refusal

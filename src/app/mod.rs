@@ -11,6 +11,7 @@ pub mod audit_reads;
 pub mod audited;
 pub mod config;
 pub mod error;
+pub mod frame_refusals;
 pub mod gateway;
 pub mod input;
 pub mod operation;

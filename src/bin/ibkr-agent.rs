@@ -54,7 +54,16 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr only, so stdout carries nothing but the command's output.
+///
+/// `--log-level` or `RUST_LOG` chooses what is logged, under a ceiling no filter can lift: the
+/// gateway's own events (which never carry arguments) at any level, other crates at `warn` at
+/// most, and the MCP library at `error` at most. Below those levels the MCP library logs every
+/// request and answer whole, and the HTTP stack logs request URLs, which hold account ids; MCP
+/// clients keep the server's stderr in files.
 fn init_logging(level: Option<&str>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter = level
         .map(str::to_owned)
         .or_else(process_env::log_filter)
@@ -62,9 +71,53 @@ fn init_logging(level: Option<&str>) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
+    let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_env_filter(filter)
+        .with_ansi(ansi);
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(log_ceiling())
+        .with(output)
         .try_init();
+}
+
+/// The most each crate may log whatever the filter asks. A layer of its own, so a
+/// user-supplied filter (`rmcp=trace`, `rmcp::service=trace`, `trace`) cannot lift it: an event
+/// is logged only when both the filter and this ceiling let it through.
+fn log_ceiling() -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::LevelFilter;
+
+    tracing_subscriber::filter::Targets::new()
+        .with_default(LevelFilter::WARN)
+        .with_target(mcp::LIBRARY_LOG_TARGET, LevelFilter::ERROR)
+        .with_target("ibkr_agent_gateway", LevelFilter::TRACE)
+        .with_target("ibkr_agent", LevelFilter::TRACE)
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::filter::LevelFilter;
+
+    use super::*;
+
+    #[test]
+    fn the_ceiling_keeps_payload_logging_crates_quiet_and_the_gateway_verbose() {
+        let ceiling = log_ceiling();
+        for (target, level) in [
+            (mcp::LIBRARY_LOG_TARGET, LevelFilter::WARN),
+            ("rmcp::service", LevelFilter::INFO),
+            ("reqwest::async_impl::client", LevelFilter::DEBUG),
+            ("hyper_util::client::legacy", LevelFilter::TRACE),
+            ("h2::codec", LevelFilter::DEBUG),
+            ("rusqlite", LevelFilter::INFO),
+        ] {
+            let level = level.into_level().unwrap();
+            assert!(!ceiling.would_enable(target, &level), "{target} at {level}");
+        }
+        let trace = tracing::Level::TRACE;
+        assert!(ceiling.would_enable("ibkr_agent_gateway::adapters::inbound::mcp", &trace));
+        assert!(ceiling.would_enable("ibkr_agent", &trace));
+        assert!(ceiling.would_enable("rmcp::service", &tracing::Level::ERROR));
+        assert!(ceiling.would_enable("reqwest::connect", &tracing::Level::WARN));
+    }
 }

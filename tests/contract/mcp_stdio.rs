@@ -3,9 +3,10 @@
 //! input, lines that are no message answered with -32700 or -32600 (an over-long one too), and
 //! stateless 2026-07-28 requests. Every stdout line must be a JSON-RPC message.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, Command as StdCommand, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -15,20 +16,33 @@ use crate::cli::Sandbox;
 /// How long one answer may take before the test fails instead of hanging.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 
-struct StdioServer {
+pub(crate) struct StdioServer {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
+    /// Drains stderr while the server runs, so verbose logs cannot fill the pipe and stall it.
+    stderr: Option<JoinHandle<String>>,
     seen: Vec<Value>,
 }
 
 impl StdioServer {
-    fn start(sandbox: &Sandbox) -> Self {
+    pub(crate) fn start(sandbox: &Sandbox) -> Self {
+        Self::start_with(sandbox, &[], &[])
+    }
+
+    /// Starts `ibkr-agent <global_args> mcp serve` with `envs` set.
+    pub(crate) fn start_with(
+        sandbox: &Sandbox,
+        global_args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
         let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("ibkr-agent"))
+            .args(global_args)
             .args(["mcp", "serve"])
             .env("IBKR_AGENT_STATE_DIR", sandbox.state.path().join("state"))
             .env_remove("IBKR_AUDIT_HMAC_SECRET")
             .env_remove("RUST_LOG")
+            .envs(envs.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -44,33 +58,45 @@ impl StdioServer {
                 }
             }
         });
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            stderr.read_to_string(&mut text).unwrap();
+            text
+        });
         let stdin = child.stdin.take();
         Self {
             child,
             stdin,
             lines,
+            stderr: Some(stderr),
             seen: Vec::new(),
         }
     }
 
-    fn send_raw(&mut self, line: &str) {
+    pub(crate) fn send_raw(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().unwrap();
         stdin.write_all(line.as_bytes()).unwrap();
         stdin.write_all(b"\n").unwrap();
         stdin.flush().unwrap();
     }
 
-    fn send(&mut self, message: &Value) {
+    pub(crate) fn send(&mut self, message: &Value) {
         self.send_raw(&message.to_string());
     }
 
-    /// The next line from stdout, which must be one JSON-RPC 2.0 message.
-    fn next_message(&mut self) -> Value {
-        let line = match self.lines.recv_timeout(ANSWER_TIMEOUT) {
+    /// The next line from stdout, as written.
+    pub(crate) fn next_line(&mut self) -> String {
+        match self.lines.recv_timeout(ANSWER_TIMEOUT) {
             Ok(line) => line,
             Err(RecvTimeoutError::Timeout) => panic!("no answer within {ANSWER_TIMEOUT:?}"),
             Err(RecvTimeoutError::Disconnected) => panic!("the server closed stdout"),
-        };
+        }
+    }
+
+    /// The next line from stdout, which must be one JSON-RPC 2.0 message.
+    pub(crate) fn next_message(&mut self) -> Value {
+        let line = self.next_line();
         let message: Value = serde_json::from_str(&line)
             .unwrap_or_else(|error| panic!("stdout line is not JSON ({error}): {line}"));
         assert_eq!(message["jsonrpc"], "2.0", "{message}");
@@ -83,14 +109,14 @@ impl StdioServer {
     }
 
     /// Sends a request and returns its response (the next message, which must carry its id).
-    fn request(&mut self, id: i64, method: &str, params: Value) -> Value {
+    pub(crate) fn request(&mut self, id: i64, method: &str, params: Value) -> Value {
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
         let response = self.next_message();
         assert_eq!(response["id"], id, "{response}");
         response
     }
 
-    fn call_tool(&mut self, id: i64, name: &str, arguments: Value) -> Value {
+    pub(crate) fn call_tool(&mut self, id: i64, name: &str, arguments: Value) -> Value {
         self.request(
             id,
             "tools/call",
@@ -100,19 +126,17 @@ impl StdioServer {
 
     /// Closes stdin and waits for the exit; returns the status, remaining stdout lines and
     /// stderr.
-    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
+    pub(crate) fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
         drop(self.stdin.take());
-        let output = self.child.wait_with_output().unwrap();
-        let rest: Vec<String> = self.lines.try_iter().collect();
-        (
-            output.status,
-            rest,
-            String::from_utf8(output.stderr).unwrap(),
-        )
+        let status = self.child.wait().unwrap();
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        // The reader thread ends at end of stdout, which the exit has closed.
+        let rest: Vec<String> = self.lines.iter().collect();
+        (status, rest, stderr)
     }
 }
 
-fn initialize(server: &mut StdioServer, protocol_version: &str) {
+pub(crate) fn initialize(server: &mut StdioServer, protocol_version: &str) {
     let response = server.request(
         1,
         "initialize",
@@ -271,16 +295,9 @@ fn handshake_session_survives_malformed_input(protocol_version: &str) {
     );
     assert_clean_exit(server);
 
-    // Every tools/call that reached the server left one event, from the MCP surface.
-    let (code, tail, _) = sandbox.json(&["audit", "tail", "--limit", "100"]);
-    assert_eq!(code, 0);
-    let from_mcp = tail["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|event| event["surface"] == "mcp_stdio")
-        .count();
-    assert_eq!(from_mcp, 9, "{tail:#}");
+    // Every tools/call that reached the server left one event, from the MCP surface, and so
+    // did each of the four refused lines.
+    assert_eq!(mcp_events(&sandbox), (9, 4));
 }
 
 #[test]
@@ -391,16 +408,24 @@ fn lines_that_are_no_message_are_answered_and_the_session_goes_on() {
     );
     assert_clean_exit(server);
 
-    // Only the four calls that reached the server were audited.
+    // The four calls that reached the server were audited as calls, and each of the
+    // fourteen refused lines as a refused frame.
+    assert_eq!(mcp_events(&sandbox), (4, 14));
+}
+
+/// The MCP surface's events: (calls, refused frames).
+fn mcp_events(sandbox: &Sandbox) -> (usize, usize) {
     let (code, tail, _) = sandbox.json(&["audit", "tail", "--limit", "100"]);
     assert_eq!(code, 0);
-    let from_mcp = tail["events"]
-        .as_array()
-        .unwrap()
+    let events = tail["events"].as_array().unwrap();
+    let from_mcp = events
         .iter()
-        .filter(|event| event["surface"] == "mcp_stdio")
+        .filter(|event| event["surface"] == "mcp_stdio");
+    let refused = from_mcp
+        .clone()
+        .filter(|event| event["operation"] == "frame refused")
         .count();
-    assert_eq!(from_mcp, 4, "{tail:#}");
+    (from_mcp.count() - refused, refused)
 }
 
 fn modern_meta() -> Value {

@@ -26,7 +26,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
-pub use self::stdio::serve_stdio;
+pub use self::stdio::{LIBRARY_LOG_TARGET, serve_stdio};
 use crate::app::config::{Settings, Toolset};
 use crate::app::gateway::Gateway;
 

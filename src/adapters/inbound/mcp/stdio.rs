@@ -3,6 +3,7 @@
 //! the answers to lines that are no valid message, live in `line_transport.rs`.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, JsonRpcMessage, ProtocolVersion};
@@ -10,11 +11,17 @@ use rmcp::service::{RoleServer, RxJsonRpcMessage, ServerInitializeError, TxJsonR
 use rmcp::transport::Transport;
 use rmcp::{ServerHandler, ServiceExt};
 
-use super::line_transport::line_transport;
+use super::line_transport::{RefusalRecorder, line_transport};
 use super::{McpServer, server};
+use crate::app::audited::CallContext;
 use crate::app::config::Settings;
 use crate::app::error::GatewayError;
+use crate::app::frame_refusals::FrameRefusal;
 use crate::app::gateway::Gateway;
+
+/// The tracing target of the MCP library's own events. Below `error` they carry whole
+/// requests and answers (arguments, ids, results), so the binary never logs them.
+pub const LIBRARY_LOG_TARGET: &str = "rmcp";
 
 /// How long the end of a session waits for queued frames to reach a client that reads slowly.
 const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_secs(5);
@@ -32,13 +39,14 @@ const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 /// `INTERNAL_ERROR` when the session cannot start or its task fails.
 pub async fn serve_stdio(gateway: Gateway, settings: &Settings) -> Result<(), GatewayError> {
     gateway.recover_at_startup().await;
-    let server = server(gateway, settings);
+    let server = server(gateway.clone(), settings);
     print_banner(&server, settings);
     // When stdin and stdout are pipes (as MCP clients launch servers), read and write them on
     // the IO reactor rather than through a blocking thread per operation: fewer thread
     // hand-offs per call, and a pending read that does not hold up runtime shutdown.
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
-    let (transport, output) = line_transport(stdin, stdout);
+    let recorder = Arc::new(AuditedRefusals(gateway));
+    let (transport, output) = line_transport(stdin, stdout, Some(recorder));
     let served = match server.serve(HandshakeGuard::new(transport)).await {
         Ok(running) => {
             running
@@ -59,6 +67,22 @@ pub async fn serve_stdio(gateway: Gateway, settings: &Settings) -> Result<(), Ga
     // refusals of lines before the handshake) is written before the process exits.
     output.finish(OUTPUT_DRAIN_LIMIT).await;
     served
+}
+
+/// Audits every line the transport refuses, as the stdio surface's local operator.
+struct AuditedRefusals(Gateway);
+
+#[async_trait::async_trait]
+impl RefusalRecorder for AuditedRefusals {
+    async fn record(&self, refusal: FrameRefusal) {
+        if let Err(error) = self
+            .0
+            .record_frame_refusal(&CallContext::mcp_stdio(), refusal)
+            .await
+        {
+            tracing::error!(code = %error.code(), "a refused MCP frame could not be audited");
+        }
+    }
 }
 
 #[allow(clippy::print_stderr)] // the one start-up line; stdout belongs to the protocol

@@ -18,6 +18,7 @@ mod cli_client_portal;
 mod cli_orders;
 mod client_portal;
 mod client_portal_orders;
+mod client_portal_pacing;
 mod error_codes;
 mod mcp;
 mod mcp_interop;

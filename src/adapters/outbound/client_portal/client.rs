@@ -9,7 +9,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::errors::{self, ErrorContext, GatewayFault};
-use super::pacing::Limiter;
+use super::pacing::{Limiter, PACING_MARGIN_PERCENT_RANGE};
 use super::{ClientPortalConfig, ClientPortalSetupError};
 use crate::app::config::is_loopback;
 
@@ -49,6 +49,8 @@ impl std::fmt::Debug for JsonBody {
 pub(crate) struct ApiRequest {
     method: HttpMethod,
     segments: Vec<String>,
+    /// How many leading segments are fixed path words; the rest are variable (ids, pages).
+    fixed_segments: usize,
     query: Vec<(&'static str, String)>,
     context: ErrorContext,
     body: JsonBody,
@@ -81,6 +83,7 @@ impl ApiRequest {
     fn new(method: HttpMethod, segments: &[&'static str]) -> Self {
         Self {
             method,
+            fixed_segments: segments.len(),
             segments: segments
                 .iter()
                 .map(|segment| (*segment).to_owned())
@@ -99,6 +102,7 @@ impl ApiRequest {
         self
     }
 
+
     /// Appends a query pair; the value is percent-encoded by the URL builder.
     #[must_use]
     pub(crate) fn query(mut self, key: &'static str, value: impl Into<String>) -> Self {
@@ -113,12 +117,20 @@ impl ApiRequest {
         self
     }
 
-    /// The path without query, `/`-joined: the pacing key.
+    /// The pacing key: the path without its query, every identifier written `*`, so a key
+    /// never carries an account id (keys are kept in the shared pacing file). A segment added
+    /// with [`ApiRequest::segment`] is kept only when it is a lower-case path word such as
+    /// `positions`: account ids always carry capitals and digits, order and reply ids digits.
     pub(crate) fn path_key(&self) -> String {
         let mut key = String::new();
-        for segment in &self.segments {
+        for (index, segment) in self.segments.iter().enumerate() {
             key.push('/');
-            key.push_str(segment);
+            let is_word = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_lowercase());
+            if index < self.fixed_segments || is_word {
+                key.push_str(segment);
+            } else {
+                key.push('*');
+            }
         }
         key
     }
@@ -208,6 +220,11 @@ impl GatewayClient {
                 reason: "timeouts must be positive",
             });
         }
+        if !PACING_MARGIN_PERCENT_RANGE.contains(&config.pacing_margin_percent) {
+            return Err(ClientPortalSetupError::Limits {
+                reason: "the pacing margin must be from 5 to 50 percent",
+            });
+        }
         if config.max_body_bytes == 0 {
             return Err(ClientPortalSetupError::Limits {
                 reason: "the body size cap must be positive",
@@ -238,7 +255,12 @@ impl GatewayClient {
             base_url: base_url.clone(),
             login_url: login_url.to_string(),
             max_body_bytes: config.max_body_bytes,
-            limiter: Limiter::new(config.pacing.clone()),
+            limiter: match &config.shared_state_dir {
+                Some(dir) => {
+                    Limiter::shared(config.pacing.clone(), config.pacing_margin_percent, dir)
+                }
+                None => Limiter::new(config.pacing.clone(), config.pacing_margin_percent),
+            },
         })
     }
 
@@ -296,7 +318,7 @@ impl GatewayClient {
             .send()
             .await
             .map_err(|error| GatewayFault::Broker(errors::transport(&error)))?;
-        self.interpret(response, request.context).await
+        self.interpret(response, request).await
     }
 
     fn builder(&self, request: &ApiRequest, url: Url) -> reqwest::RequestBuilder {
@@ -356,7 +378,10 @@ impl GatewayClient {
             };
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let penalty = self.limiter.penalize(retry_after(response.headers()));
+            let penalty = self
+                .limiter
+                .penalize(&request.path_key(), retry_after(response.headers()))
+                .await;
             return Exchange::NotSent(GatewayFault::RateLimited { penalty });
         }
         let body = match self.read_capped(response).await {
@@ -372,8 +397,9 @@ impl GatewayClient {
     async fn interpret(
         &self,
         response: Response,
-        context: ErrorContext,
+        request: &ApiRequest,
     ) -> Result<Value, GatewayFault> {
+        let context = request.context;
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED {
             return Err(GatewayFault::NoSession);
@@ -386,7 +412,10 @@ impl GatewayClient {
             });
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let penalty = self.limiter.penalize(retry_after(response.headers()));
+            let penalty = self
+                .limiter
+                .penalize(&request.path_key(), retry_after(response.headers()))
+                .await;
             return Err(GatewayFault::RateLimited { penalty });
         }
         if status == StatusCode::LOCKED {
@@ -499,7 +528,12 @@ mod tests {
             client.url_for(&request).unwrap().as_str(),
             "https://localhost:5000/v1/api/portfolio/DU1234567/positions/0?sort=name"
         );
-        assert_eq!(request.path_key(), "/portfolio/DU1234567/positions/0");
+        assert_eq!(request.path_key(), "/portfolio/*/positions/*");
+        let fixed_words = ApiRequest::get(&["iserver", "account"])
+            .segment("U12345")
+            .segment("orders")
+            .segment("whatif");
+        assert_eq!(fixed_words.path_key(), "/iserver/account/*/orders/whatif");
         let trailing = self::client("https://localhost:5000/v1/api/");
         assert_eq!(
             trailing

@@ -875,43 +875,6 @@ async fn a_login_redirect_also_means_a_manual_login() {
 }
 
 #[tokio::test]
-async fn a_rate_limit_backs_off_without_retrying() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(api("/iserver/accounts")))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
-        .mount(&server)
-        .await;
-    let broker = broker(&server);
-    assert_eq!(
-        broker.accounts().await.unwrap_err(),
-        BrokerError::RateLimited {
-            retry_after_seconds: 120
-        }
-    );
-    assert_eq!(received(&server).await.len(), 1, "no hot retry");
-    // Within the penalty every request is refused locally, whatever its endpoint.
-    for error in [
-        broker.accounts().await.unwrap_err(),
-        broker.session_status().await.unwrap_err(),
-        broker.quote_snapshot(conid(AAPL)).await.unwrap_err(),
-    ] {
-        let BrokerError::RateLimited {
-            retry_after_seconds,
-        } = error
-        else {
-            panic!("{error:?}")
-        };
-        assert!((119..=120).contains(&retry_after_seconds));
-    }
-    assert_eq!(
-        received(&server).await.len(),
-        1,
-        "refused without reaching the gateway"
-    );
-}
-
-#[tokio::test]
 async fn a_rate_limit_without_retry_after_uses_the_default_penalty() {
     let server = MockServer::start().await;
     Mock::given(any())

@@ -918,7 +918,10 @@ mod tests {
             BrokerBackend::Fake => unreachable!(),
         };
         assert_eq!(margin_of(base), 20);
-        assert_eq!(margin_of(&format!("{base}  pacing_margin_percent: 35\n")), 35);
+        assert_eq!(
+            margin_of(&format!("{base}  pacing_margin_percent: 35\n")),
+            35
+        );
         for bad in ["0", "4", "51", "300"] {
             assert!(
                 error_of(&format!("{base}  pacing_margin_percent: {bad}\n"))

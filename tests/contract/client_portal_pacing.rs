@@ -166,7 +166,10 @@ async fn jittered_arrivals_never_exceed_a_documented_window_at_the_gateway() {
         outcome.unwrap().unwrap();
     }
     let arrivals = arrivals.all();
-    let tickles = arrivals.iter().filter(|(path, _)| path == "/tickle").count();
+    let tickles = arrivals
+        .iter()
+        .filter(|(path, _)| path == "/tickle")
+        .count();
     assert_eq!(tickles, 3, "every keepalive reached the gateway");
     assert!(arrivals.len() >= 36, "{}", arrivals.len());
     assert_within_documented_limits(&arrivals);

@@ -102,7 +102,6 @@ impl ApiRequest {
         self
     }
 
-
     /// Appends a query pair; the value is percent-encoded by the URL builder.
     #[must_use]
     pub(crate) fn query(mut self, key: &'static str, value: impl Into<String>) -> Self {

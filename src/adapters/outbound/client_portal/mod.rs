@@ -67,10 +67,10 @@ use self::dto::order_write;
 use self::dto::orders::{OrdersDto, TradeDto};
 use self::dto::positions::position_page;
 use self::errors::{ErrorContext, GatewayFault};
+use self::pacing::Preflight;
 pub use self::pacing::{
     ClientPortalPacing, DEFAULT_PACING_MARGIN_PERCENT, PACING_MARGIN_PERCENT_RANGE,
 };
-use self::pacing::Preflight;
 use self::session::{AuthStatusDto, SessionCache};
 use self::writer::Reply;
 pub use self::writer::{
@@ -348,7 +348,10 @@ impl ClientPortalBroker {
     /// A `/portfolio/{accountId}/…` call after its pre-flight. When the gateway says the
     /// pre-flight is missing (`Please query /portfolio/accounts first`), the pre-flight and the
     /// call run once more.
-    async fn portfolio_call(&self, request: &ApiRequest) -> Result<serde_json::Value, GatewayFault> {
+    async fn portfolio_call(
+        &self,
+        request: &ApiRequest,
+    ) -> Result<serde_json::Value, GatewayFault> {
         match self.client.call(request).await {
             Err(GatewayFault::PreflightMissing) => {
                 self.forget_portfolio().await;
@@ -566,20 +569,20 @@ impl ClientPortalBroker {
         let account = self.portfolio_account(id).await?;
         let summary: SummaryDto = dto::parse(
             self.portfolio_call(
-                    &ApiRequest::get(&["portfolio"])
-                        .segment(id.expose())
-                        .segment("summary"),
-                )
-                .await?,
+                &ApiRequest::get(&["portfolio"])
+                    .segment(id.expose())
+                    .segment("summary"),
+            )
+            .await?,
             "account summary",
         )?;
         let ledger: LedgerDto = dto::parse(
             self.portfolio_call(
-                    &ApiRequest::get(&["portfolio"])
-                        .segment(id.expose())
-                        .segment("ledger"),
-                )
-                .await?,
+                &ApiRequest::get(&["portfolio"])
+                    .segment(id.expose())
+                    .segment("ledger"),
+            )
+            .await?,
             "ledger",
         )?;
         dto::accounts::account_summary(&account, &summary, &ledger)

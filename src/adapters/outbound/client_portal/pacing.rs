@@ -137,7 +137,10 @@ impl Default for ClientPortalPacing {
 /// `interval × 100 / (100 − margin)`, rounded up to the microsecond.
 pub(crate) fn widen(interval: Duration, margin_percent: u8) -> Duration {
     let margin = u128::from(margin_percent.min(90));
-    let micros = interval.as_micros().saturating_mul(100).div_ceil(100 - margin);
+    let micros = interval
+        .as_micros()
+        .saturating_mul(100)
+        .div_ceil(100 - margin);
     Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
 }
 
@@ -533,8 +536,14 @@ mod tests {
 
     #[test]
     fn the_margin_widens_every_interval() {
-        assert_eq!(widen(Duration::from_millis(100), 20), Duration::from_millis(125));
-        assert_eq!(widen(Duration::from_secs(5), 20), Duration::from_millis(6_250));
+        assert_eq!(
+            widen(Duration::from_millis(100), 20),
+            Duration::from_millis(125)
+        );
+        assert_eq!(
+            widen(Duration::from_secs(5), 20),
+            Duration::from_millis(6_250)
+        );
         assert_eq!(widen(Duration::from_secs(1), 0), Duration::from_secs(1));
         assert_eq!(widen(Duration::ZERO, 20), Duration::ZERO);
     }
@@ -618,7 +627,11 @@ mod tests {
             .with_record(|rules, record, now| rules.reserve(record, "/iserver/account/trades", now))
             .await
             .unwrap();
-        assert_eq!(again.map_err(|wait| wait / 1_000), Err(12_250), "nothing reserved");
+        assert_eq!(
+            again.map_err(|wait| wait / 1_000),
+            Err(12_250),
+            "nothing reserved"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -653,7 +666,10 @@ mod tests {
         limiter.penalize("/iserver/accounts", None).await;
         assert_eq!(
             limiter
-                .penalize("/iserver/marketdata/snapshot", Some(Duration::from_secs(120)))
+                .penalize(
+                    "/iserver/marketdata/snapshot",
+                    Some(Duration::from_secs(120))
+                )
                 .await,
             Duration::from_secs(120)
         );
@@ -680,7 +696,9 @@ mod tests {
         }
         // Let the first go and the others reserve their slots.
         tokio::time::sleep(Duration::from_millis(10)).await;
-        limiter.penalize("/trsrv/secdef", Some(Duration::from_secs(20))).await;
+        limiter
+            .penalize("/trsrv/secdef", Some(Duration::from_secs(20)))
+            .await;
         let mut sent = 0;
         let mut dropped = 0;
         while let Some(outcome) = waiting.join_next().await {

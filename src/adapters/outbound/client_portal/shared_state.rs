@@ -158,9 +158,7 @@ mod tests {
         let file = StateFile::in_dir(&dir.path().join("state"));
         file.update(|record| {
             record.global_next = 42;
-            record
-                .endpoint_next
-                .insert("/portfolio/accounts".into(), 7);
+            record.endpoint_next.insert("/portfolio/accounts".into(), 7);
         })
         .unwrap();
         let again = StateFile::in_dir(&dir.path().join("state"));

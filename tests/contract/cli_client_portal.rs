@@ -187,3 +187,100 @@ async fn two_commands_typed_back_to_back_share_the_pacing_windows() {
     .unwrap();
     assert!(!raw_account_id_shape().is_match(&shared), "{shared}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_approve_and_submit_typed_back_to_back_share_the_pacing_windows() {
+    let server = MockServer::start().await;
+    let guard = PacingGuard::default();
+    Mock::given(guard.clone())
+        .respond_with(ResponseTemplate::new(429))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let orders = format!("{BASE_PATH}/iserver/account/DU1234567/orders");
+    Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(format!("{orders}/whatif")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(crate::client_portal::fixture("whatif_DU1234567.json")),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(orders.clone()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!([{
+                "order_id": "1584220999", "order_status": "PreSubmitted", "encrypt_message": "1"
+            }])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    prime(&server).await;
+    let sandbox = Sandbox::new();
+    let config = sandbox.write_config(
+        "cp.yaml",
+        &format!(
+            "broker:\n  backend: client_portal_gateway\n  base_url: {}{BASE_PATH}\n\
+             auth:\n  enabled_scopes: [ibkr:health:read, ibkr:accounts:read, \
+             ibkr:orders:read, ibkr:orders:preview, ibkr:orders:paper:submit]\n\
+             paper_trading:\n  enabled: true\n  allowed_accounts: [DU1234567]\n  \
+             writer: client_portal\n",
+            server.uri()
+        ),
+    );
+    let ok = |output: &std::process::Output| -> Value {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let preview = ok(&run(
+        &sandbox,
+        &config,
+        &[
+            "orders",
+            "preview",
+            "--account",
+            "DU1234567",
+            "--contract-id",
+            "265598",
+            "--side",
+            "BUY",
+            "--quantity",
+            "10",
+            "--type",
+            "LMT",
+            "--limit-price",
+            "205",
+        ],
+    )
+    .await);
+    let preview_id = preview["preview_id"].as_str().unwrap().to_owned();
+    let approval = ok(&run(
+        &sandbox,
+        &config,
+        &["approvals", "create", "--preview-id", &preview_id],
+    )
+    .await);
+    let approval_id = approval["approval_id"].as_str().unwrap().to_owned();
+    let submitted = ok(&run(
+        &sandbox,
+        &config,
+        &[
+            "orders",
+            "submit",
+            "--paper",
+            "--account",
+            "DU1234567",
+            "--approval-id",
+            &approval_id,
+            "--idempotency-key",
+            "back-to-back-1",
+        ],
+    )
+    .await);
+    assert_eq!(submitted["operation"], "submit", "{submitted}");
+    assert_eq!(*guard.violations.lock().unwrap(), Vec::<String>::new());
+    assert_within_documented_limits(&guard.arrivals.all());
+    server.verify().await;
+}

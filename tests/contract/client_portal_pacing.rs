@@ -422,3 +422,45 @@ async fn an_empty_portfolio_right_after_a_new_login_is_read_again() {
     assert_eq!(count(&paths, "/portfolio/accounts"), 2, "{paths:?}");
     assert_eq!(count(&paths, &positions_path()), 3, "{paths:?}");
 }
+
+#[tokio::test]
+async fn an_empty_portfolio_after_a_login_the_keepalive_missed_redoes_the_preflight() {
+    let server = MockServer::start().await;
+    mount_login_change(
+        &server,
+        "5555555555555555eeeeeeeeeeeeeeee",
+        "6666666666666666ffffffffffffffff",
+    )
+    .await;
+    let four = position_items(700_001, 4, Some(100));
+    // After the new login the gateway answers empty until the pre-flight is redone.
+    Mock::given(method("GET"))
+        .and(path(api(&positions_path())))
+        .respond_with(ScriptedPositions(
+            vec![four.clone(), json!([]), four],
+            AtomicUsize::new(0),
+        ))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    prime(&server).await;
+    let broker = broker(&server);
+    broker.keepalive().await.unwrap();
+    assert_eq!(broker.positions(&account(PAPER)).await.unwrap().len(), 4);
+    // The operator logs in again; no keepalive runs before the next read.
+    assert_eq!(broker.positions(&account(PAPER)).await.unwrap().len(), 4);
+    let paths = received_paths(&server).await;
+    let positions = positions_path();
+    assert_eq!(
+        paths,
+        [
+            "/tickle",
+            "/portfolio/accounts",
+            positions.as_str(),
+            positions.as_str(),
+            "/tickle",
+            "/portfolio/accounts",
+            positions.as_str(),
+        ]
+    );
+}

@@ -1,6 +1,7 @@
 //! The HTTP client: one `reqwest` client built at start-up, URLs built segment by segment,
 //! every request paced, every body read under a size cap, every status mapped at the seam.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
@@ -12,6 +13,7 @@ use super::errors::{self, ErrorContext, GatewayFault};
 use super::pacing::{Limiter, PACING_MARGIN_PERCENT_RANGE};
 use super::{ClientPortalConfig, ClientPortalSetupError};
 use crate::app::config::is_loopback;
+use crate::ports::clock::Clock;
 
 /// The `User-Agent` sent to the gateway (IBKR's edge rejects some requests without one).
 const USER_AGENT: &str = concat!("ibkr-agent-gateway/", env!("CARGO_PKG_VERSION"));
@@ -181,8 +183,12 @@ pub(crate) struct GatewayClient {
 }
 
 impl GatewayClient {
-    /// Builds the client, re-checking the TLS policy on its own.
-    pub(crate) fn build(config: &ClientPortalConfig) -> Result<Self, ClientPortalSetupError> {
+    /// Builds the client, re-checking the TLS policy on its own. `clock` stamps the shared
+    /// pacing file when there is one.
+    pub(crate) fn build(
+        config: &ClientPortalConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ClientPortalSetupError> {
         let base_url = &config.base_url;
         let is_https = match base_url.scheme() {
             "https" => true,
@@ -255,9 +261,12 @@ impl GatewayClient {
             login_url: login_url.to_string(),
             max_body_bytes: config.max_body_bytes,
             limiter: match &config.shared_state_dir {
-                Some(dir) => {
-                    Limiter::shared(config.pacing.clone(), config.pacing_margin_percent, dir)
-                }
+                Some(dir) => Limiter::shared(
+                    config.pacing.clone(),
+                    config.pacing_margin_percent,
+                    dir,
+                    clock,
+                ),
                 None => Limiter::new(config.pacing.clone(), config.pacing_margin_percent),
             },
         })
@@ -512,7 +521,13 @@ mod tests {
     use crate::adapters::outbound::client_portal::ClientPortalConfig;
 
     fn client(base: &str) -> GatewayClient {
-        GatewayClient::build(&ClientPortalConfig::new(Url::parse(base).unwrap())).unwrap()
+        GatewayClient::build(
+            &ClientPortalConfig::new(Url::parse(base).unwrap()),
+            Arc::new(crate::adapters::outbound::clock::FixedClock::new(
+                chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            )),
+        )
+        .unwrap()
     }
 
     #[test]

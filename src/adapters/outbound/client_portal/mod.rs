@@ -121,7 +121,8 @@ pub struct ClientPortalConfig {
     /// ([`PACING_MARGIN_PERCENT_RANGE`]); 20 turns 10 requests per second into 8.
     pub pacing_margin_percent: u8,
     /// The state directory whose pacing file every process of the installation shares; `None`
-    /// keeps the pacing state in memory (one process).
+    /// keeps the pacing state in memory (one process). The file is stamped with the broker's
+    /// clock, which must then be the system clock.
     pub shared_state_dir: Option<PathBuf>,
     /// The pause before an empty portfolio read right after a pre-flight is read again.
     pub empty_portfolio_recheck_pause: Duration,
@@ -245,7 +246,7 @@ impl ClientPortalBroker {
                 }
             })?;
         Ok(Self {
-            client: Arc::new(GatewayClient::build(&config)?),
+            client: Arc::new(GatewayClient::build(&config, Arc::clone(&clock))?),
             clock,
             snapshot_attempts: config.snapshot_attempts,
             snapshot_retry_pause: config.snapshot_retry_pause,
@@ -380,12 +381,35 @@ impl ClientPortalBroker {
 
     /// Notes the session a keepalive saw. A session other than the one the pre-flights were
     /// made in (a new login) forgets them, here and, through the shared record, elsewhere.
-    async fn observe_session(&self, digest: &str) {
+    /// Pre-flights made before any session was seen are taken to belong to this one. Returns
+    /// true when the pre-flights were forgotten.
+    async fn observe_session(&self, digest: &str) -> bool {
         let mut cache = self.session.lock().await;
-        if cache.session_digest.as_deref() != Some(digest) {
+        let replaced = match cache.session_digest.as_deref() {
+            Some(known) => known != digest,
+            None => false,
+        };
+        if replaced {
             *cache = SessionCache::for_session(Some(digest.to_owned()));
+        } else {
+            cache.session_digest = Some(digest.to_owned());
         }
+        drop(cache);
         self.client.limiter().note_session(digest).await;
+        replaced
+    }
+
+    /// Asks the gateway which session it holds (`/tickle`) and forgets the pre-flights when it
+    /// is not the one they were made in.
+    async fn session_was_replaced(&self) -> Result<bool, GatewayFault> {
+        let value = self
+            .client
+            .call(&ApiRequest::post_empty(&["tickle"]))
+            .await?;
+        match session::read_tickle(value)?.session_digest {
+            Some(digest) => Ok(self.observe_session(&digest).await),
+            None => Ok(false),
+        }
     }
 
     /// An `/iserver` call after its pre-flight. When the gateway says the pre-flight is
@@ -598,11 +622,20 @@ impl ClientPortalBroker {
                 .segment("positions")
                 .segment(page.to_string());
             let mut answer = position_page(self.portfolio_call(&request).await?, id)?;
-            if page == 0 && answer.positions.is_empty() && self.preflight_is_recent().await {
-                // Right after a login the gateway can answer an empty portfolio before it has
-                // loaded the account: a second read decides.
-                tokio::time::sleep(self.empty_portfolio_recheck_pause).await;
-                answer = position_page(self.portfolio_call(&request).await?, id)?;
+            if page == 0 && answer.positions.is_empty() {
+                // An empty portfolio is believed only in the session its pre-flight was made
+                // in: after a login the keepalive has not seen yet, the gateway answers empty
+                // until `/portfolio/accounts` is asked again.
+                if self.session_was_replaced().await? {
+                    self.portfolio_account(id).await?;
+                    answer = position_page(self.portfolio_call(&request).await?, id)?;
+                }
+                if answer.positions.is_empty() && self.preflight_is_recent().await {
+                    // Right after a login the gateway can answer empty before it has loaded
+                    // the account: a second read decides.
+                    tokio::time::sleep(self.empty_portfolio_recheck_pause).await;
+                    answer = position_page(self.portfolio_call(&request).await?, id)?;
+                }
             }
             let page = answer;
             if page.positions.is_empty() {

@@ -35,7 +35,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::shared_state::{PacingRecord, RateLimitSeen, SessionRecord, StateFile};
-use crate::adapters::outbound::clock::SystemClock;
 use crate::ports::broker_reader::BrokerError;
 use crate::ports::clock::Clock;
 
@@ -149,19 +148,29 @@ fn micros(duration: Duration) -> u64 {
 }
 
 /// The pacing clock, in microseconds: since the limiter started (in memory, so paused tokio
-/// time drives it) or since the Unix epoch (shared between processes).
-#[derive(Debug, Clone, Copy)]
+/// time drives it) or since the Unix epoch from the broker's [`Clock`] (shared between
+/// processes, so it must be the system clock).
+#[derive(Clone)]
 enum PacingClock {
     Monotonic(Instant),
-    Wall,
+    Wall(Arc<dyn Clock>),
+}
+
+impl std::fmt::Debug for PacingClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Monotonic(_) => f.write_str("Monotonic"),
+            Self::Wall(_) => f.write_str("Wall"),
+        }
+    }
 }
 
 impl PacingClock {
-    fn now(self) -> u64 {
+    fn now(&self) -> u64 {
         match self {
             // One so that zero keeps meaning "none".
             Self::Monotonic(started) => micros(started.elapsed()).saturating_add(1),
-            Self::Wall => u64::try_from(SystemClock.now().timestamp_micros()).unwrap_or(0),
+            Self::Wall(clock) => u64::try_from(clock.now().timestamp_micros()).unwrap_or(0),
         }
     }
 }
@@ -305,12 +314,18 @@ impl Limiter {
         )
     }
 
-    /// A limiter that shares its state with every process using `state_dir`.
-    pub(crate) fn shared(pacing: ClientPortalPacing, margin_percent: u8, state_dir: &Path) -> Self {
+    /// A limiter that shares its state with every process using `state_dir`; `clock` must be
+    /// the system clock (every process stamps the file with it).
+    pub(crate) fn shared(
+        pacing: ClientPortalPacing,
+        margin_percent: u8,
+        state_dir: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self::with_store(
             pacing,
             margin_percent,
-            PacingClock::Wall,
+            PacingClock::Wall(clock),
             Store::File(Arc::new(StateFile::in_dir(state_dir))),
         )
     }
@@ -339,7 +354,7 @@ impl Limiter {
         &self,
         change: impl FnOnce(&Rules, &mut PacingRecord, u64) -> R + Send + 'static,
     ) -> Result<R, BrokerError> {
-        let clock = self.clock;
+        let clock = self.clock.clone();
         match &self.store {
             Store::Memory(record) => {
                 let mut record = record.lock().unwrap_or_else(PoisonError::into_inner);
@@ -723,12 +738,14 @@ mod tests {
             ClientPortalPacing::documented(),
             DEFAULT_PACING_MARGIN_PERCENT,
             dir.path(),
+            Arc::new(crate::adapters::outbound::clock::SystemClock),
         );
         first.acquire("/portfolio/accounts").await.unwrap();
         let second = Limiter::shared(
             ClientPortalPacing::documented(),
             DEFAULT_PACING_MARGIN_PERCENT,
             dir.path(),
+            Arc::new(crate::adapters::outbound::clock::SystemClock),
         );
         let wait = second
             .with_record(|rules, record, now| {

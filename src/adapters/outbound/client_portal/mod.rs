@@ -10,8 +10,9 @@
 //!   session is seen logged out, renewed or replaced by a new login (by this process's
 //!   keepalive or, through the shared pacing file, by another process). The gateway's
 //!   `Please query … first` answers trigger the pre-flight once more and the call is repeated
-//!   once. An empty portfolio read soon after a pre-flight is read a second time before it is
-//!   believed: right after a login the gateway may not have loaded the positions yet.
+//!   once. An empty portfolio first checks the session with `/tickle` (a login nobody has seen
+//!   yet redoes the pre-flight), and one read soon after a pre-flight is read a second time
+//!   before it is believed: right after a login the gateway may not have loaded the positions.
 //! - **Two-call snapshot.** The first snapshot of a conid only opens a stream and returns its
 //!   identifiers. The snapshot is asked again, up to [`ClientPortalConfig::snapshot_attempts`]
 //!   times with [`ClientPortalConfig::snapshot_retry_pause`] between, until its fields (and,

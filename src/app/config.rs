@@ -33,6 +33,8 @@ pub enum BrokerBackend {
         keepalive_interval_seconds: u64,
         /// The timeout of one request, in seconds.
         request_timeout_seconds: u64,
+        /// How far below each documented pacing limit requests stay, in percent.
+        pacing_margin_percent: u8,
     },
 }
 
@@ -731,6 +733,10 @@ pub const DEFAULT_KEEPALIVE_INTERVAL_SECONDS: u64 = 60;
 /// The default timeout of one broker request.
 pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 15;
 
+/// The default headroom below IBKR's documented pacing limits: 10 requests per second become
+/// 8, one request per 5 s becomes one per 6.25 s.
+pub const DEFAULT_PACING_MARGIN_PERCENT: u8 = 20;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBroker {
@@ -741,6 +747,7 @@ struct RawBroker {
     allow_insecure_tls_for_localhost: bool,
     keepalive_interval_seconds: Option<u64>,
     request_timeout_seconds: Option<u64>,
+    pacing_margin_percent: Option<u64>,
     confirmable_message_ids: Option<Vec<String>>,
 }
 
@@ -843,6 +850,7 @@ impl RawBroker {
                         "broker.request_timeout_seconds",
                         self.request_timeout_seconds,
                     ),
+                    ("broker.pacing_margin_percent", self.pacing_margin_percent),
                 ] {
                     if value.is_some() {
                         return Err(GatewayError::config(
@@ -884,11 +892,26 @@ impl RawBroker {
                         "must be from 1 to 120",
                     ));
                 }
+                let pacing_margin_percent = self
+                    .pacing_margin_percent
+                    .unwrap_or(u64::from(DEFAULT_PACING_MARGIN_PERCENT));
+                // Some headroom always (jitter between here and the gateway must not tip a
+                // window over its limit); never below half the documented rate.
+                let pacing_margin_percent = u8::try_from(pacing_margin_percent)
+                    .ok()
+                    .filter(|margin| (5..=50).contains(margin))
+                    .ok_or_else(|| {
+                        GatewayError::config(
+                            "broker.pacing_margin_percent",
+                            "must be from 5 to 50 (percent below the documented pacing limits)",
+                        )
+                    })?;
                 Ok(BrokerBackend::ClientPortalGateway {
                     base_url,
                     allow_insecure_tls_for_localhost: self.allow_insecure_tls_for_localhost,
                     keepalive_interval_seconds,
                     request_timeout_seconds,
+                    pacing_margin_percent,
                 })
             }
         }
@@ -1054,6 +1077,34 @@ mod tests {
         assert!(
             error_of("broker:\n  keepalive_interval_seconds: 30\n")
                 .starts_with("broker.keepalive_interval_seconds")
+        );
+    }
+
+    #[test]
+    fn the_pacing_margin_defaults_to_20_percent_and_is_bounded() {
+        let base = "broker:\n  backend: client_portal_gateway\n  base_url: https://localhost:5000/v1/api\n";
+        let margin_of = |yaml: &str| match Settings::from_yaml(yaml).unwrap().broker {
+            BrokerBackend::ClientPortalGateway {
+                pacing_margin_percent,
+                ..
+            } => pacing_margin_percent,
+            BrokerBackend::Fake => unreachable!(),
+        };
+        assert_eq!(margin_of(base), 20);
+        assert_eq!(
+            margin_of(&format!("{base}  pacing_margin_percent: 35\n")),
+            35
+        );
+        for bad in ["0", "4", "51", "300"] {
+            assert!(
+                error_of(&format!("{base}  pacing_margin_percent: {bad}\n"))
+                    .starts_with("broker.pacing_margin_percent"),
+                "{bad}"
+            );
+        }
+        assert!(
+            error_of("broker:\n  pacing_margin_percent: 20\n")
+                .starts_with("broker.pacing_margin_percent")
         );
     }
 

@@ -136,12 +136,18 @@ fn broker_for(
             base_url,
             allow_insecure_tls_for_localhost,
             request_timeout_seconds,
+            pacing_margin_percent,
             ..
         } => {
             let mut config = ClientPortalConfig::new(base_url.clone());
             config.allow_insecure_tls_for_localhost = *allow_insecure_tls_for_localhost;
             config.request_timeout = Duration::from_secs(*request_timeout_seconds);
             config.connect_timeout = config.connect_timeout.min(config.request_timeout);
+            // A command waits for its pacing window at most as long as one request may take.
+            config.pacing.max_wait = config.request_timeout;
+            config.pacing_margin_percent = *pacing_margin_percent;
+            // Every process of the installation shares the gateway's pacing windows.
+            config.shared_state_dir = process_env::state_dir();
             let broker =
                 Arc::new(ClientPortalBroker::new(config, Arc::clone(clock)).map_err(setup_error)?);
             let reader: Arc<dyn BrokerReader> = broker.clone();

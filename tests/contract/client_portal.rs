@@ -46,7 +46,7 @@ pub(crate) const NO_DATA: u64 = 431_926_001;
 /// A conid the gateway does not know.
 pub(crate) const UNKNOWN_CONID: u64 = 999_999_999;
 
-const BASE_PATH: &str = "/v1/api";
+pub(crate) const BASE_PATH: &str = "/v1/api";
 
 pub(crate) fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(NOW)
@@ -54,31 +54,31 @@ pub(crate) fn now() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/contract/fixtures/client_portal")
         .join(name);
     serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
 }
 
-fn api(suffix: &str) -> String {
+pub(crate) fn api(suffix: &str) -> String {
     format!("{BASE_PATH}{suffix}")
 }
 
-fn json_response(value: Value) -> ResponseTemplate {
+pub(crate) fn json_response(value: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(value)
 }
 
-fn conid(value: u64) -> ContractId {
+pub(crate) fn conid(value: u64) -> ContractId {
     ContractId::new(value).unwrap()
 }
 
-fn account(raw: &str) -> AccountId {
+pub(crate) fn account(raw: &str) -> AccountId {
     AccountId::parse(raw).unwrap()
 }
 
 /// No pacing at all, for tests that are not about pacing.
-fn no_pacing() -> ClientPortalPacing {
+pub(crate) fn no_pacing() -> ClientPortalPacing {
     ClientPortalPacing {
         global_interval: Duration::ZERO,
         endpoint_intervals: Vec::new(),
@@ -88,7 +88,7 @@ fn no_pacing() -> ClientPortalPacing {
     }
 }
 
-fn config(server: &MockServer) -> ClientPortalConfig {
+pub(crate) fn config(server: &MockServer) -> ClientPortalConfig {
     let mut config =
         ClientPortalConfig::new(Url::parse(&format!("{}{BASE_PATH}", server.uri())).unwrap());
     config.request_timeout = Duration::from_secs(5);
@@ -96,12 +96,12 @@ fn config(server: &MockServer) -> ClientPortalConfig {
     config
 }
 
-fn broker_with(config: ClientPortalConfig) -> ClientPortalBroker {
+pub(crate) fn broker_with(config: ClientPortalConfig) -> ClientPortalBroker {
     ClientPortalBroker::new(config, Arc::new(FixedClock::new(now()))).unwrap()
 }
 
 /// A broker on `server` without pacing.
-fn broker(server: &MockServer) -> ClientPortalBroker {
+pub(crate) fn broker(server: &MockServer) -> ClientPortalBroker {
     let mut config = config(server);
     config.pacing = no_pacing();
     broker_with(config)
@@ -120,7 +120,7 @@ fn query_value(request: &Request, key: &str) -> Option<String> {
 }
 
 /// `/trsrv/secdef?conids=…`: the catalog entries of the asked conids, 204 when none is known.
-struct SecdefCatalog(Vec<Value>);
+pub(crate) struct SecdefCatalog(Vec<Value>);
 
 impl Respond for SecdefCatalog {
     fn respond(&self, request: &Request) -> ResponseTemplate {
@@ -143,7 +143,7 @@ impl Respond for SecdefCatalog {
     }
 }
 
-fn catalog() -> SecdefCatalog {
+pub(crate) fn catalog() -> SecdefCatalog {
     let Value::Array(items) = fixture("trsrv_secdef_catalog.json")["secdef"].take() else {
         panic!("the catalog fixture holds a list")
     };
@@ -216,7 +216,7 @@ async fn mount_get(server: &MockServer, suffix: &str, answer: ResponseTemplate) 
 }
 
 /// Mounts the documented gateway with the fixture world on `server`.
-async fn prime(server: &MockServer) {
+pub(crate) async fn prime(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path(api("/iserver/auth/status")))
         .respond_with(json_response(fixture("auth_status_usable.json")))
@@ -347,12 +347,12 @@ pub(crate) async fn primed_server() -> MockServer {
     server
 }
 
-async fn received(server: &MockServer) -> Vec<Request> {
+pub(crate) async fn received(server: &MockServer) -> Vec<Request> {
     server.received_requests().await.unwrap()
 }
 
 /// Paths (without the base path) of the requests received, in arrival order.
-async fn received_paths(server: &MockServer) -> Vec<String> {
+pub(crate) async fn received_paths(server: &MockServer) -> Vec<String> {
     received(server)
         .await
         .iter()
@@ -360,11 +360,11 @@ async fn received_paths(server: &MockServer) -> Vec<String> {
         .collect()
 }
 
-fn count(paths: &[String], wanted: &str) -> usize {
+pub(crate) fn count(paths: &[String], wanted: &str) -> usize {
     paths.iter().filter(|path| *path == wanted).count()
 }
 
-fn position_of(paths: &[String], wanted: &str) -> usize {
+pub(crate) fn position_of(paths: &[String], wanted: &str) -> usize {
     paths
         .iter()
         .position(|path| path == wanted)
@@ -738,7 +738,7 @@ async fn quote_statuses_follow_the_availability_field_and_age() {
 // Positions
 // -------------------------------------------------------------------------------------------
 
-fn position_items(first_conid: u64, count: usize, page_size: Option<u64>) -> Value {
+pub(crate) fn position_items(first_conid: u64, count: usize, page_size: Option<u64>) -> Value {
     let template = fixture(&format!("positions_{PAPER}_0.json"))[0].clone();
     let items: Vec<Value> = (0..count)
         .map(|index| {
@@ -871,43 +871,6 @@ async fn a_login_redirect_also_means_a_manual_login() {
     assert!(
         matches!(error, BrokerError::SessionRequired { .. }),
         "{error:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_rate_limit_backs_off_without_retrying() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(api("/iserver/accounts")))
-        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
-        .mount(&server)
-        .await;
-    let broker = broker(&server);
-    assert_eq!(
-        broker.accounts().await.unwrap_err(),
-        BrokerError::RateLimited {
-            retry_after_seconds: 120
-        }
-    );
-    assert_eq!(received(&server).await.len(), 1, "no hot retry");
-    // Within the penalty every request is refused locally, whatever its endpoint.
-    for error in [
-        broker.accounts().await.unwrap_err(),
-        broker.session_status().await.unwrap_err(),
-        broker.quote_snapshot(conid(AAPL)).await.unwrap_err(),
-    ] {
-        let BrokerError::RateLimited {
-            retry_after_seconds,
-        } = error
-        else {
-            panic!("{error:?}")
-        };
-        assert!((119..=120).contains(&retry_after_seconds));
-    }
-    assert_eq!(
-        received(&server).await.len(),
-        1,
-        "refused without reaching the gateway"
     );
 }
 

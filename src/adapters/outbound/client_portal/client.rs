@@ -1,6 +1,7 @@
 //! The HTTP client: one `reqwest` client built at start-up, URLs built segment by segment,
 //! every request paced, every body read under a size cap, every status mapped at the seam.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
@@ -9,9 +10,10 @@ use serde_json::Value;
 use url::Url;
 
 use super::errors::{self, ErrorContext, GatewayFault};
-use super::pacing::Limiter;
+use super::pacing::{Limiter, PACING_MARGIN_PERCENT_RANGE};
 use super::{ClientPortalConfig, ClientPortalSetupError};
 use crate::app::config::is_loopback;
+use crate::ports::clock::Clock;
 
 /// The `User-Agent` sent to the gateway (IBKR's edge rejects some requests without one).
 const USER_AGENT: &str = concat!("ibkr-agent-gateway/", env!("CARGO_PKG_VERSION"));
@@ -49,6 +51,8 @@ impl std::fmt::Debug for JsonBody {
 pub(crate) struct ApiRequest {
     method: HttpMethod,
     segments: Vec<String>,
+    /// How many leading segments are fixed path words; the rest are variable (ids, pages).
+    fixed_segments: usize,
     query: Vec<(&'static str, String)>,
     context: ErrorContext,
     body: JsonBody,
@@ -81,6 +85,7 @@ impl ApiRequest {
     fn new(method: HttpMethod, segments: &[&'static str]) -> Self {
         Self {
             method,
+            fixed_segments: segments.len(),
             segments: segments
                 .iter()
                 .map(|segment| (*segment).to_owned())
@@ -113,12 +118,20 @@ impl ApiRequest {
         self
     }
 
-    /// The path without query, `/`-joined: the pacing key.
+    /// The pacing key: the path without its query, every identifier written `*`, so a key
+    /// never carries an account id (keys are kept in the shared pacing file). A segment added
+    /// with [`ApiRequest::segment`] is kept only when it is a lower-case path word such as
+    /// `positions`: account ids always carry capitals and digits, order and reply ids digits.
     pub(crate) fn path_key(&self) -> String {
         let mut key = String::new();
-        for segment in &self.segments {
+        for (index, segment) in self.segments.iter().enumerate() {
             key.push('/');
-            key.push_str(segment);
+            let is_word = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_lowercase());
+            if index < self.fixed_segments || is_word {
+                key.push_str(segment);
+            } else {
+                key.push('*');
+            }
         }
         key
     }
@@ -170,8 +183,12 @@ pub(crate) struct GatewayClient {
 }
 
 impl GatewayClient {
-    /// Builds the client, re-checking the TLS policy on its own.
-    pub(crate) fn build(config: &ClientPortalConfig) -> Result<Self, ClientPortalSetupError> {
+    /// Builds the client, re-checking the TLS policy on its own. `clock` stamps the shared
+    /// pacing file when there is one.
+    pub(crate) fn build(
+        config: &ClientPortalConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ClientPortalSetupError> {
         let base_url = &config.base_url;
         let is_https = match base_url.scheme() {
             "https" => true,
@@ -208,6 +225,11 @@ impl GatewayClient {
                 reason: "timeouts must be positive",
             });
         }
+        if !PACING_MARGIN_PERCENT_RANGE.contains(&config.pacing_margin_percent) {
+            return Err(ClientPortalSetupError::Limits {
+                reason: "the pacing margin must be from 5 to 50 percent",
+            });
+        }
         if config.max_body_bytes == 0 {
             return Err(ClientPortalSetupError::Limits {
                 reason: "the body size cap must be positive",
@@ -238,7 +260,15 @@ impl GatewayClient {
             base_url: base_url.clone(),
             login_url: login_url.to_string(),
             max_body_bytes: config.max_body_bytes,
-            limiter: Limiter::new(config.pacing.clone()),
+            limiter: match &config.shared_state_dir {
+                Some(dir) => Limiter::shared(
+                    config.pacing.clone(),
+                    config.pacing_margin_percent,
+                    dir,
+                    clock,
+                ),
+                None => Limiter::new(config.pacing.clone(), config.pacing_margin_percent),
+            },
         })
     }
 
@@ -296,7 +326,7 @@ impl GatewayClient {
             .send()
             .await
             .map_err(|error| GatewayFault::Broker(errors::transport(&error)))?;
-        self.interpret(response, request.context).await
+        self.interpret(response, request).await
     }
 
     fn builder(&self, request: &ApiRequest, url: Url) -> reqwest::RequestBuilder {
@@ -356,7 +386,10 @@ impl GatewayClient {
             };
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let penalty = self.limiter.penalize(retry_after(response.headers()));
+            let penalty = self
+                .limiter
+                .penalize(&request.path_key(), retry_after(response.headers()))
+                .await;
             return Exchange::NotSent(GatewayFault::RateLimited { penalty });
         }
         let body = match self.read_capped(response).await {
@@ -372,8 +405,9 @@ impl GatewayClient {
     async fn interpret(
         &self,
         response: Response,
-        context: ErrorContext,
+        request: &ApiRequest,
     ) -> Result<Value, GatewayFault> {
+        let context = request.context;
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED {
             return Err(GatewayFault::NoSession);
@@ -386,7 +420,10 @@ impl GatewayClient {
             });
         }
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let penalty = self.limiter.penalize(retry_after(response.headers()));
+            let penalty = self
+                .limiter
+                .penalize(&request.path_key(), retry_after(response.headers()))
+                .await;
             return Err(GatewayFault::RateLimited { penalty });
         }
         if status == StatusCode::LOCKED {
@@ -484,7 +521,13 @@ mod tests {
     use crate::adapters::outbound::client_portal::ClientPortalConfig;
 
     fn client(base: &str) -> GatewayClient {
-        GatewayClient::build(&ClientPortalConfig::new(Url::parse(base).unwrap())).unwrap()
+        GatewayClient::build(
+            &ClientPortalConfig::new(Url::parse(base).unwrap()),
+            Arc::new(crate::adapters::outbound::clock::FixedClock::new(
+                chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            )),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -499,7 +542,12 @@ mod tests {
             client.url_for(&request).unwrap().as_str(),
             "https://localhost:5000/v1/api/portfolio/DU1234567/positions/0?sort=name"
         );
-        assert_eq!(request.path_key(), "/portfolio/DU1234567/positions/0");
+        assert_eq!(request.path_key(), "/portfolio/*/positions/*");
+        let fixed_words = ApiRequest::get(&["iserver", "account"])
+            .segment("U12345")
+            .segment("orders")
+            .segment("whatif");
+        assert_eq!(fixed_words.path_key(), "/iserver/account/*/orders/whatif");
         let trailing = self::client("https://localhost:5000/v1/api/");
         assert_eq!(
             trailing

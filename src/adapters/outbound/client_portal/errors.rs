@@ -114,7 +114,13 @@ pub(crate) fn classify_text(text: &str, context: ErrorContext) -> Option<Gateway
     {
         return Some(GatewayFault::NoSession);
     }
-    if has("query /accounts first") || has("query/accounts first") {
+    // `Please query /accounts first` (brokerage) and `Please query /portfolio/accounts first`:
+    // the pre-flight the gateway wants is missing in its current session.
+    if has("query /accounts first")
+        || has("query/accounts first")
+        || has("query /portfolio/accounts first")
+        || has("query /portfolio/subaccounts first")
+    {
         return Some(GatewayFault::PreflightMissing);
     }
     if let Some(contract_id) = context.contract {
@@ -168,6 +174,10 @@ mod tests {
         );
         assert_eq!(
             classify_text("Bad Request: Please query /accounts first", about),
+            Some(GatewayFault::PreflightMissing)
+        );
+        assert_eq!(
+            classify_text("Bad Request: Please query /portfolio/accounts first", about),
             Some(GatewayFault::PreflightMissing)
         );
         assert_eq!(

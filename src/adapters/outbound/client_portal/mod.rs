@@ -4,16 +4,24 @@
 //! The adapter behaves like the documented gateway, quirks included (`docs/client-portal.md`
 //! for operators; the CPAPI reference for the details):
 //! - **Pre-flight.** `/iserver/accounts` runs once per brokerage session before any other
-//!   `/iserver` call, and again after the session was seen logged out or renewed (the gateway's
-//!   `Please query /accounts first` triggers it once more and the call is repeated once).
-//!   `/portfolio/accounts` runs before any `/portfolio/{accountId}/…` call; its answer decides
-//!   which account ids are known. Both are cached for the session.
+//!   `/iserver` call; `/portfolio/accounts` runs before any `/portfolio/{accountId}/…` call and
+//!   its answer decides which account ids are known. Both are cached for the session they were
+//!   made in, identified by the digest of `/tickle`'s session token, and run again when the
+//!   session is seen logged out, renewed or replaced by a new login (by this process's
+//!   keepalive or, through the shared pacing file, by another process). The gateway's
+//!   `Please query … first` answers trigger the pre-flight once more and the call is repeated
+//!   once. An empty portfolio first checks the session with `/tickle` (a login nobody has seen
+//!   yet redoes the pre-flight), and one read soon after a pre-flight is read a second time
+//!   before it is believed: right after a login the gateway may not have loaded the positions.
 //! - **Two-call snapshot.** The first snapshot of a conid only opens a stream and returns its
 //!   identifiers. The snapshot is asked again, up to [`ClientPortalConfig::snapshot_attempts`]
 //!   times with [`ClientPortalConfig::snapshot_retry_pause`] between, until its fields (and,
 //!   for options, its greeks) are populated.
-//! - **Pacing.** Every request waits for its slot under [`ClientPortalPacing`]; a 429 starts a
-//!   penalty during which every request is refused locally with `RateLimited`.
+//! - **Pacing.** Every request, the keepalive included, waits for its slot under
+//!   [`ClientPortalPacing`] widened by a margin; with a state directory the slots are shared by
+//!   every process of the installation. A 429 drops the requests still waiting and backs off
+//!   its endpoint; 429s from two endpoints within a minute start the penalty box, during which
+//!   every request is refused locally with `RateLimited`.
 //! - **Login is never automated.** Nothing here calls `ssodh/init` or `reauthenticate`; a session
 //!   that needs a person reports the gateway's own login page.
 //!
@@ -31,10 +39,12 @@ mod errors;
 mod lenient;
 mod pacing;
 mod session;
+mod shared_state;
 mod writer;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -58,7 +68,10 @@ use self::dto::order_write;
 use self::dto::orders::{OrdersDto, TradeDto};
 use self::dto::positions::position_page;
 use self::errors::{ErrorContext, GatewayFault};
-pub use self::pacing::ClientPortalPacing;
+use self::pacing::Preflight;
+pub use self::pacing::{
+    ClientPortalPacing, DEFAULT_PACING_MARGIN_PERCENT, PACING_MARGIN_PERCENT_RANGE,
+};
 use self::session::{AuthStatusDto, SessionCache};
 use self::writer::Reply;
 pub use self::writer::{
@@ -86,6 +99,8 @@ const MAX_SECDEF_BATCH: usize = 200;
 const MAX_CACHED_CONTRACTS: usize = 4096;
 /// The trades endpoint looks back at most this many days.
 const MAX_TRADE_DAYS: i64 = 7;
+/// An empty portfolio read within this long of its pre-flight is read a second time.
+const RECENT_PREFLIGHT: Duration = Duration::from_secs(60);
 
 /// How to reach the gateway and how patiently to treat it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +118,15 @@ pub struct ClientPortalConfig {
     pub max_body_bytes: usize,
     /// Request pacing; keep [`ClientPortalPacing::documented`] outside tests.
     pub pacing: ClientPortalPacing,
+    /// How far below each documented limit the pacing stays, in percent
+    /// ([`PACING_MARGIN_PERCENT_RANGE`]); 20 turns 10 requests per second into 8.
+    pub pacing_margin_percent: u8,
+    /// The state directory whose pacing file every process of the installation shares; `None`
+    /// keeps the pacing state in memory (one process). The file is stamped with the broker's
+    /// clock, which must then be the system clock.
+    pub shared_state_dir: Option<PathBuf>,
+    /// The pause before an empty portfolio read right after a pre-flight is read again.
+    pub empty_portfolio_recheck_pause: Duration,
     /// How many snapshot calls one quote may take (the first often only opens the stream).
     pub snapshot_attempts: u32,
     /// The pause between two snapshot calls of one quote.
@@ -115,8 +139,9 @@ pub struct ClientPortalConfig {
 
 impl ClientPortalConfig {
     /// The defaults for `base_url`: certificates checked, 15 s per request, 5 s to connect,
-    /// 8 MiB per body, the documented pacing, three snapshot calls 500 ms apart, quotes stale
-    /// after 10 minutes without an update, at most 50 pages of positions.
+    /// 8 MiB per body, the documented pacing with a 20% margin kept in memory, three snapshot
+    /// calls 500 ms apart, quotes stale after 10 minutes without an update, at most 50 pages of
+    /// positions, an empty portfolio after a fresh pre-flight read again after 1 s.
     pub fn new(base_url: Url) -> Self {
         Self {
             base_url,
@@ -125,6 +150,9 @@ impl ClientPortalConfig {
             connect_timeout: Duration::from_secs(5),
             max_body_bytes: 8 * 1024 * 1024,
             pacing: ClientPortalPacing::documented(),
+            pacing_margin_percent: DEFAULT_PACING_MARGIN_PERCENT,
+            shared_state_dir: None,
+            empty_portfolio_recheck_pause: Duration::from_secs(1),
             snapshot_attempts: 3,
             snapshot_retry_pause: Duration::from_millis(500),
             quote_stale_after: Duration::from_secs(600),
@@ -178,6 +206,7 @@ pub struct ClientPortalBroker {
     snapshot_retry_pause: Duration,
     quote_stale_after: chrono::Duration,
     max_position_pages: u32,
+    empty_portfolio_recheck_pause: Duration,
     // An async mutex: it is held across the pre-flight requests, so concurrent callers share
     // one pre-flight instead of each paying the one-per-5-seconds `/portfolio/accounts` limit.
     // Shared with the order writers, so a session seen lost by either is forgotten by both.
@@ -218,12 +247,13 @@ impl ClientPortalBroker {
                 }
             })?;
         Ok(Self {
-            client: Arc::new(GatewayClient::build(&config)?),
+            client: Arc::new(GatewayClient::build(&config, Arc::clone(&clock))?),
             clock,
             snapshot_attempts: config.snapshot_attempts,
             snapshot_retry_pause: config.snapshot_retry_pause,
             quote_stale_after,
             max_position_pages: config.max_position_pages,
+            empty_portfolio_recheck_pause: config.empty_portfolio_recheck_pause,
             session: Arc::new(AsyncMutex::new(SessionCache::default())),
             writes: Arc::new(AsyncMutex::new(())),
             contracts: Mutex::new(HashMap::new()),
@@ -287,6 +317,7 @@ impl ClientPortalBroker {
     /// `/portfolio/accounts`, once per session.
     async fn portfolio(&self) -> Result<Vec<PortfolioAccount>, GatewayFault> {
         let mut cache = self.session.lock().await;
+        follow_shared_session(&self.client, &mut cache).await;
         if let Some(portfolio) = &cache.portfolio {
             return Ok(portfolio.clone());
         }
@@ -306,7 +337,80 @@ impl ClientPortalBroker {
             }
         }
         cache.portfolio = Some(accounts.clone());
+        cache.portfolio_at = Some(tokio::time::Instant::now());
+        if let Some(digest) = &cache.session_digest {
+            self.client
+                .limiter()
+                .note_preflight(digest, Preflight::Portfolio)
+                .await;
+        }
         Ok(accounts)
+    }
+
+    /// A `/portfolio/{accountId}/…` call after its pre-flight. When the gateway says the
+    /// pre-flight is missing (`Please query /portfolio/accounts first`), the pre-flight and the
+    /// call run once more.
+    async fn portfolio_call(
+        &self,
+        request: &ApiRequest,
+    ) -> Result<serde_json::Value, GatewayFault> {
+        match self.client.call(request).await {
+            Err(GatewayFault::PreflightMissing) => {
+                self.forget_portfolio().await;
+                self.portfolio().await?;
+                self.client.call(request).await
+            }
+            other => other,
+        }
+    }
+
+    /// True when the portfolio pre-flight ran within [`RECENT_PREFLIGHT`].
+    async fn preflight_is_recent(&self) -> bool {
+        self.session
+            .lock()
+            .await
+            .portfolio_at
+            .is_some_and(|at| at.elapsed() < RECENT_PREFLIGHT)
+    }
+
+    /// Forgets the portfolio pre-flight only (the brokerage one stays).
+    async fn forget_portfolio(&self) {
+        let mut cache = self.session.lock().await;
+        cache.portfolio = None;
+        cache.portfolio_at = None;
+    }
+
+    /// Notes the session a keepalive saw. A session other than the one the pre-flights were
+    /// made in (a new login) forgets them, here and, through the shared record, elsewhere.
+    /// Pre-flights made before any session was seen are taken to belong to this one. Returns
+    /// true when the pre-flights were forgotten.
+    async fn observe_session(&self, digest: &str) -> bool {
+        let mut cache = self.session.lock().await;
+        let replaced = match cache.session_digest.as_deref() {
+            Some(known) => known != digest,
+            None => false,
+        };
+        if replaced {
+            *cache = SessionCache::for_session(Some(digest.to_owned()));
+        } else {
+            cache.session_digest = Some(digest.to_owned());
+        }
+        drop(cache);
+        self.client.limiter().note_session(digest).await;
+        replaced
+    }
+
+    /// Asks the gateway which session it holds (`/tickle`) and forgets the pre-flights when it
+    /// is not the one they were made in.
+    async fn session_was_replaced(&self) -> Result<bool, GatewayFault> {
+        let value = self
+            .client
+            .call(&ApiRequest::post_empty(&["tickle"]))
+            .await?;
+        match session::read_tickle(value)?.session_digest {
+            Some(digest) => Ok(self.observe_session(&digest).await),
+            None => Ok(false),
+        }
     }
 
     /// An `/iserver` call after its pre-flight. When the gateway says the pre-flight is
@@ -451,7 +555,13 @@ impl ClientPortalBroker {
     async fn read_keepalive(&self) -> Result<SessionStatus, GatewayFault> {
         let login_url = self.client.login_url();
         let auth_status = match self.client.call(&ApiRequest::post_empty(&["tickle"])).await {
-            Ok(value) => session::tickle_auth_status(value)?,
+            Ok(value) => {
+                let tickle = session::read_tickle(value)?;
+                if let Some(digest) = &tickle.session_digest {
+                    self.observe_session(digest).await;
+                }
+                tickle.auth_status
+            }
             Err(GatewayFault::NoSession) => {
                 self.forget_session().await;
                 return Ok(session::logged_out(login_url));
@@ -483,23 +593,21 @@ impl ClientPortalBroker {
     async fn read_account_summary(&self, id: &AccountId) -> Result<AccountSummary, GatewayFault> {
         let account = self.portfolio_account(id).await?;
         let summary: SummaryDto = dto::parse(
-            self.client
-                .call(
-                    &ApiRequest::get(&["portfolio"])
-                        .segment(id.expose())
-                        .segment("summary"),
-                )
-                .await?,
+            self.portfolio_call(
+                &ApiRequest::get(&["portfolio"])
+                    .segment(id.expose())
+                    .segment("summary"),
+            )
+            .await?,
             "account summary",
         )?;
         let ledger: LedgerDto = dto::parse(
-            self.client
-                .call(
-                    &ApiRequest::get(&["portfolio"])
-                        .segment(id.expose())
-                        .segment("ledger"),
-                )
-                .await?,
+            self.portfolio_call(
+                &ApiRequest::get(&["portfolio"])
+                    .segment(id.expose())
+                    .segment("ledger"),
+            )
+            .await?,
             "ledger",
         )?;
         dto::accounts::account_summary(&account, &summary, &ledger)
@@ -514,7 +622,23 @@ impl ClientPortalBroker {
                 .segment(id.expose())
                 .segment("positions")
                 .segment(page.to_string());
-            let page = position_page(self.client.call(&request).await?, id)?;
+            let mut answer = position_page(self.portfolio_call(&request).await?, id)?;
+            if page == 0 && answer.positions.is_empty() {
+                // An empty portfolio is believed only in the session its pre-flight was made
+                // in: after a login the keepalive has not seen yet, the gateway answers empty
+                // until `/portfolio/accounts` is asked again.
+                if self.session_was_replaced().await? {
+                    self.portfolio_account(id).await?;
+                    answer = position_page(self.portfolio_call(&request).await?, id)?;
+                }
+                if answer.positions.is_empty() && self.preflight_is_recent().await {
+                    // Right after a login the gateway can answer empty before it has loaded
+                    // the account: a second read decides.
+                    tokio::time::sleep(self.empty_portfolio_recheck_pause).await;
+                    answer = position_page(self.portfolio_call(&request).await?, id)?;
+                }
+            }
+            let page = answer;
             if page.positions.is_empty() {
                 return Ok(positions);
             }
@@ -806,6 +930,7 @@ async fn preflight_brokerage(
     session: &AsyncMutex<SessionCache>,
 ) -> Result<BrokerageAccounts, GatewayFault> {
     let mut cache = session.lock().await;
+    follow_shared_session(client, &mut cache).await;
     if let Some(brokerage) = &cache.brokerage {
         return Ok(brokerage.clone());
     }
@@ -815,5 +940,28 @@ async fn preflight_brokerage(
     let brokerage =
         dto::parse::<IserverAccountsDto>(value, "brokerage accounts")?.try_into_domain()?;
     cache.brokerage = Some(brokerage.clone());
+    if let Some(digest) = &cache.session_digest {
+        client
+            .limiter()
+            .note_preflight(digest, Preflight::Brokerage)
+            .await;
+    }
     Ok(brokerage)
+}
+
+/// Ties the cached pre-flights to the session recorded in the shared state: when another
+/// process (or this one's keepalive) recorded a different session, a person logged in again
+/// and the pre-flights are forgotten; pre-flights about to run are tagged with it.
+async fn follow_shared_session(client: &GatewayClient, cache: &mut SessionCache) {
+    let Some(shared) = client.limiter().shared_session().await else {
+        return;
+    };
+    if cache.session_digest.as_deref() == Some(shared.as_str()) {
+        return;
+    }
+    if cache.has_preflights() || cache.session_digest.is_some() {
+        *cache = SessionCache::for_session(Some(shared));
+    } else {
+        cache.session_digest = Some(shared);
+    }
 }

@@ -1,32 +1,62 @@
-//! Client-side pacing: IBKR's documented request limits, enforced before a request leaves.
+//! Client-side pacing: IBKR's documented request limits, kept with headroom before a request
+//! leaves.
 //!
 //! Each request reserves a send time: no earlier than the global spacing allows (10 requests
 //! per second through the Client Portal Gateway) and no earlier than its endpoint's own
-//! spacing allows (snapshots 10/s, `/tickle` 1/s, live orders and trades 1 per 5 s, …). The
-//! caller sleeps until its reserved time, so bursts are smoothed rather than refused. A wait
-//! longer than [`ClientPortalPacing::max_wait`] is refused as `RateLimited` instead.
+//! spacing allows (snapshots 10/s, `/tickle` 1/s, live orders and trades 1 per 5 s, …). Every
+//! spacing is widened by a margin (default 20%: 10/s becomes 8/s, 1 per 5 s becomes one every
+//! 6.25 s), so jitter between here and the gateway cannot push a window over its limit. The
+//! caller sleeps until its slot; a slot further away than [`ClientPortalPacing::max_wait`] is
+//! refused as `RateLimited` without reserving anything.
 //!
-//! Endpoints are keyed on the request path without its query string: a client that keyed on the
-//! full URL let `?force=true` slip past its limiter (reference §12).
+//! Endpoints are keyed on a template of the request path: no query string (a client that keyed
+//! on the full URL let `?force=true` slip past its limiter, reference §12) and every variable
+//! segment written `*`, so the key never carries an account id.
 //!
-//! After a 429 the gateway may hold the caller's address in a penalty box for minutes; hammering
-//! it makes that worse. [`Limiter::penalize`] therefore refuses every request locally until the
-//! penalty has passed: there is no hot retry.
+//! After a 429 (reference §1.5):
+//! - requests still waiting for their slot are not sent; they fail as rate limited;
+//! - the endpoint that drew it is refused locally for its `Retry-After`, else for
+//!   [`ClientPortalPacing::default_penalty`]; other endpoints carry on after a short pause;
+//! - 429s from two different endpoints within a minute mean the gateway's penalty box: every
+//!   request is then refused locally for `Retry-After`, else for the documented ten minutes.
 //!
-//! Time is `tokio::time::Instant`, so tests drive the limiter with paused time.
+//! With a state directory the reservations live in a file shared by every process of the
+//! installation ([`super::shared_state`]); without one they live in memory.
+//!
+//! Time is `tokio::time::Instant` in memory (tests drive it with paused time) and the wall
+//! clock in the shared file (processes share no monotonic clock).
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
+use super::shared_state::{PacingRecord, RateLimitSeen, SessionRecord, StateFile};
 use crate::ports::broker_reader::BrokerError;
+use crate::ports::clock::Clock;
+
+/// The margin kept below every documented limit unless configured otherwise, in percent.
+pub const DEFAULT_PACING_MARGIN_PERCENT: u8 = 20;
+/// The accepted margins, in percent: some headroom always, never below half the limit.
+pub const PACING_MARGIN_PERCENT_RANGE: std::ops::RangeInclusive<u8> = 5..=50;
+
+/// How long the gateway's penalty box lasts when it gives no `Retry-After` (reference §1.5).
+const DOCUMENTED_PENALTY_BOX: Duration = Duration::from_secs(10 * 60);
+/// 429s from different endpoints this close together mean the penalty box.
+const PENALTY_BOX_WINDOW: Duration = Duration::from_secs(60);
+/// After any 429 every endpoint pauses at least this long ("back off ≥ 1 s", reference §1.5).
+const PAUSE_AFTER_RATE_LIMIT: Duration = Duration::from_secs(1);
+/// Waits at least this long are announced (on stderr through the log).
+const ANNOUNCED_WAIT: Duration = Duration::from_secs(1);
+/// Deadlines further ahead than this in the shared file are implausible and dropped.
+const PLAUSIBLE_HORIZON: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// The request limits the adapter keeps. [`ClientPortalPacing::documented`] (the `Default`)
 /// holds IBKR's published limits; production wiring must use it. Tests may loosen it to run
-/// quickly or tighten it to observe pacing.
+/// quickly or tighten it to observe pacing. The configured margin widens every interval here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientPortalPacing {
     /// The shortest gap between any two requests (100 ms: 10 requests per second).
@@ -37,8 +67,9 @@ pub struct ClientPortalPacing {
     /// How many `/iserver/marketdata/history` requests may be in flight at once.
     pub history_concurrency: usize,
     /// The longest a request waits for its slot; longer waits are refused as rate limited.
+    /// The wiring sets it to the request timeout.
     pub max_wait: Duration,
-    /// The back-off after a 429 that carries no usable `Retry-After`.
+    /// How long an endpoint that drew a 429 without a usable `Retry-After` is left alone.
     pub default_penalty: Duration,
 }
 
@@ -101,86 +132,356 @@ impl Default for ClientPortalPacing {
     }
 }
 
-/// The mutable part of the limiter.
-#[derive(Debug, Default)]
-struct PacingState {
-    /// The earliest time the next request of any kind may go.
-    global_next: Option<Instant>,
-    /// The earliest time the next request to each endpoint key may go.
-    endpoint_next: HashMap<String, Instant>,
-    /// Requests are refused locally until then (after a 429).
-    penalty_until: Option<Instant>,
+/// `interval` widened so that the rate it allows is `margin_percent` below the documented one:
+/// `interval × 100 / (100 − margin)`, rounded up to the microsecond.
+pub(crate) fn widen(interval: Duration, margin_percent: u8) -> Duration {
+    let margin = u128::from(margin_percent.min(90));
+    let micros = interval
+        .as_micros()
+        .saturating_mul(100)
+        .div_ceil(100 - margin);
+    Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
 }
 
-/// Reserves send times under [`ClientPortalPacing`] and holds the 429 penalty box.
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The pacing clock, in microseconds: since the limiter started (in memory, so paused tokio
+/// time drives it) or since the Unix epoch from the broker's [`Clock`] (shared between
+/// processes, so it must be the system clock).
+#[derive(Clone)]
+enum PacingClock {
+    Monotonic(Instant),
+    Wall(Arc<dyn Clock>),
+}
+
+impl std::fmt::Debug for PacingClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Monotonic(_) => f.write_str("Monotonic"),
+            Self::Wall(_) => f.write_str("Wall"),
+        }
+    }
+}
+
+impl PacingClock {
+    fn now(&self) -> u64 {
+        match self {
+            // One so that zero keeps meaning "none".
+            Self::Monotonic(started) => micros(started.elapsed()).saturating_add(1),
+            Self::Wall(clock) => u64::try_from(clock.now().timestamp_micros()).unwrap_or(0),
+        }
+    }
+}
+
+/// Where the reservations live.
+#[derive(Debug, Clone)]
+enum Store {
+    // A std mutex: held only to compute a reservation, never across an await.
+    Memory(Arc<Mutex<PacingRecord>>),
+    File(Arc<StateFile>),
+}
+
+/// The intervals after the margin, and the limits that decide a reservation.
+#[derive(Debug)]
+struct Rules {
+    pacing: ClientPortalPacing,
+    margin_percent: u8,
+}
+
+impl Rules {
+    fn global(&self) -> u64 {
+        micros(widen(self.pacing.global_interval, self.margin_percent))
+    }
+
+    fn endpoint(&self, key: &str) -> Option<u64> {
+        self.pacing
+            .interval_for(key)
+            .map(|interval| micros(widen(interval, self.margin_percent)))
+    }
+
+    /// Reserves the next slot for `key` at `now`, or says how long to wait when a back-off
+    /// runs or the slot is too far away (nothing is reserved then).
+    fn reserve(&self, record: &mut PacingRecord, key: &str, now: u64) -> Result<Slot, u64> {
+        record.prune(now, micros(PLAUSIBLE_HORIZON));
+        let blocked_until = record
+            .penalty_until
+            .max(record.endpoint_backoff.get(key).copied().unwrap_or(0));
+        if blocked_until > now {
+            return Err(blocked_until - now);
+        }
+        let endpoint_interval = self.endpoint(key);
+        let mut slot = record.global_next.max(now);
+        if endpoint_interval.is_some() {
+            slot = slot.max(record.endpoint_next.get(key).copied().unwrap_or(0));
+        }
+        if slot - now > micros(self.pacing.max_wait) {
+            return Err(slot - now);
+        }
+        record.global_next = slot.saturating_add(self.global());
+        if let Some(interval) = endpoint_interval {
+            record
+                .endpoint_next
+                .insert(key.to_owned(), slot.saturating_add(interval));
+        }
+        Ok(Slot {
+            wait: slot - now,
+            rate_limits_seen: record.rate_limits_seen,
+        })
+    }
+
+    /// Records a 429 on `key` at `now` and returns how long `key` is now refused.
+    fn penalize(
+        &self,
+        record: &mut PacingRecord,
+        key: &str,
+        retry_after: Option<Duration>,
+        now: u64,
+    ) -> u64 {
+        record.prune(now, micros(PLAUSIBLE_HORIZON));
+        record.rate_limits_seen = record.rate_limits_seen.wrapping_add(1);
+        let window = micros(PENALTY_BOX_WINDOW);
+        record
+            .recent_rate_limits
+            .retain(|seen| seen.at.saturating_add(window) > now && seen.at <= now);
+        record.recent_rate_limits.push(RateLimitSeen {
+            endpoint: key.to_owned(),
+            at: now,
+        });
+        let endpoints: BTreeSet<&str> = record
+            .recent_rate_limits
+            .iter()
+            .map(|seen| seen.endpoint.as_str())
+            .collect();
+        // Every request waiting for a slot is dropped (see `dropped`), so the slots they held
+        // are free again: the next request goes after the short pause.
+        record.global_next = now.saturating_add(micros(PAUSE_AFTER_RATE_LIMIT));
+        if endpoints.len() >= 2 {
+            let penalty = micros(retry_after.unwrap_or(DOCUMENTED_PENALTY_BOX));
+            let until = now.saturating_add(penalty);
+            record.penalty_until = record.penalty_until.max(until);
+            return record.penalty_until - now;
+        }
+        let backoff = micros(retry_after.unwrap_or(self.pacing.default_penalty));
+        let until = now.saturating_add(backoff);
+        let entry = record.endpoint_backoff.entry(key.to_owned()).or_insert(0);
+        *entry = (*entry).max(until);
+        *entry - now
+    }
+
+    /// Whether a request that reserved `slot` may no longer be sent: a 429 arrived while it
+    /// waited. Returns how long its endpoint is refused (at least the short pause).
+    fn dropped(&self, record: &PacingRecord, key: &str, slot: Slot, now: u64) -> Option<u64> {
+        if record.rate_limits_seen == slot.rate_limits_seen {
+            return None;
+        }
+        let blocked_until = record
+            .penalty_until
+            .max(record.endpoint_backoff.get(key).copied().unwrap_or(0))
+            .max(record.global_next);
+        Some(blocked_until.saturating_sub(now))
+    }
+}
+
+/// A reserved send time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    /// How long from the reservation until then.
+    wait: u64,
+    /// The 429 count when the slot was reserved.
+    rate_limits_seen: u64,
+}
+
+/// Reserves send times under [`ClientPortalPacing`], keeps the 429 back-offs and the broker
+/// session digest, in memory or in the shared file.
 #[derive(Debug)]
 pub(crate) struct Limiter {
-    config: ClientPortalPacing,
-    // A std mutex: it is held only to compute a reservation, never across an await.
-    state: Mutex<PacingState>,
+    rules: Arc<Rules>,
+    clock: PacingClock,
+    store: Store,
     history: Arc<Semaphore>,
 }
 
 impl Limiter {
-    pub(crate) fn new(config: ClientPortalPacing) -> Self {
-        let permits = config.history_concurrency.max(1);
+    /// A limiter that keeps its state in memory.
+    pub(crate) fn new(pacing: ClientPortalPacing, margin_percent: u8) -> Self {
+        Self::with_store(
+            pacing,
+            margin_percent,
+            PacingClock::Monotonic(Instant::now()),
+            Store::Memory(Arc::new(Mutex::new(PacingRecord::default()))),
+        )
+    }
+
+    /// A limiter that shares its state with every process using `state_dir`; `clock` must be
+    /// the system clock (every process stamps the file with it).
+    pub(crate) fn shared(
+        pacing: ClientPortalPacing,
+        margin_percent: u8,
+        state_dir: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self::with_store(
+            pacing,
+            margin_percent,
+            PacingClock::Wall(clock),
+            Store::File(Arc::new(StateFile::in_dir(state_dir))),
+        )
+    }
+
+    fn with_store(
+        pacing: ClientPortalPacing,
+        margin_percent: u8,
+        clock: PacingClock,
+        store: Store,
+    ) -> Self {
+        let permits = pacing.history_concurrency.max(1);
         Self {
-            config,
-            state: Mutex::new(PacingState::default()),
+            rules: Arc::new(Rules {
+                pacing,
+                margin_percent,
+            }),
+            clock,
+            store,
             history: Arc::new(Semaphore::new(permits)),
         }
     }
 
-    /// Reserves the next slot for `path` (no query string) and waits for it.
+    /// Runs `change` on the record with the current pacing time, under the store's lock. The
+    /// file store runs on the blocking pool: the lock may be held by another process.
+    async fn with_record<R: Send + 'static>(
+        &self,
+        change: impl FnOnce(&Rules, &mut PacingRecord, u64) -> R + Send + 'static,
+    ) -> Result<R, BrokerError> {
+        let clock = self.clock.clone();
+        match &self.store {
+            Store::Memory(record) => {
+                let mut record = record.lock().unwrap_or_else(PoisonError::into_inner);
+                Ok(change(&self.rules, &mut record, clock.now()))
+            }
+            Store::File(file) => {
+                let file = Arc::clone(file);
+                let rules = Arc::clone(&self.rules);
+                tokio::task::spawn_blocking(move || {
+                    file.update(|record| change(&rules, record, clock.now()))
+                })
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or_else(|| BrokerError::Unavailable {
+                    detail: "the shared pacing state in the state directory could not be used; \
+                             nothing was sent"
+                        .to_owned(),
+                })
+            }
+        }
+    }
+
+    /// Reserves the next slot for `key` (an endpoint template) and waits for it. A wait of a
+    /// second or more is announced on stderr (through the log).
     ///
     /// # Errors
-    /// [`BrokerError::RateLimited`] while a penalty is running, or when the slot is further
-    /// away than `max_wait`; nothing is reserved then.
-    pub(crate) async fn acquire(&self, path: &str) -> Result<(), BrokerError> {
-        let slot = self.reserve(path, Instant::now())?;
-        tokio::time::sleep_until(slot).await;
-        Ok(())
+    /// [`BrokerError::RateLimited`] while a back-off or the penalty box runs, when the slot is
+    /// further away than `max_wait`, or when a 429 arrived while this request waited: the
+    /// request is not sent.
+    pub(crate) async fn acquire(&self, key: &str) -> Result<(), BrokerError> {
+        let owned_key = key.to_owned();
+        let slot = self
+            .with_record(move |rules, record, now| rules.reserve(record, &owned_key, now))
+            .await?
+            .map_err(|wait| rate_limited(Duration::from_micros(wait)))?;
+        let wait = Duration::from_micros(slot.wait);
+        if wait.is_zero() {
+            return Ok(());
+        }
+        if wait >= ANNOUNCED_WAIT {
+            tracing::warn!(
+                "waiting {:.1} s for the broker's pacing window on {key}",
+                wait.as_secs_f64()
+            );
+        }
+        tokio::time::sleep(wait).await;
+        let owned_key = key.to_owned();
+        let dropped = self
+            .with_record(move |rules, record, now| rules.dropped(record, &owned_key, slot, now))
+            .await?;
+        match dropped {
+            Some(wait) => Err(rate_limited(Duration::from_micros(wait))),
+            None => Ok(()),
+        }
     }
 
-    /// Computes and records the slot for `path` as seen at `now`.
-    fn reserve(&self, path: &str, now: Instant) -> Result<Instant, BrokerError> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(until) = state.penalty_until {
-            if now < until {
-                return Err(rate_limited(until - now));
+    /// Records a 429 on `key`: drops the waiting requests, backs off the endpoint, and starts
+    /// the penalty box when 429s came from two endpoints within a minute. Returns how long
+    /// `key` is refused locally.
+    pub(crate) async fn penalize(&self, key: &str, retry_after: Option<Duration>) -> Duration {
+        let owned_key = key.to_owned();
+        let penalty = self
+            .with_record(move |rules, record, now| {
+                rules.penalize(record, &owned_key, retry_after, now)
+            })
+            .await;
+        match penalty {
+            Ok(penalty) => Duration::from_micros(penalty),
+            // The record could not be written: report the longest wait that could apply.
+            Err(_) => retry_after.unwrap_or(DOCUMENTED_PENALTY_BOX),
+        }
+    }
+
+    /// Notes the broker session seen at the gateway (as a digest) and returns the digest
+    /// recorded before, so a change is noticed by every process.
+    pub(crate) async fn note_session(&self, digest: &str) -> Option<String> {
+        let digest = digest.to_owned();
+        self.with_record(move |_, record, _| {
+            let previous = record
+                .session
+                .as_ref()
+                .map(|session| session.session_digest.clone());
+            if previous.as_deref() != Some(digest.as_str()) {
+                record.session = Some(SessionRecord {
+                    session_digest: digest,
+                    ..SessionRecord::default()
+                });
             }
-            state.penalty_until = None;
-        }
-        let endpoint_interval = self.config.interval_for(path);
-        let mut slot = state.global_next.map_or(now, |next| next.max(now));
-        if endpoint_interval.is_some()
-            && let Some(next) = state.endpoint_next.get(path)
-        {
-            slot = slot.max(*next);
-        }
-        let wait = slot - now;
-        if wait > self.config.max_wait {
-            return Err(rate_limited(wait));
-        }
-        state.global_next = Some(slot + self.config.global_interval);
-        if let Some(interval) = endpoint_interval {
-            state.endpoint_next.insert(path.to_owned(), slot + interval);
-        }
-        Ok(slot)
+            previous
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
-    /// Starts the penalty box: every request is refused locally for `retry_after`, or for the
-    /// configured default when the gateway gave none. Returns the penalty length.
-    pub(crate) fn penalize(&self, retry_after: Option<Duration>) -> Duration {
-        let penalty = retry_after.unwrap_or(self.config.default_penalty);
-        let until = Instant::now() + penalty;
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.penalty_until = Some(
-            state
-                .penalty_until
-                .map_or(until, |current| current.max(until)),
-        );
-        penalty
+    /// The digest of the broker session last seen by any process sharing this state.
+    pub(crate) async fn shared_session(&self) -> Option<String> {
+        self.with_record(|_, record, _| {
+            record
+                .session
+                .as_ref()
+                .map(|session| session.session_digest.clone())
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Records that a pre-flight ran in the session `digest` (nothing when another session is
+    /// recorded by then).
+    pub(crate) async fn note_preflight(&self, digest: &str, kind: Preflight) {
+        let digest = digest.to_owned();
+        let _ = self
+            .with_record(move |_, record, now| {
+                if let Some(session) = record
+                    .session
+                    .as_mut()
+                    .filter(|session| session.session_digest == digest)
+                {
+                    match kind {
+                        Preflight::Brokerage => session.brokerage_preflight_at = Some(now),
+                        Preflight::Portfolio => session.portfolio_preflight_at = Some(now),
+                    }
+                }
+            })
+            .await;
     }
 
     /// A permit to run one history request; at most `history_concurrency` are out at once.
@@ -195,6 +496,15 @@ impl Limiter {
                 detail: "the history limiter is closed".to_owned(),
             })
     }
+}
+
+/// The two pre-flights of a broker session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Preflight {
+    /// `/iserver/accounts`.
+    Brokerage,
+    /// `/portfolio/accounts`.
+    Portfolio,
 }
 
 /// Whole seconds, rounded up, never zero: a caller told "0 s" would retry hot.
@@ -213,7 +523,10 @@ mod tests {
     use super::*;
 
     fn limiter() -> Limiter {
-        Limiter::new(ClientPortalPacing::documented())
+        Limiter::new(
+            ClientPortalPacing::documented(),
+            DEFAULT_PACING_MARGIN_PERCENT,
+        )
     }
 
     #[test]
@@ -232,21 +545,30 @@ mod tests {
             pacing.interval_for("/fyi/unreadnumber"),
             Some(Duration::from_secs(1))
         );
-        assert_eq!(
-            pacing.interval_for("/portfolio/DU1234567/positions/0"),
-            None
-        );
+        assert_eq!(pacing.interval_for("/portfolio/*/positions/*"), None);
         assert_eq!(pacing.interval_for("/iserver/account/ordersX"), None);
     }
 
+    #[test]
+    fn the_margin_widens_every_interval() {
+        assert_eq!(
+            widen(Duration::from_millis(100), 20),
+            Duration::from_millis(125)
+        );
+        assert_eq!(
+            widen(Duration::from_secs(5), 20),
+            Duration::from_millis(6_250)
+        );
+        assert_eq!(widen(Duration::from_secs(1), 0), Duration::from_secs(1));
+        assert_eq!(widen(Duration::ZERO, 20), Duration::ZERO);
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn a_burst_of_snapshots_never_exceeds_ten_per_second() {
+    async fn a_burst_of_snapshots_keeps_the_margin_below_ten_per_second() {
         let limiter = Arc::new(limiter());
         let start = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
-        // 100 requests: the limiter must spread them over at least 9.9 s. The default max_wait
-        // (10 s) is just enough for the last one.
-        for _ in 0..100 {
+        for _ in 0..60 {
             let limiter = Arc::clone(&limiter);
             tasks.spawn(async move {
                 limiter
@@ -261,17 +583,15 @@ mod tests {
             sent.push(time.unwrap() - start);
         }
         sent.sort();
-        assert_eq!(sent.len(), 100);
         for window_start in &sent {
-            let in_window = sent
-                .iter()
-                .filter(|time| {
-                    **time >= *window_start && **time < *window_start + Duration::from_secs(1)
-                })
-                .count();
-            assert!(in_window <= 10, "{in_window} requests within one second");
+            let within = |length: Duration| {
+                sent.iter()
+                    .filter(|time| **time >= *window_start && **time - *window_start < length)
+                    .count()
+            };
+            assert!(within(Duration::from_secs(1)) <= 8, "8 per second at most");
         }
-        assert!(sent[99] >= Duration::from_millis(9_900));
+        assert!(sent[59] >= Duration::from_millis(59 * 125));
     }
 
     #[tokio::test(start_paused = true)]
@@ -282,75 +602,163 @@ mod tests {
         limiter.acquire("/portfolio/accounts").await.unwrap();
         assert_eq!(
             Instant::now() - start,
-            Duration::from_millis(100),
+            Duration::from_millis(125),
             "global spacing"
         );
         limiter.acquire("/iserver/account/orders").await.unwrap();
         assert_eq!(
             Instant::now() - start,
-            Duration::from_secs(5),
-            "one per five seconds"
+            Duration::from_millis(6_250),
+            "one per five seconds, with the margin"
         );
         limiter.acquire("/tickle").await.unwrap();
         limiter.acquire("/tickle").await.unwrap();
         assert_eq!(
             Instant::now() - start,
-            Duration::from_millis(6_100),
-            "tickle at most once a second"
+            Duration::from_millis(6_375 + 1_250),
+            "the keepalive at most once a second, with the margin"
         );
     }
 
     #[tokio::test(start_paused = true)]
     async fn waits_beyond_max_wait_are_refused_without_reserving() {
         let limiter = limiter();
-        for _ in 0..3 {
-            limiter
-                .reserve("/iserver/account/trades", Instant::now())
-                .unwrap();
+        for _ in 0..2 {
+            limiter.acquire("/iserver/account/trades").await.unwrap();
         }
-        // The next slot is 15 s away: refused, and the refusal reserves nothing.
-        let refused = limiter.reserve("/iserver/account/trades", Instant::now());
+        // The second request went at 6.25 s; the next slot is 12.5 s after the start.
+        tokio::time::advance(Duration::from_millis(250)).await;
+        let accepted = limiter
+            .with_record(|rules, record, now| rules.reserve(record, "/iserver/account/trades", now))
+            .await
+            .unwrap();
+        assert!(accepted.is_ok(), "6 s away is within the 10 s bound");
+        let refused = limiter
+            .with_record(|rules, record, now| rules.reserve(record, "/iserver/account/trades", now))
+            .await
+            .unwrap();
+        assert_eq!(refused.map_err(|wait| wait / 1_000), Err(12_250));
+        let again = limiter
+            .with_record(|rules, record, now| rules.reserve(record, "/iserver/account/trades", now))
+            .await
+            .unwrap();
         assert_eq!(
-            refused,
-            Err(BrokerError::RateLimited {
-                retry_after_seconds: 15
-            })
-        );
-        tokio::time::advance(Duration::from_secs(6)).await;
-        assert!(
-            limiter
-                .reserve("/iserver/account/trades", Instant::now())
-                .is_ok()
+            again.map_err(|wait| wait / 1_000),
+            Err(12_250),
+            "nothing reserved"
         );
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_penalty_refuses_everything_until_it_passes() {
+    async fn a_429_backs_off_its_endpoint_only() {
         let limiter = limiter();
+        let penalty = limiter
+            .penalize("/iserver/account/orders", Some(Duration::from_secs(30)))
+            .await;
+        assert_eq!(penalty, Duration::from_secs(30));
         assert_eq!(
-            limiter.penalize(Some(Duration::from_secs(30))),
-            Duration::from_secs(30)
-        );
-        assert_eq!(
-            limiter.acquire("/iserver/accounts").await,
+            limiter.acquire("/iserver/account/orders").await,
             Err(BrokerError::RateLimited {
                 retry_after_seconds: 30
             })
         );
-        tokio::time::advance(Duration::from_millis(29_500)).await;
+        // Another endpoint waits out the short pause, then goes.
+        let start = Instant::now();
+        limiter.acquire("/iserver/accounts").await.unwrap();
+        assert_eq!(Instant::now() - start, Duration::from_secs(1));
+        tokio::time::advance(Duration::from_secs(29)).await;
+        assert!(limiter.acquire("/iserver/account/orders").await.is_ok());
         assert_eq!(
-            limiter.acquire("/tickle").await,
-            Err(BrokerError::RateLimited {
-                retry_after_seconds: 1
-            })
+            limiter.penalize("/portfolio/accounts", None).await,
+            Duration::from_secs(600),
+            "a second endpoint within a minute: the documented penalty box"
         );
-        tokio::time::advance(Duration::from_millis(500)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_penalty_box_refuses_every_endpoint_until_it_passes() {
+        let limiter = limiter();
+        limiter.penalize("/iserver/accounts", None).await;
+        assert_eq!(
+            limiter
+                .penalize(
+                    "/iserver/marketdata/snapshot",
+                    Some(Duration::from_secs(120))
+                )
+                .await,
+            Duration::from_secs(120)
+        );
+        for key in ["/tickle", "/trsrv/secdef", "/portfolio/*/positions/*"] {
+            assert_eq!(
+                limiter.acquire(key).await,
+                Err(BrokerError::RateLimited {
+                    retry_after_seconds: 120
+                }),
+                "{key}"
+            );
+        }
+        tokio::time::advance(Duration::from_secs(120)).await;
         assert!(limiter.acquire("/tickle").await.is_ok());
-        assert_eq!(
-            limiter.penalize(None),
-            Duration::from_secs(60),
-            "the default"
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_waiting_for_a_slot_are_dropped_after_a_429() {
+        let limiter = Arc::new(limiter());
+        let mut waiting = tokio::task::JoinSet::new();
+        for _ in 0..5 {
+            let limiter = Arc::clone(&limiter);
+            waiting.spawn(async move { limiter.acquire("/trsrv/secdef").await });
+        }
+        // Let the first go and the others reserve their slots.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        limiter
+            .penalize("/trsrv/secdef", Some(Duration::from_secs(20)))
+            .await;
+        let mut sent = 0;
+        let mut dropped = 0;
+        while let Some(outcome) = waiting.join_next().await {
+            match outcome.unwrap() {
+                Ok(()) => sent += 1,
+                Err(BrokerError::RateLimited {
+                    retry_after_seconds,
+                }) => {
+                    assert!(retry_after_seconds >= 19, "{retry_after_seconds}");
+                    dropped += 1;
+                }
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!((sent, dropped), (1, 4));
+    }
+
+    #[tokio::test]
+    async fn processes_sharing_a_state_directory_share_the_windows() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Limiter::shared(
+            ClientPortalPacing::documented(),
+            DEFAULT_PACING_MARGIN_PERCENT,
+            dir.path(),
+            Arc::new(crate::adapters::outbound::clock::SystemClock),
         );
+        first.acquire("/portfolio/accounts").await.unwrap();
+        let second = Limiter::shared(
+            ClientPortalPacing::documented(),
+            DEFAULT_PACING_MARGIN_PERCENT,
+            dir.path(),
+            Arc::new(crate::adapters::outbound::clock::SystemClock),
+        );
+        let wait = second
+            .with_record(|rules, record, now| {
+                rules
+                    .reserve(record, "/portfolio/accounts", now)
+                    .map(|slot| slot.wait)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(wait > 6_000_000, "{wait} µs");
+        assert_eq!(second.note_session("abc").await, None);
+        assert_eq!(first.shared_session().await.as_deref(), Some("abc"));
     }
 
     #[tokio::test(start_paused = true)]

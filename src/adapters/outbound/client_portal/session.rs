@@ -1,11 +1,17 @@
 //! The brokerage session: `/iserver/auth/status` and `/tickle` answers reduced to
-//! [`SessionStatus`], and the per-session pre-flight state.
+//! [`SessionStatus`], the session's identity, and the per-session pre-flight state.
+//!
+//! The gateway names its session in the `session` field of `/tickle` (reference §2.2). That
+//! token also authenticates the WebSocket, so it is reduced to a SHA-256 digest as soon as it
+//! is parsed: the digest tells one login from the next and is all that is ever kept.
 //!
 //! Login is never automated: this module never calls `ssodh/init` or `reauthenticate`. A
 //! session that needs a person reports the gateway's own login page as the action to take.
 
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
 use super::dto::accounts::{BrokerageAccounts, PortfolioAccount};
 use super::errors::GatewayFault;
@@ -23,9 +29,11 @@ pub(crate) struct AuthStatusDto {
     connected: Option<bool>,
 }
 
-/// `/tickle`: only the nested auth status is used (the `session` token is never read).
-#[derive(Debug, Clone, Deserialize)]
+/// `/tickle`: the nested auth status, and the session token (digested at once, never kept).
+#[derive(Clone, Deserialize)]
 struct TickleDto {
+    #[serde(default)]
+    session: Option<String>,
     #[serde(default)]
     iserver: Option<TickleIserverDto>,
 }
@@ -90,21 +98,69 @@ pub(crate) fn logged_out(login_url: &str) -> SessionStatus {
     status(SessionState::LoginRequired, false, false, false, login_url)
 }
 
-/// The auth status nested in a `/tickle` answer, if it has one.
-pub(crate) fn tickle_auth_status(value: Value) -> Result<Option<AuthStatusDto>, GatewayFault> {
+/// What a `/tickle` answer says about the session.
+#[derive(Debug, Clone)]
+pub(crate) struct Tickle {
+    /// The nested auth status, if the gateway sent one.
+    pub(crate) auth_status: Option<AuthStatusDto>,
+    /// The digest of the session token, if the gateway sent one.
+    pub(crate) session_digest: Option<String>,
+}
+
+/// The auth status nested in a `/tickle` answer and the session's digest.
+pub(crate) fn read_tickle(value: Value) -> Result<Tickle, GatewayFault> {
     let tickle: TickleDto = super::dto::parse(value, "keepalive")?;
-    Ok(tickle.iserver.and_then(|iserver| iserver.auth_status))
+    Ok(Tickle {
+        auth_status: tickle.iserver.and_then(|iserver| iserver.auth_status),
+        session_digest: tickle
+            .session
+            .filter(|token| !token.trim().is_empty())
+            .map(|token| session_digest(&token)),
+    })
+}
+
+/// SHA-256 of the session token with a purpose prefix, hex, first 128 bits: enough to tell
+/// sessions apart, useless for authenticating anything.
+pub(crate) fn session_digest(token: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"ibkr-agent-gateway/cpapi-session/v1\0");
+    hasher.update(token.as_bytes());
+    hasher.finalize()[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// What has been learnt in the current brokerage session. Cleared whenever the session is seen
-/// logged out, not authenticated, or renewed (`Please query /accounts first`), so the pre-flight
+/// logged out, not authenticated, renewed (`Please query … first`), or replaced by another
+/// login (a new session digest, seen by this process or recorded by another), so the pre-flight
 /// calls run again in the next session.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SessionCache {
+    /// The digest of the session the pre-flights below were made in, when known.
+    pub(crate) session_digest: Option<String>,
     /// `/iserver/accounts`, called once per brokerage session before other `/iserver` calls.
     pub(crate) brokerage: Option<BrokerageAccounts>,
     /// `/portfolio/accounts`, called before any `/portfolio/{accountId}/…`.
     pub(crate) portfolio: Option<Vec<PortfolioAccount>>,
+    /// When the `/portfolio/accounts` pre-flight ran: an empty portfolio read soon after it is
+    /// read again before it is believed.
+    pub(crate) portfolio_at: Option<Instant>,
+}
+
+impl SessionCache {
+    /// An empty cache for the session `digest`.
+    pub(crate) fn for_session(digest: Option<String>) -> Self {
+        Self {
+            session_digest: digest,
+            ..Self::default()
+        }
+    }
+
+    /// True when anything was learnt (a pre-flight ran).
+    pub(crate) fn has_preflights(&self) -> bool {
+        self.brokerage.is_some() || self.portfolio.is_some()
+    }
 }
 
 #[cfg(test)]
@@ -148,13 +204,17 @@ mod tests {
                 "iserver":{"authStatus":{"authenticated":true,"competing":false,"connected":true}}}"#,
         )
         .unwrap();
-        let status = tickle_auth_status(value)
-            .unwrap()
-            .unwrap()
-            .into_status(LOGIN)
-            .unwrap();
+        let tickle = read_tickle(value).unwrap();
+        let digest = tickle.session_digest.clone().unwrap();
+        assert_eq!(digest.len(), 32);
+        assert!(!digest.contains("0123"));
+        assert_eq!(digest, session_digest("0123"));
+        assert_ne!(digest, session_digest("0124"));
+        let status = tickle.auth_status.unwrap().into_status(LOGIN).unwrap();
         assert_eq!(status.state, SessionState::Usable);
         let bare: Value = serde_json::from_str(r#"{"session":"0123"}"#).unwrap();
-        assert!(tickle_auth_status(bare).unwrap().is_none());
+        assert!(read_tickle(bare).unwrap().auth_status.is_none());
+        let anonymous: Value = serde_json::from_str(r#"{"session":""}"#).unwrap();
+        assert!(read_tickle(anonymous).unwrap().session_digest.is_none());
     }
 }

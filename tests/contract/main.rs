@@ -11,6 +11,7 @@
 
 mod architecture;
 mod audit_log;
+mod broker_fidelity;
 mod broker_reader;
 mod cli;
 mod cli_audit;

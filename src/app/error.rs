@@ -212,7 +212,12 @@ fn not_sent_message(
         );
     }
     match (cause, retry_not_before) {
-        (BrokerError::RateLimited { retry_after_seconds }, Some(at)) => format!(
+        (
+            BrokerError::RateLimited {
+                retry_after_seconds,
+            },
+            Some(at),
+        ) => format!(
             "{what}; the idempotency key and the approval are unused: retrying with the SAME key is safe after {retry_after_seconds} s, from {}",
             at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         ),
@@ -470,8 +475,12 @@ impl GatewayError {
                     "placed": false,
                     "same_key_reusable": key_released,
                 });
-                if let (BrokerError::RateLimited { retry_after_seconds }, Some(object)) =
-                    (cause, details.as_object_mut())
+                if let (
+                    BrokerError::RateLimited {
+                        retry_after_seconds,
+                    },
+                    Some(object),
+                ) = (cause, details.as_object_mut())
                 {
                     object.insert("retry_after_seconds".into(), json!(retry_after_seconds));
                     if let Some(at) = retry_not_before {

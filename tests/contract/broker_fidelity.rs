@@ -270,7 +270,11 @@ async fn a_500_with_an_error_body_on_submit_is_an_unknown_outcome_recovered_by_c
     let recovered = gateway.paper_submit(&agent, submit).await.unwrap();
     assert!(recovered.recovered && recovered.replayed, "{recovered:?}");
     assert_eq!(recovered.orders[0].order_id, placed_id.to_string());
-    assert_eq!(posts_to_orders(&server).await, 1, "recovery never resubmits");
+    assert_eq!(
+        posts_to_orders(&server).await,
+        1,
+        "recovery never resubmits"
+    );
     assert_eq!(
         approval_status(&store, &approval_id).await,
         ApprovalStatus::Consumed
@@ -403,10 +407,7 @@ async fn a_429_on_submit_leaves_the_key_and_the_approval_usable_and_places_once(
     // After the wait, the same key places the order, exactly once.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     clock.advance(chrono::Duration::seconds(2));
-    let placed = gateway
-        .paper_submit(&agent, submit.clone())
-        .await
-        .unwrap();
+    let placed = gateway.paper_submit(&agent, submit.clone()).await.unwrap();
     assert_eq!(placed.orders[0].order_id, "1584220999");
     assert!(!placed.replayed);
     let replay = gateway.paper_submit(&agent, submit).await.unwrap();
@@ -503,7 +504,9 @@ async fn a_snapshot_with_no_value_at_all_is_market_data_incomplete() {
     let server = primed_server().await;
     Mock::given(method("GET"))
         .and(path(api("/iserver/marketdata/snapshot")))
-        .respond_with(ok(json!([{ "conid": AAPL, "conidEx": "265598", "6509": "RpB" }])))
+        .respond_with(ok(
+            json!([{ "conid": AAPL, "conidEx": "265598", "6509": "RpB" }]),
+        ))
         .expect(3)
         .with_priority(1)
         .mount(&server)

@@ -725,9 +725,8 @@ async fn a_server_error_is_an_unknown_outcome_whatever_its_body_says() {
 
 #[tokio::test]
 async fn a_server_error_with_an_error_body_on_bracket_modify_and_cancel_is_an_unknown_outcome() {
-    let internal = || {
-        ResponseTemplate::new(500).set_body_json(json!({"error": "Internal Server Error"}))
-    };
+    let internal =
+        || ResponseTemplate::new(500).set_body_json(json!({"error": "Internal Server Error"}));
     let server = gateway().await;
     let order_path = api(&format!("/iserver/account/{PAPER}/order/{WORKING}"));
     mount_orders(&server, internal()).await;

@@ -205,11 +205,8 @@ pub(crate) fn read_snapshot(
         (None, false)
     };
     let priced = bid.is_some() || ask.is_some() || last.is_some();
-    let any_value = priced
-        || bid_size.is_some()
-        || ask_size.is_some()
-        || volume.is_some()
-        || any_greek;
+    let any_value =
+        priced || bid_size.is_some() || ask_size.is_some() || volume.is_some() || any_greek;
     if !any_value {
         return Ok(SnapshotReading::NotReady);
     }
@@ -550,7 +547,10 @@ mod tests {
         let SnapshotReading::Partial(partial) = reading(without, true) else {
             panic!("an option without greeks is not ready")
         };
-        assert_eq!(partial.last.unwrap().value(), Decimal::from_str("7.85").unwrap());
+        assert_eq!(
+            partial.last.unwrap().value(),
+            Decimal::from_str("7.85").unwrap()
+        );
         assert!(partial.missing.contains(&QuoteField::Greeks));
         // Some greeks but not all: still partial, the greeks listed as missing.
         let some = r#"[{"conid":265598,"6509":"RpB","31":"7.85","7308":"0.512"}]"#;

@@ -506,6 +506,25 @@ async fn a_decline_the_gateway_does_not_take_still_reports_the_order_not_placed(
 }
 
 #[tokio::test]
+async fn a_decline_answered_with_an_order_id_is_an_unknown_outcome() {
+    let server = gateway().await;
+    forbid_confirmations(&server).await;
+    Mock::given(method("POST"))
+        .and(path(api("/iserver/reply/a1b2c3d4-0004")))
+        .and(body_json(json!({"confirmed": false})))
+        .respond_with(placed(&[WORKING]))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_orders(&server, prompt("a1b2c3d4-0004", &["o163"])).await;
+    let error = writer(&server)
+        .submit(&limit("100", "205"), &key("strat-a-0001"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, WriteError::Ambiguous { .. }), "{error:?}");
+}
+
+#[tokio::test]
 async fn several_prompts_at_once_are_all_declined() {
     let server = gateway().await;
     forbid_confirmations(&server).await;

@@ -79,6 +79,8 @@ pub struct RecordKey {
 ///   at most one starts;
 /// - `complete` marks the record completed and, when the record names an approval, marks that
 ///   approval consumed, in one transaction: both happen or neither does;
+/// - `release` deletes only a record that is still `pending` and was begun by the attempt
+///   releasing it, in one transaction, after which neither the key nor the approval is held;
 /// - a failed call changes nothing;
 /// - errors name no path and no account id.
 #[async_trait]

@@ -185,6 +185,18 @@ pub enum GatewayError {
     /// The order writer failed or refused.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A keyed write the broker never received (for example a 429): nothing was placed,
+    /// changed or cancelled, and no outcome was stored under the key.
+    #[error("{}", not_sent_message(.cause, *.key_released, .retry_not_before.as_ref()))]
+    WriteNotSent {
+        /// Why the request did not reach the broker.
+        cause: BrokerError,
+        /// True when the idempotency key and the approval were left unused, so a retry with
+        /// the same key runs as a first attempt.
+        key_released: bool,
+        /// When a retry may go out, for a rate limit.
+        retry_not_before: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// The workflow store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -222,6 +234,9 @@ pub enum WriteFate {
     },
     /// Whether the broker acted is unknown; the key stays `pending` for recovery.
     Unknown,
+    /// The request never reached the broker (a 429, no session): nothing was placed, and the
+    /// key's record was released, so the key and the approval are unused.
+    Released,
 }
 
 impl WriteFate {
@@ -229,9 +244,9 @@ impl WriteFate {
     pub fn order_state(self) -> &'static str {
         match self {
             Self::Recorded { accepted: true } | Self::Unrecorded { accepted: true } => "placed",
-            Self::Recorded { accepted: false } | Self::Unrecorded { accepted: false } => {
-                "not_placed"
-            }
+            Self::Recorded { accepted: false }
+            | Self::Unrecorded { accepted: false }
+            | Self::Released => "not_placed",
             Self::Unknown => "unknown",
         }
     }
@@ -260,7 +275,41 @@ impl std::fmt::Display for WriteFate {
             Self::Unknown => {
                 "whether the broker acted is unknown; the idempotency key stays pending for recovery"
             }
+            Self::Released => {
+                "the request never reached the broker, so nothing was placed; the idempotency key and the approval are unused"
+            }
         })
+    }
+}
+
+/// The message of [`GatewayError::WriteNotSent`]: what did not happen, then whether and when
+/// the same key may be used again.
+fn not_sent_message(
+    cause: &BrokerError,
+    key_released: bool,
+    retry_not_before: Option<&chrono::DateTime<chrono::Utc>>,
+) -> String {
+    let what = format!(
+        "the order was NOT placed, changed or cancelled: the request never reached the broker's order book ({cause})"
+    );
+    if !key_released {
+        return format!(
+            "{what}; its idempotency record could not be cleared, so the same key reports it pending until recovery marks it for review"
+        );
+    }
+    match (cause, retry_not_before) {
+        (
+            BrokerError::RateLimited {
+                retry_after_seconds,
+            },
+            Some(at),
+        ) => format!(
+            "{what}; the idempotency key and the approval are unused: retrying with the SAME key is safe after {retry_after_seconds} s, from {}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        _ => format!(
+            "{what}; the idempotency key and the approval are unused: retrying with the SAME key is safe once the cause is resolved"
+        ),
     }
 }
 
@@ -340,6 +389,7 @@ impl GatewayError {
             Self::PaperAccountNotPaper => ErrorCode::PaperAccountNotPaper,
             Self::ModifyNotAllowed { .. } => ErrorCode::OrderModifyNotAllowed,
             Self::Write(error) => error.code(),
+            Self::WriteNotSent { cause, .. } => cause.code(),
             Self::Store(error) => error.code(),
             Self::Internal { .. } => ErrorCode::InternalError,
             Self::AfterWrite { source, .. } => source.code(),
@@ -489,6 +539,20 @@ impl GatewayError {
             }
             Self::Write(WriteError::OrderNotFound) => "list orders to find a working order id".into(),
             Self::Write(_) => "the order was not placed; check the reason".into(),
+            Self::WriteNotSent {
+                cause: BrokerError::RateLimited { retry_after_seconds },
+                key_released: true,
+                ..
+            } => format!(
+                "wait {retry_after_seconds} s, then retry with the same idempotency key and approval; a new key is not needed"
+            ),
+            Self::WriteNotSent {
+                key_released: true,
+                ..
+            } => "resolve the cause, then retry with the same idempotency key and approval".into(),
+            Self::WriteNotSent { .. } => {
+                "retry the same key later or run `orders recover`; the order was not placed".into()
+            }
             Self::Store(_) => "check the workflow database (disk space, permissions), then retry".into(),
             Self::Internal { .. } => "report this to the operator".into(),
             Self::AfterWrite { fate, .. } => match fate {
@@ -497,6 +561,9 @@ impl GatewayError {
                 }
                 WriteFate::Unrecorded { accepted: true } | WriteFate::Unknown => {
                     "do not preview, approve or submit again under a new key: retry with the same idempotency key later (recovery looks the order up by its client order id and records it) or run `orders recover`".into()
+                }
+                WriteFate::Released => {
+                    "nothing was placed: once the failing store is fixed, retry with the same idempotency key and approval".into()
                 }
                 WriteFate::Unrecorded { accepted: false } => {
                     "nothing was placed, but do not start over under a new key yet: retry with the same idempotency key later, or run `orders recover`, so the pending record is settled first".into()
@@ -528,6 +595,32 @@ impl GatewayError {
                 "outcome_recorded": fate.is_recorded(),
                 "retry_with_same_idempotency_key": true,
             })),
+            Self::WriteNotSent {
+                cause,
+                key_released,
+                retry_not_before,
+            } => {
+                let mut details = json!({
+                    "placed": false,
+                    "same_key_reusable": key_released,
+                });
+                if let (
+                    BrokerError::RateLimited {
+                        retry_after_seconds,
+                    },
+                    Some(object),
+                ) = (cause, details.as_object_mut())
+                {
+                    object.insert("retry_after_seconds".into(), json!(retry_after_seconds));
+                    if let Some(at) = retry_not_before {
+                        object.insert(
+                            "retry_not_before".into(),
+                            json!(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                        );
+                    }
+                }
+                Some(details)
+            }
             _ => None,
         }
     }

@@ -11,7 +11,9 @@
 //! 5. `begin`: the `pending` record, atomically with the approval's reservation;
 //! 6. one writer call;
 //! 7. `complete` (consuming the approval in the same transaction), or `fail` when the broker
-//!    definitely did not act; an ambiguous outcome stays `pending` for recovery.
+//!    definitely did not act; an ambiguous outcome stays `pending` for recovery; a request the
+//!    broker never received (`NotSent`, e.g. a 429) is `release`d, leaving the key and the
+//!    approval usable for a retry with the same key.
 //!
 //! Once the writer has been called, no error claims that nothing happened: a later failure of
 //! the workflow store or of the audit log (including the call's own final event) is reported as
@@ -627,6 +629,9 @@ impl Gateway {
                 }
                 Ok(view)
             }
+            Err(WriteError::NotSent(cause)) => {
+                Err(self.release_not_sent(write, &record, cause).await)
+            }
             Err(error) if error.is_definitive() => {
                 let error = GatewayError::Write(error);
                 self.workflow()
@@ -642,6 +647,55 @@ impl Gateway {
                 );
                 Err(GatewayError::Write(error))
             }
+        }
+    }
+
+    /// A write the broker never received (`NotSent`, e.g. a 429) is transient, unlike a
+    /// refusal: no outcome is stored, the pending record is released so the key and the
+    /// approval stay usable, and the audit log records the attempt and its not-sent outcome.
+    async fn release_not_sent(
+        &self,
+        write: &WriteContext<'_>,
+        record: &IdempotencyRecord,
+        cause: crate::ports::broker_reader::BrokerError,
+    ) -> GatewayError {
+        let key = &write.record_key;
+        let released = self.workflow().release(key, record.started_at).await;
+        if released.is_ok() {
+            write.progress.set(WriteFate::Released);
+        }
+        let retry_not_before = match &cause {
+            crate::ports::broker_reader::BrokerError::RateLimited {
+                retry_after_seconds,
+            } => i64::try_from(*retry_after_seconds)
+                .ok()
+                .and_then(chrono::Duration::try_seconds)
+                .and_then(|wait| self.clock().now().checked_add_signed(wait)),
+            _ => None,
+        };
+        let error = GatewayError::WriteNotSent {
+            cause,
+            key_released: released.is_ok(),
+            retry_not_before,
+        };
+        let step = self
+            .record_step(
+                write.context,
+                "paper order not sent",
+                Some(write.scope),
+                Some(&write.account.id),
+                json!({
+                    "operation": key.operation.as_str(),
+                    "idempotency_key": key.key.as_str(),
+                    "approval_id": record.approval_id.as_ref().map(ApprovalId::as_str),
+                    "key_released": released.is_ok(),
+                }),
+                Some(&error),
+            )
+            .await;
+        match step {
+            Ok(()) => error,
+            Err(audit) => audit,
         }
     }
 

@@ -198,7 +198,8 @@ impl Gateway {
     ///
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:marketdata:read`; `MARKET_DATA_STALE` when the quote
-    /// is older than allowed; `MARKET_DATA_UNAVAILABLE` when it has no data; broker errors.
+    /// is older than allowed; `MARKET_DATA_UNAVAILABLE` when it has no data;
+    /// `MARKET_DATA_INCOMPLETE` when no value arrived in time; broker errors.
     pub(crate) async fn read_market_snapshot(
         &self,
         contract_id: ContractId,

@@ -431,6 +431,11 @@ pub struct QuoteView {
     /// Greeks, for options.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub greeks: Option<GreeksView>,
+    /// The fields the broker had not filled in when the quote was taken (`bid`, `ask`,
+    /// `last`, `bid_size`, `ask_size`, `volume`, `greeks`, `status`); empty when complete. A
+    /// listed field is `null` (or absent, for greeks); `status` listed means the broker did not
+    /// say how current the data is, so it is reported `stale`.
+    pub missing_fields: Vec<&'static str>,
 }
 
 impl QuoteView {
@@ -448,6 +453,7 @@ impl QuoteView {
             ask_size: quantity(quote.ask_size),
             volume: quantity(quote.volume),
             greeks: quote.greeks.as_ref().map(GreeksView::from),
+            missing_fields: quote.missing.iter().map(|field| field.as_str()).collect(),
         }
     }
 }
@@ -570,8 +576,12 @@ pub struct OrdersView {
 pub struct ExecutionView {
     /// Broker execution id.
     pub execution_id: String,
-    /// Broker order id.
-    pub order_id: String,
+    /// The broker's order id, `null` when the broker's answer does not name it (IBKR's trades
+    /// answer names only the client order id).
+    pub order_id: Option<String>,
+    /// The client order id (`cOID`, the idempotency key for orders placed through this
+    /// gateway) the order was placed with; `null` when it had none.
+    pub client_order_id: Option<String>,
     /// Contract id.
     pub contract_id: u64,
     /// Symbol.
@@ -592,7 +602,8 @@ impl From<&Execution> for ExecutionView {
     fn from(execution: &Execution) -> Self {
         Self {
             execution_id: execution.execution_id.to_string(),
-            order_id: execution.order_id.to_string(),
+            order_id: execution.order_id.as_ref().map(ToString::to_string),
+            client_order_id: execution.client_order_id.clone(),
             contract_id: execution.contract_id.value(),
             symbol: bounded_broker_text(&execution.symbol),
             side: execution.side.code(),

@@ -43,6 +43,44 @@ impl fmt::Display for DataStatus {
     }
 }
 
+/// A quote field the source had not filled in when the quote was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum QuoteField {
+    /// Best bid.
+    Bid,
+    /// Best ask.
+    Ask,
+    /// Last trade.
+    Last,
+    /// Size at the bid.
+    BidSize,
+    /// Size at the ask.
+    AskSize,
+    /// Session volume.
+    Volume,
+    /// The option greeks (reported only as a complete set).
+    Greeks,
+    /// The source's own statement of how current the data is; without it the quote is
+    /// reported [`DataStatus::Stale`] (not known to be current).
+    Status,
+}
+
+impl QuoteField {
+    /// Snake-case name used in outputs: the name of the quote field it stands for.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bid => "bid",
+            Self::Ask => "ask",
+            Self::Last => "last",
+            Self::BidSize => "bid_size",
+            Self::AskSize => "ask_size",
+            Self::Volume => "volume",
+            Self::Greeks => "greeks",
+            Self::Status => "status",
+        }
+    }
+}
+
 /// A point-in-time quote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quote {
@@ -66,6 +104,8 @@ pub struct Quote {
     pub as_of: DateTime<Utc>,
     /// Option greeks, for options.
     pub greeks: Option<Greeks>,
+    /// The fields the source had not filled in (sorted, no repeats); empty when complete.
+    pub missing: Vec<QuoteField>,
 }
 
 impl Quote {
@@ -365,6 +405,7 @@ mod tests {
             status: DataStatus::Live,
             as_of: DateTime::from_timestamp(1_010, 0).unwrap(),
             greeks: None,
+            missing: Vec::new(),
         };
         assert_eq!(quote.age_at(now), Duration::zero());
         assert_eq!(

@@ -163,8 +163,12 @@ pub struct LiveOrder {
 pub struct Execution {
     /// Broker execution id.
     pub execution_id: ExecutionId,
-    /// The order it filled.
-    pub order_id: BrokerOrderId,
+    /// The broker's id of the order it filled, when the source names it (IBKR's trades
+    /// answer documents only the client order id).
+    pub order_id: Option<BrokerOrderId>,
+    /// The client order id (`cOID`) the order was placed with, when it had one. Never put in
+    /// `order_id`: it is the caller's id, not the broker's.
+    pub client_order_id: Option<String>,
     /// The account.
     pub account_id: AccountId,
     /// The contract.

@@ -758,6 +758,7 @@ mod tests {
             status,
             as_of: DateTime::from_timestamp(0, 0).unwrap(),
             greeks: None,
+            missing: Vec::new(),
         };
         assert!(ReferenceQuote::from_quote(&quote(DataStatus::Live, None)).is_none());
         assert!(ReferenceQuote::from_quote(&quote(DataStatus::Stale, Some("5"))).is_none());

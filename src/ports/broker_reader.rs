@@ -161,11 +161,13 @@ pub trait BrokerReader: Send + Sync {
     async fn contract(&self, contract_id: ContractId) -> Result<Contract, BrokerError>;
 
     /// A quote snapshot, with its data status and the time its values were produced. Options
-    /// carry greeks.
+    /// carry greeks. Fields the source had not filled in are `None` and listed in
+    /// [`Quote::missing`]; a partial quote is returned rather than refused.
     ///
     /// # Errors
     /// [`BrokerError::UnknownContract`], [`BrokerError::MarketDataUnavailable`] when the
-    /// source has no values, plus the session and transport errors above.
+    /// source has no values, [`BrokerError::MarketDataIncomplete`] when no value arrived in
+    /// the bounded time, plus the session and transport errors above.
     async fn quote_snapshot(&self, contract_id: ContractId) -> Result<Quote, BrokerError>;
 
     /// Historical bars, oldest first, at most the request's bar count.

@@ -91,6 +91,8 @@ pub struct RecordKey {
 ///   approval blocks, exactly one is stored;
 /// - `complete` marks the record completed and, when the record names an approval, marks that
 ///   approval consumed, in one transaction: both happen or neither does;
+/// - `release` deletes only a record that is still `pending` and was begun by the attempt
+///   releasing it, in one transaction, after which neither the key nor the approval is held;
 /// - a failed call changes nothing;
 /// - errors name no path and no account id.
 #[async_trait]
@@ -184,6 +186,18 @@ pub trait WorkflowStore: Send + Sync {
         outcome: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Deletes the `pending` record under `key` that `started_at` identifies (the attempt that
+    /// began it), in one transaction, so that the key is unused again and its approval is no
+    /// longer held by it. For a write the broker definitely never received (a 429 before any
+    /// order reached the book): nothing is stored as its outcome, and a retry under the same
+    /// key runs as a first attempt. The audit log keeps the attempt.
+    ///
+    /// # Errors
+    /// [`StoreError::WrongState`], changing nothing, when no record is under `key`, when it is
+    /// no longer `pending` (recovery or another process finished it), or when it was begun at
+    /// another time (it belongs to another attempt); [`StoreError::Unavailable`].
+    async fn release(&self, key: &RecordKey, started_at: DateTime<Utc>) -> Result<(), StoreError>;
 
     /// Moves a `pending` record to `needs_review`; its approval stays held.
     ///

@@ -436,11 +436,29 @@ async fn a_prompt_on_the_list_is_answered_and_the_order_placed() {
     assert_eq!(order.confirmed_prompts, vec!["o354".to_owned()]);
 }
 
+/// Fails the test (when the server drops) if anything confirms a prompt.
+async fn forbid_confirmations(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/v1/api/iserver/reply/.*$"))
+        .and(body_json(json!({"confirmed": true})))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(server)
+        .await;
+}
+
 #[tokio::test]
-async fn a_prompt_off_the_list_is_returned_and_never_answered() {
+async fn a_prompt_off_the_list_is_declined_at_the_broker_and_returned() {
     for ids in [&["o163"][..], &["o354", "o451"][..], &[][..]] {
         let server = gateway().await;
-        forbid_replies(&server).await;
+        forbid_confirmations(&server).await;
+        Mock::given(method("POST"))
+            .and(path(api("/iserver/reply/a1b2c3d4-0002")))
+            .and(body_json(json!({"confirmed": false})))
+            .respond_with(json_response(json!({"error": "Order not confirmed "})))
+            .expect(1)
+            .mount(&server)
+            .await;
         mount_orders(&server, prompt("a1b2c3d4-0002", ids)).await;
         let error = writer(&server)
             .submit(&limit("100", "205"), &key("strat-a-0001"))
@@ -453,8 +471,85 @@ async fn a_prompt_off_the_list_is_returned_and_never_answered() {
         };
         assert_eq!(message_ids, ids);
         assert!(text.contains("needs a confirmation"), "{text}");
+        assert!(!text.contains("may stay open"), "{text}");
         assert!(!text.contains("1234567"), "{text}");
     }
+}
+
+#[tokio::test]
+async fn a_decline_the_gateway_does_not_take_still_reports_the_order_not_placed() {
+    for decline_answer in [
+        ResponseTemplate::new(500),
+        ResponseTemplate::new(429).insert_header("Retry-After", "1"),
+    ] {
+        let server = gateway().await;
+        forbid_confirmations(&server).await;
+        Mock::given(method("POST"))
+            .and(path(api("/iserver/reply/a1b2c3d4-0003")))
+            .and(body_json(json!({"confirmed": false})))
+            .respond_with(decline_answer)
+            .expect(1)
+            .mount(&server)
+            .await;
+        mount_orders(&server, prompt("a1b2c3d4-0003", &["o163"])).await;
+        let error = writer(&server)
+            .submit(&limit("100", "205"), &key("strat-a-0001"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code().as_str(), "BROKER_CONFIRMATION_REQUIRED");
+        assert!(error.is_definitive());
+        let WriteError::ConfirmationRequired { text, .. } = &error else {
+            panic!("{error:?}")
+        };
+        assert!(text.contains("may stay open"), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_decline_answered_with_an_order_id_is_an_unknown_outcome() {
+    let server = gateway().await;
+    forbid_confirmations(&server).await;
+    Mock::given(method("POST"))
+        .and(path(api("/iserver/reply/a1b2c3d4-0004")))
+        .and(body_json(json!({"confirmed": false})))
+        .respond_with(placed(&[WORKING]))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_orders(&server, prompt("a1b2c3d4-0004", &["o163"])).await;
+    let error = writer(&server)
+        .submit(&limit("100", "205"), &key("strat-a-0001"))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, WriteError::Ambiguous { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn several_prompts_at_once_are_all_declined() {
+    let server = gateway().await;
+    forbid_confirmations(&server).await;
+    for reply_id in ["multi-a", "multi-b"] {
+        Mock::given(method("POST"))
+            .and(path(api(&format!("/iserver/reply/{reply_id}"))))
+            .and(body_json(json!({"confirmed": false})))
+            .respond_with(json_response(json!({"error": "Order not confirmed "})))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    mount_orders(
+        &server,
+        json_response(json!([
+            {"id": "multi-a", "message": ["one"], "messageIds": ["o354"]},
+            {"id": "multi-b", "message": ["two"], "messageIds": ["o163"]}
+        ])),
+    )
+    .await;
+    let error = writer(&server)
+        .submit(&limit("100", "205"), &key("strat-a-0001"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "BROKER_CONFIRMATION_REQUIRED");
 }
 
 #[tokio::test]
@@ -500,8 +595,17 @@ async fn six_rounds_of_allowed_prompts_are_refused_after_five_answers() {
     mount_orders(&server, prompt("round-0", &["o10152"])).await;
     Mock::given(method("POST"))
         .and(path_regex(r"^/v1/api/iserver/reply/round-[0-9]+$"))
+        .and(body_json(json!({"confirmed": true})))
         .respond_with(EndlessPrompts(AtomicUsize::new(0)))
         .expect(5)
+        .mount(&server)
+        .await;
+    // The sixth question is declined, not left open.
+    Mock::given(method("POST"))
+        .and(path(api("/iserver/reply/round-5")))
+        .and(body_json(json!({"confirmed": false})))
+        .respond_with(json_response(json!({"error": "Order not confirmed "})))
+        .expect(1)
         .mount(&server)
         .await;
     let error = writer(&server)
@@ -519,7 +623,10 @@ async fn six_rounds_of_allowed_prompts_are_refused_after_five_answers() {
         .await
         .unwrap()
         .iter()
-        .filter(|request| request.url.path().contains("/iserver/reply/"))
+        .filter(|request| {
+            request.url.path().contains("/iserver/reply/")
+                && serde_json::from_slice::<Value>(&request.body).unwrap()["confirmed"] == true
+        })
         .map(|request| request.url.path().rsplit('/').next().unwrap().to_owned())
         .collect();
     assert_eq!(
@@ -533,8 +640,8 @@ async fn six_rounds_of_allowed_prompts_are_refused_after_five_answers() {
 // -------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn a_duplicate_client_order_id_is_rejected_at_any_status() {
-    for status in [200, 400, 500] {
+async fn a_duplicate_client_order_id_in_the_documented_shape_is_rejected() {
+    for status in [200, 400] {
         let server = gateway().await;
         mount_orders(
             &server,
@@ -601,9 +708,17 @@ async fn a_rate_limit_means_not_sent() {
 }
 
 #[tokio::test]
-async fn a_server_error_without_a_reason_is_an_unknown_outcome() {
+async fn a_server_error_is_an_unknown_outcome_whatever_its_body_says() {
     for answer in [
         ResponseTemplate::new(500),
+        // IBKR's restarts answer like this; the order may have gone through first.
+        ResponseTemplate::new(500).set_body_json(json!({"error": "Internal Server Error"})),
+        ResponseTemplate::new(500).set_body_json(json!({
+            "error": "Order couldn't be submitted: Local order ID=strat-a-0001 is already registered."
+        })),
+        ResponseTemplate::new(502).set_body_json(json!({"error": "Bad Gateway"})),
+        // A 4xx without the documented error body is no refusal to vouch for.
+        ResponseTemplate::new(404).set_body_raw("<html>Resource not found</html>", "text/html"),
         ResponseTemplate::new(503)
             .set_body_json(json!({"error": "Service Unavailable", "statusCode": "503"})),
         ResponseTemplate::new(200).set_body_raw("not json{", "application/json"),
@@ -624,6 +739,42 @@ async fn a_server_error_without_a_reason_is_an_unknown_outcome() {
         assert_eq!(error.code().as_str(), "BROKER_OUTCOME_UNKNOWN", "{error:?}");
         assert!(!error.is_definitive());
         assert!(!error.to_string().contains("1234567"));
+    }
+}
+
+#[tokio::test]
+async fn a_server_error_with_an_error_body_on_bracket_modify_and_cancel_is_an_unknown_outcome() {
+    let internal =
+        || ResponseTemplate::new(500).set_body_json(json!({"error": "Internal Server Error"}));
+    let server = gateway().await;
+    let order_path = api(&format!("/iserver/account/{PAPER}/order/{WORKING}"));
+    mount_orders(&server, internal()).await;
+    for verb in ["POST", "DELETE"] {
+        Mock::given(method(verb))
+            .and(path(&order_path))
+            .respond_with(internal())
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let writer = writer(&server);
+    let errors = [
+        writer
+            .submit_bracket(&bracket(), &key("brk-20250709-01"))
+            .await
+            .unwrap_err(),
+        writer
+            .modify(&order_id(WORKING), &limit("80", "204.75"))
+            .await
+            .unwrap_err(),
+        writer
+            .cancel(&account(PAPER), &order_id(WORKING))
+            .await
+            .unwrap_err(),
+    ];
+    for error in errors {
+        assert!(matches!(error, WriteError::Ambiguous { .. }), "{error:?}");
+        assert_eq!(error.code().as_str(), "BROKER_OUTCOME_UNKNOWN");
     }
 }
 

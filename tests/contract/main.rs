@@ -12,6 +12,7 @@
 mod architecture;
 mod audit_links;
 mod audit_log;
+mod broker_fidelity;
 mod broker_reader;
 mod cli;
 mod cli_audit;

@@ -1,8 +1,8 @@
 //! The whole paper workflow through the gateway on a documented-behaviour Client Portal mock
 //! (wiremock on 127.0.0.1): preview with the broker's what-if (and no order endpoint), approval,
 //! submit with `cOID` and a routine prompt answered, replay without a second request, modify
-//! and cancel of a working order, a bracket in one request, and a prompt off the list stopping
-//! the order for a person.
+//! and cancel of a working order, a bracket in one request, and a prompt off the list declined
+//! at the broker and stopping the order for a person.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -26,7 +26,7 @@ use ibkr_agent_gateway::domain::ids::AccountId;
 use ibkr_agent_gateway::domain::scope::Scope;
 use serde_json::{Value, json};
 use url::Url;
-use wiremock::matchers::{method, path, path_regex};
+use wiremock::matchers::{body_json, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const BASE_PATH: &str = "/v1/api";
@@ -327,8 +327,17 @@ async fn a_bracket_goes_in_one_request_and_an_unlisted_prompt_stops_for_a_person
         .up_to_n_times(1)
         .mount(&server)
         .await;
+    // It is declined at the broker, so no reply chain stays open there; never confirmed.
+    Mock::given(method("POST"))
+        .and(path(api("/iserver/reply/9a1")))
+        .and(body_json(json!({"confirmed": false})))
+        .respond_with(ok(json!({"error": "Order not confirmed "})))
+        .expect(1)
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(path_regex(r"^/v1/api/iserver/reply/"))
+        .and(body_json(json!({"confirmed": true})))
         .respond_with(ResponseTemplate::new(500))
         .expect(0)
         .mount(&server)

@@ -284,6 +284,11 @@ impl WorkflowStore for StepStore {
         self.check("fail")?;
         self.inner.fail(key, outcome, at).await
     }
+
+    async fn release(&self, key: &RecordKey, started_at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.check("release")?;
+        self.inner.release(key, started_at).await
+    }
     async fn mark_needs_review(
         &self,
         key: &RecordKey,

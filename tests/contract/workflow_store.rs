@@ -75,6 +75,8 @@ macro_rules! workflow_contract_suite {
 }
 
 workflow_contract_suite!(memory =>
+    release_frees_the_key_and_the_approval,
+    release_touches_only_the_pending_record_of_its_own_attempt,
     previews_round_trip,
     a_taken_preview_id_is_a_duplicate,
     approvals_round_trip,
@@ -96,6 +98,8 @@ workflow_contract_suite!(memory =>
 );
 
 workflow_contract_suite!(sqlite =>
+    release_frees_the_key_and_the_approval,
+    release_touches_only_the_pending_record_of_its_own_attempt,
     previews_round_trip,
     a_taken_preview_id_is_a_duplicate,
     approvals_round_trip,
@@ -609,6 +613,82 @@ async fn fail_frees_the_approval(fixture: &Fixture) {
             ..
         }))
     ));
+}
+
+async fn release_frees_the_key_and_the_approval(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    store_approval(fixture, "apr_1").await;
+    let first = record("k-1", Some("apr_1"));
+    assert_eq!(store.begin(&first).await, Ok(BeginOutcome::Started));
+    // While pending, the approval backs no other key.
+    assert_eq!(
+        store.begin(&record("k-2", Some("apr_1"))).await,
+        Ok(BeginOutcome::ApprovalUnavailable)
+    );
+    store
+        .release(&key_of(&first), first.started_at)
+        .await
+        .unwrap();
+    // No record and no outcome: the same key starts afresh, with the same approval.
+    assert_eq!(store.idempotency(&key_of(&first)).await, Ok(None));
+    assert!(store.pending().await.unwrap().is_empty());
+    assert_eq!(status_of(store, "apr_1").await, ApprovalStatus::Approved);
+    let retry = IdempotencyRecord {
+        started_at: first.started_at + Duration::seconds(5),
+        ..first.clone()
+    };
+    assert_eq!(store.begin(&retry).await, Ok(BeginOutcome::Started));
+    store
+        .complete(&key_of(&retry), "{}", retry.started_at)
+        .await
+        .unwrap();
+    assert_eq!(status_of(store, "apr_1").await, ApprovalStatus::Consumed);
+}
+
+async fn release_touches_only_the_pending_record_of_its_own_attempt(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    store_approval(fixture, "apr_1").await;
+    let first = record("k-1", Some("apr_1"));
+    // Nothing under the key.
+    assert_eq!(
+        store.release(&key_of(&first), first.started_at).await,
+        Err(StoreError::WrongState)
+    );
+    store.begin(&first).await.unwrap();
+    // Another attempt's start time: not this attempt's record.
+    assert_eq!(
+        store
+            .release(&key_of(&first), first.started_at + Duration::seconds(1))
+            .await,
+        Err(StoreError::WrongState)
+    );
+    // Finished records stay: recovery or another process got there first.
+    store
+        .mark_needs_review(&key_of(&first), t0() + Duration::seconds(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.release(&key_of(&first), first.started_at).await,
+        Err(StoreError::WrongState)
+    );
+    let stored = store.idempotency(&key_of(&first)).await.unwrap().unwrap();
+    assert_eq!(stored.state, IdempotencyState::NeedsReview);
+    assert_eq!(
+        store.begin(&record("k-2", Some("apr_1"))).await,
+        Ok(BeginOutcome::ApprovalUnavailable),
+        "the approval stays held"
+    );
+    let done = record("k-3", None);
+    store.begin(&done).await.unwrap();
+    store
+        .complete(&key_of(&done), "{}", t0() + Duration::seconds(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.release(&key_of(&done), done.started_at).await,
+        Err(StoreError::WrongState)
+    );
+    assert!(store.idempotency(&key_of(&done)).await.unwrap().is_some());
 }
 
 async fn needs_review_keeps_the_approval_held(fixture: &Fixture) {

@@ -247,6 +247,16 @@ impl WorkflowStore for MemoryWorkflowStore {
         Ok(())
     }
 
+    async fn release(&self, key: &RecordKey, started_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        let record = state.record_in(key, &[IdempotencyState::Pending])?;
+        if record.started_at != started_at {
+            return Err(StoreError::WrongState);
+        }
+        state.records.remove(key);
+        Ok(())
+    }
+
     async fn mark_needs_review(
         &self,
         key: &RecordKey,

@@ -396,6 +396,9 @@ impl Human for QuoteView {
                 ("implied_volatility", greeks.implied_volatility.to_string()),
             ]);
         }
+        if !self.missing_fields.is_empty() {
+            items.push(("missing_fields", self.missing_fields.join(",")));
+        }
         pairs(&items)
     }
 }
@@ -459,6 +462,7 @@ impl Human for ExecutionsView {
         let mut table = Table::new(vec![
             "EXECUTION_ID",
             "ORDER_ID",
+            "CLIENT_ORDER_ID",
             "SYMBOL",
             "SIDE",
             "QUANTITY",
@@ -469,7 +473,11 @@ impl Human for ExecutionsView {
         for execution in &self.executions {
             table.row(vec![
                 execution.execution_id.clone(),
-                execution.order_id.clone(),
+                execution.order_id.clone().unwrap_or_else(|| "-".to_owned()),
+                execution
+                    .client_order_id
+                    .clone()
+                    .unwrap_or_else(|| "-".to_owned()),
                 execution.symbol.clone(),
                 execution.side.to_owned(),
                 execution.quantity.to_string(),

@@ -292,9 +292,7 @@ impl ClientPortalBroker {
             Err(GatewayFault::Broker(error)) => Err(error),
             Err(GatewayFault::NoSession) => {
                 self.forget_session().await;
-                Err(BrokerError::SessionRequired {
-                    login_url: Some(self.client.login_url().to_owned()),
-                })
+                Err(session::no_session_error(&self.client).await)
             }
             Err(GatewayFault::PreflightMissing) => {
                 self.forget_session().await;
@@ -689,6 +687,7 @@ impl ClientPortalBroker {
             .query("conids", contract_id.to_string())
             .query("fields", snapshot_fields(expects_greeks))
             .about(ErrorContext::contract(contract_id));
+        let mut partial = None;
         for attempt in 0..self.snapshot_attempts {
             if attempt > 0 {
                 tokio::time::sleep(self.snapshot_retry_pause).await;
@@ -707,11 +706,13 @@ impl ClientPortalBroker {
                         contract_id,
                     }));
                 }
+                SnapshotReading::Partial(quote) => partial = Some(*quote),
                 SnapshotReading::NotReady => {}
             }
         }
-        // The fields never filled in within the bounded attempts.
-        Err(GatewayFault::Broker(BrokerError::MarketDataIncomplete {
+        // Still incomplete after the bounded attempts: what did arrive, the rest listed as
+        // missing; with no value at all, the quote is incomplete.
+        partial.ok_or(GatewayFault::Broker(BrokerError::MarketDataIncomplete {
             contract_id,
         }))
     }

@@ -13,9 +13,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use super::client::{ApiRequest, GatewayClient};
 use super::dto::accounts::{BrokerageAccounts, PortfolioAccount};
 use super::errors::GatewayFault;
 use crate::domain::session::{SessionState, SessionStatus};
+use crate::ports::broker_reader::BrokerError;
 
 /// `brokerageSessionStatus`, the answer of `/iserver/auth/status` and the `iserver.authStatus`
 /// of `/tickle`.
@@ -96,6 +98,30 @@ pub(crate) fn status(
 /// `{"error":"no session"}`): reachable, but a person must log in.
 pub(crate) fn logged_out(login_url: &str) -> SessionStatus {
     status(SessionState::LoginRequired, false, false, false, login_url)
+}
+
+/// The error for a request refused for want of a session (401, a login redirect, `no
+/// session`). A gateway cut off from IBKR's servers refuses the same way, and no login helps
+/// then, so `/iserver/auth/status` is asked once: `connected: false` is
+/// [`BrokerError::Unavailable`]; anything else (or no answer) is the login requirement.
+pub(crate) async fn no_session_error(client: &GatewayClient) -> BrokerError {
+    let login_url = client.login_url();
+    let status = client
+        .call(&ApiRequest::post_empty(&["iserver", "auth", "status"]))
+        .await
+        .ok()
+        .and_then(|value| serde_json::from_value::<AuthStatusDto>(value).ok())
+        .and_then(|dto| dto.into_status(login_url).ok());
+    if status.is_some_and(|status| status.state == SessionState::Unavailable) {
+        return BrokerError::Unavailable {
+            detail: "the gateway is not connected to IBKR's servers (connected: false); \
+                     wait for it to reconnect"
+                .to_owned(),
+        };
+    }
+    BrokerError::SessionRequired {
+        login_url: Some(login_url.to_owned()),
+    }
 }
 
 /// What a `/tickle` answer says about the session.

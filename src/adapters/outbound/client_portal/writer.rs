@@ -4,14 +4,21 @@
 //!
 //! What it does, and what it refuses to do:
 //! - **Errors say what is known.** A write that provably never reached the order book (no
-//!   session, 429, a refused connection, a gateway `{"error": …}`) is definitive; a write that
-//!   may have reached it (a timeout, a 5xx without a reason, a malformed or oversize answer) is
-//!   [`WriteError::Ambiguous`], and only a lookup by client order id can tell what happened.
+//!   session, 429, a refused connection) is [`WriteError::NotSent`]; a refusal in the broker's
+//!   documented shape (an `{"error": …}` body with a 2xx or 4xx status, reference §1.4 and
+//!   §6.3) is [`WriteError::Rejected`]. A write that may have reached it is
+//!   [`WriteError::Ambiguous`], and only a lookup by client order id can tell what happened:
+//!   a timeout, a malformed or oversize answer, a 4xx without the documented error body, and
+//!   **every 5xx**, whatever its body says (a 500 `{"error":"Internal Server Error"}` comes
+//!   from a gateway that may have passed the order on before failing).
 //! - **Never retried.** No write is sent twice; the caller decides, after a lookup.
 //! - **Prompts.** The gateway may answer a placement with a question instead of an order id.
 //!   The writer answers it (`POST /iserver/reply/{id}`) only when every message id of the
 //!   question is on its confirmable list, for at most [`MAX_REPLY_ROUNDS`] rounds; any other
-//!   question goes back to the caller as [`WriteError::ConfirmationRequired`].
+//!   question is declined at the broker (`{"confirmed": false}`, so no reply chain is left
+//!   open there) and goes back to the caller as [`WriteError::ConfirmationRequired`]. A
+//!   decline that fails changes nothing about that answer (the order was not placed); the
+//!   prompt text then says the question may still be open at the gateway.
 //! - **One write in flight.** The gateway wants each submission fully acknowledged before the
 //!   next (reference §6.3), so writes of one broker are serialized.
 //! - **Nothing logged.** Bodies hold account ids; broker texts passed on are masked.
@@ -65,13 +72,20 @@ pub const MAX_REPLY_ROUNDS: usize = 5;
 /// The body of a reply that confirms a prompt.
 const CONFIRM: &[u8] = br#"{"confirmed":true}"#;
 
+/// The body of a reply that declines a prompt.
+const DECLINE: &[u8] = br#"{"confirmed":false}"#;
+
+/// Appended to a prompt's text when declining it at the broker failed.
+const DECLINE_FAILED: &str =
+    " [the gateway did not take the decline: the question may stay open there until it expires]";
+
 /// An exchange's answer, sorted for order requests (writes, lookups and the what-if).
 #[derive(Debug)]
 pub(super) enum Reply {
     /// A 2xx JSON body without an `error` (`Null` when the body was empty).
     Body(Value),
-    /// An `{"error": …}` text (or a 4xx without one, described), at a status that says the
-    /// gateway decided: the request did not act.
+    /// An `{"error": …}` text at a 2xx or 4xx status: the broker's documented refusal, so the
+    /// request did not act.
     ErrorText(String),
     /// The request did not act: never sent, or refused before acting (401, 429). The fault is
     /// the read mapping.
@@ -98,22 +112,30 @@ pub(super) fn sort(exchange: Exchange) -> Reply {
         Exchange::Answered { status, body } => (status, body),
     };
     let code = status.as_u16();
-    if matches!(code, 502..=504) {
-        // The gateway gave up waiting for IBKR (a request over 10 s is answered 503): the
-        // order may exist whatever the body says.
-        return Reply::Unknown(errors::from_status(code, None, ErrorContext::default()));
-    }
     let text = body.as_ref().and_then(error_text).map(str::to_owned);
+    if status.is_server_error() {
+        // The request went out and the gateway failed while handling it: it may have passed
+        // the order to IBKR first (a request over 10 s is answered 503, an IBKR restart 500).
+        // An `{"error": …}` body does not change that; the text only picks the fault.
+        return Reply::Unknown(errors::from_status(
+            code,
+            text.as_deref(),
+            ErrorContext::default(),
+        ));
+    }
     match (text, body) {
-        (Some(text), _) => Reply::ErrorText(text),
+        (Some(text), _) if status.is_success() || status.is_client_error() => {
+            Reply::ErrorText(text)
+        }
         (None, Some(value)) if status.is_success() => Reply::Body(value),
         (None, None) if status.is_success() => Reply::Unknown(GatewayFault::invalid(
             "the gateway answered with malformed JSON",
         )),
-        (None, _) if status.is_server_error() => {
-            Reply::Unknown(errors::from_status(code, None, ErrorContext::default()))
-        }
-        (None, _) => Reply::ErrorText(format!("the gateway refused the request (HTTP {code})")),
+        // A 4xx without the documented `{"error": …}` body, or a status no endpoint documents:
+        // not a refusal the adapter can vouch for.
+        _ => Reply::Unknown(GatewayFault::invalid(&format!(
+            "the gateway answered HTTP {code} without the documented error body"
+        ))),
     }
 }
 
@@ -193,9 +215,7 @@ impl ClientPortalOrderWriter {
             GatewayFault::Broker(error) => error,
             GatewayFault::NoSession => {
                 self.forget_session().await;
-                BrokerError::SessionRequired {
-                    login_url: Some(self.client.login_url().to_owned()),
-                }
+                super::session::no_session_error(&self.client).await
             }
             GatewayFault::PreflightMissing => {
                 self.forget_session().await;
@@ -320,8 +340,12 @@ impl ClientPortalOrderWriter {
                     });
                 }
                 PlacementAnswer::Prompt(prompt) => prompt,
-                PlacementAnswer::Unanswerable { message_ids, text } => {
-                    return Err(WriteError::ConfirmationRequired { message_ids, text });
+                PlacementAnswer::Unanswerable {
+                    message_ids,
+                    text,
+                    reply_ids,
+                } => {
+                    return Err(self.decline(&reply_ids, message_ids, text).await);
                 }
                 PlacementAnswer::Unrecognised(detail) => {
                     return Err(WriteError::Ambiguous {
@@ -336,19 +360,18 @@ impl ClientPortalOrderWriter {
                     .iter()
                     .all(|id| self.confirmable.contains(id));
             if !confirmable {
-                return Err(WriteError::ConfirmationRequired {
-                    message_ids: prompt.message_ids,
-                    text: prompt.text,
-                });
+                let reply_ids = [prompt.reply_id];
+                return Err(self
+                    .decline(&reply_ids, prompt.message_ids, prompt.text)
+                    .await);
             }
             if rounds >= MAX_REPLY_ROUNDS {
-                return Err(WriteError::ConfirmationRequired {
-                    message_ids: prompt.message_ids,
-                    text: format!(
-                        "{} [not answered: the limit of {MAX_REPLY_ROUNDS} confirmation rounds was hit]",
-                        prompt.text
-                    ),
-                });
+                let reply_ids = [prompt.reply_id];
+                let text = format!(
+                    "{} [not answered: the limit of {MAX_REPLY_ROUNDS} confirmation rounds was hit]",
+                    prompt.text
+                );
+                return Err(self.decline(&reply_ids, prompt.message_ids, text).await);
             }
             rounds += 1;
             let reply = ApiRequest::post_json(&["iserver", "reply"], CONFIRM.to_vec())
@@ -360,6 +383,40 @@ impl ClientPortalOrderWriter {
                 }
             }
         }
+    }
+
+    /// Declines the questions the writer will not confirm (`{"confirmed": false}`), so no
+    /// reply chain is left open at the gateway, and returns the error for the caller: the
+    /// order was not placed. A decline the gateway does not take is noted in the text; an
+    /// answer to a decline that acknowledges an order makes the outcome unknown.
+    async fn decline(
+        &self,
+        reply_ids: &[String],
+        message_ids: Vec<String>,
+        mut text: String,
+    ) -> WriteError {
+        let mut declined = true;
+        for reply_id in reply_ids {
+            let request =
+                ApiRequest::post_json(&["iserver", "reply"], DECLINE.to_vec()).segment(reply_id);
+            match sort(self.client.exchange(&request).await) {
+                // The documented answer to a decline is an error (`Order not confirmed`).
+                Reply::ErrorText(_) => {}
+                Reply::Body(value) => {
+                    if let PlacementAnswer::Placed(_) = order_write::placement_answer(&value) {
+                        return WriteError::Ambiguous {
+                            detail: "the gateway acknowledged an order after a declined question"
+                                .to_owned(),
+                        };
+                    }
+                }
+                Reply::NotActed(_) | Reply::Unknown(_) => declined = false,
+            }
+        }
+        if !declined {
+            text.push_str(DECLINE_FAILED);
+        }
+        WriteError::ConfirmationRequired { message_ids, text }
     }
 
     async fn read_order(
@@ -587,27 +644,37 @@ mod tests {
             answered(200, Some(json!([{"order_id": "1"}]))),
             Reply::Body(_)
         ));
-        for status in [200, 400, 500] {
+        // The documented refusal: an `{"error": …}` body at 200 or 400.
+        for status in [200, 400] {
             assert!(
                 matches!(
-                    answered(status, Some(json!({"error": "no"}))),
+                    answered(status, Some(json!({"error": "no", "statusCode": status}))),
                     Reply::ErrorText(_)
                 ),
                 "{status}"
             );
         }
-        for status in [500, 503] {
+        // Any 5xx may come after the gateway acted, whatever its body says.
+        for status in [500, 502, 503, 504, 599] {
             assert!(
                 matches!(answered(status, None), Reply::Unknown(_)),
                 "{status}"
             );
+            assert!(
+                matches!(
+                    answered(status, Some(json!({"error": "Internal Server Error"}))),
+                    Reply::Unknown(_)
+                ),
+                "{status}"
+            );
         }
+        assert!(matches!(answered(200, None), Reply::Unknown(_)));
+        // A 4xx without the documented body is not a refusal the adapter can vouch for.
+        assert!(matches!(answered(404, None), Reply::Unknown(_)));
         assert!(matches!(
-            answered(503, Some(json!({"error": "took too long"}))),
+            answered(403, Some(json!({"message": "nope"}))),
             Reply::Unknown(_)
         ));
-        assert!(matches!(answered(200, None), Reply::Unknown(_)));
-        assert!(matches!(answered(404, None), Reply::ErrorText(_)));
         assert!(
             answered(400, Some(json!({"error": "Please query /accounts first"})))
                 .asks_for_preflight()

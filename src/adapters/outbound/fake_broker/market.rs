@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 use super::catalog::{Feed, Listing};
 use crate::domain::instrument::AssetClass;
-use crate::domain::market_data::{DataStatus, Quote};
+use crate::domain::market_data::{DataStatus, Quote, QuoteField};
 use crate::domain::money::Quantity;
 use crate::ports::broker_reader::BrokerError;
 
@@ -88,6 +88,13 @@ pub(super) fn quote(listing: &Listing, now: DateTime<Utc>) -> Result<Quote, Brok
         status: market.feed.status(),
         as_of: before(now, market.feed.lag())?,
         greeks: market.greeks.clone(),
+        // The fixed world fills in every field it models; a listing without a volume (an
+        // index, a currency pair) reports it missing, as a broker would.
+        missing: if market.daily_volume.is_none() {
+            vec![QuoteField::Volume]
+        } else {
+            Vec::new()
+        },
     })
 }
 

@@ -240,7 +240,9 @@ fn execution(
         .ok_or_else(|| catalog_gap(template.contract_id))?;
     Ok(Execution {
         execution_id: template.execution_id.clone(),
-        order_id: template.order_id.clone(),
+        // The fixed world's fills carry broker order ids; none was placed with a `cOID`.
+        order_id: Some(template.order_id.clone()),
+        client_order_id: None,
         account_id: account_id.clone(),
         contract_id: template.contract_id,
         symbol: display_symbol(&listing.contract),

@@ -2,11 +2,10 @@
 //!
 //! Threads: one connection behind a std mutex, used only inside `spawn_blocking`, so SQLite
 //! never runs on an async worker and calls from this process are serialized. Every change that
-//! checks before it writes (`begin`, `complete`, `fail`, `mark_needs_review`, `close_approval`,
-//! `insert_approval`)
-//! runs in a `BEGIN IMMEDIATE` transaction, so it is also atomic against another process using
-//! the same file (a CLI command beside a running server); the busy timeout lets the second
-//! writer wait for the first instead of failing.
+//! checks before it writes (`begin`, `complete`, `fail`, `release`, `mark_needs_review`,
+//! `close_approval`, `insert_approval`) runs in a `BEGIN IMMEDIATE` transaction, so it is also
+//! atomic against another process using the same file (a CLI command beside a running server);
+//! the busy timeout lets the second writer wait for the first instead of failing.
 //!
 //! Durability: WAL mode with `synchronous=FULL`, so every `Ok` has been fsynced and survives
 //! power loss.
@@ -182,6 +181,12 @@ impl WorkflowStore for SqliteWorkflowStore {
     ) -> Result<(), StoreError> {
         let (key, outcome) = (key.clone(), outcome.to_owned());
         self.run(move |connection| records::fail(connection, &key, &outcome, at))
+            .await
+    }
+
+    async fn release(&self, key: &RecordKey, started_at: DateTime<Utc>) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.run(move |connection| records::release(connection, &key, started_at))
             .await
     }
 

@@ -186,6 +186,34 @@ pub(super) fn fail(
     commit(transaction)
 }
 
+/// Deletes the `pending` record under `key` begun at `started_at`, in one transaction. The
+/// approval is held only through its records, so the delete also frees it.
+pub(super) fn release(
+    connection: &mut Connection,
+    key: &RecordKey,
+    started_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let transaction = lock(connection)?;
+    let owned = get(&transaction, key)?.is_some_and(|record| {
+        record.state == IdempotencyState::Pending && record.started_at == started_at
+    });
+    if !owned {
+        return Err(StoreError::WrongState);
+    }
+    transaction
+        .execute(
+            &format!("DELETE FROM idempotency_records WHERE {BY_KEY} AND state = ?4"),
+            params![
+                key.account_id.expose(),
+                key.operation.as_str(),
+                key.key.as_str(),
+                IdempotencyState::Pending.as_str(),
+            ],
+        )
+        .map_err(unavailable("release the idempotency record"))?;
+    commit(transaction)
+}
+
 /// Moves a `pending` record to `needs_review`, keeping its approval held. `at` is stored as
 /// `finished_at`: when the attempt ended without a known outcome.
 pub(super) fn mark_needs_review(

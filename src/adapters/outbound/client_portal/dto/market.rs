@@ -12,7 +12,7 @@ use crate::adapters::outbound::client_portal::lenient::{NumText, WireConid};
 use crate::domain::ids::ContractId;
 use crate::domain::instrument::Greeks;
 use crate::domain::market_data::{
-    Bar, BarSeries, BarSize, BarsRequest, DataStatus, HistoryPeriod, Quote,
+    Bar, BarSeries, BarSize, BarsRequest, DataStatus, HistoryPeriod, Quote, QuoteField,
 };
 use crate::domain::money::{Price, Quantity};
 
@@ -77,11 +77,16 @@ pub(crate) fn snapshot_fields(with_greeks: bool) -> String {
 /// What one snapshot call showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SnapshotReading {
-    /// Identifiers only, or fields still missing: ask again.
+    /// Identifiers only (no value has arrived yet): ask again.
     NotReady,
+    /// Some values are in, but not yet a quote: no price, no availability code, or (for an
+    /// option) not all its greeks. Ask again; after the last attempt this is the answer, with
+    /// the fields that never arrived listed in [`Quote::missing`].
+    Partial(Box<Quote>),
     /// The gateway says there is no market data (availability `N`).
     NoData,
-    /// A complete quote.
+    /// A quote: its status known, at least one price, and greeks for an option. Fields still
+    /// absent (a size, the volume) are listed in [`Quote::missing`].
     Ready(Box<Quote>),
 }
 
@@ -175,71 +180,114 @@ pub(crate) fn read_snapshot(
     let Some(item) = found else {
         return Ok(SnapshotReading::NotReady);
     };
-    let Some(availability) = item.get(field::AVAILABILITY).and_then(Value::as_str) else {
-        return Ok(SnapshotReading::NotReady);
-    };
-    let Some(status) = availability_status(availability) else {
-        return Ok(SnapshotReading::NotReady);
-    };
-    let Some(mut status) = status else {
+    // `None` when the code is absent or unrecognised: the quote is then not known to be
+    // current. `Some(None)` is the gateway saying there is no market data.
+    let availability = item
+        .get(field::AVAILABILITY)
+        .and_then(Value::as_str)
+        .and_then(availability_status);
+    if availability == Some(None) {
         return Ok(SnapshotReading::NoData);
-    };
+    }
+    let known_status = availability.flatten();
     let bid = price(&item, field::BID)?;
     let ask = price(&item, field::ASK)?;
     let last = price(&item, field::LAST)?;
-    if bid.is_none() && ask.is_none() && last.is_none() {
+    let bid_size = quantity(&item, field::BID_SIZE)?;
+    let ask_size = quantity(&item, field::ASK_SIZE)?;
+    let volume = match quantity(&item, field::VOLUME)? {
+        Some(volume) => Some(volume),
+        None => quantity(&item, field::VOLUME_FORMATTED)?,
+    };
+    let (greeks, any_greek) = if rules.expects_greeks {
+        read_greeks(&item)?
+    } else {
+        (None, false)
+    };
+    let priced = bid.is_some() || ask.is_some() || last.is_some();
+    let any_value =
+        priced || bid_size.is_some() || ask_size.is_some() || volume.is_some() || any_greek;
+    if !any_value {
         return Ok(SnapshotReading::NotReady);
     }
-    let greeks = if rules.expects_greeks {
-        let (Some(delta), Some(gamma), Some(theta), Some(vega), Some(implied)) = (
-            decimal(&item, field::DELTA)?,
-            decimal(&item, field::GAMMA)?,
-            decimal(&item, field::THETA)?,
-            decimal(&item, field::VEGA)?,
-            number(&item, field::IMPLIED_VOLATILITY)?,
-        ) else {
-            return Ok(SnapshotReading::NotReady);
-        };
-        let implied_volatility = implied
-            .percent_as_fraction()
-            .ok_or_else(|| GatewayFault::invalid("a snapshot implied volatility is malformed"))?;
-        Some(Greeks {
-            delta,
-            gamma,
-            theta,
-            vega,
-            implied_volatility,
-        })
-    } else {
-        None
-    };
+    let mut missing: Vec<QuoteField> = [
+        (QuoteField::Bid, bid.is_none()),
+        (QuoteField::Ask, ask.is_none()),
+        (QuoteField::Last, last.is_none()),
+        (QuoteField::BidSize, bid_size.is_none()),
+        (QuoteField::AskSize, ask_size.is_none()),
+        (QuoteField::Volume, volume.is_none()),
+        (QuoteField::Greeks, rules.expects_greeks && greeks.is_none()),
+        (QuoteField::Status, known_status.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(field, absent)| absent.then_some(field))
+    .collect();
+    missing.sort();
     let as_of = match number(&item, "_updated")? {
         Some(raw) => epoch_millis(&raw)
             .ok_or_else(|| GatewayFault::invalid("a snapshot update time is malformed"))?,
         // The values were read from the open stream just now.
         None => rules.now,
     };
+    // Without the gateway's availability code the data is not known to be current.
+    let mut status = known_status.unwrap_or(DataStatus::Stale);
     if matches!(status, DataStatus::Live | DataStatus::Delayed)
         && rules.now - as_of > rules.stale_after
     {
         status = DataStatus::Stale;
     }
-    let volume = match quantity(&item, field::VOLUME)? {
-        Some(volume) => Some(volume),
-        None => quantity(&item, field::VOLUME_FORMATTED)?,
-    };
-    Ok(SnapshotReading::Ready(Box::new(Quote {
+    let complete = known_status.is_some() && priced && !missing.contains(&QuoteField::Greeks);
+    let quote = Box::new(Quote {
         contract_id: rules.contract_id,
         bid,
         ask,
         last,
-        bid_size: quantity(&item, field::BID_SIZE)?,
-        ask_size: quantity(&item, field::ASK_SIZE)?,
+        bid_size,
+        ask_size,
         volume,
         status,
         as_of,
         greeks,
-    })))
+        missing,
+    });
+    Ok(if complete {
+        SnapshotReading::Ready(quote)
+    } else {
+        SnapshotReading::Partial(quote)
+    })
+}
+
+/// The greeks of an option snapshot when all five are in, and whether any of them is.
+fn read_greeks(item: &Map<String, Value>) -> Result<(Option<Greeks>, bool), GatewayFault> {
+    let delta = decimal(item, field::DELTA)?;
+    let gamma = decimal(item, field::GAMMA)?;
+    let theta = decimal(item, field::THETA)?;
+    let vega = decimal(item, field::VEGA)?;
+    let implied = number(item, field::IMPLIED_VOLATILITY)?;
+    let any = delta.is_some()
+        || gamma.is_some()
+        || theta.is_some()
+        || vega.is_some()
+        || implied.is_some();
+    let (Some(delta), Some(gamma), Some(theta), Some(vega), Some(implied)) =
+        (delta, gamma, theta, vega, implied)
+    else {
+        return Ok((None, any));
+    };
+    let implied_volatility = implied
+        .percent_as_fraction()
+        .ok_or_else(|| GatewayFault::invalid("a snapshot implied volatility is malformed"))?;
+    Ok((
+        Some(Greeks {
+            delta,
+            gamma,
+            theta,
+            vega,
+            implied_volatility,
+        }),
+        true,
+    ))
 }
 
 /// The gateway's spelling of a bar size.
@@ -436,6 +484,40 @@ mod tests {
         assert_eq!(quote.volume.unwrap().value(), Decimal::from(41_800_000));
         assert_eq!(quote.status, DataStatus::Live);
         assert!(quote.greeks.is_none());
+        assert!(quote.missing.is_empty(), "{:?}", quote.missing);
+    }
+
+    #[test]
+    fn what_did_not_arrive_is_listed() {
+        // A quote with a price and its status, but no ask side and no volume yet.
+        let SnapshotReading::Ready(quote) = reading(
+            r#"[{"conid":265598,"6509":"DPB","31":"189.20","84":"189.10","88":"100"}]"#,
+            false,
+        ) else {
+            panic!("not ready")
+        };
+        assert_eq!(
+            quote.missing,
+            [QuoteField::Ask, QuoteField::AskSize, QuoteField::Volume]
+        );
+        // Sizes only, no price and no availability code: a partial quote, not known current.
+        let SnapshotReading::Partial(quote) =
+            reading(r#"[{"conid":265598,"88":"100","85":"200"}]"#, false)
+        else {
+            panic!("not partial")
+        };
+        assert_eq!(quote.status, DataStatus::Stale);
+        assert_eq!(
+            quote.missing,
+            [
+                QuoteField::Bid,
+                QuoteField::Ask,
+                QuoteField::Last,
+                QuoteField::Volume,
+                QuoteField::Status
+            ]
+        );
+        assert_eq!(quote.bid_size.unwrap().value(), Decimal::from(100));
     }
 
     #[test]
@@ -446,7 +528,7 @@ mod tests {
         ) {
             SnapshotReading::Ready(quote) => Some(quote.status),
             SnapshotReading::NoData => None,
-            SnapshotReading::NotReady => panic!("not ready"),
+            other => panic!("{other:?}"),
         };
         let recent = 1_752_066_114_523;
         assert_eq!(status("RpB", recent), Some(DataStatus::Live));
@@ -462,7 +544,20 @@ mod tests {
     #[test]
     fn options_wait_for_greeks() {
         let without = r#"[{"conid":265598,"6509":"RpB","31":"7.85","84":"7.80","86":"7.90"}]"#;
-        assert_eq!(reading(without, true), SnapshotReading::NotReady);
+        let SnapshotReading::Partial(partial) = reading(without, true) else {
+            panic!("an option without greeks is not ready")
+        };
+        assert_eq!(
+            partial.last.unwrap().value(),
+            Decimal::from_str("7.85").unwrap()
+        );
+        assert!(partial.missing.contains(&QuoteField::Greeks));
+        // Some greeks but not all: still partial, the greeks listed as missing.
+        let some = r#"[{"conid":265598,"6509":"RpB","31":"7.85","7308":"0.512"}]"#;
+        let SnapshotReading::Partial(partial) = reading(some, true) else {
+            panic!("not partial")
+        };
+        assert!(partial.greeks.is_none() && partial.missing.contains(&QuoteField::Greeks));
         let with = r#"[{"conid":265598,"6509":"RpB","31":"7.85","84":"7.80","86":"7.90",
             "7308":"0.512","7309":"0.0241","7310":"-0.0876","7311":"0.3312","7633":"24.6%"}]"#;
         let SnapshotReading::Ready(quote) = reading(with, true) else {

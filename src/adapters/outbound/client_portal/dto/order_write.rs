@@ -279,6 +279,8 @@ pub(crate) enum PlacementAnswer {
         message_ids: Vec<String>,
         /// The question, masked and bounded.
         text: String,
+        /// The reply ids of the questions that came with one, so they can be declined.
+        reply_ids: Vec<String>,
     },
     /// An answer in no documented shape; the order may or may not exist.
     Unrecognised(&'static str),
@@ -408,13 +410,16 @@ pub(crate) fn placement_answer(value: &Value) -> PlacementAnswer {
         ),
         (true, _) => {
             // Several questions at once (or a server prompt): never answered automatically.
+            let mut reply_ids = Vec::new();
             for prompt in prompts {
                 unanswerable_ids.extend(prompt.message_ids);
                 unanswerable_text.push(prompt.text);
+                reply_ids.push(prompt.reply_id);
             }
             PlacementAnswer::Unanswerable {
                 message_ids: unanswerable_ids,
                 text: unanswerable_text.join(" | "),
+                reply_ids,
             }
         }
     }
@@ -1030,17 +1035,18 @@ mod tests {
             server,
             PlacementAnswer::Unanswerable {
                 message_ids: vec!["p12".to_owned()],
-                text: "Use the algo?".to_owned()
+                text: "Use the algo?".to_owned(),
+                reply_ids: Vec::new(),
             }
         );
         let two = placement_answer(&json!([
             {"id": "a", "message": ["one"], "messageIds": ["o354"]},
             {"id": "b", "message": ["two"], "messageIds": ["o382"]}
         ]));
-        assert!(
-            matches!(two, PlacementAnswer::Unanswerable { .. }),
-            "{two:?}"
-        );
+        let PlacementAnswer::Unanswerable { reply_ids, .. } = two else {
+            panic!("{two:?}")
+        };
+        assert_eq!(reply_ids, ["a", "b"], "both questions can be declined");
         for odd in [
             json!([]),
             json!([1]),

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::order_write::broker_text;
 use super::{epoch_millis, utc_date_time};
 use crate::adapters::outbound::client_portal::errors::GatewayFault;
 use crate::adapters::outbound::client_portal::lenient::{NumText, WireConid, clean_text};
@@ -12,6 +13,8 @@ use crate::domain::order::{Execution, LiveOrder, OrderSide, OrderStatus, OrderTy
 
 /// The longest symbol kept.
 const MAX_SYMBOL_CHARS: usize = 64;
+/// The longest client order id passed on (the gateway's own keys are at most 64 characters).
+const MAX_CLIENT_ORDER_ID_CHARS: usize = 64;
 
 /// An id sent as a number or a string (`orderId` is an integer here, a numeric string in
 /// placement answers).
@@ -328,16 +331,21 @@ impl TradeDto {
         let execution_id =
             ExecutionId::parse(required(self.execution_id.as_deref(), "execution id")?)
                 .map_err(|_| malformed("execution id"))?;
-        // The documented answer has no order id, only the `cOID` (`order_ref`). A fill whose
-        // order cannot be named is refused rather than attributed to a made-up order.
-        let order_id = self
-            .order_id
-            .as_ref()
-            .map(|id| id.0.trim())
-            .or_else(|| self.order_ref.as_deref().map(str::trim))
-            .filter(|id| !id.is_empty())
-            .and_then(|id| BrokerOrderId::parse(id).ok())
-            .ok_or_else(|| malformed("order id or order reference"))?;
+        // The documented answer names the order only by its `cOID` (`order_ref`); some gateway
+        // versions add the broker's `order_id`. Each goes in its own field: a `cOID` is the
+        // caller's id and never stands in for the broker's. A fill of an order placed without
+        // a `cOID` (in TWS, say) has neither, and is still a fill.
+        let order_id = match self.order_id.as_ref().map(|id| id.0.trim()) {
+            None | Some("") => None,
+            Some(id) => Some(BrokerOrderId::parse(id).map_err(|_| malformed("order id"))?),
+        };
+        let client_order_id = self
+            .order_ref
+            .as_deref()
+            .map(str::trim)
+            .filter(|reference| !reference.is_empty())
+            // Broker text: an account-shaped word in it is masked like any other.
+            .map(|reference| clean_text(&broker_text(reference), MAX_CLIENT_ORDER_ID_CHARS));
         let executed_at = match &self.trade_time_r {
             Some(raw) => epoch_millis(raw),
             None => self.trade_time.as_deref().and_then(utc_date_time),
@@ -360,6 +368,7 @@ impl TradeDto {
         Ok(Execution {
             execution_id,
             order_id,
+            client_order_id,
             account_id: account.clone(),
             contract_id: self.contract_id()?,
             symbol: clean_text(
@@ -443,7 +452,7 @@ mod tests {
     }
 
     #[test]
-    fn fills_need_an_order_reference() {
+    fn fills_keep_the_broker_order_id_and_the_client_order_id_apart() {
         let usd = Currency::parse("USD").unwrap();
         let mut trade: Value = serde_json::from_str(
             r#"{"execution_id": "0000e1a7.686e5b21.01.01", "symbol": "AAPL", "side": "B",
@@ -454,19 +463,21 @@ mod tests {
         .unwrap();
         let dto: TradeDto = serde_json::from_value(trade.clone()).unwrap();
         let fill = dto.try_into_domain(&account(), usd).unwrap();
-        assert_eq!(fill.order_id.as_str(), "strat-a-0001");
+        assert_eq!(fill.order_id, None, "the cOID is not the broker's order id");
+        assert_eq!(fill.client_order_id.as_deref(), Some("strat-a-0001"));
         assert_eq!(fill.commission.to_string(), "1.00 USD");
         trade["order_id"] = Value::from(1_584_220_473_u64);
         let dto: TradeDto = serde_json::from_value(trade.clone()).unwrap();
-        assert_eq!(
-            dto.try_into_domain(&account(), usd)
-                .unwrap()
-                .order_id
-                .as_str(),
-            "1584220473"
-        );
+        let fill = dto.try_into_domain(&account(), usd).unwrap();
+        assert_eq!(fill.order_id.unwrap().as_str(), "1584220473");
+        assert_eq!(fill.client_order_id.as_deref(), Some("strat-a-0001"));
+        // An order placed without a cOID (in TWS): a fill all the same, with neither id.
         trade.as_object_mut().unwrap().remove("order_id");
         trade["order_ref"] = Value::String(String::new());
+        let dto: TradeDto = serde_json::from_value(trade.clone()).unwrap();
+        let fill = dto.try_into_domain(&account(), usd).unwrap();
+        assert_eq!((fill.order_id, fill.client_order_id), (None, None));
+        trade["order_id"] = Value::String("not an id".into());
         let dto: TradeDto = serde_json::from_value(trade).unwrap();
         assert!(dto.try_into_domain(&account(), usd).is_err());
     }

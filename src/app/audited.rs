@@ -80,6 +80,10 @@ pub struct CallSpec {
     pub input: Value,
     /// How durably the event must be stored before the result is released.
     pub durability: Durability,
+    /// True when `input` is the gateway's own description of the call (a refused frame's size
+    /// and reason), not the caller's text: a refusal then stores it as it is instead of as
+    /// length, keyed hash and excerpt.
+    pub input_from_gateway: bool,
 }
 
 impl CallSpec {
@@ -90,6 +94,7 @@ impl CallSpec {
             scope,
             input,
             durability: Durability::Durable,
+            input_from_gateway: false,
         }
     }
 
@@ -109,6 +114,7 @@ impl CallSpec {
             scope: Some(scope),
             input,
             durability: Durability::Relaxed,
+            input_from_gateway: false,
         }
     }
 }
@@ -224,7 +230,8 @@ impl Gateway {
         let refused_input = result
             .as_ref()
             .err()
-            .is_some_and(|error| error.code() == ErrorCode::InputInvalid);
+            .is_some_and(|error| error.code() == ErrorCode::InputInvalid)
+            && !spec.input_from_gateway;
         let event = self.audit_event(
             context,
             context.tool.clone().unwrap_or(spec.operation),

@@ -71,6 +71,7 @@ impl Gateway {
                 "size_bytes": refusal.size_bytes,
             }),
             durability: Durability::Relaxed,
+            input_from_gateway: true,
         };
         let refused = GatewayError::invalid_input("frame", refusal.reason.as_str());
         let recorded = self

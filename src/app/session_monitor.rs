@@ -38,6 +38,7 @@ impl Gateway {
             scope: None,
             input: json!({ "from": from.map(SessionState::as_str), "to": to.as_str() }),
             durability: Durability::Durable,
+            input_from_gateway: false,
         };
         if let Err(error) = self.audited(&context, spec, |_note| async { Ok(()) }).await {
             // Nothing else can be done from a background loop; tools fail closed on their own

@@ -107,6 +107,12 @@ async fn write_mock() -> MockServer {
         .respond_with(ok(json!({ "secdef": aapl })))
         .mount(&server)
         .await;
+    // The preview policy prices every order against the current quote.
+    Mock::given(method("GET"))
+        .and(path(api("/iserver/marketdata/snapshot")))
+        .respond_with(ok(json!([fixture("snapshot_values.json")["265598"]])))
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(path(api(&format!(
             "/iserver/account/{PAPER}/orders/whatif"

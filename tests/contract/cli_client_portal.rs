@@ -216,6 +216,18 @@ async fn preview_approve_and_submit_typed_back_to_back_share_the_pacing_windows(
         .expect(1)
         .mount(&server)
         .await;
+    // The preview policy prices the order against a current quote: the fixture's stamp is
+    // months old by the system clock this process runs on, so this one is stamped now.
+    let mut quote = crate::client_portal::fixture("snapshot_values.json")["265598"].clone();
+    quote["_updated"] = serde_json::json!(chrono::Utc::now().timestamp_millis());
+    Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path(format!(
+            "{BASE_PATH}/iserver/marketdata/snapshot"
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([quote])))
+        .with_priority(2)
+        .mount(&server)
+        .await;
     prime(&server).await;
     let sandbox = Sandbox::new();
     let config = sandbox.write_config(

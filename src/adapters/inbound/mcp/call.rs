@@ -102,6 +102,7 @@ async fn record_refusal(
         scope,
         input,
         durability: Durability::Relaxed,
+        input_from_gateway: false,
     };
     let recorded = gateway
         .audited(&CallContext::mcp_stdio(), spec, |_note| async move {

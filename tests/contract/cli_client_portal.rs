@@ -219,7 +219,12 @@ async fn preview_approve_and_submit_typed_back_to_back_share_the_pacing_windows(
     // The preview policy prices the order against a current quote: the fixture's stamp is
     // months old by the system clock this process runs on, so this one is stamped now.
     let mut quote = crate::client_portal::fixture("snapshot_values.json")["265598"].clone();
-    quote["_updated"] = serde_json::json!(chrono::Utc::now().timestamp_millis());
+    quote["_updated"] = serde_json::json!(
+        ibkr_agent_gateway::ports::clock::Clock::now(
+            &ibkr_agent_gateway::adapters::outbound::clock::SystemClock,
+        )
+        .timestamp_millis()
+    );
     Mock::given(wiremock::matchers::method("GET"))
         .and(wiremock::matchers::path(format!(
             "{BASE_PATH}/iserver/marketdata/snapshot"

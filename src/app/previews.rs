@@ -56,7 +56,7 @@ impl Gateway {
             let contract = self.broker().contract(intent.contract_id()).await?;
             self.check_policy(std::slice::from_ref(&intent), &contract)
                 .await?;
-            self.store_preview(context, kind, vec![intent], &contract)
+            self.store_preview(context, &note, kind, vec![intent], &contract)
                 .await
         })
         .await
@@ -88,6 +88,7 @@ impl Gateway {
             self.check_policy(bracket.legs(), &contract).await?;
             self.store_preview(
                 context,
+                &note,
                 PreviewKind::Bracket,
                 bracket.legs().to_vec(),
                 &contract,
@@ -164,6 +165,7 @@ impl Gateway {
     async fn store_preview(
         &self,
         context: &CallContext,
+        note: &crate::app::audited::AuditNote,
         kind: PreviewKind,
         legs: Vec<OrderIntent>,
         contract: &Contract,
@@ -191,6 +193,7 @@ impl Gateway {
             surface: context.surface,
         };
         self.workflow().insert_preview(&preview).await?;
+        note.link(|links| links.link_preview(&preview.id));
         Ok(PreviewView::new(self.directory(), &preview))
     }
 }

@@ -197,6 +197,18 @@ fn who_approved_which_order_and_what_was_placed_comes_from_the_export_alone() {
             assert_eq!(links["idempotency_key"], placement.idempotency_key);
         }
     }
+    // The preview's own event (the order as it was priced) joins its approval by preview id.
+    for placement in &truth {
+        assert!(
+            events.iter().any(|event| {
+                event["operation"] == "orders preview"
+                    && event["status"] == "completed"
+                    && event["metadata"]["links"]["preview_id"] == placement.preview_id
+            }),
+            "no linked preview event for {}",
+            placement.preview_id
+        );
+    }
     // The gateway's own ids are stored as they are, never redacted.
     let text = events
         .iter()

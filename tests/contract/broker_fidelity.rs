@@ -220,6 +220,18 @@ async fn approval_status(store: &MemoryWorkflowStore, id: &str) -> ApprovalStatu
         .status
 }
 
+/// The orders endpoint answers every submit with a 500 carrying an `error` body: the shape
+/// that used to be mistaken for a rejection.
+async fn answer_submits_with_a_server_error(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path(orders_route()))
+        .respond_with(
+            ResponseTemplate::new(500).set_body_json(json!({"error": "Internal Server Error"})),
+        )
+        .mount(server)
+        .await;
+}
+
 #[tokio::test]
 async fn a_500_with_an_error_body_on_submit_is_an_unknown_outcome_recovered_by_coid() {
     let server = write_mock().await;
@@ -230,13 +242,7 @@ async fn a_500_with_an_error_body_on_submit_is_an_unknown_outcome_recovered_by_c
     } = paper(&server);
     let agent = CallContext::mcp_stdio();
     let approval_id = approved_order(&gateway).await;
-    Mock::given(method("POST"))
-        .and(path(orders_route()))
-        .respond_with(
-            ResponseTemplate::new(500).set_body_json(json!({"error": "Internal Server Error"})),
-        )
-        .mount(&server)
-        .await;
+    answer_submits_with_a_server_error(&server).await;
     let submit = RawPaperSubmit {
         account: PAPER.into(),
         approval_id: approval_id.clone(),
@@ -297,13 +303,7 @@ async fn a_500_on_submit_for_an_order_the_broker_does_not_have_goes_to_review() 
     } = paper(&server);
     let agent = CallContext::mcp_stdio();
     let approval_id = approved_order(&gateway).await;
-    Mock::given(method("POST"))
-        .and(path(orders_route()))
-        .respond_with(
-            ResponseTemplate::new(500).set_body_json(json!({"error": "Internal Server Error"})),
-        )
-        .mount(&server)
-        .await;
+    answer_submits_with_a_server_error(&server).await;
     Mock::given(method("GET"))
         .and(path(api("/iserver/account/orders")))
         .respond_with(ok(fixture("orders_DU1234567.json")))

@@ -108,6 +108,11 @@ pub struct WorkingOrder {
     pub status: OrderStatus,
     /// The client order id (`cOID`) it was placed with, when known.
     pub client_order_id: Option<String>,
+    /// The broker's reference to the order this one hangs from, as given, when it is a child
+    /// of a group (a bracket's take-profit or stop-loss). `Some` means "a child": the gateway
+    /// treats such an order as protective and never cancels it alone without an approval.
+    /// Writers that cannot tell report `None`.
+    pub parent_ref: Option<String>,
 }
 
 /// What a cancel request got.

@@ -141,6 +141,7 @@ impl Book {
         }
         let (ids, last_number) = self.next_ids(legs.len())?;
         let mut placed_orders = Vec::with_capacity(legs.len());
+        let mut parent: Option<String> = None;
         for (index, (leg, order_id)) in legs.iter().zip(ids).enumerate() {
             let order = WorkingOrder {
                 order_id,
@@ -154,7 +155,11 @@ impl Book {
                 time_in_force: leg.time_in_force(),
                 status: initial_status(leg.order_type()),
                 client_order_id: (index == 0).then(|| client_order_id.as_str().to_owned()),
+                parent_ref: parent.clone(),
             };
+            if index == 0 {
+                parent = Some(order.order_id.to_string());
+            }
             placed_orders.push(placed(&order));
             self.orders.push(order);
         }

@@ -519,6 +519,10 @@ pub(crate) struct OrderStatusDto {
     /// Not documented here (it is in the live-order list); read when a gateway sends it.
     #[serde(default)]
     order_ref: Option<String>,
+    /// Not documented here either (the live-order list shows it on bracket children, and its
+    /// form is unverified); any value other than empty or `0` marks the order as a child.
+    #[serde(default, rename = "parentId")]
+    parent_id: Option<Value>,
 }
 
 impl OrderStatusDto {
@@ -604,6 +608,7 @@ impl OrderStatusDto {
                 .order_ref
                 .map(|raw| clean_text(&raw, 64))
                 .filter(|raw| !raw.is_empty()),
+            parent_ref: self.parent_id.as_ref().and_then(parent_text),
         }))
     }
 }
@@ -652,13 +657,8 @@ impl OrderRefsDto {
                     && order.order_ref.as_deref().map(str::trim) == Some(client_order_id)
             })
             .collect();
-        let is_child = |order: &&OrderRefDto| {
-            order
-                .parent_id
-                .as_ref()
-                .and_then(id_text)
-                .is_some_and(|parent| !parent.is_empty() && parent != "0")
-        };
+        let is_child =
+            |order: &&OrderRefDto| order.parent_id.as_ref().and_then(parent_text).is_some();
         matches
             .iter()
             .find(|order| !is_child(order))
@@ -666,6 +666,13 @@ impl OrderRefsDto {
             .and_then(|order| order.order_id.as_ref())
             .and_then(id_text)
     }
+}
+
+/// A `parentId` as text, or `None` when it is absent, empty or `0` (no parent).
+fn parent_text(raw: &Value) -> Option<String> {
+    id_text(raw)
+        .map(|parent| clean_text(&parent, 64))
+        .filter(|parent| !parent.is_empty() && parent != "0")
 }
 
 /// A live order as the writer reports it.
@@ -682,6 +689,7 @@ pub(crate) fn working_order(live: LiveOrder, client_order_id: Option<String>) ->
         time_in_force: live.time_in_force,
         status: live.status,
         client_order_id,
+        parent_ref: None,
     }
 }
 

@@ -144,9 +144,12 @@ pub enum GatewayError {
         "the order is the {leg} of a working bracket; cancelling it alone would leave the position unprotected and needs an approval"
     )]
     CancelNeedsApproval {
-        /// `stop_loss` or `take_profit`.
+        /// `stop-loss`, `take-profit`, or `protective child` when the writer reports a parent.
         leg: &'static str,
     },
+    /// The approval is for the cancel of another order.
+    #[error("the approval is for cancelling another order; nothing was cancelled")]
+    ApprovalForAnotherOrder,
     /// The idempotency key was used for another request.
     #[error("the idempotency key was already used for a different request")]
     IdempotencyConflict,
@@ -380,6 +383,7 @@ impl GatewayError {
             Self::ApprovalInUse => ErrorCode::ApprovalInUse,
             Self::ApprovalAlreadyGranted => ErrorCode::ApprovalAlreadyGranted,
             Self::CancelNeedsApproval { .. } => ErrorCode::OrderCancelNeedsApproval,
+            Self::ApprovalForAnotherOrder => ErrorCode::ApprovalOrderMismatch,
             Self::IdempotencyConflict => ErrorCode::OrderIdempotencyConflict,
             Self::IdempotencyPending { .. } => ErrorCode::OrderIdempotencyPending,
             Self::IdempotencyNeedsReview => ErrorCode::OrderIdempotencyNeedsReview,
@@ -505,7 +509,10 @@ impl GatewayError {
                 "use the existing approval (approvals list); a new one is possible only after it is revoked or has expired unused".into()
             }
             Self::CancelNeedsApproval { .. } => {
-                "nothing was cancelled; cancel the bracket's parent order to cancel the whole group, or ask the operator to cancel the child at the broker (this version cannot approve a lone child cancel)".into()
+                "nothing was cancelled; to cancel this child alone, preview the cancel (`orders cancel-preview` or ibkr_order_cancel_preview), have a person approve it, and cancel again with its approval_id; or cancel the bracket's parent to cancel the whole group".into()
+            }
+            Self::ApprovalForAnotherOrder => {
+                "nothing was cancelled; pass the approval of a cancel preview of this order_id, or preview and approve a cancel of it".into()
             }
             Self::IdempotencyConflict => {
                 "use a new idempotency key for a different request".into()

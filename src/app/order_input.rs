@@ -100,6 +100,18 @@ pub struct RawPaperCancel {
     pub order_id: String,
     /// The caller's idempotency key.
     pub idempotency_key: String,
+    /// The approval of a `cancel` preview of this order: needed to cancel a bracket's
+    /// protective child alone, and consumed whenever it is given.
+    pub approval_id: Option<String>,
+}
+
+/// A cancel preview as the front ends hand it over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RawCancelPreview {
+    /// Account reference, alias or id.
+    pub account: String,
+    /// The working order to cancel.
+    pub order_id: String,
 }
 
 /// Parses a preview id.

@@ -74,7 +74,7 @@ impl OrderLegView {
 /// The names of a preview's legs, in order.
 pub fn leg_names(kind: &PreviewKind) -> &'static [&'static str] {
     match kind {
-        PreviewKind::Order | PreviewKind::Modify { .. } => &["order"],
+        PreviewKind::Order | PreviewKind::Modify { .. } | PreviewKind::Cancel { .. } => &["order"],
         PreviewKind::Bracket => &["entry", "take_profit", "stop_loss"],
     }
 }
@@ -129,10 +129,13 @@ impl From<&WhatIf> for WhatIfView {
 pub struct PreviewView {
     /// The preview's id; an approval names it.
     pub preview_id: String,
-    /// `order`, `bracket` or `modify`.
+    /// `order`, `bracket`, `modify` or `cancel`.
     pub kind: String,
     /// The working order a `modify` preview replaces.
     pub modifies_order_id: Option<String>,
+    /// The working order a `cancel` preview would cancel (absent for the other kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancels_order_id: Option<String>,
     /// The account's reference.
     pub account_ref: String,
     /// The account's masked id.
@@ -167,6 +170,10 @@ impl PreviewView {
                 PreviewKind::Modify { order_id } => Some(order_id.to_string()),
                 _ => None,
             },
+            cancels_order_id: match &preview.kind {
+                PreviewKind::Cancel { order_id } => Some(order_id.to_string()),
+                _ => None,
+            },
             account_ref,
             account_display,
             symbol: preview.symbol.chars().take(32).collect(),
@@ -181,7 +188,10 @@ impl PreviewView {
             created_at: timestamp(preview.created_at),
             expires_at: timestamp(preview.expires_at),
             executable: false,
-            next_step: "a person approves this preview (`ibkr-agent approvals create --preview-id …`), then the paper submit names the approval".to_owned(),
+            next_step: match preview.kind {
+                PreviewKind::Cancel { .. } => "a person approves this preview (`ibkr-agent approvals create --preview-id …`), then the paper cancel of that order names the approval; nothing is cancelled until then".to_owned(),
+                _ => "a person approves this preview (`ibkr-agent approvals create --preview-id …`), then the paper submit names the approval".to_owned(),
+            },
         }
     }
 }

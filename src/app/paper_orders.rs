@@ -39,7 +39,7 @@ use crate::domain::idempotency::{
     Fingerprint, IdempotencyDecision, IdempotencyRecord, IdempotencyState, WriteOperation, decide,
 };
 use crate::domain::ids::{ApprovalId, BrokerOrderId};
-use crate::domain::order_intent::{BracketIntent, OrderDigest};
+use crate::domain::order_intent::BracketIntent;
 use crate::domain::preview::{Preview, PreviewKind};
 use crate::domain::scope::Scope;
 use crate::ports::order_writer::{PlacedOrder, WriteError};
@@ -334,12 +334,17 @@ impl Gateway {
     /// parent (which cancels the whole group), only reduces exposure, so it needs no approval;
     /// it is still keyed, gated and audited like every write. Cancelling a protective child of
     /// a bracket (its take-profit or stop-loss) alone would leave the position unprotected: it
-    /// is refused with `ORDER_CANCEL_NEEDS_APPROVAL` before the writer is called. The gateway
-    /// knows the children from its own completed bracket submits in the workflow store.
+    /// needs the approval of a `cancel` preview of that very order, and without one it is
+    /// refused with `ORDER_CANCEL_NEEDS_APPROVAL` before the writer is called. An order is
+    /// protective when the gateway's own completed bracket submits list it as a child, or when
+    /// the writer reports it hangs from a parent (brackets recovered after a crash, or placed
+    /// outside the gateway). An approval given for any cancel is checked and consumed.
     ///
     /// # Errors
-    /// The paper gates, `ORDER_IDEMPOTENCY_*`, `ORDER_CANCEL_NEEDS_APPROVAL`,
-    /// `AUDIT_WRITE_FAILED`, `ORDER_NOT_FOUND`, writer errors, `WORKFLOW_STORE_FAILED`.
+    /// The paper gates, `ORDER_IDEMPOTENCY_*`, `ORDER_CANCEL_NEEDS_APPROVAL`, `APPROVAL_*`
+    /// (`APPROVAL_ORDER_MISMATCH` for an approval of another order's cancel),
+    /// `ORDER_PREVIEW_*`, `ORDER_DIGEST_MISMATCH`, `AUDIT_WRITE_FAILED`, `ORDER_NOT_FOUND`,
+    /// writer errors, `WORKFLOW_STORE_FAILED`.
     pub async fn paper_cancel(
         &self,
         context: &CallContext,
@@ -350,20 +355,47 @@ impl Gateway {
         let spec = CallSpec::write_of("paper order cancel", Some(scope), &raw);
         self.keyed_audited(context, spec, |note, progress| async move {
             let order_id = order_input::order_id(&raw.order_id)?;
+            let approval_id = raw
+                .approval_id
+                .as_deref()
+                .map(order_input::approval_id)
+                .transpose()?;
             note.link(|links| links.link_broker_order(&order_id));
             let (account, record_key) = self
                 .gated_key(&raw.account, &raw.idempotency_key, operation, &note)
                 .await?;
-            let fingerprint = Fingerprint::of(&[operation.as_str(), order_id.as_str()]);
+            // Without an approval the fingerprint is what it always was, so records stored
+            // before approvals could be given still replay.
+            let fingerprint = match &approval_id {
+                None => Fingerprint::of(&[operation.as_str(), order_id.as_str()]),
+                Some(approval_id) => {
+                    Fingerprint::of(&[operation.as_str(), order_id.as_str(), approval_id.as_str()])
+                }
+            };
             if let Some(view) = self
                 .settled(context, &record_key, &fingerprint, &progress)
                 .await?
             {
                 return Ok(view);
             }
-            if let Some(leg) = self.protective_leg(&account, &order_id).await? {
-                return Err(GatewayError::CancelNeedsApproval { leg });
-            }
+            let approval = match approval_id {
+                Some(approval_id) => {
+                    let (approval, preview) = self
+                        .usable_approval(context, &approval_id, &account, "cancel")
+                        .await?;
+                    note.link(|links| links.link_approval(&approval));
+                    if preview.kind.target_order() != Some(&order_id) {
+                        return Err(GatewayError::ApprovalForAnotherOrder);
+                    }
+                    Some(approval)
+                }
+                None => {
+                    if let Some(leg) = self.protective_leg(&account, &order_id).await? {
+                        return Err(GatewayError::CancelNeedsApproval { leg });
+                    }
+                    None
+                }
+            };
             let write = WriteContext {
                 context,
                 note: &note,
@@ -372,7 +404,7 @@ impl Gateway {
                 account: &account,
                 record_key,
                 fingerprint,
-                approval: None,
+                approval: approval.as_ref(),
             };
             let mut view = base_view(self, &write);
             let writer = self.paper_writer();
@@ -469,9 +501,12 @@ impl Gateway {
         }
     }
 
-    /// `Some("stop-loss")` or `Some("take-profit")` when `order_id` is a protective child of a
-    /// bracket this gateway placed for `account`, by its completed bracket submits; a stored
-    /// outcome that does not parse fails closed.
+    /// `Some("stop-loss")`, `Some("take-profit")` or `Some("protective")` when `order_id` is a
+    /// protective child of a bracket: by this gateway's completed bracket submits for
+    /// `account` first, then by the writer's report that the order hangs from a parent (which
+    /// covers brackets completed by recovery, whose record names only the entry, and brackets
+    /// placed outside the gateway). A stored outcome that does not parse, or a writer that
+    /// cannot be asked, fails closed: nothing is cancelled.
     async fn protective_leg(
         &self,
         account: &Account,
@@ -491,14 +526,17 @@ impl Gateway {
                 .iter()
                 .find(|placed| placed.order_id == order_id.as_str())
             {
-                return Ok(match placed.leg.as_str() {
-                    "stop_loss" => Some("stop-loss"),
-                    "take_profit" => Some("take-profit"),
-                    _ => None,
-                });
+                match placed.leg.as_str() {
+                    "stop_loss" => return Ok(Some("stop-loss")),
+                    "take_profit" => return Ok(Some("take-profit")),
+                    _ => {}
+                }
             }
         }
-        Ok(None)
+        let working = self.paper_writer().order(&account.id, order_id).await?;
+        Ok(working
+            .and_then(|order| order.parent_ref)
+            .map(|_| "protective child"))
     }
 
     /// The approval and its preview, checked for use by `account` on a `kind` preview.
@@ -526,7 +564,7 @@ impl Gateway {
             .check_usable(
                 now,
                 &account.id,
-                &OrderDigest::keyed(&digest_key, &preview.legs),
+                &preview.kind.digest(&digest_key, &preview.legs),
             )
             .map_err(GatewayError::Approval)?;
         if preview.kind.as_str() != kind {

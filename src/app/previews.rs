@@ -10,14 +10,15 @@ use crate::app::audited::{CallContext, CallSpec};
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 use crate::app::input::AccountSelector;
-use crate::app::order_input::{self, RawBracketPreview, RawOrderPreview};
+use crate::app::order_input::{self, RawBracketPreview, RawCancelPreview, RawOrderPreview};
 use crate::app::order_views::PreviewView;
 use crate::domain::ids::PreviewId;
 use crate::domain::instrument::Contract;
-use crate::domain::order_intent::{BracketIntent, OrderDigest, OrderIntent};
-use crate::domain::preview::{Preview, PreviewKind, ReferenceQuote};
+use crate::domain::order_intent::{BracketIntent, IntentParts, OrderIntent};
+use crate::domain::preview::{Preview, PreviewKind, ReferenceQuote, WhatIf};
 use crate::domain::scope::Scope;
 use crate::ports::broker_reader::BrokerError;
+use crate::ports::order_writer::{WorkingOrder, WriteError};
 
 /// A new id with `prefix`, time-ordered (UUIDv7) so ids sort by creation.
 pub(crate) fn new_id(prefix: &str, gateway: &Gateway) -> String {
@@ -56,7 +57,7 @@ impl Gateway {
             let contract = self.broker().contract(intent.contract_id()).await?;
             self.check_policy(std::slice::from_ref(&intent), &contract)
                 .await?;
-            self.store_preview(context, &note, kind, vec![intent], &contract)
+            self.store_preview(context, &note, kind, vec![intent], &contract, None)
                 .await
         })
         .await
@@ -92,6 +93,56 @@ impl Gateway {
                 PreviewKind::Bracket,
                 bracket.legs().to_vec(),
                 &contract,
+                None,
+            )
+            .await
+        })
+        .await
+    }
+
+    /// Previews cancelling one working paper order on its own, for a person to approve. Only a
+    /// bracket's protective child (take-profit or stop-loss) needs such an approval before
+    /// `paper order cancel` will cancel it alone; the preview records the order as it stands
+    /// now, asks the broker nothing else, and places or cancels nothing.
+    ///
+    /// # Errors
+    /// `AUTH_MISSING_SCOPE`, `INPUT_*`, `ORDER_NOT_FOUND`, `BROKER_ORDER_REJECTED` (the order
+    /// is finished), writer or broker read errors, `WORKFLOW_STORE_FAILED`, or
+    /// `AUDIT_WRITE_FAILED`.
+    pub async fn preview_cancel(
+        &self,
+        context: &CallContext,
+        raw: RawCancelPreview,
+    ) -> Result<PreviewView, GatewayError> {
+        let spec = CallSpec::write_of("orders cancel preview", Some(Scope::OrdersPreview), &raw);
+        self.audited(context, spec, |note| async move {
+            let account = self
+                .select_account(&AccountSelector::parse(&raw.account)?, &note)
+                .await?;
+            let order_id = order_input::order_id(&raw.order_id)?;
+            note.link(|links| links.link_broker_order(&order_id));
+            let working = self
+                .paper_writer()
+                .order(&account.id, &order_id)
+                .await?
+                .ok_or(GatewayError::Write(WriteError::OrderNotFound))?;
+            if working.status.is_terminal() {
+                return Err(GatewayError::Write(WriteError::Rejected {
+                    reason: format!(
+                        "the order is {} and can no longer be cancelled",
+                        working.status
+                    ),
+                }));
+            }
+            let leg = standing_order(&working)?;
+            let contract = self.broker().contract(leg.contract_id()).await?;
+            self.store_preview(
+                context,
+                &note,
+                PreviewKind::Cancel { order_id },
+                vec![leg],
+                &contract,
+                Some(WhatIf::default()),
             )
             .await
         })
@@ -169,20 +220,24 @@ impl Gateway {
         kind: PreviewKind,
         legs: Vec<OrderIntent>,
         contract: &Contract,
+        what_if: Option<WhatIf>,
     ) -> Result<PreviewView, GatewayError> {
         let Some(account_id) = legs.first().map(|leg| leg.account_id().clone()) else {
             return Err(GatewayError::Internal {
                 message: "a preview without legs".into(),
             });
         };
-        let what_if = self.broker().what_if(&account_id, &legs).await?;
+        let what_if = match what_if {
+            Some(what_if) => what_if,
+            None => self.broker().what_if(&account_id, &legs).await?,
+        };
         let now = self.clock().now();
         let preview = Preview {
             id: PreviewId::parse(&new_id("prv", self)).map_err(|_| GatewayError::Internal {
                 message: "a generated preview id did not parse".into(),
             })?,
+            digest: kind.digest(&self.digest_key(), &legs),
             kind,
-            digest: OrderDigest::keyed(&self.digest_key(), &legs),
             legs,
             symbol: contract.symbol.clone(),
             what_if,
@@ -196,4 +251,26 @@ impl Gateway {
         note.link(|links| links.link_preview(&preview.id));
         Ok(PreviewView::new(self.directory(), &preview))
     }
+}
+
+/// The working order as an intent, for a cancel preview to show and bind to. A trailing order
+/// cannot be shown this way (the writer does not report its offset) and is refused.
+fn standing_order(working: &WorkingOrder) -> Result<OrderIntent, GatewayError> {
+    OrderIntent::new(IntentParts {
+        account_id: working.account_id.clone(),
+        contract_id: working.contract_id,
+        side: working.side,
+        quantity: working.quantity,
+        order_type: working.order_type,
+        limit_price: working.limit_price,
+        stop_price: working.stop_price,
+        trailing: None,
+        time_in_force: working.time_in_force,
+    })
+    .map_err(|error| {
+        GatewayError::invalid_input(
+            "order_id",
+            format!("this order cannot be previewed for a cancel: {error}"),
+        )
+    })
 }

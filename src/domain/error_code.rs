@@ -147,6 +147,8 @@ error_codes! {
     /// Cancelling a protective child (stop-loss or take-profit) of a bracket alone needs an
     /// approval; cancelling the whole group (the parent) does not.
     OrderCancelNeedsApproval => "ORDER_CANCEL_NEEDS_APPROVAL", Refused, false;
+    /// The approval given with a cancel is for cancelling another order.
+    ApprovalOrderMismatch => "APPROVAL_ORDER_MISMATCH", Refused, false;
     /// Paper trading is disabled in the configuration.
     PaperTradingDisabled => "PAPER_TRADING_DISABLED", Refused, false;
     /// The account is not in `paper_trading.allowed_accounts`.

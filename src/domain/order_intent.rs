@@ -387,6 +387,22 @@ impl OrderDigest {
         Self(mac.finalize().into_bytes().into())
     }
 
+    /// The digest of `context` and then `legs`, in order, under `key`. The context is
+    /// separated from the legs by a NUL byte, which no canonical leg contains, so no choice of
+    /// legs gives the same input as a digest with another context, or with none.
+    pub fn keyed_in_context(key: &DigestKey, context: &str, legs: &[OrderIntent]) -> Self {
+        let mut mac = key.keyed.clone();
+        mac.update(context.as_bytes());
+        mac.update(b"\0");
+        for (index, leg) in legs.iter().enumerate() {
+            if index > 0 {
+                mac.update(b"\n");
+            }
+            mac.update(leg.canonical().as_bytes());
+        }
+        Self(mac.finalize().into_bytes().into())
+    }
+
     /// Lower-case hex.
     pub fn to_hex(&self) -> String {
         super::audit::chain::to_hex(&self.0)

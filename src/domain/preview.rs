@@ -348,15 +348,46 @@ pub enum PreviewKind {
         /// The working order it replaces.
         order_id: BrokerOrderId,
     },
+    /// Cancelling one working order on its own. Only a bracket's protective child (its
+    /// take-profit or stop-loss) needs this: cancelling it alone leaves the position
+    /// unprotected, so a person approves it first. The one leg is the working order as it
+    /// stood when the preview was made, for the approver to see.
+    Cancel {
+        /// The working order to cancel.
+        order_id: BrokerOrderId,
+    },
 }
 
 impl PreviewKind {
-    /// `order`, `bracket` or `modify`.
+    /// `order`, `bracket`, `modify` or `cancel`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Order => "order",
             Self::Bracket => "bracket",
             Self::Modify { .. } => "modify",
+            Self::Cancel { .. } => "cancel",
+        }
+    }
+
+    /// The working order a `modify` or `cancel` preview is about.
+    pub fn target_order(&self) -> Option<&BrokerOrderId> {
+        match self {
+            Self::Modify { order_id } | Self::Cancel { order_id } => Some(order_id),
+            Self::Order | Self::Bracket => None,
+        }
+    }
+
+    /// The digest a preview of this kind carries for `legs` under `key`. A cancel's digest
+    /// also covers the word `cancel` and the order id, so its approval can never pass for an
+    /// order, bracket or modify preview of the same legs, even in an edited store; the other
+    /// kinds keep the plain digest of their legs, so previews stored before cancels existed
+    /// still verify.
+    pub fn digest(&self, key: &DigestKey, legs: &[OrderIntent]) -> OrderDigest {
+        match self {
+            Self::Cancel { order_id } => {
+                OrderDigest::keyed_in_context(key, &format!("cancel {order_id}"), legs)
+            }
+            Self::Order | Self::Bracket | Self::Modify { .. } => OrderDigest::keyed(key, legs),
         }
     }
 }
@@ -397,10 +428,10 @@ impl Preview {
         now >= self.expires_at
     }
 
-    /// True when the stored legs still hash, under the deployment's `key`, to the stored digest
-    /// (no row was edited, and the digest was made by this deployment).
+    /// True when the stored kind and legs still hash, under the deployment's `key`, to the
+    /// stored digest (no row was edited, and the digest was made by this deployment).
     pub fn digest_matches(&self, key: &DigestKey) -> bool {
-        !self.legs.is_empty() && OrderDigest::keyed(key, &self.legs) == self.digest
+        !self.legs.is_empty() && self.kind.digest(key, &self.legs) == self.digest
     }
 }
 
@@ -765,5 +796,59 @@ mod tests {
         assert!(ReferenceQuote::from_quote(&quote(DataStatus::Unavailable, Some("5"))).is_none());
         let frozen = ReferenceQuote::from_quote(&quote(DataStatus::Frozen, Some("5"))).unwrap();
         assert_eq!((frozen.low(), frozen.high()), (price("5"), price("5")));
+    }
+
+    #[test]
+    fn a_cancel_digest_never_passes_for_another_kind_or_order() {
+        use crate::domain::audit::chain::ChainKey;
+        use crate::domain::secret::SecretBytes;
+        let key_from = |byte: u8| {
+            DigestKey::derive(&ChainKey::new(&SecretBytes::new(vec![byte; 32])).unwrap())
+        };
+        let key = || key_from(42);
+        let legs = vec![intent(OrderType::Limit, "10", Some("100"))];
+        let order_id = |raw: &str| BrokerOrderId::parse(raw).unwrap();
+        let cancel = PreviewKind::Cancel {
+            order_id: order_id("lc-3"),
+        };
+        let digest = cancel.digest(&key(), &legs);
+        for other in [
+            PreviewKind::Order,
+            PreviewKind::Bracket,
+            PreviewKind::Modify {
+                order_id: order_id("lc-3"),
+            },
+            PreviewKind::Cancel {
+                order_id: order_id("lc-4"),
+            },
+        ] {
+            assert_ne!(other.digest(&key(), &legs), digest, "{other:?}");
+        }
+        assert_eq!(cancel.digest(&key(), &legs), digest);
+        assert_ne!(cancel.digest(&key_from(7), &legs), digest);
+        // The other kinds keep the plain digest, so previews stored earlier still verify.
+        assert_eq!(
+            PreviewKind::Order.digest(&key(), &legs),
+            OrderDigest::keyed(&key(), &legs)
+        );
+        // A stored cancel preview whose kind was edited to `order` no longer verifies.
+        let stored = Preview {
+            id: PreviewId::parse("prv_1").unwrap(),
+            kind: cancel,
+            legs: legs.clone(),
+            digest,
+            symbol: "AAPL".into(),
+            what_if: WhatIf::default(),
+            created_at: DateTime::from_timestamp(0, 0).unwrap(),
+            expires_at: DateTime::from_timestamp(60, 0).unwrap(),
+            created_by: Actor::System,
+            surface: Surface::Cli,
+        };
+        assert!(stored.digest_matches(&key()));
+        let edited = Preview {
+            kind: PreviewKind::Order,
+            ..stored
+        };
+        assert!(!edited.digest_matches(&key()));
     }
 }

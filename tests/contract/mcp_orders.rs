@@ -48,6 +48,7 @@ const AAPL: u64 = 265_598;
 const ORDER_TOOLS: &[&str] = &[
     "ibkr_order_preview",
     "ibkr_bracket_order_preview",
+    "ibkr_order_cancel_preview",
     "ibkr_approvals_create",
     "ibkr_paper_order_submit",
     "ibkr_paper_bracket_order_submit",
@@ -71,6 +72,7 @@ const ANNOTATIONS: &[(&str, bool, bool, bool, bool)] = &[
     ("ibkr_executions_list", true, false, true, true),
     ("ibkr_order_preview", false, false, false, true),
     ("ibkr_bracket_order_preview", false, false, false, true),
+    ("ibkr_order_cancel_preview", false, false, false, true),
     ("ibkr_approvals_create", false, false, false, false),
     ("ibkr_paper_order_submit", false, false, true, true),
     ("ibkr_paper_bracket_order_submit", false, false, true, true),
@@ -299,7 +301,8 @@ async fn order_tools_are_hidden_without_their_scopes_and_calls_are_audited_as_de
             "ibkr_backend_status",
             "ibkr_session_requirements",
             "ibkr_order_preview",
-            "ibkr_bracket_order_preview"
+            "ibkr_bracket_order_preview",
+            "ibkr_order_cancel_preview"
         ]
     );
     let instructions = session.client.peer_info().unwrap().instructions.clone();

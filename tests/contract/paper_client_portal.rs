@@ -282,6 +282,7 @@ async fn preview_approve_submit_replay_modify_and_cancel_on_the_client_portal() 
                 account: PAPER.into(),
                 order_id: WORKING.into(),
                 idempotency_key: "agent-7.cancel_1".into(),
+                approval_id: None,
             },
         )
         .await

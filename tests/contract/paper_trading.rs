@@ -21,7 +21,8 @@ use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
 use ibkr_agent_gateway::app::audited::CallContext;
 use ibkr_agent_gateway::app::config::{PaperTradingSettings, PaperWriterKind};
 use ibkr_agent_gateway::app::order_input::{
-    RawBracketPreview, RawOrderPreview, RawPaperCancel, RawPaperModify, RawPaperSubmit,
+    RawBracketPreview, RawCancelPreview, RawOrderPreview, RawPaperCancel, RawPaperModify,
+    RawPaperSubmit,
 };
 use ibkr_agent_gateway::app::order_views::PaperOrderView;
 use ibkr_agent_gateway::domain::account::{Account, AccountMode, AccountSummary};
@@ -1168,6 +1169,7 @@ async fn modify_takes_an_approved_replacement_and_cancel_is_keyed() {
         account: PAPER.into(),
         order_id: order_id.clone(),
         idempotency_key: "c-1".into(),
+        approval_id: None,
     };
     let cancelled = h
         .gateway
@@ -1190,6 +1192,7 @@ async fn modify_takes_an_approved_replacement_and_cancel_is_keyed() {
                 account: PAPER.into(),
                 order_id: "lc-999".into(),
                 idempotency_key: "c-2".into(),
+                approval_id: None,
             },
         )
         .await
@@ -1343,6 +1346,7 @@ async fn no_refused_request_reaches_the_writer() {
                         account: PAPER.into(),
                         order_id: "1".into(),
                         idempotency_key: "k7".into(),
+                        approval_id: None,
                     },
                 )
                 .await
@@ -1882,6 +1886,7 @@ async fn cancelling_a_protective_child_alone_is_refused_but_the_parent_cancels()
         account: PAPER.into(),
         order_id,
         idempotency_key: key.into(),
+        approval_id: None,
     };
     for (child, key) in [("stop_loss", "c-sl"), ("take_profit", "c-tp")] {
         let error = h
@@ -1907,6 +1912,259 @@ async fn cancelling_a_protective_child_alone_is_refused_but_the_parent_cancels()
     assert_eq!(h.writer.cancels(), 1);
 }
 
+/// Places a GTC buy bracket through the gateway; returns the leg name → order id pairs.
+async fn place_bracket(h: &Harness, key: &str) -> Vec<(String, String)> {
+    let preview = h
+        .gateway
+        .preview_bracket(
+            &agent(),
+            RawBracketPreview {
+                account: PAPER.into(),
+                contract_id: "265598".into(),
+                side: "BUY".into(),
+                quantity: "10".into(),
+                entry_price: "190".into(),
+                take_profit_price: "210".into(),
+                stop_loss_price: "180".into(),
+                time_in_force: Some("GTC".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let approval = h.approve(&preview.preview_id, None).await;
+    let placed = h
+        .gateway
+        .paper_bracket_submit(
+            &agent(),
+            RawPaperSubmit {
+                account: PAPER.into(),
+                approval_id: approval,
+                idempotency_key: key.into(),
+            },
+        )
+        .await
+        .unwrap();
+    placed
+        .orders
+        .into_iter()
+        .map(|order| (order.leg, order.order_id))
+        .collect()
+}
+
+fn leg_of(legs: &[(String, String)], name: &str) -> String {
+    legs.iter().find(|(leg, _)| leg == name).unwrap().1.clone()
+}
+
+fn approved_cancel(order_id: &str, key: &str, approval_id: Option<&str>) -> RawPaperCancel {
+    RawPaperCancel {
+        account: PAPER.into(),
+        order_id: order_id.into(),
+        idempotency_key: key.into(),
+        approval_id: approval_id.map(str::to_owned),
+    }
+}
+
+impl Harness {
+    /// A cancel preview of `order_id` (as the agent), approved by the operator.
+    async fn approved_cancel_of(&self, order_id: &str) -> String {
+        let preview = self
+            .gateway
+            .preview_cancel(
+                &agent(),
+                RawCancelPreview {
+                    account: PAPER.into(),
+                    order_id: order_id.into(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(preview.kind, "cancel");
+        assert_eq!(preview.cancels_order_id.as_deref(), Some(order_id));
+        assert!(!preview.executable);
+        self.approve(&preview.preview_id, None).await
+    }
+}
+
+#[tokio::test]
+async fn an_approved_cancel_preview_cancels_a_protective_child_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in [
+        Arc::new(MemoryWorkflowStore::new()) as Arc<dyn WorkflowStore>,
+        sqlite_store(&dir.path().join("workflow.sqlite3")),
+    ] {
+        approved_cancel_goes_once(harness(Options {
+            store,
+            ..Options::default()
+        }))
+        .await;
+    }
+}
+
+async fn approved_cancel_goes_once(h: Harness) {
+    let legs = place_bracket(&h, "bracket-1").await;
+    let stop_loss = leg_of(&legs, "stop_loss");
+    let approval = h.approved_cancel_of(&stop_loss).await;
+    // Previewing and approving cancelled nothing.
+    assert_eq!(h.writer.cancels(), 0);
+
+    let cancelled = h
+        .gateway
+        .paper_cancel(
+            &agent(),
+            approved_cancel(&stop_loss, "c-sl", Some(&approval)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(cancelled.orders[0].order_id, stop_loss);
+    assert_eq!(cancelled.approval_id.as_deref(), Some(approval.as_str()));
+    assert_eq!(h.writer.cancels(), 1);
+    // The same request replays; the approval is spent for any other.
+    let replayed = h
+        .gateway
+        .paper_cancel(
+            &agent(),
+            approved_cancel(&stop_loss, "c-sl", Some(&approval)),
+        )
+        .await
+        .unwrap();
+    assert!(replayed.replayed);
+    let again = h
+        .gateway
+        .paper_cancel(
+            &agent(),
+            approved_cancel(&stop_loss, "c-sl-2", Some(&approval)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(again.code().as_str(), "APPROVAL_CONSUMED");
+    assert_eq!(h.writer.cancels(), 1);
+}
+
+#[tokio::test]
+async fn a_cancel_approval_is_bound_to_its_order_and_to_cancelling() {
+    let h = harness(Options::default());
+    let legs = place_bracket(&h, "bracket-1").await;
+    let (stop_loss, take_profit) = (leg_of(&legs, "stop_loss"), leg_of(&legs, "take_profit"));
+    let for_take_profit = h.approved_cancel_of(&take_profit).await;
+
+    // The take-profit's approval does not cancel the stop-loss.
+    let error = h
+        .gateway
+        .paper_cancel(
+            &agent(),
+            approved_cancel(&stop_loss, "c-1", Some(&for_take_profit)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "APPROVAL_ORDER_MISMATCH");
+    assert!(
+        error.to_string().contains("nothing was cancelled"),
+        "{error}"
+    );
+    h.assert_last_refused("APPROVAL_ORDER_MISMATCH");
+    // An order's approval does not cancel anything.
+    let order_approval = h.approved(PAPER, None).await;
+    let error = h
+        .gateway
+        .paper_cancel(
+            &agent(),
+            approved_cancel(&stop_loss, "c-2", Some(&order_approval)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "ORDER_PREVIEW_KIND_MISMATCH");
+    // A cancel's approval places nothing.
+    let submits = h.writer.submits();
+    assert_eq!(
+        code(h.submit(PAPER, &for_take_profit, "s-1").await),
+        "ORDER_PREVIEW_KIND_MISMATCH"
+    );
+    assert_eq!(h.writer.submits(), submits);
+    assert_eq!(h.writer.cancels(), 0);
+    // None of the refusals spent it: it still cancels its own order.
+    h.gateway
+        .paper_cancel(
+            &agent(),
+            approved_cancel(&take_profit, "c-3", Some(&for_take_profit)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.writer.cancels(), 1);
+}
+
+#[tokio::test]
+async fn a_bracket_child_the_gateway_has_no_record_of_is_still_protected() {
+    // A bracket placed at the broker without a record here: recovered after a crash (the
+    // record names only the entry), or placed outside the gateway.
+    let h = harness(Options::default());
+    use ibkr_agent_gateway::domain::money::{Price, Quantity};
+    use ibkr_agent_gateway::domain::order::{OrderSide, OrderType, TimeInForce};
+    use ibkr_agent_gateway::domain::order_intent::IntentParts;
+    let intent = |side: &str, order_type: &str, limit: Option<&str>, stop: Option<&str>| {
+        OrderIntent::new(IntentParts {
+            account_id: AccountId::parse(PAPER).unwrap(),
+            contract_id: ContractId::new(265_598).unwrap(),
+            side: OrderSide::parse(side).unwrap(),
+            quantity: Quantity::parse("10").unwrap(),
+            order_type: OrderType::parse(order_type).unwrap(),
+            limit_price: limit.map(|p| Price::parse(p).unwrap()),
+            stop_price: stop.map(|p| Price::parse(p).unwrap()),
+            trailing: None,
+            time_in_force: TimeInForce::GoodTillCancelled,
+        })
+        .unwrap()
+    };
+    let bracket = BracketIntent::new(
+        intent("BUY", "LMT", Some("190"), None),
+        Price::parse("210").unwrap(),
+        Price::parse("180").unwrap(),
+    )
+    .unwrap();
+    let placed = h
+        .writer
+        .inner
+        .submit_bracket(&bracket, &IdempotencyKey::parse("outside-1").unwrap())
+        .await
+        .unwrap();
+    let stop_loss = placed[2].order_id.to_string();
+    let error = h
+        .gateway
+        .paper_cancel(&agent(), approved_cancel(&stop_loss, "c-1", None))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "ORDER_CANCEL_NEEDS_APPROVAL");
+    assert!(error.to_string().contains("protective child"), "{error}");
+    assert_eq!(h.writer.cancels(), 0);
+    // With an approved cancel preview it goes through.
+    let approval = h.approved_cancel_of(&stop_loss).await;
+    h.gateway
+        .paper_cancel(
+            &agent(),
+            approved_cancel(&stop_loss, "c-2", Some(&approval)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.writer.cancels(), 1);
+}
+
+#[tokio::test]
+async fn a_cancel_preview_of_an_order_that_is_not_there_is_refused() {
+    let h = harness(Options::default());
+    let error = h
+        .gateway
+        .preview_cancel(
+            &agent(),
+            RawCancelPreview {
+                account: PAPER.into(),
+                order_id: "lc-999".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "ORDER_NOT_FOUND");
+    assert_eq!(h.writer.cancels(), 0);
+}
+
 #[tokio::test]
 async fn a_refusal_the_store_cannot_record_says_nothing_changed_but_keeps_the_key() {
     let store = Arc::new(StepStore::new());
@@ -1924,6 +2182,7 @@ async fn a_refusal_the_store_cannot_record_says_nothing_changed_but_keeps_the_ke
                 account: PAPER.into(),
                 order_id: "lc-999".into(),
                 idempotency_key: "c-1".into(),
+                approval_id: None,
             },
         )
         .await

@@ -273,9 +273,14 @@ pub enum OrdersCommand {
     /// `orders preview --modify-order-id` preview.
     #[command(after_help = PAPER_ORDER_BOOK_HELP)]
     Modify(PaperModifyArgs),
-    /// Ask the broker to cancel a working paper order (needs no approval).
+    /// Ask the broker to cancel a working paper order (needs no approval, except a bracket's
+    /// take-profit or stop-loss cancelled alone: pass the approval of a cancel preview).
     #[command(after_help = PAPER_ORDER_BOOK_HELP)]
     Cancel(PaperCancelArgs),
+    /// Store a preview of cancelling one working order alone, for approval; cancels nothing.
+    /// Only a bracket's take-profit or stop-loss needs it.
+    #[command(after_help = PAPER_ORDER_BOOK_HELP)]
+    CancelPreview(CancelPreviewArgs),
     /// Resolve paper writes left pending by a crash or an unclear broker answer: completed when
     /// the broker has the order, otherwise marked for review. Never resubmits.
     Recover,
@@ -402,6 +407,21 @@ pub struct PaperCancelArgs {
     /// Your key for this request: 1 to 64 characters of A-Z a-z 0-9 . _ -.
     #[arg(long, value_name = "K")]
     pub idempotency_key: String,
+    /// The approval of an `orders cancel-preview` of this order (needed only for a bracket's
+    /// take-profit or stop-loss cancelled alone).
+    #[arg(long, value_name = "A")]
+    pub approval_id: Option<String>,
+}
+
+/// `orders cancel-preview` arguments.
+#[derive(Debug, Args)]
+pub struct CancelPreviewArgs {
+    /// Account reference (acct_…), alias or account id.
+    #[arg(long, value_name = "ID")]
+    pub account: String,
+    /// The working order to cancel.
+    #[arg(long, value_name = "O")]
+    pub order_id: String,
 }
 
 /// `approvals …`

@@ -12,7 +12,8 @@ use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 use crate::app::operation::Operation;
 use crate::app::order_input::{
-    RawBracketPreview, RawOrderPreview, RawPaperCancel, RawPaperModify, RawPaperSubmit,
+    RawBracketPreview, RawCancelPreview, RawOrderPreview, RawPaperCancel, RawPaperModify,
+    RawPaperSubmit,
 };
 
 /// Refuses a write command given without `--paper`.
@@ -78,6 +79,7 @@ fn raw_cancel(args: &PaperCancelArgs) -> RawPaperCancel {
         account: args.account.clone(),
         order_id: args.order_id.clone(),
         idempotency_key: args.idempotency_key.clone(),
+        approval_id: args.approval_id.clone(),
     }
 }
 
@@ -130,6 +132,13 @@ pub async fn execute_orders(
         OrdersCommand::Cancel(args) => {
             before_write(gateway, args.paper).await?;
             Output::of(&gateway.paper_cancel(&context, raw_cancel(args)).await?)
+        }
+        OrdersCommand::CancelPreview(args) => {
+            let raw = RawCancelPreview {
+                account: args.account.clone(),
+                order_id: args.order_id.clone(),
+            };
+            Output::of(&gateway.preview_cancel(&context, raw).await?)
         }
         OrdersCommand::Recover => Output::of(&gateway.recover_pending_writes(&context).await?),
     }

@@ -183,6 +183,7 @@ async fn run(gateway: &Gateway, tool: &str, call: ToolCall) -> CallToolResult {
         ToolCall::Read(operation) => answer(gateway.execute_as(context, operation).await),
         ToolCall::OrderPreview(raw) => answer(gateway.preview_order(context, raw).await),
         ToolCall::BracketPreview(raw) => answer(gateway.preview_bracket(context, raw).await),
+        ToolCall::CancelPreview(raw) => answer(gateway.preview_cancel(context, raw).await),
         ToolCall::ApprovalCreate(raw) => answer(gateway.create_approval(context, raw).await),
         ToolCall::PaperSubmit(raw) => answer(gateway.paper_submit(context, raw).await),
         ToolCall::PaperBracketSubmit(raw) => {

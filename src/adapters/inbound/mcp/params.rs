@@ -12,7 +12,8 @@ use crate::app::approvals::RawApprovalCreate;
 use crate::app::audit_reads::RawExportRange;
 use crate::app::operation::{Operation, RawContractQuery};
 use crate::app::order_input::{
-    RawBracketPreview, RawOrderPreview, RawPaperCancel, RawPaperModify, RawPaperSubmit,
+    RawBracketPreview, RawCancelPreview, RawOrderPreview, RawPaperCancel, RawPaperModify,
+    RawPaperSubmit,
 };
 
 /// The largest integer a JSON number carries exactly (2^53 - 1), the ceiling of ids and
@@ -34,6 +35,8 @@ pub(crate) enum ToolCall {
     OrderPreview(RawOrderPreview),
     /// [`crate::app::Gateway::preview_bracket`].
     BracketPreview(RawBracketPreview),
+    /// [`crate::app::Gateway::preview_cancel`].
+    CancelPreview(RawCancelPreview),
     /// [`crate::app::Gateway::create_approval`].
     ApprovalCreate(RawApprovalCreate),
     /// [`crate::app::Gateway::paper_submit`].
@@ -591,6 +594,11 @@ pub(crate) struct PaperCancelArguments {
     /// Your key for this request; the same key replays its first outcome instead of acting again.
     #[schemars(regex(pattern = IDEMPOTENCY_KEY_PATTERN))]
     pub(crate) idempotency_key: String,
+    /// Needed only to cancel a bracket's take-profit or stop-loss alone: the approval of an
+    /// ibkr_order_cancel_preview of this order.
+    #[serde(default)]
+    #[schemars(regex(pattern = ID_PATTERN))]
+    pub(crate) approval_id: Option<String>,
 }
 
 impl PaperCancelArguments {
@@ -600,6 +608,29 @@ impl PaperCancelArguments {
             account: self.account_id,
             order_id: self.order_id,
             idempotency_key: self.idempotency_key,
+            approval_id: self.approval_id,
+        })
+    }
+}
+
+/// Arguments of a cancel preview.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CancelPreviewArguments {
+    /// The paper account: an account_ref, an operator alias, or an account id.
+    #[schemars(length(min = 1, max = 64))]
+    pub(crate) account_id: String,
+    /// The working order's order_id.
+    #[schemars(regex(pattern = ID_PATTERN))]
+    pub(crate) order_id: String,
+}
+
+impl CancelPreviewArguments {
+    /// `ibkr_order_cancel_preview`.
+    pub(crate) fn into_call(self) -> ToolCall {
+        ToolCall::CancelPreview(RawCancelPreview {
+            account: self.account_id,
+            order_id: self.order_id,
         })
     }
 }

@@ -15,9 +15,9 @@ use serde_json::{Map, Value};
 use super::arguments::{ArgumentProblem, typed};
 use super::params::{
     AccountArguments, ApprovalCreateArguments, AuditExportArguments, AuditTailArguments,
-    BarsArguments, BracketPreviewArguments, ContractQueryArguments, ExecutionsArguments,
-    NoArguments, OrderPreviewArguments, PaperCancelArguments, PaperModifyArguments,
-    PaperSubmitArguments, SnapshotArguments, ToolCall,
+    BarsArguments, BracketPreviewArguments, CancelPreviewArguments, ContractQueryArguments,
+    ExecutionsArguments, NoArguments, OrderPreviewArguments, PaperCancelArguments,
+    PaperModifyArguments, PaperSubmitArguments, SnapshotArguments, ToolCall,
 };
 use super::results::AuditExportOutput;
 use crate::app::config::Toolset;
@@ -426,6 +426,19 @@ static TOOLS: &[ToolSpec] = &[
         },
     },
     ToolSpec {
+        name: "ibkr_order_cancel_preview",
+        title: "Preview cancelling a bracket child",
+        description: "Stores a non-executable preview of cancelling one working order alone; cancels nothing. Needed only for a bracket's take-profit or stop-loss, which a person must approve.",
+        scope: Scope::OrdersPreview,
+        toolset: Toolset::Orders,
+        hints: PREVIEW,
+        input_schema: input::<CancelPreviewArguments>,
+        output_schema: output::<PreviewView>,
+        build: |arguments| {
+            typed::<CancelPreviewArguments>(arguments).map(CancelPreviewArguments::into_call)
+        },
+    },
+    ToolSpec {
         name: "ibkr_approvals_create",
         title: "Approve a preview",
         description: "Records a person's approval of an unexpired preview. Call only on a person's explicit instruction; the approval_id is what a paper submit needs.",
@@ -480,7 +493,7 @@ static TOOLS: &[ToolSpec] = &[
     ToolSpec {
         name: "ibkr_paper_order_cancel",
         title: "Cancel a paper order",
-        description: "Asks the broker to cancel a working paper order; no approval needed. Reusing idempotency_key replays the first outcome.",
+        description: "Asks the broker to cancel a working paper order. A bracket's take-profit or stop-loss alone needs approval_id of an approved ibkr_order_cancel_preview. Reusing idempotency_key replays.",
         scope: Scope::OrdersPaperCancel,
         toolset: Toolset::Orders,
         hints: CHANGE,
@@ -587,7 +600,9 @@ mod tests {
         match call {
             ToolCall::Read(operation) => Some(operation.scope()),
             ToolCall::AuditExport(_) => Some(Scope::AuditExport),
-            ToolCall::OrderPreview(_) | ToolCall::BracketPreview(_) => Some(Scope::OrdersPreview),
+            ToolCall::OrderPreview(_)
+            | ToolCall::BracketPreview(_)
+            | ToolCall::CancelPreview(_) => Some(Scope::OrdersPreview),
             ToolCall::ApprovalCreate(_) => Some(Scope::ApprovalsCreate),
             ToolCall::PaperSubmit(_) | ToolCall::PaperBracketSubmit(_) => {
                 Some(Scope::OrdersPaperSubmit)

@@ -22,10 +22,9 @@ pub(super) fn insert(connection: &Connection, preview: &Preview) -> Result<(), S
     let what_if = what_if_json::to_json(&preview.what_if).ok_or(StoreError::Unavailable {
         detail: "cannot encode the what-if figures".to_owned(),
     })?;
-    let modify_order_id = match &preview.kind {
-        PreviewKind::Modify { order_id } => Some(order_id.as_str()),
-        PreviewKind::Order | PreviewKind::Bracket => None,
-    };
+    // The `modify_order_id` column holds the target of a `modify` or a `cancel` preview (the
+    // column predates cancels; the kind says which).
+    let modify_order_id = preview.kind.target_order().map(BrokerOrderId::as_str);
     connection
         .execute(
             "INSERT INTO previews (id, kind, modify_order_id, account_id, legs, digest, symbol, \
@@ -128,6 +127,9 @@ impl PreviewRow {
             ("order", None) => PreviewKind::Order,
             ("bracket", None) => PreviewKind::Bracket,
             ("modify", Some(order_id)) => PreviewKind::Modify {
+                order_id: BrokerOrderId::parse(&order_id).map_err(|_| bad("modify_order_id"))?,
+            },
+            ("cancel", Some(order_id)) => PreviewKind::Cancel {
                 order_id: BrokerOrderId::parse(&order_id).map_err(|_| bad("modify_order_id"))?,
             },
             _ => return Err(bad("kind")),

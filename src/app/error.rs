@@ -219,6 +219,19 @@ pub enum GatewayError {
         /// The step that failed afterwards.
         source: Box<GatewayError>,
     },
+    /// Recovery resolved pending writes (each stored with its own audit event), then its
+    /// closing summary event could not be stored.
+    #[error(
+        "recovery completed {completed} pending write(s) and marked {needs_review} for review, each recorded with its own audit event; only the closing summary event could not be stored: {source}"
+    )]
+    RecoveryDone {
+        /// Records completed from what the broker reports.
+        completed: usize,
+        /// Records marked for review.
+        needs_review: usize,
+        /// Why the summary was not stored.
+        source: AuditError,
+    },
 }
 
 /// What is known about a keyed write once its writer was called.
@@ -397,6 +410,7 @@ impl GatewayError {
             Self::Store(error) => error.code(),
             Self::Internal { .. } => ErrorCode::InternalError,
             Self::AfterWrite { source, .. } => source.code(),
+            Self::RecoveryDone { source, .. } => source.code(),
         }
     }
 
@@ -562,6 +576,9 @@ impl GatewayError {
             }
             Self::Store(_) => "check the workflow database (disk space, permissions), then retry".into(),
             Self::Internal { .. } => "report this to the operator".into(),
+            Self::RecoveryDone { .. } => {
+                "the resolved records stand and nothing was resubmitted; fix the audit database (disk space, permissions), then run `orders recover` again (it finds nothing left to do for them)".into()
+            }
             Self::AfterWrite { fate, .. } => match fate {
                 WriteFate::Recorded { .. } => {
                     "do not preview, approve or submit again under a new key: once the failing store is fixed, retry with the same idempotency key, which replays the recorded outcome".into()

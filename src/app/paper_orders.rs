@@ -217,7 +217,7 @@ impl Gateway {
             let key = record_key.key.clone();
             let fingerprint = Fingerprint::of(&[operation.as_str(), approval_id.as_str()]);
             if let Some(view) = self
-                .settled(context, &record_key, &fingerprint, &progress)
+                .settled(context, &note, &record_key, &fingerprint, &progress)
                 .await?
             {
                 return Ok(view);
@@ -284,7 +284,7 @@ impl Gateway {
             let fingerprint =
                 Fingerprint::of(&[operation.as_str(), order_id.as_str(), approval_id.as_str()]);
             if let Some(view) = self
-                .settled(context, &record_key, &fingerprint, &progress)
+                .settled(context, &note, &record_key, &fingerprint, &progress)
                 .await?
             {
                 return Ok(view);
@@ -373,7 +373,7 @@ impl Gateway {
                 }
             };
             if let Some(view) = self
-                .settled(context, &record_key, &fingerprint, &progress)
+                .settled(context, &note, &record_key, &fingerprint, &progress)
                 .await?
             {
                 return Ok(view);
@@ -470,6 +470,7 @@ impl Gateway {
     async fn settled(
         &self,
         context: &CallContext,
+        note: &AuditNote,
         record_key: &RecordKey,
         fingerprint: &Fingerprint,
         progress: &WriteProgress,
@@ -495,9 +496,32 @@ impl Gateway {
                 return Err(error);
             }
         }
-        match decide(existing.as_ref(), fingerprint) {
+        let decision = decide(existing.as_ref(), fingerprint);
+        if let (IdempotencyDecision::Replay { .. }, Some(record)) = (&decision, &existing) {
+            self.link_replayed(note, record).await;
+        }
+        match decision {
             IdempotencyDecision::Proceed => Ok(None),
             decision => refusal_or_replay(decision, progress).map(Some),
+        }
+    }
+
+    /// Links a replayed record's approval and the broker orders its outcome names to the
+    /// replaying call's event, so a replay joins the same approval and orders in the export as
+    /// the first call. Best effort: a link that cannot be read is left out, the replay stands.
+    async fn link_replayed(&self, note: &AuditNote, record: &IdempotencyRecord) {
+        if let Some(approval_id) = &record.approval_id
+            && let Ok(Some(approval)) = self.workflow().approval(approval_id).await
+        {
+            note.link(|links| links.link_approval(&approval));
+        }
+        if let Some(view) = record
+            .outcome
+            .as_deref()
+            .filter(|_| record.state == IdempotencyState::Completed)
+            .and_then(|outcome| replayed_success(outcome).ok())
+        {
+            note.link(|links| link_placed_orders(links, &view));
         }
     }
 

@@ -16,6 +16,7 @@ use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 use crate::app::order_views::{PaperOrderView, PlacedOrderView, RecoveryView};
 use crate::app::paper_orders::operation_name;
+use crate::domain::audit::links::AuditLinks;
 use crate::domain::audit::{Actor, Surface};
 use crate::domain::idempotency::{IdempotencyRecord, WriteOperation};
 use crate::ports::workflow_store::RecordKey;
@@ -44,13 +45,46 @@ impl Gateway {
     ///
     /// # Errors
     /// `WORKFLOW_STORE_FAILED` or `AUDIT_WRITE_FAILED`; a lookup that fails leaves its record
-    /// pending and is counted, not returned.
+    /// pending and is counted, not returned. When only the closing summary event cannot be
+    /// stored after records were resolved, the error says so ([`GatewayError::RecoveryDone`]):
+    /// each resolution is already stored with its own audit event.
     pub async fn recover_pending_writes(
         &self,
         context: &CallContext,
     ) -> Result<RecoveryView, GatewayError> {
         let spec = CallSpec::write("orders recover", None, json!({}));
-        self.audited(context, spec, |_note| async move {
+        let resolved = std::sync::Arc::new(std::sync::Mutex::new(None::<RecoveryView>));
+        let tally = std::sync::Arc::clone(&resolved);
+        let result = self
+            .audited(context, spec, |_note| async move {
+                let view = self.recover_each(context).await?;
+                if let Ok(mut tally) = tally.lock() {
+                    *tally = Some(view.clone());
+                }
+                Ok(view)
+            })
+            .await;
+        match result {
+            Err(GatewayError::Audit(source)) => {
+                let done = resolved.lock().ok().and_then(|tally| tally.clone());
+                match done {
+                    Some(view) if view.completed + view.needs_review > 0 => {
+                        Err(GatewayError::RecoveryDone {
+                            completed: view.completed,
+                            needs_review: view.needs_review,
+                            source,
+                        })
+                    }
+                    _ => Err(GatewayError::Audit(source)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Resolves each pending record past the grace, counting what happened.
+    async fn recover_each(&self, context: &CallContext) -> Result<RecoveryView, GatewayError> {
+        {
             let mut view = RecoveryView {
                 completed: 0,
                 needs_review: 0,
@@ -71,8 +105,7 @@ impl Gateway {
                 }
             }
             Ok(view)
-        })
-        .await
+        }
     }
 
     /// Start-up recovery: skipped when nothing is pending, and never fatal (a failure is logged
@@ -116,31 +149,36 @@ impl Gateway {
             None
         };
         let now = self.clock().now();
+        let approval = match &record.approval_id {
+            Some(id) => self.workflow().approval(id).await?,
+            None => None,
+        };
+        let mut links = AuditLinks::default();
+        links.link_idempotency_key(&record.key);
+        if let Some(approval) = &approval {
+            links.link_approval(approval);
+        }
         let Some(order) = found else {
             self.workflow().mark_needs_review(&key, now).await?;
-            self.record_step(
+            self.record_linked_step(
                 context,
                 "order recovery",
-                None,
-                Some(&record.account_id),
+                (None, Some(&record.account_id)),
                 json!({
                     "operation": record.operation.as_str(),
                     "idempotency_key": record.key.as_str(),
                     "result": "needs_review",
                 }),
                 Some(&GatewayError::IdempotencyNeedsReview),
+                &links,
             )
             .await?;
             return Ok(Recovered::NeedsReview);
         };
-        let preview_id = match &record.approval_id {
-            Some(id) => self
-                .workflow()
-                .approval(id)
-                .await?
-                .map(|approval| approval.preview_id.to_string()),
-            None => None,
-        };
+        let preview_id = approval
+            .as_ref()
+            .map(|approval| approval.preview_id.to_string());
+        links.link_broker_order(&order.order_id);
         let identity = self.directory().identity(&record.account_id);
         let leg = if record.operation == WriteOperation::PaperBracketSubmit {
             "entry"
@@ -170,11 +208,10 @@ impl Gateway {
             message: "the outcome could not be encoded".into(),
         })?;
         self.workflow().complete(&key, &outcome, now).await?;
-        self.record_step(
+        self.record_linked_step(
             context,
             "order recovery",
-            None,
-            Some(&record.account_id),
+            (None, Some(&record.account_id)),
             json!({
                 "operation": record.operation.as_str(),
                 "idempotency_key": record.key.as_str(),
@@ -182,20 +219,21 @@ impl Gateway {
                 "order_id": order.order_id.as_str(),
             }),
             None,
+            &links,
         )
         .await?;
         if let Some(approval_id) = &record.approval_id {
-            self.record_step(
+            self.record_linked_step(
                 context,
                 "approval consumed",
-                None,
-                Some(&record.account_id),
+                (None, Some(&record.account_id)),
                 json!({
                     "approval_id": approval_id.as_str(),
                     "operation": record.operation.as_str(),
                     "idempotency_key": record.key.as_str(),
                 }),
                 None,
+                &links,
             )
             .await?;
         }

@@ -983,6 +983,83 @@ async fn a_crash_after_the_broker_accepted_is_recovered_without_resubmitting() {
             .iter()
             .any(|op| op.0 == "order recovery")
     );
+    // The recovery steps and the replay carry the same links as a placement would: the key,
+    // the approval and the broker order.
+    let links_of = |operation: &str| -> Vec<serde_json::Value> {
+        restarted
+            .audit
+            .records()
+            .iter()
+            .filter(|record| record.columns.operation == operation)
+            .map(|record| {
+                serde_json::from_str::<serde_json::Value>(&record.columns.metadata).unwrap()
+                    ["links"]
+                    .clone()
+            })
+            .collect()
+    };
+    let order_id = replay.orders[0].order_id.clone();
+    for links in links_of("order recovery")
+        .into_iter()
+        .chain(links_of("approval consumed"))
+        .chain(links_of("paper order submit"))
+    {
+        assert_eq!(links["idempotency_key"], "crash-key", "{links}");
+        assert_eq!(links["approval_id"], approval.as_str(), "{links}");
+        assert_eq!(links["broker_order_ids"][0], order_id.as_str(), "{links}");
+    }
+    assert_eq!(links_of("paper order submit").len(), 1);
+}
+
+#[tokio::test]
+async fn recovery_whose_summary_event_fails_says_the_records_were_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("workflow.sqlite3");
+    let writer = Arc::new(CountingWriter::new(StdDuration::ZERO));
+    let clock = Arc::new(FixedClock::new(start()));
+    let first = harness(Options {
+        store: sqlite_store(&path),
+        writer: writer.clone(),
+        clock: clock.clone(),
+        ..Options::default()
+    });
+    let approval = first.approved(PAPER, None).await;
+    writer.die_after_submit.store(true, Ordering::SeqCst);
+    let crashed = tokio::time::timeout(
+        StdDuration::from_millis(200),
+        first.submit(PAPER, &approval, "crash-key"),
+    )
+    .await;
+    assert!(crashed.is_err());
+    drop(first);
+    writer.die_after_submit.store(false, Ordering::SeqCst);
+    clock.advance(Duration::seconds(121));
+    let restarted = harness(Options {
+        store: sqlite_store(&path),
+        writer: writer.clone(),
+        clock: clock.clone(),
+        ..Options::default()
+    });
+    restarted.steps.fail_on(Some("orders recover"));
+    let error = restarted
+        .gateway
+        .recover_pending_writes(&CallContext::cli())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "AUDIT_WRITE_FAILED");
+    let message = error.to_string();
+    assert!(message.contains("completed 1 pending write"), "{message}");
+    let action = error.user_action();
+    assert!(!action.contains("nothing was done"), "{action}");
+    assert!(action.contains("resolved records stand"), "{action}");
+    // What it says is true: the record is completed and replays, nothing was resubmitted.
+    restarted.steps.fail_on(None);
+    let replay = restarted
+        .submit(PAPER, &approval, "crash-key")
+        .await
+        .unwrap();
+    assert!(replay.replayed && replay.recovered);
+    assert_eq!(writer.submits(), 1);
 }
 
 #[tokio::test]

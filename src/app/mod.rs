@@ -22,6 +22,7 @@ pub mod previews;
 pub mod reads;
 pub mod recovery;
 pub mod session_monitor;
+pub mod stored_outcome;
 pub mod views;
 pub mod wiring;
 

@@ -24,7 +24,7 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::app::audited::{AuditNote, CallContext, CallSpec};
 use crate::app::error::{GatewayError, WriteFate};
@@ -32,6 +32,7 @@ use crate::app::gateway::Gateway;
 use crate::app::input::AccountSelector;
 use crate::app::order_input::{self, RawPaperCancel, RawPaperModify, RawPaperSubmit};
 use crate::app::order_views::{PaperOrderView, PlacedOrderView, leg_names};
+use crate::app::stored_outcome::{self, AcceptedWrite, FailedWrite, StoredOutcome};
 use crate::domain::account::Account;
 use crate::domain::approval::{Approval, ApprovalStatus};
 use crate::domain::error_code::ErrorCode;
@@ -137,36 +138,56 @@ fn prompts(placed: &[PlacedOrder]) -> Vec<String> {
     ids
 }
 
-/// The stored form of a failure, replayed for the same key.
+/// The stored form of a failure ([`stored_outcome`]), replayed for the same key.
 fn failure_outcome(error: &GatewayError) -> String {
-    json!({ "error": { "code": error.code().as_str(), "message": error.to_string() } }).to_string()
+    let failed = StoredOutcome::Failed(FailedWrite {
+        code: error.code().as_str().to_owned(),
+        message: error.to_string(),
+    });
+    // Encoding plain strings cannot fail; should it, the stored text still says what failed.
+    stored_outcome::encode(&failed).unwrap_or_else(|| {
+        json!({ "error": { "code": error.code().as_str(), "message": error.to_string() } })
+            .to_string()
+    })
+}
+
+/// The stored form of an accepted write's view.
+pub(crate) fn success_outcome(view: &PaperOrderView) -> Result<String, GatewayError> {
+    stored_outcome::encode(&StoredOutcome::Accepted(AcceptedWrite::from_view(view))).ok_or(
+        GatewayError::Internal {
+            message: "the outcome could not be encoded".into(),
+        },
+    )
+}
+
+fn corrupt_outcome() -> GatewayError {
+    GatewayError::Store(crate::ports::workflow_store::StoreError::Corrupt {
+        detail: "a stored outcome does not parse".into(),
+    })
 }
 
 fn replayed_failure(outcome: &str) -> GatewayError {
-    let parsed: Value = serde_json::from_str(outcome).unwrap_or(Value::Null);
-    let code = parsed["error"]["code"].as_str().and_then(|text| {
-        ErrorCode::ALL
-            .iter()
-            .copied()
-            .find(|code| code.as_str() == text)
-    });
-    let message = parsed["error"]["message"].as_str().unwrap_or("").to_owned();
-    match code {
-        Some(code) => GatewayError::Replayed { code, message },
-        None => GatewayError::Store(crate::ports::workflow_store::StoreError::Corrupt {
-            detail: "a stored failure outcome does not parse".into(),
-        }),
+    let Ok(StoredOutcome::Failed(failed)) = stored_outcome::decode(outcome) else {
+        return corrupt_outcome();
+    };
+    match ErrorCode::ALL
+        .iter()
+        .copied()
+        .find(|code| code.as_str() == failed.code)
+    {
+        Some(code) => GatewayError::Replayed {
+            code,
+            message: failed.message,
+        },
+        None => corrupt_outcome(),
     }
 }
 
 fn replayed_success(outcome: &str) -> Result<PaperOrderView, GatewayError> {
-    let mut view: PaperOrderView = serde_json::from_str(outcome).map_err(|_| {
-        GatewayError::Store(crate::ports::workflow_store::StoreError::Corrupt {
-            detail: "a stored outcome does not parse".into(),
-        })
-    })?;
-    view.replayed = true;
-    Ok(view)
+    match stored_outcome::decode(outcome) {
+        Ok(StoredOutcome::Accepted(accepted)) => Ok(accepted.replay_view()),
+        _ => Err(corrupt_outcome()),
+    }
 }
 
 impl Gateway {
@@ -667,9 +688,7 @@ impl Gateway {
         match outcome {
             Ok(view) => {
                 write.note.link(|links| link_placed_orders(links, &view));
-                let outcome = serde_json::to_string(&view).map_err(|_| GatewayError::Internal {
-                    message: "the outcome could not be encoded".into(),
-                })?;
+                let outcome = success_outcome(&view)?;
                 self.workflow()
                     .complete(key, &outcome, self.clock().now())
                     .await?;

@@ -15,7 +15,7 @@ use crate::app::audited::{CallContext, CallSpec};
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 use crate::app::order_views::{PaperOrderView, PlacedOrderView, RecoveryView};
-use crate::app::paper_orders::operation_name;
+use crate::app::paper_orders::{operation_name, success_outcome};
 use crate::domain::audit::links::AuditLinks;
 use crate::domain::audit::{Actor, Surface};
 use crate::domain::idempotency::{IdempotencyRecord, WriteOperation};
@@ -204,9 +204,7 @@ impl Gateway {
             broker_message: None,
             recovered: true,
         };
-        let outcome = serde_json::to_string(&view).map_err(|_| GatewayError::Internal {
-            message: "the outcome could not be encoded".into(),
-        })?;
+        let outcome = success_outcome(&view)?;
         self.workflow().complete(&key, &outcome, now).await?;
         self.record_linked_step(
             context,

@@ -1012,6 +1012,92 @@ async fn a_crash_after_the_broker_accepted_is_recovered_without_resubmitting() {
 }
 
 #[tokio::test]
+async fn outcomes_stored_by_an_earlier_release_are_migrated_and_still_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("workflow.sqlite3");
+    let writer = Arc::new(CountingWriter::new(StdDuration::ZERO));
+    let first = harness(Options {
+        store: sqlite_store(&path),
+        writer: writer.clone(),
+        ..Options::default()
+    });
+    let approval = first.approved(PAPER, None).await;
+    let placed = first.submit(PAPER, &approval, "old-key").await.unwrap();
+    let refused = first.submit(PAPER, "apr_missing", "old-refused").await;
+    assert!(refused.is_err());
+    drop(first);
+    {
+        // Turn the database back into what the previous release left: version 1 outcomes (the
+        // serialized view, and the bare error document), and migration V3 not yet applied.
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        let legacy_view = serde_json::to_string(&placed).unwrap();
+        connection
+            .execute(
+                "UPDATE idempotency_records SET outcome = ?1 WHERE key = 'old-key'",
+                [&legacy_view],
+            )
+            .unwrap();
+        connection
+            .execute(
+                "INSERT INTO idempotency_records (account_id, operation, key, fingerprint, \
+                 state, outcome, started_at, finished_at) VALUES (?1, 'paper_cancel', \
+                 'old-failed', ?2, 'failed', ?3, '2026-01-02T15:00:00.000000000Z', \
+                 '2026-01-02T15:00:01.000000000Z')",
+                [
+                    PAPER,
+                    &"ab".repeat(32),
+                    r#"{"error":{"code":"BROKER_ORDER_REJECTED","message":"the broker refused"}}"#,
+                ],
+            )
+            .unwrap();
+        let removed = connection
+            .execute("DELETE FROM refinery_schema_history WHERE version = 3", [])
+            .unwrap();
+        assert_eq!(removed, 1);
+    }
+    let restarted = harness(Options {
+        store: sqlite_store(&path),
+        writer: writer.clone(),
+        ..Options::default()
+    });
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        let stored = |key: &str| -> serde_json::Value {
+            let text: String = connection
+                .query_row(
+                    "SELECT outcome FROM idempotency_records WHERE key = ?1",
+                    [key],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            serde_json::from_str(&text).unwrap()
+        };
+        let migrated = stored("old-key");
+        assert_eq!(migrated["version"], 2, "{migrated}");
+        assert_eq!(migrated["result"], "accepted");
+        assert_eq!(
+            migrated["orders"][0]["order_id"],
+            placed.orders[0].order_id.as_str()
+        );
+        assert_eq!(migrated["recovered"], false);
+        let failed = stored("old-failed");
+        assert_eq!(failed["version"], 2, "{failed}");
+        assert_eq!(failed["result"], "failed");
+        assert_eq!(failed["code"], "BROKER_ORDER_REJECTED");
+    }
+    let replay = restarted.submit(PAPER, &approval, "old-key").await.unwrap();
+    assert!(replay.replayed);
+    assert_eq!(
+        PaperOrderView {
+            replayed: false,
+            ..replay
+        },
+        placed
+    );
+    assert_eq!(writer.submits(), 1);
+}
+
+#[tokio::test]
 async fn recovery_whose_summary_event_fails_says_the_records_were_resolved() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("workflow.sqlite3");

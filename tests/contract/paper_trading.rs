@@ -918,15 +918,20 @@ fn sqlite_store(path: &Path) -> Arc<dyn WorkflowStore> {
     Arc::new(SqliteWorkflowStore::open(path).unwrap())
 }
 
-#[tokio::test]
-async fn a_crash_after_the_broker_accepted_is_recovered_without_resubmitting() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("workflow.sqlite3");
-    // The "broker" outlives the process: the same writer is handed to the restarted gateway.
+/// A submit under `crash-key` whose process died after the broker accepted, and a new gateway
+/// on the same database, started after the recovery grace. The "broker" (the writer) outlives
+/// the process: the same one is handed to the restarted gateway.
+struct Crashed {
+    restarted: Harness,
+    writer: Arc<CountingWriter>,
+    approval: String,
+}
+
+async fn crashed_submit(path: &Path) -> Crashed {
     let writer = Arc::new(CountingWriter::new(StdDuration::ZERO));
     let clock = Arc::new(FixedClock::new(start()));
     let first = harness(Options {
-        store: sqlite_store(&path),
+        store: sqlite_store(path),
         writer: writer.clone(),
         clock: clock.clone(),
         ..Options::default()
@@ -945,15 +950,28 @@ async fn a_crash_after_the_broker_accepted_is_recovered_without_resubmitting() {
     drop(first);
     writer.die_after_submit.store(false, Ordering::SeqCst);
     assert_eq!(writer.submits(), 1);
-
-    // Restart: a new gateway on the same database, later than the recovery grace.
     clock.advance(Duration::seconds(121));
     let restarted = harness(Options {
-        store: sqlite_store(&path),
+        store: sqlite_store(path),
         writer: writer.clone(),
-        clock: clock.clone(),
+        clock,
         ..Options::default()
     });
+    Crashed {
+        restarted,
+        writer,
+        approval,
+    }
+}
+
+#[tokio::test]
+async fn a_crash_after_the_broker_accepted_is_recovered_without_resubmitting() {
+    let dir = tempfile::tempdir().unwrap();
+    let Crashed {
+        restarted,
+        writer,
+        approval,
+    } = crashed_submit(&dir.path().join("workflow.sqlite3")).await;
     let report = restarted
         .gateway
         .recover_pending_writes(&CallContext::cli())
@@ -1100,32 +1118,11 @@ async fn outcomes_stored_by_an_earlier_release_are_migrated_and_still_replay() {
 #[tokio::test]
 async fn recovery_whose_summary_event_fails_says_the_records_were_resolved() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("workflow.sqlite3");
-    let writer = Arc::new(CountingWriter::new(StdDuration::ZERO));
-    let clock = Arc::new(FixedClock::new(start()));
-    let first = harness(Options {
-        store: sqlite_store(&path),
-        writer: writer.clone(),
-        clock: clock.clone(),
-        ..Options::default()
-    });
-    let approval = first.approved(PAPER, None).await;
-    writer.die_after_submit.store(true, Ordering::SeqCst);
-    let crashed = tokio::time::timeout(
-        StdDuration::from_millis(200),
-        first.submit(PAPER, &approval, "crash-key"),
-    )
-    .await;
-    assert!(crashed.is_err());
-    drop(first);
-    writer.die_after_submit.store(false, Ordering::SeqCst);
-    clock.advance(Duration::seconds(121));
-    let restarted = harness(Options {
-        store: sqlite_store(&path),
-        writer: writer.clone(),
-        clock: clock.clone(),
-        ..Options::default()
-    });
+    let Crashed {
+        restarted,
+        writer,
+        approval,
+    } = crashed_submit(&dir.path().join("workflow.sqlite3")).await;
     restarted.steps.fail_on(Some("orders recover"));
     let error = restarted
         .gateway
@@ -2006,45 +2003,8 @@ async fn a_rewritten_preview_with_a_recomputed_plain_digest_is_refused() {
 #[tokio::test]
 async fn cancelling_a_protective_child_alone_is_refused_but_the_parent_cancels() {
     let h = harness(Options::default());
-    let preview = h
-        .gateway
-        .preview_bracket(
-            &agent(),
-            RawBracketPreview {
-                account: PAPER.into(),
-                contract_id: "265598".into(),
-                side: "BUY".into(),
-                quantity: "10".into(),
-                entry_price: "190".into(),
-                take_profit_price: "210".into(),
-                stop_loss_price: "180".into(),
-                time_in_force: Some("GTC".into()),
-            },
-        )
-        .await
-        .unwrap();
-    let approval = h.approve(&preview.preview_id, None).await;
-    let placed = h
-        .gateway
-        .paper_bracket_submit(
-            &agent(),
-            RawPaperSubmit {
-                account: PAPER.into(),
-                approval_id: approval,
-                idempotency_key: "bracket-1".into(),
-            },
-        )
-        .await
-        .unwrap();
-    let leg = |name: &str| {
-        placed
-            .orders
-            .iter()
-            .find(|order| order.leg == name)
-            .unwrap()
-            .order_id
-            .clone()
-    };
+    let legs = place_bracket(&h, "bracket-1").await;
+    let leg = |name: &str| leg_of(&legs, name);
     let cancel = |order_id: String, key: &str| RawPaperCancel {
         account: PAPER.into(),
         order_id,
@@ -2128,6 +2088,18 @@ fn approved_cancel(order_id: &str, key: &str, approval_id: Option<&str>) -> RawP
 }
 
 impl Harness {
+    /// A paper cancel of `order_id` on the paper account, as the agent.
+    async fn cancel(
+        &self,
+        order_id: &str,
+        key: &str,
+        approval_id: Option<&str>,
+    ) -> Result<PaperOrderView, ibkr_agent_gateway::app::GatewayError> {
+        self.gateway
+            .paper_cancel(&agent(), approved_cancel(order_id, key, approval_id))
+            .await
+    }
+
     /// A cancel preview of `order_id` (as the agent), approved by the operator.
     async fn approved_cancel_of(&self, order_id: &str) -> String {
         let preview = self
@@ -2170,33 +2142,15 @@ async fn approved_cancel_goes_once(h: Harness) {
     // Previewing and approving cancelled nothing.
     assert_eq!(h.writer.cancels(), 0);
 
-    let cancelled = h
-        .gateway
-        .paper_cancel(
-            &agent(),
-            approved_cancel(&stop_loss, "c-sl", Some(&approval)),
-        )
-        .await
-        .unwrap();
+    let cancelled = h.cancel(&stop_loss, "c-sl", Some(&approval)).await.unwrap();
     assert_eq!(cancelled.orders[0].order_id, stop_loss);
     assert_eq!(cancelled.approval_id.as_deref(), Some(approval.as_str()));
     assert_eq!(h.writer.cancels(), 1);
     // The same request replays; the approval is spent for any other.
-    let replayed = h
-        .gateway
-        .paper_cancel(
-            &agent(),
-            approved_cancel(&stop_loss, "c-sl", Some(&approval)),
-        )
-        .await
-        .unwrap();
+    let replayed = h.cancel(&stop_loss, "c-sl", Some(&approval)).await.unwrap();
     assert!(replayed.replayed);
     let again = h
-        .gateway
-        .paper_cancel(
-            &agent(),
-            approved_cancel(&stop_loss, "c-sl-2", Some(&approval)),
-        )
+        .cancel(&stop_loss, "c-sl-2", Some(&approval))
         .await
         .unwrap_err();
     assert_eq!(again.code().as_str(), "APPROVAL_CONSUMED");
@@ -2212,11 +2166,7 @@ async fn a_cancel_approval_is_bound_to_its_order_and_to_cancelling() {
 
     // The take-profit's approval does not cancel the stop-loss.
     let error = h
-        .gateway
-        .paper_cancel(
-            &agent(),
-            approved_cancel(&stop_loss, "c-1", Some(&for_take_profit)),
-        )
+        .cancel(&stop_loss, "c-1", Some(&for_take_profit))
         .await
         .unwrap_err();
     assert_eq!(error.code().as_str(), "APPROVAL_ORDER_MISMATCH");
@@ -2228,11 +2178,7 @@ async fn a_cancel_approval_is_bound_to_its_order_and_to_cancelling() {
     // An order's approval does not cancel anything.
     let order_approval = h.approved(PAPER, None).await;
     let error = h
-        .gateway
-        .paper_cancel(
-            &agent(),
-            approved_cancel(&stop_loss, "c-2", Some(&order_approval)),
-        )
+        .cancel(&stop_loss, "c-2", Some(&order_approval))
         .await
         .unwrap_err();
     assert_eq!(error.code().as_str(), "ORDER_PREVIEW_KIND_MISMATCH");
@@ -2245,11 +2191,7 @@ async fn a_cancel_approval_is_bound_to_its_order_and_to_cancelling() {
     assert_eq!(h.writer.submits(), submits);
     assert_eq!(h.writer.cancels(), 0);
     // None of the refusals spent it: it still cancels its own order.
-    h.gateway
-        .paper_cancel(
-            &agent(),
-            approved_cancel(&take_profit, "c-3", Some(&for_take_profit)),
-        )
+    h.cancel(&take_profit, "c-3", Some(&for_take_profit))
         .await
         .unwrap();
     assert_eq!(h.writer.cancels(), 1);
@@ -2290,23 +2232,13 @@ async fn a_bracket_child_the_gateway_has_no_record_of_is_still_protected() {
         .await
         .unwrap();
     let stop_loss = placed[2].order_id.to_string();
-    let error = h
-        .gateway
-        .paper_cancel(&agent(), approved_cancel(&stop_loss, "c-1", None))
-        .await
-        .unwrap_err();
+    let error = h.cancel(&stop_loss, "c-1", None).await.unwrap_err();
     assert_eq!(error.code().as_str(), "ORDER_CANCEL_NEEDS_APPROVAL");
     assert!(error.to_string().contains("protective child"), "{error}");
     assert_eq!(h.writer.cancels(), 0);
     // With an approved cancel preview it goes through.
     let approval = h.approved_cancel_of(&stop_loss).await;
-    h.gateway
-        .paper_cancel(
-            &agent(),
-            approved_cancel(&stop_loss, "c-2", Some(&approval)),
-        )
-        .await
-        .unwrap();
+    h.cancel(&stop_loss, "c-2", Some(&approval)).await.unwrap();
     assert_eq!(h.writer.cancels(), 1);
 }
 

@@ -65,6 +65,43 @@ coded_enum!(
 );
 
 coded_enum!(
+    /// The side of a listed order as the broker reports it. Read-only: an order is written with
+    /// an [`OrderSide`], and only a buy or a sell converts back to one.
+    ///
+    /// It exists because the broker lists entries that are neither (IBKR reports an option
+    /// position closed by expiry with the side `X`). Such an entry is listed with its side as
+    /// reported rather than failing the whole list or being passed off as a buy or a sell.
+    ReportedSide, "reported side", {
+        /// Buy.
+        Buy => "BUY",
+        /// Sell.
+        Sell => "SELL",
+        /// An option that expired (IBKR's `X`); no order can be placed or changed with it.
+        Expired => "EXPIRED",
+    }
+);
+
+impl ReportedSide {
+    /// The side an order can be written with: `None` for [`ReportedSide::Expired`].
+    pub fn order_side(self) -> Option<OrderSide> {
+        match self {
+            Self::Buy => Some(OrderSide::Buy),
+            Self::Sell => Some(OrderSide::Sell),
+            Self::Expired => None,
+        }
+    }
+}
+
+impl From<OrderSide> for ReportedSide {
+    fn from(side: OrderSide) -> Self {
+        match side {
+            OrderSide::Buy => Self::Buy,
+            OrderSide::Sell => Self::Sell,
+        }
+    }
+}
+
+coded_enum!(
     /// Order type.
     OrderType, "order type", {
         /// Limit.
@@ -138,8 +175,8 @@ pub struct LiveOrder {
     pub contract_id: ContractId,
     /// Symbol for display.
     pub symbol: String,
-    /// Buy or sell.
-    pub side: OrderSide,
+    /// Buy or sell as reported; an expired option is listed as [`ReportedSide::Expired`].
+    pub side: ReportedSide,
     /// Order type.
     pub order_type: OrderType,
     /// Total quantity.
@@ -205,6 +242,15 @@ mod tests {
             TimeInForce::GoodTillCancelled
         );
         assert!(OrderType::parse("LIMIT").is_err());
+    }
+
+    #[test]
+    fn only_a_buy_or_a_sell_converts_back_to_a_writable_side() {
+        for side in OrderSide::ALL {
+            assert_eq!(ReportedSide::from(*side).order_side(), Some(*side));
+        }
+        assert_eq!(ReportedSide::Expired.order_side(), None);
+        assert_eq!(ReportedSide::Expired.code(), "EXPIRED");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use ibkr_agent_gateway::domain::account::AccountMode;
 use ibkr_agent_gateway::domain::ids::{AccountId, ContractId};
 use ibkr_agent_gateway::domain::instrument::ContractQuery;
 use ibkr_agent_gateway::domain::market_data::{BarSize, BarsRequest, DataStatus, HistoryPeriod};
+use ibkr_agent_gateway::domain::order::OrderType;
 use ibkr_agent_gateway::domain::session::SessionState;
 use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
 use serde_json::{Value, json};
@@ -1187,6 +1188,41 @@ async fn an_unprimed_order_list_is_asked_for_again() {
     assert_eq!(
         count(&received_paths(&server).await, "/iserver/account/orders"),
         2
+    );
+}
+
+#[tokio::test]
+async fn an_expired_option_an_odd_type_and_every_side_spelling_keep_the_order_list_whole() {
+    let server = MockServer::start().await;
+    let mut list = fixture(&format!("orders_{PAPER}.json"));
+    // Sides as the list, the status answer and IBKR's own tools spell them, and CPAPI's `X`
+    // (an option that expired).
+    list["orders"][0]["side"] = json!("BOT");
+    list["orders"][1]["side"] = json!("X");
+    list["orders"][2]["side"] = json!("sld");
+    list["orders"][2]["origOrderType"] = json!("MIDPRICE");
+    list["orders"][2]["orderType"] = json!("Midprice");
+    Mock::given(method("GET"))
+        .and(path(api("/iserver/account/orders")))
+        .respond_with(json_response(list))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    prime(&server).await;
+    let orders = broker(&server).live_orders(&account(PAPER)).await.unwrap();
+    // The side as outputs show it: an expired option is listed as such, never as a buy or a
+    // sell.
+    let found: Vec<(&str, &str, OrderType)> = orders
+        .iter()
+        .map(|order| (order.order_id.as_str(), order.side.code(), order.order_type))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("1584220512", "SELL", OrderType::Other),
+            ("1584220473", "BUY", OrderType::Limit),
+            ("1584220388", "EXPIRED", OrderType::Market),
+        ]
     );
 }
 

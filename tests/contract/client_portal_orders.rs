@@ -984,6 +984,42 @@ async fn order_status_maps_to_a_working_order() {
 }
 
 #[tokio::test]
+async fn order_status_reads_filled_side_spellings_and_refuses_an_expired_option() {
+    let server = gateway().await;
+    for (id, side) in [("11", "SLD"), ("12", "bot"), ("13", "X")] {
+        let mut status = fixture("order_status_1584220473.json");
+        status["order_id"] = json!(id.parse::<u64>().unwrap());
+        status["side"] = json!(side);
+        status["order_type"] = json!("Midprice");
+        Mock::given(method("GET"))
+            .and(path(api(&format!("/iserver/account/order/status/{id}"))))
+            .respond_with(json_response(status))
+            .mount(&server)
+            .await;
+    }
+    let writer = writer(&server);
+    let sold = writer
+        .order(&account(PAPER), &order_id("11"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sold.side, OrderSide::Sell);
+    assert_eq!(sold.order_type, OrderType::Other);
+    let bought = writer
+        .order(&account(PAPER), &order_id("12"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(bought.side, OrderSide::Buy);
+    // An expired option has no side an order could be written with: never a guessed one.
+    let error = writer
+        .order(&account(PAPER), &order_id("13"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "BROKER_RESPONSE_INVALID");
+}
+
+#[tokio::test]
 async fn an_order_is_found_by_its_client_order_id_or_not_at_all() {
     let server = gateway().await;
     Mock::given(method("GET"))

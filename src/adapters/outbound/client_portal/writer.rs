@@ -489,15 +489,18 @@ impl ClientPortalOrderWriter {
             Ok(live) => live,
             Err(fault) => return Err(WriteError::NotSent(self.settle(fault).await)),
         };
-        live.into_iter()
+        let Some(order) = live
+            .into_iter()
             .find(|order| order.order_id.as_str() == order_id)
-            .map(|order| order_write::working_order(order, Some(client_order_id.to_string())))
-            .map(Some)
-            .ok_or_else(|| {
-                WriteError::NotSent(errors::invalid(
-                    "the order list names an order it does not describe",
-                ))
-            })
+        else {
+            return Err(WriteError::NotSent(errors::invalid(
+                "the order list names an order it does not describe",
+            )));
+        };
+        match order_write::working_order(order, Some(client_order_id.to_string())) {
+            Ok(working) => Ok(Some(working)),
+            Err(fault) => Err(WriteError::NotSent(self.settle(fault).await)),
+        }
     }
 }
 

@@ -217,7 +217,7 @@ fn live_order(
         account_id: account_id.clone(),
         contract_id: template.contract_id,
         symbol: display_symbol(&listing.contract),
-        side: template.side,
+        side: template.side.into(),
         order_type: template.order_type,
         quantity: template.quantity,
         filled_quantity: template.filled_quantity,

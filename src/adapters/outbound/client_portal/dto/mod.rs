@@ -11,6 +11,7 @@ pub(crate) mod market;
 pub(crate) mod order_write;
 pub(crate) mod orders;
 pub(crate) mod positions;
+pub(crate) mod wire_order;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::de::DeserializeOwned;

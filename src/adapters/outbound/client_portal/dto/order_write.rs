@@ -13,11 +13,12 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
+use super::wire_order::{WireSide, read_order_type, write_order_type};
 use crate::adapters::outbound::client_portal::errors::GatewayFault;
 use crate::adapters::outbound::client_portal::lenient::{NumText, WireConid, clean_text};
 use crate::domain::ids::{AccountId, BrokerOrderId};
 use crate::domain::money::{Currency, Money, Price};
-use crate::domain::order::{LiveOrder, OrderSide, OrderStatus, OrderType, TimeInForce};
+use crate::domain::order::{LiveOrder, OrderStatus, OrderType, TimeInForce};
 use crate::domain::order_intent::{OrderIntent, TrailingOffset};
 use crate::domain::preview::WhatIf;
 use crate::ports::broker_reader::BrokerError;
@@ -26,13 +27,6 @@ use crate::ports::order_writer::WorkingOrder;
 /// The `cOID` that links the legs of a bracket in a what-if request. A what-if registers
 /// nothing, so a fixed placeholder serves; real placements use the caller's idempotency key.
 pub(crate) const WHAT_IF_PARENT_ID: &str = "whatif-parent";
-
-/// The stop-limit spelling sent as `orderType`. The reference lists two (§13): `STOP_LIMIT`
-/// (the original API spec, IBKR's bracket article, the documented `orderType` values) and
-/// `STP LMT` (one cURL example on the Order Types page, and TWS's own spelling). `STOP_LIMIT`
-/// is the one the request schema documents, so it is the one sent; the live-order reader
-/// accepts both spellings on the way back.
-const STOP_LIMIT: &str = "STOP_LIMIT";
 
 /// The longest broker text (a rejection reason, a prompt, a warning) kept.
 const MAX_BROKER_TEXT_CHARS: usize = 1000;
@@ -104,23 +98,20 @@ fn wire_order(
     parent_id: Option<&str>,
 ) -> Result<WireOrder, OrderBodyError> {
     let decimal = |price: Price| WireDecimal(price.value());
-    let (order_type, price, aux_price) = match intent.order_type() {
-        OrderType::Limit => ("LMT", intent.limit_price().map(decimal), None),
-        OrderType::Market => ("MKT", None, None),
+    let order_type = write_order_type(intent.order_type()).ok_or(OrderBodyError(
+        "order_type: this order type cannot be sent to the Client Portal",
+    ))?;
+    let (price, aux_price) = match intent.order_type() {
+        OrderType::Limit => (intent.limit_price().map(decimal), None),
+        OrderType::Market | OrderType::Other => (None, None),
         // The Client Portal takes a plain stop's trigger in `price` (reference §6.3, §13).
-        OrderType::Stop => ("STP", intent.stop_price().map(decimal), None),
+        OrderType::Stop => (intent.stop_price().map(decimal), None),
         OrderType::StopLimit => (
-            STOP_LIMIT,
             intent.limit_price().map(decimal),
             intent.stop_price().map(decimal),
         ),
         // `price` is the optional initial stop of a trailing stop.
-        OrderType::TrailingStop => ("TRAIL", intent.stop_price().map(decimal), None),
-        OrderType::Other => {
-            return Err(OrderBodyError(
-                "order_type: this order type cannot be sent to the Client Portal",
-            ));
-        }
+        OrderType::TrailingStop => (intent.stop_price().map(decimal), None),
     };
     let (trailing_amount, trailing_type) = match intent.trailing() {
         Some(TrailingOffset::Amount(amount)) => (Some(decimal(amount)), Some("amt")),
@@ -138,17 +129,13 @@ fn wire_order(
             ));
         }
     };
-    let side = match intent.side() {
-        OrderSide::Buy => "BUY",
-        OrderSide::Sell => "SELL",
-    };
     Ok(WireOrder {
         account: intent.account_id().expose().to_owned(),
         conid: intent.contract_id().value(),
         client_order_id: client_order_id.map(str::to_owned),
         parent_id: parent_id.map(str::to_owned),
         order_type,
-        side,
+        side: WireSide::write(intent.side()),
         quantity: WireDecimal(intent.quantity().value()),
         tif,
         price,
@@ -463,32 +450,6 @@ pub(crate) fn cancel_answer(value: &Value) -> Option<CancelAnswer> {
 // One order's status, and orders found by client order id
 // -------------------------------------------------------------------------------------------
 
-fn side(raw: &str) -> Option<OrderSide> {
-    match raw.trim().to_ascii_uppercase().as_str() {
-        "B" | "BUY" => Some(OrderSide::Buy),
-        "S" | "SELL" => Some(OrderSide::Sell),
-        _ => None,
-    }
-}
-
-/// `LIMIT`, `STOP`, `STOP_LIMIT`, `Stop Limit`, `TRAIL`…; unmodelled types are `Other`.
-fn order_type(raw: &str) -> OrderType {
-    let normalized: String = raw
-        .trim()
-        .to_ascii_uppercase()
-        .chars()
-        .map(|c| if c == '_' { ' ' } else { c })
-        .collect();
-    match normalized.as_str() {
-        "LIMIT" | "LMT" => OrderType::Limit,
-        "MARKET" | "MKT" => OrderType::Market,
-        "STOP" | "STP" => OrderType::Stop,
-        "STOP LIMIT" | "STP LMT" => OrderType::StopLimit,
-        "TRAILING STOP" | "TRAIL" => OrderType::TrailingStop,
-        _ => OrderType::Other,
-    }
-}
-
 /// `GET /iserver/account/order/status/{orderId}` (reference §6.2).
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct OrderStatusDto {
@@ -553,7 +514,7 @@ impl OrderStatusDto {
                 "the gateway answered with the status of another order",
             ));
         }
-        let order_type = order_type(
+        let order_type = read_order_type(
             self.order_type
                 .as_deref()
                 .ok_or_else(|| malformed("type"))?,
@@ -582,10 +543,12 @@ impl OrderStatusDto {
                 .conid
                 .and_then(WireConid::contract_id)
                 .ok_or_else(|| malformed("conid"))?,
+            // An expired option (`X`) is no working order: there is no side to write it with.
             side: self
                 .side
                 .as_deref()
-                .and_then(side)
+                .and_then(WireSide::parse)
+                .and_then(WireSide::order_side)
                 .ok_or_else(|| malformed("side"))?,
             order_type,
             quantity: self
@@ -676,12 +639,21 @@ fn parent_text(raw: &Value) -> Option<String> {
 }
 
 /// A live order as the writer reports it.
-pub(crate) fn working_order(live: LiveOrder, client_order_id: Option<String>) -> WorkingOrder {
-    WorkingOrder {
+///
+/// # Errors
+/// An invalid response when the listed order has no writable side (an expired option).
+pub(crate) fn working_order(
+    live: LiveOrder,
+    client_order_id: Option<String>,
+) -> Result<WorkingOrder, GatewayFault> {
+    let side = live.side.order_side().ok_or_else(|| {
+        GatewayFault::invalid("the listed order has a side that is not a buy or a sell")
+    })?;
+    Ok(WorkingOrder {
         order_id: live.order_id,
         account_id: live.account_id,
         contract_id: live.contract_id,
-        side: live.side,
+        side,
         order_type: live.order_type,
         quantity: live.quantity,
         limit_price: live.limit_price,
@@ -690,7 +662,7 @@ pub(crate) fn working_order(live: LiveOrder, client_order_id: Option<String>) ->
         status: live.status,
         client_order_id,
         parent_ref: None,
-    }
+    })
 }
 
 // -------------------------------------------------------------------------------------------
@@ -872,9 +844,11 @@ mod tests {
 
     use serde_json::json;
 
+    use super::super::wire_order::STOP_LIMIT;
     use super::*;
     use crate::domain::ids::ContractId;
     use crate::domain::money::Quantity;
+    use crate::domain::order::{OrderSide, ReportedSide};
     use crate::domain::order_intent::{BracketIntent, IntentParts};
 
     fn account() -> AccountId {
@@ -1149,6 +1123,59 @@ mod tests {
         let dto: OrderStatusDto = serde_json::from_value(status).unwrap();
         let other = AccountId::parse("DU7654320").unwrap();
         assert_eq!(dto.try_into_domain(&other, &asked).unwrap(), None);
+    }
+
+    #[test]
+    fn order_statuses_read_every_side_spelling_and_unknown_types() {
+        let asked = BrokerOrderId::parse("1584220473").unwrap();
+        let status = |side: &str, order_type: &str| {
+            let dto: OrderStatusDto = serde_json::from_value(json!({
+                "order_id": 1584220473, "conid": 265598, "side": side, "total_size": "100.0",
+                "account": "DU1234567", "order_type": order_type, "limit_price": "205.00",
+                "order_status": "Submitted", "tif": "DAY"
+            }))
+            .unwrap();
+            dto.try_into_domain(&account(), &asked)
+        };
+        for (raw, expected) in [
+            ("BOT", OrderSide::Buy),
+            ("bot", OrderSide::Buy),
+            ("Buy", OrderSide::Buy),
+            ("SLD", OrderSide::Sell),
+            ("sld", OrderSide::Sell),
+            ("s", OrderSide::Sell),
+        ] {
+            let order = status(raw, "LIMIT").unwrap().unwrap();
+            assert_eq!(order.side, expected, "{raw}");
+        }
+        let odd = status("B", "Midprice").unwrap().unwrap();
+        assert_eq!(odd.order_type, OrderType::Other);
+        assert_eq!(odd.limit_price.unwrap().to_string(), "205.00");
+        // An expired option is no working order: it has no side to write it with.
+        assert!(status("X", "LIMIT").is_err());
+        assert!(status("SHORT", "LIMIT").is_err());
+    }
+
+    #[test]
+    fn a_listed_expired_option_is_no_working_order() {
+        let live = |side: ReportedSide| LiveOrder {
+            order_id: BrokerOrderId::parse("1").unwrap(),
+            account_id: account(),
+            contract_id: ContractId::new(265_598).unwrap(),
+            symbol: "AAPL".to_owned(),
+            side,
+            order_type: OrderType::Limit,
+            quantity: Quantity::parse("1").unwrap(),
+            filled_quantity: Quantity::parse("0").unwrap(),
+            limit_price: Some(Price::parse("1").unwrap()),
+            stop_price: None,
+            time_in_force: TimeInForce::Day,
+            status: OrderStatus::Submitted,
+            updated_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+        };
+        let working = working_order(live(ReportedSide::Sell), Some("k".to_owned())).unwrap();
+        assert_eq!(working.side, OrderSide::Sell);
+        assert!(working_order(live(ReportedSide::Expired), None).is_err());
     }
 
     #[test]

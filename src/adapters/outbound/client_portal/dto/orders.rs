@@ -4,12 +4,13 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::order_write::broker_text;
+use super::wire_order::{WireSide, read_order_type};
 use super::{epoch_millis, utc_date_time};
 use crate::adapters::outbound::client_portal::errors::GatewayFault;
 use crate::adapters::outbound::client_portal::lenient::{NumText, WireConid, clean_text};
 use crate::domain::ids::{AccountId, BrokerOrderId, ContractId, ExecutionId};
 use crate::domain::money::{Currency, Money};
-use crate::domain::order::{Execution, LiveOrder, OrderSide, OrderStatus, OrderType, TimeInForce};
+use crate::domain::order::{Execution, LiveOrder, OrderStatus, OrderType, TimeInForce};
 
 /// The longest symbol kept.
 const MAX_SYMBOL_CHARS: usize = 64;
@@ -32,63 +33,6 @@ impl<'de> Deserialize<'de> for WireId {
                 "an id must be a string or an integer",
             )),
         }
-    }
-}
-
-/// Buy or sell as the gateway spells it, with an explicit unknown variant (`X`: an expired
-/// option, and anything new).
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum WireSide {
-    Buy,
-    Sell,
-    Unknown(String),
-}
-
-impl WireSide {
-    fn parse(raw: &str) -> Self {
-        match raw.trim().to_ascii_uppercase().as_str() {
-            "BUY" | "B" | "BOT" => Self::Buy,
-            "SELL" | "S" | "SLD" => Self::Sell,
-            other => Self::Unknown(other.to_owned()),
-        }
-    }
-
-    fn into_domain(self) -> Result<OrderSide, GatewayFault> {
-        match self {
-            Self::Buy => Ok(OrderSide::Buy),
-            Self::Sell => Ok(OrderSide::Sell),
-            Self::Unknown(_) => Err(GatewayFault::invalid(
-                "an order or fill has a side this gateway does not model",
-            )),
-        }
-    }
-}
-
-/// The order type, from `origOrderType` (`LIMIT`) or `orderType` (`Limit`), with an explicit
-/// unknown variant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum WireOrderType {
-    Known(OrderType),
-    Unknown(String),
-}
-
-impl WireOrderType {
-    fn parse(raw: &str) -> Self {
-        let normalized: String = raw
-            .trim()
-            .to_ascii_uppercase()
-            .chars()
-            .map(|c| if c == '_' || c == ' ' { ' ' } else { c })
-            .collect();
-        let known = match normalized.as_str() {
-            "LIMIT" | "LMT" => OrderType::Limit,
-            "MARKET" | "MKT" => OrderType::Market,
-            "STOP" | "STP" => OrderType::Stop,
-            "STOP LIMIT" | "STP LMT" => OrderType::StopLimit,
-            "TRAILING STOP" | "TRAIL" => OrderType::TrailingStop,
-            _ => return Self::Unknown(normalized),
-        };
-        Self::Known(known)
     }
 }
 
@@ -180,6 +124,13 @@ fn required<'a>(raw: Option<&'a str>, what: &'static str) -> Result<&'a str, Gat
         })
 }
 
+/// The side of an order or fill, read through the one wire mapping.
+fn side(raw: Option<&str>) -> Result<WireSide, GatewayFault> {
+    WireSide::parse(required(raw, "side")?).ok_or_else(|| {
+        GatewayFault::invalid("an order or fill has a side this gateway does not model")
+    })
+}
+
 fn contract_id(raw: Option<WireConid>) -> Result<ContractId, GatewayFault> {
     raw.and_then(WireConid::contract_id)
         .ok_or_else(|| GatewayFault::invalid("an order or fill has no valid conid"))
@@ -204,10 +155,7 @@ impl OrderDto {
             .ok_or_else(|| malformed("order type"))?;
         // Types and times in force the gateway does not model map to explicit `Other`
         // variants: the order is still listed, never silently dropped.
-        let order_type = match WireOrderType::parse(raw_type) {
-            WireOrderType::Known(order_type) => order_type,
-            WireOrderType::Unknown(_) => OrderType::Other,
-        };
+        let order_type = read_order_type(raw_type);
         let time_in_force =
             TimeInForce::parse(required(self.time_in_force.as_deref(), "time in force")?)
                 .unwrap_or(TimeInForce::Other);
@@ -256,7 +204,8 @@ impl OrderDto {
                 required(self.ticker.as_deref(), "symbol")?,
                 MAX_SYMBOL_CHARS,
             ),
-            side: WireSide::parse(required(self.side.as_deref(), "side")?).into_domain()?,
+            // As reported: an expired option (`X`) stays in the list, marked as such.
+            side: side(self.side.as_deref())?.reported(),
             order_type,
             quantity,
             filled_quantity,
@@ -375,7 +324,9 @@ impl TradeDto {
                 required(self.symbol.as_deref(), "symbol")?,
                 MAX_SYMBOL_CHARS,
             ),
-            side: WireSide::parse(required(self.side.as_deref(), "side")?).into_domain()?,
+            side: side(self.side.as_deref())?.order_side().ok_or_else(|| {
+                GatewayFault::invalid("a fill has a side that is not a buy or a sell")
+            })?,
             quantity,
             price,
             commission: Money::new(commission, currency),
@@ -387,6 +338,7 @@ impl TradeDto {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::order::{OrderSide, ReportedSide};
 
     fn account() -> AccountId {
         AccountId::parse("DU1234567").unwrap()
@@ -438,11 +390,76 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_side_is_refused() {
+    fn an_expired_option_stays_in_the_list_with_its_side_as_reported() {
         let mut dto: Value = serde_json::from_str(ORDERS).unwrap();
         dto["orders"][0]["side"] = Value::String("X".into());
         let dto: OrdersDto = serde_json::from_value(dto).unwrap();
+        let orders = dto.try_into_domain(&account()).unwrap();
+        assert_eq!(orders.len(), 2, "no order is dropped: {orders:?}");
+        let expired = &orders[1];
+        assert_eq!(expired.order_id.as_str(), "1584220473");
+        assert_eq!(expired.side, ReportedSide::Expired);
+        assert_eq!(expired.side.order_side(), None);
+        assert_eq!(orders[0].side, ReportedSide::Sell);
+    }
+
+    #[test]
+    fn a_side_outside_the_wire_table_is_refused() {
+        let mut dto: Value = serde_json::from_str(ORDERS).unwrap();
+        dto["orders"][0]["side"] = Value::String("SHORT".into());
+        let dto: OrdersDto = serde_json::from_value(dto).unwrap();
         assert!(dto.try_into_domain(&account()).is_err());
+    }
+
+    #[test]
+    fn every_side_spelling_reads_the_same_in_the_list() {
+        for (raw, expected) in [
+            ("BOT", ReportedSide::Buy),
+            ("bot", ReportedSide::Buy),
+            ("b", ReportedSide::Buy),
+            ("SLD", ReportedSide::Sell),
+            ("Sld", ReportedSide::Sell),
+            ("sell", ReportedSide::Sell),
+        ] {
+            let mut dto: Value = serde_json::from_str(ORDERS).unwrap();
+            dto["orders"][0]["side"] = Value::String(raw.into());
+            let dto: OrdersDto = serde_json::from_value(dto).unwrap();
+            let orders = dto.try_into_domain(&account()).unwrap();
+            assert_eq!(orders[1].side, expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_type_with_an_expired_side_leaves_the_rest_of_the_list_intact() {
+        let mut dto: Value = serde_json::from_str(ORDERS).unwrap();
+        dto["orders"][0]["origOrderType"] = Value::String("MIDPRICE".into());
+        dto["orders"][0]["orderType"] = Value::String("Midprice".into());
+        dto["orders"][1]["side"] = Value::String("X".into());
+        let dto: OrdersDto = serde_json::from_value(dto).unwrap();
+        let orders = dto.try_into_domain(&account()).unwrap();
+        assert_eq!(orders.len(), 2, "{orders:?}");
+        assert_eq!(orders[1].order_type, OrderType::Other);
+        // The prices of an unmodelled type are kept as the broker reported them.
+        assert_eq!(orders[1].limit_price.unwrap().to_string(), "205.00");
+        assert_eq!(orders[0].side, ReportedSide::Expired);
+        assert_eq!(orders[0].order_type, OrderType::Stop);
+    }
+
+    #[test]
+    fn a_fill_has_a_writable_side_or_is_refused() {
+        let usd = Currency::parse("USD").unwrap();
+        let fill = |side: &str| {
+            let dto: TradeDto = serde_json::from_value(serde_json::json!({
+                "execution_id": "0000e1a7.686e5b21.01.01", "symbol": "AAPL", "side": side,
+                "trade_time_r": 1752071887000_u64, "size": 100, "price": "205.00",
+                "account": "DU1234567", "conid": 265598
+            }))
+            .unwrap();
+            dto.try_into_domain(&account(), usd)
+        };
+        assert_eq!(fill("BOT").unwrap().side, OrderSide::Buy);
+        assert_eq!(fill("sld").unwrap().side, OrderSide::Sell);
+        assert!(fill("X").is_err(), "an expiry is not a buy or a sell");
     }
 
     #[test]

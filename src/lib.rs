@@ -4,9 +4,12 @@
 //! The crate is a hexagon: [`domain`] holds pure types and rules, [`ports`] the capability
 //! traits, [`adapters`] their implementations and the inbound front ends, and [`app`] the use
 //! cases, the composition root and the [`app::Gateway`] facade that library users, the CLI and
-//! the MCP server all call. `ARCHITECTURE.md` has the codemap and the invariants.
+//! the MCP server all call. [`net`] holds the small network-address rules that both `app` and
+//! the adapters need, so that no adapter imports the app. `ARCHITECTURE.md` has the codemap and
+//! the invariants.
 
 pub mod adapters;
 pub mod app;
 pub mod domain;
+pub mod net;
 pub mod ports;

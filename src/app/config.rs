@@ -5,7 +5,6 @@
 //! YAML library can be swapped in one place (ADR 0005).
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -17,6 +16,7 @@ use crate::domain::instrument::AssetClass;
 use crate::domain::money::parse_exact_decimal;
 use crate::domain::preview::PreviewPolicy;
 use crate::domain::scope::{Scope, ScopeSet};
+use crate::net::is_loopback;
 
 /// Which broker backend to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -947,16 +947,6 @@ fn parse_base_url(raw: &str) -> Result<Url, GatewayError> {
         ));
     }
     Ok(url)
-}
-
-/// True for `localhost`, `127.0.0.0/8` and `::1`.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(address)) => IpAddr::V4(address).is_loopback(),
-        Some(url::Host::Ipv6(address)) => IpAddr::V6(address).is_loopback(),
-        None => false,
-    }
 }
 
 impl RawAuth {

@@ -98,8 +98,9 @@ impl BrokerError {
 
 /// Read-only access to one broker session.
 ///
-/// Implementations: the embedded fake broker and (later) the Client Portal Gateway adapter.
-/// Every implementation passes the same contract suite (`tests/contract/broker_reader.rs`).
+/// Implementations: the embedded fake broker (`adapters/outbound/fake_broker`) and the Client
+/// Portal Gateway adapter (`adapters/outbound/client_portal`). Every implementation passes the
+/// same contract suite (`tests/contract/broker_reader.rs`), the Client Portal one on wiremock.
 ///
 /// Contract for every method:
 /// - it MUST NOT create, change or cancel anything at the broker;

@@ -81,6 +81,7 @@ impl Sandbox {
 pub(crate) const COMMANDS: &[&[&str]] = &[
     &["health"],
     &["backend", "status"],
+    &["session", "requirements"],
     &["accounts", "list"],
     &["account", "summary", "--account", "DU1234567"],
     &["positions", "list", "--account", "DU1234567"],

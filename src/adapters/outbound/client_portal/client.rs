@@ -12,7 +12,7 @@ use url::Url;
 use super::errors::{self, ErrorContext, GatewayFault};
 use super::pacing::{Limiter, PACING_MARGIN_PERCENT_RANGE};
 use super::{ClientPortalConfig, ClientPortalSetupError};
-use crate::app::config::is_loopback;
+use crate::net::is_loopback;
 use crate::ports::clock::Clock;
 
 /// The `User-Agent` sent to the gateway (IBKR's edge rejects some requests without one).

@@ -22,6 +22,7 @@ mod client_portal;
 mod client_portal_orders;
 mod client_portal_pacing;
 mod config_limits;
+mod cp_order_double;
 mod error_codes;
 mod mcp;
 mod mcp_frames;

@@ -1,10 +1,12 @@
 //! The `PaperOrderWriter` contract: what every writer that places orders must do, what the
 //! refusing writer must do, and the fake broker's what-if, the preview that precedes a write.
 //!
-//! Expectations for placing writers are async functions over a [`Fixture`]; `writer_suite!`
-//! turns the list into one `#[tokio::test]` per expectation for an adapter. To add a writer
-//! (the Client Portal writer on wiremock, say), write an async `fn <adapter>() -> Fixture` and
-//! invoke `writer_suite!` for it with the same list.
+//! Expectations for placing writers are async functions over a [`Fixture`]. `every_writer!`
+//! holds the one list of them and runs it for each placing writer through `writer_suite!`,
+//! one `#[tokio::test]` per expectation and writer: the local-candidate writer, and the Client
+//! Portal writer against the stateful gateway double of [`crate::cp_order_double`] on
+//! 127.0.0.1. A case is never skipped for a writer; where the writers legitimately differ, the
+//! fixture says how (see [`CancelCompletion`]) and the expectation branches on it.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,6 +25,19 @@ use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
 use ibkr_agent_gateway::ports::order_writer::{PaperOrderWriter, WorkingOrder, WriteError};
 use rust_decimal::Decimal;
 
+use crate::cp_order_double::{self, CpOrderDouble, StatusFields};
+
+/// When a cancelled order first reads as cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CancelCompletion {
+    /// In the cancel itself: the local book marks the order before answering.
+    Immediate,
+    /// Once the broker has processed it: IBKR acknowledges a cancel with `Request was
+    /// submitted`, and the order may read `PendingCancel` before `Cancelled` (reference §6.8,
+    /// §6.10), so a caller has to look again.
+    Asynchronous,
+}
+
 /// A placing writer under test and the ids it may use.
 struct Fixture {
     /// The writer, with an empty book.
@@ -33,8 +48,13 @@ struct Fixture {
     other_account: AccountId,
     /// A stock the writer can place orders for.
     stock: ContractId,
-    /// An order id the writer never handed out.
+    /// An order id the writer never handed out, in the writer's own id form.
     unknown_order: BrokerOrderId,
+    /// When a cancel shows.
+    cancel_completion: CancelCompletion,
+    /// The gateway double the writer talks to, kept running for the test; `None` for a writer
+    /// without network.
+    gateway: Option<CpOrderDouble>,
 }
 
 /// The local-candidate writer, fresh.
@@ -45,6 +65,27 @@ async fn local_candidate() -> Fixture {
         other_account: AccountId::parse(known_ids::PAPER_EUR_ACCOUNT).unwrap(),
         stock: ContractId::new(known_ids::AAPL).unwrap(),
         unknown_order: BrokerOrderId::parse("lc-999999").unwrap(),
+        cancel_completion: CancelCompletion::Immediate,
+        gateway: None,
+    }
+}
+
+/// The Client Portal writer against a fresh gateway double with an empty book.
+async fn client_portal() -> Fixture {
+    client_portal_with(StatusFields::WithUndocumented).await
+}
+
+async fn client_portal_with(status_fields: StatusFields) -> Fixture {
+    let gateway = CpOrderDouble::start_with(status_fields).await;
+    Fixture {
+        writer: Arc::new(gateway.writer()),
+        account: AccountId::parse(cp_order_double::PAPER).unwrap(),
+        other_account: AccountId::parse(cp_order_double::OTHER_PAPER).unwrap(),
+        stock: ContractId::new(cp_order_double::AAPL).unwrap(),
+        // An IBKR-shaped id, so the requests about it reach the gateway.
+        unknown_order: BrokerOrderId::parse("999999999").unwrap(),
+        cancel_completion: CancelCompletion::Asynchronous,
+        gateway: Some(gateway),
     }
 }
 
@@ -63,16 +104,27 @@ macro_rules! writer_suite {
     };
 }
 
-writer_suite!(local_candidate =>
-    submit_returns_an_id_findable_by_id_and_client_order_id,
-    a_bracket_returns_three_orders_in_leg_order_all_findable,
-    a_reused_client_order_id_is_rejected_and_places_nothing,
-    modify_changes_only_quantity_prices_and_time_in_force,
-    a_cancelled_order_reads_as_cancelled,
-    unknown_order_ids_are_not_found,
-    orders_of_another_account_stay_invisible,
-    every_error_is_definitive,
-);
+/// The one list of expectations, run for a writer's fixture function: every placing writer
+/// gets every case.
+macro_rules! every_writer {
+    ($($adapter:ident),+ $(,)?) => {
+        $(
+            writer_suite!($adapter =>
+                submit_returns_an_id_findable_by_id_and_client_order_id,
+                a_bracket_returns_three_orders_in_leg_order_all_findable,
+                bracket_children_name_their_parent_and_the_entry_names_none,
+                a_reused_client_order_id_is_rejected_and_places_nothing,
+                modify_changes_only_quantity_prices_and_time_in_force,
+                a_cancelled_order_reads_as_cancelled,
+                unknown_order_ids_are_not_found,
+                orders_of_another_account_stay_invisible,
+                every_error_is_definitive,
+            );
+        )+
+    };
+}
+
+every_writer!(local_candidate, client_portal);
 
 // -------------------------------------------------------------------------------------------
 // Helpers
@@ -189,6 +241,41 @@ async fn a_bracket_returns_three_orders_in_leg_order_all_findable(fixture: &Fixt
     assert_eq!(ids.len(), 3, "every leg has its own id");
 }
 
+async fn bracket_children_name_their_parent_and_the_entry_names_none(fixture: &Fixture) {
+    let placed = fixture
+        .writer
+        .submit_bracket(&bracket(fixture), &key("bracket-parent"))
+        .await
+        .unwrap();
+    let [entry, take_profit, stop_loss] = placed.as_slice() else {
+        panic!("a bracket places three orders: {placed:?}")
+    };
+    assert_eq!(
+        find(fixture, &entry.order_id).await.parent_ref,
+        None,
+        "the entry hangs from nothing"
+    );
+    for child in [take_profit, stop_loss] {
+        let order = find(fixture, &child.order_id).await;
+        let parent = order
+            .parent_ref
+            .unwrap_or_else(|| panic!("bracket child {} reports no parent", child.order_id));
+        // The reference is the broker's, as given: the entry's order id or its client order id.
+        assert!(
+            parent == entry.order_id.as_str() || parent == "bracket-parent",
+            "child {} hangs from {parent}, not from the entry {}",
+            child.order_id,
+            entry.order_id
+        );
+    }
+    let single = fixture
+        .writer
+        .submit(&limit(fixture, "1", "150.00"), &key("no-parent"))
+        .await
+        .unwrap();
+    assert_eq!(find(fixture, &single.order_id).await.parent_ref, None);
+}
+
 async fn a_reused_client_order_id_is_rejected_and_places_nothing(fixture: &Fixture) {
     let first = fixture
         .writer
@@ -255,10 +342,25 @@ async fn a_cancelled_order_reads_as_cancelled(fixture: &Fixture) {
         .await
         .unwrap();
     assert_eq!(ack.order_id, placed.order_id);
-    assert_eq!(
-        find(fixture, &placed.order_id).await.status,
-        OrderStatus::Cancelled
-    );
+    assert!(!ack.message.is_empty());
+    let first = find(fixture, &placed.order_id).await.status;
+    match fixture.cancel_completion {
+        CancelCompletion::Immediate => assert_eq!(first, OrderStatus::Cancelled),
+        CancelCompletion::Asynchronous => {
+            assert!(
+                matches!(first, OrderStatus::PendingCancel | OrderStatus::Cancelled),
+                "a cancelled order reads {first:?}"
+            );
+            let mut status = first;
+            for _ in 0..3 {
+                if status == OrderStatus::Cancelled {
+                    break;
+                }
+                status = find(fixture, &placed.order_id).await.status;
+            }
+            assert_eq!(status, OrderStatus::Cancelled, "the cancel never completed");
+        }
+    }
 }
 
 async fn unknown_order_ids_are_not_found(fixture: &Fixture) {
@@ -374,6 +476,92 @@ async fn local_candidate_ids_are_deterministic_and_a_rejected_write_adds_nothing
         "the stop-loss waits"
     );
     assert_eq!(writer.submitted_count(), 4);
+}
+
+// -------------------------------------------------------------------------------------------
+// The Client Portal writer's own promises, on the gateway double
+// -------------------------------------------------------------------------------------------
+
+fn gateway(fixture: &Fixture) -> &CpOrderDouble {
+    fixture.gateway.as_ref().unwrap()
+}
+
+#[tokio::test]
+async fn client_portal_confirms_the_routine_prompt_and_places_each_order_once() {
+    let fixture = client_portal().await;
+    assert_eq!(fixture.writer.name(), "client_portal");
+    let placed = fixture
+        .writer
+        .submit(&limit(&fixture, "10", "190.00"), &key("k"))
+        .await
+        .unwrap();
+    assert_eq!(
+        placed.confirmed_prompts,
+        [cp_order_double::ROUTINE_PROMPT],
+        "the gateway asked before placing"
+    );
+    assert_eq!(gateway(&fixture).order_count(), 1);
+    let legs = fixture
+        .writer
+        .submit_bracket(&bracket(&fixture), &key("k-2"))
+        .await
+        .unwrap();
+    assert!(
+        legs.iter()
+            .all(|leg| leg.confirmed_prompts == [cp_order_double::ROUTINE_PROMPT])
+    );
+    assert_eq!(
+        gateway(&fixture).order_count(),
+        4,
+        "one request, three orders"
+    );
+    let rejected = fixture
+        .writer
+        .submit(&limit(&fixture, "10", "190.00"), &key("k"))
+        .await;
+    assert!(
+        matches!(rejected, Err(WriteError::Rejected { .. })),
+        "{rejected:?}"
+    );
+    assert_eq!(
+        gateway(&fixture).order_count(),
+        4,
+        "a rejected write adds nothing"
+    );
+    assert_eq!(
+        gateway(&fixture).open_questions(),
+        0,
+        "no question is left open"
+    );
+}
+
+/// The status answer documents no client order id, stop price or parent (reference §6.2).
+/// Against a gateway that sends only what is documented, the writer still reads the order and
+/// reports what it was not told as unknown, never as a guess; the lookup by client order id
+/// (from the live-order list, which documents `order_ref`) still finds the entry.
+#[tokio::test]
+async fn client_portal_reports_undocumented_status_fields_as_unknown_when_absent() {
+    let fixture = client_portal_with(StatusFields::DocumentedOnly).await;
+    let placed = fixture
+        .writer
+        .submit_bracket(&bracket(&fixture), &key("plain"))
+        .await
+        .unwrap();
+    let entry = find(&fixture, &placed[0].order_id).await;
+    assert_eq!(entry.client_order_id, None);
+    assert_eq!(entry.limit_price, Some(price("190.00")));
+    let stop_loss = find(&fixture, &placed[2].order_id).await;
+    assert_eq!(stop_loss.order_type, OrderType::Stop);
+    assert_eq!(stop_loss.stop_price, None);
+    assert_eq!(stop_loss.parent_ref, None);
+    let by_client_order_id = fixture
+        .writer
+        .find_by_client_order_id(&fixture.account, &key("plain"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_client_order_id.order_id, placed[0].order_id);
+    assert_eq!(by_client_order_id.client_order_id.as_deref(), Some("plain"));
 }
 
 // -------------------------------------------------------------------------------------------

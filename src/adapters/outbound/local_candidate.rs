@@ -7,14 +7,22 @@
 //! untriggered stops report `PreSubmitted`, a cancel of a finished order is rejected. Order ids
 //! come from a counter (`lc-1`, `lc-2`, …) so runs are repeatable. Nothing survives the process
 //! and nothing ever fills.
+//!
+//! The book is a [`LocalOrderBook`], a handle that can be shared: the composition root hands
+//! the same book to the fake broker, so on the fake backend an order placed here is listed by
+//! `orders list` beside the fake's fixed orders (one fake world, not two).
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
+use crate::adapters::outbound::clock::SystemClock;
 use crate::domain::ids::{AccountId, BrokerOrderId, IdempotencyKey};
 use crate::domain::order::{OrderStatus, OrderType};
 use crate::domain::order_intent::{BracketIntent, OrderIntent};
+use crate::ports::clock::Clock;
 use crate::ports::order_writer::{
     CancelAck, PaperOrderWriter, PlacedOrder, WorkingOrder, WriteError,
 };
@@ -25,11 +33,80 @@ const ORDER_ID_PREFIX: &str = "lc-";
 /// What a cancel answers; IBKR's wording, since a real cancel is acknowledged, not confirmed.
 const CANCEL_MESSAGE: &str = "Request was submitted";
 
-/// A paper order writer with a local book and no network.
-#[derive(Debug, Default)]
-pub struct LocalCandidateWriter {
+/// An order in the local book and when it last changed (placed, modified or cancelled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookedOrder {
+    /// The order as the writer knows it.
+    pub order: WorkingOrder,
+    /// When it was placed or last changed, from the book's clock.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The in-process book of locally placed paper orders. Clones are handles to the same book:
+/// the local-candidate writer writes it, and a reader (the fake broker) lists its orders.
+/// Orders are marked, never removed, so the book only grows.
+#[derive(Clone)]
+pub struct LocalOrderBook {
     // A std mutex: no method holds it across an await.
-    book: Mutex<Book>,
+    book: Arc<Mutex<Book>>,
+    /// Stamps `updated_at` on every change.
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for LocalOrderBook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalOrderBook")
+            .field("orders", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalOrderBook {
+    /// An empty book whose changes are stamped by `clock`; the first order id is `lc-1`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            book: Arc::new(Mutex::new(Book::default())),
+            clock,
+        }
+    }
+
+    /// The orders of `account`, in placement order (a bracket's legs are consecutive).
+    pub fn orders_of(&self, account: &AccountId) -> Vec<BookedOrder> {
+        self.lock()
+            .orders
+            .iter()
+            .filter(|booked| &booked.order.account_id == account)
+            .cloned()
+            .collect()
+    }
+
+    /// How many orders the book holds, in every account (a bracket counts three).
+    pub fn len(&self) -> usize {
+        self.lock().orders.len()
+    }
+
+    /// True when no order was ever placed in the book.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Book> {
+        // Every change is applied only after its checks pass, so a book whose lock was
+        // poisoned by a panicking holder is still consistent.
+        self.book.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A paper order writer with a local book and no network.
+#[derive(Debug)]
+pub struct LocalCandidateWriter {
+    book: LocalOrderBook,
+}
+
+impl Default for LocalCandidateWriter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -37,7 +114,7 @@ struct Book {
     /// The number in the last order id handed out (`lc-<n>`); 0 before the first.
     last_number: u64,
     /// Every order placed, in placement order; orders are marked, never removed.
-    orders: Vec<WorkingOrder>,
+    orders: Vec<BookedOrder>,
 }
 
 /// The status IBKR reports for a newly placed order of this type: it holds untriggered stops
@@ -81,6 +158,7 @@ impl Book {
     fn find(&self, account: &AccountId, order_id: &BrokerOrderId) -> Option<&WorkingOrder> {
         self.orders
             .iter()
+            .map(|booked| &booked.order)
             .find(|order| &order.account_id == account && &order.order_id == order_id)
     }
 
@@ -89,21 +167,23 @@ impl Book {
         &mut self,
         account: &AccountId,
         order_id: &BrokerOrderId,
-    ) -> Result<&mut WorkingOrder, WriteError> {
-        let order = self
+    ) -> Result<&mut BookedOrder, WriteError> {
+        let booked = self
             .orders
             .iter_mut()
-            .find(|order| &order.account_id == account && &order.order_id == order_id)
+            .find(|booked| {
+                &booked.order.account_id == account && &booked.order.order_id == order_id
+            })
             .ok_or(WriteError::OrderNotFound)?;
-        if order.status.is_terminal() {
+        if booked.order.status.is_terminal() {
             return Err(WriteError::Rejected {
                 reason: format!(
                     "order {order_id} is {} and can no longer change",
-                    order.status
+                    booked.order.status
                 ),
             });
         }
-        Ok(order)
+        Ok(booked)
     }
 
     fn find_by_client_order_id(
@@ -111,18 +191,22 @@ impl Book {
         account: &AccountId,
         client_order_id: &IdempotencyKey,
     ) -> Option<&WorkingOrder> {
-        self.orders.iter().find(|order| {
-            &order.account_id == account
-                && order.client_order_id.as_deref() == Some(client_order_id.as_str())
-        })
+        self.orders
+            .iter()
+            .map(|booked| &booked.order)
+            .find(|order| {
+                &order.account_id == account
+                    && order.client_order_id.as_deref() == Some(client_order_id.as_str())
+            })
     }
 
-    /// Places `legs` as one group: the first carries `client_order_id`, the rest follow it
-    /// with consecutive ids. All checks run before anything is written.
+    /// Places `legs` as one group at `now`: the first carries `client_order_id`, the rest
+    /// follow it with consecutive ids. All checks run before anything is written.
     fn place(
         &mut self,
         legs: &[OrderIntent],
         client_order_id: &IdempotencyKey,
+        now: DateTime<Utc>,
     ) -> Result<Vec<PlacedOrder>, WriteError> {
         let Some(first) = legs.first() else {
             return Err(WriteError::Refused {
@@ -161,7 +245,10 @@ impl Book {
                 parent = Some(order.order_id.to_string());
             }
             placed_orders.push(placed(&order));
-            self.orders.push(order);
+            self.orders.push(BookedOrder {
+                order,
+                updated_at: now,
+            });
         }
         self.last_number = last_number;
         Ok(placed_orders)
@@ -169,20 +256,20 @@ impl Book {
 }
 
 impl LocalCandidateWriter {
-    /// A writer with an empty book; the first order id is `lc-1`.
+    /// A writer with a book of its own, stamped by the system clock; the first order id is
+    /// `lc-1`.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_book(LocalOrderBook::new(Arc::new(SystemClock)))
+    }
+
+    /// A writer that places its orders in `book`, which others (the fake broker) may read.
+    pub fn with_book(book: LocalOrderBook) -> Self {
+        Self { book }
     }
 
     /// How many orders the book holds (a bracket counts three); for tests.
     pub fn submitted_count(&self) -> usize {
-        self.book().orders.len()
-    }
-
-    fn book(&self) -> MutexGuard<'_, Book> {
-        // Every change is applied only after its checks pass, so a book whose lock was
-        // poisoned by a panicking holder is still consistent.
-        self.book.lock().unwrap_or_else(PoisonError::into_inner)
+        self.book.len()
     }
 }
 
@@ -197,9 +284,11 @@ impl PaperOrderWriter for LocalCandidateWriter {
         order: &OrderIntent,
         client_order_id: &IdempotencyKey,
     ) -> Result<PlacedOrder, WriteError> {
-        let mut placed_orders = self
-            .book()
-            .place(std::slice::from_ref(order), client_order_id)?;
+        let now = self.book.clock.now();
+        let mut placed_orders =
+            self.book
+                .lock()
+                .place(std::slice::from_ref(order), client_order_id, now)?;
         placed_orders.pop().ok_or_else(|| WriteError::Refused {
             reason: "the local order book placed nothing".to_owned(),
         })
@@ -210,7 +299,8 @@ impl PaperOrderWriter for LocalCandidateWriter {
         bracket: &BracketIntent,
         client_order_id: &IdempotencyKey,
     ) -> Result<Vec<PlacedOrder>, WriteError> {
-        self.book().place(bracket.legs(), client_order_id)
+        let now = self.book.clock.now();
+        self.book.lock().place(bracket.legs(), client_order_id, now)
     }
 
     async fn modify(
@@ -218,13 +308,15 @@ impl PaperOrderWriter for LocalCandidateWriter {
         order_id: &BrokerOrderId,
         replacement: &OrderIntent,
     ) -> Result<PlacedOrder, WriteError> {
-        let mut book = self.book();
-        let order = book.changeable(replacement.account_id(), order_id)?;
-        order.quantity = replacement.quantity();
-        order.limit_price = replacement.limit_price();
-        order.stop_price = replacement.stop_price();
-        order.time_in_force = replacement.time_in_force();
-        Ok(placed(order))
+        let now = self.book.clock.now();
+        let mut book = self.book.lock();
+        let booked = book.changeable(replacement.account_id(), order_id)?;
+        booked.order.quantity = replacement.quantity();
+        booked.order.limit_price = replacement.limit_price();
+        booked.order.stop_price = replacement.stop_price();
+        booked.order.time_in_force = replacement.time_in_force();
+        booked.updated_at = now;
+        Ok(placed(&booked.order))
     }
 
     async fn cancel(
@@ -232,11 +324,13 @@ impl PaperOrderWriter for LocalCandidateWriter {
         account: &AccountId,
         order_id: &BrokerOrderId,
     ) -> Result<CancelAck, WriteError> {
-        let mut book = self.book();
-        let order = book.changeable(account, order_id)?;
-        order.status = OrderStatus::Cancelled;
+        let now = self.book.clock.now();
+        let mut book = self.book.lock();
+        let booked = book.changeable(account, order_id)?;
+        booked.order.status = OrderStatus::Cancelled;
+        booked.updated_at = now;
         Ok(CancelAck {
-            order_id: order.order_id.clone(),
+            order_id: booked.order.order_id.clone(),
             message: CANCEL_MESSAGE.to_owned(),
         })
     }
@@ -246,7 +340,7 @@ impl PaperOrderWriter for LocalCandidateWriter {
         account: &AccountId,
         order_id: &BrokerOrderId,
     ) -> Result<Option<WorkingOrder>, WriteError> {
-        Ok(self.book().find(account, order_id).cloned())
+        Ok(self.book.lock().find(account, order_id).cloned())
     }
 
     async fn find_by_client_order_id(
@@ -255,7 +349,8 @@ impl PaperOrderWriter for LocalCandidateWriter {
         client_order_id: &IdempotencyKey,
     ) -> Result<Option<WorkingOrder>, WriteError> {
         Ok(self
-            .book()
+            .book
+            .lock()
             .find_by_client_order_id(account, client_order_id)
             .cloned())
     }
@@ -413,6 +508,42 @@ mod tests {
             writer.find_by_client_order_id(&stranger, &key("k")).await,
             Ok(None)
         );
+    }
+
+    #[tokio::test]
+    async fn clones_of_a_book_share_its_orders_and_changes_are_stamped_by_its_clock() {
+        use crate::adapters::outbound::clock::FixedClock;
+        use chrono::Duration;
+
+        let placed_at = DateTime::from_timestamp(1_795_793_417, 0).unwrap();
+        let clock = Arc::new(FixedClock::new(placed_at));
+        let book = LocalOrderBook::new(clock.clone());
+        let writer = LocalCandidateWriter::with_book(book.clone());
+        let paper = account("DU1234567");
+        assert!(book.is_empty());
+        let placed = writer
+            .submit(&limit("DU1234567", "10", "190"), &key("k"))
+            .await
+            .unwrap();
+        let listed = book.orders_of(&paper);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].order.order_id, placed.order_id);
+        assert_eq!(listed[0].updated_at, placed_at);
+        assert!(book.orders_of(&account("DU7654320")).is_empty());
+
+        clock.advance(Duration::seconds(30));
+        writer.cancel(&paper, &placed.order_id).await.unwrap();
+        let listed = book.orders_of(&paper);
+        assert_eq!(listed[0].order.status, OrderStatus::Cancelled);
+        assert_eq!(listed[0].updated_at, placed_at + Duration::seconds(30));
+        // A second writer on the same book continues its ids and sees its orders.
+        let other = LocalCandidateWriter::with_book(book.clone());
+        let next = other
+            .submit(&limit("DU1234567", "1", "190"), &key("k-2"))
+            .await
+            .unwrap();
+        assert_eq!(next.order_id.as_str(), "lc-2");
+        assert_eq!(writer.submitted_count(), 2);
     }
 
     #[tokio::test]

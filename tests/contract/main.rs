@@ -23,6 +23,7 @@ mod client_portal_orders;
 mod client_portal_pacing;
 mod config_limits;
 mod error_codes;
+mod fake_world;
 mod mcp;
 mod mcp_frames;
 mod mcp_interop;

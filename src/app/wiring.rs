@@ -79,7 +79,7 @@ pub fn build(settings: &Settings) -> Result<Gateway, GatewayError> {
     let workflow: Arc<dyn WorkflowStore> = Arc::new(SqliteWorkflowStore::open(&workflow_path)?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // One fake world: local paper orders are listed by the fake broker.
-    let local_book = LocalOrderBook::new(Arc::clone(&clock));
+    let local_book = LocalOrderBook::new();
     let (broker, portal) = broker_for(&settings.broker, &clock, &local_book)?;
     let paper_writer = paper_writer_for(settings, portal.as_deref(), &local_book)?;
     Ok(Gateway::from_parts(GatewayParts {
@@ -138,7 +138,8 @@ fn broker_for(
 ) -> Result<BrokerChoice, GatewayError> {
     match backend {
         BrokerBackend::Fake => {
-            let fake = FakeBroker::new(Arc::clone(clock)).with_local_book(local_book.clone());
+            let fake =
+                FakeBroker::new(Arc::clone(clock)).with_local_orders(Arc::new(local_book.clone()));
             Ok((Arc::new(fake), None))
         }
         BrokerBackend::ClientPortalGateway {

@@ -511,8 +511,8 @@ async fn fake_what_if_leaves_the_shared_book_unchanged_while_a_submit_adds_to_it
             .unwrap()
             .with_timezone(&Utc),
     ));
-    let book = LocalOrderBook::new(clock.clone());
-    let fake = FakeBroker::new(clock).with_local_book(book.clone());
+    let book = LocalOrderBook::new();
+    let fake = FakeBroker::new(clock).with_local_orders(Arc::new(book.clone()));
     let writer = LocalCandidateWriter::with_book(book.clone());
     let seeded = fake.live_orders(&fixture.account).await.unwrap();
 

@@ -9,20 +9,18 @@
 //! and nothing ever fills.
 //!
 //! The book is a [`LocalOrderBook`], a handle that can be shared: the composition root hands
-//! the same book to the fake broker, so on the fake backend an order placed here is listed by
-//! `orders list` beside the fake's fixed orders (one fake world, not two).
+//! the same book to the fake broker (as its [`LocalOrders`]), so on the fake backend an order
+//! placed here is listed by `orders list` beside the fake's fixed orders (one fake world, not
+//! two).
 
-use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
-use crate::adapters::outbound::clock::SystemClock;
+use crate::adapters::outbound::fake_broker::LocalOrders;
 use crate::domain::ids::{AccountId, BrokerOrderId, IdempotencyKey};
 use crate::domain::order::{OrderStatus, OrderType};
 use crate::domain::order_intent::{BracketIntent, OrderIntent};
-use crate::ports::clock::Clock;
 use crate::ports::order_writer::{
     CancelAck, PaperOrderWriter, PlacedOrder, WorkingOrder, WriteError,
 };
@@ -33,51 +31,25 @@ const ORDER_ID_PREFIX: &str = "lc-";
 /// What a cancel answers; IBKR's wording, since a real cancel is acknowledged, not confirmed.
 const CANCEL_MESSAGE: &str = "Request was submitted";
 
-/// An order in the local book and when it last changed (placed, modified or cancelled).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BookedOrder {
-    /// The order as the writer knows it.
-    pub order: WorkingOrder,
-    /// When it was placed or last changed, from the book's clock.
-    pub updated_at: DateTime<Utc>,
+/// A paper order writer with a local book and no network.
+#[derive(Debug, Default)]
+pub struct LocalCandidateWriter {
+    book: LocalOrderBook,
 }
 
 /// The in-process book of locally placed paper orders. Clones are handles to the same book:
 /// the local-candidate writer writes it, and a reader (the fake broker) lists its orders.
 /// Orders are marked, never removed, so the book only grows.
-#[derive(Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LocalOrderBook {
     // A std mutex: no method holds it across an await.
     book: Arc<Mutex<Book>>,
-    /// Stamps `updated_at` on every change.
-    clock: Arc<dyn Clock>,
-}
-
-impl fmt::Debug for LocalOrderBook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalOrderBook")
-            .field("orders", &self.len())
-            .finish_non_exhaustive()
-    }
 }
 
 impl LocalOrderBook {
-    /// An empty book whose changes are stamped by `clock`; the first order id is `lc-1`.
-    pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self {
-            book: Arc::new(Mutex::new(Book::default())),
-            clock,
-        }
-    }
-
-    /// The orders of `account`, in placement order (a bracket's legs are consecutive).
-    pub fn orders_of(&self, account: &AccountId) -> Vec<BookedOrder> {
-        self.lock()
-            .orders
-            .iter()
-            .filter(|booked| &booked.order.account_id == account)
-            .cloned()
-            .collect()
+    /// An empty book; the first order id is `lc-1`.
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// How many orders the book holds, in every account (a bracket counts three).
@@ -97,15 +69,14 @@ impl LocalOrderBook {
     }
 }
 
-/// A paper order writer with a local book and no network.
-#[derive(Debug)]
-pub struct LocalCandidateWriter {
-    book: LocalOrderBook,
-}
-
-impl Default for LocalCandidateWriter {
-    fn default() -> Self {
-        Self::new()
+impl LocalOrders for LocalOrderBook {
+    fn orders_of(&self, account: &AccountId) -> Vec<WorkingOrder> {
+        self.lock()
+            .orders
+            .iter()
+            .filter(|order| &order.account_id == account)
+            .cloned()
+            .collect()
     }
 }
 
@@ -114,7 +85,7 @@ struct Book {
     /// The number in the last order id handed out (`lc-<n>`); 0 before the first.
     last_number: u64,
     /// Every order placed, in placement order; orders are marked, never removed.
-    orders: Vec<BookedOrder>,
+    orders: Vec<WorkingOrder>,
 }
 
 /// The status IBKR reports for a newly placed order of this type: it holds untriggered stops
@@ -158,7 +129,6 @@ impl Book {
     fn find(&self, account: &AccountId, order_id: &BrokerOrderId) -> Option<&WorkingOrder> {
         self.orders
             .iter()
-            .map(|booked| &booked.order)
             .find(|order| &order.account_id == account && &order.order_id == order_id)
     }
 
@@ -167,23 +137,21 @@ impl Book {
         &mut self,
         account: &AccountId,
         order_id: &BrokerOrderId,
-    ) -> Result<&mut BookedOrder, WriteError> {
-        let booked = self
+    ) -> Result<&mut WorkingOrder, WriteError> {
+        let order = self
             .orders
             .iter_mut()
-            .find(|booked| {
-                &booked.order.account_id == account && &booked.order.order_id == order_id
-            })
+            .find(|order| &order.account_id == account && &order.order_id == order_id)
             .ok_or(WriteError::OrderNotFound)?;
-        if booked.order.status.is_terminal() {
+        if order.status.is_terminal() {
             return Err(WriteError::Rejected {
                 reason: format!(
                     "order {order_id} is {} and can no longer change",
-                    booked.order.status
+                    order.status
                 ),
             });
         }
-        Ok(booked)
+        Ok(order)
     }
 
     fn find_by_client_order_id(
@@ -191,22 +159,18 @@ impl Book {
         account: &AccountId,
         client_order_id: &IdempotencyKey,
     ) -> Option<&WorkingOrder> {
-        self.orders
-            .iter()
-            .map(|booked| &booked.order)
-            .find(|order| {
-                &order.account_id == account
-                    && order.client_order_id.as_deref() == Some(client_order_id.as_str())
-            })
+        self.orders.iter().find(|order| {
+            &order.account_id == account
+                && order.client_order_id.as_deref() == Some(client_order_id.as_str())
+        })
     }
 
-    /// Places `legs` as one group at `now`: the first carries `client_order_id`, the rest
-    /// follow it with consecutive ids. All checks run before anything is written.
+    /// Places `legs` as one group: the first carries `client_order_id`, the rest follow it
+    /// with consecutive ids. All checks run before anything is written.
     fn place(
         &mut self,
         legs: &[OrderIntent],
         client_order_id: &IdempotencyKey,
-        now: DateTime<Utc>,
     ) -> Result<Vec<PlacedOrder>, WriteError> {
         let Some(first) = legs.first() else {
             return Err(WriteError::Refused {
@@ -245,10 +209,7 @@ impl Book {
                 parent = Some(order.order_id.to_string());
             }
             placed_orders.push(placed(&order));
-            self.orders.push(BookedOrder {
-                order,
-                updated_at: now,
-            });
+            self.orders.push(order);
         }
         self.last_number = last_number;
         Ok(placed_orders)
@@ -256,10 +217,9 @@ impl Book {
 }
 
 impl LocalCandidateWriter {
-    /// A writer with a book of its own, stamped by the system clock; the first order id is
-    /// `lc-1`.
+    /// A writer with an empty book of its own; the first order id is `lc-1`.
     pub fn new() -> Self {
-        Self::with_book(LocalOrderBook::new(Arc::new(SystemClock)))
+        Self::default()
     }
 
     /// A writer that places its orders in `book`, which others (the fake broker) may read.
@@ -270,6 +230,10 @@ impl LocalCandidateWriter {
     /// How many orders the book holds (a bracket counts three); for tests.
     pub fn submitted_count(&self) -> usize {
         self.book.len()
+    }
+
+    fn book(&self) -> MutexGuard<'_, Book> {
+        self.book.lock()
     }
 }
 
@@ -284,11 +248,9 @@ impl PaperOrderWriter for LocalCandidateWriter {
         order: &OrderIntent,
         client_order_id: &IdempotencyKey,
     ) -> Result<PlacedOrder, WriteError> {
-        let now = self.book.clock.now();
-        let mut placed_orders =
-            self.book
-                .lock()
-                .place(std::slice::from_ref(order), client_order_id, now)?;
+        let mut placed_orders = self
+            .book()
+            .place(std::slice::from_ref(order), client_order_id)?;
         placed_orders.pop().ok_or_else(|| WriteError::Refused {
             reason: "the local order book placed nothing".to_owned(),
         })
@@ -299,8 +261,7 @@ impl PaperOrderWriter for LocalCandidateWriter {
         bracket: &BracketIntent,
         client_order_id: &IdempotencyKey,
     ) -> Result<Vec<PlacedOrder>, WriteError> {
-        let now = self.book.clock.now();
-        self.book.lock().place(bracket.legs(), client_order_id, now)
+        self.book().place(bracket.legs(), client_order_id)
     }
 
     async fn modify(
@@ -308,15 +269,13 @@ impl PaperOrderWriter for LocalCandidateWriter {
         order_id: &BrokerOrderId,
         replacement: &OrderIntent,
     ) -> Result<PlacedOrder, WriteError> {
-        let now = self.book.clock.now();
-        let mut book = self.book.lock();
-        let booked = book.changeable(replacement.account_id(), order_id)?;
-        booked.order.quantity = replacement.quantity();
-        booked.order.limit_price = replacement.limit_price();
-        booked.order.stop_price = replacement.stop_price();
-        booked.order.time_in_force = replacement.time_in_force();
-        booked.updated_at = now;
-        Ok(placed(&booked.order))
+        let mut book = self.book();
+        let order = book.changeable(replacement.account_id(), order_id)?;
+        order.quantity = replacement.quantity();
+        order.limit_price = replacement.limit_price();
+        order.stop_price = replacement.stop_price();
+        order.time_in_force = replacement.time_in_force();
+        Ok(placed(order))
     }
 
     async fn cancel(
@@ -324,13 +283,11 @@ impl PaperOrderWriter for LocalCandidateWriter {
         account: &AccountId,
         order_id: &BrokerOrderId,
     ) -> Result<CancelAck, WriteError> {
-        let now = self.book.clock.now();
-        let mut book = self.book.lock();
-        let booked = book.changeable(account, order_id)?;
-        booked.order.status = OrderStatus::Cancelled;
-        booked.updated_at = now;
+        let mut book = self.book();
+        let order = book.changeable(account, order_id)?;
+        order.status = OrderStatus::Cancelled;
         Ok(CancelAck {
-            order_id: booked.order.order_id.clone(),
+            order_id: order.order_id.clone(),
             message: CANCEL_MESSAGE.to_owned(),
         })
     }
@@ -340,7 +297,7 @@ impl PaperOrderWriter for LocalCandidateWriter {
         account: &AccountId,
         order_id: &BrokerOrderId,
     ) -> Result<Option<WorkingOrder>, WriteError> {
-        Ok(self.book.lock().find(account, order_id).cloned())
+        Ok(self.book().find(account, order_id).cloned())
     }
 
     async fn find_by_client_order_id(
@@ -349,8 +306,7 @@ impl PaperOrderWriter for LocalCandidateWriter {
         client_order_id: &IdempotencyKey,
     ) -> Result<Option<WorkingOrder>, WriteError> {
         Ok(self
-            .book
-            .lock()
+            .book()
             .find_by_client_order_id(account, client_order_id)
             .cloned())
     }
@@ -511,13 +467,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn clones_of_a_book_share_its_orders_and_changes_are_stamped_by_its_clock() {
-        use crate::adapters::outbound::clock::FixedClock;
-        use chrono::Duration;
-
-        let placed_at = DateTime::from_timestamp(1_795_793_417, 0).unwrap();
-        let clock = Arc::new(FixedClock::new(placed_at));
-        let book = LocalOrderBook::new(clock.clone());
+    async fn writers_on_clones_of_a_book_share_its_orders_and_ids() {
+        let book = LocalOrderBook::new();
         let writer = LocalCandidateWriter::with_book(book.clone());
         let paper = account("DU1234567");
         assert!(book.is_empty());
@@ -527,16 +478,12 @@ mod tests {
             .unwrap();
         let listed = book.orders_of(&paper);
         assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].order.order_id, placed.order_id);
-        assert_eq!(listed[0].updated_at, placed_at);
+        assert_eq!(listed[0].order_id, placed.order_id);
         assert!(book.orders_of(&account("DU7654320")).is_empty());
 
-        clock.advance(Duration::seconds(30));
         writer.cancel(&paper, &placed.order_id).await.unwrap();
-        let listed = book.orders_of(&paper);
-        assert_eq!(listed[0].order.status, OrderStatus::Cancelled);
-        assert_eq!(listed[0].updated_at, placed_at + Duration::seconds(30));
-        // A second writer on the same book continues its ids and sees its orders.
+        assert_eq!(book.orders_of(&paper)[0].status, OrderStatus::Cancelled);
+        // A second writer on the same book continues its ids, and the first sees its orders.
         let other = LocalCandidateWriter::with_book(book.clone());
         let next = other
             .submit(&limit("DU1234567", "1", "190"), &key("k-2"))
@@ -544,6 +491,10 @@ mod tests {
             .unwrap();
         assert_eq!(next.order_id.as_str(), "lc-2");
         assert_eq!(writer.submitted_count(), 2);
+        assert_eq!(
+            writer.order(&paper, &next.order_id).await.unwrap(),
+            book.orders_of(&paper).pop()
+        );
     }
 
     #[tokio::test]

@@ -16,11 +16,12 @@
 //! Order what-ifs follow a small invented cost and margin model (see `what_if`) and never
 //! create order state: the fake's seeded books are fixed.
 //!
-//! Paper orders placed through the local-candidate writer join this world when both are given
-//! the same [`LocalOrderBook`] (see [`FakeBroker::with_local_book`]): `live_orders` lists them
-//! after the account's seeded orders, in placement order, with their current status. That
-//! writer never fills, so executions stay the seeded fills; positions and summaries are
-//! unchanged by local orders.
+//! Paper orders placed through the local-candidate writer join this world when the fake is
+//! handed that writer's book as its [`LocalOrders`] (see [`FakeBroker::with_local_orders`]):
+//! `live_orders` lists them after the account's seeded orders, in placement order, with their
+//! current status, stamped with the clock's time of the listing (the local book keeps no
+//! times). That writer never fills, so executions stay the seeded fills; positions and
+//! summaries are unchanged by local orders.
 //!
 //! Nothing here performs I/O or draws randomness: every value comes from the catalog, the
 //! clock, or a fixed integer hash of the contract id, so equal clocks give equal answers.
@@ -46,7 +47,6 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use self::catalog::{AccountBook, Catalog, FillTemplate, Listing, OrderTemplate};
-use crate::adapters::outbound::local_candidate::{BookedOrder, LocalOrderBook};
 use crate::domain::account::{Account, AccountSummary};
 use crate::domain::ids::{AccountId, ContractId};
 use crate::domain::instrument::{AssetClass, Contract, ContractQuery};
@@ -59,6 +59,7 @@ use crate::domain::preview::WhatIf;
 use crate::domain::session::{SessionState, SessionStatus};
 use crate::ports::broker_reader::{BrokerError, BrokerReader};
 use crate::ports::clock::Clock;
+use crate::ports::order_writer::WorkingOrder;
 
 /// The ids of the fake broker's fixed world, for tests and demos.
 pub mod known_ids {
@@ -106,6 +107,18 @@ pub mod known_ids {
     pub const NO_DATA: u64 = 431_926_001;
 }
 
+/// Orders placed outside the fake's seeded world that it lists as its own: the book of the
+/// local-candidate writer, so that paper orders placed locally and the fake's orders are one
+/// world.
+pub trait LocalOrders: Send + Sync {
+    /// The orders of `account`, in placement order, with their current status; empty for an
+    /// account without any.
+    ///
+    /// # Errors
+    /// None: the orders are in memory.
+    fn orders_of(&self, account: &AccountId) -> Vec<WorkingOrder>;
+}
+
 /// The embedded fake broker. See the module documentation for its world.
 pub struct FakeBroker {
     clock: Arc<dyn Clock>,
@@ -114,7 +127,7 @@ pub struct FakeBroker {
     session_state: SessionState,
     /// Paper orders placed locally, shared with the local-candidate writer; `None` lists the
     /// seeded orders only.
-    local_book: Option<LocalOrderBook>,
+    local_orders: Option<Arc<dyn LocalOrders>>,
 }
 
 impl fmt::Debug for FakeBroker {
@@ -122,7 +135,7 @@ impl fmt::Debug for FakeBroker {
         f.debug_struct("FakeBroker")
             .field("session_state", &self.session_state)
             .field("catalog_ok", &self.catalog.is_ok())
-            .field("local_book", &self.local_book)
+            .field("local_orders", &self.local_orders.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -134,15 +147,15 @@ impl FakeBroker {
             clock,
             catalog: Catalog::build(),
             session_state: SessionState::Usable,
-            local_book: None,
+            local_orders: None,
         }
     }
 
-    /// The same fake, also listing the orders of `book` (which the local-candidate writer
-    /// places into) after each account's seeded orders. The seeded world is unchanged.
+    /// The same fake, also listing `orders` (the book the local-candidate writer places
+    /// into) after each account's seeded orders. The seeded world is unchanged.
     #[must_use]
-    pub fn with_local_book(mut self, book: LocalOrderBook) -> Self {
-        self.local_book = Some(book);
+    pub fn with_local_orders(mut self, orders: Arc<dyn LocalOrders>) -> Self {
+        self.local_orders = Some(orders);
         self
     }
 
@@ -250,11 +263,10 @@ fn live_order(
     })
 }
 
-/// A locally placed order as the broker lists it. The local writer never fills, so nothing is
-/// filled; a contract missing from the catalog (placed by a caller that skipped the preview)
-/// is shown by its id rather than failing the whole list.
-fn local_live_order(catalog: &Catalog, booked: &BookedOrder) -> LiveOrder {
-    let order = &booked.order;
+/// A locally placed order as the broker lists it at `now`. The local writer never fills, so
+/// nothing is filled; a contract missing from the catalog (placed by a caller that skipped the
+/// preview) is shown by its id rather than failing the whole list.
+fn local_live_order(catalog: &Catalog, order: &WorkingOrder, now: DateTime<Utc>) -> LiveOrder {
     LiveOrder {
         order_id: order.order_id.clone(),
         account_id: order.account_id.clone(),
@@ -271,7 +283,7 @@ fn local_live_order(catalog: &Catalog, booked: &BookedOrder) -> LiveOrder {
         stop_price: order.stop_price,
         time_in_force: order.time_in_force,
         status: order.status,
-        updated_at: booked.updated_at,
+        updated_at: now,
     }
 }
 
@@ -377,12 +389,12 @@ impl BrokerReader for FakeBroker {
             .iter()
             .map(|template| live_order(catalog, &book.account.id, template, now))
             .collect::<Result<Vec<_>, _>>()?;
-        if let Some(local_book) = &self.local_book {
+        if let Some(local_orders) = &self.local_orders {
             orders.extend(
-                local_book
+                local_orders
                     .orders_of(&book.account.id)
                     .iter()
-                    .map(|booked| local_live_order(catalog, booked)),
+                    .map(|order| local_live_order(catalog, order, now)),
             );
         }
         Ok(orders)
@@ -632,14 +644,14 @@ mod tests {
 
     #[tokio::test]
     async fn local_orders_are_listed_after_the_seeded_ones_of_their_account_only() {
-        use crate::adapters::outbound::local_candidate::LocalCandidateWriter;
+        use crate::adapters::outbound::local_candidate::{LocalCandidateWriter, LocalOrderBook};
         use crate::domain::ids::IdempotencyKey;
         use crate::domain::order::OrderStatus;
         use crate::ports::order_writer::PaperOrderWriter;
 
         let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
-        let book = LocalOrderBook::new(Arc::clone(&clock));
-        let fake = FakeBroker::new(clock).with_local_book(book.clone());
+        let book = LocalOrderBook::new();
+        let fake = FakeBroker::new(clock).with_local_orders(Arc::new(book.clone()));
         let writer = LocalCandidateWriter::with_book(book);
         let paper = account(known_ids::PAPER_USD_ACCOUNT);
         let euro = account(known_ids::PAPER_EUR_ACCOUNT);

@@ -13,7 +13,7 @@ use crate::adapters::outbound::client_portal::{
 use crate::adapters::outbound::clock::SystemClock;
 use crate::adapters::outbound::fake_broker::FakeBroker;
 use crate::adapters::outbound::key_file_secrets::{KeyFileSecretSource, KeyOrigin};
-use crate::adapters::outbound::local_candidate::LocalCandidateWriter;
+use crate::adapters::outbound::local_candidate::{LocalCandidateWriter, LocalOrderBook};
 use crate::adapters::outbound::memory_audit::MemoryAuditLog;
 use crate::adapters::outbound::memory_workflow::MemoryWorkflowStore;
 use crate::adapters::outbound::process_env::{self, EnvSecretSource};
@@ -78,8 +78,10 @@ pub fn build(settings: &Settings) -> Result<Gateway, GatewayError> {
     });
     let workflow: Arc<dyn WorkflowStore> = Arc::new(SqliteWorkflowStore::open(&workflow_path)?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (broker, portal) = broker_for(&settings.broker, &clock)?;
-    let paper_writer = paper_writer_for(settings, portal.as_deref())?;
+    // One fake world: local paper orders are listed by the fake broker.
+    let local_book = LocalOrderBook::new();
+    let (broker, portal) = broker_for(&settings.broker, &clock, &local_book)?;
+    let paper_writer = paper_writer_for(settings, portal.as_deref(), &local_book)?;
     Ok(Gateway::from_parts(GatewayParts {
         broker,
         clock,
@@ -99,10 +101,13 @@ pub fn build(settings: &Settings) -> Result<Gateway, GatewayError> {
 fn paper_writer_for(
     settings: &Settings,
     portal: Option<&ClientPortalBroker>,
+    local_book: &LocalOrderBook,
 ) -> Result<Arc<dyn PaperOrderWriter>, GatewayError> {
     match settings.paper_trading.writer {
         PaperWriterKind::Refusing => Ok(Arc::new(RefusingOrderWriter)),
-        PaperWriterKind::LocalCandidate => Ok(Arc::new(LocalCandidateWriter::new())),
+        PaperWriterKind::LocalCandidate => Ok(Arc::new(LocalCandidateWriter::with_book(
+            local_book.clone(),
+        ))),
         PaperWriterKind::ClientPortal => {
             let portal = portal.ok_or_else(|| {
                 GatewayError::config(
@@ -129,9 +134,14 @@ type BrokerChoice = (Arc<dyn BrokerReader>, Option<Arc<ClientPortalBroker>>);
 fn broker_for(
     backend: &BrokerBackend,
     clock: &Arc<dyn Clock>,
+    local_book: &LocalOrderBook,
 ) -> Result<BrokerChoice, GatewayError> {
     match backend {
-        BrokerBackend::Fake => Ok((Arc::new(FakeBroker::new(Arc::clone(clock))), None)),
+        BrokerBackend::Fake => {
+            let fake =
+                FakeBroker::new(Arc::clone(clock)).with_local_orders(Arc::new(local_book.clone()));
+            Ok((Arc::new(fake), None))
+        }
         BrokerBackend::ClientPortalGateway {
             base_url,
             allow_insecure_tls_for_localhost,

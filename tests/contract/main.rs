@@ -24,6 +24,7 @@ mod client_portal_pacing;
 mod config_limits;
 mod cp_order_double;
 mod error_codes;
+mod fake_world;
 mod mcp;
 mod mcp_frames;
 mod mcp_interop;

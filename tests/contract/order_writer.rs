@@ -14,7 +14,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
 use ibkr_agent_gateway::adapters::outbound::fake_broker::{FakeBroker, known_ids};
-use ibkr_agent_gateway::adapters::outbound::local_candidate::LocalCandidateWriter;
+use ibkr_agent_gateway::adapters::outbound::local_candidate::{
+    LocalCandidateWriter, LocalOrderBook,
+};
 use ibkr_agent_gateway::adapters::outbound::refusing_writer::RefusingOrderWriter;
 use ibkr_agent_gateway::domain::error_code::ErrorCode;
 use ibkr_agent_gateway::domain::ids::{AccountId, BrokerOrderId, ContractId, IdempotencyKey};
@@ -686,16 +688,39 @@ async fn fake_what_if_refuses_an_unknown_account() {
     );
 }
 
+/// One fake world: the fake broker and the local-candidate writer on one shared book. A
+/// what-if (the preview's broker call) must leave that book as it was; a submit adds to it,
+/// and the fake lists the new order beside its seeded ones.
 #[tokio::test]
-async fn fake_what_if_creates_no_order_state() {
+async fn fake_what_if_leaves_the_shared_book_unchanged_while_a_submit_adds_to_it() {
     let fixture = local_candidate().await;
-    let fake = fake_broker();
-    let before = fake.live_orders(&fixture.account).await.unwrap();
+    let clock = Arc::new(FixedClock::new(
+        DateTime::parse_from_rfc3339("2026-11-27T15:30:17Z")
+            .unwrap()
+            .with_timezone(&Utc),
+    ));
+    let book = LocalOrderBook::new();
+    let fake = FakeBroker::new(clock).with_local_orders(Arc::new(book.clone()));
+    let writer = LocalCandidateWriter::with_book(book.clone());
+    let seeded = fake.live_orders(&fixture.account).await.unwrap();
+
     fake.what_if(&fixture.account, &[limit(&fixture, "10", "190.00")])
         .await
         .unwrap();
     fake.what_if(&fixture.account, bracket(&fixture).legs())
         .await
         .unwrap();
-    assert_eq!(fake.live_orders(&fixture.account).await.unwrap(), before);
+    assert!(book.is_empty(), "a what-if placed {} order(s)", book.len());
+    assert_eq!(fake.live_orders(&fixture.account).await.unwrap(), seeded);
+
+    let placed = writer
+        .submit(&limit(&fixture, "10", "190.00"), &key("shared-1"))
+        .await
+        .unwrap();
+    assert_eq!(book.len(), 1);
+    let listed = fake.live_orders(&fixture.account).await.unwrap();
+    assert_eq!(listed.len(), seeded.len() + 1);
+    let last = listed.last().unwrap();
+    assert_eq!(last.order_id, placed.order_id);
+    assert_eq!(last.status, OrderStatus::Submitted);
 }

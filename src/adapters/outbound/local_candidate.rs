@@ -7,11 +7,17 @@
 //! untriggered stops report `PreSubmitted`, a cancel of a finished order is rejected. Order ids
 //! come from a counter (`lc-1`, `lc-2`, …) so runs are repeatable. Nothing survives the process
 //! and nothing ever fills.
+//!
+//! The book is a [`LocalOrderBook`], a handle that can be shared: the composition root hands
+//! the same book to the fake broker (as its [`LocalOrders`]), so on the fake backend an order
+//! placed here is listed by `orders list` beside the fake's fixed orders (one fake world, not
+//! two).
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
+use crate::adapters::outbound::fake_broker::LocalOrders;
 use crate::domain::ids::{AccountId, BrokerOrderId, IdempotencyKey};
 use crate::domain::order::{OrderStatus, OrderType};
 use crate::domain::order_intent::{BracketIntent, OrderIntent};
@@ -28,8 +34,50 @@ const CANCEL_MESSAGE: &str = "Request was submitted";
 /// A paper order writer with a local book and no network.
 #[derive(Debug, Default)]
 pub struct LocalCandidateWriter {
+    book: LocalOrderBook,
+}
+
+/// The in-process book of locally placed paper orders. Clones are handles to the same book:
+/// the local-candidate writer writes it, and a reader (the fake broker) lists its orders.
+/// Orders are marked, never removed, so the book only grows.
+#[derive(Debug, Clone, Default)]
+pub struct LocalOrderBook {
     // A std mutex: no method holds it across an await.
-    book: Mutex<Book>,
+    book: Arc<Mutex<Book>>,
+}
+
+impl LocalOrderBook {
+    /// An empty book; the first order id is `lc-1`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many orders the book holds, in every account (a bracket counts three).
+    pub fn len(&self) -> usize {
+        self.lock().orders.len()
+    }
+
+    /// True when no order was ever placed in the book.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Book> {
+        // Every change is applied only after its checks pass, so a book whose lock was
+        // poisoned by a panicking holder is still consistent.
+        self.book.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl LocalOrders for LocalOrderBook {
+    fn orders_of(&self, account: &AccountId) -> Vec<WorkingOrder> {
+        self.lock()
+            .orders
+            .iter()
+            .filter(|order| &order.account_id == account)
+            .cloned()
+            .collect()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -169,20 +217,23 @@ impl Book {
 }
 
 impl LocalCandidateWriter {
-    /// A writer with an empty book; the first order id is `lc-1`.
+    /// A writer with an empty book of its own; the first order id is `lc-1`.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// A writer that places its orders in `book`, which others (the fake broker) may read.
+    pub fn with_book(book: LocalOrderBook) -> Self {
+        Self { book }
+    }
+
     /// How many orders the book holds (a bracket counts three); for tests.
     pub fn submitted_count(&self) -> usize {
-        self.book().orders.len()
+        self.book.len()
     }
 
     fn book(&self) -> MutexGuard<'_, Book> {
-        // Every change is applied only after its checks pass, so a book whose lock was
-        // poisoned by a panicking holder is still consistent.
-        self.book.lock().unwrap_or_else(PoisonError::into_inner)
+        self.book.lock()
     }
 }
 
@@ -412,6 +463,37 @@ mod tests {
         assert_eq!(
             writer.find_by_client_order_id(&stranger, &key("k")).await,
             Ok(None)
+        );
+    }
+
+    #[tokio::test]
+    async fn writers_on_clones_of_a_book_share_its_orders_and_ids() {
+        let book = LocalOrderBook::new();
+        let writer = LocalCandidateWriter::with_book(book.clone());
+        let paper = account("DU1234567");
+        assert!(book.is_empty());
+        let placed = writer
+            .submit(&limit("DU1234567", "10", "190"), &key("k"))
+            .await
+            .unwrap();
+        let listed = book.orders_of(&paper);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].order_id, placed.order_id);
+        assert!(book.orders_of(&account("DU7654320")).is_empty());
+
+        writer.cancel(&paper, &placed.order_id).await.unwrap();
+        assert_eq!(book.orders_of(&paper)[0].status, OrderStatus::Cancelled);
+        // A second writer on the same book continues its ids, and the first sees its orders.
+        let other = LocalCandidateWriter::with_book(book.clone());
+        let next = other
+            .submit(&limit("DU1234567", "1", "190"), &key("k-2"))
+            .await
+            .unwrap();
+        assert_eq!(next.order_id.as_str(), "lc-2");
+        assert_eq!(writer.submitted_count(), 2);
+        assert_eq!(
+            writer.order(&paper, &next.order_id).await.unwrap(),
+            book.orders_of(&paper).pop()
         );
     }
 

@@ -14,7 +14,14 @@
 //!   ([`BrokerError::MarketDataUnavailable`] for quotes and bars).
 //!
 //! Order what-ifs follow a small invented cost and margin model (see `what_if`) and never
-//! create order state: the fake's books are fixed.
+//! create order state: the fake's seeded books are fixed.
+//!
+//! Paper orders placed through the local-candidate writer join this world when the fake is
+//! handed that writer's book as its [`LocalOrders`] (see [`FakeBroker::with_local_orders`]):
+//! `live_orders` lists them after the account's seeded orders, in placement order, with their
+//! current status, stamped with the clock's time of the listing (the local book keeps no
+//! times). That writer never fills, so executions stay the seeded fills; positions and
+//! summaries are unchanged by local orders.
 //!
 //! Nothing here performs I/O or draws randomness: every value comes from the catalog, the
 //! clock, or a fixed integer hash of the contract id, so equal clocks give equal answers.
@@ -37,13 +44,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 
 use self::catalog::{AccountBook, Catalog, FillTemplate, Listing, OrderTemplate};
 use crate::domain::account::{Account, AccountSummary};
 use crate::domain::ids::{AccountId, ContractId};
 use crate::domain::instrument::{AssetClass, Contract, ContractQuery};
 use crate::domain::market_data::{BarSeries, BarsRequest, Quote};
-use crate::domain::money::Money;
+use crate::domain::money::{Money, Quantity};
 use crate::domain::order::{Execution, LiveOrder};
 use crate::domain::order_intent::OrderIntent;
 use crate::domain::portfolio::Position;
@@ -51,6 +59,7 @@ use crate::domain::preview::WhatIf;
 use crate::domain::session::{SessionState, SessionStatus};
 use crate::ports::broker_reader::{BrokerError, BrokerReader};
 use crate::ports::clock::Clock;
+use crate::ports::order_writer::WorkingOrder;
 
 /// The ids of the fake broker's fixed world, for tests and demos.
 pub mod known_ids {
@@ -98,12 +107,27 @@ pub mod known_ids {
     pub const NO_DATA: u64 = 431_926_001;
 }
 
+/// Orders placed outside the fake's seeded world that it lists as its own: the book of the
+/// local-candidate writer, so that paper orders placed locally and the fake's orders are one
+/// world.
+pub trait LocalOrders: Send + Sync {
+    /// The orders of `account`, in placement order, with their current status; empty for an
+    /// account without any.
+    ///
+    /// # Errors
+    /// None: the orders are in memory.
+    fn orders_of(&self, account: &AccountId) -> Vec<WorkingOrder>;
+}
+
 /// The embedded fake broker. See the module documentation for its world.
 pub struct FakeBroker {
     clock: Arc<dyn Clock>,
     /// Built once at construction; an `Err` is a catalog bug, reported by every data call.
     catalog: Result<Catalog, BrokerError>,
     session_state: SessionState,
+    /// Paper orders placed locally, shared with the local-candidate writer; `None` lists the
+    /// seeded orders only.
+    local_orders: Option<Arc<dyn LocalOrders>>,
 }
 
 impl fmt::Debug for FakeBroker {
@@ -111,6 +135,7 @@ impl fmt::Debug for FakeBroker {
         f.debug_struct("FakeBroker")
             .field("session_state", &self.session_state)
             .field("catalog_ok", &self.catalog.is_ok())
+            .field("local_orders", &self.local_orders.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -122,7 +147,16 @@ impl FakeBroker {
             clock,
             catalog: Catalog::build(),
             session_state: SessionState::Usable,
+            local_orders: None,
         }
+    }
+
+    /// The same fake, also listing `orders` (the book the local-candidate writer places
+    /// into) after each account's seeded orders. The seeded world is unchanged.
+    #[must_use]
+    pub fn with_local_orders(mut self, orders: Arc<dyn LocalOrders>) -> Self {
+        self.local_orders = Some(orders);
+        self
     }
 
     /// The same fake with its session in `state`. When the state is not usable, every data
@@ -229,6 +263,30 @@ fn live_order(
     })
 }
 
+/// A locally placed order as the broker lists it at `now`. The local writer never fills, so
+/// nothing is filled; a contract missing from the catalog (placed by a caller that skipped the
+/// preview) is shown by its id rather than failing the whole list.
+fn local_live_order(catalog: &Catalog, order: &WorkingOrder, now: DateTime<Utc>) -> LiveOrder {
+    LiveOrder {
+        order_id: order.order_id.clone(),
+        account_id: order.account_id.clone(),
+        contract_id: order.contract_id,
+        symbol: catalog.listing(order.contract_id).map_or_else(
+            || order.contract_id.to_string(),
+            |listing| display_symbol(&listing.contract),
+        ),
+        side: order.side,
+        order_type: order.order_type,
+        quantity: order.quantity,
+        filled_quantity: Quantity::new(Decimal::ZERO),
+        limit_price: order.limit_price,
+        stop_price: order.stop_price,
+        time_in_force: order.time_in_force,
+        status: order.status,
+        updated_at: now,
+    }
+}
+
 fn execution(
     catalog: &Catalog,
     account_id: &AccountId,
@@ -326,10 +384,20 @@ impl BrokerReader for FakeBroker {
     async fn live_orders(&self, account: &AccountId) -> Result<Vec<LiveOrder>, BrokerError> {
         let (catalog, book) = self.usable_book(account)?;
         let now = self.clock.now();
-        book.orders
+        let mut orders = book
+            .orders
             .iter()
             .map(|template| live_order(catalog, &book.account.id, template, now))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(local_orders) = &self.local_orders {
+            orders.extend(
+                local_orders
+                    .orders_of(&book.account.id)
+                    .iter()
+                    .map(|order| local_live_order(catalog, order, now)),
+            );
+        }
+        Ok(orders)
     }
 
     async fn executions(
@@ -554,5 +622,82 @@ mod tests {
         }
         let usable = FakeBroker::new(clock).session_status().await.unwrap();
         assert!(usable.authenticated && usable.connected && !usable.competing);
+    }
+
+    fn buy_limit(account_raw: &str, contract: u64) -> OrderIntent {
+        use crate::domain::money::Price;
+        use crate::domain::order::{OrderSide, OrderType, TimeInForce};
+        use crate::domain::order_intent::IntentParts;
+        OrderIntent::new(IntentParts {
+            account_id: account(account_raw),
+            contract_id: conid(contract),
+            side: OrderSide::Buy,
+            quantity: Quantity::parse("10").unwrap(),
+            order_type: OrderType::Limit,
+            limit_price: Some(Price::parse("190").unwrap()),
+            stop_price: None,
+            trailing: None,
+            time_in_force: TimeInForce::Day,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn local_orders_are_listed_after_the_seeded_ones_of_their_account_only() {
+        use crate::adapters::outbound::local_candidate::{LocalCandidateWriter, LocalOrderBook};
+        use crate::domain::ids::IdempotencyKey;
+        use crate::domain::order::OrderStatus;
+        use crate::ports::order_writer::PaperOrderWriter;
+
+        let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
+        let book = LocalOrderBook::new();
+        let fake = FakeBroker::new(clock).with_local_orders(Arc::new(book.clone()));
+        let writer = LocalCandidateWriter::with_book(book);
+        let paper = account(known_ids::PAPER_USD_ACCOUNT);
+        let euro = account(known_ids::PAPER_EUR_ACCOUNT);
+        let seeded = fake.live_orders(&paper).await.unwrap();
+        let seeded_euro = fake.live_orders(&euro).await.unwrap();
+        let fills = fake.executions(&paper, None).await.unwrap();
+        let positions = fake.positions(&paper).await.unwrap();
+
+        let key = |raw: &str| IdempotencyKey::parse(raw).unwrap();
+        writer
+            .submit(
+                &buy_limit(known_ids::PAPER_USD_ACCOUNT, known_ids::AAPL),
+                &key("k-1"),
+            )
+            .await
+            .unwrap();
+        // A contract the catalog lacks is shown by its id, not an error for the whole list.
+        writer
+            .submit(&buy_limit(known_ids::PAPER_USD_ACCOUNT, 4242), &key("k-2"))
+            .await
+            .unwrap();
+
+        let listed = fake.live_orders(&paper).await.unwrap();
+        assert_eq!(
+            listed[..seeded.len()],
+            seeded[..],
+            "seeded orders come first"
+        );
+        let local: Vec<_> = listed[seeded.len()..]
+            .iter()
+            .map(|order| (order.order_id.as_str(), order.symbol.as_str(), order.status))
+            .collect();
+        assert_eq!(
+            local,
+            [
+                ("lc-1", "AAPL", OrderStatus::Submitted),
+                ("lc-2", "4242", OrderStatus::Submitted)
+            ]
+        );
+        assert!(
+            listed[seeded.len()..].iter().all(|order| {
+                order.updated_at == now() && order.filled_quantity.value().is_zero()
+            })
+        );
+        assert_eq!(fake.live_orders(&euro).await.unwrap(), seeded_euro);
+        assert_eq!(fake.executions(&paper, None).await.unwrap(), fills);
+        assert_eq!(fake.positions(&paper).await.unwrap(), positions);
     }
 }

@@ -148,6 +148,7 @@ async fn a_paper_order_placed_on_the_fake_backend_is_listed_and_its_cancel_shows
                 account: PAPER.into(),
                 order_id: order_id.clone(),
                 idempotency_key: "fake-world-cancel-1".into(),
+                approval_id: None,
             },
         )
         .await

@@ -275,7 +275,7 @@ fn local_live_order(catalog: &Catalog, order: &WorkingOrder, now: DateTime<Utc>)
             || order.contract_id.to_string(),
             |listing| display_symbol(&listing.contract),
         ),
-        side: order.side,
+        side: order.side.into(),
         order_type: order.order_type,
         quantity: order.quantity,
         filled_quantity: Quantity::new(Decimal::ZERO),

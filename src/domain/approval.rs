@@ -6,11 +6,22 @@
 //!
 //! A preview has at most one approval that is usable or was used: another is refused
 //! ([`Approval::blocks_new_approval`]) unless every earlier one was revoked or expired unused.
+//!
+//! The stores gather the facts (the stored approval and the states of the writes naming it,
+//! as a [`WriteHold`]) and ask the rules here; they do not restate them. The rules:
+//! - a write may begin with an approval that is stored approved, unexpired when the write
+//!   starts and held by no other write ([`Approval::admits_write`]);
+//! - an unused approval is closed only as revoked or expired
+//!   ([`ApprovalStatus::closes_unused`]), and only while it is stored approved and no write
+//!   that may still finish holds it ([`Approval::closable`]);
+//! - a new approval of a preview is refused while an earlier one blocks it
+//!   ([`Approval::blocks_new_approval`]).
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
 use super::audit::{Actor, Surface};
+use super::idempotency::IdempotencyState;
 use super::ids::{AccountId, ApprovalId, PreviewId};
 use super::order_intent::OrderDigest;
 
@@ -50,6 +61,45 @@ impl ApprovalStatus {
         [Self::Approved, Self::Consumed, Self::Expired, Self::Revoked]
             .into_iter()
             .find(|status| status.as_str() == raw)
+    }
+
+    /// True for the statuses an unused approval may be closed with: revoked or expired. Only a
+    /// completed write consumes an approval, and nothing reopens one.
+    pub fn closes_unused(self) -> bool {
+        matches!(self, Self::Revoked | Self::Expired)
+    }
+}
+
+/// How the writes (idempotency records) that name an approval hold it. An approval backs at
+/// most one write that did not fail, and a failed write (the broker definitely did not act)
+/// holds nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WriteHold {
+    /// No write names it, or every one that does failed.
+    Free,
+    /// A write that may still finish (`pending` or `needs_review`) names it: its order may be
+    /// at the broker, even past the approval's expiry.
+    Unfinished,
+    /// A completed write used it.
+    Completed,
+}
+
+impl WriteHold {
+    /// The hold of an approval named by writes in `states`. An unfinished write outweighs a
+    /// completed one.
+    pub fn of(states: impl IntoIterator<Item = IdempotencyState>) -> Self {
+        states
+            .into_iter()
+            .fold(Self::Free, |hold, state| match state {
+                IdempotencyState::Pending | IdempotencyState::NeedsReview => Self::Unfinished,
+                IdempotencyState::Completed if hold == Self::Free => Self::Completed,
+                IdempotencyState::Completed | IdempotencyState::Failed => hold,
+            })
+    }
+
+    /// True when a write holds the approval: it is not [`WriteHold::Free`].
+    pub fn is_held(self) -> bool {
+        self != Self::Free
     }
 }
 
@@ -129,15 +179,29 @@ pub struct Approval {
 
 impl Approval {
     /// True when this approval stops another approval of the same preview at `now`: it was
-    /// used (consumed), it is still usable, or a write holds it (`held`: an unfinished or
-    /// completed idempotency record names it, even past its expiry). Only an approval that was
-    /// revoked, or that expired unused, leaves room for a new one.
-    pub fn blocks_new_approval(&self, now: DateTime<Utc>, held: bool) -> bool {
+    /// used (consumed), it is still usable, or a write holds it (`hold`, even past its
+    /// expiry: the order may be at the broker). Only an approval that was revoked, or that
+    /// expired unused, leaves room for a new one.
+    pub fn blocks_new_approval(&self, now: DateTime<Utc>, hold: WriteHold) -> bool {
         match self.status {
             ApprovalStatus::Consumed => true,
-            ApprovalStatus::Approved => held || now < self.expires_at,
+            ApprovalStatus::Approved => hold.is_held() || now < self.expires_at,
             ApprovalStatus::Expired | ApprovalStatus::Revoked => false,
         }
+    }
+
+    /// True when a write starting at `at` may take this approval: it is stored approved, not
+    /// expired at `at`, and no other write holds it (`hold`). Account and digest are the
+    /// caller's check ([`Approval::check_usable`]).
+    pub fn admits_write(&self, at: DateTime<Utc>, hold: WriteHold) -> bool {
+        self.effective_status(at) == ApprovalStatus::Approved && !hold.is_held()
+    }
+
+    /// True when this approval may be closed unused (revoked or expired): it is stored
+    /// approved and no write that may still finish holds it (`hold`). An approval past its
+    /// expiry is still closable: that is how it comes to be stored as expired.
+    pub fn closable(&self, hold: WriteHold) -> bool {
+        self.status == ApprovalStatus::Approved && hold != WriteHold::Unfinished
     }
 
     /// The status as of `now`: a stored `approved` past its expiry reads as `expired`.
@@ -233,13 +297,74 @@ mod tests {
     fn only_a_revoked_or_unused_expired_approval_leaves_room_for_another() {
         let a = approval(ApprovalStatus::Approved);
         let now = a.created_at;
-        assert!(a.blocks_new_approval(now, false));
-        assert!(!a.blocks_new_approval(a.expires_at, false));
+        assert!(a.blocks_new_approval(now, WriteHold::Free));
+        assert!(!a.blocks_new_approval(a.expires_at, WriteHold::Free));
         // Past its expiry but held by a write: the order may be at the broker.
-        assert!(a.blocks_new_approval(a.expires_at, true));
-        assert!(approval(ApprovalStatus::Consumed).blocks_new_approval(now, false));
-        assert!(!approval(ApprovalStatus::Revoked).blocks_new_approval(now, false));
-        assert!(!approval(ApprovalStatus::Expired).blocks_new_approval(now, false));
+        assert!(a.blocks_new_approval(a.expires_at, WriteHold::Unfinished));
+        assert!(a.blocks_new_approval(a.expires_at, WriteHold::Completed));
+        assert!(approval(ApprovalStatus::Consumed).blocks_new_approval(now, WriteHold::Free));
+        for unused in [ApprovalStatus::Revoked, ApprovalStatus::Expired] {
+            assert!(!approval(unused).blocks_new_approval(now, WriteHold::Free));
+        }
+    }
+
+    #[test]
+    fn a_write_may_take_only_an_approved_unexpired_unheld_approval() {
+        let a = approval(ApprovalStatus::Approved);
+        let now = a.created_at;
+        assert!(a.admits_write(now, WriteHold::Free));
+        // The last instant before expiry admits; expiry itself does not.
+        let last = a.expires_at - chrono::Duration::nanoseconds(1);
+        assert!(a.admits_write(last, WriteHold::Free));
+        assert!(!a.admits_write(a.expires_at, WriteHold::Free));
+        // Another write holds it, finished or not.
+        assert!(!a.admits_write(now, WriteHold::Unfinished));
+        assert!(!a.admits_write(now, WriteHold::Completed));
+        for closed in [
+            ApprovalStatus::Consumed,
+            ApprovalStatus::Expired,
+            ApprovalStatus::Revoked,
+        ] {
+            assert!(!approval(closed).admits_write(now, WriteHold::Free));
+        }
+    }
+
+    #[test]
+    fn only_an_approved_approval_no_unfinished_write_holds_can_be_closed() {
+        let a = approval(ApprovalStatus::Approved);
+        assert!(a.closable(WriteHold::Free));
+        assert!(!a.closable(WriteHold::Unfinished));
+        for closed in [
+            ApprovalStatus::Consumed,
+            ApprovalStatus::Expired,
+            ApprovalStatus::Revoked,
+        ] {
+            assert!(!approval(closed).closable(WriteHold::Free));
+        }
+        let closing: Vec<ApprovalStatus> = [
+            ApprovalStatus::Approved,
+            ApprovalStatus::Consumed,
+            ApprovalStatus::Expired,
+            ApprovalStatus::Revoked,
+        ]
+        .into_iter()
+        .filter(|status| status.closes_unused())
+        .collect();
+        assert_eq!(closing, [ApprovalStatus::Expired, ApprovalStatus::Revoked]);
+    }
+
+    #[test]
+    fn a_failed_write_holds_nothing_and_an_unfinished_one_outweighs_a_completed_one() {
+        use IdempotencyState::{Completed, Failed, NeedsReview, Pending};
+        assert_eq!(WriteHold::of([]), WriteHold::Free);
+        assert_eq!(WriteHold::of([Failed, Failed]), WriteHold::Free);
+        assert_eq!(WriteHold::of([Failed, Pending]), WriteHold::Unfinished);
+        assert_eq!(WriteHold::of([NeedsReview]), WriteHold::Unfinished);
+        assert_eq!(WriteHold::of([Failed, Completed]), WriteHold::Completed);
+        assert_eq!(WriteHold::of([Completed, Pending]), WriteHold::Unfinished);
+        assert_eq!(WriteHold::of([Pending, Completed]), WriteHold::Unfinished);
+        assert!(!WriteHold::Free.is_held());
+        assert!(WriteHold::Unfinished.is_held() && WriteHold::Completed.is_held());
     }
 
     #[test]

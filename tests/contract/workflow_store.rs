@@ -94,6 +94,7 @@ workflow_contract_suite!(memory =>
     finishing_a_missing_record_is_a_wrong_state,
     pending_lists_only_pending_oldest_first,
     a_preview_has_one_usable_or_used_approval,
+    a_write_under_review_blocks_a_new_approval_past_expiry,
     completed_lists_an_operations_completed_records_newest_first,
 );
 
@@ -117,6 +118,7 @@ workflow_contract_suite!(sqlite =>
     finishing_a_missing_record_is_a_wrong_state,
     pending_lists_only_pending_oldest_first,
     a_preview_has_one_usable_or_used_approval,
+    a_write_under_review_blocks_a_new_approval_past_expiry,
     completed_lists_an_operations_completed_records_newest_first,
 );
 
@@ -910,6 +912,46 @@ async fn a_preview_has_one_usable_or_used_approval(fixture: &Fixture) {
         Ok(InsertApproval::Inserted)
     );
     for refused_id in ["apr_2", "apr_3", "apr_5"] {
+        assert_eq!(store.approval(&approval_id(refused_id)).await, Ok(None));
+    }
+}
+
+async fn a_write_under_review_blocks_a_new_approval_past_expiry(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    let refused = Ok(InsertApproval::PreviewAlreadyApproved);
+    assert_eq!(
+        store.insert_approval(&shared("apr_1", 0)).await,
+        Ok(InsertApproval::Inserted)
+    );
+    let write = record("k-1", Some("apr_1"));
+    assert_eq!(store.begin(&write).await, Ok(BeginOutcome::Started));
+    store
+        .mark_needs_review(&key_of(&write), t0() + Duration::seconds(20))
+        .await
+        .unwrap();
+    // Its outcome is unknown, so the order may be at the broker: long past the approval's
+    // expiry, it still blocks, and it cannot be closed.
+    assert_eq!(
+        store.insert_approval(&shared("apr_2", 100_000)).await,
+        refused
+    );
+    assert!(
+        !store
+            .close_approval(
+                &approval_id("apr_1"),
+                ApprovalStatus::Expired,
+                t0() + Duration::seconds(100_000)
+            )
+            .await
+            .unwrap()
+    );
+    // Once it completes, the approval is consumed and blocks for good.
+    store.complete(&key_of(&write), "{}", t0()).await.unwrap();
+    assert_eq!(
+        store.insert_approval(&shared("apr_3", 200_000)).await,
+        refused
+    );
+    for refused_id in ["apr_2", "apr_3"] {
         assert_eq!(store.approval(&approval_id(refused_id)).await, Ok(None));
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::approval::{Approval, ApprovalStatus};
+use crate::domain::approval::{Approval, ApprovalStatus, WriteHold};
 use crate::domain::idempotency::{IdempotencyRecord, IdempotencyState, WriteOperation};
 use crate::domain::ids::{AccountId, ApprovalId, PreviewId};
 use crate::domain::preview::Preview;
@@ -63,11 +63,14 @@ impl MemoryWorkflowStore {
 }
 
 impl State {
-    /// True when a record in one of the `held_by` states names `approval`.
-    fn approval_held(&self, approval: &ApprovalId, held_by: &[IdempotencyState]) -> bool {
-        self.records.values().any(|record| {
-            record.approval_id.as_ref() == Some(approval) && held_by.contains(&record.state)
-        })
+    /// How the records naming `approval` hold it.
+    fn write_hold(&self, approval: &ApprovalId) -> WriteHold {
+        WriteHold::of(
+            self.records
+                .values()
+                .filter(|record| record.approval_id.as_ref() == Some(approval))
+                .map(|record| record.state),
+        )
     }
 
     /// The record under `key` when it is in one of `from`; else [`StoreError::WrongState`].
@@ -83,14 +86,7 @@ impl State {
     }
 }
 
-/// The states in which a record holds its approval.
-const HOLDING: [IdempotencyState; 3] = [
-    IdempotencyState::Pending,
-    IdempotencyState::NeedsReview,
-    IdempotencyState::Completed,
-];
-
-/// The states in which a record holds its approval and may still finish.
+/// The states in which a record may still finish.
 const UNFINISHED: [IdempotencyState; 2] =
     [IdempotencyState::Pending, IdempotencyState::NeedsReview];
 
@@ -129,10 +125,7 @@ impl WorkflowStore for MemoryWorkflowStore {
         }
         let blocked = state.approvals.values().any(|earlier| {
             earlier.preview_id == approval.preview_id
-                && earlier.blocks_new_approval(
-                    approval.created_at,
-                    state.approval_held(&earlier.id, &HOLDING),
-                )
+                && earlier.blocks_new_approval(approval.created_at, state.write_hold(&earlier.id))
         });
         if blocked {
             return Ok(InsertApproval::PreviewAlreadyApproved);
@@ -167,14 +160,12 @@ impl WorkflowStore for MemoryWorkflowStore {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut state = self.lock()?;
-        if !matches!(status, ApprovalStatus::Revoked | ApprovalStatus::Expired) {
+        if !status.closes_unused() {
             return Err(StoreError::WrongState);
         }
-        if state.approval_held(id, &UNFINISHED) {
-            return Ok(false);
-        }
+        let hold = state.write_hold(id);
         match state.approvals.get_mut(id) {
-            Some(approval) if approval.status == ApprovalStatus::Approved => {
+            Some(approval) if approval.closable(hold) => {
                 approval.status = status;
                 approval.closed_at = Some(at);
                 Ok(true)
@@ -194,11 +185,12 @@ impl WorkflowStore for MemoryWorkflowStore {
             return Ok(BeginOutcome::Existing(existing.clone()));
         }
         if let Some(approval_id) = &record.approval_id {
-            let usable = state.approvals.get(approval_id).is_some_and(|approval| {
-                approval.status == ApprovalStatus::Approved
-                    && approval.expires_at > record.started_at
-            });
-            if !usable || state.approval_held(approval_id, &HOLDING) {
+            let hold = state.write_hold(approval_id);
+            let admitted = state
+                .approvals
+                .get(approval_id)
+                .is_some_and(|approval| approval.admits_write(record.started_at, hold));
+            if !admitted {
                 return Ok(BeginOutcome::ApprovalUnavailable);
             }
         }

@@ -12,4 +12,5 @@ mod private_files;
 pub mod process_env;
 pub mod refusing_writer;
 pub mod sqlite_audit;
+mod sqlite_file;
 pub mod sqlite_workflow;

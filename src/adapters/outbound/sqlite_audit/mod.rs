@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::private_files::{create_private_dir, open_private, restrict_to_owner};
+use super::sqlite_file::prepare_private_file;
 use crate::domain::audit::chain::{ChainKey, Expectations, VerifyReport};
 use crate::domain::audit::{AuditEvent, AuditRecord};
 use crate::ports::audit_log::{AppendReceipt, AuditError, AuditLog, RecordSink};
@@ -76,7 +76,9 @@ impl SqliteAuditLog {
     /// # Errors
     /// [`AuditError::WriteFailed`] when the directory, the file or the schema cannot be set up.
     pub fn open(path: &Path, key: ChainKey) -> Result<Self, AuditError> {
-        prepare_private_file(path)?;
+        prepare_private_file(path, "audit").map_err(|error| AuditError::WriteFailed {
+            detail: error.to_string(),
+        })?;
         let writer = WriterHandle::spawn(path.to_path_buf(), key.clone())?;
         Ok(Self::assemble(path, key, Some(writer)))
     }
@@ -171,33 +173,6 @@ impl AuditLog for SqliteAuditLog {
         let expectations = expectations.clone();
         self.read(move |shared| verify::verify(&shared.readers, &shared.key, &expectations))
             .await
-    }
-}
-
-/// Creates the parent directory (owner-only) if missing, creates the file owner-only if
-/// missing, and restricts an existing file to its owner.
-fn prepare_private_file(path: &Path) -> Result<(), AuditError> {
-    let fail = |detail: &str| AuditError::WriteFailed {
-        detail: detail.to_owned(),
-    };
-    if let Some(parent) = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-    {
-        create_private_dir(parent).map_err(|_| fail("cannot create the audit directory"))?;
-    }
-    // Creating the file ourselves (rather than letting SQLite do it) means it never exists
-    // with the umask's wider mode.
-    open_private(path, false).map_err(|_| fail("cannot create the audit database file"))?;
-    restrict_to_owner(path).map_err(|_| fail("cannot restrict the audit database to its owner"))
-}
-
-/// SQLite's error class (e.g. `ConstraintViolation`, `ReadOnly`), which names no path and no
-/// stored value, unlike some of rusqlite's messages.
-fn sqlite_reason(error: &rusqlite::Error) -> String {
-    match error {
-        rusqlite::Error::SqliteFailure(failure, _) => format!("sqlite {:?}", failure.code),
-        _ => "sqlite interface error".to_owned(),
     }
 }
 

@@ -11,8 +11,8 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, Row};
 
 use super::schema::{CHAIN_HASH_COLUMN, COLUMNS};
-use super::sqlite_reason;
 use super::writer::BUSY_TIMEOUT;
+use crate::adapters::outbound::sqlite_file::sqlite_reason;
 use crate::domain::audit::{AuditColumns, AuditRecord};
 use crate::ports::audit_log::{AuditError, RecordSink};
 

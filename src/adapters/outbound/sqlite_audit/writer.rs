@@ -16,7 +16,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
 use super::schema;
-use super::sqlite_reason;
+use crate::adapters::outbound::sqlite_file::sqlite_reason;
 use crate::domain::audit::chain::{self, ChainHash, ChainKey, GENESIS};
 use crate::domain::audit::{AuditEvent, Durability};
 use crate::ports::audit_log::{AppendReceipt, AuditError};

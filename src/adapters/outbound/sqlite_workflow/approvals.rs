@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{corrupt, insert_failed, records, timestamps, unavailable};
-use crate::domain::approval::{Approval, ApprovalStatus, ApproverKind};
+use crate::domain::approval::{Approval, ApprovalStatus, ApproverKind, WriteHold};
 use crate::domain::audit::{Actor, Surface};
+use crate::domain::idempotency::IdempotencyState;
 use crate::domain::ids::{AccountId, ApprovalId, PreviewId};
 use crate::domain::order_intent::OrderDigest;
 use crate::ports::workflow_store::{InsertApproval, StoreError};
@@ -40,25 +41,19 @@ pub(super) fn insert(
         let fail = unavailable("read the preview's approvals");
         let mut statement = transaction
             .prepare(&format!(
-                "SELECT {COLUMNS}, EXISTS (SELECT 1 FROM idempotency_records \
-                 WHERE idempotency_records.approval_id = approvals.id \
-                 AND idempotency_records.state != 'failed') \
-                 FROM approvals WHERE preview_id = ?1"
+                "SELECT {COLUMNS} FROM approvals WHERE preview_id = ?1"
             ))
             .map_err(&fail)?;
         statement
-            .query_map(params![approval.preview_id.as_str()], |row| {
-                Ok((ApprovalRow::read(row)?, row.get::<_, bool>(11)?))
-            })
+            .query_map(params![approval.preview_id.as_str()], ApprovalRow::read)
             .map_err(&fail)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(&fail)?
     };
-    for (row, held) in earlier {
-        if row
-            .into_approval()?
-            .blocks_new_approval(approval.created_at, held)
-        {
+    for row in earlier {
+        let earlier = row.into_approval()?;
+        let hold = write_hold(&transaction, &earlier.id)?;
+        if earlier.blocks_new_approval(approval.created_at, hold) {
             return Ok(InsertApproval::PreviewAlreadyApproved);
         }
     }
@@ -124,7 +119,7 @@ pub(super) fn newest(connection: &Connection, limit: usize) -> Result<Vec<Approv
     rows.into_iter().map(ApprovalRow::into_approval).collect()
 }
 
-/// Moves an `approved` approval that no unfinished write holds to `status` at `at`, in one
+/// Moves an approval to `status` at `at` when [`Approval::closable`] allows it, in one
 /// immediate transaction. Returns whether it changed.
 pub(super) fn close(
     connection: &mut Connection,
@@ -132,7 +127,7 @@ pub(super) fn close(
     status: ApprovalStatus,
     at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    if !matches!(status, ApprovalStatus::Revoked | ApprovalStatus::Expired) {
+    if !status.closes_unused() {
         return Err(StoreError::WrongState);
     }
     // IMMEDIATE takes the write lock before the checks, so no other process can start a write
@@ -140,7 +135,17 @@ pub(super) fn close(
     let transaction = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(unavailable("lock the workflow store"))?;
-    if records::approval_held_by_unfinished(&transaction, id)? {
+    let Some(approval) = get(&transaction, id)? else {
+        return Ok(false);
+    };
+    // `closable` weighs only whether a write that may still finish holds the approval, which
+    // is what the records table is asked here; a completed write counts as free for it.
+    let hold = if records::approval_held_by_unfinished(&transaction, id)? {
+        WriteHold::Unfinished
+    } else {
+        WriteHold::Free
+    };
+    if !approval.closable(hold) {
         return Ok(false);
     }
     let changed = transaction
@@ -158,6 +163,31 @@ pub(super) fn close(
         .commit()
         .map_err(unavailable("commit the approval change"))?;
     Ok(changed == 1)
+}
+
+/// How the idempotency records naming the approval `id` hold it ([`WriteHold::of`] over
+/// their states), inside the caller's transaction.
+fn write_hold(connection: &Connection, id: &ApprovalId) -> Result<WriteHold, StoreError> {
+    let fail = unavailable("read the approval's writes");
+    let mut statement = connection
+        .prepare("SELECT state FROM idempotency_records WHERE approval_id = ?1")
+        .map_err(&fail)?;
+    let states = statement
+        .query_map(params![id.as_str()], |row| row.get::<_, String>(0))
+        .map_err(&fail)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&fail)?;
+    let states = states
+        .iter()
+        .map(|state| {
+            IdempotencyState::parse(state).ok_or_else(|| {
+                corrupt(format!(
+                    "approval {id}: a write naming it has a malformed state"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(WriteHold::of(states))
 }
 
 /// Marks the approval `id` consumed at `at`, inside the caller's transaction.

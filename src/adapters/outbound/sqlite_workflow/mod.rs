@@ -29,7 +29,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use super::private_files::{create_private_dir, open_private, restrict_to_owner};
+use super::sqlite_file::{prepare_private_file, sqlite_reason};
 use crate::domain::approval::{Approval, ApprovalStatus};
 use crate::domain::idempotency::{IdempotencyRecord, WriteOperation};
 use crate::domain::ids::{AccountId, ApprovalId, PreviewId};
@@ -66,7 +66,9 @@ impl SqliteWorkflowStore {
     /// # Errors
     /// [`StoreError::Unavailable`] when the directory, the file or the schema cannot be set up.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        prepare_private_file(path)?;
+        prepare_private_file(path, "workflow").map_err(|error| StoreError::Unavailable {
+            detail: error.to_string(),
+        })?;
         let connection = schema::open(path)?;
         let file_name = path
             .file_name()
@@ -212,33 +214,6 @@ impl WorkflowStore for SqliteWorkflowStore {
 
     async fn pending(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
         self.run(|connection| records::pending(connection)).await
-    }
-}
-
-/// Creates the parent directory (owner-only) if missing, creates the file owner-only if
-/// missing, and restricts an existing file to its owner.
-fn prepare_private_file(path: &Path) -> Result<(), StoreError> {
-    let fail = |detail: &str| StoreError::Unavailable {
-        detail: detail.to_owned(),
-    };
-    if let Some(parent) = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-    {
-        create_private_dir(parent).map_err(|_| fail("cannot create the workflow directory"))?;
-    }
-    // Creating the file ourselves (rather than letting SQLite do it) means it never exists
-    // with the umask's wider mode.
-    open_private(path, false).map_err(|_| fail("cannot create the workflow database file"))?;
-    restrict_to_owner(path).map_err(|_| fail("cannot restrict the workflow database to its owner"))
-}
-
-/// SQLite's error class (e.g. `ConstraintViolation`, `DatabaseBusy`), which names no path and
-/// no stored value, unlike some of rusqlite's messages.
-fn sqlite_reason(error: &rusqlite::Error) -> String {
-    match error {
-        rusqlite::Error::SqliteFailure(failure, _) => format!("sqlite {:?}", failure.code),
-        _ => "sqlite interface error".to_owned(),
     }
 }
 

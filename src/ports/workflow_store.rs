@@ -140,6 +140,7 @@ pub trait WorkflowStore: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::WrongState`] for a target status other than revoked or expired;
+    /// [`StoreError::Corrupt`] when the stored approval, or a write naming it, does not parse;
     /// [`StoreError::Unavailable`].
     async fn close_approval(
         &self,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{corrupt, insert_failed, records, timestamps, unavailable};
+use super::{corrupt, insert_failed, timestamps, unavailable};
 use crate::domain::approval::{Approval, ApprovalStatus, ApproverKind, WriteHold};
 use crate::domain::audit::{Actor, Surface};
 use crate::domain::idempotency::IdempotencyState;
@@ -138,14 +138,7 @@ pub(super) fn close(
     let Some(approval) = get(&transaction, id)? else {
         return Ok(false);
     };
-    // `closable` weighs only whether a write that may still finish holds the approval, which
-    // is what the records table is asked here; a completed write counts as free for it.
-    let hold = if records::approval_held_by_unfinished(&transaction, id)? {
-        WriteHold::Unfinished
-    } else {
-        WriteHold::Free
-    };
-    if !approval.closable(hold) {
+    if !approval.closable(write_hold(&transaction, id)?) {
         return Ok(false);
     }
     let changed = transaction
@@ -167,7 +160,10 @@ pub(super) fn close(
 
 /// How the idempotency records naming the approval `id` hold it ([`WriteHold::of`] over
 /// their states), inside the caller's transaction.
-fn write_hold(connection: &Connection, id: &ApprovalId) -> Result<WriteHold, StoreError> {
+pub(super) fn write_hold(
+    connection: &Connection,
+    id: &ApprovalId,
+) -> Result<WriteHold, StoreError> {
     let fail = unavailable("read the approval's writes");
     let mut statement = connection
         .prepare("SELECT state FROM idempotency_records WHERE approval_id = ?1")

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
 use super::{approvals, corrupt, timestamps, unavailable};
-use crate::domain::approval::ApprovalStatus;
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyRecord, IdempotencyState, WriteOperation,
 };
@@ -105,10 +104,10 @@ pub(super) fn begin(
         return Ok(BeginOutcome::Existing(existing));
     }
     if let Some(approval_id) = &record.approval_id {
-        let usable = approvals::get(&transaction, approval_id)?.is_some_and(|approval| {
-            approval.status == ApprovalStatus::Approved && approval.expires_at > record.started_at
-        });
-        if !usable || approval_held(&transaction, approval_id)? {
+        let hold = approvals::write_hold(&transaction, approval_id)?;
+        let usable = approvals::get(&transaction, approval_id)?
+            .is_some_and(|approval| approval.admits_write(record.started_at, hold));
+        if !usable {
             return Ok(BeginOutcome::ApprovalUnavailable);
         }
     }
@@ -225,37 +224,6 @@ pub(super) fn mark_needs_review(
     require_state(&transaction, key, &[IdempotencyState::Pending])?;
     finish(&transaction, key, IdempotencyState::NeedsReview, None, at)?;
     commit(transaction)
-}
-
-/// True when a record that is not `failed` names the approval `id`.
-fn approval_held(connection: &Connection, id: &ApprovalId) -> Result<bool, StoreError> {
-    connection
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM idempotency_records \
-             WHERE approval_id = ?1 AND state != ?2)",
-            params![id.as_str(), IdempotencyState::Failed.as_str()],
-            |row| row.get(0),
-        )
-        .map_err(unavailable("check the approval's writes"))
-}
-
-/// True when a `pending` or `needs_review` record names the approval `id`.
-pub(super) fn approval_held_by_unfinished(
-    connection: &Connection,
-    id: &ApprovalId,
-) -> Result<bool, StoreError> {
-    connection
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM idempotency_records \
-             WHERE approval_id = ?1 AND state IN (?2, ?3))",
-            params![
-                id.as_str(),
-                IdempotencyState::Pending.as_str(),
-                IdempotencyState::NeedsReview.as_str(),
-            ],
-            |row| row.get(0),
-        )
-        .map_err(unavailable("check the approval's writes"))
 }
 
 /// Starts an immediate transaction: SQLite's write lock is taken before the first read.

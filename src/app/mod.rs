@@ -24,6 +24,7 @@ pub mod recovery;
 pub mod session_monitor;
 pub mod views;
 pub mod wiring;
+pub mod write_pipeline;
 
 pub use error::GatewayError;
 pub use gateway::Gateway;

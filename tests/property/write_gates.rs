@@ -535,8 +535,10 @@ proptest! {
         let (outcome, writes) = runtime.block_on(run(&case));
         let expected = case.expected_codes();
         match (expected.first(), outcome) {
-            (None, Ok(())) => prop_assert_eq!(writes, 1, "a write that passes every gate is made once"),
-            (None, Err(error)) => prop_assert!(false, "{case:?} passes every gate but failed: {error:?}"),
+            (None, Ok(())) => prop_assert_eq!(writes, 1, "a passing write is made once"),
+            (None, Err(error)) => {
+                prop_assert!(false, "{case:?} passes every gate but failed: {error:?}");
+            }
             (Some(_), Ok(())) => prop_assert!(false, "{case:?} fails {expected:?} but was written"),
             (Some(first), Err((code, rules))) => {
                 prop_assert_eq!(writes, 0, "{:?}", case);

@@ -2,7 +2,7 @@
 //! its idempotency key, and the stored form of their outcomes.
 //!
 //! Each use case is an input to the one write pipeline ([`crate::app::write_pipeline`]): the
-//! methods here name the write ([`WriteKind`]) and hand over the caller's raw fields; gates,
+//! methods here name the write (`WriteKind`) and hand over the caller's raw fields; gates,
 //! idempotency, approval, the writer call, completion and audit are the pipeline's steps, the
 //! same for all four (ADR 0009). The outcome codec below (what a key stores and replays) is
 //! shared by the pipeline, recovery and the protective-child check.

@@ -1,12 +1,12 @@
 //! The one pipeline every order write runs through: submit, bracket submit, modify and cancel
-//! are inputs to [`Gateway::run_write`], not copies of it.
+//! are inputs to `Gateway::run_write`, not copies of it.
 //!
 //! A write is described by values:
-//! - a [`WriteMode`]: which account gates apply, which writer acts, and the scopes, audit names
-//!   and idempotency namespaces of its operations (today only [`WriteMode::Paper`]);
-//! - a [`WriteKind`]: the operation, the approval kind it needs and whether it must have one;
-//! - a [`WriteRequest`], parsed from a [`RawWrite`]: its fingerprint parts, its approval, the
-//!   working order it targets, its pre-write checks and its writer call ([`WriterCall`]).
+//! - a `WriteMode`: which account gates apply, which writer acts, and the scopes, audit names
+//!   and idempotency namespaces of its operations (today only `WriteMode::Paper`);
+//! - a `WriteKind`: the operation, the approval kind it needs and whether it must have one;
+//! - a `WriteRequest`, parsed from a `RawWrite`: its fingerprint parts, its approval, the
+//!   working order it targets, its pre-write checks and its writer call (`WriterCall`).
 //!
 //! The steps, in this order, the same for every write (ADR 0009):
 //! 1. scope (in the audited wrapper) and input parsing;

@@ -266,16 +266,16 @@ impl Case {
     }
 }
 
-fn intent(account: &str, side: OrderSide, order_type: OrderType, price: u32) -> OrderIntent {
-    let price = Price::new(Decimal::from(price)).unwrap();
+/// A one-unit GTC limit buy at 190 in `account`.
+fn limit_buy(account: &str) -> OrderIntent {
     OrderIntent::new(IntentParts {
         account_id: AccountId::parse(account).unwrap(),
         contract_id: ContractId::new(265_598).unwrap(),
-        side,
+        side: OrderSide::Buy,
         quantity: Quantity::new(Decimal::ONE),
-        order_type,
-        limit_price: (order_type == OrderType::Limit).then_some(price),
-        stop_price: (order_type == OrderType::Stop).then_some(price),
+        order_type: OrderType::Limit,
+        limit_price: Some(Price::new(Decimal::from(190)).unwrap()),
+        stop_price: None,
         trailing: None,
         time_in_force: TimeInForce::GoodTillCancelled,
     })
@@ -287,14 +287,11 @@ fn intent(account: &str, side: OrderSide, order_type: OrderType, price: u32) -> 
 async fn seed_orders(book: &LocalCandidateWriter, account: &str) -> (String, String) {
     let key = |name: &str| IdempotencyKey::parse(&format!("seed-{name}-{account}")).unwrap();
     let plain = book
-        .submit(
-            &intent(account, OrderSide::Buy, OrderType::Limit, 190),
-            &key("plain"),
-        )
+        .submit(&limit_buy(account), &key("plain"))
         .await
         .unwrap();
     let bracket = BracketIntent::new(
-        intent(account, OrderSide::Buy, OrderType::Limit, 190),
+        limit_buy(account),
         Price::new(Decimal::from(210)).unwrap(),
         Price::new(Decimal::from(180)).unwrap(),
     )

@@ -7,6 +7,7 @@ use thiserror::Error;
 use crate::app::views::{ContractView, VerifyReportView};
 use crate::domain::approval::ApprovalRefusal;
 use crate::domain::error_code::ErrorCode;
+use crate::domain::gates::GateRefusal;
 use crate::domain::preview::PolicyViolation;
 use crate::domain::scope::Scope;
 use crate::ports::audit_log::AuditError;
@@ -219,6 +220,16 @@ pub enum GatewayError {
         /// The step that failed afterwards.
         source: Box<GatewayError>,
     },
+    /// A write gate refused. The call reads as its first failing rule (`first`: the same code,
+    /// message and user action as that rule's own error), and `details.failed_rules` lists
+    /// every failing rule, that one first.
+    #[error("{first}")]
+    Gated {
+        /// The first failing rule as its own error.
+        first: Box<GatewayError>,
+        /// Every failing rule.
+        refusal: GateRefusal,
+    },
     /// Recovery resolved pending writes (each stored with its own audit event), then its
     /// closing summary event could not be stored.
     #[error(
@@ -410,6 +421,7 @@ impl GatewayError {
             Self::Store(error) => error.code(),
             Self::Internal { .. } => ErrorCode::InternalError,
             Self::AfterWrite { source, .. } => source.code(),
+            Self::Gated { first, .. } => first.code(),
             Self::RecoveryDone { source, .. } => source.code(),
         }
     }
@@ -576,6 +588,7 @@ impl GatewayError {
             }
             Self::Store(_) => "check the workflow database (disk space, permissions), then retry".into(),
             Self::Internal { .. } => "report this to the operator".into(),
+            Self::Gated { first, .. } => first.user_action(),
             Self::RecoveryDone { .. } => {
                 "the resolved records stand and nothing was resubmitted; fix the audit database (disk space, permissions), then run `orders recover` again (it finds nothing left to do for them)".into()
             }
@@ -613,6 +626,23 @@ impl GatewayError {
                 Some(json!({ "pending_since": started_at.to_rfc3339() }))
             }
             Self::Replayed { .. } => Some(json!({ "replayed": true })),
+            Self::Gated { first, refusal } => {
+                let mut details = first.details().unwrap_or_else(|| json!({}));
+                let rules: Vec<Value> = refusal
+                    .failures()
+                    .map(|failure| {
+                        json!({
+                            "rule": failure.rule(),
+                            "code": failure.code().as_str(),
+                            "message": failure.to_string(),
+                        })
+                    })
+                    .collect();
+                if let Some(object) = details.as_object_mut() {
+                    object.insert("failed_rules".into(), Value::Array(rules));
+                }
+                Some(details)
+            }
             Self::AfterWrite { fate, .. } => Some(json!({
                 "writer_called": true,
                 "order": fate.order_state(),

@@ -9,7 +9,6 @@ use crate::app::config::PaperTradingSettings;
 use crate::app::error::GatewayError;
 use crate::app::input::AccountSelector;
 use crate::domain::account::Account;
-use crate::domain::account::AccountMode;
 use crate::domain::audit::chain::ChainKey;
 use crate::domain::preview::PreviewPolicy;
 use crate::domain::scope::{Scope, ScopeSet};
@@ -132,30 +131,6 @@ impl Gateway {
 
     pub(crate) fn paper_trading(&self) -> &PaperTradingSettings {
         &self.inner.paper_trading
-    }
-
-    /// The account a paper write names, after the paper gates: paper trading enabled, the id
-    /// paper-shaped AND the broker reporting it as paper, and the account allow-listed.
-    ///
-    /// # Errors
-    /// `PAPER_TRADING_DISABLED`, `PAPER_ACCOUNT_NOT_PAPER`, `PAPER_ACCOUNT_NOT_ALLOWED`, or the
-    /// account selection's errors.
-    pub(crate) async fn paper_account(
-        &self,
-        selector: &AccountSelector,
-        note: &AuditNote,
-    ) -> Result<Account, GatewayError> {
-        if !self.paper_trading().enabled {
-            return Err(GatewayError::PaperTradingDisabled);
-        }
-        let account = self.select_account(selector, note).await?;
-        if !(account.id.is_paper_shaped() && account.mode == AccountMode::Paper) {
-            return Err(GatewayError::PaperAccountNotPaper);
-        }
-        if !self.paper_trading().allowed_accounts.contains(&account.id) {
-            return Err(GatewayError::PaperAccountNotAllowed);
-        }
-        Ok(account)
     }
 
     /// A path-free description of the audit store, e.g. `sqlite audit.sqlite3`.

@@ -25,6 +25,7 @@ pub mod session_monitor;
 pub mod stored_outcome;
 pub mod views;
 pub mod wiring;
+pub mod write_pipeline;
 
 pub use error::GatewayError;
 pub use gateway::Gateway;

@@ -1,5 +1,6 @@
 //! The pure domain: identifiers, money, instruments, accounts, market data, orders, order
-//! intents and previews, approvals, idempotency, scopes and the error-code vocabulary.
+//! intents and previews, approvals, write gates, idempotency, scopes and the error-code
+//! vocabulary.
 //!
 //! Nothing here performs I/O, reads the clock or draws randomness, and nothing here knows a
 //! Client Portal or MCP field name. Time arrives as values; wire formats live in adapters.
@@ -8,6 +9,7 @@ pub mod account;
 pub mod approval;
 pub mod audit;
 pub mod error_code;
+pub mod gates;
 pub mod idempotency;
 pub mod ids;
 pub mod instrument;

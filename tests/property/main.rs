@@ -17,3 +17,4 @@ mod redaction;
 mod scopes;
 mod stop_pricing;
 mod strategies;
+mod write_gates;

@@ -19,9 +19,11 @@ pub mod order_input;
 pub mod order_views;
 pub mod paper_orders;
 pub mod previews;
+pub mod principal;
 pub mod reads;
 pub mod recovery;
 pub mod session_monitor;
+pub mod use_cases;
 pub mod views;
 pub mod wiring;
 

@@ -16,7 +16,6 @@ use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 use crate::app::order_views::{PaperOrderView, PlacedOrderView, RecoveryView};
 use crate::app::paper_orders::operation_name;
-use crate::domain::audit::{Actor, Surface};
 use crate::domain::idempotency::{IdempotencyRecord, WriteOperation};
 use crate::ports::workflow_store::RecordKey;
 
@@ -31,11 +30,7 @@ pub(crate) enum Recovered {
 
 /// The context recovery runs in at start-up: the gateway itself.
 pub fn system_context() -> CallContext {
-    CallContext {
-        surface: Surface::System,
-        actor: Actor::System,
-        tool: None,
-    }
+    CallContext::system()
 }
 
 impl Gateway {

@@ -6,14 +6,16 @@ use crate::adapters::inbound::cli::args::{
     PaperModifyArgs, PaperSubmitArgs,
 };
 use crate::adapters::inbound::cli::render::Output;
+use crate::adapters::inbound::cli::run::run_use_case;
 use crate::app::approvals::RawApprovalCreate;
 use crate::app::audited::CallContext;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
-use crate::app::operation::Operation;
 use crate::app::order_input::{
     RawBracketPreview, RawOrderPreview, RawPaperCancel, RawPaperModify, RawPaperSubmit,
 };
+use crate::app::use_cases::inputs::AccountInput;
+use crate::app::use_cases::reads::OrdersList;
 
 /// Refuses a write command given without `--paper`.
 fn require_paper(paper: bool) -> Result<(), GatewayError> {
@@ -81,11 +83,12 @@ fn raw_cancel(args: &PaperCancelArgs) -> RawPaperCancel {
     }
 }
 
-/// What every write command does first: refuse live trading, then resolve writes an earlier
-/// process left pending, so this write sees settled records.
+/// What every write command does first: refuse live trading, then start the gateway (its
+/// start-up recovery resolves writes an earlier process left pending, so this write sees
+/// settled records).
 async fn before_write(gateway: &Gateway, paper: bool) -> Result<(), GatewayError> {
     require_paper(paper)?;
-    gateway.recover_at_startup().await;
+    gateway.start().await;
     Ok(())
 }
 
@@ -100,10 +103,7 @@ pub async fn execute_orders(
     let context = CallContext::cli();
     match command {
         OrdersCommand::List(args) => {
-            let operation = Operation::OrdersList {
-                account: args.account.clone(),
-            };
-            Output::of(&gateway.execute_as(&context, operation).await?)
+            run_use_case::<OrdersList>(gateway, AccountInput::new(&args.account)).await
         }
         OrdersCommand::Preview(args) => {
             Output::of(&gateway.preview_order(&context, raw_preview(args)).await?)

@@ -48,6 +48,7 @@ impl UseCase for AuditTail {
     type Output = AuditTailView;
     const DEFINITION: Definition = Definition {
         name: "audit tail",
+        command: "audit tail",
         tool: "ibkr_audit_tail",
         title: "Audit tail",
         description: "Newest gateway audit events, newest first, each verified against the audit chain.",
@@ -131,6 +132,7 @@ impl UseCase for AuditExport {
     type Output = AuditExportOutput;
     const DEFINITION: Definition = Definition {
         name: "audit export",
+        command: "audit export",
         tool: "ibkr_audit_export",
         title: "Audit export",
         description: "Audit events by sequence range, at most 500 per call, with a verification trailer (count, SHA-256, chain head); next from_seq: trailer.last_sequence + 1.",

@@ -97,9 +97,11 @@ impl Hints {
 /// What a use case is, for every front end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Definition {
-    /// The stable name: the audit operation of CLI and library calls, and the CLI's command
-    /// words, e.g. `positions list`.
+    /// The stable name: the audit operation of CLI and library calls, e.g. `positions list`.
     pub name: &'static str,
+    /// The CLI's command words, e.g. `positions list`; the stable name for every read (the
+    /// order workflows kept the command words they had before their audit names were fixed).
+    pub command: &'static str,
     /// The MCP tool name (recorded as the operation of MCP calls), e.g. `ibkr_positions_list`.
     pub tool: &'static str,
     /// The display title.
@@ -276,7 +278,7 @@ pub fn by_tool(tool: &str) -> Option<&'static Entry> {
         .find(|entry| entry.definition.tool == tool)
 }
 
-/// The use case whose stable name (the CLI's command words) is `name`.
+/// The use case whose stable name (its audit operation) is `name`.
 pub fn by_name(name: &str) -> Option<&'static Entry> {
     registry()
         .iter()

@@ -334,6 +334,7 @@ workflow_use_case!(
     PreviewView,
     Definition {
         name: "orders preview",
+        command: "orders preview",
         tool: "ibkr_order_preview",
         title: "Preview an order",
         description: "Checks an order (or, with modify_order_id, a replacement) with the broker's what-if and stores a non-executable preview; places nothing. A person must approve it.",
@@ -351,6 +352,7 @@ workflow_use_case!(
     PreviewView,
     Definition {
         name: "orders bracket preview",
+        command: "orders bracket-preview",
         tool: "ibkr_bracket_order_preview",
         title: "Preview a bracket order",
         description: "Checks a limit entry with take-profit and stop-loss exits with the broker's what-if and stores one non-executable preview. A person must approve it.",
@@ -371,6 +373,7 @@ impl UseCase for ApprovalCreate {
     type Output = ApprovalView;
     const DEFINITION: Definition = Definition {
         name: "approvals create",
+        command: "approvals create",
         tool: "ibkr_approvals_create",
         title: "Approve a preview",
         description: "Records a person's approval of an unexpired preview. Call only on a person's explicit instruction; the approval_id is what a paper submit needs.",
@@ -401,6 +404,7 @@ workflow_use_case!(
     PaperOrderView,
     Definition {
         name: "paper order submit",
+        command: "orders submit",
         tool: "ibkr_paper_order_submit",
         title: "Submit a paper order",
         description: "Places the approved order preview on a paper account, consuming the approval. Reusing idempotency_key replays the first outcome.",
@@ -418,6 +422,7 @@ workflow_use_case!(
     PaperOrderView,
     Definition {
         name: "paper bracket submit",
+        command: "orders bracket-submit",
         tool: "ibkr_paper_bracket_order_submit",
         title: "Submit a paper bracket order",
         description: "Places the three legs of an approved bracket preview on a paper account, consuming the approval. Reusing idempotency_key replays the first outcome.",
@@ -435,6 +440,7 @@ workflow_use_case!(
     PaperOrderView,
     Definition {
         name: "paper order modify",
+        command: "orders modify",
         tool: "ibkr_paper_order_modify",
         title: "Modify a paper order",
         description: "Changes a working paper order to the values of an approved preview made with modify_order_id. Reusing idempotency_key replays the first outcome.",
@@ -452,6 +458,7 @@ workflow_use_case!(
     PaperOrderView,
     Definition {
         name: "paper order cancel",
+        command: "orders cancel",
         tool: "ibkr_paper_order_cancel",
         title: "Cancel a paper order",
         description: "Asks the broker to cancel a working paper order; no approval needed. Reusing idempotency_key replays the first outcome.",

@@ -39,6 +39,7 @@ impl UseCase for Health {
     type Output = HealthView;
     const DEFINITION: Definition = Definition {
         name: "health",
+        command: "health",
         tool: "ibkr_health",
         title: "Gateway health",
         description: "Gateway version, backend, audit store and granted scopes. Touches no broker; use it to check the gateway is up.",
@@ -66,6 +67,7 @@ impl UseCase for BackendStatus {
     type Output = BackendStatusView;
     const DEFINITION: Definition = Definition {
         name: "backend status",
+        command: "backend status",
         tool: "ibkr_backend_status",
         title: "Broker session status",
         description: "Broker session state: usable, login_required, competing_session or unavailable. Use when a call fails with BROKER_SESSION_REQUIRED.",
@@ -93,6 +95,7 @@ impl UseCase for SessionRequirements {
     type Output = SessionRequirementsView;
     const DEFINITION: Definition = Definition {
         name: "session requirements",
+        command: "session requirements",
         tool: "ibkr_session_requirements",
         title: "Session requirements",
         description: "Whether the broker session is ready and, if not, the login URL and steps a person must take. The gateway never logs in itself.",
@@ -120,6 +123,7 @@ impl UseCase for AccountsList {
     type Output = AccountsView;
     const DEFINITION: Definition = Definition {
         name: "accounts list",
+        command: "accounts list",
         tool: "ibkr_accounts_list",
         title: "List accounts",
         description: "Accounts visible to this session. Call first: each account_ref is what account_id takes.",
@@ -147,6 +151,7 @@ impl UseCase for AccountSummary {
     type Output = AccountSummaryView;
     const DEFINITION: Definition = Definition {
         name: "account summary",
+        command: "account summary",
         tool: "ibkr_account_summary",
         title: "Account summary",
         description: "Balances and margin of one account: net liquidation, cash, buying power, margin and cash per currency (decimal strings).",
@@ -175,6 +180,7 @@ impl UseCase for PositionsList {
     type Output = PositionsView;
     const DEFINITION: Definition = Definition {
         name: "positions list",
+        command: "positions list",
         tool: "ibkr_positions_list",
         title: "List positions",
         description: "Open positions of one account with quantity, average cost, market value and P&L.",
@@ -203,6 +209,7 @@ impl UseCase for ContractsSearch {
     type Output = ContractsView;
     const DEFINITION: Definition = Definition {
         name: "contracts search",
+        command: "contracts search",
         tool: "ibkr_contracts_search",
         title: "Search contracts",
         description: "Contracts matching a symbol, contract id or description words, optionally filtered. Use to find a contract_id.",
@@ -230,6 +237,7 @@ impl UseCase for ContractResolve {
     type Output = ContractView;
     const DEFINITION: Definition = Definition {
         name: "contracts resolve",
+        command: "contracts resolve",
         tool: "ibkr_contract_resolve",
         title: "Resolve one contract",
         description: "The one contract a query names; fails with INPUT_AMBIGUOUS_CONTRACT, listing candidates, when several match.",
@@ -270,6 +278,7 @@ impl UseCase for MarketSnapshot {
     type Output = QuoteView;
     const DEFINITION: Definition = Definition {
         name: "market snapshot",
+        command: "market snapshot",
         tool: "ibkr_market_snapshot",
         title: "Quote snapshot",
         description: "Current quote of one contract: bid, ask, last, sizes, volume, data status and age; greeks for options.",
@@ -316,6 +325,7 @@ impl UseCase for HistoricalBars {
     type Output = BarsView;
     const DEFINITION: Definition = Definition {
         name: "market bars",
+        command: "market bars",
         tool: "ibkr_historical_bars",
         title: "Historical bars",
         description: "Open, high, low, close and volume bars of one contract over a period, oldest first.",
@@ -344,6 +354,7 @@ impl UseCase for OrdersList {
     type Output = OrdersView;
     const DEFINITION: Definition = Definition {
         name: "orders list",
+        command: "orders list",
         tool: "ibkr_orders_list",
         title: "List orders",
         description: "Working and recent orders of one account at the broker. Read-only; paper orders change only through the approval-gated paper tools.",
@@ -385,6 +396,7 @@ impl UseCase for ExecutionsList {
     type Output = ExecutionsView;
     const DEFINITION: Definition = Definition {
         name: "executions list",
+        command: "executions list",
         tool: "ibkr_executions_list",
         title: "List executions",
         description: "Fills of one account, newest first, optionally only since a time.",

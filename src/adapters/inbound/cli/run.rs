@@ -200,3 +200,27 @@ pub async fn execute(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use clap::error::ErrorKind;
+
+    use crate::adapters::inbound::cli::args::Cli;
+    use crate::app::use_cases;
+
+    #[test]
+    fn every_use_case_name_is_a_cli_command() {
+        for entry in use_cases::registry() {
+            let name = entry.definition().command;
+            let mut words = vec!["ibkr-agent"];
+            words.extend(name.split(' '));
+            words.push("--help");
+            let parsed = Cli::try_parse_from(&words);
+            assert!(
+                matches!(&parsed, Err(error) if error.kind() == ErrorKind::DisplayHelp),
+                "`{name}` is not a CLI command"
+            );
+        }
+    }
+}

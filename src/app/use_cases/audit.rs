@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::inputs::{MAX_JSON_INTEGER, TIME_PATTERN};
-use super::{Definition, Hints, Outcome, RecordedBy, UseCase, arguments};
+use super::{Definition, Entry, Hints, Outcome, RecordedBy, UseCase, arguments};
 use crate::app::audit_reads::{MAX_TAIL, RawExportRange};
 use crate::app::audited::{AuditNote, CallContext, CallSpec};
 use crate::app::config::Toolset;
@@ -220,4 +220,9 @@ impl Write for ExportBuffer {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// The audit use cases, in the order `tools/list` shows them.
+pub(super) fn entries() -> Vec<Entry> {
+    vec![Entry::of::<AuditTail>(), Entry::of::<AuditExport>()]
 }

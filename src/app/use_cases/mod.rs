@@ -198,7 +198,8 @@ impl std::fmt::Debug for Entry {
 }
 
 impl Entry {
-    fn of<U: UseCase>() -> Self {
+    /// The entry of `U`, with its schemas generated once.
+    pub(crate) fn of<U: UseCase>() -> Self {
         Self {
             definition: U::DEFINITION,
             required_scope: U::required_scope,
@@ -206,6 +207,13 @@ impl Entry {
             output_schema: schema::output_schema::<U::Output>(),
             run_json: pipeline::run_json::<U>,
         }
+    }
+
+    /// The same entry under other CLI command words (tests of generated commands).
+    #[must_use]
+    pub fn with_command(mut self, command: &'static str) -> Self {
+        self.definition.command = command;
+        self
     }
 
     /// Names, scope, toolset, annotations.
@@ -239,31 +247,13 @@ impl Entry {
     }
 }
 
-/// Every use case, in the order `tools/list` shows them. Adding a use case adds one line here.
+/// Every use case, in the order `tools/list` shows them. Each module registers its own use
+/// cases, so adding one touches only its module.
 static REGISTRY: LazyLock<Vec<Entry>> = LazyLock::new(|| {
-    vec![
-        Entry::of::<reads::Health>(),
-        Entry::of::<reads::BackendStatus>(),
-        Entry::of::<reads::SessionRequirements>(),
-        Entry::of::<reads::AccountsList>(),
-        Entry::of::<reads::AccountSummary>(),
-        Entry::of::<reads::PositionsList>(),
-        Entry::of::<reads::ContractsSearch>(),
-        Entry::of::<reads::ContractResolve>(),
-        Entry::of::<reads::MarketSnapshot>(),
-        Entry::of::<reads::HistoricalBars>(),
-        Entry::of::<reads::OrdersList>(),
-        Entry::of::<reads::ExecutionsList>(),
-        Entry::of::<orders::OrderPreview>(),
-        Entry::of::<orders::BracketPreview>(),
-        Entry::of::<orders::ApprovalCreate>(),
-        Entry::of::<orders::PaperSubmit>(),
-        Entry::of::<orders::PaperBracketSubmit>(),
-        Entry::of::<orders::PaperModify>(),
-        Entry::of::<orders::PaperCancel>(),
-        Entry::of::<audit::AuditTail>(),
-        Entry::of::<audit::AuditExport>(),
-    ]
+    let mut entries = reads::entries();
+    entries.extend(orders::entries());
+    entries.extend(audit::entries());
+    entries
 });
 
 /// Every registered use case.

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::inputs::{DECIMAL_PATTERN, ID_PATTERN, IDEMPOTENCY_KEY_PATTERN, MAX_JSON_INTEGER};
-use super::{Definition, Hints, Outcome, RecordedBy, UseCase};
+use super::{Definition, Entry, Hints, Outcome, RecordedBy, UseCase};
 use crate::app::approvals::RawApprovalCreate;
 use crate::app::audited::{AuditNote, CallContext};
 use crate::app::config::Toolset;
@@ -468,3 +468,16 @@ workflow_use_case!(
     },
     |gateway, context, raw| gateway.paper_cancel(context, raw)
 );
+
+/// The order use cases, in the order `tools/list` shows them.
+pub(super) fn entries() -> Vec<Entry> {
+    vec![
+        Entry::of::<OrderPreview>(),
+        Entry::of::<BracketPreview>(),
+        Entry::of::<ApprovalCreate>(),
+        Entry::of::<PaperSubmit>(),
+        Entry::of::<PaperBracketSubmit>(),
+        Entry::of::<PaperModify>(),
+        Entry::of::<PaperCancel>(),
+    ]
+}

@@ -9,7 +9,7 @@ use super::inputs::{
     AccountInput, BarArgument, ContractQueryInput, MAX_JSON_INTEGER, NoInput, TIME_PATTERN,
     number_as_text,
 };
-use super::{Definition, Hints, Outcome, UseCase};
+use super::{Definition, Entry, Hints, Outcome, UseCase};
 use crate::app::audited::{AuditNote, CallContext};
 use crate::app::config::Toolset;
 use crate::app::gateway::Gateway;
@@ -419,4 +419,22 @@ impl UseCase for ExecutionsList {
         let selector = AccountSelector::parse(&input.account_id)?;
         gateway.read_executions(&selector, since, note).await
     }
+}
+
+/// The read use cases, in the order `tools/list` shows them.
+pub(super) fn entries() -> Vec<Entry> {
+    vec![
+        Entry::of::<Health>(),
+        Entry::of::<BackendStatus>(),
+        Entry::of::<SessionRequirements>(),
+        Entry::of::<AccountsList>(),
+        Entry::of::<AccountSummary>(),
+        Entry::of::<PositionsList>(),
+        Entry::of::<ContractsSearch>(),
+        Entry::of::<ContractResolve>(),
+        Entry::of::<MarketSnapshot>(),
+        Entry::of::<HistoricalBars>(),
+        Entry::of::<OrdersList>(),
+        Entry::of::<ExecutionsList>(),
+    ]
 }

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use serde_json::{Map, Value};
+
 use crate::adapters::inbound::cli::args::{
     AccountCommand, AccountsCommand, AuditCommand, BackendCommand, Command, ContractQueryArgs,
     ContractsCommand, ExecutionsCommand, MarketCommand, PositionsCommand, SessionCommand,
@@ -14,7 +16,6 @@ use crate::app::audited::CallContext;
 use crate::app::config::Settings;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
-use crate::app::use_cases::UseCase;
 use crate::app::use_cases::audit::{AuditTail, AuditTailInput};
 use crate::app::use_cases::inputs::{AccountInput, ContractQueryInput, NoInput};
 use crate::app::use_cases::reads::{
@@ -22,6 +23,7 @@ use crate::app::use_cases::reads::{
     ExecutionsInput, ExecutionsList, Health, HistoricalBars, MarketSnapshot, PositionsList,
     SessionRequirements, SnapshotInput,
 };
+use crate::app::use_cases::{Entry, UseCase};
 use crate::app::wiring;
 
 /// The settings from `--config`, or the embedded defaults without it.
@@ -70,6 +72,23 @@ where
     U::Output: Human,
 {
     Output::of(&gateway.run_as::<U>(&CallContext::cli(), input).await?)
+}
+
+/// Runs a use case from a command generated from the registry, as the operator at the CLI;
+/// its output is its JSON form in both modes.
+///
+/// # Errors
+/// As [`Gateway::run_entry`].
+pub async fn execute_generated(
+    gateway: &Gateway,
+    entry: &Entry,
+    arguments: Map<String, Value>,
+) -> Result<Output, GatewayError> {
+    Output::of(
+        &gateway
+            .run_entry(&CallContext::cli(), entry, arguments)
+            .await?,
+    )
 }
 
 /// Runs a read command through its use case; `None` for the streaming audit commands and the
@@ -203,20 +222,19 @@ pub async fn execute(
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use clap::error::ErrorKind;
 
-    use crate::adapters::inbound::cli::args::Cli;
+    use crate::adapters::inbound::cli::generated;
     use crate::app::use_cases;
 
     #[test]
-    fn every_use_case_name_is_a_cli_command() {
+    fn every_use_case_has_a_cli_command() {
         for entry in use_cases::registry() {
             let name = entry.definition().command;
             let mut words = vec!["ibkr-agent"];
             words.extend(name.split(' '));
             words.push("--help");
-            let parsed = Cli::try_parse_from(&words);
+            let parsed = generated::command().try_get_matches_from(&words);
             assert!(
                 matches!(&parsed, Err(error) if error.kind() == ErrorKind::DisplayHelp),
                 "`{name}` is not a CLI command"

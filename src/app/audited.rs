@@ -182,6 +182,14 @@ impl AuditNote {
     }
 }
 
+/// How a call ended, for its event.
+enum Outcome<'a> {
+    /// It returned a result, hashed for the record.
+    Completed { output_hash: Option<String> },
+    /// It was refused or failed.
+    Failed(&'a GatewayError),
+}
+
 /// The decision and status an outcome is recorded with.
 fn classify(error: Option<&GatewayError>) -> (Decision, ResultStatus) {
     match error.map(GatewayError::code) {
@@ -260,16 +268,13 @@ impl Gateway {
             .check_scope(context, spec.scope)
             .err()
             .unwrap_or(refusal);
-        let note = AuditNote::default();
+        let outcome = Outcome::Failed(&refusal);
         match self
-            .record_outcome::<()>(context, spec, &note, Err(refusal))
+            .append_outcome(context, spec, &AuditNote::default(), outcome)
             .await
         {
-            Err(error) => error,
-            // `record_outcome` returns the outcome it was given, which here is an error.
-            Ok(()) => GatewayError::Internal {
-                message: "a refusal was recorded as a success".into(),
-            },
+            Ok(()) => refusal,
+            Err(audit_failure) => audit_failure,
         }
     }
 
@@ -292,25 +297,43 @@ impl Gateway {
         note: &AuditNote,
         result: Result<T, GatewayError>,
     ) -> Result<T, GatewayError> {
-        let (decision, status) = classify(result.as_ref().err());
-        let refused_input = result
-            .as_ref()
-            .err()
-            .is_some_and(|error| error.code() == ErrorCode::InputInvalid)
+        let outcome = match &result {
+            Ok(value) => Outcome::Completed {
+                output_hash: canonical_json(value).map(|text| sha256_hex(text.as_bytes())),
+            },
+            Err(error) => Outcome::Failed(error),
+        };
+        self.append_outcome(context, spec, note, outcome).await?;
+        result
+    }
+
+    /// Appends the one event of a call that ended as `outcome`.
+    ///
+    /// # Errors
+    /// `AUDIT_WRITE_FAILED` when the event cannot be stored.
+    async fn append_outcome(
+        &self,
+        context: &CallContext,
+        spec: CallSpec,
+        note: &AuditNote,
+        outcome: Outcome<'_>,
+    ) -> Result<(), GatewayError> {
+        let (error, output_hash) = match outcome {
+            Outcome::Completed { output_hash } => (None, output_hash),
+            Outcome::Failed(error) => (Some(error), None),
+        };
+        let (decision, status) = classify(error);
+        let refused_input = error.is_some_and(|error| error.code() == ErrorCode::InputInvalid)
             && !spec.input_from_gateway;
         let event = self.audit_event(
             context,
             context.tool.clone().unwrap_or(spec.operation),
             spec.scope,
             (decision, status),
-            result.as_ref().err().map(GatewayError::code),
+            error.map(GatewayError::code),
             note.account().as_ref(),
             &spec.input,
-            result
-                .as_ref()
-                .ok()
-                .and_then(canonical_json)
-                .map(|text| sha256_hex(text.as_bytes())),
+            output_hash,
             spec.durability,
         );
         let mut event = if refused_input {
@@ -320,7 +343,7 @@ impl Gateway {
         };
         event.metadata = event.metadata.with_links(&note.links());
         match self.audit().append(event).await {
-            Ok(_) => result,
+            Ok(_) => Ok(()),
             Err(error) => {
                 tracing::error!(code = %error.code(), "audit append failed; the call's result is withheld");
                 Err(GatewayError::Audit(error))

@@ -102,7 +102,8 @@ pub struct Definition {
     /// The CLI's command words, e.g. `positions list`; the stable name for every read (the
     /// order workflows kept the command words they had before their audit names were fixed).
     pub command: &'static str,
-    /// The MCP tool name (recorded as the operation of MCP calls), e.g. `ibkr_positions_list`.
+    /// The MCP tool name (recorded as the operation of MCP calls), e.g. `ibkr_positions_list`;
+    /// reserved, never listed, for a use case that is no MCP tool.
     pub tool: &'static str,
     /// The display title.
     pub title: &'static str,
@@ -144,6 +145,10 @@ pub trait UseCase: Send + Sync + 'static {
     /// Who records the call's event.
     const RECORDED_BY: RecordedBy = RecordedBy::Pipeline;
 
+    /// False for the operator's own use cases (managing approvals), which the MCP server
+    /// never lists or runs; the CLI and the library still do.
+    const MCP_TOOL: bool = true;
+
     /// The scope `principal` needs for this use case. Defaults to the definition's scope;
     /// approval creation follows the principal policy instead.
     fn required_scope(principal: &Principal) -> Option<Scope> {
@@ -183,6 +188,7 @@ type RunJson = for<'a> fn(
 /// One registered use case, type-erased for the front ends that dispatch by name.
 pub struct Entry {
     definition: Definition,
+    mcp_tool: bool,
     required_scope: fn(&Principal) -> Option<Scope>,
     input_schema: JsonObject,
     output_schema: JsonObject,
@@ -202,6 +208,7 @@ impl Entry {
     pub(crate) fn of<U: UseCase>() -> Self {
         Self {
             definition: U::DEFINITION,
+            mcp_tool: U::MCP_TOOL,
             required_scope: U::required_scope,
             input_schema: schema::input_schema::<U::Input>(),
             output_schema: schema::output_schema::<U::Output>(),
@@ -219,6 +226,11 @@ impl Entry {
     /// Names, scope, toolset, annotations.
     pub fn definition(&self) -> &Definition {
         &self.definition
+    }
+
+    /// True when the MCP server lists and runs it.
+    pub fn is_mcp_tool(&self) -> bool {
+        self.mcp_tool
     }
 
     /// The scope `principal` needs.
@@ -261,11 +273,11 @@ pub fn registry() -> &'static [Entry] {
     &REGISTRY
 }
 
-/// The use case whose MCP tool name is `tool`.
+/// The MCP tool named `tool`.
 pub fn by_tool(tool: &str) -> Option<&'static Entry> {
     registry()
         .iter()
-        .find(|entry| entry.definition.tool == tool)
+        .find(|entry| entry.mcp_tool && entry.definition.tool == tool)
 }
 
 /// The use case whose stable name (its audit operation) is `name`.

@@ -6,7 +6,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::inputs::{DECIMAL_PATTERN, ID_PATTERN, IDEMPOTENCY_KEY_PATTERN, MAX_JSON_INTEGER};
+use super::inputs::{
+    DECIMAL_PATTERN, ID_PATTERN, IDEMPOTENCY_KEY_PATTERN, MAX_JSON_INTEGER, NoInput,
+};
 use super::{Definition, Entry, Hints, Outcome, RecordedBy, UseCase};
 use crate::app::approvals::RawApprovalCreate;
 use crate::app::audited::{AuditNote, CallContext};
@@ -15,7 +17,7 @@ use crate::app::gateway::Gateway;
 use crate::app::order_input::{
     RawBracketPreview, RawOrderPreview, RawPaperCancel, RawPaperModify, RawPaperSubmit,
 };
-use crate::app::order_views::{ApprovalView, PaperOrderView, PreviewView};
+use crate::app::order_views::{ApprovalView, ApprovalsView, PaperOrderView, PreviewView};
 use crate::app::principal::Principal;
 use crate::domain::scope::Scope;
 
@@ -397,6 +399,103 @@ impl UseCase for ApprovalCreate {
     }
 }
 
+/// An approval, by id.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalIdInput {
+    /// The approval_id.
+    #[schemars(regex(pattern = ID_PATTERN))]
+    pub approval_id: String,
+}
+
+/// Declares an operator use case on stored approvals (never an MCP tool): its scope follows
+/// the principal policy of approval creation.
+macro_rules! approval_use_case {
+    ($(#[$doc:meta])* $name:ident, $input:ty, $output:ty, $definition:expr, |$gateway:ident, $context:ident, $input_name:ident| $call:expr) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl UseCase for $name {
+            type Input = $input;
+            type Output = $output;
+            const DEFINITION: Definition = $definition;
+            const RECORDED_BY: RecordedBy = RecordedBy::Workflow;
+            const MCP_TOOL: bool = false;
+
+            fn required_scope(principal: &Principal) -> Option<Scope> {
+                principal.approval_scope()
+            }
+
+            async fn run(
+                $gateway: &Gateway,
+                $context: &CallContext,
+                _: &AuditNote,
+                $input_name: $input,
+            ) -> Outcome<$output> {
+                $call.await
+            }
+        }
+    };
+}
+
+approval_use_case!(
+    /// `approvals list`: approvals, newest first, expired ones marked on the way.
+    ApprovalsList,
+    NoInput,
+    ApprovalsView,
+    Definition {
+        name: "approvals list",
+        command: "approvals list",
+        tool: "ibkr_approvals_list",
+        title: "List approvals",
+        description: "Approvals, newest first, with their status now.",
+        scope: Scope::ApprovalsCreate,
+        toolset: Toolset::Orders,
+        hints: Hints::APPROVAL,
+    },
+    |gateway, context, _input| gateway.list_approvals(context)
+);
+
+approval_use_case!(
+    /// `approvals show`: one approval.
+    ApprovalShow,
+    ApprovalIdInput,
+    ApprovalView,
+    Definition {
+        name: "approvals show",
+        command: "approvals show",
+        tool: "ibkr_approvals_show",
+        title: "Show an approval",
+        description: "One approval with its status now.",
+        scope: Scope::ApprovalsCreate,
+        toolset: Toolset::Orders,
+        hints: Hints::APPROVAL,
+    },
+    |gateway, context, input| gateway.show_approval(context, &input.approval_id)
+);
+
+approval_use_case!(
+    /// `approvals revoke`: withdraws an unused approval.
+    ApprovalRevoke,
+    ApprovalIdInput,
+    ApprovalView,
+    Definition {
+        name: "approvals revoke",
+        command: "approvals revoke",
+        tool: "ibkr_approvals_revoke",
+        title: "Revoke an approval",
+        description: "Withdraws an approval that was not used.",
+        scope: Scope::ApprovalsCreate,
+        toolset: Toolset::Orders,
+        hints: Hints {
+            destructive: true,
+            ..Hints::APPROVAL
+        },
+    },
+    |gateway, context, input| gateway.revoke_approval(context, &input.approval_id)
+);
+
 workflow_use_case!(
     /// `paper order submit`: places an approved preview on a paper account.
     PaperSubmit,
@@ -479,5 +578,8 @@ pub(super) fn entries() -> Vec<Entry> {
         Entry::of::<PaperBracketSubmit>(),
         Entry::of::<PaperModify>(),
         Entry::of::<PaperCancel>(),
+        Entry::of::<ApprovalsList>(),
+        Entry::of::<ApprovalShow>(),
+        Entry::of::<ApprovalRevoke>(),
     ]
 }

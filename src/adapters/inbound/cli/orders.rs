@@ -7,14 +7,17 @@ use crate::adapters::inbound::cli::args::{
 };
 use crate::adapters::inbound::cli::render::Output;
 use crate::adapters::inbound::cli::run::run_use_case;
-use crate::app::approvals::RawApprovalCreate;
 use crate::app::audited::CallContext;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 use crate::app::order_input::{
     RawBracketPreview, RawOrderPreview, RawPaperCancel, RawPaperModify, RawPaperSubmit,
 };
-use crate::app::use_cases::inputs::AccountInput;
+use crate::app::use_cases::inputs::{AccountInput, NoInput};
+use crate::app::use_cases::orders::{
+    ApprovalCreate, ApprovalCreateInput, ApprovalIdInput, ApprovalRevoke, ApprovalShow,
+    ApprovalsList,
+};
 use crate::app::use_cases::reads::OrdersList;
 
 /// Refuses a write command given without `--paper`.
@@ -143,24 +146,29 @@ pub async fn execute_approvals(
     gateway: &Gateway,
     command: &ApprovalsCommand,
 ) -> Result<Output, GatewayError> {
-    let context = CallContext::cli();
     match command {
         ApprovalsCommand::Create {
             preview_id,
             ttl_seconds,
         } => {
-            let raw = RawApprovalCreate {
+            let input = ApprovalCreateInput {
                 preview_id: preview_id.clone(),
                 ttl_seconds: *ttl_seconds,
             };
-            Output::of(&gateway.create_approval(&context, raw).await?)
+            run_use_case::<ApprovalCreate>(gateway, input).await
         }
-        ApprovalsCommand::List => Output::of(&gateway.list_approvals(&context).await?),
+        ApprovalsCommand::List => run_use_case::<ApprovalsList>(gateway, NoInput {}).await,
         ApprovalsCommand::Show { approval_id } => {
-            Output::of(&gateway.show_approval(&context, approval_id).await?)
+            let input = ApprovalIdInput {
+                approval_id: approval_id.clone(),
+            };
+            run_use_case::<ApprovalShow>(gateway, input).await
         }
         ApprovalsCommand::Revoke { approval_id } => {
-            Output::of(&gateway.revoke_approval(&context, approval_id).await?)
+            let input = ApprovalIdInput {
+                approval_id: approval_id.clone(),
+            };
+            run_use_case::<ApprovalRevoke>(gateway, input).await
         }
     }
 }

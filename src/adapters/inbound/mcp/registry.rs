@@ -48,6 +48,7 @@ fn definition(entry: &Entry) -> Tool {
 static REGISTERED: LazyLock<Vec<Registered>> = LazyLock::new(|| {
     use_cases::registry()
         .iter()
+        .filter(|entry| entry.is_mcp_tool())
         .map(|entry| Registered {
             entry,
             tool: definition(entry),

@@ -91,7 +91,7 @@ fn main() {
         .build()
         .unwrap();
     let agent = CallContext::mcp_stdio();
-    let operator = CallContext::cli();
+    let operator = CallContext::sdk();
 
     let (mut previews, mut approvals, mut submits, mut totals, mut appends) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());

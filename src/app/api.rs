@@ -1,5 +1,6 @@
-//! The typed library API: one method per read use case, each an audited call from the `sdk`
-//! surface through [`Gateway::execute`].
+//! The typed library API: one method per read use case where a method reads better than
+//! [`Gateway::run`], each running its use case through the pipeline as the operator (surface
+//! `sdk`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -7,24 +8,19 @@ use crate::app::audit_reads::{ExportWriter, RawExpectations, RawExportRange};
 use crate::app::audited::CallContext;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
-use crate::app::operation::{Operation, RawContractQuery, Response};
+use crate::app::operation::RawContractQuery;
+use crate::app::use_cases::audit::{AuditTail, AuditTailInput};
+use crate::app::use_cases::inputs::{AccountInput, NoInput};
+use crate::app::use_cases::reads::{
+    AccountSummary, AccountsList, BackendStatus, BarsInput, ContractResolve, ContractsSearch,
+    ExecutionsInput, ExecutionsList, Health, HistoricalBars, MarketSnapshot, OrdersList,
+    PositionsList, SessionRequirements, SnapshotInput,
+};
 use crate::app::views::{
     AccountSummaryView, AccountsView, AuditTailView, BackendStatusView, BarsView, ContractView,
     ContractsView, ExecutionsView, ExportTrailerView, HealthView, OrdersView, PositionsView,
     QuoteView, VerifyReportView,
 };
-
-/// Runs `operation` and unwraps the expected response variant.
-macro_rules! expect_response {
-    ($gateway:expr, $operation:expr, $variant:ident) => {
-        match $gateway.execute($operation).await? {
-            Response::$variant(view) => Ok(view),
-            _ => Err(GatewayError::Internal {
-                message: "the operation returned another kind of result".into(),
-            }),
-        }
-    };
-}
 
 impl Gateway {
     /// Gateway health (no broker call).
@@ -32,7 +28,7 @@ impl Gateway {
     /// # Errors
     /// `AUTH_MISSING_SCOPE`, `AUDIT_WRITE_FAILED`.
     pub async fn health(&self) -> Result<HealthView, GatewayError> {
-        expect_response!(self, Operation::Health, Health)
+        self.run::<Health>(NoInput {}).await
     }
 
     /// The broker session state.
@@ -40,7 +36,7 @@ impl Gateway {
     /// # Errors
     /// Scope, broker and audit errors.
     pub async fn backend_status(&self) -> Result<BackendStatusView, GatewayError> {
-        expect_response!(self, Operation::BackendStatus, BackendStatus)
+        self.run::<BackendStatus>(NoInput {}).await
     }
 
     /// What the broker session needs before account and market calls work.
@@ -50,7 +46,7 @@ impl Gateway {
     pub async fn session_requirements(
         &self,
     ) -> Result<crate::app::views::SessionRequirementsView, GatewayError> {
-        expect_response!(self, Operation::SessionRequirements, SessionRequirements)
+        self.run::<SessionRequirements>(NoInput {}).await
     }
 
     /// The accounts visible to the session.
@@ -58,7 +54,7 @@ impl Gateway {
     /// # Errors
     /// Scope, broker and audit errors.
     pub async fn accounts(&self) -> Result<AccountsView, GatewayError> {
-        expect_response!(self, Operation::AccountsList, Accounts)
+        self.run::<AccountsList>(NoInput {}).await
     }
 
     /// One account's balances; `account` is a reference, alias or id.
@@ -66,13 +62,7 @@ impl Gateway {
     /// # Errors
     /// Scope, input, broker and audit errors.
     pub async fn account_summary(&self, account: &str) -> Result<AccountSummaryView, GatewayError> {
-        expect_response!(
-            self,
-            Operation::AccountSummary {
-                account: account.to_owned()
-            },
-            AccountSummary
-        )
+        self.run::<AccountSummary>(AccountInput::new(account)).await
     }
 
     /// One account's positions.
@@ -80,13 +70,7 @@ impl Gateway {
     /// # Errors
     /// Scope, input, broker and audit errors.
     pub async fn positions(&self, account: &str) -> Result<PositionsView, GatewayError> {
-        expect_response!(
-            self,
-            Operation::PositionsList {
-                account: account.to_owned()
-            },
-            Positions
-        )
+        self.run::<PositionsList>(AccountInput::new(account)).await
     }
 
     /// Contracts matching a query and its filters.
@@ -97,7 +81,7 @@ impl Gateway {
         &self,
         query: RawContractQuery,
     ) -> Result<ContractsView, GatewayError> {
-        expect_response!(self, Operation::ContractsSearch(query), Contracts)
+        self.run::<ContractsSearch>(query.into()).await
     }
 
     /// Exactly one contract for a query.
@@ -108,7 +92,7 @@ impl Gateway {
         &self,
         query: RawContractQuery,
     ) -> Result<ContractView, GatewayError> {
-        expect_response!(self, Operation::ContractsResolve(query), Contract)
+        self.run::<ContractResolve>(query.into()).await
     }
 
     /// A quote snapshot, refused with `MARKET_DATA_STALE` when older than `max_age_seconds`.
@@ -120,11 +104,11 @@ impl Gateway {
         contract_id: u64,
         max_age_seconds: Option<u32>,
     ) -> Result<QuoteView, GatewayError> {
-        let operation = Operation::MarketSnapshot {
+        let input = SnapshotInput {
             contract_id: contract_id.to_string(),
             max_age_seconds,
         };
-        expect_response!(self, operation, Quote)
+        self.run::<MarketSnapshot>(input).await
     }
 
     /// Historical bars, e.g. period `5d`, bar `1h`.
@@ -137,12 +121,12 @@ impl Gateway {
         period: &str,
         bar: &str,
     ) -> Result<BarsView, GatewayError> {
-        let operation = Operation::MarketBars {
+        let input = BarsInput {
             contract_id: contract_id.to_string(),
             period: period.to_owned(),
             bar: bar.to_owned(),
         };
-        expect_response!(self, operation, Bars)
+        self.run::<HistoricalBars>(input).await
     }
 
     /// Working and recent orders of one account.
@@ -150,13 +134,7 @@ impl Gateway {
     /// # Errors
     /// Scope, input, broker and audit errors.
     pub async fn orders(&self, account: &str) -> Result<OrdersView, GatewayError> {
-        expect_response!(
-            self,
-            Operation::OrdersList {
-                account: account.to_owned()
-            },
-            Orders
-        )
+        self.run::<OrdersList>(AccountInput::new(account)).await
     }
 
     /// Executions of one account, newest first, optionally since a time.
@@ -169,14 +147,11 @@ impl Gateway {
         since: Option<DateTime<Utc>>,
     ) -> Result<ExecutionsView, GatewayError> {
         let since = since.map(|since| since.to_rfc3339_opts(SecondsFormat::Micros, true));
-        expect_response!(
-            self,
-            Operation::ExecutionsList {
-                account: account.to_owned(),
-                since
-            },
-            Executions
-        )
+        let input = ExecutionsInput {
+            account_id: account.to_owned(),
+            since,
+        };
+        self.run::<ExecutionsList>(input).await
     }
 
     /// The newest audit events, verified as read.
@@ -184,7 +159,7 @@ impl Gateway {
     /// # Errors
     /// Scope, input and audit errors.
     pub async fn audit_tail(&self, limit: usize) -> Result<AuditTailView, GatewayError> {
-        expect_response!(self, Operation::AuditTail { limit }, AuditTail)
+        self.run::<AuditTail>(AuditTailInput { limit }).await
     }
 
     /// Exports the audit log as JSON lines into `writer` and returns the trailer.

@@ -1,11 +1,11 @@
 //! Approval use cases: create an approval for an existing, unexpired preview; list, show and
 //! revoke approvals.
 //!
-//! Through MCP (and the library), creating an approval needs `ibkr:approvals:create`. The CLI is
-//! the operator's own surface: its approval commands need no agent scope, so an operator can
-//! approve without granting agents the power to approve themselves. Either way the approval
-//! records who created it, what kind of approver that was ([`ApproverKind`]: the CLI and the
-//! library are the operator, MCP is an agent) and through which surface.
+//! Who may approve is a policy on the call's principal: the operator (at the CLI or through the
+//! library) may, without any scope, so an operator can approve without granting agents the
+//! power to approve themselves; an agent (an MCP client) needs `ibkr:approvals:create`. Either
+//! way the approval records who created it, what kind of approver that was ([`ApproverKind`])
+//! and through which surface.
 //!
 //! A preview gets at most one approval that is usable or was used: the store refuses another
 //! (`APPROVAL_ALREADY_GRANTED`) unless every earlier one was revoked or expired unused, so one
@@ -20,11 +20,11 @@ use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 use crate::app::order_input;
 use crate::app::order_views::{ApprovalView, ApprovalsView};
+use crate::app::principal::PrincipalKind;
 use crate::domain::approval::{
     Approval, ApprovalRefusal, ApprovalStatus, ApproverKind, DEFAULT_APPROVAL_TTL_SECONDS,
     MAX_APPROVAL_TTL_SECONDS,
 };
-use crate::domain::audit::Surface;
 use crate::domain::ids::ApprovalId;
 use crate::domain::order_intent::DigestKey;
 use crate::domain::scope::Scope;
@@ -47,22 +47,23 @@ pub struct RawApprovalCreate {
 /// embedding the library is the operator's too (it holds the deployment's key and its own
 /// configuration) until callers carry their own principals; MCP callers are agents.
 pub(crate) fn approver_kind(context: &CallContext) -> ApproverKind {
-    match context.surface {
-        Surface::Cli | Surface::Sdk => ApproverKind::Operator,
-        Surface::McpStdio | Surface::McpHttp | Surface::System => ApproverKind::Agent,
+    match context.principal().kind() {
+        PrincipalKind::Operator => ApproverKind::Operator,
+        PrincipalKind::Agent | PrincipalKind::System => ApproverKind::Agent,
     }
 }
 
-/// The scope approval management needs from `context`: none at the operator's CLI.
+/// The scope approval management needs from `context`'s principal: none for the operator,
+/// `ibkr:approvals:create` for an agent (see [`crate::app::principal::Principal::approval_scope`]).
 fn approval_scope(context: &CallContext) -> Option<Scope> {
-    (context.surface != Surface::Cli).then_some(Scope::ApprovalsCreate)
+    context.principal().approval_scope()
 }
 
 impl Gateway {
     /// Approves an existing, unexpired preview whose stored order still matches its digest.
     ///
     /// # Errors
-    /// `AUTH_MISSING_SCOPE` (outside the CLI), `INPUT_INVALID`, `ORDER_PREVIEW_NOT_FOUND`,
+    /// `AUTH_MISSING_SCOPE` (for an agent), `INPUT_INVALID`, `ORDER_PREVIEW_NOT_FOUND`,
     /// `ORDER_PREVIEW_EXPIRED`, `ORDER_DIGEST_MISMATCH`, `APPROVAL_ALREADY_GRANTED`,
     /// `WORKFLOW_STORE_FAILED`, or `AUDIT_WRITE_FAILED`.
     pub async fn create_approval(
@@ -108,9 +109,9 @@ impl Gateway {
                 account_id: account,
                 digest: preview.digest,
                 status: ApprovalStatus::Approved,
-                created_by: context.actor.clone(),
+                created_by: context.actor().clone(),
                 approver: approver_kind(context),
-                surface: context.surface,
+                surface: context.surface(),
                 created_at: now,
                 expires_at: now + Duration::seconds(i64::from(ttl)),
                 closed_at: None,
@@ -131,7 +132,7 @@ impl Gateway {
     /// are marked expired (and audited) on the way.
     ///
     /// # Errors
-    /// `AUTH_MISSING_SCOPE` (outside the CLI), `WORKFLOW_STORE_FAILED`, `AUDIT_WRITE_FAILED`.
+    /// `AUTH_MISSING_SCOPE` (for an agent), `WORKFLOW_STORE_FAILED`, `AUDIT_WRITE_FAILED`.
     pub async fn list_approvals(
         &self,
         context: &CallContext,

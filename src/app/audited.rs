@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
+use crate::app::principal::Principal;
 use crate::domain::audit::chain::to_hex;
 use crate::domain::audit::links::AuditLinks;
 use crate::domain::audit::redaction::{redact, redact_refused};
@@ -21,44 +22,45 @@ use crate::domain::error_code::{ErrorCategory, ErrorCode};
 use crate::domain::ids::AccountId;
 use crate::domain::scope::Scope;
 
-/// Who is calling and through which front end.
+/// One call's caller: the [`Principal`] and, for MCP, the tool name it used. Built only
+/// inside the crate (the front ends) or through the library's own constructors, so a library
+/// caller cannot claim to be the CLI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallContext {
-    /// The front end.
-    pub surface: Surface,
-    /// The caller.
-    pub actor: Actor,
+    /// Who is calling.
+    pub(crate) principal: Principal,
     /// The tool name the caller used, recorded as the operation when set (MCP records its
     /// tool names; the CLI and the library record the operation's own name).
-    pub tool: Option<String>,
+    pub(crate) tool: Option<String>,
 }
 
 impl CallContext {
-    /// The local operator at the CLI.
-    pub fn cli() -> Self {
+    fn of(principal: Principal) -> Self {
         Self {
-            surface: Surface::Cli,
-            actor: Actor::LocalOperator,
+            principal,
             tool: None,
         }
     }
 
-    /// An embedding program through the library.
+    /// The local operator at the CLI. Crate-internal: only the CLI front end is the CLI.
+    pub(crate) fn cli() -> Self {
+        Self::of(Principal::cli_operator())
+    }
+
+    /// An embedding program through the library: the operator, surface `sdk`.
     pub fn sdk() -> Self {
-        Self {
-            surface: Surface::Sdk,
-            actor: Actor::LocalOperator,
-            tool: None,
-        }
+        Self::of(Principal::library_operator())
     }
 
-    /// The local user of an MCP client over stdio.
+    /// The local MCP client over stdio: an agent holding the configured scopes. Public so an
+    /// embedder can act with an agent's (never more) authority.
     pub fn mcp_stdio() -> Self {
-        Self {
-            surface: Surface::McpStdio,
-            actor: Actor::LocalOperator,
-            tool: None,
-        }
+        Self::of(Principal::local_mcp_client())
+    }
+
+    /// The gateway itself (start-up recovery, the session keepalive).
+    pub(crate) fn system() -> Self {
+        Self::of(Principal::system())
     }
 
     /// The same context, recording `tool` as the operation name.
@@ -66,6 +68,21 @@ impl CallContext {
     pub fn with_tool(mut self, tool: &str) -> Self {
         self.tool = Some(tool.to_owned());
         self
+    }
+
+    /// Who is calling.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The caller's audit identity.
+    pub fn actor(&self) -> &Actor {
+        self.principal.actor()
+    }
+
+    /// The front end the call came through.
+    pub fn surface(&self) -> Surface {
+        self.principal.surface()
     }
 }
 
@@ -165,6 +182,14 @@ impl AuditNote {
     }
 }
 
+/// How a call ended, for its event.
+enum Outcome<'a> {
+    /// It returned a result, hashed for the record.
+    Completed { output_hash: Option<String> },
+    /// It was refused or failed.
+    Failed(&'a GatewayError),
+}
+
 /// The decision and status an outcome is recorded with.
 fn classify(error: Option<&GatewayError>) -> (Decision, ResultStatus) {
     match error.map(GatewayError::code) {
@@ -220,31 +245,95 @@ impl Gateway {
         Fut: Future<Output = Result<T, GatewayError>>,
     {
         let note = std::sync::Arc::new(AuditNote::default());
-        let result = match spec.scope {
-            Some(scope) if !self.granted_scopes().contains(scope) => {
+        let result = match self.check_scope(context, spec.scope) {
+            Err(refusal) => Err(refusal),
+            Ok(()) => body(std::sync::Arc::clone(&note)).await,
+        };
+        self.record_outcome(context, spec, &note, result).await
+    }
+
+    /// Records one call the pipeline answers without running anything (an unknown tool, a
+    /// refused write name, arguments that do not fit): a missing scope is recorded and
+    /// returned first, then `refusal`. Exactly one event, as for every call.
+    ///
+    /// Returns what the caller is told: `AUTH_MISSING_SCOPE`, `refusal`, or
+    /// `AUDIT_WRITE_FAILED` when the event cannot be stored.
+    pub async fn refuse(
+        &self,
+        context: &CallContext,
+        spec: CallSpec,
+        refusal: GatewayError,
+    ) -> GatewayError {
+        let refusal = self
+            .check_scope(context, spec.scope)
+            .err()
+            .unwrap_or(refusal);
+        let outcome = Outcome::Failed(&refusal);
+        match self
+            .append_outcome(context, spec, &AuditNote::default(), outcome)
+            .await
+        {
+            Ok(()) => refusal,
+            Err(audit_failure) => audit_failure,
+        }
+    }
+
+    /// The scope check, done once per call in the pipeline against the call's principal.
+    fn check_scope(&self, context: &CallContext, scope: Option<Scope>) -> Result<(), GatewayError> {
+        match scope {
+            Some(scope) if !context.principal.holds(scope, self.granted_scopes()) => {
                 Err(GatewayError::MissingScope { scope })
             }
-            _ => body(std::sync::Arc::clone(&note)).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Appends the one event of a call whose outcome is `result`; a failed append turns any
+    /// outcome into `AUDIT_WRITE_FAILED`.
+    async fn record_outcome<T: Serialize>(
+        &self,
+        context: &CallContext,
+        spec: CallSpec,
+        note: &AuditNote,
+        result: Result<T, GatewayError>,
+    ) -> Result<T, GatewayError> {
+        let outcome = match &result {
+            Ok(value) => Outcome::Completed {
+                output_hash: canonical_json(value).map(|text| sha256_hex(text.as_bytes())),
+            },
+            Err(error) => Outcome::Failed(error),
         };
-        let (decision, status) = classify(result.as_ref().err());
-        let refused_input = result
-            .as_ref()
-            .err()
-            .is_some_and(|error| error.code() == ErrorCode::InputInvalid)
+        self.append_outcome(context, spec, note, outcome).await?;
+        result
+    }
+
+    /// Appends the one event of a call that ended as `outcome`.
+    ///
+    /// # Errors
+    /// `AUDIT_WRITE_FAILED` when the event cannot be stored.
+    async fn append_outcome(
+        &self,
+        context: &CallContext,
+        spec: CallSpec,
+        note: &AuditNote,
+        outcome: Outcome<'_>,
+    ) -> Result<(), GatewayError> {
+        let (error, output_hash) = match outcome {
+            Outcome::Completed { output_hash } => (None, output_hash),
+            Outcome::Failed(error) => (Some(error), None),
+        };
+        let (decision, status) = classify(error);
+        let refused_input = error.is_some_and(|error| error.code() == ErrorCode::InputInvalid)
             && !spec.input_from_gateway;
         let event = self.audit_event(
             context,
             context.tool.clone().unwrap_or(spec.operation),
             spec.scope,
             (decision, status),
-            result.as_ref().err().map(GatewayError::code),
+            error.map(GatewayError::code),
             note.account().as_ref(),
             &spec.input,
-            result
-                .as_ref()
-                .ok()
-                .and_then(canonical_json)
-                .map(|text| sha256_hex(text.as_bytes())),
+            output_hash,
             spec.durability,
         );
         let mut event = if refused_input {
@@ -254,7 +343,7 @@ impl Gateway {
         };
         event.metadata = event.metadata.with_links(&note.links());
         match self.audit().append(event).await {
-            Ok(_) => result,
+            Ok(_) => Ok(()),
             Err(error) => {
                 tracing::error!(code = %error.code(), "audit append failed; the call's result is withheld");
                 Err(GatewayError::Audit(error))
@@ -282,8 +371,8 @@ impl Gateway {
         AuditEvent {
             event_id: event_id(occurred_at),
             occurred_at,
-            actor: context.actor.clone(),
-            surface: context.surface,
+            actor: context.actor().clone(),
+            surface: context.surface(),
             operation,
             scope,
             decision,

@@ -69,10 +69,13 @@ pub struct GatewayParts {
     pub paper_trading: PaperTradingSettings,
 }
 
-/// The gateway. Cheap to clone; clones share the same adapters.
+/// The gateway. Cheap to clone; clones share the same adapters (and the same start).
 #[derive(Clone)]
 pub struct Gateway {
     inner: Arc<GatewayParts>,
+    // Set once start-up work has run, so `start` runs it once per gateway however many front
+    // ends (or clones) call it. A tokio cell: concurrent callers wait for the one run.
+    started: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -90,7 +93,23 @@ impl Gateway {
     pub fn from_parts(parts: GatewayParts) -> Self {
         Self {
             inner: Arc::new(parts),
+            started: Arc::new(tokio::sync::OnceCell::new()),
         }
+    }
+
+    /// Starts the gateway: runs start-up recovery (paper writes an earlier process left
+    /// pending are resolved by client order id, never resubmitted) once per gateway; later
+    /// calls, from any clone, return at once. Front ends call it before serving or writing;
+    /// it never fails (a recovery that cannot finish is logged and its records stay pending).
+    pub async fn start(&self) {
+        self.started
+            .get_or_init(|| async { self.recover_at_startup().await })
+            .await;
+    }
+
+    /// True once [`Gateway::start`] has run.
+    pub fn is_started(&self) -> bool {
+        self.started.initialized()
     }
 
     pub(crate) fn broker(&self) -> &dyn BrokerReader {

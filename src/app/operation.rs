@@ -1,21 +1,25 @@
-//! The operation vocabulary every front end speaks: one enum of requests with raw inputs, run
-//! through [`Gateway::execute`], which validates inside the audited call so that even a refused
-//! input leaves exactly one audit event.
+//! The read operations as one enum, for library callers that pick a read at run time: each
+//! variant runs its use case from [`crate::app::use_cases`] through the one pipeline, so a
+//! refused input still leaves exactly one audit event. Names, scopes and inputs are declared
+//! by the use cases, not here.
 
 use serde::Serialize;
-use serde_json::{Value, json};
 
-use crate::app::audit_reads::MAX_TAIL;
-use crate::app::audited::{AuditNote, CallContext, CallSpec};
+use crate::app::audited::CallContext;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
-use crate::app::input::{self, AccountSelector};
+use crate::app::use_cases::audit::{AuditTail, AuditTailInput};
+use crate::app::use_cases::inputs::{AccountInput, NoInput};
+use crate::app::use_cases::reads::{
+    AccountSummary, AccountsList, BackendStatus, BarsInput, ContractResolve, ContractsSearch,
+    ExecutionsInput, ExecutionsList, Health, HistoricalBars, MarketSnapshot, OrdersList,
+    PositionsList, SessionRequirements, SnapshotInput,
+};
 use crate::app::views::{
     AccountSummaryView, AccountsView, AuditTailView, BackendStatusView, BarsView, ContractView,
     ContractsView, ExecutionsView, HealthView, OrdersView, PositionsView, QuoteView,
     SessionRequirementsView,
 };
-use crate::domain::scope::Scope;
 
 /// A contract query as given by a caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -94,50 +98,6 @@ pub enum Operation {
     },
 }
 
-impl Operation {
-    /// The stable operation name recorded in the audit log (the CLI command words).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Health => "health",
-            Self::BackendStatus => "backend status",
-            Self::SessionRequirements => "session requirements",
-            Self::AccountsList => "accounts list",
-            Self::AccountSummary { .. } => "account summary",
-            Self::PositionsList { .. } => "positions list",
-            Self::ContractsSearch(_) => "contracts search",
-            Self::ContractsResolve(_) => "contracts resolve",
-            Self::MarketSnapshot { .. } => "market snapshot",
-            Self::MarketBars { .. } => "market bars",
-            Self::OrdersList { .. } => "orders list",
-            Self::ExecutionsList { .. } => "executions list",
-            Self::AuditTail { .. } => "audit tail",
-        }
-    }
-
-    /// The one scope the operation requires.
-    pub fn scope(&self) -> Scope {
-        match self {
-            Self::Health | Self::BackendStatus | Self::SessionRequirements => Scope::HealthRead,
-            Self::AccountsList => Scope::AccountsRead,
-            Self::AccountSummary { .. } => Scope::PortfolioRead,
-            Self::PositionsList { .. } => Scope::PositionsRead,
-            Self::ContractsSearch(_)
-            | Self::ContractsResolve(_)
-            | Self::MarketSnapshot { .. }
-            | Self::MarketBars { .. } => Scope::MarketDataRead,
-            Self::OrdersList { .. } | Self::ExecutionsList { .. } => Scope::OrdersRead,
-            Self::AuditTail { .. } => Scope::AuditRead,
-        }
-    }
-
-    fn input(&self) -> Value {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|value| value.get("input").cloned())
-            .unwrap_or_else(|| json!({}))
-    }
-}
-
 /// The result of an [`Operation`].
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
@@ -170,17 +130,8 @@ pub enum Response {
     AuditTail(AuditTailView),
 }
 
-fn query(raw: &RawContractQuery) -> Result<crate::domain::instrument::ContractQuery, GatewayError> {
-    input::contract_query(
-        &raw.query,
-        raw.asset_class.as_deref(),
-        raw.currency.as_deref(),
-        raw.exchange.as_deref(),
-    )
-}
-
 impl Gateway {
-    /// Runs one operation as one audited call from `context`.
+    /// Runs one operation as one audited call from `context`, through the use case it names.
     ///
     /// # Errors
     /// Whatever the operation returns, `AUTH_MISSING_SCOPE`, or `AUDIT_WRITE_FAILED`.
@@ -189,11 +140,81 @@ impl Gateway {
         context: &CallContext,
         operation: Operation,
     ) -> Result<Response, GatewayError> {
-        let spec = CallSpec::read(operation.name(), operation.scope(), operation.input());
-        self.audited(context, spec, |note| async move {
-            self.dispatch(operation, &note).await
+        Ok(match operation {
+            Operation::Health => {
+                Response::Health(self.run_as::<Health>(context, NoInput {}).await?)
+            }
+            Operation::BackendStatus => {
+                Response::BackendStatus(self.run_as::<BackendStatus>(context, NoInput {}).await?)
+            }
+            Operation::SessionRequirements => Response::SessionRequirements(
+                self.run_as::<SessionRequirements>(context, NoInput {})
+                    .await?,
+            ),
+            Operation::AccountsList => {
+                Response::Accounts(self.run_as::<AccountsList>(context, NoInput {}).await?)
+            }
+            Operation::AccountSummary { account } => Response::AccountSummary(
+                self.run_as::<AccountSummary>(context, AccountInput::new(account))
+                    .await?,
+            ),
+            Operation::PositionsList { account } => Response::Positions(
+                self.run_as::<PositionsList>(context, AccountInput::new(account))
+                    .await?,
+            ),
+            Operation::ContractsSearch(raw) => {
+                Response::Contracts(self.run_as::<ContractsSearch>(context, raw.into()).await?)
+            }
+            Operation::ContractsResolve(raw) => {
+                Response::Contract(self.run_as::<ContractResolve>(context, raw.into()).await?)
+            }
+            Operation::MarketSnapshot {
+                contract_id,
+                max_age_seconds,
+            } => Response::Quote(
+                self.run_as::<MarketSnapshot>(
+                    context,
+                    SnapshotInput {
+                        contract_id,
+                        max_age_seconds,
+                    },
+                )
+                .await?,
+            ),
+            Operation::MarketBars {
+                contract_id,
+                period,
+                bar,
+            } => Response::Bars(
+                self.run_as::<HistoricalBars>(
+                    context,
+                    BarsInput {
+                        contract_id,
+                        period,
+                        bar,
+                    },
+                )
+                .await?,
+            ),
+            Operation::OrdersList { account } => Response::Orders(
+                self.run_as::<OrdersList>(context, AccountInput::new(account))
+                    .await?,
+            ),
+            Operation::ExecutionsList { account, since } => Response::Executions(
+                self.run_as::<ExecutionsList>(
+                    context,
+                    ExecutionsInput {
+                        account_id: account,
+                        since,
+                    },
+                )
+                .await?,
+            ),
+            Operation::AuditTail { limit } => Response::AuditTail(
+                self.run_as::<AuditTail>(context, AuditTailInput { limit })
+                    .await?,
+            ),
         })
-        .await
     }
 
     /// Runs one operation as an embedding program (surface `sdk`).
@@ -202,66 +223,5 @@ impl Gateway {
     /// As [`Gateway::execute_as`].
     pub async fn execute(&self, operation: Operation) -> Result<Response, GatewayError> {
         self.execute_as(&CallContext::sdk(), operation).await
-    }
-
-    async fn dispatch(
-        &self,
-        operation: Operation,
-        note: &AuditNote,
-    ) -> Result<Response, GatewayError> {
-        Ok(match operation {
-            Operation::Health => Response::Health(self.read_health().await?),
-            Operation::BackendStatus => Response::BackendStatus(self.read_backend_status().await?),
-            Operation::SessionRequirements => {
-                Response::SessionRequirements(self.read_session_requirements().await?)
-            }
-            Operation::AccountsList => Response::Accounts(self.read_accounts().await?),
-            Operation::AccountSummary { account } => Response::AccountSummary(
-                self.read_account_summary(&AccountSelector::parse(&account)?, note)
-                    .await?,
-            ),
-            Operation::PositionsList { account } => Response::Positions(
-                self.read_positions(&AccountSelector::parse(&account)?, note)
-                    .await?,
-            ),
-            Operation::ContractsSearch(raw) => {
-                Response::Contracts(self.read_search_contracts(&query(&raw)?).await?)
-            }
-            Operation::ContractsResolve(raw) => {
-                Response::Contract(self.read_resolve_contract(&query(&raw)?).await?)
-            }
-            Operation::MarketSnapshot {
-                contract_id,
-                max_age_seconds,
-            } => Response::Quote(
-                self.read_market_snapshot(input::contract_id(&contract_id)?, max_age_seconds)
-                    .await?,
-            ),
-            Operation::MarketBars {
-                contract_id,
-                period,
-                bar,
-            } => Response::Bars(
-                self.read_historical_bars(&input::bars_request(&contract_id, &period, &bar)?)
-                    .await?,
-            ),
-            Operation::OrdersList { account } => Response::Orders(
-                self.read_orders(&AccountSelector::parse(&account)?, note)
-                    .await?,
-            ),
-            Operation::ExecutionsList { account, since } => {
-                let since = since
-                    .as_deref()
-                    .map(|raw| input::timestamp("since", raw))
-                    .transpose()?;
-                Response::Executions(
-                    self.read_executions(&AccountSelector::parse(&account)?, since, note)
-                        .await?,
-                )
-            }
-            Operation::AuditTail { limit } => {
-                Response::AuditTail(self.read_audit_tail(limit.min(MAX_TAIL + 1)).await?)
-            }
-        })
     }
 }

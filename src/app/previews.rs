@@ -244,8 +244,8 @@ impl Gateway {
             created_at: now,
             expires_at: now
                 + Duration::seconds(i64::from(self.preview_policy().expiration_seconds)),
-            created_by: context.actor.clone(),
-            surface: context.surface,
+            created_by: context.actor().clone(),
+            surface: context.surface(),
         };
         self.workflow().insert_preview(&preview).await?;
         note.link(|links| links.link_preview(&preview.id));

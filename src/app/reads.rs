@@ -29,7 +29,6 @@ impl Gateway {
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:health:read`.
     pub(crate) async fn read_health(&self) -> Result<HealthView, GatewayError> {
-        self.require(Scope::HealthRead)?;
         Ok(HealthView {
             status: "ok",
             gateway_version: env!("CARGO_PKG_VERSION"),
@@ -50,7 +49,6 @@ impl Gateway {
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:health:read`; broker availability errors.
     pub(crate) async fn read_backend_status(&self) -> Result<BackendStatusView, GatewayError> {
-        self.require(Scope::HealthRead)?;
         let status = self.broker().session_status().await?;
         Ok(BackendStatusView::new(self.backend_name(), &status))
     }
@@ -62,7 +60,6 @@ impl Gateway {
     pub(crate) async fn read_session_requirements(
         &self,
     ) -> Result<crate::app::views::SessionRequirementsView, GatewayError> {
-        self.require(Scope::HealthRead)?;
         let status = self.broker().session_status().await?;
         Ok(crate::app::views::SessionRequirementsView::new(
             self.backend_name(),
@@ -75,7 +72,6 @@ impl Gateway {
     /// # Errors
     /// `AUTH_MISSING_SCOPE` without `ibkr:accounts:read`; broker errors.
     pub(crate) async fn read_accounts(&self) -> Result<AccountsView, GatewayError> {
-        self.require(Scope::AccountsRead)?;
         let accounts = self.broker().accounts().await?;
         Ok(AccountsView {
             accounts: accounts
@@ -94,7 +90,6 @@ impl Gateway {
         selector: &AccountSelector,
         note: &AuditNote,
     ) -> Result<AccountSummaryView, GatewayError> {
-        self.require(Scope::PortfolioRead)?;
         let account = self.select_account(selector, note).await?;
         let summary = self.broker().account_summary(&account.id).await?;
         Ok(AccountSummaryView::new(
@@ -112,7 +107,6 @@ impl Gateway {
         selector: &AccountSelector,
         note: &AuditNote,
     ) -> Result<PositionsView, GatewayError> {
-        self.require(Scope::PositionsRead)?;
         let account = self.select_account(selector, note).await?;
         let positions = self.broker().positions(&account.id).await?;
         Ok(PositionsView {
@@ -129,7 +123,6 @@ impl Gateway {
         &self,
         query: &ContractQuery,
     ) -> Result<ContractsView, GatewayError> {
-        self.require(Scope::MarketDataRead)?;
         let contracts = self.find_contracts(query).await?;
         Ok(ContractsView {
             contracts: contracts.iter().map(ContractView::from).collect(),
@@ -146,7 +139,6 @@ impl Gateway {
         &self,
         query: &ContractQuery,
     ) -> Result<ContractView, GatewayError> {
-        self.require(Scope::MarketDataRead)?;
         let found = self.find_contracts(query).await?;
         let text = query.text();
         let exact_local: Vec<&Contract> = found
@@ -205,7 +197,6 @@ impl Gateway {
         contract_id: ContractId,
         max_age_seconds: Option<u32>,
     ) -> Result<QuoteView, GatewayError> {
-        self.require(Scope::MarketDataRead)?;
         let contract = self.broker().contract(contract_id).await?;
         let quote = self.broker().quote_snapshot(contract_id).await?;
         if quote.status == DataStatus::Unavailable {
@@ -232,7 +223,6 @@ impl Gateway {
         &self,
         request: &BarsRequest,
     ) -> Result<BarsView, GatewayError> {
-        self.require(Scope::MarketDataRead)?;
         let series = self.broker().historical_bars(request).await?;
         Ok(BarsView::new(&series, request.period))
     }
@@ -246,7 +236,6 @@ impl Gateway {
         selector: &AccountSelector,
         note: &AuditNote,
     ) -> Result<OrdersView, GatewayError> {
-        self.require(Scope::OrdersRead)?;
         let account = self.select_account(selector, note).await?;
         let orders = self.broker().live_orders(&account.id).await?;
         Ok(OrdersView {
@@ -265,7 +254,6 @@ impl Gateway {
         since: Option<DateTime<Utc>>,
         note: &AuditNote,
     ) -> Result<ExecutionsView, GatewayError> {
-        self.require(Scope::OrdersRead)?;
         let account = self.select_account(selector, note).await?;
         let executions = self.broker().executions(&account.id, since).await?;
         Ok(ExecutionsView {

@@ -17,7 +17,6 @@ use crate::app::gateway::Gateway;
 use crate::app::order_views::{PaperOrderView, PlacedOrderView, RecoveryView};
 use crate::app::paper_orders::{operation_name, success_outcome};
 use crate::domain::audit::links::AuditLinks;
-use crate::domain::audit::{Actor, Surface};
 use crate::domain::idempotency::{IdempotencyRecord, WriteOperation};
 use crate::ports::workflow_store::RecordKey;
 
@@ -32,11 +31,7 @@ pub(crate) enum Recovered {
 
 /// The context recovery runs in at start-up: the gateway itself.
 pub fn system_context() -> CallContext {
-    CallContext {
-        surface: Surface::System,
-        actor: Actor::System,
-        tool: None,
-    }
+    CallContext::system()
 }
 
 impl Gateway {

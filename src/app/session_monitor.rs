@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::app::audited::{CallContext, CallSpec};
 use crate::app::gateway::Gateway;
-use crate::domain::audit::{Actor, Durability, Surface};
+use crate::domain::audit::Durability;
 use crate::domain::session::SessionState;
 use crate::ports::broker_reader::BrokerError;
 
@@ -28,11 +28,7 @@ fn state_of(outcome: &Result<crate::domain::session::SessionStatus, BrokerError>
 impl Gateway {
     /// Records a session-state change as a system event.
     async fn record_session_change(&self, from: Option<SessionState>, to: SessionState) {
-        let context = CallContext {
-            surface: Surface::System,
-            actor: Actor::System,
-            tool: None,
-        };
+        let context = CallContext::system();
         let spec = CallSpec {
             operation: "session state change".to_owned(),
             scope: None,

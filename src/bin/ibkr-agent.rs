@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use ibkr_agent_gateway::adapters::inbound::cli::args::{Cli, Command, McpCommand};
+use ibkr_agent_gateway::adapters::inbound::cli::args::{Command, McpCommand};
+use ibkr_agent_gateway::adapters::inbound::cli::generated::{self, GeneratedCall, Invocation};
 use ibkr_agent_gateway::adapters::inbound::cli::{render, run};
 use ibkr_agent_gateway::adapters::inbound::mcp;
 use ibkr_agent_gateway::adapters::outbound::process_env;
@@ -12,7 +12,12 @@ use ibkr_agent_gateway::app::error::GatewayError;
 use ibkr_agent_gateway::app::wiring;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = generated::command().get_matches();
+    let cli = match generated::invocation(&matches) {
+        Ok(Invocation::Written(cli)) => *cli,
+        Ok(Invocation::Generated(call)) => return run_generated(call),
+        Err(error) => error.exit(),
+    };
     init_logging(cli.log_level.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -51,6 +56,31 @@ fn main() -> ExitCode {
         run::execute(&gateway, &settings, &cli.command).await
     });
     render::report(result, cli.json)
+}
+
+/// Runs a command generated from the use-case registry.
+fn run_generated(call: GeneratedCall) -> ExitCode {
+    init_logging(call.log_level.as_deref());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let error = GatewayError::Internal {
+                message: format!("cannot start the runtime: {error}"),
+            };
+            return render::report(Err(error), call.json);
+        }
+    };
+    let json = call.json;
+    let result = runtime.block_on(async {
+        let settings = run::load_settings(call.config.as_deref())?;
+        let gateway = wiring::build(&settings)?;
+        run::execute_generated(&gateway, call.entry, call.arguments).await
+    });
+    render::report(result, json)
 }
 
 /// Logs go to stderr only, so stdout carries nothing but the command's output.

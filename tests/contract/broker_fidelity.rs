@@ -178,7 +178,7 @@ async fn approved_order(gateway: &Gateway) -> String {
         .unwrap();
     gateway
         .create_approval(
-            &CallContext::cli(),
+            &CallContext::sdk(),
             RawApprovalCreate {
                 preview_id: preview.preview_id,
                 ttl_seconds: None,

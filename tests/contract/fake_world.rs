@@ -85,7 +85,7 @@ async fn a_paper_order_placed_on_the_fake_backend_is_listed_and_its_cancel_shows
     assert_eq!(ids_and_statuses(&orders_of(&gateway, PAPER).await), seeded);
     let approval = gateway
         .create_approval(
-            &CallContext::cli(),
+            &CallContext::sdk(),
             RawApprovalCreate {
                 preview_id: preview.preview_id,
                 ttl_seconds: None,

@@ -150,7 +150,7 @@ async fn requests_to(server: &MockServer, http_method: &str, route: &str) -> Vec
 async fn approve(gateway: &Gateway, preview_id: String) -> String {
     gateway
         .create_approval(
-            &CallContext::cli(),
+            &CallContext::sdk(),
             RawApprovalCreate {
                 preview_id,
                 ttl_seconds: None,

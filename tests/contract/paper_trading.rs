@@ -482,7 +482,7 @@ impl Harness {
     async fn approve(&self, preview_id: &str, ttl: Option<u32>) -> String {
         self.gateway
             .create_approval(
-                &CallContext::cli(),
+                &CallContext::sdk(),
                 RawApprovalCreate {
                     preview_id: preview_id.into(),
                     ttl_seconds: ttl,
@@ -697,7 +697,7 @@ async fn an_expired_approval_is_refused_and_marked_expired() {
     assert!(h.operations().iter().any(|op| op.0 == "approval expired"));
     let shown = h
         .gateway
-        .show_approval(&CallContext::cli(), &approval)
+        .show_approval(&CallContext::sdk(), &approval)
         .await
         .unwrap();
     assert_eq!(shown.status, "expired");
@@ -723,7 +723,7 @@ async fn a_revoked_approval_is_refused() {
     let approval = h.approved(PAPER, None).await;
     let revoked = h
         .gateway
-        .revoke_approval(&CallContext::cli(), &approval)
+        .revoke_approval(&CallContext::sdk(), &approval)
         .await
         .unwrap();
     assert_eq!(revoked.status, "revoked");
@@ -798,7 +798,7 @@ async fn a_key_reused_for_another_request_is_a_conflict() {
     // The second approval was not touched.
     let shown = h
         .gateway
-        .show_approval(&CallContext::cli(), &second)
+        .show_approval(&CallContext::sdk(), &second)
         .await
         .unwrap();
     assert_eq!(shown.status, "approved");
@@ -822,7 +822,7 @@ async fn an_unavailable_audit_log_stops_the_write_before_anything_changes() {
 }
 
 #[tokio::test]
-async fn mcp_approvals_need_their_scope_but_the_cli_does_not() {
+async fn an_agent_needs_the_approval_scope_but_the_operator_does_not() {
     let scopes: ScopeSet = Scope::ALL
         .iter()
         .copied()
@@ -849,10 +849,12 @@ async fn mcp_approvals_need_their_scope_but_the_cli_does_not() {
         .unwrap_err();
     assert_eq!(error.code().as_str(), "AUTH_MISSING_SCOPE");
     let approval = gateway
-        .create_approval(&CallContext::cli(), raw)
+        .create_approval(&CallContext::sdk(), raw)
         .await
         .unwrap();
-    assert_eq!(approval.surface, "cli");
+    // The operator through the library is the operator: the principal policy, not the surface.
+    assert_eq!(approval.surface, "sdk");
+    assert_eq!(approval.approver, "operator");
     assert_eq!(approval.created_by, "local_operator");
 }
 
@@ -974,7 +976,7 @@ async fn a_crash_after_the_broker_accepted_is_recovered_without_resubmitting() {
     } = crashed_submit(&dir.path().join("workflow.sqlite3")).await;
     let report = restarted
         .gateway
-        .recover_pending_writes(&CallContext::cli())
+        .recover_pending_writes(&CallContext::sdk())
         .await
         .unwrap();
     assert_eq!(
@@ -991,7 +993,7 @@ async fn a_crash_after_the_broker_accepted_is_recovered_without_resubmitting() {
     assert_eq!(writer.submits(), 1);
     let shown = restarted
         .gateway
-        .show_approval(&CallContext::cli(), &approval)
+        .show_approval(&CallContext::sdk(), &approval)
         .await
         .unwrap();
     assert_eq!(shown.status, "consumed");
@@ -1126,7 +1128,7 @@ async fn recovery_whose_summary_event_fails_says_the_records_were_resolved() {
     restarted.steps.fail_on(Some("orders recover"));
     let error = restarted
         .gateway
-        .recover_pending_writes(&CallContext::cli())
+        .recover_pending_writes(&CallContext::sdk())
         .await
         .unwrap_err();
     assert_eq!(error.code().as_str(), "AUDIT_WRITE_FAILED");
@@ -1433,7 +1435,7 @@ async fn no_refused_request_reaches_the_writer() {
         .unwrap();
     let approval = gateway
         .create_approval(
-            &CallContext::cli(),
+            &CallContext::sdk(),
             RawApprovalCreate {
                 preview_id: preview.preview_id,
                 ttl_seconds: Some(10),
@@ -1527,7 +1529,7 @@ async fn an_approval_needs_an_existing_unexpired_unedited_preview() {
         preview_id: preview_id.into(),
         ttl_seconds: ttl,
     };
-    let cli = CallContext::cli();
+    let cli = CallContext::sdk();
     let unknown = h
         .gateway
         .create_approval(&cli, create("prv_missing", None))
@@ -1603,7 +1605,7 @@ fn submit_key(key: &str) -> RecordKey {
 impl Harness {
     async fn approval_status(&self, approval_id: &str) -> String {
         self.gateway
-            .show_approval(&CallContext::cli(), approval_id)
+            .show_approval(&CallContext::sdk(), approval_id)
             .await
             .unwrap()
             .status
@@ -1798,7 +1800,6 @@ async fn approvals_record_whether_an_operator_or_an_agent_granted_them() {
         ..Options::default()
     });
     for (context, approver, surface) in [
-        (CallContext::cli(), "operator", "cli"),
         (CallContext::sdk(), "operator", "sdk"),
         (agent(), "agent", "mcp_stdio"),
     ] {
@@ -1822,7 +1823,7 @@ async fn approvals_record_whether_an_operator_or_an_agent_granted_them() {
         assert_eq!(created.surface, surface);
         let shown = h
             .gateway
-            .show_approval(&CallContext::cli(), &created.approval_id)
+            .show_approval(&CallContext::sdk(), &created.approval_id)
             .await
             .unwrap();
         assert_eq!(shown.approver, approver);
@@ -1838,7 +1839,6 @@ async fn approvals_record_whether_an_operator_or_an_agent_granted_them() {
     assert_eq!(
         stored,
         [
-            ("cli".to_owned(), "operator".to_owned()),
             ("mcp_stdio".to_owned(), "agent".to_owned()),
             ("sdk".to_owned(), "operator".to_owned()),
         ]
@@ -1857,7 +1857,7 @@ impl Harness {
     async fn try_approve(&self, preview_id: &str, ttl: Option<u32>) -> Result<String, String> {
         self.gateway
             .create_approval(
-                &CallContext::cli(),
+                &CallContext::sdk(),
                 RawApprovalCreate {
                     preview_id: preview_id.into(),
                     ttl_seconds: ttl,
@@ -1900,7 +1900,7 @@ async fn a_preview_gets_one_approval_unless_the_first_was_revoked_or_expired_unu
         let revoked = h.preview_id().await;
         let withdrawn = h.approve(&revoked, None).await;
         h.gateway
-            .revoke_approval(&CallContext::cli(), &withdrawn)
+            .revoke_approval(&CallContext::sdk(), &withdrawn)
             .await
             .unwrap();
         let again = h.try_approve(&revoked, None).await.unwrap();

@@ -240,7 +240,7 @@ proptest! {
                     .await
                     .unwrap();
                 let approval = gateway
-                    .create_approval(&CallContext::cli(), RawApprovalCreate {
+                    .create_approval(&CallContext::sdk(), RawApprovalCreate {
                         preview_id: preview.preview_id,
                         ttl_seconds: None,
                     })
@@ -359,7 +359,7 @@ proptest! {
                 match step {
                     ApprovalStep::Approve { preview, short } => {
                         if let Ok(view) = gateway
-                            .create_approval(&CallContext::cli(), RawApprovalCreate {
+                            .create_approval(&CallContext::sdk(), RawApprovalCreate {
                                 preview_id: previews[*preview].clone(),
                                 ttl_seconds: Some(if *short { 5 } else { 60 }),
                             })
@@ -370,7 +370,7 @@ proptest! {
                     }
                     ApprovalStep::Revoke { preview } => {
                         if let Some(id) = &newest[*preview] {
-                            let _ = gateway.revoke_approval(&CallContext::cli(), id).await;
+                            let _ = gateway.revoke_approval(&CallContext::sdk(), id).await;
                         }
                     }
                     ApprovalStep::Submit { preview, key } => {

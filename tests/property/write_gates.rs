@@ -411,7 +411,7 @@ async fn run(case: &Case) -> (Result<(), (String, Vec<String>)>, usize) {
     .unwrap();
     let approval = gateway
         .create_approval(
-            &CallContext::cli(),
+            &CallContext::sdk(),
             RawApprovalCreate {
                 preview_id: preview.preview_id,
                 ttl_seconds: Some(30),

@@ -6,15 +6,20 @@ use crate::adapters::inbound::cli::args::{
     PaperModifyArgs, PaperSubmitArgs,
 };
 use crate::adapters::inbound::cli::render::Output;
-use crate::app::approvals::RawApprovalCreate;
+use crate::adapters::inbound::cli::run::run_use_case;
 use crate::app::audited::CallContext;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
-use crate::app::operation::Operation;
 use crate::app::order_input::{
     RawBracketPreview, RawCancelPreview, RawOrderPreview, RawPaperCancel, RawPaperModify,
     RawPaperSubmit,
 };
+use crate::app::use_cases::inputs::{AccountInput, NoInput};
+use crate::app::use_cases::orders::{
+    ApprovalCreate, ApprovalCreateInput, ApprovalIdInput, ApprovalRevoke, ApprovalShow,
+    ApprovalsList,
+};
+use crate::app::use_cases::reads::OrdersList;
 
 /// Refuses a write command given without `--paper`.
 fn require_paper(paper: bool) -> Result<(), GatewayError> {
@@ -83,11 +88,12 @@ fn raw_cancel(args: &PaperCancelArgs) -> RawPaperCancel {
     }
 }
 
-/// What every write command does first: refuse live trading, then resolve writes an earlier
-/// process left pending, so this write sees settled records.
+/// What every write command does first: refuse live trading, then start the gateway (its
+/// start-up recovery resolves writes an earlier process left pending, so this write sees
+/// settled records).
 async fn before_write(gateway: &Gateway, paper: bool) -> Result<(), GatewayError> {
     require_paper(paper)?;
-    gateway.recover_at_startup().await;
+    gateway.start().await;
     Ok(())
 }
 
@@ -102,10 +108,7 @@ pub async fn execute_orders(
     let context = CallContext::cli();
     match command {
         OrdersCommand::List(args) => {
-            let operation = Operation::OrdersList {
-                account: args.account.clone(),
-            };
-            Output::of(&gateway.execute_as(&context, operation).await?)
+            run_use_case::<OrdersList>(gateway, AccountInput::new(&args.account)).await
         }
         OrdersCommand::Preview(args) => {
             Output::of(&gateway.preview_order(&context, raw_preview(args)).await?)
@@ -152,24 +155,29 @@ pub async fn execute_approvals(
     gateway: &Gateway,
     command: &ApprovalsCommand,
 ) -> Result<Output, GatewayError> {
-    let context = CallContext::cli();
     match command {
         ApprovalsCommand::Create {
             preview_id,
             ttl_seconds,
         } => {
-            let raw = RawApprovalCreate {
+            let input = ApprovalCreateInput {
                 preview_id: preview_id.clone(),
                 ttl_seconds: *ttl_seconds,
             };
-            Output::of(&gateway.create_approval(&context, raw).await?)
+            run_use_case::<ApprovalCreate>(gateway, input).await
         }
-        ApprovalsCommand::List => Output::of(&gateway.list_approvals(&context).await?),
+        ApprovalsCommand::List => run_use_case::<ApprovalsList>(gateway, NoInput {}).await,
         ApprovalsCommand::Show { approval_id } => {
-            Output::of(&gateway.show_approval(&context, approval_id).await?)
+            let input = ApprovalIdInput {
+                approval_id: approval_id.clone(),
+            };
+            run_use_case::<ApprovalShow>(gateway, input).await
         }
         ApprovalsCommand::Revoke { approval_id } => {
-            Output::of(&gateway.revoke_approval(&context, approval_id).await?)
+            let input = ApprovalIdInput {
+                approval_id: approval_id.clone(),
+            };
+            run_use_case::<ApprovalRevoke>(gateway, input).await
         }
     }
 }

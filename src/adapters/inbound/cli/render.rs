@@ -67,6 +67,13 @@ pub trait Human {
     fn human(&self) -> String;
 }
 
+/// The output of a command generated from the registry: its JSON, indented.
+impl Human for Value {
+    fn human(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| self.to_string())
+    }
+}
+
 /// Prints the result and returns the process exit code. A closed stdout (`| head`) ends the
 /// process quietly.
 pub fn report(result: Result<Output, GatewayError>, json: bool) -> ExitCode {

@@ -1,19 +1,29 @@
-//! Dispatch: turns a parsed command into one audited gateway call and its output.
+//! Dispatch: turns a parsed command into one use case run through the pipeline (or, for the
+//! streaming audit commands and the order workflows, one audited gateway call) and its output.
 
 use std::path::Path;
+
+use serde_json::{Map, Value};
 
 use crate::adapters::inbound::cli::args::{
     AccountCommand, AccountsCommand, AuditCommand, BackendCommand, Command, ContractQueryArgs,
     ContractsCommand, ExecutionsCommand, MarketCommand, PositionsCommand, SessionCommand,
 };
 use crate::adapters::inbound::cli::orders;
-use crate::adapters::inbound::cli::render::Output;
+use crate::adapters::inbound::cli::render::{Human, Output};
 use crate::app::audit_reads::{RawExpectations, RawExportRange};
 use crate::app::audited::CallContext;
 use crate::app::config::Settings;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
-use crate::app::operation::{Operation, RawContractQuery};
+use crate::app::use_cases::audit::{AuditTail, AuditTailInput};
+use crate::app::use_cases::inputs::{AccountInput, ContractQueryInput, NoInput};
+use crate::app::use_cases::reads::{
+    AccountSummary, AccountsList, BackendStatus, BarsInput, ContractResolve, ContractsSearch,
+    ExecutionsInput, ExecutionsList, Health, HistoricalBars, MarketSnapshot, PositionsList,
+    SessionRequirements, SnapshotInput,
+};
+use crate::app::use_cases::{Entry, UseCase};
 use crate::app::wiring;
 
 /// The settings from `--config`, or the embedded defaults without it.
@@ -42,8 +52,8 @@ pub fn build(settings: &Settings, command: &Command) -> Result<Gateway, GatewayE
     }
 }
 
-fn raw_query(args: &ContractQueryArgs) -> RawContractQuery {
-    RawContractQuery {
+fn query(args: &ContractQueryArgs) -> ContractQueryInput {
+    ContractQueryInput {
         query: args.query.clone(),
         asset_class: args.asset_class.clone(),
         currency: args.currency.clone(),
@@ -51,49 +61,95 @@ fn raw_query(args: &ContractQueryArgs) -> RawContractQuery {
     }
 }
 
-/// The operation a read command stands for; `None` for the streaming audit commands and the
-/// order workflows, which have their own dispatch.
-fn operation(command: &Command) -> Option<Operation> {
+/// Runs the use case `U` as the operator at the CLI; its output is rendered as a table, or
+/// as its JSON form with `--json`.
+pub(crate) async fn run_use_case<U>(
+    gateway: &Gateway,
+    input: U::Input,
+) -> Result<Output, GatewayError>
+where
+    U: UseCase,
+    U::Output: Human,
+{
+    Output::of(&gateway.run_as::<U>(&CallContext::cli(), input).await?)
+}
+
+/// Runs a use case from a command generated from the registry, as the operator at the CLI;
+/// its output is its JSON form in both modes.
+///
+/// # Errors
+/// As [`Gateway::run_entry`].
+pub async fn execute_generated(
+    gateway: &Gateway,
+    entry: &Entry,
+    arguments: Map<String, Value>,
+) -> Result<Output, GatewayError> {
+    Output::of(
+        &gateway
+            .run_entry(&CallContext::cli(), entry, arguments)
+            .await?,
+    )
+}
+
+/// Runs a read command through its use case; `None` for the streaming audit commands and the
+/// order workflows, which have their own dispatch. The command words are the use case's
+/// stable name (a test checks every one against the registry).
+async fn read(gateway: &Gateway, command: &Command) -> Option<Result<Output, GatewayError>> {
     Some(match command {
-        Command::Health => Operation::Health,
-        Command::Backend(BackendCommand::Status) => Operation::BackendStatus,
-        Command::Session(SessionCommand::Requirements) => Operation::SessionRequirements,
-        Command::Accounts(AccountsCommand::List) => Operation::AccountsList,
-        Command::Account(AccountCommand::Summary(args)) => Operation::AccountSummary {
-            account: args.account.clone(),
-        },
-        Command::Positions(PositionsCommand::List(args)) => Operation::PositionsList {
-            account: args.account.clone(),
-        },
+        Command::Health => run_use_case::<Health>(gateway, NoInput {}).await,
+        Command::Backend(BackendCommand::Status) => {
+            run_use_case::<BackendStatus>(gateway, NoInput {}).await
+        }
+        Command::Session(SessionCommand::Requirements) => {
+            run_use_case::<SessionRequirements>(gateway, NoInput {}).await
+        }
+        Command::Accounts(AccountsCommand::List) => {
+            run_use_case::<AccountsList>(gateway, NoInput {}).await
+        }
+        Command::Account(AccountCommand::Summary(args)) => {
+            run_use_case::<AccountSummary>(gateway, AccountInput::new(&args.account)).await
+        }
+        Command::Positions(PositionsCommand::List(args)) => {
+            run_use_case::<PositionsList>(gateway, AccountInput::new(&args.account)).await
+        }
         Command::Contracts(ContractsCommand::Search(args)) => {
-            Operation::ContractsSearch(raw_query(args))
+            run_use_case::<ContractsSearch>(gateway, query(args)).await
         }
         Command::Contracts(ContractsCommand::Resolve(args)) => {
-            Operation::ContractsResolve(raw_query(args))
+            run_use_case::<ContractResolve>(gateway, query(args)).await
         }
         Command::Market(MarketCommand::Snapshot {
             contract_id,
             max_age_seconds,
-        }) => Operation::MarketSnapshot {
-            contract_id: contract_id.clone(),
-            max_age_seconds: *max_age_seconds,
-        },
+        }) => {
+            let input = SnapshotInput {
+                contract_id: contract_id.clone(),
+                max_age_seconds: *max_age_seconds,
+            };
+            run_use_case::<MarketSnapshot>(gateway, input).await
+        }
         Command::Market(MarketCommand::Bars {
             contract_id,
             period,
             bar,
-        }) => Operation::MarketBars {
-            contract_id: contract_id.clone(),
-            period: period.clone(),
-            bar: bar.clone(),
-        },
-        Command::Executions(ExecutionsCommand::List { account, since }) => {
-            Operation::ExecutionsList {
-                account: account.clone(),
-                since: since.clone(),
-            }
+        }) => {
+            let input = BarsInput {
+                contract_id: contract_id.clone(),
+                period: period.clone(),
+                bar: bar.clone(),
+            };
+            run_use_case::<HistoricalBars>(gateway, input).await
         }
-        Command::Audit(AuditCommand::Tail { limit }) => Operation::AuditTail { limit: *limit },
+        Command::Executions(ExecutionsCommand::List { account, since }) => {
+            let input = ExecutionsInput {
+                account_id: account.clone(),
+                since: since.clone(),
+            };
+            run_use_case::<ExecutionsList>(gateway, input).await
+        }
+        Command::Audit(AuditCommand::Tail { limit }) => {
+            run_use_case::<AuditTail>(gateway, AuditTailInput { limit: *limit }).await
+        }
         Command::Audit(AuditCommand::Export { .. } | AuditCommand::Verify { .. })
         | Command::Orders(_)
         | Command::Approvals(_)
@@ -112,10 +168,10 @@ pub async fn execute(
     settings: &Settings,
     command: &Command,
 ) -> Result<Output, GatewayError> {
-    let context = CallContext::cli();
-    if let Some(operation) = operation(command) {
-        return Output::of(&gateway.execute_as(&context, operation).await?);
+    if let Some(output) = read(gateway, command).await {
+        return output;
     }
+    let context = CallContext::cli();
     match command {
         Command::Orders(command) => orders::execute_orders(gateway, command).await,
         Command::Approvals(command) => orders::execute_approvals(gateway, command).await,
@@ -161,5 +217,28 @@ pub async fn execute(
         _ => Err(GatewayError::Internal {
             message: "command has no dispatch".into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::error::ErrorKind;
+
+    use crate::adapters::inbound::cli::generated;
+    use crate::app::use_cases;
+
+    #[test]
+    fn every_use_case_has_a_cli_command() {
+        for entry in use_cases::registry() {
+            let name = entry.definition().command;
+            let mut words = vec!["ibkr-agent"];
+            words.extend(name.split(' '));
+            words.push("--help");
+            let parsed = generated::command().try_get_matches_from(&words);
+            assert!(
+                matches!(&parsed, Err(error) if error.kind() == ErrorKind::DisplayHelp),
+                "`{name}` is not a CLI command"
+            );
+        }
     }
 }

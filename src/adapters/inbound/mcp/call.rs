@@ -1,24 +1,23 @@
-//! One `tools/call`, start to finish. A pure routing step decides what the call is; one match
-//! then runs exactly one audited gateway call per route, so every call leaves its audit event
-//! (a paper write adds its intent and approval steps) and no path returns before it is written.
+//! One `tools/call`, start to finish. A pure routing step decides what the name is; a
+//! registered tool then runs through the use-case pipeline (scope, arguments, run, exactly one
+//! audit event), and a name that is not a tool is refused through the gateway's `refuse`,
+//! which records its one event. No path returns before its event is written.
 
 use std::collections::BTreeSet;
 
 use rmcp::ErrorData;
 use rmcp::model::CallToolResult;
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::arguments::{self, ArgumentProblem, printable_name};
-use super::params::ToolCall;
-use super::registry::{self, FORBIDDEN_WRITE_TOOLS, ToolSpec};
-use super::results::{self, AuditExportOutput, ExportBuffer};
+use super::registry::{self, FORBIDDEN_WRITE_TOOLS};
+use super::results;
 use crate::app::audited::{CallContext, CallSpec};
 use crate::app::config::Toolset;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
+use crate::app::use_cases::Entry;
+use crate::app::use_cases::arguments::printable_name;
 use crate::domain::audit::Durability;
-use crate::domain::scope::Scope;
 
 /// The longest tool name recorded; longer names cannot be tools.
 const MAX_TOOL_NAME_CHARS: usize = 128;
@@ -26,25 +25,14 @@ const MAX_TOOL_NAME_CHARS: usize = 128;
 /// The operation recorded for a call of an unknown or switched-off tool.
 pub(crate) const UNKNOWN_TOOL_OPERATION: &str = "unknown tool";
 
-/// What a `tools/call` turned out to be.
+/// What a `tools/call` name turned out to be.
 enum Route {
     /// A generic write name: refused as read-only.
     Forbidden { name: String },
     /// No such tool, or its toolset is switched off.
     Unknown { name: String },
-    /// A tool whose scope is not granted: answered like an unknown tool, audited as denied.
-    Hidden { spec: &'static ToolSpec },
-    /// A visible tool with arguments that do not fit its input schema.
-    BadArguments {
-        spec: &'static ToolSpec,
-        problem: ArgumentProblem,
-    },
-    /// A visible tool with valid arguments.
-    Run {
-        spec: &'static ToolSpec,
-        // Boxed: an order preview's raw fields dwarf every other route.
-        call: Box<ToolCall>,
-    },
+    /// A registered tool (visible or not: the pipeline's scope check decides).
+    Tool { entry: &'static Entry },
 }
 
 /// The tool name as recorded and echoed: control characters removed, bounded.
@@ -55,65 +43,32 @@ fn recorded_name(raw: &str) -> String {
         .collect()
 }
 
-fn route(
-    gateway: &Gateway,
-    toolsets: &BTreeSet<Toolset>,
-    name: &str,
-    arguments: &Map<String, Value>,
-) -> Route {
+fn route(toolsets: &BTreeSet<Toolset>, name: &str) -> Route {
     if FORBIDDEN_WRITE_TOOLS.contains(&name) {
         return Route::Forbidden {
             name: name.to_owned(),
         };
     }
-    let Some(entry) = registry::find(name).filter(|entry| toolsets.contains(&entry.spec.toolset))
-    else {
-        return Route::Unknown {
-            name: recorded_name(name),
-        };
-    };
-    let spec = entry.spec;
-    if !gateway.granted_scopes().contains(spec.scope) {
-        return Route::Hidden { spec };
-    }
-    let checked = arguments::check(&entry.tool.input_schema, arguments)
-        .and_then(|()| (spec.build)(arguments.clone()));
-    match checked {
-        Ok(call) => Route::Run {
-            spec,
-            call: Box::new(call),
+    match registry::find(name)
+        .filter(|registered| toolsets.contains(&registered.entry.definition().toolset))
+    {
+        Some(registered) => Route::Tool {
+            entry: registered.entry,
         },
-        Err(problem) => Route::BadArguments { spec, problem },
+        None => Route::Unknown {
+            name: recorded_name(name),
+        },
     }
 }
 
-/// Records one call the server answers without running anything, and returns what the caller
-/// is told: `refusal`, or `AUTH_MISSING_SCOPE` when `scope` is not granted, or
-/// `AUDIT_WRITE_FAILED` when the event cannot be stored.
-async fn record_refusal(
-    gateway: &Gateway,
-    operation: &str,
-    scope: Option<Scope>,
-    input: Value,
-    refusal: GatewayError,
-) -> GatewayError {
-    let spec = CallSpec {
+/// A call that names no tool, as the audit log records it.
+fn refusal_spec(operation: &str, input: Value) -> CallSpec {
+    CallSpec {
         operation: operation.to_owned(),
-        scope,
+        scope: None,
         input,
         durability: Durability::Relaxed,
         input_from_gateway: false,
-    };
-    let recorded = gateway
-        .audited(&CallContext::mcp_stdio(), spec, |_note| async move {
-            Err::<(), _>(refusal)
-        })
-        .await;
-    match recorded {
-        Err(error) => error,
-        Ok(()) => GatewayError::Internal {
-            message: "a refused call ran".into(),
-        },
     }
 }
 
@@ -128,24 +83,21 @@ pub(crate) async fn call_tool(
     name: &str,
     arguments: Map<String, Value>,
 ) -> Result<CallToolResult, ErrorData> {
-    match route(gateway, toolsets, name, &arguments) {
-        Route::Run { spec, call } => Ok(run(gateway, spec.name, *call).await),
-        Route::BadArguments { spec, problem } => {
-            let refusal = GatewayError::invalid_input("arguments", problem.message());
-            let input = Value::Object(arguments);
-            let error = record_refusal(gateway, spec.name, Some(spec.scope), input, refusal);
-            Ok(results::tool_error(&error.await))
-        }
-        Route::Hidden { spec } => {
-            // The scope check inside `audited` refuses before the body runs and records
-            // denied_scope, as `execute_as` does; the caller is told the tool does not exist.
-            let never_runs = GatewayError::Internal {
-                message: "a hidden tool ran".into(),
-            };
-            let input = Value::Object(arguments);
-            match record_refusal(gateway, spec.name, Some(spec.scope), input, never_runs).await {
-                error @ GatewayError::Audit(_) => Ok(results::tool_error(&error)),
-                _ => Err(results::unknown_tool(spec.name)),
+    let context = CallContext::mcp_stdio();
+    match route(toolsets, name) {
+        Route::Tool { entry } => {
+            let tool = entry.definition().tool;
+            let context = context.with_tool(tool);
+            match gateway.run_entry(&context, entry, arguments).await {
+                Ok(value) => Ok(results::data(&value)),
+                // A tool whose scope the caller lacks is one it cannot see: answered like an
+                // unknown tool (the pipeline recorded it as denied).
+                Err(GatewayError::MissingScope { .. })
+                    if !entry.is_visible_to(context.principal(), gateway.granted_scopes()) =>
+                {
+                    Err(results::unknown_tool(tool))
+                }
+                Err(error) => Ok(results::tool_error(&error)),
             }
         }
         Route::Unknown { name } => {
@@ -153,59 +105,19 @@ pub(crate) async fn call_tool(
             // The name is caller text: it goes into the redacted metadata, not the operation.
             let input = json!({ "tool": name.clone(), "arguments": Value::Object(arguments) });
             let refusal = GatewayError::UnknownOperation { name };
-            match record_refusal(gateway, UNKNOWN_TOOL_OPERATION, None, input, refusal).await {
+            let spec = refusal_spec(UNKNOWN_TOOL_OPERATION, input);
+            match gateway.refuse(&context, spec, refusal).await {
                 error @ GatewayError::Audit(_) => Ok(results::tool_error(&error)),
                 _ => Err(results::unknown_tool(&printable)),
             }
         }
         Route::Forbidden { name } => {
-            let input = Value::Object(arguments);
             let refusal = GatewayError::ReadOnlyWriteForbidden {
                 operation: name.clone(),
             };
-            let error = record_refusal(gateway, &name, None, input, refusal).await;
+            let spec = refusal_spec(&name, Value::Object(arguments));
+            let error = gateway.refuse(&context, spec, refusal).await;
             Ok(results::tool_error(&error))
-        }
-    }
-}
-
-/// The answer to a call that ran: its data, or its refusal or failure as a tool error.
-fn answer<T: Serialize>(outcome: Result<T, GatewayError>) -> CallToolResult {
-    match outcome {
-        Ok(value) => results::data(&value),
-        Err(error) => results::tool_error(&error),
-    }
-}
-
-async fn run(gateway: &Gateway, tool: &str, call: ToolCall) -> CallToolResult {
-    let context = &CallContext::mcp_stdio().with_tool(tool);
-    match call {
-        ToolCall::Read(operation) => answer(gateway.execute_as(context, operation).await),
-        ToolCall::OrderPreview(raw) => answer(gateway.preview_order(context, raw).await),
-        ToolCall::BracketPreview(raw) => answer(gateway.preview_bracket(context, raw).await),
-        ToolCall::CancelPreview(raw) => answer(gateway.preview_cancel(context, raw).await),
-        ToolCall::ApprovalCreate(raw) => answer(gateway.create_approval(context, raw).await),
-        ToolCall::PaperSubmit(raw) => answer(gateway.paper_submit(context, raw).await),
-        ToolCall::PaperBracketSubmit(raw) => {
-            answer(gateway.paper_bracket_submit(context, raw).await)
-        }
-        ToolCall::PaperModify(raw) => answer(gateway.paper_modify(context, raw).await),
-        ToolCall::PaperCancel(raw) => answer(gateway.paper_cancel(context, raw).await),
-        ToolCall::AuditExport(range) => {
-            let (from_seq, to_seq) = (range.from_seq.unwrap_or(1), range.to_seq.unwrap_or(1));
-            let buffer = ExportBuffer::default();
-            let exported = gateway
-                .export_audit_as(context, range, Box::new(buffer.clone()))
-                .await;
-            let output = exported.and_then(|trailer| {
-                Ok(AuditExportOutput {
-                    from_seq,
-                    to_seq,
-                    events: buffer.events()?,
-                    trailer,
-                })
-            });
-            answer(output)
         }
     }
 }
@@ -216,7 +128,10 @@ pub(crate) async fn malformed_call(gateway: &Gateway, params: Option<Value>) -> 
     const MESSAGE: &str = "tools/call params must be {name: string, arguments?: object}";
     let input = json!({ "params": params });
     let refusal = GatewayError::invalid_input("params", MESSAGE);
-    let error = record_refusal(gateway, UNKNOWN_TOOL_OPERATION, None, input, refusal).await;
+    let spec = refusal_spec(UNKNOWN_TOOL_OPERATION, input);
+    let error = gateway
+        .refuse(&CallContext::mcp_stdio(), spec, refusal)
+        .await;
     if let GatewayError::Audit(_) = error {
         tracing::error!(code = %error.code(), "a malformed tools/call could not be audited");
     }

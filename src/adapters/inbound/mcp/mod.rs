@@ -6,10 +6,8 @@
 //! recomputed on every request. Every `tools/call` goes through `call.rs`, which runs exactly
 //! one audited gateway call per call. rmcp types stay inside this module.
 
-mod arguments;
 mod call;
 mod line_transport;
-mod params;
 mod registry;
 mod results;
 mod stdio;
@@ -29,6 +27,7 @@ use serde_json::{Value, json};
 pub use self::stdio::{LIBRARY_LOG_TARGET, serve_stdio};
 use crate::app::config::{Settings, Toolset};
 use crate::app::gateway::Gateway;
+use crate::app::principal::Principal;
 
 /// The name the server reports to clients.
 pub const SERVER_NAME: &str = "ibkr-agent-gateway";
@@ -78,9 +77,11 @@ impl McpServer {
     }
 
     fn visible_entries(&self) -> impl Iterator<Item = &'static registry::Registered> + '_ {
-        registry::registered().iter().filter(|entry| {
-            self.toolsets.contains(&entry.spec.toolset)
-                && self.gateway.granted_scopes().contains(entry.spec.scope)
+        let principal = Principal::local_mcp_client();
+        registry::registered().iter().filter(move |registered| {
+            let entry = registered.entry;
+            self.toolsets.contains(&entry.definition().toolset)
+                && entry.is_visible_to(&principal, self.gateway.granted_scopes())
         })
     }
 }
@@ -93,10 +94,11 @@ pub fn tool_surface() -> Value {
         registry::registered()
             .iter()
             .map(|entry| {
+                let definition = entry.entry.definition();
                 json!({
-                    "name": entry.spec.name,
-                    "scope": entry.spec.scope.as_str(),
-                    "toolset": entry.spec.toolset.as_str(),
+                    "name": definition.tool,
+                    "scope": definition.scope.as_str(),
+                    "toolset": definition.toolset.as_str(),
                     "tool": serde_json::to_value(&entry.tool).unwrap_or(Value::Null),
                 })
             })
@@ -121,7 +123,7 @@ impl ServerHandler for McpServer {
         implementation.title = Some("IBKR Agent Gateway".to_owned());
         let writes = self
             .visible_entries()
-            .any(|entry| !entry.spec.hints.read_only);
+            .any(|registered| !registered.entry.definition().hints.read_only);
         let instructions = if writes {
             ORDER_INSTRUCTIONS
         } else {

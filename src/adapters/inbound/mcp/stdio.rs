@@ -29,8 +29,9 @@ const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 /// Serves MCP over stdio until stdin closes (before the first request too), then returns.
 /// Lines that are no valid message are answered (`-32700`, `-32600`) and the session goes on.
 ///
-/// First it resolves paper writes a previous run left pending (start-up recovery, which never
-/// fails the start), so a retried key meets a settled record.
+/// First it starts the gateway ([`Gateway::start`]: start-up recovery of paper writes a
+/// previous run left pending, which never fails the start), so a retried key meets a settled
+/// record.
 ///
 /// Must run on a Tokio runtime with IO enabled (`enable_io` or `enable_all`), as the binary's
 /// is: rmcp's pipe transport panics without an IO driver.
@@ -38,7 +39,7 @@ const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 /// # Errors
 /// `INTERNAL_ERROR` when the session cannot start or its task fails.
 pub async fn serve_stdio(gateway: Gateway, settings: &Settings) -> Result<(), GatewayError> {
-    gateway.recover_at_startup().await;
+    gateway.start().await;
     let server = server(gateway.clone(), settings);
     print_banner(&server, settings);
     // When stdin and stdout are pipes (as MCP clients launch servers), read and write them on

@@ -1,0 +1,141 @@
+//! Who is calling: the [`Principal`] every call carries, built only by the front ends (the
+//! CLI, the MCP server, the library facade and the gateway's own background work) through
+//! crate-internal constructors, so an embedding program cannot claim to be another caller.
+//!
+//! A principal holds a kind (operator, agent or the gateway itself), the audit identity it is
+//! recorded under (actor and surface), and the scopes it holds. Local principals hold the
+//! scopes the deployment's configuration grants; a later remote subject will hold its own,
+//! never more than those.
+
+use crate::domain::audit::{Actor, Surface};
+use crate::domain::scope::{Scope, ScopeSet};
+
+/// What kind of caller a principal is; policies (approval creation) branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// The person who runs the deployment: at the CLI, or a program embedding the library
+    /// (it holds the deployment's key and its own configuration).
+    Operator,
+    /// A program acting for someone: an MCP client.
+    Agent,
+    /// The gateway itself: start-up recovery, the session keepalive.
+    System,
+}
+
+impl PrincipalKind {
+    /// Snake-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Agent => "agent",
+            Self::System => "system",
+        }
+    }
+}
+
+/// The caller of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    kind: PrincipalKind,
+    actor: Actor,
+    surface: Surface,
+    // `None`: the scopes the deployment grants. `Some`: a narrower set held by this caller
+    // (a remote subject's token); the effective set is never wider than the deployment's.
+    scopes: Option<ScopeSet>,
+}
+
+impl Principal {
+    /// The local operator at the CLI.
+    pub(crate) fn cli_operator() -> Self {
+        Self::local(PrincipalKind::Operator, Surface::Cli)
+    }
+
+    /// The operator through a program embedding the library.
+    pub(crate) fn library_operator() -> Self {
+        Self::local(PrincipalKind::Operator, Surface::Sdk)
+    }
+
+    /// The local MCP client over stdio: an agent holding the configured scopes.
+    pub(crate) fn local_mcp_client() -> Self {
+        Self::local(PrincipalKind::Agent, Surface::McpStdio)
+    }
+
+    /// The gateway itself.
+    pub(crate) fn system() -> Self {
+        Self {
+            kind: PrincipalKind::System,
+            actor: Actor::System,
+            surface: Surface::System,
+            scopes: None,
+        }
+    }
+
+    fn local(kind: PrincipalKind, surface: Surface) -> Self {
+        Self {
+            kind,
+            actor: Actor::LocalOperator,
+            surface,
+            scopes: None,
+        }
+    }
+
+    /// The kind of caller.
+    pub fn kind(&self) -> PrincipalKind {
+        self.kind
+    }
+
+    /// Who the audit log records.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The front end the call came through.
+    pub fn surface(&self) -> Surface {
+        self.surface
+    }
+
+    /// True when this principal holds `scope` in a deployment granting `granted`.
+    pub fn holds(&self, scope: Scope, granted: &ScopeSet) -> bool {
+        granted.contains(scope) && self.scopes.as_ref().is_none_or(|own| own.contains(scope))
+    }
+
+    /// The scope creating (or managing) an approval needs from this principal: none for the
+    /// operator, who is the person approvals stand for; `ibkr:approvals:create` for anyone
+    /// else, so an agent approves only when the deployment granted it that.
+    pub fn approval_scope(&self) -> Option<Scope> {
+        match self.kind {
+            PrincipalKind::Operator => None,
+            PrincipalKind::Agent | PrincipalKind::System => Some(Scope::ApprovalsCreate),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_operator_approves_without_the_approval_scope() {
+        assert_eq!(Principal::cli_operator().approval_scope(), None);
+        assert_eq!(Principal::library_operator().approval_scope(), None);
+        assert_eq!(
+            Principal::local_mcp_client().approval_scope(),
+            Some(Scope::ApprovalsCreate)
+        );
+        assert_eq!(
+            Principal::system().approval_scope(),
+            Some(Scope::ApprovalsCreate)
+        );
+    }
+
+    #[test]
+    fn a_principal_never_holds_more_than_the_deployment_grants() {
+        let granted = ScopeSet::read_only_defaults();
+        let mut narrow = Principal::local_mcp_client();
+        assert!(narrow.holds(Scope::HealthRead, &granted));
+        assert!(!narrow.holds(Scope::OrdersPaperSubmit, &granted));
+        narrow.scopes = Some([Scope::AccountsRead].into_iter().collect());
+        assert!(!narrow.holds(Scope::HealthRead, &granted));
+        assert!(narrow.holds(Scope::AccountsRead, &granted));
+    }
+}

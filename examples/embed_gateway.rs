@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use ibkr_agent_gateway::adapters::outbound::clock::SystemClock;
 use ibkr_agent_gateway::adapters::outbound::fake_broker::FakeBroker;
-use ibkr_agent_gateway::app::{Gateway, GatewayError};
+use ibkr_agent_gateway::app::Gateway;
+use ibkr_agent_gateway::app::startup_error::Failure;
 use ibkr_agent_gateway::domain::error_code::ErrorCode;
 use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
 
-async fn demo() -> Result<(), GatewayError> {
+async fn demo() -> Result<(), Failure> {
     // The quickest start: the fake broker, read scopes only, an in-memory audit log.
     let gateway = Gateway::fake()?;
     let accounts = gateway.accounts().await?;
@@ -49,7 +50,7 @@ async fn demo() -> Result<(), GatewayError> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), GatewayError> {
+async fn main() -> Result<(), Failure> {
     demo().await
 }
 

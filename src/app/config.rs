@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
-use crate::app::error::GatewayError;
+use crate::app::startup_error::StartupError;
 use crate::domain::ids::AccountId;
 use crate::domain::instrument::AssetClass;
 use crate::domain::money::parse_exact_decimal;
@@ -243,10 +243,10 @@ impl Settings {
     /// Reads and validates the file at `path`.
     ///
     /// # Errors
-    /// [`GatewayError::ConfigFile`] when the file cannot be read (naming the path as given),
-    /// [`GatewayError::Config`] when it is invalid (naming the key path).
-    pub fn load(path: &Path) -> Result<Self, GatewayError> {
-        let unreadable = |error: std::io::Error| GatewayError::ConfigFile {
+    /// [`StartupError::ConfigFile`] when the file cannot be read (naming the path as given),
+    /// [`StartupError::Config`] when it is invalid (naming the key path).
+    pub fn load(path: &Path) -> Result<Self, StartupError> {
+        let unreadable = |error: std::io::Error| StartupError::ConfigFile {
             path: path.display().to_string(),
             reason: match error.kind() {
                 std::io::ErrorKind::NotFound => "not found".into(),
@@ -254,6 +254,7 @@ impl Settings {
                 std::io::ErrorKind::InvalidData => "not valid UTF-8".into(),
                 _ => "unreadable".into(),
             },
+            source: error,
         };
         // Read at most one byte past the limit, so a huge file is refused without loading it.
         let file = std::fs::File::open(path).map_err(unreadable)?;
@@ -276,9 +277,9 @@ impl Settings {
     /// and parsing it could take the parser a long time.
     ///
     /// # Errors
-    /// [`GatewayError::Config`] naming the key path of the first problem (`(root)` for the size
+    /// [`StartupError::Config`] naming the key path of the first problem (`(root)` for the size
     /// and depth limits).
-    pub fn from_yaml(text: &str) -> Result<Self, GatewayError> {
+    pub fn from_yaml(text: &str) -> Result<Self, StartupError> {
         check_config_size(text.len())?;
         check_config_depth(text)?;
         let raw: RawSettings = if text.trim().is_empty() {
@@ -295,7 +296,7 @@ impl Settings {
                 } else {
                     path
                 };
-                GatewayError::config(key_path, strip_location(&error.inner().to_string()))
+                StartupError::config(key_path, strip_location(&error.inner().to_string()))
             })?
         };
         raw.validate()
@@ -323,9 +324,9 @@ pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 /// together). The settings tree itself is at most four levels deep.
 pub const MAX_CONFIG_DEPTH: usize = 32;
 
-fn check_config_size(length: usize) -> Result<(), GatewayError> {
+fn check_config_size(length: usize) -> Result<(), StartupError> {
     if length > MAX_CONFIG_BYTES {
-        return Err(GatewayError::config(
+        return Err(StartupError::config(
             "(root)",
             format!(
                 "the file is larger than the {MAX_CONFIG_BYTES}-byte limit for a configuration; it was not parsed"
@@ -335,9 +336,9 @@ fn check_config_size(length: usize) -> Result<(), GatewayError> {
     Ok(())
 }
 
-fn check_config_depth(text: &str) -> Result<(), GatewayError> {
+fn check_config_depth(text: &str) -> Result<(), StartupError> {
     if nesting_depth_exceeds(text, MAX_CONFIG_DEPTH) {
-        return Err(GatewayError::config(
+        return Err(StartupError::config(
             "(root)",
             format!(
                 "the file nests deeper than {MAX_CONFIG_DEPTH} levels, far deeper than any configuration; it was not parsed"
@@ -492,13 +493,13 @@ enum RawDecimal {
 }
 
 impl RawDecimal {
-    fn parse(&self, key: &str) -> Result<rust_decimal::Decimal, GatewayError> {
+    fn parse(&self, key: &str) -> Result<rust_decimal::Decimal, StartupError> {
         let text = match self {
             Self::Text(text) => text.clone(),
             Self::Number(number) => number.to_string(),
         };
         parse_exact_decimal(text.trim())
-            .map_err(|_| GatewayError::config(key, "must be a plain decimal number"))
+            .map_err(|_| StartupError::config(key, "must be a plain decimal number"))
     }
 }
 
@@ -515,13 +516,13 @@ struct RawOrderPreview {
 }
 
 impl RawOrderPreview {
-    fn validate(self) -> Result<PreviewPolicy, GatewayError> {
+    fn validate(self) -> Result<PreviewPolicy, StartupError> {
         let defaults = PreviewPolicy::default();
         let expiration_seconds = self
             .expiration_seconds
             .unwrap_or(defaults.expiration_seconds);
         if !(10..=86_400).contains(&expiration_seconds) {
-            return Err(GatewayError::config(
+            return Err(StartupError::config(
                 "order_preview.expiration_seconds",
                 "must be from 10 to 86400",
             ));
@@ -536,7 +537,7 @@ impl RawOrderPreview {
                         .ok()
                         .filter(|class| *class != AssetClass::Other && *class != AssetClass::Index)
                         .ok_or_else(|| {
-                            GatewayError::config(
+                            StartupError::config(
                                 format!("order_preview.allowed_asset_classes[{index}]"),
                                 "unknown or untradable asset class; use codes such as STK, ETF, OPT, FUT, CASH",
                             )
@@ -549,7 +550,7 @@ impl RawOrderPreview {
             Some(raw) => raw.parse("order_preview.max_quantity")?,
         };
         if max_quantity <= rust_decimal::Decimal::ZERO {
-            return Err(GatewayError::config(
+            return Err(StartupError::config(
                 "order_preview.max_quantity",
                 "must be greater than zero",
             ));
@@ -560,7 +561,7 @@ impl RawOrderPreview {
             Some(raw) => {
                 let value = raw.parse("order_preview.max_notional")?;
                 if value <= rust_decimal::Decimal::ZERO {
-                    return Err(GatewayError::config(
+                    return Err(StartupError::config(
                         "order_preview.max_notional",
                         "must be greater than zero (or `none` for no cap)",
                     ));
@@ -593,15 +594,15 @@ struct RawPaperTrading {
 }
 
 impl RawPaperTrading {
-    fn validate(self, broker: &BrokerBackend) -> Result<PaperTradingSettings, GatewayError> {
+    fn validate(self, broker: &BrokerBackend) -> Result<PaperTradingSettings, StartupError> {
         let mut allowed_accounts = std::collections::BTreeSet::new();
         for (index, raw) in self.allowed_accounts.iter().enumerate() {
             // The path names the position, never the id.
             let key_path = format!("paper_trading.allowed_accounts[{index}]");
             let id = AccountId::parse(raw)
-                .map_err(|error| GatewayError::config(key_path.clone(), error.to_string()))?;
+                .map_err(|error| StartupError::config(key_path.clone(), error.to_string()))?;
             if !id.is_paper_shaped() {
-                return Err(GatewayError::config(
+                return Err(StartupError::config(
                     key_path,
                     "is not a paper account id (paper ids start with DU or DF)",
                 ));
@@ -613,20 +614,20 @@ impl RawPaperTrading {
             Some("local_candidate") => PaperWriterKind::LocalCandidate,
             Some("client_portal") => PaperWriterKind::ClientPortal,
             Some(_) => {
-                return Err(GatewayError::config(
+                return Err(StartupError::config(
                     "paper_trading.writer",
                     "must be client_portal, local_candidate or refusing",
                 ));
             }
         };
         if writer == PaperWriterKind::ClientPortal && *broker == BrokerBackend::Fake {
-            return Err(GatewayError::config(
+            return Err(StartupError::config(
                 "paper_trading.writer",
                 "client_portal needs broker.backend: client_portal_gateway",
             ));
         }
         if self.enabled && allowed_accounts.is_empty() {
-            return Err(GatewayError::config(
+            return Err(StartupError::config(
                 "paper_trading.allowed_accounts",
                 "must name at least one paper account when paper_trading.enabled is true",
             ));
@@ -635,7 +636,7 @@ impl RawPaperTrading {
             .recovery_grace_seconds
             .unwrap_or(DEFAULT_RECOVERY_GRACE_SECONDS);
         if !(1..=3_600).contains(&recovery_grace_seconds) {
-            return Err(GatewayError::config(
+            return Err(StartupError::config(
                 "paper_trading.recovery_grace_seconds",
                 "must be from 1 to 3600",
             ));
@@ -656,7 +657,7 @@ struct RawMcp {
 }
 
 impl RawMcp {
-    fn validate(self) -> Result<std::collections::BTreeSet<Toolset>, GatewayError> {
+    fn validate(self) -> Result<std::collections::BTreeSet<Toolset>, StartupError> {
         let Some(raw) = self.toolsets else {
             return Ok(Toolset::ALL.into_iter().collect());
         };
@@ -667,7 +668,7 @@ impl RawMcp {
                     .into_iter()
                     .find(|toolset| toolset.as_str() == name)
                     .ok_or_else(|| {
-                        GatewayError::config(
+                        StartupError::config(
                             format!("mcp.toolsets[{index}]"),
                             "unknown toolset; expected session, account, market, orders or audit",
                         )
@@ -686,7 +687,7 @@ struct RawAudit {
 }
 
 impl RawAudit {
-    fn validate(self) -> Result<AuditSettings, GatewayError> {
+    fn validate(self) -> Result<AuditSettings, StartupError> {
         let defaults = AuditSettings::default();
         let hmac_secret_env = self.hmac_secret_env.unwrap_or(defaults.hmac_secret_env);
         let valid_name = !hmac_secret_env.is_empty()
@@ -696,7 +697,7 @@ impl RawAudit {
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             && !hmac_secret_env.starts_with(|c: char| c.is_ascii_digit());
         if !valid_name {
-            return Err(GatewayError::config(
+            return Err(StartupError::config(
                 "audit.hmac_secret_env",
                 "must name an environment variable: capital letters, digits and '_' (the secret itself never goes in the file)",
             ));
@@ -704,7 +705,7 @@ impl RawAudit {
         if let Some(path) = &self.sqlite_path
             && (path.as_os_str().is_empty() || path.file_name().is_none())
         {
-            return Err(GatewayError::config(
+            return Err(StartupError::config(
                 "audit.sqlite_path",
                 "must name a file",
             ));
@@ -713,7 +714,7 @@ impl RawAudit {
             .live_write_retention_days
             .unwrap_or(defaults.live_write_retention_days);
         if live_write_retention_days == 0 {
-            return Err(GatewayError::config(
+            return Err(StartupError::config(
                 "audit.live_write_retention_days",
                 "must be at least 1",
             ));
@@ -773,13 +774,13 @@ struct RawAccounts {
 }
 
 impl RawSettings {
-    fn validate(mut self) -> Result<Settings, GatewayError> {
+    fn validate(mut self) -> Result<Settings, StartupError> {
         let confirmable_message_ids = confirmable_ids(self.broker.confirmable_message_ids.take())?;
         let broker = self.broker.validate()?;
         if let Some(path) = &self.workflow.sqlite_path
             && (path.as_os_str().is_empty() || path.file_name().is_none())
         {
-            return Err(GatewayError::config(
+            return Err(StartupError::config(
                 "workflow.sqlite_path",
                 "must name a file",
             ));
@@ -801,7 +802,7 @@ impl RawSettings {
 /// Prompt ids look like `o163` or `p12`: a letter and digits.
 fn confirmable_ids(
     raw: Option<Vec<String>>,
-) -> Result<Option<std::collections::BTreeSet<String>>, GatewayError> {
+) -> Result<Option<std::collections::BTreeSet<String>>, StartupError> {
     let Some(raw) = raw else {
         return Ok(None);
     };
@@ -815,7 +816,7 @@ fn confirmable_ids(
             if valid {
                 Ok(id)
             } else {
-                Err(GatewayError::config(
+                Err(StartupError::config(
                     format!("broker.confirmable_message_ids[{index}]"),
                     "must be a prompt id such as o354: a lower-case letter and digits",
                 ))
@@ -826,17 +827,17 @@ fn confirmable_ids(
 }
 
 impl RawBroker {
-    fn validate(self) -> Result<BrokerBackend, GatewayError> {
+    fn validate(self) -> Result<BrokerBackend, StartupError> {
         match self.backend {
             RawBackend::Fake => {
                 if self.base_url.is_some() {
-                    return Err(GatewayError::config(
+                    return Err(StartupError::config(
                         "broker.base_url",
                         "only allowed when broker.backend is client_portal_gateway",
                     ));
                 }
                 if self.allow_insecure_tls_for_localhost {
-                    return Err(GatewayError::config(
+                    return Err(StartupError::config(
                         "broker.allow_insecure_tls_for_localhost",
                         "only allowed when broker.backend is client_portal_gateway",
                     ));
@@ -853,7 +854,7 @@ impl RawBroker {
                     ("broker.pacing_margin_percent", self.pacing_margin_percent),
                 ] {
                     if value.is_some() {
-                        return Err(GatewayError::config(
+                        return Err(StartupError::config(
                             key,
                             "only allowed when broker.backend is client_portal_gateway",
                         ));
@@ -863,14 +864,14 @@ impl RawBroker {
             }
             RawBackend::ClientPortalGateway => {
                 let raw_url = self.base_url.ok_or_else(|| {
-                    GatewayError::config(
+                    StartupError::config(
                         "broker.base_url",
                         "required when broker.backend is client_portal_gateway",
                     )
                 })?;
                 let base_url = parse_base_url(&raw_url)?;
                 if self.allow_insecure_tls_for_localhost && !is_loopback(&base_url) {
-                    return Err(GatewayError::TlsBypassNonLocalhost);
+                    return Err(StartupError::TlsBypassNonLocalhost);
                 }
                 let keepalive_interval_seconds = self
                     .keepalive_interval_seconds
@@ -878,7 +879,7 @@ impl RawBroker {
                 // Faster than one per second breaks the /tickle pacing limit; slower than five
                 // minutes risks the ~6 minute idle timeout.
                 if !(1..=300).contains(&keepalive_interval_seconds) {
-                    return Err(GatewayError::config(
+                    return Err(StartupError::config(
                         "broker.keepalive_interval_seconds",
                         "must be from 1 to 300 (the session times out after about 6 minutes idle)",
                     ));
@@ -887,7 +888,7 @@ impl RawBroker {
                     .request_timeout_seconds
                     .unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECONDS);
                 if !(1..=120).contains(&request_timeout_seconds) {
-                    return Err(GatewayError::config(
+                    return Err(StartupError::config(
                         "broker.request_timeout_seconds",
                         "must be from 1 to 120",
                     ));
@@ -901,7 +902,7 @@ impl RawBroker {
                     .ok()
                     .filter(|margin| (5..=50).contains(margin))
                     .ok_or_else(|| {
-                        GatewayError::config(
+                        StartupError::config(
                             "broker.pacing_margin_percent",
                             "must be from 5 to 50 (percent below the documented pacing limits)",
                         )
@@ -918,30 +919,30 @@ impl RawBroker {
     }
 }
 
-fn parse_base_url(raw: &str) -> Result<Url, GatewayError> {
+fn parse_base_url(raw: &str) -> Result<Url, StartupError> {
     const KEY: &str = "broker.base_url";
     let url = Url::parse(raw)
-        .map_err(|error| GatewayError::config(KEY, format!("not a valid URL: {error}")))?;
+        .map_err(|error| StartupError::config(KEY, format!("not a valid URL: {error}")))?;
     if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(GatewayError::config(
+        return Err(StartupError::config(
             KEY,
             "scheme must be https (or http for a loopback host)",
         ));
     }
     if url.scheme() == "http" && !is_loopback(&url) {
-        return Err(GatewayError::config(
+        return Err(StartupError::config(
             KEY,
             "plain http is only allowed for a loopback host",
         ));
     }
     if url.host().is_none() {
-        return Err(GatewayError::config(KEY, "must name a host"));
+        return Err(StartupError::config(KEY, "must name a host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(GatewayError::config(KEY, "must not carry credentials"));
+        return Err(StartupError::config(KEY, "must not carry credentials"));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(GatewayError::config(
+        return Err(StartupError::config(
             KEY,
             "must not have a query or fragment",
         ));
@@ -950,7 +951,7 @@ fn parse_base_url(raw: &str) -> Result<Url, GatewayError> {
 }
 
 impl RawAuth {
-    fn validate(self) -> Result<ScopeSet, GatewayError> {
+    fn validate(self) -> Result<ScopeSet, StartupError> {
         let Some(raw_scopes) = self.enabled_scopes else {
             return Ok(ScopeSet::read_only_defaults());
         };
@@ -959,7 +960,7 @@ impl RawAuth {
             .enumerate()
             .map(|(index, raw)| {
                 Scope::parse(raw).map_err(|error| {
-                    GatewayError::config(format!("auth.enabled_scopes[{index}]"), error.to_string())
+                    StartupError::config(format!("auth.enabled_scopes[{index}]"), error.to_string())
                 })
             })
             .collect()
@@ -967,24 +968,24 @@ impl RawAuth {
 }
 
 impl RawAccounts {
-    fn validate(self) -> Result<BTreeMap<AccountId, AccountAlias>, GatewayError> {
+    fn validate(self) -> Result<BTreeMap<AccountId, AccountAlias>, StartupError> {
         let mut aliases = BTreeMap::new();
         let mut seen = std::collections::BTreeSet::new();
         for (index, (raw_id, raw_alias)) in self.aliases.into_iter().enumerate() {
             // The key is a raw account id, so the path uses the entry's position, not the key.
             let key_path = format!("accounts.aliases[{index}]");
             let id = AccountId::parse(&raw_id)
-                .map_err(|error| GatewayError::config(key_path.clone(), error.to_string()))?;
+                .map_err(|error| StartupError::config(key_path.clone(), error.to_string()))?;
             let alias = AccountAlias::parse(&raw_alias)
-                .map_err(|message| GatewayError::config(key_path.clone(), message))?;
+                .map_err(|message| StartupError::config(key_path.clone(), message))?;
             if AccountId::parse(&raw_alias.to_ascii_uppercase()).is_ok() {
-                return Err(GatewayError::config(
+                return Err(StartupError::config(
                     key_path,
                     "alias must not look like an account id",
                 ));
             }
             if !seen.insert(alias.clone()) {
-                return Err(GatewayError::config(
+                return Err(StartupError::config(
                     key_path,
                     "alias is used for two accounts",
                 ));

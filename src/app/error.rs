@@ -1,5 +1,6 @@
-//! `GatewayError`: the one error type at the app boundary, with a stable code, a retryable
-//! flag and a hint of what the user can do.
+//! `GatewayError`: what one call can fail with, with a stable code, a retryable flag and a hint
+//! of what the user can do. What stops the gateway from starting is a
+//! [`crate::app::startup_error::StartupError`].
 
 use serde_json::{Value, json};
 use thiserror::Error;
@@ -13,7 +14,6 @@ use crate::domain::scope::Scope;
 use crate::ports::audit_log::AuditError;
 use crate::ports::broker_reader::BrokerError;
 use crate::ports::order_writer::WriteError;
-use crate::ports::secret_source::SecretError;
 use crate::ports::workflow_store::StoreError;
 
 /// Everything a gateway operation can fail with.
@@ -22,30 +22,6 @@ use crate::ports::workflow_store::StoreError;
 /// refused input.
 #[derive(Debug, Error)]
 pub enum GatewayError {
-    /// The configuration is invalid.
-    #[error("{key_path}: {message}")]
-    Config {
-        /// The YAML key path, e.g. `broker.base_url`.
-        key_path: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The configuration file could not be read.
-    #[error("cannot read config file `{path}`: {reason}")]
-    ConfigFile {
-        /// The path as the user gave it.
-        path: String,
-        /// Why, e.g. `not found`.
-        reason: String,
-    },
-    /// TLS verification may be skipped only for a loopback broker host.
-    #[error(
-        "broker.allow_insecure_tls_for_localhost: only allowed when broker.base_url is a loopback host (localhost, 127.0.0.0/8, ::1)"
-    )]
-    TlsBypassNonLocalhost,
-    /// A secret is missing, too short or unreadable.
-    #[error(transparent)]
-    Secret(#[from] SecretError),
     /// The caller lacks the scope.
     #[error("this operation requires scope {scope}, which is not granted")]
     MissingScope {
@@ -358,14 +334,6 @@ fn summarize(candidates: &[ContractView]) -> String {
 }
 
 impl GatewayError {
-    /// A config error at `key_path`.
-    pub fn config(key_path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Config {
-            key_path: key_path.into(),
-            message: message.into(),
-        }
-    }
-
     /// An input error for `field`.
     pub fn invalid_input(field: &'static str, message: impl ToString) -> Self {
         Self::InvalidInput {
@@ -377,10 +345,6 @@ impl GatewayError {
     /// The stable code.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Config { .. } => ErrorCode::ConfigInvalid,
-            Self::ConfigFile { .. } => ErrorCode::ConfigFileUnreadable,
-            Self::TlsBypassNonLocalhost => ErrorCode::ConfigTlsBypassNonLocalhost,
-            Self::Secret(_) => ErrorCode::ConfigSecretInvalid,
             Self::MissingScope { .. } => ErrorCode::AuthMissingScope,
             Self::InvalidInput { .. } => ErrorCode::InputInvalid,
             Self::AmbiguousContract { .. } => ErrorCode::InputAmbiguousContract,
@@ -434,15 +398,6 @@ impl GatewayError {
     /// What the user can do about it.
     pub fn user_action(&self) -> String {
         match self {
-            Self::Config { .. } => "fix the named key in the configuration file".into(),
-            Self::ConfigFile { .. } => "check the --config path and its permissions".into(),
-            Self::TlsBypassNonLocalhost => {
-                "verify the certificate (install the gateway's certificate) or use a loopback address".into()
-            }
-            Self::Secret(_) => {
-                "set the named secret to at least 32 random bytes, or fix the state directory"
-                    .into()
-            }
             Self::MissingScope { scope } => {
                 format!("ask the operator to add {scope} to auth.enabled_scopes")
             }

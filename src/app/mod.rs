@@ -23,6 +23,7 @@ pub mod principal;
 pub mod reads;
 pub mod recovery;
 pub mod session_monitor;
+pub mod startup_error;
 pub mod stored_outcome;
 pub mod use_cases;
 pub mod views;

@@ -24,8 +24,8 @@ use crate::app::account_directory::AccountDirectory;
 use crate::app::config::{
     AccountAlias, BrokerBackend, PaperTradingSettings, PaperWriterKind, Settings,
 };
-use crate::app::error::GatewayError;
 use crate::app::gateway::{AuditKeySource, Gateway, GatewayParts};
+use crate::app::startup_error::StartupError;
 use crate::domain::audit::chain::ChainKey;
 use crate::domain::ids::AccountId;
 use crate::domain::preview::PreviewPolicy;
@@ -56,7 +56,7 @@ const DEFAULT_WORKFLOW_DATABASE_NAME: &str = "workflow.sqlite3";
 /// `CONFIG_SECRET_INVALID` when the audit key cannot be had (it is mandatory from the
 /// environment for a real broker); `AUDIT_WRITE_FAILED` when the audit database cannot be
 /// opened; `CONFIG_INVALID` for a backend this version cannot run.
-pub fn build(settings: &Settings) -> Result<Gateway, GatewayError> {
+pub fn build(settings: &Settings) -> Result<Gateway, StartupError> {
     let inert = settings.inert_scopes();
     if !inert.is_empty() {
         let names: Vec<&str> = inert.iter().map(|scope| scope.as_str()).collect();
@@ -102,7 +102,7 @@ fn paper_writer_for(
     settings: &Settings,
     portal: Option<&ClientPortalBroker>,
     local_book: &LocalOrderBook,
-) -> Result<Arc<dyn PaperOrderWriter>, GatewayError> {
+) -> Result<Arc<dyn PaperOrderWriter>, StartupError> {
     match settings.paper_trading.writer {
         PaperWriterKind::Refusing => Ok(Arc::new(RefusingOrderWriter)),
         PaperWriterKind::LocalCandidate => Ok(Arc::new(LocalCandidateWriter::with_book(
@@ -110,7 +110,7 @@ fn paper_writer_for(
         ))),
         PaperWriterKind::ClientPortal => {
             let portal = portal.ok_or_else(|| {
-                GatewayError::config(
+                StartupError::config(
                     "paper_trading.writer",
                     "client_portal needs broker.backend: client_portal_gateway",
                 )
@@ -135,7 +135,7 @@ fn broker_for(
     backend: &BrokerBackend,
     clock: &Arc<dyn Clock>,
     local_book: &LocalOrderBook,
-) -> Result<BrokerChoice, GatewayError> {
+) -> Result<BrokerChoice, StartupError> {
     match backend {
         BrokerBackend::Fake => {
             let fake =
@@ -166,16 +166,16 @@ fn broker_for(
     }
 }
 
-fn setup_error(error: ClientPortalSetupError) -> GatewayError {
+fn setup_error(error: ClientPortalSetupError) -> StartupError {
     match error {
-        ClientPortalSetupError::TlsBypassNonLocalhost => GatewayError::TlsBypassNonLocalhost,
+        ClientPortalSetupError::TlsBypassNonLocalhost => StartupError::TlsBypassNonLocalhost,
         ClientPortalSetupError::BaseUrl { reason } => {
-            GatewayError::config("broker.base_url", reason)
+            StartupError::config("broker.base_url", reason)
         }
         ClientPortalSetupError::Limits { reason } => {
-            GatewayError::config("broker.request_timeout_seconds", reason)
+            StartupError::config("broker.request_timeout_seconds", reason)
         }
-        ClientPortalSetupError::HttpClient => GatewayError::Internal {
+        ClientPortalSetupError::HttpClient => StartupError::Internal {
             message: "the HTTP client could not be built".into(),
         },
     }
@@ -205,7 +205,7 @@ pub fn open_audit_for_verify(
     settings: &Settings,
     database: &Path,
     secret_variable: Option<&str>,
-) -> Result<Arc<dyn AuditLog>, GatewayError> {
+) -> Result<Arc<dyn AuditLog>, StartupError> {
     if !database.is_file() {
         return Err(crate::ports::audit_log::AuditError::Missing {
             location: "given location".to_owned(),
@@ -239,7 +239,7 @@ pub fn open_audit_for_verify(
 /// # Errors
 /// `AUDIT_LOG_MISSING` when there is no file at the configured location; otherwise as
 /// [`build`].
-pub fn build_for_verify(settings: &Settings) -> Result<Gateway, GatewayError> {
+pub fn build_for_verify(settings: &Settings) -> Result<Gateway, StartupError> {
     if !audit_database_path(settings)?.is_file() {
         return Err(crate::ports::audit_log::AuditError::Missing {
             location: "configured location".to_owned(),
@@ -249,7 +249,7 @@ pub fn build_for_verify(settings: &Settings) -> Result<Gateway, GatewayError> {
     build(settings)
 }
 
-fn audit_database_path(settings: &Settings) -> Result<PathBuf, GatewayError> {
+fn audit_database_path(settings: &Settings) -> Result<PathBuf, StartupError> {
     if let Some(path) = &settings.audit.sqlite_path {
         return Ok(path.clone());
     }
@@ -268,7 +268,7 @@ fn audit_database_path(settings: &Settings) -> Result<PathBuf, GatewayError> {
 fn audit_key(
     settings: &Settings,
     database: &Path,
-) -> Result<(SecretBytes, AuditKeySource), GatewayError> {
+) -> Result<(SecretBytes, AuditKeySource), StartupError> {
     let variable = settings.audit.hmac_secret_env.as_str();
     match EnvSecretSource.secret(variable, MIN_SECRET_BYTES) {
         Ok(secret) => Ok((secret, AuditKeySource::Environment)),
@@ -292,18 +292,18 @@ fn audit_key(
     }
 }
 
-fn chain_key(secret: &SecretBytes) -> Result<ChainKey, GatewayError> {
+fn chain_key(secret: &SecretBytes) -> Result<ChainKey, StartupError> {
     ChainKey::new(secret).map_err(|error| {
-        GatewayError::Secret(SecretError::TooShort {
+        StartupError::Secret(SecretError::TooShort {
             name: "audit key".into(),
             min_bytes: error.min,
         })
     })
 }
 
-fn ephemeral_key() -> Result<SecretBytes, GatewayError> {
+fn ephemeral_key() -> Result<SecretBytes, StartupError> {
     let mut bytes = vec![0_u8; MIN_SECRET_BYTES];
-    getrandom::fill(&mut bytes).map_err(|_| GatewayError::Internal {
+    getrandom::fill(&mut bytes).map_err(|_| StartupError::Internal {
         message: "no randomness available".into(),
     })?;
     Ok(SecretBytes::new(bytes))
@@ -316,7 +316,7 @@ impl Gateway {
     ///
     /// # Errors
     /// `INTERNAL_ERROR` when no randomness is available for the key.
-    pub fn fake() -> Result<Self, GatewayError> {
+    pub fn fake() -> Result<Self, StartupError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Self::builder(Arc::new(FakeBroker::new(Arc::clone(&clock))))
             .clock(clock)
@@ -330,9 +330,9 @@ impl Gateway {
     ///
     /// # Errors
     /// `CONFIG_INVALID` for an unusable URL; `CONFIG_SECRET_INVALID` for a short key.
-    pub fn client_portal(base_url: &str, key: SecretBytes) -> Result<Self, GatewayError> {
+    pub fn client_portal(base_url: &str, key: SecretBytes) -> Result<Self, StartupError> {
         let url = url::Url::parse(base_url).map_err(|error| {
-            GatewayError::config("base_url", format!("not a valid URL: {error}"))
+            StartupError::config("base_url", format!("not a valid URL: {error}"))
         })?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let broker = ClientPortalBroker::new(ClientPortalConfig::new(url), Arc::clone(&clock))
@@ -446,7 +446,7 @@ impl GatewayBuilder {
     /// # Errors
     /// `CONFIG_SECRET_INVALID` for a key shorter than 32 bytes; `INTERNAL_ERROR` when no
     /// randomness is available for an ephemeral key.
-    pub fn build(self) -> Result<Gateway, GatewayError> {
+    pub fn build(self) -> Result<Gateway, StartupError> {
         let (secret, key_source) = match self.key {
             Some(secret) => (secret, AuditKeySource::Provided),
             None => (ephemeral_key()?, AuditKeySource::Ephemeral),

@@ -8,7 +8,7 @@ use ibkr_agent_gateway::adapters::inbound::cli::generated::{self, GeneratedCall,
 use ibkr_agent_gateway::adapters::inbound::cli::{render, run};
 use ibkr_agent_gateway::adapters::inbound::mcp;
 use ibkr_agent_gateway::adapters::outbound::process_env;
-use ibkr_agent_gateway::app::error::GatewayError;
+use ibkr_agent_gateway::app::startup_error::{Failure, StartupError};
 use ibkr_agent_gateway::app::wiring;
 
 fn main() -> ExitCode {
@@ -26,23 +26,24 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            let error = GatewayError::Internal {
+            let error = StartupError::Internal {
                 message: format!("cannot start the runtime: {error}"),
             };
-            return render::report(Err(error), cli.json);
+            return render::report(Err(error.into()), cli.json);
         }
     };
     if matches!(cli.command, Command::Mcp(McpCommand::Serve)) {
         let served = runtime.block_on(async {
             let settings = run::load_settings(cli.config.as_deref())?;
             let gateway = wiring::build(&settings)?;
-            match wiring::keepalive_interval(&settings) {
+            let served = match wiring::keepalive_interval(&settings) {
                 Some(interval) => {
                     let serving = mcp::serve_stdio(gateway.clone(), &settings);
                     gateway.serve_with_keepalive(interval, serving).await
                 }
                 None => mcp::serve_stdio(gateway, &settings).await,
-            }
+            };
+            Ok::<(), Failure>(served?)
         });
         // stdout belongs to the protocol: a start-up error goes to stderr only.
         return match served {
@@ -68,17 +69,17 @@ fn run_generated(call: GeneratedCall) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            let error = GatewayError::Internal {
+            let error = StartupError::Internal {
                 message: format!("cannot start the runtime: {error}"),
             };
-            return render::report(Err(error), call.json);
+            return render::report(Err(error.into()), call.json);
         }
     };
     let json = call.json;
     let result = runtime.block_on(async {
         let settings = run::load_settings(call.config.as_deref())?;
         let gateway = wiring::build(&settings)?;
-        run::execute_generated(&gateway, call.entry, call.arguments).await
+        Ok::<_, Failure>(run::execute_generated(&gateway, call.entry, call.arguments).await?)
     });
     render::report(result, json)
 }

@@ -14,6 +14,7 @@ use crate::app::operation::Response;
 use crate::app::order_views::{
     ApprovalView, ApprovalsView, PaperOrderView, PreviewView, RecoveryView, WhatIfView,
 };
+use crate::app::startup_error::Failure;
 use crate::app::views::{
     AccountSummaryView, AccountView, AccountsView, AuditTailView, BackendStatusView, BarsView,
     ContractView, ContractsView, ExecutionsView, ExportTrailerView, HealthView, OrdersView,
@@ -76,7 +77,7 @@ impl Human for Value {
 
 /// Prints the result and returns the process exit code. A closed stdout (`| head`) ends the
 /// process quietly.
-pub fn report(result: Result<Output, GatewayError>, json: bool) -> ExitCode {
+pub fn report(result: Result<Output, Failure>, json: bool) -> ExitCode {
     match result {
         Ok(output) => {
             // A JSON-lines output (an export trailer) is the same line in both modes.

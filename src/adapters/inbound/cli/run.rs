@@ -16,6 +16,7 @@ use crate::app::audited::CallContext;
 use crate::app::config::Settings;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
+use crate::app::startup_error::{Failure, StartupError};
 use crate::app::use_cases::audit::{AuditTail, AuditTailInput};
 use crate::app::use_cases::inputs::{AccountInput, ContractQueryInput, NoInput};
 use crate::app::use_cases::reads::{
@@ -30,7 +31,7 @@ use crate::app::wiring;
 ///
 /// # Errors
 /// `CONFIG_FILE_UNREADABLE` or `CONFIG_INVALID`.
-pub fn load_settings(config: Option<&Path>) -> Result<Settings, GatewayError> {
+pub fn load_settings(config: Option<&Path>) -> Result<Settings, StartupError> {
     match config {
         Some(path) => Settings::load(path),
         None => Ok(Settings::embedded_defaults()),
@@ -43,7 +44,7 @@ pub fn load_settings(config: Option<&Path>) -> Result<Settings, GatewayError> {
 /// # Errors
 /// `AUDIT_LOG_MISSING` for `audit verify` without `--database` when the configured audit
 /// database does not exist; otherwise as [`wiring::build`].
-pub fn build(settings: &Settings, command: &Command) -> Result<Gateway, GatewayError> {
+pub fn build(settings: &Settings, command: &Command) -> Result<Gateway, StartupError> {
     match command {
         Command::Audit(AuditCommand::Verify { database: None, .. }) => {
             wiring::build_for_verify(settings)
@@ -162,19 +163,20 @@ async fn read(gateway: &Gateway, command: &Command) -> Option<Result<Output, Gat
 /// Runs one command against the gateway as one audited call.
 ///
 /// # Errors
-/// Whatever the gateway call returns.
+/// Whatever the gateway call returns; for `audit verify --database`, what opening that log
+/// returns.
 pub async fn execute(
     gateway: &Gateway,
     settings: &Settings,
     command: &Command,
-) -> Result<Output, GatewayError> {
+) -> Result<Output, Failure> {
     if let Some(output) = read(gateway, command).await {
-        return output;
+        return Ok(output?);
     }
     let context = CallContext::cli();
     match command {
-        Command::Orders(command) => orders::execute_orders(gateway, command).await,
-        Command::Approvals(command) => orders::execute_approvals(gateway, command).await,
+        Command::Orders(command) => Ok(orders::execute_orders(gateway, command).await?),
+        Command::Approvals(command) => Ok(orders::execute_approvals(gateway, command).await?),
         Command::Audit(AuditCommand::Export {
             format: _,
             from_seq,
@@ -190,7 +192,7 @@ pub async fn execute(
             let trailer = gateway
                 .export_audit_as(&context, range, Box::new(std::io::stdout()))
                 .await?;
-            Output::trailer(&trailer)
+            Ok(Output::trailer(&trailer)?)
         }
         Command::Audit(AuditCommand::Verify {
             database,
@@ -208,15 +210,16 @@ pub async fn execute(
                 expect_head: expect_head.clone(),
                 expect_count: *expect_count,
             };
-            Output::of(
+            Ok(Output::of(
                 &gateway
                     .verify_audit_as(&context, target, expectations)
                     .await?,
-            )
+            )?)
         }
         _ => Err(GatewayError::Internal {
             message: "command has no dispatch".into(),
-        }),
+        }
+        .into()),
     }
 }
 

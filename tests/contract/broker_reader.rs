@@ -579,7 +579,7 @@ async fn fake_is_deterministic() {
 /// The Client Portal adapter, on a wiremock gateway primed with fixtures written from the
 /// reference's documented shapes (see `client_portal.rs`), under the documented pacing.
 async fn client_portal() -> Fixture {
-    use crate::client_portal as cp;
+    use crate::support::client_portal as cp;
     let primed = cp::primed_gateway().await;
     let id = |value| ContractId::new(value).unwrap();
     Fixture {

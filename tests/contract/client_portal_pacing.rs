@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::client_portal::{
+use crate::support::client_portal::{
     AAPL, BASE_PATH, PAPER, SecdefCatalog, account, api, broker, broker_with, catalog, config,
     conid, count, fixture, json_response, position_items, prime, received_paths,
 };
@@ -407,7 +407,7 @@ async fn an_empty_portfolio_right_after_a_new_login_is_read_again() {
         .await;
     prime(&server).await;
     let mut config = config(&server);
-    config.pacing = crate::client_portal::no_pacing();
+    config.pacing = crate::support::client_portal::no_pacing();
     config.empty_portfolio_recheck_pause = Duration::from_millis(20);
     let broker = broker_with(config);
     broker.keepalive().await.unwrap();

@@ -13,7 +13,7 @@ use ibkr_agent_gateway::adapters::outbound::memory_workflow::MemoryWorkflowStore
 use ibkr_agent_gateway::app::Gateway;
 use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
 use ibkr_agent_gateway::app::audited::CallContext;
-use ibkr_agent_gateway::app::order_input::{RawOrderPreview, RawPaperSubmit};
+use ibkr_agent_gateway::app::order_input::RawPaperSubmit;
 use ibkr_agent_gateway::domain::approval::ApprovalStatus;
 use ibkr_agent_gateway::domain::idempotency::{IdempotencyState, WriteOperation};
 use ibkr_agent_gateway::domain::ids::{AccountId, ApprovalId, ContractId, IdempotencyKey};
@@ -22,13 +22,14 @@ use ibkr_agent_gateway::domain::scope::Scope;
 use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
 use ibkr_agent_gateway::ports::workflow_store::{RecordKey, WorkflowStore};
 use serde_json::{Value, json};
-use wiremock::matchers::{any, body_json, method, path, query_param};
+use wiremock::matchers::{any, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::client_portal::{
-    AAPL, PAPER, PaperGateway, api, broker, fixture, json_response, now, paper_gateway,
-    preview_server, primed_server,
+    AAPL, PAPER, PaperGateway, api, broker, expect_one_decline, fixture, json_response,
+    not_confirmed, now, paper_gateway, preview_server, primed_server,
 };
+use crate::support::limit_buy;
 
 // -------------------------------------------------------------------------------------------
 // The paper write path
@@ -39,15 +40,7 @@ async fn approved_order(gateway: &Gateway) -> String {
     let preview = gateway
         .preview_order(
             &CallContext::mcp_stdio(),
-            RawOrderPreview {
-                account: PAPER.into(),
-                contract_id: AAPL.to_string(),
-                side: "BUY".into(),
-                quantity: "100".into(),
-                order_type: "LMT".into(),
-                limit_price: Some("205.00".into()),
-                ..RawOrderPreview::default()
-            },
+            limit_buy(PAPER, &AAPL.to_string(), "100", "205.00"),
         )
         .await
         .unwrap();
@@ -569,13 +562,7 @@ async fn an_unlisted_prompt_is_declined_at_the_broker_through_the_paper_path() {
         }])))
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(api("/iserver/reply/decline-me")))
-        .and(body_json(json!({"confirmed": false})))
-        .respond_with(json_response(json!({"error": "Order not confirmed "})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    expect_one_decline(&server, "decline-me", not_confirmed()).await;
     let error = gateway
         .paper_submit(
             &CallContext::mcp_stdio(),

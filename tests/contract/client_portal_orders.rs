@@ -25,8 +25,8 @@ use wiremock::matchers::{body_json, method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::support::client_portal::{
-    AAPL, BASE_PATH, PAPER, account, api, broker_with, default_confirmable, fixture, json_response,
-    mount_preflights, unpaced_config, writer,
+    AAPL, BASE_PATH, PAPER, account, api, broker_with, default_confirmable, expect_one_decline,
+    fixture, json_response, mount_preflights, not_confirmed, unpaced_config, writer,
 };
 
 /// A paper-shaped account the session does not have.
@@ -382,13 +382,7 @@ async fn a_prompt_off_the_list_is_declined_at_the_broker_and_returned() {
     for ids in [&["o163"][..], &["o354", "o451"][..], &[][..]] {
         let server = gateway().await;
         forbid_confirmations(&server).await;
-        Mock::given(method("POST"))
-            .and(path(api("/iserver/reply/a1b2c3d4-0002")))
-            .and(body_json(json!({"confirmed": false})))
-            .respond_with(json_response(json!({"error": "Order not confirmed "})))
-            .expect(1)
-            .mount(&server)
-            .await;
+        expect_one_decline(&server, "a1b2c3d4-0002", not_confirmed()).await;
         mount_orders(&server, prompt("a1b2c3d4-0002", ids)).await;
         let error = writer(&server)
             .submit(&limit("100", "205"), &key("strat-a-0001"))
@@ -414,13 +408,7 @@ async fn a_decline_the_gateway_does_not_take_still_reports_the_order_not_placed(
     ] {
         let server = gateway().await;
         forbid_confirmations(&server).await;
-        Mock::given(method("POST"))
-            .and(path(api("/iserver/reply/a1b2c3d4-0003")))
-            .and(body_json(json!({"confirmed": false})))
-            .respond_with(decline_answer)
-            .expect(1)
-            .mount(&server)
-            .await;
+        expect_one_decline(&server, "a1b2c3d4-0003", decline_answer).await;
         mount_orders(&server, prompt("a1b2c3d4-0003", &["o163"])).await;
         let error = writer(&server)
             .submit(&limit("100", "205"), &key("strat-a-0001"))
@@ -439,13 +427,7 @@ async fn a_decline_the_gateway_does_not_take_still_reports_the_order_not_placed(
 async fn a_decline_answered_with_an_order_id_is_an_unknown_outcome() {
     let server = gateway().await;
     forbid_confirmations(&server).await;
-    Mock::given(method("POST"))
-        .and(path(api("/iserver/reply/a1b2c3d4-0004")))
-        .and(body_json(json!({"confirmed": false})))
-        .respond_with(placed(&[WORKING]))
-        .expect(1)
-        .mount(&server)
-        .await;
+    expect_one_decline(&server, "a1b2c3d4-0004", placed(&[WORKING])).await;
     mount_orders(&server, prompt("a1b2c3d4-0004", &["o163"])).await;
     let error = writer(&server)
         .submit(&limit("100", "205"), &key("strat-a-0001"))
@@ -459,13 +441,7 @@ async fn several_prompts_at_once_are_all_declined() {
     let server = gateway().await;
     forbid_confirmations(&server).await;
     for reply_id in ["multi-a", "multi-b"] {
-        Mock::given(method("POST"))
-            .and(path(api(&format!("/iserver/reply/{reply_id}"))))
-            .and(body_json(json!({"confirmed": false})))
-            .respond_with(json_response(json!({"error": "Order not confirmed "})))
-            .expect(1)
-            .mount(&server)
-            .await;
+        expect_one_decline(&server, reply_id, not_confirmed()).await;
     }
     mount_orders(
         &server,
@@ -531,13 +507,7 @@ async fn six_rounds_of_allowed_prompts_are_refused_after_five_answers() {
         .mount(&server)
         .await;
     // The sixth question is declined, not left open.
-    Mock::given(method("POST"))
-        .and(path(api("/iserver/reply/round-5")))
-        .and(body_json(json!({"confirmed": false})))
-        .respond_with(json_response(json!({"error": "Order not confirmed "})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    expect_one_decline(&server, "round-5", not_confirmed()).await;
     let error = writer(&server)
         .submit(&limit("100", "205"), &key("strat-a-0001"))
         .await

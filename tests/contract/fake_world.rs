@@ -7,9 +7,11 @@ use ibkr_agent_gateway::app::Gateway;
 use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
 use ibkr_agent_gateway::app::audited::CallContext;
 use ibkr_agent_gateway::app::config::Settings;
-use ibkr_agent_gateway::app::order_input::{RawOrderPreview, RawPaperCancel, RawPaperSubmit};
+use ibkr_agent_gateway::app::order_input::{RawPaperCancel, RawPaperSubmit};
 use ibkr_agent_gateway::app::views::OrderView;
 use ibkr_agent_gateway::app::wiring;
+
+use crate::support::limit_buy;
 
 const PAPER: &str = "DU1234567";
 const OTHER_PAPER: &str = "DU7654320";
@@ -67,18 +69,7 @@ async fn a_paper_order_placed_on_the_fake_backend_is_listed_and_its_cancel_shows
     assert!(!seeded.is_empty());
 
     let preview = gateway
-        .preview_order(
-            &agent,
-            RawOrderPreview {
-                account: PAPER.into(),
-                contract_id: "265598".into(),
-                side: "BUY".into(),
-                quantity: "10".into(),
-                order_type: "LMT".into(),
-                limit_price: Some("190".into()),
-                ..RawOrderPreview::default()
-            },
-        )
+        .preview_order(&agent, limit_buy(PAPER, "265598", "10", "190"))
         .await
         .unwrap();
     // The preview (with its what-if) places nothing.

@@ -15,8 +15,10 @@ use wiremock::matchers::{body_json, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::client_portal::{
-    PAPER, api, fixture, json_response, paper_gateway, preview_server,
+    PAPER, api, expect_one_decline, fixture, json_response, not_confirmed, paper_gateway,
+    preview_server,
 };
+use crate::support::limit_buy;
 
 /// The working AAPL order of the fixtures.
 const WORKING: &str = "1584220473";
@@ -66,15 +68,7 @@ async fn approve(gateway: &Gateway, preview_id: String) -> String {
 }
 
 fn order(limit: &str) -> RawOrderPreview {
-    RawOrderPreview {
-        account: PAPER.into(),
-        contract_id: "265598".into(),
-        side: "BUY".into(),
-        quantity: "100".into(),
-        order_type: "LMT".into(),
-        limit_price: Some(limit.into()),
-        ..RawOrderPreview::default()
-    }
+    limit_buy(PAPER, "265598", "100", limit)
 }
 
 #[tokio::test]
@@ -233,13 +227,7 @@ async fn a_bracket_goes_in_one_request_and_an_unlisted_prompt_stops_for_a_person
         .mount(&server)
         .await;
     // It is declined at the broker, so no reply chain stays open there; never confirmed.
-    Mock::given(method("POST"))
-        .and(path(api("/iserver/reply/9a1")))
-        .and(body_json(json!({"confirmed": false})))
-        .respond_with(json_response(json!({"error": "Order not confirmed "})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    expect_one_decline(&server, "9a1", not_confirmed()).await;
     Mock::given(method("POST"))
         .and(path_regex(r"^/v1/api/iserver/reply/"))
         .and(body_json(json!({"confirmed": true})))

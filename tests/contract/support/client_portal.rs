@@ -22,7 +22,7 @@ use ibkr_agent_gateway::domain::scope::Scope;
 use ibkr_agent_gateway::ports::broker_reader::BrokerReader;
 use serde_json::{Value, json};
 use url::Url;
-use wiremock::matchers::{any, method, path, query_param};
+use wiremock::matchers::{any, body_json, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// The time the primed gateway's data is stamped against.
@@ -395,6 +395,27 @@ pub(crate) fn default_confirmable() -> BTreeSet<String> {
 /// A Client Portal writer on `server`: default confirmable prompts, no pacing.
 pub(crate) fn writer(server: &MockServer) -> ClientPortalOrderWriter {
     broker(server).order_writer(default_confirmable())
+}
+
+/// The gateway's answer to a declined prompt.
+pub(crate) fn not_confirmed() -> ResponseTemplate {
+    json_response(json!({"error": "Order not confirmed "}))
+}
+
+/// Expects exactly one decline (`{"confirmed": false}`) of the prompt `reply_id` on `server`,
+/// answered with `answer`.
+pub(crate) async fn expect_one_decline(
+    server: &MockServer,
+    reply_id: &str,
+    answer: ResponseTemplate,
+) {
+    Mock::given(method("POST"))
+        .and(path(api(&format!("/iserver/reply/{reply_id}"))))
+        .and(body_json(json!({"confirmed": false})))
+        .respond_with(answer)
+        .expect(1)
+        .mount(server)
+        .await;
 }
 
 /// Mounts the pre-flights: `/iserver/accounts`, then `/portfolio/accounts`.

@@ -1,9 +1,30 @@
 //! Fixtures shared by the contract tests, so each test module states only what it asserts:
 //! the Client Portal gateway on wiremock and the adapters, writers and gateways built on it
-//! ([`client_portal`]), and the binary run against a configuration file ([`cli`]).
+//! ([`client_portal`]), the binary run against a configuration file ([`cli`]), order inputs
+//! and the macro that runs a shared contract suite for each adapter.
 
 pub(crate) mod cli;
 pub(crate) mod client_portal;
+
+use ibkr_agent_gateway::app::order_input::RawOrderPreview;
+
+/// The preview input of a day limit buy of `quantity` of `contract_id` at `limit` in `account`.
+pub(crate) fn limit_buy(
+    account: &str,
+    contract_id: &str,
+    quantity: &str,
+    limit: &str,
+) -> RawOrderPreview {
+    RawOrderPreview {
+        account: account.into(),
+        contract_id: contract_id.into(),
+        side: "BUY".into(),
+        quantity: quantity.into(),
+        order_type: "LMT".into(),
+        limit_price: Some(limit.into()),
+        ..RawOrderPreview::default()
+    }
+}
 
 /// Declares one `#[tokio::test]` per expectation of a shared contract suite, for one adapter:
 /// `contract_suite!(adapter => first, second)` becomes `mod adapter` with a test `first` that

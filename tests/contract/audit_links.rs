@@ -93,17 +93,7 @@ fn who_approved_which_order_and_what_was_placed_comes_from_the_export_alone() {
         let preview_id = preview["preview_id"].as_str().unwrap();
         let approval = desk.ok(&["approvals", "create", "--preview-id", preview_id]);
         let approval_id = approval["approval_id"].as_str().unwrap();
-        let placed = desk.ok(&[
-            "orders",
-            "submit",
-            "--paper",
-            "--account",
-            PAPER,
-            "--approval-id",
-            approval_id,
-            "--idempotency-key",
-            key,
-        ]);
+        let placed = desk.submitted(PAPER, approval_id, key);
         truth.push(Placement {
             approved_by: "local_operator".to_owned(),
             approved_via: "cli".to_owned(),
@@ -173,17 +163,7 @@ fn a_secret_smuggled_in_an_idempotency_key_is_not_stored() {
         preview["preview_id"].as_str().unwrap(),
     ]);
     let smuggled = "sk-live-4eC39HqLyjWDarjtT1zdp7dc";
-    desk.ok(&[
-        "orders",
-        "submit",
-        "--paper",
-        "--account",
-        PAPER,
-        "--approval-id",
-        approval["approval_id"].as_str().unwrap(),
-        "--idempotency-key",
-        smuggled,
-    ]);
+    desk.submitted(PAPER, approval["approval_id"].as_str().unwrap(), smuggled);
     let events = desk.export();
     let submit = events
         .iter()

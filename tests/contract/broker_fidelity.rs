@@ -11,7 +11,6 @@ use std::time::Duration;
 use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
 use ibkr_agent_gateway::adapters::outbound::memory_workflow::MemoryWorkflowStore;
 use ibkr_agent_gateway::app::Gateway;
-use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
 use ibkr_agent_gateway::app::audited::CallContext;
 use ibkr_agent_gateway::app::order_input::RawPaperSubmit;
 use ibkr_agent_gateway::domain::approval::ApprovalStatus;
@@ -29,7 +28,7 @@ use crate::support::client_portal::{
     AAPL, PAPER, PaperGateway, api, broker, expect_one_decline, fixture, json_response,
     not_confirmed, now, paper_gateway, preview_server, primed_server,
 };
-use crate::support::limit_buy;
+use crate::support::{approve, limit_buy};
 
 // -------------------------------------------------------------------------------------------
 // The paper write path
@@ -44,17 +43,7 @@ async fn approved_order(gateway: &Gateway) -> String {
         )
         .await
         .unwrap();
-    gateway
-        .create_approval(
-            &CallContext::cli(),
-            RawApprovalCreate {
-                preview_id: preview.preview_id,
-                ttl_seconds: None,
-            },
-        )
-        .await
-        .unwrap()
-        .approval_id
+    approve(gateway, preview.preview_id).await
 }
 
 fn orders_route() -> String {

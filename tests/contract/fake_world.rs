@@ -4,14 +4,13 @@
 //! kept a book of its own and the fake listed only its seeded orders.)
 
 use ibkr_agent_gateway::app::Gateway;
-use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
 use ibkr_agent_gateway::app::audited::CallContext;
 use ibkr_agent_gateway::app::config::Settings;
 use ibkr_agent_gateway::app::order_input::{RawPaperCancel, RawPaperSubmit};
 use ibkr_agent_gateway::app::views::OrderView;
 use ibkr_agent_gateway::app::wiring;
 
-use crate::support::limit_buy;
+use crate::support::{approve, limit_buy};
 
 const PAPER: &str = "DU1234567";
 const OTHER_PAPER: &str = "DU7654320";
@@ -74,22 +73,13 @@ async fn a_paper_order_placed_on_the_fake_backend_is_listed_and_its_cancel_shows
         .unwrap();
     // The preview (with its what-if) places nothing.
     assert_eq!(ids_and_statuses(&orders_of(&gateway, PAPER).await), seeded);
-    let approval = gateway
-        .create_approval(
-            &CallContext::cli(),
-            RawApprovalCreate {
-                preview_id: preview.preview_id,
-                ttl_seconds: None,
-            },
-        )
-        .await
-        .unwrap();
+    let approval_id = approve(&gateway, preview.preview_id).await;
     let submitted = gateway
         .paper_submit(
             &agent,
             RawPaperSubmit {
                 account: PAPER.into(),
-                approval_id: approval.approval_id,
+                approval_id,
                 idempotency_key: "fake-world-1".into(),
             },
         )

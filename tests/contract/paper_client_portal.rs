@@ -5,7 +5,6 @@
 //! at the broker and stopping the order for a person.
 
 use ibkr_agent_gateway::app::Gateway;
-use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
 use ibkr_agent_gateway::app::audited::CallContext;
 use ibkr_agent_gateway::app::order_input::{
     RawBracketPreview, RawOrderPreview, RawPaperCancel, RawPaperModify, RawPaperSubmit,
@@ -18,7 +17,7 @@ use crate::support::client_portal::{
     PAPER, api, expect_one_decline, fixture, json_response, not_confirmed, paper_gateway,
     preview_server,
 };
-use crate::support::limit_buy;
+use crate::support::{approve, limit_buy};
 
 /// The working AAPL order of the fixtures.
 const WORKING: &str = "1584220473";
@@ -51,20 +50,6 @@ async fn requests_to(server: &MockServer, http_method: &str, route: &str) -> Vec
         })
         .map(|request| serde_json::from_slice(&request.body).unwrap_or(Value::Null))
         .collect()
-}
-
-async fn approve(gateway: &Gateway, preview_id: String) -> String {
-    gateway
-        .create_approval(
-            &CallContext::cli(),
-            RawApprovalCreate {
-                preview_id,
-                ttl_seconds: None,
-            },
-        )
-        .await
-        .unwrap()
-        .approval_id
 }
 
 fn order(limit: &str) -> RawOrderPreview {

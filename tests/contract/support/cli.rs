@@ -90,6 +90,13 @@ impl Desk {
         ])
     }
 
+    /// [`Desk::submit`], expecting success; returns the placed order's view.
+    pub(crate) fn submitted(&self, account: &str, approval_id: &str, key: &str) -> Value {
+        let (code, value, stderr) = self.submit(account, approval_id, key);
+        assert_eq!(code, 0, "submit failed: {stderr}\n{value}");
+        value
+    }
+
     /// The event lines of `audit export --format jsonl` (the trailer dropped).
     pub(crate) fn export(&self) -> Vec<Value> {
         let output = self

@@ -6,6 +6,9 @@
 pub(crate) mod cli;
 pub(crate) mod client_portal;
 
+use ibkr_agent_gateway::app::Gateway;
+use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
+use ibkr_agent_gateway::app::audited::CallContext;
 use ibkr_agent_gateway::app::order_input::RawOrderPreview;
 
 /// The preview input of a day limit buy of `quantity` of `contract_id` at `limit` in `account`.
@@ -24,6 +27,22 @@ pub(crate) fn limit_buy(
         limit_price: Some(limit.into()),
         ..RawOrderPreview::default()
     }
+}
+
+/// The operator approves `preview_id` at the CLI with the default lifetime; returns the
+/// approval id.
+pub(crate) async fn approve(gateway: &Gateway, preview_id: String) -> String {
+    gateway
+        .create_approval(
+            &CallContext::cli(),
+            RawApprovalCreate {
+                preview_id,
+                ttl_seconds: None,
+            },
+        )
+        .await
+        .unwrap()
+        .approval_id
 }
 
 /// Declares one `#[tokio::test]` per expectation of a shared contract suite, for one adapter:

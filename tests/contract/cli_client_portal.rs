@@ -8,8 +8,8 @@ use serde_json::Value;
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
 use crate::cli::{DEPLOYMENT_KEY, Sandbox, raw_account_id_shape};
-use crate::client_portal_pacing::{Arrivals, assert_within_documented_limits};
 use crate::support::client_portal::{BASE_PATH, prime, primed_server};
+use crate::support::pacing::{Arrivals, assert_within_documented_limits};
 
 const READS: &[&[&str]] = &[
     &["health"],

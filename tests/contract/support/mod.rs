@@ -1,10 +1,11 @@
 //! Fixtures shared by the contract tests, so each test module states only what it asserts:
-//! the Client Portal gateway on wiremock and the adapters, writers and gateways built on it
-//! ([`client_portal`]), the binary run against a configuration file ([`cli`]), order inputs
-//! and the macro that runs a shared contract suite for each adapter.
+//! the Client Portal gateway on wiremock and what is built on it ([`client_portal`]), the
+//! pacing it must keep ([`pacing`]), the binary run against a configuration file ([`cli`]),
+//! order inputs and approvals, and the macro that runs a shared contract suite per adapter.
 
 pub(crate) mod cli;
 pub(crate) mod client_portal;
+pub(crate) mod pacing;
 
 use ibkr_agent_gateway::app::Gateway;
 use ibkr_agent_gateway::app::approvals::RawApprovalCreate;

@@ -25,14 +25,13 @@ use wiremock::matchers::{body_json, method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::support::client_portal::{
-    AAPL, BASE_PATH, PAPER, account, api, broker_with, default_confirmable, expect_one_decline,
-    fixture, json_response, mount_preflights, not_confirmed, unpaced_config, writer,
+    AAPL, BASE_PATH, PAPER, WORKING, account, api, broker_with, default_confirmable,
+    expect_one_decline, fixture, json_response, mount_preflights, mount_working_status,
+    not_confirmed, unpaced_config, writer,
 };
 
 /// A paper-shaped account the session does not have.
 const NOT_IN_SESSION: &str = "DU9999999";
-/// The working AAPL limit order of the fixtures, placed as `strat-a-0001`.
-const WORKING: &str = "1584220473";
 
 fn key(raw: &str) -> IdempotencyKey {
     IdempotencyKey::parse(raw).unwrap()
@@ -846,13 +845,7 @@ async fn cancel_never_sends_the_cancel_everything_id() {
 #[tokio::test]
 async fn order_status_maps_to_a_working_order() {
     let server = gateway().await;
-    Mock::given(method("GET"))
-        .and(path(api(&format!(
-            "/iserver/account/order/status/{WORKING}"
-        ))))
-        .respond_with(json_response(fixture("order_status_1584220473.json")))
-        .mount(&server)
-        .await;
+    mount_working_status(&server).await;
     Mock::given(method("GET"))
         .and(path(api("/iserver/account/order/status/999")))
         .respond_with(json_response(json!({"error": "OrderID 999 doesn't exist"})))

@@ -14,24 +14,15 @@ use wiremock::matchers::{body_json, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::client_portal::{
-    PAPER, api, expect_one_decline, fixture, json_response, not_confirmed, paper_gateway,
-    preview_server,
+    PAPER, WORKING, api, expect_one_decline, json_response, mount_working_status, not_confirmed,
+    paper_gateway, preview_server,
 };
 use crate::support::{approve, limit_buy};
-
-/// The working AAPL order of the fixtures.
-const WORKING: &str = "1584220473";
 
 /// The paper preview gateway, plus the working order's status.
 async fn gateway_mock() -> MockServer {
     let server = preview_server().await;
-    Mock::given(method("GET"))
-        .and(path(api(&format!(
-            "/iserver/account/order/status/{WORKING}"
-        ))))
-        .respond_with(json_response(fixture("order_status_1584220473.json")))
-        .mount(&server)
-        .await;
+    mount_working_status(&server).await;
     server
 }
 

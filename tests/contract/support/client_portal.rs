@@ -44,6 +44,9 @@ pub(crate) const NO_DATA: u64 = 431_926_001;
 /// A conid the gateway does not know.
 pub(crate) const UNKNOWN_CONID: u64 = 999_999_999;
 
+/// The working AAPL limit order of the fixtures, placed as `strat-a-0001`.
+pub(crate) const WORKING: &str = "1584220473";
+
 pub(crate) const BASE_PATH: &str = "/v1/api";
 
 pub(crate) fn now() -> DateTime<Utc> {
@@ -426,6 +429,16 @@ pub(crate) async fn mount_preflights(server: &MockServer) {
     ] {
         mount_get(server, route, json_response(fixture(file))).await;
     }
+}
+
+/// Mounts the status of the [`WORKING`] order.
+pub(crate) async fn mount_working_status(server: &MockServer) {
+    mount_get(
+        server,
+        &format!("/iserver/account/order/status/{WORKING}"),
+        json_response(fixture("order_status_1584220473.json")),
+    )
+    .await;
 }
 
 /// A gateway that answers what a paper preview needs: the pre-flights, the AAPL contract, its

@@ -4,11 +4,11 @@
 //! as typed links, stored outside redaction; the gateway's own ids are never `[redacted]`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use serde_json::Value;
 
 use crate::cli::Sandbox;
+use crate::support::cli::Desk;
 
 const PAPER: &str = "DU1234567";
 
@@ -16,71 +16,12 @@ const SCOPES: &str = "[ibkr:health:read, ibkr:accounts:read, ibkr:orders:read, \
 ibkr:audit:read, ibkr:audit:export, ibkr:orders:preview, ibkr:orders:paper:submit, \
 ibkr:orders:paper:cancel, ibkr:orders:paper:modify]";
 
-struct Desk {
-    sandbox: Sandbox,
-    config: PathBuf,
-}
-
-impl Desk {
-    fn new() -> Self {
-        let sandbox = Sandbox::new();
-        let yaml = format!(
-            "auth:\n  enabled_scopes: {SCOPES}\n\
-             paper_trading:\n  enabled: true\n  allowed_accounts: [{PAPER}]\n  writer: local_candidate\n"
-        );
-        let config = sandbox.write_config("paper.yaml", &yaml);
-        Self { sandbox, config }
-    }
-
-    fn run(&self, args: &[&str]) -> (i32, Value, String) {
-        let mut all = vec!["--config", self.config.to_str().unwrap()];
-        all.extend_from_slice(args);
-        self.sandbox.json(&all)
-    }
-
-    fn ok(&self, args: &[&str]) -> Value {
-        let (code, value, stderr) = self.run(args);
-        assert_eq!(code, 0, "{args:?}: {stderr}\n{value}");
-        value
-    }
-
-    fn preview(&self, quantity: &str) -> Value {
-        self.ok(&[
-            "orders",
-            "preview",
-            "--account",
-            PAPER,
-            "--contract-id",
-            "265598",
-            "--side",
-            "BUY",
-            "--quantity",
-            quantity,
-            "--type",
-            "LMT",
-            "--limit-price",
-            "200",
-        ])
-    }
-
-    /// The export's event lines (the trailer dropped).
-    fn export(&self) -> Vec<Value> {
-        let output = self
-            .sandbox
-            .command()
-            .args(["--config", self.config.to_str().unwrap()])
-            .args(["audit", "export", "--format", "jsonl"])
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        let text = String::from_utf8(output.stdout).unwrap();
-        let mut lines: Vec<Value> = text
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect();
-        lines.pop();
-        lines
-    }
+fn desk() -> Desk {
+    let yaml = format!(
+        "auth:\n  enabled_scopes: {SCOPES}\n\
+         paper_trading:\n  enabled: true\n  allowed_accounts: [{PAPER}]\n  writer: local_candidate\n"
+    );
+    Desk::configured(Sandbox::new(), &yaml)
 }
 
 /// What the export says about one placed order.
@@ -145,24 +86,14 @@ fn placements(events: &[Value]) -> Vec<Placement> {
 
 #[test]
 fn who_approved_which_order_and_what_was_placed_comes_from_the_export_alone() {
-    let desk = Desk::new();
+    let desk = desk();
     let mut truth = Vec::new();
     for (quantity, key) in [("5", "links-key-0001"), ("7", "links-key-0002")] {
-        let preview = desk.preview(quantity);
+        let preview = desk.preview(PAPER, quantity);
         let preview_id = preview["preview_id"].as_str().unwrap();
         let approval = desk.ok(&["approvals", "create", "--preview-id", preview_id]);
         let approval_id = approval["approval_id"].as_str().unwrap();
-        let placed = desk.ok(&[
-            "orders",
-            "submit",
-            "--paper",
-            "--account",
-            PAPER,
-            "--approval-id",
-            approval_id,
-            "--idempotency-key",
-            key,
-        ]);
+        let placed = desk.submitted(PAPER, approval_id, key);
         truth.push(Placement {
             approved_by: "local_operator".to_owned(),
             approved_via: "cli".to_owned(),
@@ -223,8 +154,8 @@ fn who_approved_which_order_and_what_was_placed_comes_from_the_export_alone() {
 
 #[test]
 fn a_secret_smuggled_in_an_idempotency_key_is_not_stored() {
-    let desk = Desk::new();
-    let preview = desk.preview("3");
+    let desk = desk();
+    let preview = desk.preview(PAPER, "3");
     let approval = desk.ok(&[
         "approvals",
         "create",
@@ -232,17 +163,7 @@ fn a_secret_smuggled_in_an_idempotency_key_is_not_stored() {
         preview["preview_id"].as_str().unwrap(),
     ]);
     let smuggled = "sk-live-4eC39HqLyjWDarjtT1zdp7dc";
-    desk.ok(&[
-        "orders",
-        "submit",
-        "--paper",
-        "--account",
-        PAPER,
-        "--approval-id",
-        approval["approval_id"].as_str().unwrap(),
-        "--idempotency-key",
-        smuggled,
-    ]);
+    desk.submitted(PAPER, approval["approval_id"].as_str().unwrap(), smuggled);
     let events = desk.export();
     let submit = events
         .iter()

@@ -5,21 +5,14 @@
 //! the broker's order id and the client order id apart.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use ibkr_agent_gateway::adapters::outbound::client_portal::{
-    ClientPortalBroker, ClientPortalConfig, ClientPortalPacing, DEFAULT_CONFIRMABLE_MESSAGE_IDS,
-};
 use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
 use ibkr_agent_gateway::adapters::outbound::memory_workflow::MemoryWorkflowStore;
 use ibkr_agent_gateway::app::Gateway;
-use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
 use ibkr_agent_gateway::app::audited::CallContext;
-use ibkr_agent_gateway::app::config::{PaperTradingSettings, PaperWriterKind};
-use ibkr_agent_gateway::app::order_input::{RawOrderPreview, RawPaperSubmit};
+use ibkr_agent_gateway::app::order_input::RawPaperSubmit;
 use ibkr_agent_gateway::domain::approval::ApprovalStatus;
 use ibkr_agent_gateway::domain::idempotency::{IdempotencyState, WriteOperation};
 use ibkr_agent_gateway::domain::ids::{AccountId, ApprovalId, ContractId, IdempotencyKey};
@@ -28,165 +21,29 @@ use ibkr_agent_gateway::domain::scope::Scope;
 use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
 use ibkr_agent_gateway::ports::workflow_store::{RecordKey, WorkflowStore};
 use serde_json::{Value, json};
-use url::Url;
-use wiremock::matchers::{any, body_json, method, path, query_param};
+use wiremock::matchers::{any, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::client_portal::primed_server;
-
-const BASE_PATH: &str = "/v1/api";
-const PAPER: &str = "DU1234567";
-const AAPL: u64 = 265_598;
-
-fn fixture(name: &str) -> Value {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/contract/fixtures/client_portal")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
-}
-
-fn api(suffix: &str) -> String {
-    format!("{BASE_PATH}{suffix}")
-}
-
-fn ok(value: Value) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(value)
-}
-
-fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2025-07-09T16:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn config(server: &MockServer) -> ClientPortalConfig {
-    let mut config =
-        ClientPortalConfig::new(Url::parse(&format!("{}{BASE_PATH}", server.uri())).unwrap());
-    config.request_timeout = Duration::from_secs(5);
-    config.snapshot_retry_pause = Duration::from_millis(20);
-    config.pacing = ClientPortalPacing {
-        global_interval: Duration::ZERO,
-        endpoint_intervals: Vec::new(),
-        history_concurrency: 5,
-        max_wait: Duration::from_secs(10),
-        default_penalty: Duration::from_secs(60),
-    };
-    config
-}
-
-fn broker(server: &MockServer) -> ClientPortalBroker {
-    ClientPortalBroker::new(config(server), Arc::new(FixedClock::new(now()))).unwrap()
-}
+use crate::support::client_portal::{
+    AAPL, PAPER, PaperGateway, api, broker, expect_one_decline, fixture, json_response,
+    not_confirmed, now, paper_gateway, preview_server, primed_server,
+};
+use crate::support::{approve, limit_buy};
 
 // -------------------------------------------------------------------------------------------
 // The paper write path
 // -------------------------------------------------------------------------------------------
-
-/// A gateway with its pre-flights, the AAPL contract and a what-if.
-async fn write_mock() -> MockServer {
-    let server = MockServer::start().await;
-    for (route, file) in [
-        ("/iserver/accounts", "iserver_accounts.json"),
-        ("/portfolio/accounts", "portfolio_accounts.json"),
-    ] {
-        Mock::given(method("GET"))
-            .and(path(api(route)))
-            .respond_with(ok(fixture(file)))
-            .mount(&server)
-            .await;
-    }
-    let aapl: Vec<Value> = fixture("trsrv_secdef_catalog.json")["secdef"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|item| item["conid"] == AAPL)
-        .cloned()
-        .collect();
-    Mock::given(method("GET"))
-        .and(path(api("/trsrv/secdef")))
-        .respond_with(ok(json!({ "secdef": aapl })))
-        .mount(&server)
-        .await;
-    // The preview policy prices every order against the current quote.
-    Mock::given(method("GET"))
-        .and(path(api("/iserver/marketdata/snapshot")))
-        .respond_with(ok(json!([fixture("snapshot_values.json")["265598"]])))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(api(&format!(
-            "/iserver/account/{PAPER}/orders/whatif"
-        ))))
-        .respond_with(ok(fixture("whatif_DU1234567.json")))
-        .mount(&server)
-        .await;
-    server
-}
-
-struct Paper {
-    gateway: Gateway,
-    store: Arc<MemoryWorkflowStore>,
-    clock: Arc<FixedClock>,
-}
-
-fn paper(server: &MockServer) -> Paper {
-    let clock = Arc::new(FixedClock::new(now()));
-    let broker = Arc::new(ClientPortalBroker::new(config(server), clock.clone()).unwrap());
-    let writer = broker.order_writer(
-        DEFAULT_CONFIRMABLE_MESSAGE_IDS
-            .iter()
-            .map(|id| (*id).to_owned())
-            .collect(),
-    );
-    let store = Arc::new(MemoryWorkflowStore::new());
-    let gateway = Gateway::builder(broker)
-        .clock(clock.clone())
-        .scopes(Scope::ALL.iter().copied().collect())
-        .workflow_store(store.clone())
-        .paper_writer(Arc::new(writer))
-        .paper_trading(PaperTradingSettings {
-            enabled: true,
-            allowed_accounts: BTreeSet::from([AccountId::parse(PAPER).unwrap()]),
-            writer: PaperWriterKind::ClientPortal,
-            recovery_grace_seconds: 120,
-        })
-        .build()
-        .unwrap();
-    Paper {
-        gateway,
-        store,
-        clock,
-    }
-}
 
 /// Previews and approves a 100 AAPL limit buy; returns the approval id.
 async fn approved_order(gateway: &Gateway) -> String {
     let preview = gateway
         .preview_order(
             &CallContext::mcp_stdio(),
-            RawOrderPreview {
-                account: PAPER.into(),
-                contract_id: AAPL.to_string(),
-                side: "BUY".into(),
-                quantity: "100".into(),
-                order_type: "LMT".into(),
-                limit_price: Some("205.00".into()),
-                ..RawOrderPreview::default()
-            },
+            limit_buy(PAPER, &AAPL.to_string(), "100", "205.00"),
         )
         .await
         .unwrap();
-    gateway
-        .create_approval(
-            &CallContext::sdk(),
-            RawApprovalCreate {
-                preview_id: preview.preview_id,
-                ttl_seconds: None,
-            },
-        )
-        .await
-        .unwrap()
-        .approval_id
+    approve(gateway, preview.preview_id).await
 }
 
 fn orders_route() -> String {
@@ -234,12 +91,12 @@ async fn answer_submits_with_a_server_error(server: &MockServer) {
 
 #[tokio::test]
 async fn a_500_with_an_error_body_on_submit_is_an_unknown_outcome_recovered_by_coid() {
-    let server = write_mock().await;
-    let Paper {
+    let server = preview_server().await;
+    let PaperGateway {
         gateway,
         store,
         clock,
-    } = paper(&server);
+    } = paper_gateway(&server);
     let agent = CallContext::mcp_stdio();
     let approval_id = approved_order(&gateway).await;
     answer_submits_with_a_server_error(&server).await;
@@ -275,7 +132,7 @@ async fn a_500_with_an_error_body_on_submit_is_an_unknown_outcome_recovered_by_c
     let placed_id = orders["orders"][0]["orderId"].clone();
     Mock::given(method("GET"))
         .and(path(api("/iserver/account/orders")))
-        .respond_with(ok(orders))
+        .respond_with(json_response(orders))
         .mount(&server)
         .await;
     clock.advance(chrono::Duration::seconds(121));
@@ -295,18 +152,18 @@ async fn a_500_with_an_error_body_on_submit_is_an_unknown_outcome_recovered_by_c
 
 #[tokio::test]
 async fn a_500_on_submit_for_an_order_the_broker_does_not_have_goes_to_review() {
-    let server = write_mock().await;
-    let Paper {
+    let server = preview_server().await;
+    let PaperGateway {
         gateway,
         store,
         clock,
-    } = paper(&server);
+    } = paper_gateway(&server);
     let agent = CallContext::mcp_stdio();
     let approval_id = approved_order(&gateway).await;
     answer_submits_with_a_server_error(&server).await;
     Mock::given(method("GET"))
         .and(path(api("/iserver/account/orders")))
-        .respond_with(ok(fixture("orders_DU1234567.json")))
+        .respond_with(json_response(fixture("orders_DU1234567.json")))
         .mount(&server)
         .await;
     let submit = RawPaperSubmit {
@@ -344,12 +201,12 @@ async fn a_500_on_submit_for_an_order_the_broker_does_not_have_goes_to_review() 
 
 #[tokio::test]
 async fn a_429_on_submit_leaves_the_key_and_the_approval_usable_and_places_once() {
-    let server = write_mock().await;
-    let Paper {
+    let server = preview_server().await;
+    let PaperGateway {
         gateway,
         store,
         clock,
-    } = paper(&server);
+    } = paper_gateway(&server);
     let agent = CallContext::mcp_stdio();
     let approval_id = approved_order(&gateway).await;
     Mock::given(method("POST"))
@@ -360,7 +217,7 @@ async fn a_429_on_submit_leaves_the_key_and_the_approval_usable_and_places_once(
         .await;
     Mock::given(method("POST"))
         .and(path(orders_route()))
-        .respond_with(ok(
+        .respond_with(json_response(
             json!([{"order_id": "1584220999", "order_status": "PreSubmitted"}]),
         ))
         .mount(&server)
@@ -448,7 +305,7 @@ async fn a_snapshot_still_incomplete_after_its_polls_returns_what_arrived() {
     // A price and a size, but never an availability code, the other side or a volume.
     Mock::given(method("GET"))
         .and(path(api("/iserver/marketdata/snapshot")))
-        .respond_with(ok(json!([{
+        .respond_with(json_response(json!([{
             "conid": AAPL, "conidEx": "265598", "_updated": now().timestamp_millis() - 1_000,
             "31": "212.41", "88": "1,100"
         }])))
@@ -482,7 +339,7 @@ async fn the_quote_view_lists_the_missing_fields() {
     let server = primed_server().await;
     Mock::given(method("GET"))
         .and(path(api("/iserver/marketdata/snapshot")))
-        .respond_with(ok(json!([{
+        .respond_with(json_response(json!([{
             "conid": AAPL, "conidEx": "265598", "_updated": now().timestamp_millis() - 1_000,
             "6509": "RpB", "31": "212.41", "84": "212.40"
         }])))
@@ -510,7 +367,7 @@ async fn a_snapshot_with_no_value_at_all_is_market_data_incomplete() {
     let server = primed_server().await;
     Mock::given(method("GET"))
         .and(path(api("/iserver/marketdata/snapshot")))
-        .respond_with(ok(
+        .respond_with(json_response(
             json!([{ "conid": AAPL, "conidEx": "265598", "6509": "RpB" }]),
         ))
         .expect(3)
@@ -544,7 +401,7 @@ async fn a_disconnected_gateway_reads_as_unavailable_not_as_a_login() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path(api("/iserver/auth/status")))
-            .respond_with(ok(flags))
+            .respond_with(json_response(flags))
             .with_priority(1)
             .mount(&server)
             .await;
@@ -568,7 +425,7 @@ async fn a_disconnected_gateway_on_a_write_means_not_sent_and_unavailable() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(api("/iserver/auth/status")))
-        .respond_with(ok(
+        .respond_with(json_response(
             json!({"authenticated": false, "competing": false, "connected": false}),
         ))
         .with_priority(1)
@@ -610,7 +467,7 @@ async fn executions_keep_the_broker_order_id_and_the_client_order_id_apart() {
     Mock::given(method("GET"))
         .and(path(api("/iserver/account/trades")))
         .and(query_param("accountId", PAPER))
-        .respond_with(ok(trades.clone()))
+        .respond_with(json_response(trades.clone()))
         .with_priority(1)
         .mount(&server)
         .await;
@@ -683,24 +540,18 @@ async fn the_fake_broker_reports_broker_order_ids_on_its_executions() {
 /// The decline body reaches the broker before `BROKER_CONFIRMATION_REQUIRED` comes back.
 #[tokio::test]
 async fn an_unlisted_prompt_is_declined_at_the_broker_through_the_paper_path() {
-    let server = write_mock().await;
-    let Paper { gateway, .. } = paper(&server);
+    let server = preview_server().await;
+    let PaperGateway { gateway, .. } = paper_gateway(&server);
     let approval_id = approved_order(&gateway).await;
     Mock::given(method("POST"))
         .and(path(orders_route()))
-        .respond_with(ok(json!([{
+        .respond_with(json_response(json!([{
             "id": "decline-me", "message": ["The price exceeds the Percentage constraint of 3%."],
             "isSuppressed": false, "messageIds": ["o163"]
         }])))
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .and(path(api("/iserver/reply/decline-me")))
-        .and(body_json(json!({"confirmed": false})))
-        .respond_with(ok(json!({"error": "Order not confirmed "})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    expect_one_decline(&server, "decline-me", not_confirmed()).await;
     let error = gateway
         .paper_submit(
             &CallContext::mcp_stdio(),

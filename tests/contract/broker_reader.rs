@@ -21,6 +21,8 @@ use ibkr_agent_gateway::domain::market_data::{
 use ibkr_agent_gateway::domain::session::SessionState;
 use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
 
+use crate::support::contract_suite;
+
 /// An adapter under test and the ids its data is known to provide.
 struct Fixture {
     /// The adapter, with a usable session.
@@ -75,21 +77,6 @@ async fn fake() -> Fixture {
         ambiguous_symbol: "VOD",
         narrowing_exchange: "LSE",
     }
-}
-
-/// Declares one test per expectation for an adapter's fixture function.
-macro_rules! contract_suite {
-    ($adapter:ident => $($expectation:ident),+ $(,)?) => {
-        mod $adapter {
-            $(
-                #[tokio::test]
-                async fn $expectation() {
-                    let fixture = super::$adapter().await;
-                    super::$expectation(&fixture).await;
-                }
-            )+
-        }
-    };
 }
 
 contract_suite!(fake =>
@@ -579,7 +566,7 @@ async fn fake_is_deterministic() {
 /// The Client Portal adapter, on a wiremock gateway primed with fixtures written from the
 /// reference's documented shapes (see `client_portal.rs`), under the documented pacing.
 async fn client_portal() -> Fixture {
-    use crate::client_portal as cp;
+    use crate::support::client_portal as cp;
     let primed = cp::primed_gateway().await;
     let id = |value| ContractId::new(value).unwrap();
     Fixture {

@@ -8,8 +8,8 @@ use serde_json::Value;
 use wiremock::{Match, Mock, MockServer, Request, ResponseTemplate};
 
 use crate::cli::{DEPLOYMENT_KEY, Sandbox, raw_account_id_shape};
-use crate::client_portal::{BASE_PATH, prime, primed_server};
-use crate::client_portal_pacing::{Arrivals, assert_within_documented_limits};
+use crate::support::client_portal::{BASE_PATH, prime, primed_server};
+use crate::support::pacing::{Arrivals, assert_within_documented_limits};
 
 const READS: &[&[&str]] = &[
     &["health"],
@@ -200,10 +200,9 @@ async fn preview_approve_and_submit_typed_back_to_back_share_the_pacing_windows(
     let orders = format!("{BASE_PATH}/iserver/account/DU1234567/orders");
     Mock::given(wiremock::matchers::method("POST"))
         .and(wiremock::matchers::path(format!("{orders}/whatif")))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(crate::client_portal::fixture("whatif_DU1234567.json")),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            crate::support::client_portal::fixture("whatif_DU1234567.json"),
+        ))
         .mount(&server)
         .await;
     Mock::given(wiremock::matchers::method("POST"))
@@ -218,7 +217,8 @@ async fn preview_approve_and_submit_typed_back_to_back_share_the_pacing_windows(
         .await;
     // The preview policy prices the order against a current quote: the fixture's stamp is
     // months old by the system clock this process runs on, so this one is stamped now.
-    let mut quote = crate::client_portal::fixture("snapshot_values.json")["265598"].clone();
+    let mut quote =
+        crate::support::client_portal::fixture("snapshot_values.json")["265598"].clone();
     quote["_updated"] = serde_json::json!(
         ibkr_agent_gateway::ports::clock::Clock::now(
             &ibkr_agent_gateway::adapters::outbound::clock::SystemClock,

@@ -6,11 +6,10 @@
 //! book: a cancel or modify in a later process finds no order. The in-process cancel and modify
 //! flows are covered by the library and MCP suites.
 
-use std::path::PathBuf;
-
 use serde_json::Value;
 
 use crate::cli::{Sandbox, assert_error, raw_account_id_shape};
+use crate::support::cli::Desk;
 
 const PAPER: &str = "DU1234567";
 
@@ -19,94 +18,31 @@ ibkr:positions:read, ibkr:marketdata:read, ibkr:orders:read, ibkr:audit:read, \
 ibkr:orders:preview, ibkr:orders:paper:submit, ibkr:orders:paper:cancel, \
 ibkr:orders:paper:modify]";
 
-/// A sandbox with a paper-trading configuration file.
-struct Desk {
-    sandbox: Sandbox,
-    config: PathBuf,
+/// A desk with paper trading on.
+fn desk() -> Desk {
+    paper_desk("enabled: true")
 }
 
-impl Desk {
-    fn new() -> Self {
-        Self::with_paper_trading("enabled: true")
-    }
+/// `paper_trading` with `enabled` as given, the paper account allow-listed and the local
+/// candidate writer.
+fn paper_desk(enabled: &str) -> Desk {
+    let sandbox = Sandbox::new();
+    let audit = sandbox.state.path().join("audit.sqlite3");
+    let yaml = format!(
+        "auth:\n  enabled_scopes: {SCOPES}\n\
+         paper_trading:\n  {enabled}\n  allowed_accounts: [{PAPER}]\n  writer: local_candidate\n\
+         audit:\n  sqlite_path: {}\n",
+        audit.display()
+    );
+    Desk::configured(sandbox, &yaml)
+}
 
-    /// `paper_trading` with `enabled` as given, the paper account allow-listed and the local
-    /// candidate writer.
-    fn with_paper_trading(enabled: &str) -> Self {
-        let sandbox = Sandbox::new();
-        let audit = sandbox.state.path().join("audit.sqlite3");
-        let yaml = format!(
-            "auth:\n  enabled_scopes: {SCOPES}\n\
-             paper_trading:\n  {enabled}\n  allowed_accounts: [{PAPER}]\n  writer: local_candidate\n\
-             audit:\n  sqlite_path: {}\n",
-            audit.display()
-        );
-        let config = sandbox.write_config("paper.yaml", &yaml);
-        Self { sandbox, config }
-    }
-
-    fn args<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
-        let mut all = vec!["--config", self.config.to_str().unwrap()];
-        all.extend_from_slice(args);
-        all
-    }
-
-    /// Runs with `--json`: (exit code, stdout JSON, stderr).
-    fn json(&self, args: &[&str]) -> (i32, Value, String) {
-        self.sandbox.json(&self.args(args))
-    }
-
-    /// Runs without `--json`: (exit code, stdout, stderr).
-    fn human(&self, args: &[&str]) -> (i32, String, String) {
-        self.sandbox.human(&self.args(args))
-    }
-
-    /// Runs with `--json` and expects success.
-    fn ok(&self, args: &[&str]) -> Value {
-        let (code, value, stderr) = self.json(args);
-        assert_eq!(code, 0, "{args:?} failed: {stderr}\n{value}");
-        value
-    }
-
-    fn preview_limit(&self, account: &str) -> String {
-        let preview = self.ok(&[
-            "orders",
-            "preview",
-            "--account",
-            account,
-            "--contract-id",
-            "265598",
-            "--side",
-            "BUY",
-            "--quantity",
-            "10",
-            "--type",
-            "LMT",
-            "--limit-price",
-            "200",
-        ]);
-        preview["preview_id"].as_str().unwrap().to_owned()
-    }
-
-    fn approve(&self, preview_id: &str) -> String {
-        let approval = self.ok(&["approvals", "create", "--preview-id", preview_id]);
-        assert_eq!(approval["status"], "approved");
-        approval["approval_id"].as_str().unwrap().to_owned()
-    }
-
-    fn submit(&self, account: &str, approval_id: &str, key: &str) -> (i32, Value, String) {
-        self.json(&[
-            "orders",
-            "submit",
-            "--paper",
-            "--account",
-            account,
-            "--approval-id",
-            approval_id,
-            "--idempotency-key",
-            key,
-        ])
-    }
+/// Previews a 10 AAPL limit buy at 200 in `account`; returns the preview id.
+fn preview_limit(desk: &Desk, account: &str) -> String {
+    desk.preview(account, "10")["preview_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn order_ids(view: &Value) -> Vec<String> {
@@ -120,8 +56,8 @@ fn order_ids(view: &Value) -> Vec<String> {
 
 #[test]
 fn preview_approve_submit_places_a_paper_order_and_the_key_replays_it() {
-    let desk = Desk::new();
-    let preview_id = desk.preview_limit(PAPER);
+    let desk = desk();
+    let preview_id = preview_limit(&desk, PAPER);
     let approval_id = desk.approve(&preview_id);
 
     let (code, first, stderr) = desk.submit(PAPER, &approval_id, "cli-key-1");
@@ -167,7 +103,7 @@ fn preview_approve_submit_places_a_paper_order_and_the_key_replays_it() {
 
 #[test]
 fn a_write_without_paper_is_a_usage_error_saying_live_trading_is_unavailable() {
-    let desk = Desk::new();
+    let desk = desk();
     let writes: &[&[&str]] = &[
         &[
             "orders",
@@ -224,8 +160,8 @@ fn a_write_without_paper_is_a_usage_error_saying_live_trading_is_unavailable() {
 
 #[test]
 fn a_revoked_approval_cannot_be_submitted() {
-    let desk = Desk::new();
-    let approval_id = desk.approve(&desk.preview_limit(PAPER));
+    let desk = desk();
+    let approval_id = desk.approve(&preview_limit(&desk, PAPER));
     let revoked = desk.ok(&["approvals", "revoke", &approval_id]);
     assert_eq!(revoked["status"], "revoked");
     assert!(revoked["closed_at"].is_string());
@@ -244,16 +180,16 @@ fn a_revoked_approval_cannot_be_submitted() {
 
 #[test]
 fn the_paper_gates_refuse_with_exit_3() {
-    let disabled = Desk::with_paper_trading("enabled: false");
-    let approval_id = disabled.approve(&disabled.preview_limit(PAPER));
+    let disabled = paper_desk("enabled: false");
+    let approval_id = disabled.approve(&preview_limit(&disabled, PAPER));
     assert_error(
         disabled.submit(PAPER, &approval_id, "gate-1"),
         3,
         "PAPER_TRADING_DISABLED",
     );
 
-    let desk = Desk::new();
-    let approval_id = desk.approve(&desk.preview_limit(PAPER));
+    let desk = desk();
+    let approval_id = desk.approve(&preview_limit(&desk, PAPER));
     assert_error(
         desk.submit("U7654321", &approval_id, "gate-2"),
         3,
@@ -271,7 +207,7 @@ fn the_paper_gates_refuse_with_exit_3() {
 
 #[test]
 fn a_market_order_preview_is_refused_by_the_default_policy() {
-    let desk = Desk::new();
+    let desk = desk();
     assert_error(
         desk.json(&[
             "orders",
@@ -294,7 +230,7 @@ fn a_market_order_preview_is_refused_by_the_default_policy() {
 
 #[test]
 fn a_bracket_preview_and_bracket_submit_place_three_orders() {
-    let desk = Desk::new();
+    let desk = desk();
     let preview = desk.ok(&[
         "orders",
         "bracket-preview",
@@ -345,7 +281,7 @@ fn a_bracket_preview_and_bracket_submit_place_three_orders() {
     assert_eq!(ids.len(), 3, "three distinct order ids: {placed}");
 
     // A bracket approval is not an order approval, and vice versa.
-    let order_approval = desk.approve(&desk.preview_limit(PAPER));
+    let order_approval = desk.approve(&preview_limit(&desk, PAPER));
     assert_error(
         desk.json(&[
             "orders",
@@ -365,8 +301,8 @@ fn a_bracket_preview_and_bracket_submit_place_three_orders() {
 
 #[test]
 fn a_malformed_idempotency_key_is_input_invalid() {
-    let desk = Desk::new();
-    let approval_id = desk.approve(&desk.preview_limit(PAPER));
+    let desk = desk();
+    let approval_id = desk.approve(&preview_limit(&desk, PAPER));
     let value = assert_error(
         desk.submit(PAPER, &approval_id, "not/a key"),
         2,
@@ -377,8 +313,8 @@ fn a_malformed_idempotency_key_is_input_invalid() {
 
 #[test]
 fn a_cancel_in_a_later_process_finds_no_local_candidate_order() {
-    let desk = Desk::new();
-    let approval_id = desk.approve(&desk.preview_limit(PAPER));
+    let desk = desk();
+    let approval_id = desk.approve(&preview_limit(&desk, PAPER));
     let (code, placed, stderr) = desk.submit(PAPER, &approval_id, "to-cancel");
     assert_eq!(code, 0, "{stderr}");
     let order_id = order_ids(&placed).remove(0);
@@ -406,7 +342,7 @@ fn a_cancel_in_a_later_process_finds_no_local_candidate_order() {
 
 #[test]
 fn orders_recover_reports_what_it_did() {
-    let desk = Desk::new();
+    let desk = desk();
     let report = desk.ok(&["orders", "recover"]);
     assert_eq!(report["completed"], 0);
     assert_eq!(report["needs_review"], 0);
@@ -418,7 +354,7 @@ fn orders_recover_reports_what_it_did() {
 
 #[test]
 fn human_output_shows_the_workflow_without_raw_account_ids() {
-    let desk = Desk::new();
+    let desk = desk();
     let shape = raw_account_id_shape();
     let mut texts = Vec::new();
     let mut run = |args: &[&str], expected_exit: i32| -> String {

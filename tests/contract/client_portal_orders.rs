@@ -6,19 +6,13 @@
 //! Fixtures are written from the reference's documented shapes (`fixtures/client_portal/*.json`;
 //! invented values, paper-style account ids only).
 
-use std::collections::BTreeSet;
-use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use ibkr_agent_gateway::adapters::outbound::client_portal::{
-    ClientPortalBroker, ClientPortalConfig, ClientPortalOrderWriter, ClientPortalPacing,
-    DEFAULT_CONFIRMABLE_MESSAGE_IDS,
+    ClientPortalConfig, ClientPortalOrderWriter,
 };
-use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
-use ibkr_agent_gateway::domain::ids::{AccountId, BrokerOrderId, ContractId, IdempotencyKey};
+use ibkr_agent_gateway::domain::ids::{BrokerOrderId, ContractId, IdempotencyKey};
 use ibkr_agent_gateway::domain::money::{Price, Quantity};
 use ibkr_agent_gateway::domain::order::{OrderSide, OrderStatus, OrderType, TimeInForce};
 use ibkr_agent_gateway::domain::order_intent::{BracketIntent, IntentParts, OrderIntent};
@@ -30,40 +24,14 @@ use url::Url;
 use wiremock::matchers::{body_json, method, path, path_regex, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const BASE_PATH: &str = "/v1/api";
-/// The paper account of the fixtures.
-const PAPER: &str = "DU1234567";
+use crate::support::client_portal::{
+    AAPL, BASE_PATH, PAPER, WORKING, account, api, broker_with, default_confirmable,
+    expect_one_decline, fixture, json_response, mount_preflights, mount_working_status,
+    not_confirmed, unpaced_config, writer,
+};
+
 /// A paper-shaped account the session does not have.
 const NOT_IN_SESSION: &str = "DU9999999";
-/// APPLE INC.
-const AAPL: u64 = 265_598;
-/// The working AAPL limit order of the fixtures, placed as `strat-a-0001`.
-const WORKING: &str = "1584220473";
-
-fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2025-07-09T16:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn fixture(name: &str) -> Value {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/contract/fixtures/client_portal")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
-}
-
-fn api(suffix: &str) -> String {
-    format!("{BASE_PATH}{suffix}")
-}
-
-fn json_response(value: Value) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(value)
-}
-
-fn account(raw: &str) -> AccountId {
-    AccountId::parse(raw).unwrap()
-}
 
 fn key(raw: &str) -> IdempotencyKey {
     IdempotencyKey::parse(raw).unwrap()
@@ -81,53 +49,14 @@ fn dec(raw: &str) -> Decimal {
     raw.parse().unwrap()
 }
 
-fn config(server: &MockServer) -> ClientPortalConfig {
-    let mut config =
-        ClientPortalConfig::new(Url::parse(&format!("{}{BASE_PATH}", server.uri())).unwrap());
-    config.request_timeout = Duration::from_secs(5);
-    config.pacing = ClientPortalPacing {
-        global_interval: Duration::ZERO,
-        endpoint_intervals: Vec::new(),
-        history_concurrency: 5,
-        max_wait: Duration::from_secs(10),
-        default_penalty: Duration::from_secs(60),
-    };
-    config
-}
-
-fn broker_with(config: ClientPortalConfig) -> ClientPortalBroker {
-    ClientPortalBroker::new(config, Arc::new(FixedClock::new(now()))).unwrap()
-}
-
-fn default_confirmable() -> BTreeSet<String> {
-    DEFAULT_CONFIRMABLE_MESSAGE_IDS
-        .iter()
-        .map(|id| (*id).to_owned())
-        .collect()
-}
-
 fn writer_with(config: ClientPortalConfig) -> ClientPortalOrderWriter {
     broker_with(config).order_writer(default_confirmable())
-}
-
-/// A writer with the default confirmable prompts and no pacing.
-fn writer(server: &MockServer) -> ClientPortalOrderWriter {
-    writer_with(config(server))
 }
 
 /// A gateway that answers the pre-flights.
 async fn gateway() -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(api("/iserver/accounts")))
-        .respond_with(json_response(fixture("iserver_accounts.json")))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(api("/portfolio/accounts")))
-        .respond_with(json_response(fixture("portfolio_accounts.json")))
-        .mount(&server)
-        .await;
+    mount_preflights(&server).await;
     server
 }
 
@@ -341,7 +270,7 @@ async fn what_if_maps_the_preview_and_never_touches_the_order_endpoints() {
         .expect(2)
         .mount(&server)
         .await;
-    let broker = broker_with(config(&server));
+    let broker = broker_with(unpaced_config(&server));
 
     let preview = broker
         .what_if(&account(PAPER), &[limit("100", "205")])
@@ -401,7 +330,7 @@ async fn a_what_if_the_broker_refuses_is_broker_order_rejected() {
         })))
         .mount(&server)
         .await;
-    let error = broker_with(config(&server))
+    let error = broker_with(unpaced_config(&server))
         .what_if(&account(PAPER), &[limit("100", "205")])
         .await
         .unwrap_err();
@@ -452,13 +381,7 @@ async fn a_prompt_off_the_list_is_declined_at_the_broker_and_returned() {
     for ids in [&["o163"][..], &["o354", "o451"][..], &[][..]] {
         let server = gateway().await;
         forbid_confirmations(&server).await;
-        Mock::given(method("POST"))
-            .and(path(api("/iserver/reply/a1b2c3d4-0002")))
-            .and(body_json(json!({"confirmed": false})))
-            .respond_with(json_response(json!({"error": "Order not confirmed "})))
-            .expect(1)
-            .mount(&server)
-            .await;
+        expect_one_decline(&server, "a1b2c3d4-0002", not_confirmed()).await;
         mount_orders(&server, prompt("a1b2c3d4-0002", ids)).await;
         let error = writer(&server)
             .submit(&limit("100", "205"), &key("strat-a-0001"))
@@ -484,13 +407,7 @@ async fn a_decline_the_gateway_does_not_take_still_reports_the_order_not_placed(
     ] {
         let server = gateway().await;
         forbid_confirmations(&server).await;
-        Mock::given(method("POST"))
-            .and(path(api("/iserver/reply/a1b2c3d4-0003")))
-            .and(body_json(json!({"confirmed": false})))
-            .respond_with(decline_answer)
-            .expect(1)
-            .mount(&server)
-            .await;
+        expect_one_decline(&server, "a1b2c3d4-0003", decline_answer).await;
         mount_orders(&server, prompt("a1b2c3d4-0003", &["o163"])).await;
         let error = writer(&server)
             .submit(&limit("100", "205"), &key("strat-a-0001"))
@@ -509,13 +426,7 @@ async fn a_decline_the_gateway_does_not_take_still_reports_the_order_not_placed(
 async fn a_decline_answered_with_an_order_id_is_an_unknown_outcome() {
     let server = gateway().await;
     forbid_confirmations(&server).await;
-    Mock::given(method("POST"))
-        .and(path(api("/iserver/reply/a1b2c3d4-0004")))
-        .and(body_json(json!({"confirmed": false})))
-        .respond_with(placed(&[WORKING]))
-        .expect(1)
-        .mount(&server)
-        .await;
+    expect_one_decline(&server, "a1b2c3d4-0004", placed(&[WORKING])).await;
     mount_orders(&server, prompt("a1b2c3d4-0004", &["o163"])).await;
     let error = writer(&server)
         .submit(&limit("100", "205"), &key("strat-a-0001"))
@@ -529,13 +440,7 @@ async fn several_prompts_at_once_are_all_declined() {
     let server = gateway().await;
     forbid_confirmations(&server).await;
     for reply_id in ["multi-a", "multi-b"] {
-        Mock::given(method("POST"))
-            .and(path(api(&format!("/iserver/reply/{reply_id}"))))
-            .and(body_json(json!({"confirmed": false})))
-            .respond_with(json_response(json!({"error": "Order not confirmed "})))
-            .expect(1)
-            .mount(&server)
-            .await;
+        expect_one_decline(&server, reply_id, not_confirmed()).await;
     }
     mount_orders(
         &server,
@@ -601,13 +506,7 @@ async fn six_rounds_of_allowed_prompts_are_refused_after_five_answers() {
         .mount(&server)
         .await;
     // The sixth question is declined, not left open.
-    Mock::given(method("POST"))
-        .and(path(api("/iserver/reply/round-5")))
-        .and(body_json(json!({"confirmed": false})))
-        .respond_with(json_response(json!({"error": "Order not confirmed "})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    expect_one_decline(&server, "round-5", not_confirmed()).await;
     let error = writer(&server)
         .submit(&limit("100", "205"), &key("strat-a-0001"))
         .await
@@ -786,7 +685,7 @@ async fn a_timeout_or_an_oversize_answer_is_an_unknown_outcome() {
         placed(&[WORKING]).set_delay(Duration::from_secs(3)),
     )
     .await;
-    let mut slow = config(&server);
+    let mut slow = unpaced_config(&server);
     slow.request_timeout = Duration::from_millis(300);
     let error = writer_with(slow)
         .submit(&limit("100", "205"), &key("strat-a-0001"))
@@ -801,7 +700,7 @@ async fn a_timeout_or_an_oversize_answer_is_an_unknown_outcome() {
         json_response(json!([{"order_id": WORKING, "padding": padding}])),
     )
     .await;
-    let mut small = config(&server);
+    let mut small = unpaced_config(&server);
     small.max_body_bytes = 32 * 1024;
     let error = writer_with(small)
         .submit(&limit("100", "205"), &key("strat-a-0001"))
@@ -946,13 +845,7 @@ async fn cancel_never_sends_the_cancel_everything_id() {
 #[tokio::test]
 async fn order_status_maps_to_a_working_order() {
     let server = gateway().await;
-    Mock::given(method("GET"))
-        .and(path(api(&format!(
-            "/iserver/account/order/status/{WORKING}"
-        ))))
-        .respond_with(json_response(fixture("order_status_1584220473.json")))
-        .mount(&server)
-        .await;
+    mount_working_status(&server).await;
     Mock::given(method("GET"))
         .and(path(api("/iserver/account/order/status/999")))
         .respond_with(json_response(json!({"error": "OrderID 999 doesn't exist"})))

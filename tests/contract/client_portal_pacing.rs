@@ -3,10 +3,9 @@
 //! tied to the broker session (a new login, `Please query … first`, an empty portfolio right
 //! after a login).
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ibkr_agent_gateway::adapters::outbound::client_portal::ClientPortalPacing;
 use ibkr_agent_gateway::domain::session::SessionState;
@@ -15,84 +14,11 @@ use serde_json::{Value, json};
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::client_portal::{
+use crate::support::client_portal::{
     AAPL, BASE_PATH, PAPER, SecdefCatalog, account, api, broker, broker_with, catalog, config,
     conid, count, fixture, json_response, position_items, prime, received_paths,
 };
-
-// -------------------------------------------------------------------------------------------
-// A receiver that records arrivals
-// -------------------------------------------------------------------------------------------
-
-/// Arrival times by path (without the base path), in arrival order.
-#[derive(Clone, Default)]
-pub(crate) struct Arrivals(Arc<Mutex<Vec<(String, Instant)>>>);
-
-impl Arrivals {
-    pub(crate) fn record(&self, request: &Request) {
-        let path = request.url.path().trim_start_matches(BASE_PATH).to_owned();
-        self.0.lock().unwrap().push((path, Instant::now()));
-    }
-
-    pub(crate) fn all(&self) -> Vec<(String, Instant)> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-/// The most arrivals inside any closed window of `length` (both ends counted).
-pub(crate) fn busiest_window(times: &[Instant], length: Duration) -> usize {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    sorted
-        .iter()
-        .map(|start| {
-            sorted
-                .iter()
-                .filter(|time| **time >= *start && time.duration_since(*start) <= length)
-                .count()
-        })
-        .max()
-        .unwrap_or(0)
-}
-
-/// The shortest gap between two consecutive arrivals.
-pub(crate) fn shortest_gap(times: &[Instant]) -> Option<Duration> {
-    let mut sorted = times.to_vec();
-    sorted.sort();
-    sorted
-        .windows(2)
-        .map(|pair| pair[1].duration_since(pair[0]))
-        .min()
-}
-
-/// Checks the documented limits on recorded arrivals: 10 per second over everything, and each
-/// paced endpoint's own spacing.
-pub(crate) fn assert_within_documented_limits(arrivals: &[(String, Instant)]) {
-    let all: Vec<Instant> = arrivals.iter().map(|(_, at)| *at).collect();
-    let busiest = busiest_window(&all, Duration::from_secs(1));
-    assert!(
-        busiest <= 10,
-        "{busiest} requests within one second at the gateway"
-    );
-    let mut by_path: BTreeMap<&str, Vec<Instant>> = BTreeMap::new();
-    for (path, at) in arrivals {
-        by_path.entry(path.as_str()).or_default().push(*at);
-    }
-    for (path, spacing) in [
-        ("/tickle", Duration::from_secs(1)),
-        ("/portfolio/accounts", Duration::from_secs(5)),
-        ("/iserver/account/orders", Duration::from_secs(5)),
-        ("/iserver/account/trades", Duration::from_secs(5)),
-    ] {
-        if let Some(gap) = by_path.get(path).and_then(|times| shortest_gap(times)) {
-            assert!(gap > spacing, "{path}: two requests {gap:?} apart");
-        }
-    }
-    if let Some(snapshots) = by_path.get("/iserver/marketdata/snapshot") {
-        let busiest = busiest_window(snapshots, Duration::from_secs(1));
-        assert!(busiest <= 10, "{busiest} snapshots within one second");
-    }
-}
+use crate::support::pacing::{Arrivals, assert_within_documented_limits};
 
 /// The documented gateway's answers, each after a jittered delay, every arrival recorded.
 struct JitteredGateway {
@@ -407,7 +333,7 @@ async fn an_empty_portfolio_right_after_a_new_login_is_read_again() {
         .await;
     prime(&server).await;
     let mut config = config(&server);
-    config.pacing = crate::client_portal::no_pacing();
+    config.pacing = crate::support::client_portal::no_pacing();
     config.empty_portfolio_recheck_pause = Duration::from_millis(20);
     let broker = broker_with(config);
     broker.keepalive().await.unwrap();

@@ -35,23 +35,16 @@
 //! (`the double: …`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use ibkr_agent_gateway::adapters::outbound::client_portal::{
-    ClientPortalBroker, ClientPortalConfig, ClientPortalOrderWriter, ClientPortalPacing,
-    DEFAULT_CONFIRMABLE_MESSAGE_IDS,
-};
-use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
+use ibkr_agent_gateway::adapters::outbound::client_portal::ClientPortalOrderWriter;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use url::Url;
 use wiremock::matchers::path_regex;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-const BASE_PATH: &str = "/v1/api";
+use crate::support::client_portal::{self, BASE_PATH, fixture};
+
 /// The paper account the contract places orders in.
 pub const PAPER: &str = "DU1234567";
 /// The session's other paper account.
@@ -99,26 +92,7 @@ impl CpOrderDouble {
 
     /// A Client Portal writer for this gateway: default confirmable prompts, no pacing.
     pub fn writer(&self) -> ClientPortalOrderWriter {
-        let base = Url::parse(&format!("{}{BASE_PATH}", self.server.uri())).unwrap();
-        let mut config = ClientPortalConfig::new(base);
-        config.request_timeout = Duration::from_secs(5);
-        config.pacing = ClientPortalPacing {
-            global_interval: Duration::ZERO,
-            endpoint_intervals: Vec::new(),
-            history_concurrency: 5,
-            max_wait: Duration::from_secs(10),
-            default_penalty: Duration::from_secs(60),
-        };
-        let now: DateTime<Utc> = DateTime::parse_from_rfc3339("2025-07-09T16:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let broker = ClientPortalBroker::new(config, Arc::new(FixedClock::new(now))).unwrap();
-        broker.order_writer(
-            DEFAULT_CONFIRMABLE_MESSAGE_IDS
-                .iter()
-                .map(|id| (*id).to_owned())
-                .collect(),
-        )
+        client_portal::writer(&self.server)
     }
 
     /// How many orders the book holds, in every account (a bracket counts three).
@@ -130,13 +104,6 @@ impl CpOrderDouble {
     pub fn open_questions(&self) -> usize {
         self.book.lock().unwrap().questions.len()
     }
-}
-
-fn fixture(name: &str) -> Value {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/contract/fixtures/client_portal")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap()
 }
 
 // -------------------------------------------------------------------------------------------

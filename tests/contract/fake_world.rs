@@ -4,12 +4,13 @@
 //! kept a book of its own and the fake listed only its seeded orders.)
 
 use ibkr_agent_gateway::app::Gateway;
-use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
 use ibkr_agent_gateway::app::audited::CallContext;
 use ibkr_agent_gateway::app::config::Settings;
-use ibkr_agent_gateway::app::order_input::{RawOrderPreview, RawPaperCancel, RawPaperSubmit};
+use ibkr_agent_gateway::app::order_input::{RawPaperCancel, RawPaperSubmit};
 use ibkr_agent_gateway::app::views::OrderView;
 use ibkr_agent_gateway::app::wiring;
+
+use crate::support::{approve, limit_buy};
 
 const PAPER: &str = "DU1234567";
 const OTHER_PAPER: &str = "DU7654320";
@@ -67,38 +68,18 @@ async fn a_paper_order_placed_on_the_fake_backend_is_listed_and_its_cancel_shows
     assert!(!seeded.is_empty());
 
     let preview = gateway
-        .preview_order(
-            &agent,
-            RawOrderPreview {
-                account: PAPER.into(),
-                contract_id: "265598".into(),
-                side: "BUY".into(),
-                quantity: "10".into(),
-                order_type: "LMT".into(),
-                limit_price: Some("190".into()),
-                ..RawOrderPreview::default()
-            },
-        )
+        .preview_order(&agent, limit_buy(PAPER, "265598", "10", "190"))
         .await
         .unwrap();
     // The preview (with its what-if) places nothing.
     assert_eq!(ids_and_statuses(&orders_of(&gateway, PAPER).await), seeded);
-    let approval = gateway
-        .create_approval(
-            &CallContext::sdk(),
-            RawApprovalCreate {
-                preview_id: preview.preview_id,
-                ttl_seconds: None,
-            },
-        )
-        .await
-        .unwrap();
+    let approval_id = approve(&gateway, preview.preview_id).await;
     let submitted = gateway
         .paper_submit(
             &agent,
             RawPaperSubmit {
                 account: PAPER.into(),
-                approval_id: approval.approval_id,
+                approval_id,
                 idempotency_key: "fake-world-1".into(),
             },
         )

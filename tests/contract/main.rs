@@ -36,4 +36,5 @@ mod paper_client_portal;
 mod paper_trading;
 mod sdk;
 mod stop_orders;
+mod support;
 mod workflow_store;

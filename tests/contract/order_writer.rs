@@ -28,6 +28,7 @@ use ibkr_agent_gateway::ports::order_writer::{PaperOrderWriter, WorkingOrder, Wr
 use rust_decimal::Decimal;
 
 use crate::cp_order_double::{self, CpOrderDouble, StatusFields};
+use crate::support::contract_suite as writer_suite;
 
 /// When a cancelled order first reads as cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,21 +90,6 @@ async fn client_portal_with(status_fields: StatusFields) -> Fixture {
         cancel_completion: CancelCompletion::Asynchronous,
         gateway: Some(gateway),
     }
-}
-
-/// Declares one test per expectation for a writer's fixture function.
-macro_rules! writer_suite {
-    ($adapter:ident => $($expectation:ident),+ $(,)?) => {
-        mod $adapter {
-            $(
-                #[tokio::test]
-                async fn $expectation() {
-                    let fixture = super::$adapter().await;
-                    super::$expectation(&fixture).await;
-                }
-            )+
-        }
-    };
 }
 
 /// The one list of expectations, run for a writer's fixture function: every placing writer

@@ -4,134 +4,30 @@
 //! and cancel of a working order, a bracket in one request, and a prompt off the list declined
 //! at the broker and stopping the order for a person.
 
-use std::collections::BTreeSet;
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
-use ibkr_agent_gateway::adapters::outbound::client_portal::{
-    ClientPortalBroker, ClientPortalConfig, ClientPortalPacing, DEFAULT_CONFIRMABLE_MESSAGE_IDS,
-};
-use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
-use ibkr_agent_gateway::adapters::outbound::memory_workflow::MemoryWorkflowStore;
 use ibkr_agent_gateway::app::Gateway;
-use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
 use ibkr_agent_gateway::app::audited::CallContext;
-use ibkr_agent_gateway::app::config::{PaperTradingSettings, PaperWriterKind};
 use ibkr_agent_gateway::app::order_input::{
     RawBracketPreview, RawOrderPreview, RawPaperCancel, RawPaperModify, RawPaperSubmit,
 };
-use ibkr_agent_gateway::domain::ids::AccountId;
-use ibkr_agent_gateway::domain::scope::Scope;
 use serde_json::{Value, json};
-use url::Url;
 use wiremock::matchers::{body_json, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const BASE_PATH: &str = "/v1/api";
-const PAPER: &str = "DU1234567";
-/// The working AAPL order of the fixtures.
-const WORKING: &str = "1584220473";
+use crate::support::client_portal::{
+    PAPER, WORKING, api, expect_one_decline, json_response, mount_working_status, not_confirmed,
+    paper_gateway, preview_server,
+};
+use crate::support::{approve, limit_buy};
 
-fn fixture(name: &str) -> Value {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/contract/fixtures/client_portal")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
-}
-
-fn api(suffix: &str) -> String {
-    format!("{BASE_PATH}{suffix}")
-}
-
-fn ok(value: Value) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(value)
-}
-
+/// The paper preview gateway, plus the working order's status.
 async fn gateway_mock() -> MockServer {
-    let server = MockServer::start().await;
-    for (route, file) in [
-        ("/iserver/accounts", "iserver_accounts.json"),
-        ("/portfolio/accounts", "portfolio_accounts.json"),
-    ] {
-        Mock::given(method("GET"))
-            .and(path(api(route)))
-            .respond_with(ok(fixture(file)))
-            .mount(&server)
-            .await;
-    }
-    let aapl: Vec<Value> = fixture("trsrv_secdef_catalog.json")["secdef"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|item| item["conid"] == 265_598)
-        .cloned()
-        .collect();
-    Mock::given(method("GET"))
-        .and(path(api("/trsrv/secdef")))
-        .respond_with(ok(json!({ "secdef": aapl })))
-        .mount(&server)
-        .await;
-    // The preview policy prices every order against the current quote.
-    Mock::given(method("GET"))
-        .and(path(api("/iserver/marketdata/snapshot")))
-        .respond_with(ok(json!([fixture("snapshot_values.json")["265598"]])))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(api(&format!(
-            "/iserver/account/{PAPER}/orders/whatif"
-        ))))
-        .respond_with(ok(fixture("whatif_DU1234567.json")))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(api(&format!(
-            "/iserver/account/order/status/{WORKING}"
-        ))))
-        .respond_with(ok(fixture("order_status_1584220473.json")))
-        .mount(&server)
-        .await;
+    let server = preview_server().await;
+    mount_working_status(&server).await;
     server
 }
 
 fn gateway(server: &MockServer) -> Gateway {
-    let mut config =
-        ClientPortalConfig::new(Url::parse(&format!("{}{BASE_PATH}", server.uri())).unwrap());
-    config.request_timeout = Duration::from_secs(5);
-    config.pacing = ClientPortalPacing {
-        global_interval: Duration::ZERO,
-        endpoint_intervals: Vec::new(),
-        history_concurrency: 5,
-        max_wait: Duration::from_secs(10),
-        default_penalty: Duration::from_secs(60),
-    };
-    let clock = Arc::new(FixedClock::new(
-        DateTime::parse_from_rfc3339("2025-07-09T16:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc),
-    ));
-    let broker = Arc::new(ClientPortalBroker::new(config, clock.clone()).unwrap());
-    let writer = broker.order_writer(
-        DEFAULT_CONFIRMABLE_MESSAGE_IDS
-            .iter()
-            .map(|id| (*id).to_owned())
-            .collect(),
-    );
-    Gateway::builder(broker)
-        .clock(clock)
-        .scopes(Scope::ALL.iter().copied().collect())
-        .workflow_store(Arc::new(MemoryWorkflowStore::new()))
-        .paper_writer(Arc::new(writer))
-        .paper_trading(PaperTradingSettings {
-            enabled: true,
-            allowed_accounts: BTreeSet::from([AccountId::parse(PAPER).unwrap()]),
-            writer: PaperWriterKind::ClientPortal,
-            recovery_grace_seconds: 120,
-        })
-        .build()
-        .unwrap()
+    paper_gateway(server).gateway
 }
 
 async fn requests_to(server: &MockServer, http_method: &str, route: &str) -> Vec<Value> {
@@ -147,30 +43,8 @@ async fn requests_to(server: &MockServer, http_method: &str, route: &str) -> Vec
         .collect()
 }
 
-async fn approve(gateway: &Gateway, preview_id: String) -> String {
-    gateway
-        .create_approval(
-            &CallContext::sdk(),
-            RawApprovalCreate {
-                preview_id,
-                ttl_seconds: None,
-            },
-        )
-        .await
-        .unwrap()
-        .approval_id
-}
-
 fn order(limit: &str) -> RawOrderPreview {
-    RawOrderPreview {
-        account: PAPER.into(),
-        contract_id: "265598".into(),
-        side: "BUY".into(),
-        quantity: "100".into(),
-        order_type: "LMT".into(),
-        limit_price: Some(limit.into()),
-        ..RawOrderPreview::default()
-    }
+    limit_buy(PAPER, "265598", "100", limit)
 }
 
 #[tokio::test]
@@ -201,7 +75,7 @@ async fn preview_approve_submit_replay_modify_and_cancel_on_the_client_portal() 
     // The order first meets a routine prompt (no market data), which the writer answers.
     Mock::given(method("POST"))
         .and(path(api(&orders)))
-        .respond_with(ok(json!([{
+        .respond_with(json_response(json!([{
             "id": "5c0e2f8a-1b7d-4c61-9a3e-7f24d8b3c9e1",
             "message": ["You are submitting an order without market data."],
             "isSuppressed": false,
@@ -212,7 +86,7 @@ async fn preview_approve_submit_replay_modify_and_cancel_on_the_client_portal() 
         .await;
     Mock::given(method("POST"))
         .and(path_regex(r"^/v1/api/iserver/reply/"))
-        .respond_with(ok(json!([{"order_id": "1584220999", "order_status": "PreSubmitted", "encrypt_message": "1"}])))
+        .respond_with(json_response(json!([{"order_id": "1584220999", "order_status": "PreSubmitted", "encrypt_message": "1"}])))
         .mount(&server)
         .await;
     let approval = approve(&gateway, preview.preview_id).await;
@@ -248,7 +122,7 @@ async fn preview_approve_submit_replay_modify_and_cancel_on_the_client_portal() 
     let modify_route = format!("/iserver/account/{PAPER}/order/{WORKING}");
     Mock::given(method("POST"))
         .and(path(api(&modify_route)))
-        .respond_with(ok(
+        .respond_with(json_response(
             json!([{"order_id": WORKING, "order_status": "Submitted", "encrypt_message": "1"}]),
         ))
         .mount(&server)
@@ -272,7 +146,7 @@ async fn preview_approve_submit_replay_modify_and_cancel_on_the_client_portal() 
 
     Mock::given(method("DELETE"))
         .and(path(api(&modify_route)))
-        .respond_with(ok(json!({"msg": "Request was submitted", "order_id": 1_584_220_473_u64, "conid": -1, "account": null})))
+        .respond_with(json_response(json!({"msg": "Request was submitted", "order_id": 1_584_220_473_u64, "conid": -1, "account": null})))
         .mount(&server)
         .await;
     let cancelled = gateway
@@ -321,7 +195,7 @@ async fn a_bracket_goes_in_one_request_and_an_unlisted_prompt_stops_for_a_person
     // First the broker asks about a price constraint: not routine, so the order stops.
     Mock::given(method("POST"))
         .and(path(api(&orders)))
-        .respond_with(ok(json!([{
+        .respond_with(json_response(json!([{
             "id": "9a1", "message": ["The price exceeds the Percentage constraint of 3%."],
             "isSuppressed": false, "messageIds": ["o163"]
         }])))
@@ -329,13 +203,7 @@ async fn a_bracket_goes_in_one_request_and_an_unlisted_prompt_stops_for_a_person
         .mount(&server)
         .await;
     // It is declined at the broker, so no reply chain stays open there; never confirmed.
-    Mock::given(method("POST"))
-        .and(path(api("/iserver/reply/9a1")))
-        .and(body_json(json!({"confirmed": false})))
-        .respond_with(ok(json!({"error": "Order not confirmed "})))
-        .expect(1)
-        .mount(&server)
-        .await;
+    expect_one_decline(&server, "9a1", not_confirmed()).await;
     Mock::given(method("POST"))
         .and(path_regex(r"^/v1/api/iserver/reply/"))
         .and(body_json(json!({"confirmed": true})))
@@ -365,7 +233,7 @@ async fn a_bracket_goes_in_one_request_and_an_unlisted_prompt_stops_for_a_person
     // A person decides to go ahead; the approval was not used up, a new key places it.
     Mock::given(method("POST"))
         .and(path(api(&orders)))
-        .respond_with(ok(json!([
+        .respond_with(json_response(json!([
             {"order_id": "11", "order_status": "PreSubmitted"},
             {"order_id": "12", "order_status": "PreSubmitted"},
             {"order_id": "13", "order_status": "PreSubmitted"}

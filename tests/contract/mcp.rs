@@ -5,16 +5,11 @@
 
 use std::sync::Arc;
 
-use chrono::DateTime;
 use ibkr_agent_gateway::adapters::inbound::mcp::{self, McpServer};
-use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
-use ibkr_agent_gateway::adapters::outbound::fake_broker::FakeBroker;
 use ibkr_agent_gateway::adapters::outbound::memory_audit::MemoryAuditLog;
 use ibkr_agent_gateway::app::Gateway;
 use ibkr_agent_gateway::app::config::{Settings, Toolset};
-use ibkr_agent_gateway::domain::audit::chain::ChainKey;
 use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
-use ibkr_agent_gateway::domain::secret::SecretBytes;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResult, ClientConfig, ErrorCode, InitializeResult,
     ProtocolVersion, Tool,
@@ -50,21 +45,7 @@ struct Session {
 }
 
 fn gateway(scopes: ScopeSet) -> (Gateway, Arc<MemoryAuditLog>) {
-    let secret = SecretBytes::new(vec![7; 32]);
-    let audit = Arc::new(MemoryAuditLog::new(ChainKey::new(&secret).unwrap()));
-    let clock = Arc::new(FixedClock::new(
-        DateTime::parse_from_rfc3339("2026-11-27T15:30:00Z")
-            .unwrap()
-            .into(),
-    ));
-    let gateway = Gateway::builder(Arc::new(FakeBroker::new(clock.clone())))
-        .clock(clock)
-        .key(secret)
-        .audit_log(audit.clone())
-        .scopes(scopes)
-        .build()
-        .unwrap();
-    (gateway, audit)
+    crate::support::fake_gateway(7, scopes)
 }
 
 fn settings(toolsets: &[Toolset]) -> Settings {

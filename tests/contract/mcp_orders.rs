@@ -13,8 +13,6 @@ use std::time::Duration;
 
 use chrono::DateTime;
 use ibkr_agent_gateway::adapters::inbound::mcp::{self, McpServer};
-use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
-use ibkr_agent_gateway::adapters::outbound::fake_broker::FakeBroker;
 use ibkr_agent_gateway::adapters::outbound::local_candidate::LocalCandidateWriter;
 use ibkr_agent_gateway::adapters::outbound::memory_audit::MemoryAuditLog;
 use ibkr_agent_gateway::adapters::outbound::memory_workflow::MemoryWorkflowStore;
@@ -22,13 +20,11 @@ use ibkr_agent_gateway::adapters::outbound::sqlite_workflow::SqliteWorkflowStore
 use ibkr_agent_gateway::app::Gateway;
 use ibkr_agent_gateway::app::config::{PaperTradingSettings, PaperWriterKind, Settings, Toolset};
 use ibkr_agent_gateway::domain::audit::AuditColumns;
-use ibkr_agent_gateway::domain::audit::chain::ChainKey;
 use ibkr_agent_gateway::domain::idempotency::{
     Fingerprint, IdempotencyRecord, IdempotencyState, WriteOperation,
 };
 use ibkr_agent_gateway::domain::ids::{AccountId, IdempotencyKey};
 use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
-use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::ports::workflow_store::{BeginOutcome, WorkflowStore};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, ErrorCode, Tool};
@@ -96,18 +92,8 @@ fn order_scopes() -> ScopeSet {
 }
 
 fn paper_gateway(scopes: ScopeSet) -> (Gateway, Arc<MemoryAuditLog>) {
-    let secret = SecretBytes::new(vec![7; 32]);
-    let audit = Arc::new(MemoryAuditLog::new(ChainKey::new(&secret).unwrap()));
-    let clock = Arc::new(FixedClock::new(
-        DateTime::parse_from_rfc3339("2026-11-27T15:30:00Z")
-            .unwrap()
-            .into(),
-    ));
-    let gateway = Gateway::builder(Arc::new(FakeBroker::new(clock.clone())))
-        .clock(clock)
-        .key(secret)
-        .audit_log(audit.clone())
-        .scopes(scopes)
+    let (builder, audit) = crate::support::fake_builder(7, scopes);
+    let gateway = builder
         .paper_trading(PaperTradingSettings {
             enabled: true,
             allowed_accounts: [AccountId::parse(PAPER_ACCOUNT).unwrap()]

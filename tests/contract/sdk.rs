@@ -26,21 +26,7 @@ use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::ports::workflow_store::WorkflowStore;
 
 fn gateway(scopes: ScopeSet) -> (Gateway, Arc<MemoryAuditLog>) {
-    let secret = SecretBytes::new(vec![42; 32]);
-    let audit = Arc::new(MemoryAuditLog::new(ChainKey::new(&secret).unwrap()));
-    let clock = Arc::new(FixedClock::new(
-        DateTime::parse_from_rfc3339("2026-11-27T15:30:00Z")
-            .unwrap()
-            .into(),
-    ));
-    let gateway = Gateway::builder(Arc::new(FakeBroker::new(clock.clone())))
-        .clock(clock)
-        .key(secret)
-        .audit_log(audit.clone())
-        .scopes(scopes)
-        .build()
-        .unwrap();
-    (gateway, audit)
+    crate::support::fake_gateway(42, scopes)
 }
 
 #[tokio::test]

@@ -7,10 +7,48 @@ pub(crate) mod cli;
 pub(crate) mod client_portal;
 pub(crate) mod pacing;
 
+use std::sync::Arc;
+
+use chrono::DateTime;
+use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
+use ibkr_agent_gateway::adapters::outbound::fake_broker::FakeBroker;
+use ibkr_agent_gateway::adapters::outbound::memory_audit::MemoryAuditLog;
 use ibkr_agent_gateway::app::Gateway;
 use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
 use ibkr_agent_gateway::app::audited::CallContext;
 use ibkr_agent_gateway::app::order_input::RawOrderPreview;
+use ibkr_agent_gateway::app::wiring::GatewayBuilder;
+use ibkr_agent_gateway::domain::audit::chain::ChainKey;
+use ibkr_agent_gateway::domain::scope::ScopeSet;
+use ibkr_agent_gateway::domain::secret::SecretBytes;
+
+/// A gateway builder on the fake broker at a fixed clock (2026-11-27 15:30 UTC), with an
+/// in-memory audit log keyed by 32 bytes of `key_byte`, granting `scopes`; the caller adds
+/// what its tests need and builds.
+pub(crate) fn fake_builder(
+    key_byte: u8,
+    scopes: ScopeSet,
+) -> (GatewayBuilder, Arc<MemoryAuditLog>) {
+    let secret = SecretBytes::new(vec![key_byte; 32]);
+    let audit = Arc::new(MemoryAuditLog::new(ChainKey::new(&secret).unwrap()));
+    let clock = Arc::new(FixedClock::new(
+        DateTime::parse_from_rfc3339("2026-11-27T15:30:00Z")
+            .unwrap()
+            .into(),
+    ));
+    let builder = Gateway::builder(Arc::new(FakeBroker::new(clock.clone())))
+        .clock(clock)
+        .key(secret)
+        .audit_log(audit.clone())
+        .scopes(scopes);
+    (builder, audit)
+}
+
+/// [`fake_builder`], built as is.
+pub(crate) fn fake_gateway(key_byte: u8, scopes: ScopeSet) -> (Gateway, Arc<MemoryAuditLog>) {
+    let (builder, audit) = fake_builder(key_byte, scopes);
+    (builder.build().unwrap(), audit)
+}
 
 /// The preview input of a day limit buy of `quantity` of `contract_id` at `limit` in `account`.
 pub(crate) fn limit_buy(

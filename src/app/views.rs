@@ -523,7 +523,7 @@ pub struct OrderView {
     pub contract_id: u64,
     /// Symbol.
     pub symbol: String,
-    /// `BUY` or `SELL`.
+    /// `BUY` or `SELL`, or `EXPIRED` for an expired option the broker lists (side `X`).
     pub side: &'static str,
     /// Order type code.
     pub order_type: &'static str,

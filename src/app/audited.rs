@@ -341,7 +341,10 @@ impl Gateway {
         } else {
             event
         };
-        event.metadata = event.metadata.with_links(&note.links());
+        event.metadata = event
+            .metadata
+            .with_links(&note.links())
+            .with_principal(context.principal().kind());
         match self.audit().append(event).await {
             Ok(_) => Ok(()),
             Err(error) => {
@@ -450,7 +453,10 @@ impl Gateway {
             None,
             Durability::Durable,
         );
-        event.metadata = event.metadata.with_links(links);
+        event.metadata = event
+            .metadata
+            .with_links(links)
+            .with_principal(context.principal().kind());
         self.audit()
             .append(event)
             .await

@@ -190,6 +190,29 @@ enum Outcome<'a> {
     Failed(&'a GatewayError),
 }
 
+/// Everything one event records that the gateway does not add itself (the id, the time, the
+/// caller's identity): what the call was, how it ended, what it touched.
+struct EventDraft<'a> {
+    /// The recorded operation (the tool name for MCP calls).
+    operation: String,
+    /// The scope the call required.
+    scope: Option<Scope>,
+    /// How it failed; `None` when it completed.
+    error: Option<&'a GatewayError>,
+    /// The account it touched.
+    account: Option<&'a AccountId>,
+    /// The input as given; redacted here, never stored as it is.
+    input: &'a Value,
+    /// True when `input` was refused as invalid and must be stored only as its summary.
+    refused_input: bool,
+    /// The hash of the result, when there was one.
+    output_hash: Option<String>,
+    /// How durably the event must be stored.
+    durability: Durability,
+    /// The links stored beside the redacted input.
+    links: &'a AuditLinks,
+}
+
 /// The decision and status an outcome is recorded with.
 fn classify(error: Option<&GatewayError>) -> (Decision, ResultStatus) {
     match error.map(GatewayError::code) {
@@ -322,26 +345,24 @@ impl Gateway {
             Outcome::Completed { output_hash } => (None, output_hash),
             Outcome::Failed(error) => (Some(error), None),
         };
-        let (decision, status) = classify(error);
         let refused_input = error.is_some_and(|error| error.code() == ErrorCode::InputInvalid)
             && !spec.input_from_gateway;
+        let links = note.links();
+        let account = note.account();
         let event = self.audit_event(
             context,
-            context.tool.clone().unwrap_or(spec.operation),
-            spec.scope,
-            (decision, status),
-            error.map(GatewayError::code),
-            note.account().as_ref(),
-            &spec.input,
-            output_hash,
-            spec.durability,
+            EventDraft {
+                operation: context.tool.clone().unwrap_or(spec.operation),
+                scope: spec.scope,
+                error,
+                account: account.as_ref(),
+                input: &spec.input,
+                refused_input,
+                output_hash,
+                durability: spec.durability,
+                links: &links,
+            },
         );
-        let mut event = if refused_input {
-            self.with_refused_input(event, &spec.input)
-        } else {
-            event
-        };
-        event.metadata = event.metadata.with_links(&note.links());
         match self.audit().append(event).await {
             Ok(_) => Ok(()),
             Err(error) => {
@@ -351,39 +372,40 @@ impl Gateway {
         }
     }
 
-    /// Builds one event: redacts the input, hashes it, and names the account by its keyed hash.
-    #[allow(clippy::too_many_arguments)]
-    fn audit_event(
-        &self,
-        context: &CallContext,
-        operation: String,
-        scope: Option<Scope>,
-        (decision, status): (Decision, ResultStatus),
-        error_code: Option<crate::domain::error_code::ErrorCode>,
-        account: Option<&AccountId>,
-        input: &Value,
-        output_hash: Option<String>,
-        durability: Durability,
-    ) -> AuditEvent {
+    /// Builds one event: redacts the input (or summarizes an input refused as invalid),
+    /// hashes it, names the account by its keyed hash, and adds the links and the caller's
+    /// principal beside the redacted metadata.
+    fn audit_event(&self, context: &CallContext, draft: EventDraft<'_>) -> AuditEvent {
         let directory = self.directory();
-        let input = redact(input, &|id: &str| directory.audit_hash(id));
+        let input = redact(draft.input, &|id: &str| directory.audit_hash(id));
         let occurred_at = self.clock().now();
-        AuditEvent {
+        let (decision, status) = classify(draft.error);
+        let event = AuditEvent {
             event_id: event_id(occurred_at),
             occurred_at,
             actor: context.actor().clone(),
             surface: context.surface(),
-            operation,
-            scope,
+            operation: draft.operation,
+            scope: draft.scope,
             decision,
             status,
-            error_code,
-            account_id_hash: account.map(|id| directory.audit_hash(id.expose())),
+            error_code: draft.error.map(GatewayError::code),
+            account_id_hash: draft.account.map(|id| directory.audit_hash(id.expose())),
             input_hash: sha256_hex(input.value().to_string().as_bytes()),
-            output_hash,
+            output_hash: draft.output_hash,
             metadata: input,
-            durability,
-        }
+            durability: draft.durability,
+        };
+        let mut event = if draft.refused_input {
+            self.with_refused_input(event, draft.input)
+        } else {
+            event
+        };
+        event.metadata = event
+            .metadata
+            .with_links(draft.links)
+            .with_principal(context.principal().kind());
+        event
     }
 
     /// Replaces an event's metadata by the summary of an input refused as invalid (its length,
@@ -439,18 +461,20 @@ impl Gateway {
         error: Option<&GatewayError>,
         links: &AuditLinks,
     ) -> Result<(), GatewayError> {
-        let mut event = self.audit_event(
+        let event = self.audit_event(
             context,
-            operation.to_owned(),
-            scope,
-            classify(error),
-            error.map(GatewayError::code),
-            account,
-            &details,
-            None,
-            Durability::Durable,
+            EventDraft {
+                operation: operation.to_owned(),
+                scope,
+                error,
+                account,
+                input: &details,
+                refused_input: false,
+                output_hash: None,
+                durability: Durability::Durable,
+                links,
+            },
         );
-        event.metadata = event.metadata.with_links(links);
         self.audit()
             .append(event)
             .await

@@ -1,6 +1,7 @@
 //! Frames a front end refused before they became a call (a batch, an over-long line, a line
 //! that does not parse): each leaves one audit event holding only the frame's size and why it
-//! was refused, never its content, which may hold anything a client sent.
+//! was refused (and, like every event, the caller's principal kind), never its content, which
+//! may hold anything a client sent.
 
 use serde_json::json;
 
@@ -127,7 +128,7 @@ mod tests {
         assert_eq!(event.scope, None);
         assert_eq!(
             event.metadata,
-            r#"{"reason":"oversize","size_bytes":4194305}"#
+            r#"{"principal":{"kind":"agent"},"reason":"oversize","size_bytes":4194305}"#
         );
     }
 

@@ -5,33 +5,13 @@
 //! A principal holds a kind (operator, agent or the gateway itself), the audit identity it is
 //! recorded under (actor and surface), and the scopes it holds. Local principals hold the
 //! scopes the deployment's configuration grants; a later remote subject will hold its own,
-//! never more than those.
+//! never more than those. The kind is recorded in every audit event the call writes (see
+//! `domain::audit::principal`).
 
 use crate::domain::audit::{Actor, Surface};
 use crate::domain::scope::{Scope, ScopeSet};
 
-/// What kind of caller a principal is; policies (approval creation) branch on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PrincipalKind {
-    /// The person who runs the deployment: at the CLI, or a program embedding the library
-    /// (it holds the deployment's key and its own configuration).
-    Operator,
-    /// A program acting for someone: an MCP client.
-    Agent,
-    /// The gateway itself: start-up recovery, the session keepalive.
-    System,
-}
-
-impl PrincipalKind {
-    /// Snake-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Operator => "operator",
-            Self::Agent => "agent",
-            Self::System => "system",
-        }
-    }
-}
+pub use crate::domain::audit::principal::PrincipalKind;
 
 /// The caller of one call.
 #[derive(Debug, Clone, PartialEq, Eq)]

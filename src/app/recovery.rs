@@ -16,6 +16,8 @@ use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 use crate::app::order_views::{PaperOrderView, PlacedOrderView, RecoveryView};
 use crate::app::paper_orders::{operation_name, success_outcome};
+use crate::app::use_cases::UseCase;
+use crate::app::use_cases::orders::OrdersRecover;
 use crate::domain::audit::links::AuditLinks;
 use crate::domain::idempotency::{IdempotencyRecord, WriteOperation};
 use crate::ports::workflow_store::RecordKey;
@@ -36,7 +38,8 @@ pub fn system_context() -> CallContext {
 
 impl Gateway {
     /// Resolves every pending write older than the grace period. Run at start-up by the MCP
-    /// server and the CLI's write commands, and on demand by `orders recover`.
+    /// server and the CLI's write commands, and on demand by the `orders recover` use case
+    /// ([`OrdersRecover`]), which wraps it.
     ///
     /// # Errors
     /// `WORKFLOW_STORE_FAILED` or `AUDIT_WRITE_FAILED`; a lookup that fails leaves its record
@@ -47,7 +50,7 @@ impl Gateway {
         &self,
         context: &CallContext,
     ) -> Result<RecoveryView, GatewayError> {
-        let spec = CallSpec::write("orders recover", None, json!({}));
+        let spec = CallSpec::write(OrdersRecover::DEFINITION.name, None, json!({}));
         let resolved = std::sync::Arc::new(std::sync::Mutex::new(None::<RecoveryView>));
         let tally = std::sync::Arc::clone(&resolved);
         let result = self

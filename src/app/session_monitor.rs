@@ -221,9 +221,9 @@ mod tests {
         assert_eq!(
             changes,
             [
-                r#"{"from":null,"to":"usable"}"#,
-                r#"{"from":"usable","to":"login_required"}"#,
-                r#"{"from":"login_required","to":"usable"}"#,
+                r#"{"from":null,"principal":{"kind":"system"},"to":"usable"}"#,
+                r#"{"from":"usable","principal":{"kind":"system"},"to":"login_required"}"#,
+                r#"{"from":"login_required","principal":{"kind":"system"},"to":"usable"}"#,
             ]
         );
         assert!(

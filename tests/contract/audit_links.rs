@@ -1,13 +1,16 @@
 //! Audit links: from `audit export` alone (the JSON lines, nothing else) an auditor can answer
 //! "who approved which order, and what was placed": every write event carries the approval,
 //! the preview, the order digest, the idempotency key, the broker order ids and the approver
-//! as typed links, stored outside redaction; the gateway's own ids are never `[redacted]`.
+//! as typed links, stored outside redaction; the gateway's own ids are never `[redacted]`. Every
+//! event also records the kind of caller (operator, agent, system) as its principal, which no
+//! caller-supplied field can forge.
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::cli::Sandbox;
+use crate::mcp_stdio::{StdioServer, initialize};
 use crate::support::cli::Desk;
 
 const PAPER: &str = "DU1234567";
@@ -17,8 +20,13 @@ ibkr:audit:read, ibkr:audit:export, ibkr:orders:preview, ibkr:orders:paper:submi
 ibkr:orders:paper:cancel, ibkr:orders:paper:modify]";
 
 fn desk() -> Desk {
+    desk_granting(SCOPES)
+}
+
+/// A desk whose configuration grants `scopes` (a YAML list).
+fn desk_granting(scopes: &str) -> Desk {
     let yaml = format!(
-        "auth:\n  enabled_scopes: {SCOPES}\n\
+        "auth:\n  enabled_scopes: {scopes}\n\
          paper_trading:\n  enabled: true\n  allowed_accounts: [{PAPER}]\n  writer: local_candidate\n"
     );
     Desk::configured(Sandbox::new(), &yaml)
@@ -179,5 +187,90 @@ fn a_secret_smuggled_in_an_idempotency_key_is_not_stored() {
             !event.to_string().contains("4eC39HqLyjWDarjtT1zdp7dc"),
             "{event}"
         );
+    }
+}
+
+#[test]
+fn an_operators_approval_and_an_agents_are_told_apart_by_the_recorded_principal() {
+    let granted = SCOPES.replace(']', ", ibkr:approvals:create]");
+    let desk = desk_granting(&granted);
+    let by_operator = desk.preview(PAPER, "2");
+    let by_agent = desk.preview(PAPER, "4");
+    desk.ok(&[
+        "approvals",
+        "create",
+        "--preview-id",
+        by_operator["preview_id"].as_str().unwrap(),
+    ]);
+
+    let mut server = StdioServer::start_with(
+        &desk.sandbox,
+        &["--config", desk.config.to_str().unwrap()],
+        &[],
+    );
+    initialize(&mut server, "2025-11-25");
+    let approved = server.call_tool(
+        2,
+        "ibkr_approvals_create",
+        json!({"preview_id": by_agent["preview_id"]}),
+    );
+    assert_eq!(
+        approved["result"]["structuredContent"]["status"], "approved",
+        "{approved}"
+    );
+    // A caller naming a field after the principal claims nothing: the call is refused as
+    // input, and its event still records the agent it came from.
+    let forged = server.call_tool(
+        3,
+        "ibkr_approvals_create",
+        json!({"preview_id": by_agent["preview_id"], "principal": {"kind": "operator"}}),
+    );
+    assert_eq!(forged["result"]["isError"], true, "{forged}");
+    let (status, _rest, stderr) = server.finish();
+    assert!(status.success(), "{stderr}");
+
+    let events = desk.export();
+    let approval_of = |preview: &Value| {
+        events
+            .iter()
+            .find(|event| {
+                event["status"] == "completed"
+                    && event["metadata"]["links"]["preview_id"] == preview["preview_id"]
+                    && event["metadata"]["links"]["approval_id"].is_string()
+            })
+            .unwrap_or_else(|| panic!("no approval event for {preview}"))
+    };
+    let operator_event = approval_of(&by_operator);
+    let agent_event = approval_of(&by_agent);
+    // The actor column cannot tell them apart (a local MCP client is the local operator's);
+    // the recorded principal does.
+    assert_eq!(operator_event["actor"], agent_event["actor"]);
+    assert_eq!(
+        operator_event["metadata"]["principal"],
+        json!({"kind": "operator"})
+    );
+    assert_eq!(
+        agent_event["metadata"]["principal"],
+        json!({"kind": "agent"})
+    );
+
+    let refused = events
+        .iter()
+        .find(|event| event["status"] == "refused" && event["operation"] == "ibkr_approvals_create")
+        .unwrap_or_else(|| panic!("no refused approval event in {events:#?}"));
+    assert_eq!(
+        refused["metadata"]["principal"],
+        json!({"kind": "agent"}),
+        "{refused}"
+    );
+
+    // Every event names its principal: the operator's CLI calls, the agent's MCP calls.
+    for event in &events {
+        let expected = if event["surface"] == "mcp_stdio" {
+            "agent"
+        } else {
+            "operator"
+        };
+        assert_eq!(event["metadata"]["principal"]["kind"], expected, "{event}");
     }
 }

@@ -2,8 +2,12 @@
 
 use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
+use std::sync::LazyLock;
 
 use assert_cmd::Command;
+use ibkr_agent_gateway::app::audited::CallContext;
+use ibkr_agent_gateway::app::use_cases;
+use ibkr_agent_gateway::domain::scope::ScopeSet;
 use regex::Regex;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -77,42 +81,169 @@ impl Sandbox {
     }
 }
 
-/// Every read command, with the paper account named by its raw id (inputs accept it).
-pub(crate) const COMMANDS: &[&[&str]] = &[
-    &["health"],
-    &["backend", "status"],
-    &["session", "requirements"],
-    &["accounts", "list"],
-    &["account", "summary", "--account", "DU1234567"],
-    &["positions", "list", "--account", "DU1234567"],
-    &["contracts", "search", "AAPL"],
-    &["contracts", "search", "VOD", "--exchange", "LSE"],
-    &["contracts", "resolve", "AAPL"],
-    &["market", "snapshot", "--contract-id", "265598"],
-    &[
-        "market",
-        "bars",
-        "--contract-id",
-        "265598",
-        "--period",
-        "5d",
-        "--bar",
-        "1h",
-    ],
-    &["orders", "list", "--account", "DU1234567"],
-    &["executions", "list", "--account", "U7654321"],
-    &[
-        "executions",
-        "list",
-        "--account",
-        "DU1234567",
-        "--since",
-        "2000-01-01",
-    ],
+/// Sample arguments for the commands whose use cases take some, by command words; the paper
+/// account is named by its raw id (inputs accept it), so the scans prove it never comes back.
+/// A command with samples runs once per sample.
+const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
+    ("account summary", &[&["--account", "DU1234567"]]),
+    ("positions list", &[&["--account", "DU1234567"]]),
+    (
+        "contracts search",
+        &[&["AAPL"], &["VOD", "--exchange", "LSE"]],
+    ),
+    ("contracts resolve", &[&["AAPL"]]),
+    ("market snapshot", &[&["--contract-id", "265598"]]),
+    (
+        "market bars",
+        &[&["--contract-id", "265598", "--period", "5d", "--bar", "1h"]],
+    ),
+    ("orders list", &[&["--account", "DU1234567"]]),
+    (
+        "executions list",
+        &[
+            &["--account", "U7654321"],
+            &["--account", "DU1234567", "--since", "2000-01-01"],
+        ],
+    ),
 ];
+
+/// Use cases the operator may run under the default configuration that the scans leave out,
+/// and why. Each is covered elsewhere.
+const NOT_SCANNED: &[(&str, &str)] = &[
+    (
+        "approvals create",
+        "needs a stored preview, which needs a write scope (cli_orders.rs)",
+    ),
+    (
+        "approvals show",
+        "needs an approval made earlier (cli_orders.rs)",
+    ),
+    (
+        "approvals revoke",
+        "needs an approval made earlier (cli_orders.rs)",
+    ),
+    (
+        "audit export",
+        "the CLI streams JSON lines, not one document (cli_audit.rs)",
+    ),
+];
+
+/// Commands that are no use case, scanned too. `audit verify` is a typed gateway call, not a
+/// registry entry (it can verify another database the CLI opens); it runs last, once the
+/// audit log exists.
+const NOT_USE_CASES: &[&[&str]] = &[&["audit", "verify"]];
+
+/// Every command the operator can run on a fresh sandbox under the default configuration:
+/// one per registered use case the defaults let the operator call (with its sample arguments
+/// when it takes some), then [`NOT_USE_CASES`]. A new use case joins the scans by itself, or
+/// the test asks for its sample arguments.
+static DERIVED_COMMANDS: LazyLock<Vec<Vec<&'static str>>> = LazyLock::new(|| {
+    let operator = CallContext::sdk();
+    let defaults = ScopeSet::read_only_defaults();
+    let mut commands = Vec::new();
+    for entry in use_cases::registry() {
+        let command = entry.definition().command;
+        if !entry.is_visible_to(operator.principal(), &defaults)
+            || NOT_SCANNED.iter().any(|(name, _)| *name == command)
+        {
+            continue;
+        }
+        let words: Vec<&'static str> = command.split(' ').collect();
+        let takes_arguments = entry
+            .input_schema()
+            .get("required")
+            .and_then(Value::as_array)
+            .is_some_and(|required| !required.is_empty());
+        match SAMPLE_ARGUMENTS.iter().find(|(name, _)| *name == command) {
+            Some((_, samples)) => {
+                for sample in *samples {
+                    commands.push(words.iter().chain(sample.iter()).copied().collect());
+                }
+            }
+            None => {
+                assert!(
+                    !takes_arguments,
+                    "`{command}` takes arguments: add samples to SAMPLE_ARGUMENTS or a reason \
+                     to NOT_SCANNED"
+                );
+                commands.push(words);
+            }
+        }
+    }
+    // A sample or a reason for a command that is gone would hide nothing: refuse it.
+    let listed = SAMPLE_ARGUMENTS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(NOT_SCANNED.iter().map(|(name, _)| *name));
+    for name in listed {
+        assert!(
+            use_cases::registry()
+                .iter()
+                .any(|entry| entry.definition().command == name),
+            "`{name}` is no registered command"
+        );
+    }
+    commands.extend(NOT_USE_CASES.iter().map(|words| words.to_vec()));
+    commands
+});
+
+/// The commands the output scans run ([`DERIVED_COMMANDS`]): `for args in COMMANDS` yields
+/// each command's words, and `COMMANDS.len()` counts them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Commands;
+
+/// Every command the output scans run.
+pub(crate) const COMMANDS: Commands = Commands;
+
+impl Commands {
+    pub(crate) fn len(self) -> usize {
+        DERIVED_COMMANDS.len()
+    }
+}
+
+impl IntoIterator for Commands {
+    type Item = &'static [&'static str];
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'static, Vec<&'static str>>,
+        fn(&'static Vec<&'static str>) -> &'static [&'static str],
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        DERIVED_COMMANDS.iter().map(Vec::as_slice)
+    }
+}
 
 pub(crate) fn raw_account_id_shape() -> Regex {
     Regex::new(r"(DU|DF|U)\d+").unwrap()
+}
+
+#[test]
+fn the_scanned_commands_come_from_the_registry() {
+    let scanned: Vec<String> = COMMANDS.into_iter().map(|args| args.join(" ")).collect();
+    // Every read use case, the operator's own no-argument use cases, and the extras.
+    for expected in [
+        "health",
+        "session requirements",
+        "accounts list",
+        "market bars --contract-id 265598 --period 5d --bar 1h",
+        "audit tail",
+        "approvals list",
+        "orders recover",
+        "audit verify",
+    ] {
+        assert!(
+            scanned.iter().any(|args| args == expected),
+            "{expected}: {scanned:#?}"
+        );
+    }
+    // Use cases a fresh sandbox cannot run under the default scopes stay out.
+    for absent in ["orders preview", "orders submit", "audit export"] {
+        assert!(
+            !scanned.iter().any(|args| args.starts_with(absent)),
+            "{absent}: {scanned:#?}"
+        );
+    }
+    assert_eq!(scanned.last().map(String::as_str), Some("audit verify"));
 }
 
 #[test]

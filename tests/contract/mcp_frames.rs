@@ -91,7 +91,7 @@ fn each_refused_frame_leaves_one_event_with_its_size_and_reason_and_no_body() {
     for ((line, reason, _), event) in cases.iter().zip(&events) {
         assert_eq!(
             event["metadata"],
-            json!({"reason": reason, "size_bytes": line.len()}),
+            json!({"reason": reason, "size_bytes": line.len(), "principal": {"kind": "agent"}}),
             "{event}"
         );
         assert_eq!(event["surface"], "mcp_stdio", "{event}");

@@ -18,7 +18,9 @@ use crate::app::order_input::{
     RawBracketPreview, RawCancelPreview, RawOrderPreview, RawPaperCancel, RawPaperModify,
     RawPaperSubmit,
 };
-use crate::app::order_views::{ApprovalView, ApprovalsView, PaperOrderView, PreviewView};
+use crate::app::order_views::{
+    ApprovalView, ApprovalsView, PaperOrderView, PreviewView, RecoveryView,
+};
 use crate::app::principal::Principal;
 use crate::domain::scope::Scope;
 
@@ -615,6 +617,51 @@ workflow_use_case!(
     |gateway, context, raw| gateway.paper_cancel(context, raw)
 );
 
+/// `orders recover`: resolves paper writes left pending (completed when the broker has the
+/// order, otherwise marked for review; never resubmits). The operator's maintenance command,
+/// never an MCP tool: an MCP server recovers once at start-up instead. It needs no scope, as
+/// before it was a use case, and records its own call (with a step per resolved record).
+#[derive(Debug)]
+pub struct OrdersRecover;
+
+impl UseCase for OrdersRecover {
+    type Input = NoInput;
+    type Output = RecoveryView;
+    const DEFINITION: Definition = Definition {
+        name: "orders recover",
+        command: "orders recover",
+        tool: "ibkr_orders_recover",
+        title: "Recover pending paper writes",
+        description: "Resolves paper writes left pending by a crash or an unclear broker answer: completed when the broker has the order, otherwise marked for review. Never resubmits.",
+        // Never checked (see `required_scope`); the scope of the writes it settles.
+        scope: Scope::OrdersPaperSubmit,
+        toolset: Toolset::Orders,
+        // It may complete records and consume approvals, never create or change an order;
+        // running it again finds nothing left to settle.
+        hints: Hints {
+            read_only: false,
+            destructive: false,
+            idempotent: true,
+            open_world: true,
+        },
+    };
+    const RECORDED_BY: RecordedBy = RecordedBy::Workflow;
+    const MCP_TOOL: bool = false;
+
+    fn required_scope(_principal: &Principal) -> Option<Scope> {
+        None
+    }
+
+    async fn run(
+        gateway: &Gateway,
+        context: &CallContext,
+        _: &AuditNote,
+        _input: NoInput,
+    ) -> Outcome<RecoveryView> {
+        gateway.recover_pending_writes(context).await
+    }
+}
+
 /// The order use cases, in the order `tools/list` shows them.
 pub(super) fn entries() -> Vec<Entry> {
     vec![
@@ -629,5 +676,27 @@ pub(super) fn entries() -> Vec<Entry> {
         Entry::of::<ApprovalsList>(),
         Entry::of::<ApprovalShow>(),
         Entry::of::<ApprovalRevoke>(),
+        Entry::of::<OrdersRecover>(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::use_cases::{by_name, by_tool};
+
+    #[test]
+    fn orders_recover_is_a_registered_operator_use_case_needing_no_scope() {
+        let entry = by_name("orders recover").unwrap();
+        assert_eq!(entry.definition().command, "orders recover");
+        assert!(!entry.is_mcp_tool());
+        assert!(by_tool(OrdersRecover::DEFINITION.tool).is_none());
+        for principal in [
+            Principal::cli_operator(),
+            Principal::local_mcp_client(),
+            Principal::system(),
+        ] {
+            assert_eq!(entry.required_scope(&principal), None);
+        }
+    }
 }

@@ -2,11 +2,12 @@
 //!
 //! Events are built from values only; the app supplies the event id and the time. Metadata is
 //! redacted before an event can exist ([`redaction`]); the gateway's own ids are added beside it
-//! as typed links ([`links`]); stored rows are chained with an HMAC so any later change is
-//! detectable ([`chain`]).
+//! as typed links ([`links`]), and the kind of caller as its principal ([`principal`]); stored
+//! rows are chained with an HMAC so any later change is detectable ([`chain`]).
 
 pub mod chain;
 pub mod links;
+pub mod principal;
 pub mod redaction;
 
 use std::fmt;

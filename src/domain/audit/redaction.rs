@@ -20,6 +20,7 @@
 use serde_json::{Map, Value};
 
 use super::links::{AuditLinks, LINKS_KEY};
+use super::principal::{PRINCIPAL_KEY, PrincipalKind};
 
 /// The deepest nesting kept.
 pub const MAX_DEPTH: usize = 4;
@@ -106,18 +107,34 @@ impl Redacted {
             return self;
         }
         let (stored, redactions) = links.to_stored();
-        let mut object = match self.value {
-            Value::Object(object) => object,
-            other => {
-                let mut object = Map::new();
-                object.insert("input".to_owned(), other);
-                object
-            }
-        };
+        let mut object = into_object(self.value);
         object.insert(LINKS_KEY.to_owned(), stored);
         self.value = Value::Object(object);
         self.redactions.extend(redactions);
         self
+    }
+
+    /// The same metadata with the caller's `kind` stored under [`PRINCIPAL_KEY`]. Like the
+    /// links it bypasses redaction: it is the gateway's own value (see `principal.rs`).
+    /// Metadata that is not an object is kept under `input`.
+    #[must_use]
+    pub fn with_principal(mut self, kind: PrincipalKind) -> Self {
+        let mut object = into_object(self.value);
+        object.insert(PRINCIPAL_KEY.to_owned(), kind.to_stored());
+        self.value = Value::Object(object);
+        self
+    }
+}
+
+/// `value` as an object: itself, or kept under `input`.
+fn into_object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(object) => object,
+        other => {
+            let mut object = Map::new();
+            object.insert("input".to_owned(), other);
+            object
+        }
     }
 }
 
@@ -230,9 +247,10 @@ fn walk(
                     note(out, path, RedactionReason::Omitted);
                     break;
                 }
-                if depth == 0 && key == LINKS_KEY {
-                    // Reserved for the gateway's own links: a caller cannot forge them.
-                    note(out, LINKS_KEY, RedactionReason::Omitted);
+                if depth == 0 && (key == LINKS_KEY || key == PRINCIPAL_KEY) {
+                    // Reserved for the gateway's own links and principal: a caller cannot
+                    // forge them.
+                    note(out, key, RedactionReason::Omitted);
                     continue;
                 }
                 let (scrubbed_key, key_secret) = scrub_secrets(key);
@@ -909,6 +927,31 @@ mod tests {
             "prv_0190f5e2a3b47c8d9e0f1a2b3c4d5e6f"
         );
         assert_eq!(linked.value()["x"], 1);
+    }
+
+    #[test]
+    fn a_caller_cannot_forge_the_principal_and_the_gateways_is_stored_as_it_is() {
+        let forged = run(json!({"principal": {"kind": "operator"}, "x": 1}));
+        assert!(
+            forged.value().get(PRINCIPAL_KEY).is_none(),
+            "{:?}",
+            forged.value()
+        );
+        assert!(
+            forged
+                .redactions()
+                .iter()
+                .any(|r| r.path == PRINCIPAL_KEY && r.reason == RedactionReason::Omitted)
+        );
+        let recorded = forged.with_principal(PrincipalKind::Agent);
+        assert_eq!(recorded.value()[PRINCIPAL_KEY], json!({"kind": "agent"}));
+        assert_eq!(recorded.value()["x"], 1);
+        // A nested field of the same name is the caller's, kept (and redacted) as input.
+        let nested = run(json!({"order": {"principal": "someone"}}));
+        assert_eq!(nested.value()["order"]["principal"], "someone");
+        let wrapped = run(json!("text")).with_principal(PrincipalKind::System);
+        assert_eq!(wrapped.value()["input"], "text");
+        assert_eq!(wrapped.value()[PRINCIPAL_KEY]["kind"], "system");
     }
 
     #[test]

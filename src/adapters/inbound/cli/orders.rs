@@ -17,7 +17,7 @@ use crate::app::order_input::{
 use crate::app::use_cases::inputs::{AccountInput, NoInput};
 use crate::app::use_cases::orders::{
     ApprovalCreate, ApprovalCreateInput, ApprovalIdInput, ApprovalRevoke, ApprovalShow,
-    ApprovalsList,
+    ApprovalsList, OrdersRecover,
 };
 use crate::app::use_cases::reads::OrdersList;
 
@@ -143,7 +143,7 @@ pub async fn execute_orders(
             };
             Output::of(&gateway.preview_cancel(&context, raw).await?)
         }
-        OrdersCommand::Recover => Output::of(&gateway.recover_pending_writes(&context).await?),
+        OrdersCommand::Recover => run_use_case::<OrdersRecover>(gateway, NoInput {}).await,
     }
 }
 

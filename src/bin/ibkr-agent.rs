@@ -19,18 +19,9 @@ fn main() -> ExitCode {
         Err(error) => error.exit(),
     };
     init_logging(cli.log_level.as_deref());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            let error = StartupError::Internal {
-                message: format!("cannot start the runtime: {error}"),
-            };
-            return render::report(Err(error.into()), cli.json);
-        }
+        Err(error) => return render::report(Err(error.into()), cli.json),
     };
     if matches!(cli.command, Command::Mcp(McpCommand::Serve)) {
         let served = runtime.block_on(async {
@@ -59,21 +50,23 @@ fn main() -> ExitCode {
     render::report(result, cli.json)
 }
 
-/// Runs a command generated from the use-case registry.
-fn run_generated(call: GeneratedCall) -> ExitCode {
-    init_logging(call.log_level.as_deref());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+/// The async runtime every command runs on: two workers, I/O and timers.
+fn runtime() -> Result<tokio::runtime::Runtime, StartupError> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
+        .map_err(|error| StartupError::Internal {
+            message: format!("cannot start the runtime: {error}"),
+        })
+}
+
+/// Runs a command generated from the use-case registry.
+fn run_generated(call: GeneratedCall) -> ExitCode {
+    init_logging(call.log_level.as_deref());
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            let error = StartupError::Internal {
-                message: format!("cannot start the runtime: {error}"),
-            };
-            return render::report(Err(error.into()), call.json);
-        }
+        Err(error) => return render::report(Err(error.into()), call.json),
     };
     let json = call.json;
     let result = runtime.block_on(async {

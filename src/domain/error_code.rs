@@ -155,6 +155,32 @@ error_codes! {
     PaperAccountNotAllowed => "PAPER_ACCOUNT_NOT_ALLOWED", Refused, false;
     /// The account is not a paper account (by its id and by the broker's report).
     PaperAccountNotPaper => "PAPER_ACCOUNT_NOT_PAPER", Refused, false;
+    /// A live order's notional (one leg or a bracket's legs together) is over the risk
+    /// policy's `max_notional`, or could not be computed exactly.
+    LiveNotionalLimitRefused => "LIVE_NOTIONAL_LIMIT_REFUSED", Refused, false;
+    /// A live order's quantity (one leg or a bracket's legs together) is over the risk
+    /// policy's `max_quantity`.
+    LiveQuantityLimitRefused => "LIVE_QUANTITY_LIMIT_REFUSED", Refused, false;
+    /// The live order's symbol is not in the risk policy's `allowed_symbols`.
+    LiveSymbolRefused => "LIVE_SYMBOL_REFUSED", Refused, false;
+    /// The live order's asset class is not in the risk policy's `allowed_asset_classes`.
+    LiveAssetClassRefused => "LIVE_ASSET_CLASS_REFUSED", Refused, false;
+    /// The live order would exceed the risk policy's orders per window; retry later.
+    LiveFrequencyLimitRefused => "LIVE_FREQUENCY_LIMIT_REFUSED", Refused, true;
+    /// The live order would exceed the risk policy's orders per trading day.
+    LiveSessionOrderLimitRefused => "LIVE_SESSION_ORDER_LIMIT_REFUSED", Refused, false;
+    /// The live order would exceed the risk policy's notional per trading day.
+    LiveSessionNotionalLimitRefused => "LIVE_SESSION_NOTIONAL_LIMIT_REFUSED", Refused, false;
+    /// A live order's limit price is further from the quote than `max_price_deviation_bps`.
+    LivePriceCollarRefused => "LIVE_PRICE_COLLAR_REFUSED", Refused, false;
+    /// The quote behind a live order is older than `max_quote_age_seconds` or not live data.
+    LiveStaleQuote => "LIVE_STALE_QUOTE", Refused, true;
+    /// There is no usable quote (no snapshot, or no price to compare against) for a live order.
+    LiveMarketSnapshotMissing => "LIVE_MARKET_SNAPSHOT_MISSING", Refused, true;
+    /// The kill switch is halted: no live write may reach the broker.
+    KillSwitchHalted => "KILL_SWITCH_HALTED", Refused, false;
+    /// Only an operator may allow writes through the kill switch; an agent may only halt.
+    KillSwitchAllowForbidden => "KILL_SWITCH_ALLOW_FORBIDDEN", Refused, false;
     /// The workflow store (previews, approvals, idempotency) could not be read or written.
     WorkflowStoreFailed => "WORKFLOW_STORE_FAILED", Internal, true;
     /// A stored workflow record is malformed.

@@ -741,3 +741,520 @@ pub fn remaining_budget(policy: &RiskPolicy, counters: &RiskCounters) -> Vec<Rul
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+    use crate::domain::ids::{AccountId, ContractId};
+    use crate::domain::money::Quantity;
+    use crate::domain::order::{OrderSide, OrderType, TimeInForce};
+    use crate::domain::order_intent::{BracketIntent, IntentParts};
+
+    const CONID: u64 = 265_598;
+
+    fn d(text: &str) -> Decimal {
+        text.parse().unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 2, 15, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn usd() -> Currency {
+        Currency::parse("USD").unwrap()
+    }
+
+    fn parts() -> RiskPolicyParts {
+        RiskPolicyParts {
+            currency: usd(),
+            max_notional: d("10000"),
+            max_quantity: d("100"),
+            allowed_symbols: vec!["aapl".to_owned(), "MSFT".to_owned()],
+            allowed_asset_classes: vec![AssetClass::Stock],
+            frequency_max_orders: 5,
+            frequency_window_seconds: 60,
+            session_max_orders: 20,
+            session_max_notional: d("50000"),
+            max_price_deviation_bps: 100,
+            max_quote_age_seconds: 5,
+        }
+    }
+
+    fn policy() -> RiskPolicy {
+        RiskPolicy::parse(parts()).unwrap()
+    }
+
+    fn contract() -> Contract {
+        Contract {
+            id: ContractId::new(CONID).unwrap(),
+            symbol: "AAPL".to_owned(),
+            local_symbol: "AAPL".to_owned(),
+            asset_class: AssetClass::Stock,
+            currency: usd(),
+            exchange: "NASDAQ".to_owned(),
+            description: "APPLE INC".to_owned(),
+            multiplier: Decimal::ONE,
+            option: None,
+        }
+    }
+
+    fn quote(bid: Decimal, ask: Decimal, age_seconds: i64) -> Quote {
+        Quote {
+            contract_id: ContractId::new(CONID).unwrap(),
+            bid: Some(Price::new(bid).unwrap()),
+            ask: Some(Price::new(ask).unwrap()),
+            last: None,
+            bid_size: None,
+            ask_size: None,
+            volume: None,
+            status: DataStatus::Live,
+            as_of: now() - Duration::seconds(age_seconds),
+            greeks: None,
+            missing: Vec::new(),
+        }
+    }
+
+    fn order(order_type: OrderType, quantity: Decimal, limit: Option<Decimal>) -> OrderIntent {
+        OrderIntent::new(IntentParts {
+            account_id: AccountId::parse("U1234567").unwrap(),
+            contract_id: ContractId::new(CONID).unwrap(),
+            side: OrderSide::Buy,
+            quantity: Quantity::new(quantity),
+            order_type,
+            limit_price: limit.map(|v| Price::new(v).unwrap()),
+            stop_price: (order_type == OrderType::Stop).then(|| Price::new(d("90")).unwrap()),
+            trailing: None,
+            time_in_force: TimeInForce::Day,
+        })
+        .unwrap()
+    }
+
+    fn limit(quantity: Decimal, price: Decimal) -> OrderIntent {
+        order(OrderType::Limit, quantity, Some(price))
+    }
+
+    fn run(legs: &[OrderIntent], quote: Option<&Quote>, counters: RiskCounters) -> Vec<ErrorCode> {
+        match evaluate(&policy(), legs, &contract(), quote, &counters, now()) {
+            Ok(()) => Vec::new(),
+            Err(refusal) => refusal.codes(),
+        }
+    }
+
+    fn fresh() -> Quote {
+        quote(d("99.9"), d("100.1"), 1)
+    }
+
+    #[test]
+    fn a_passing_order_is_not_refused() {
+        assert_eq!(
+            run(
+                &[limit(d("10"), d("100"))],
+                Some(&fresh()),
+                RiskCounters::zero()
+            ),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn notional_over_the_limit_is_refused_alone() {
+        // 100 × 100.5 = 10 050 > 10 000; within the collar, the quantity and the session.
+        assert_eq!(
+            run(
+                &[limit(d("100"), d("100.5"))],
+                Some(&fresh()),
+                RiskCounters::zero()
+            ),
+            vec![ErrorCode::LiveNotionalLimitRefused]
+        );
+    }
+
+    #[test]
+    fn quantity_over_the_limit_is_refused_alone() {
+        // A market order: no notional, but its quantity still counts.
+        assert_eq!(
+            run(
+                &[order(OrderType::Market, d("101"), None)],
+                Some(&fresh()),
+                RiskCounters::zero()
+            ),
+            vec![ErrorCode::LiveQuantityLimitRefused]
+        );
+    }
+
+    #[test]
+    fn symbol_and_asset_class_outside_the_allow_lists_are_refused_alone() {
+        let legs = [limit(d("1"), d("100"))];
+        let counters = RiskCounters::zero();
+        let mut other = contract();
+        other.symbol = "TSLA".to_owned();
+        let refused = evaluate(&policy(), &legs, &other, Some(&fresh()), &counters, now());
+        assert_eq!(
+            refused.unwrap_err().codes(),
+            vec![ErrorCode::LiveSymbolRefused]
+        );
+        let mut etf = contract();
+        etf.asset_class = AssetClass::Etf;
+        let refused = evaluate(&policy(), &legs, &etf, Some(&fresh()), &counters, now());
+        assert_eq!(
+            refused.unwrap_err().codes(),
+            vec![ErrorCode::LiveAssetClassRefused]
+        );
+        // Symbols compare case-insensitively: `aapl` in the policy allows `AAPL`.
+        let mut lower = contract();
+        lower.symbol = "aapl".to_owned();
+        assert!(evaluate(&policy(), &legs, &lower, Some(&fresh()), &counters, now()).is_ok());
+    }
+
+    #[test]
+    fn a_leg_for_another_contract_is_refused_as_a_symbol() {
+        let mut other = contract();
+        other.id = ContractId::new(8314).unwrap();
+        let mut quote = fresh();
+        quote.contract_id = other.id;
+        let refused = evaluate(
+            &policy(),
+            &[limit(d("1"), d("100"))],
+            &other,
+            Some(&quote),
+            &RiskCounters::zero(),
+            now(),
+        );
+        assert_eq!(
+            refused.unwrap_err().codes(),
+            vec![ErrorCode::LiveSymbolRefused]
+        );
+    }
+
+    #[test]
+    fn frequency_and_session_counts_are_refused_alone() {
+        let legs = [order(OrderType::Market, d("1"), None)];
+        let in_window = RiskCounters::new(5, 5, Decimal::ZERO).unwrap();
+        assert_eq!(
+            run(&legs, Some(&fresh()), in_window),
+            vec![ErrorCode::LiveFrequencyLimitRefused]
+        );
+        let just_under = RiskCounters::new(4, 19, Decimal::ZERO).unwrap();
+        assert_eq!(run(&legs, Some(&fresh()), just_under), vec![]);
+        let today = RiskCounters::new(0, 20, Decimal::ZERO).unwrap();
+        assert_eq!(
+            run(&legs, Some(&fresh()), today),
+            vec![ErrorCode::LiveSessionOrderLimitRefused]
+        );
+    }
+
+    #[test]
+    fn session_notional_uses_the_limit_price_only() {
+        let counters = RiskCounters::new(0, 0, d("49500")).unwrap();
+        assert_eq!(
+            run(&[limit(d("10"), d("100"))], Some(&fresh()), counters),
+            vec![ErrorCode::LiveSessionNotionalLimitRefused]
+        );
+        // A market order adds no notional, so the same day's total does not refuse it.
+        assert_eq!(
+            run(
+                &[order(OrderType::Market, d("10"), None)],
+                Some(&fresh()),
+                counters
+            ),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn a_limit_outside_the_collar_is_refused_alone() {
+        // Reference 100; 100 bps = 1.00: 101 is in, 101.01 and 98.99 are out.
+        assert_eq!(
+            run(
+                &[limit(d("1"), d("101"))],
+                Some(&fresh()),
+                RiskCounters::zero()
+            ),
+            vec![]
+        );
+        for price in [d("101.01"), d("98.99")] {
+            assert_eq!(
+                run(
+                    &[limit(d("1"), price)],
+                    Some(&fresh()),
+                    RiskCounters::zero()
+                ),
+                vec![ErrorCode::LivePriceCollarRefused]
+            );
+        }
+    }
+
+    #[test]
+    fn an_old_or_not_live_quote_is_stale() {
+        let legs = [limit(d("1"), d("100"))];
+        assert_eq!(
+            run(
+                &legs,
+                Some(&quote(d("99.9"), d("100.1"), 5)),
+                RiskCounters::zero()
+            ),
+            vec![]
+        );
+        assert_eq!(
+            run(
+                &legs,
+                Some(&quote(d("99.9"), d("100.1"), 6)),
+                RiskCounters::zero()
+            ),
+            vec![ErrorCode::LiveStaleQuote]
+        );
+        let mut delayed = fresh();
+        delayed.status = DataStatus::Delayed;
+        assert_eq!(
+            run(&legs, Some(&delayed), RiskCounters::zero()),
+            vec![ErrorCode::LiveStaleQuote]
+        );
+    }
+
+    #[test]
+    fn a_missing_or_priceless_snapshot_is_refused_even_for_a_market_order() {
+        let market = [order(OrderType::Market, d("1"), None)];
+        assert_eq!(
+            run(&market, None, RiskCounters::zero()),
+            vec![ErrorCode::LiveMarketSnapshotMissing]
+        );
+        let mut empty = fresh();
+        empty.bid = None;
+        empty.ask = None;
+        assert_eq!(
+            run(&market, Some(&empty), RiskCounters::zero()),
+            vec![ErrorCode::LiveMarketSnapshotMissing]
+        );
+        let mut other = fresh();
+        other.contract_id = ContractId::new(8314).unwrap();
+        assert_eq!(
+            run(&market, Some(&other), RiskCounters::zero()),
+            vec![ErrorCode::LiveMarketSnapshotMissing]
+        );
+    }
+
+    #[test]
+    fn every_broken_rule_is_reported_at_once() {
+        let mut other = contract();
+        other.symbol = "TSLA".to_owned();
+        other.asset_class = AssetClass::Option;
+        let mut old = quote(d("99.9"), d("100.1"), 60);
+        old.status = DataStatus::Frozen;
+        let counters = RiskCounters::new(5, 20, d("50000")).unwrap();
+        let refused = evaluate(
+            &policy(),
+            &[limit(d("200"), d("150"))],
+            &other,
+            Some(&old),
+            &counters,
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            refused.codes(),
+            vec![
+                ErrorCode::LiveNotionalLimitRefused,
+                ErrorCode::LiveQuantityLimitRefused,
+                ErrorCode::LiveSymbolRefused,
+                ErrorCode::LiveAssetClassRefused,
+                ErrorCode::LiveFrequencyLimitRefused,
+                ErrorCode::LiveSessionOrderLimitRefused,
+                ErrorCode::LiveSessionNotionalLimitRefused,
+                ErrorCode::LiveStaleQuote,
+                ErrorCode::LivePriceCollarRefused,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bracket_is_checked_per_leg_and_combined() {
+        // Each leg: 40 units (≤ 100), entry 40 × 100 = 4 000 and take-profit 40 × 100.9 = 4 036
+        // (each ≤ 10 000); together 120 units and 8 036: the quantity is over, the notional not.
+        let bracket = BracketIntent::new(
+            limit(d("40"), d("100")),
+            Price::new(d("100.9")).unwrap(),
+            Price::new(d("99.5")).unwrap(),
+        )
+        .unwrap();
+        let refused = evaluate(
+            &policy(),
+            bracket.legs(),
+            &contract(),
+            Some(&fresh()),
+            &RiskCounters::zero(),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            refused.violations,
+            vec![RiskViolation::QuantityOverLimit {
+                on: Exposure::Combined,
+                quantity: Some(d("120")),
+                limit: d("100"),
+            }]
+        );
+        // Three legs are three orders against the frequency window.
+        let counters = RiskCounters::new(3, 0, Decimal::ZERO).unwrap();
+        let small = BracketIntent::new(
+            limit(d("10"), d("100")),
+            Price::new(d("100.9")).unwrap(),
+            Price::new(d("99.5")).unwrap(),
+        )
+        .unwrap();
+        let refused = evaluate(
+            &policy(),
+            small.legs(),
+            &contract(),
+            Some(&fresh()),
+            &counters,
+            now(),
+        );
+        assert_eq!(
+            refused.unwrap_err().codes(),
+            vec![ErrorCode::LiveFrequencyLimitRefused]
+        );
+    }
+
+    #[test]
+    fn overflow_is_a_refusal_not_a_panic() {
+        let huge = Decimal::MAX;
+        let refused = evaluate(
+            &policy(),
+            &[limit(d("2"), huge)],
+            &contract(),
+            Some(&fresh()),
+            &RiskCounters::zero(),
+            now(),
+        )
+        .unwrap_err();
+        assert!(
+            refused
+                .codes()
+                .contains(&ErrorCode::LiveNotionalLimitRefused)
+        );
+        assert!(
+            refused
+                .codes()
+                .contains(&ErrorCode::LiveSessionNotionalLimitRefused)
+        );
+        assert!(refused.codes().contains(&ErrorCode::LivePriceCollarRefused));
+    }
+
+    #[test]
+    fn another_currency_cannot_be_compared_and_is_refused() {
+        let mut eur = contract();
+        eur.currency = Currency::parse("EUR").unwrap();
+        let refused = evaluate(
+            &policy(),
+            &[limit(d("1"), d("100"))],
+            &eur,
+            Some(&fresh()),
+            &RiskCounters::zero(),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            refused.codes(),
+            vec![
+                ErrorCode::LiveNotionalLimitRefused,
+                ErrorCode::LiveSessionNotionalLimitRefused
+            ]
+        );
+    }
+
+    #[test]
+    fn nonsense_policies_are_refused() {
+        type Breaker = fn(&mut RiskPolicyParts);
+        let cases: Vec<(Breaker, RiskPolicyError)> = vec![
+            (
+                |p| p.max_notional = Decimal::ZERO,
+                RiskPolicyError::NotPositive("max_notional"),
+            ),
+            (
+                |p| p.max_quantity = d("-1"),
+                RiskPolicyError::NotPositive("max_quantity"),
+            ),
+            (
+                |p| p.session_max_notional = Decimal::ZERO,
+                RiskPolicyError::NotPositive("session.max_notional"),
+            ),
+            (
+                |p| p.frequency_max_orders = 0,
+                RiskPolicyError::NotPositive("frequency.max_orders"),
+            ),
+            (
+                |p| p.frequency_window_seconds = 0,
+                RiskPolicyError::NotPositive("frequency.window_seconds"),
+            ),
+            (
+                |p| p.session_max_orders = 0,
+                RiskPolicyError::NotPositive("session.max_orders"),
+            ),
+            (
+                |p| p.max_price_deviation_bps = 0,
+                RiskPolicyError::NotPositive("max_price_deviation_bps"),
+            ),
+            (
+                |p| p.max_price_deviation_bps = 10_001,
+                RiskPolicyError::CollarTooWide,
+            ),
+            (
+                |p| p.max_quote_age_seconds = 0,
+                RiskPolicyError::NotPositive("max_quote_age_seconds"),
+            ),
+            (
+                |p| p.allowed_symbols.clear(),
+                RiskPolicyError::EmptyAllowList("allowed_symbols"),
+            ),
+            (
+                |p| p.allowed_symbols.push(" ".to_owned()),
+                RiskPolicyError::MalformedSymbol,
+            ),
+            (
+                |p| p.allowed_symbols.push(String::new()),
+                RiskPolicyError::MalformedSymbol,
+            ),
+            (
+                |p| p.allowed_asset_classes.clear(),
+                RiskPolicyError::EmptyAllowList("allowed_asset_classes"),
+            ),
+        ];
+        for (break_it, expected) in cases {
+            let mut broken = parts();
+            break_it(&mut broken);
+            assert_eq!(
+                RiskPolicy::parse(broken),
+                Err(expected.clone()),
+                "{expected}"
+            );
+            assert_eq!(expected.code(), ErrorCode::ConfigInvalid);
+        }
+        assert!(RiskCounters::new(0, 0, d("-1")).is_err());
+    }
+
+    #[test]
+    fn remaining_budget_is_what_the_counters_leave() {
+        let counters = RiskCounters::new(2, 25, d("12500")).unwrap();
+        let budget = remaining_budget(&policy(), &counters);
+        let remaining: Vec<(&str, Decimal)> = budget
+            .iter()
+            .map(|rule| (rule.rule, rule.remaining))
+            .collect();
+        assert_eq!(
+            remaining,
+            vec![
+                ("max_notional", d("10000")),
+                ("max_quantity", d("100")),
+                ("frequency.max_orders", d("3")),
+                ("session.max_orders", Decimal::ZERO),
+                ("session.max_notional", d("37500")),
+            ]
+        );
+        assert_eq!(budget[2].code, ErrorCode::LiveFrequencyLimitRefused);
+        assert_eq!(budget[3].used, d("25"));
+    }
+}

@@ -197,6 +197,31 @@ impl RiskPolicy {
         self.max_quantity
     }
 
+    /// The allowed symbols, upper-cased.
+    pub fn allowed_symbols(&self) -> &BTreeSet<String> {
+        &self.allowed_symbols
+    }
+
+    /// The allowed asset classes.
+    pub fn allowed_asset_classes(&self) -> &BTreeSet<AssetClass> {
+        &self.allowed_asset_classes
+    }
+
+    /// Orders allowed per frequency window.
+    pub fn frequency_max_orders(&self) -> u32 {
+        self.frequency_max_orders
+    }
+
+    /// Orders allowed per trading day.
+    pub fn session_max_orders(&self) -> u32 {
+        self.session_max_orders
+    }
+
+    /// Limit-priced notional allowed per trading day.
+    pub fn session_max_notional(&self) -> Decimal {
+        self.session_max_notional
+    }
+
     /// The frequency window's length in seconds (the counters' window).
     pub fn frequency_window_seconds(&self) -> u32 {
         self.frequency_window_seconds

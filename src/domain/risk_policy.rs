@@ -460,6 +460,13 @@ pub fn evaluate(
     now: DateTime<Utc>,
 ) -> Result<(), RiskRefusal> {
     let mut violations = Vec::new();
+    if legs.is_empty() {
+        // Nothing to measure is not "within the limits": fail closed.
+        violations.push(RiskViolation::NotionalUncomputable {
+            on: Exposure::Combined,
+            why: "the request names no order",
+        });
+    }
     check_notional(policy, legs, contract, &mut violations);
     check_quantity(policy, legs, &mut violations);
     check_instrument(policy, legs, contract, &mut violations);
@@ -882,6 +889,14 @@ mod tests {
                 RiskCounters::zero()
             ),
             vec![]
+        );
+    }
+
+    #[test]
+    fn a_request_with_no_order_is_refused() {
+        assert!(
+            run(&[], Some(&fresh()), RiskCounters::zero())
+                .contains(&ErrorCode::LiveNotionalLimitRefused)
         );
     }
 

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::Duration;
 
-use chrono::DateTime;
 use ibkr_agent_gateway::adapters::inbound::mcp::{self, McpServer};
 use ibkr_agent_gateway::adapters::outbound::local_candidate::LocalCandidateWriter;
 use ibkr_agent_gateway::adapters::outbound::memory_audit::MemoryAuditLog;
@@ -20,10 +19,7 @@ use ibkr_agent_gateway::adapters::outbound::sqlite_workflow::SqliteWorkflowStore
 use ibkr_agent_gateway::app::Gateway;
 use ibkr_agent_gateway::app::config::{PaperTradingSettings, PaperWriterKind, Settings, Toolset};
 use ibkr_agent_gateway::domain::audit::AuditColumns;
-use ibkr_agent_gateway::domain::idempotency::{
-    Fingerprint, IdempotencyRecord, IdempotencyState, WriteOperation,
-};
-use ibkr_agent_gateway::domain::ids::{AccountId, IdempotencyKey};
+use ibkr_agent_gateway::domain::ids::AccountId;
 use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
 use ibkr_agent_gateway::ports::workflow_store::{BeginOutcome, WorkflowStore};
 use rmcp::ServiceExt;
@@ -934,19 +930,7 @@ fn the_real_server_resolves_writes_left_pending_before_it_serves() {
     // A cancel that a crashed run left pending long ago: it has no client order id to look up,
     // so recovery hands it to a person.
     let store = SqliteWorkflowStore::open(&workflow_path(&sandbox)).unwrap();
-    let record = IdempotencyRecord {
-        account_id: AccountId::parse(PAPER_ACCOUNT).unwrap(),
-        operation: WriteOperation::PaperCancel,
-        key: IdempotencyKey::parse("left-pending").unwrap(),
-        fingerprint: Fingerprint::of(&["paper_cancel", "lc-1"]),
-        approval_id: None,
-        state: IdempotencyState::Pending,
-        outcome: None,
-        started_at: DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z")
-            .unwrap()
-            .into(),
-        finished_at: None,
-    };
+    let record = crate::support::stale_pending_cancel(PAPER_ACCOUNT);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let begun = runtime.block_on(store.begin(&record)).unwrap();
     assert!(matches!(begun, BeginOutcome::Started), "{begun:?}");

@@ -17,10 +17,6 @@ use ibkr_agent_gateway::app::use_cases::reads::PositionsList;
 use ibkr_agent_gateway::app::use_cases::{self, UseCase};
 use ibkr_agent_gateway::domain::audit::chain::ChainKey;
 use ibkr_agent_gateway::domain::error_code::ErrorCode;
-use ibkr_agent_gateway::domain::idempotency::{
-    Fingerprint, IdempotencyRecord, IdempotencyState, WriteOperation,
-};
-use ibkr_agent_gateway::domain::ids::{AccountId, IdempotencyKey};
 use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::ports::workflow_store::WorkflowStore;
@@ -119,19 +115,7 @@ async fn start_runs_start_up_recovery_once_per_gateway() {
     ));
     let store = Arc::new(MemoryWorkflowStore::new());
     // A cancel a crashed run left pending long ago.
-    let record = IdempotencyRecord {
-        account_id: AccountId::parse("DU1234567").unwrap(),
-        operation: WriteOperation::PaperCancel,
-        key: IdempotencyKey::parse("left-pending").unwrap(),
-        fingerprint: Fingerprint::of(&["paper_cancel", "lc-1"]),
-        approval_id: None,
-        state: IdempotencyState::Pending,
-        outcome: None,
-        started_at: DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z")
-            .unwrap()
-            .into(),
-        finished_at: None,
-    };
+    let record = crate::support::stale_pending_cancel("DU1234567");
     store.begin(&record).await.unwrap();
     let gateway = Gateway::builder(Arc::new(FakeBroker::new(clock.clone())))
         .clock(clock)

@@ -19,6 +19,10 @@ use ibkr_agent_gateway::app::audited::CallContext;
 use ibkr_agent_gateway::app::order_input::RawOrderPreview;
 use ibkr_agent_gateway::app::wiring::GatewayBuilder;
 use ibkr_agent_gateway::domain::audit::chain::ChainKey;
+use ibkr_agent_gateway::domain::idempotency::{
+    Fingerprint, IdempotencyRecord, IdempotencyState, WriteOperation,
+};
+use ibkr_agent_gateway::domain::ids::{AccountId, IdempotencyKey};
 use ibkr_agent_gateway::domain::scope::ScopeSet;
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 
@@ -48,6 +52,24 @@ pub(crate) fn fake_builder(
 pub(crate) fn fake_gateway(key_byte: u8, scopes: ScopeSet) -> (Gateway, Arc<MemoryAuditLog>) {
     let (builder, audit) = fake_builder(key_byte, scopes);
     (builder.build().unwrap(), audit)
+}
+
+/// A paper cancel of `lc-1` under the key `left-pending` in `account`, left pending by a run
+/// that crashed long ago (2020): any recovery grace is past, and no `cOID` can find it.
+pub(crate) fn stale_pending_cancel(account: &str) -> IdempotencyRecord {
+    IdempotencyRecord {
+        account_id: AccountId::parse(account).unwrap(),
+        operation: WriteOperation::PaperCancel,
+        key: IdempotencyKey::parse("left-pending").unwrap(),
+        fingerprint: Fingerprint::of(&["paper_cancel", "lc-1"]),
+        approval_id: None,
+        state: IdempotencyState::Pending,
+        outcome: None,
+        started_at: DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z")
+            .unwrap()
+            .into(),
+        finished_at: None,
+    }
 }
 
 /// The preview input of a day limit buy of `quantity` of `contract_id` at `limit` in `account`.

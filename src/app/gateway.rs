@@ -15,7 +15,7 @@ use crate::domain::scope::{Scope, ScopeSet};
 use crate::ports::audit_log::AuditLog;
 use crate::ports::broker_reader::BrokerReader;
 use crate::ports::clock::Clock;
-use crate::ports::order_writer::PaperOrderWriter;
+use crate::ports::order_writer::OrderWriter;
 use crate::ports::workflow_store::WorkflowStore;
 
 /// Where the audit key (which also keys account references and hashes) came from.
@@ -62,7 +62,7 @@ pub struct GatewayParts {
     /// Previews, approvals and idempotency records.
     pub workflow: Arc<dyn WorkflowStore>,
     /// The paper order writer.
-    pub paper_writer: Arc<dyn PaperOrderWriter>,
+    pub paper_writer: Arc<dyn OrderWriter>,
     /// The preview policy.
     pub preview_policy: PreviewPolicy,
     /// Paper trading settings.
@@ -140,7 +140,7 @@ impl Gateway {
         self.inner.workflow.as_ref()
     }
 
-    pub(crate) fn paper_writer(&self) -> &dyn PaperOrderWriter {
+    pub(crate) fn paper_writer(&self) -> &dyn OrderWriter {
         self.inner.paper_writer.as_ref()
     }
 

@@ -176,9 +176,9 @@ fn submit_input(raw: &RawPaperSubmit) -> RawWrite {
 /// The operation's name in outcome views.
 pub(crate) fn operation_name(operation: WriteOperation) -> &'static str {
     match operation {
-        WriteOperation::PaperSubmit => "submit",
-        WriteOperation::PaperBracketSubmit => "bracket_submit",
-        WriteOperation::PaperModify => "modify",
-        WriteOperation::PaperCancel => "cancel",
+        WriteOperation::PaperSubmit | WriteOperation::LiveSubmit => "submit",
+        WriteOperation::PaperBracketSubmit | WriteOperation::LiveBracketSubmit => "bracket_submit",
+        WriteOperation::PaperModify | WriteOperation::LiveModify => "modify",
+        WriteOperation::PaperCancel | WriteOperation::LiveCancel => "cancel",
     }
 }

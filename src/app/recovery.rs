@@ -178,7 +178,10 @@ impl Gateway {
             .map(|approval| approval.preview_id.to_string());
         links.link_broker_order(&order.order_id);
         let identity = self.directory().identity(&record.account_id);
-        let leg = if record.operation == WriteOperation::PaperBracketSubmit {
+        let leg = if matches!(
+            record.operation,
+            WriteOperation::PaperBracketSubmit | WriteOperation::LiveBracketSubmit
+        ) {
             "entry"
         } else {
             "order"

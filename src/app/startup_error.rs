@@ -39,6 +39,16 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    /// A start-up gate of live trading refused (each has its own `CONFIG_LIVE_*` code).
+    #[error("{key_path}: {message}")]
+    LiveGate {
+        /// The gate's code.
+        code: ErrorCode,
+        /// The key that must change.
+        key_path: String,
+        /// What is wrong, quoting no value.
+        message: String,
+    },
     /// TLS verification may be skipped only for a loopback broker host.
     #[error(
         "broker.allow_insecure_tls_for_localhost: only allowed when broker.base_url is a loopback host (localhost, 127.0.0.0/8, ::1)"
@@ -75,6 +85,7 @@ impl StartupError {
         match self {
             Self::Config { .. } => ErrorCode::ConfigInvalid,
             Self::ConfigFile { .. } => ErrorCode::ConfigFileUnreadable,
+            Self::LiveGate { code, .. } => *code,
             Self::TlsBypassNonLocalhost => ErrorCode::ConfigTlsBypassNonLocalhost,
             Self::Secret(_) => ErrorCode::ConfigSecretInvalid,
             Self::Audit(error) => error.code(),
@@ -93,6 +104,11 @@ impl StartupError {
         match self {
             Self::Config { .. } => "fix the named key in the configuration file".into(),
             Self::ConfigFile { .. } => "check the --config path and its permissions".into(),
+            Self::LiveGate { .. } => {
+                "fix the named key, or turn live trading off (both live_trading.enabled and \
+                 safety.live_trading_enabled false); see docs/live-trading.md"
+                    .into()
+            }
             Self::TlsBypassNonLocalhost => {
                 "verify the certificate (install the gateway's certificate) or use a loopback address".into()
             }

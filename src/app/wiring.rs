@@ -34,7 +34,7 @@ use crate::domain::secret::SecretBytes;
 use crate::ports::audit_log::AuditLog;
 use crate::ports::broker_reader::BrokerReader;
 use crate::ports::clock::Clock;
-use crate::ports::order_writer::PaperOrderWriter;
+use crate::ports::order_writer::OrderWriter;
 use crate::ports::secret_source::{SecretError, SecretSource};
 use crate::ports::workflow_store::WorkflowStore;
 
@@ -102,9 +102,9 @@ fn paper_writer_for(
     settings: &Settings,
     portal: Option<&ClientPortalBroker>,
     local_book: &LocalOrderBook,
-) -> Result<Arc<dyn PaperOrderWriter>, StartupError> {
+) -> Result<Arc<dyn OrderWriter>, StartupError> {
     match settings.paper_trading.writer {
-        PaperWriterKind::Refusing => Ok(Arc::new(RefusingOrderWriter)),
+        PaperWriterKind::Refusing => Ok(Arc::new(RefusingOrderWriter::new())),
         PaperWriterKind::LocalCandidate => Ok(Arc::new(LocalCandidateWriter::with_book(
             local_book.clone(),
         ))),
@@ -371,7 +371,7 @@ pub struct GatewayBuilder {
     audit: Option<Arc<dyn AuditLog>>,
     aliases: BTreeMap<AccountId, AccountAlias>,
     workflow: Option<Arc<dyn WorkflowStore>>,
-    paper_writer: Option<Arc<dyn PaperOrderWriter>>,
+    paper_writer: Option<Arc<dyn OrderWriter>>,
     preview_policy: PreviewPolicy,
     paper_trading: PaperTradingSettings,
 }
@@ -422,7 +422,7 @@ impl GatewayBuilder {
 
     /// Places paper orders through this writer.
     #[must_use]
-    pub fn paper_writer(mut self, writer: Arc<dyn PaperOrderWriter>) -> Self {
+    pub fn paper_writer(mut self, writer: Arc<dyn OrderWriter>) -> Self {
         self.paper_writer = Some(writer);
         self
     }
@@ -468,7 +468,7 @@ impl GatewayBuilder {
                 .unwrap_or_else(|| Arc::new(MemoryWorkflowStore::new())),
             paper_writer: self
                 .paper_writer
-                .unwrap_or_else(|| Arc::new(RefusingOrderWriter)),
+                .unwrap_or_else(|| Arc::new(RefusingOrderWriter::new())),
             preview_policy: self.preview_policy,
             paper_trading: self.paper_trading,
         }))

@@ -71,7 +71,7 @@ use crate::domain::order_intent::{BracketIntent, OrderIntent};
 use crate::domain::preview::Preview;
 use crate::domain::scope::Scope;
 use crate::ports::broker_reader::BrokerError;
-use crate::ports::order_writer::{PaperOrderWriter, PlacedOrder, WriteError};
+use crate::ports::order_writer::{OrderWriter, PlacedOrder, WriteError};
 use crate::ports::workflow_store::{BeginOutcome, RecordKey};
 
 /// Where a write goes: its account gates, its writer, its scopes and its idempotency
@@ -113,7 +113,7 @@ impl WriteMode {
     }
 
     /// The writer that acts for this mode.
-    fn writer(self, gateway: &Gateway) -> &dyn PaperOrderWriter {
+    fn writer(self, gateway: &Gateway) -> &dyn OrderWriter {
         match self {
             Self::Paper => gateway.paper_writer(),
         }
@@ -252,7 +252,7 @@ impl WriterCall {
     /// make an order (or a bracket) is the writer's refusal, recorded under the key like any.
     async fn run(
         self,
-        writer: &dyn PaperOrderWriter,
+        writer: &dyn OrderWriter,
         client_order_id: IdempotencyKey,
         mut view: PaperOrderView,
     ) -> Result<PaperOrderView, WriteError> {
@@ -734,6 +734,11 @@ impl Gateway {
             }
             BeginOutcome::ApprovalUnavailable => {
                 return Err(self.approval_unavailable(approval_id.as_ref()).await);
+            }
+            BeginOutcome::Halted | BeginOutcome::RiskLimitReached(_) => {
+                return Err(GatewayError::Internal {
+                    message: "a paper begin answered with a live-only outcome".into(),
+                });
             }
         }
         let outcome = act.await;

@@ -71,6 +71,23 @@ error_codes! {
     ConfigTlsBypassNonLocalhost => "CONFIG_TLS_BYPASS_NON_LOCALHOST", Usage, false;
     /// A required secret is missing or too weak.
     ConfigSecretInvalid => "CONFIG_SECRET_INVALID", Usage, false;
+    /// Only one of `live_trading.enabled` and `safety.live_trading_enabled` is true; live
+    /// trading needs both, and the gateway will not start with one.
+    ConfigLiveSwitchMismatch => "CONFIG_LIVE_SWITCH_MISMATCH", Usage, false;
+    /// Live trading is enabled but `live_trading.allowed_accounts` is empty or names an id
+    /// that is not a live account id.
+    ConfigLiveAccountsInvalid => "CONFIG_LIVE_ACCOUNTS_INVALID", Usage, false;
+    /// Live trading is enabled but `live_trading.risk_policy_id` is unset or names no policy
+    /// under `live_trading.policies`.
+    ConfigLiveRiskPolicyMissing => "CONFIG_LIVE_RISK_POLICY_MISSING", Usage, false;
+    /// Live trading is enabled but `live_trading.paper_to_live_checklist_acknowledged` is
+    /// not true.
+    ConfigLiveChecklistNotAcknowledged => "CONFIG_LIVE_CHECKLIST_NOT_ACKNOWLEDGED", Usage, false;
+    /// Live trading is enabled but `audit.live_write_retention_days` is under 2555 days.
+    ConfigLiveRetentionTooShort => "CONFIG_LIVE_RETENTION_TOO_SHORT", Usage, false;
+    /// Live trading is enabled but the audit key is not a deployment key from the
+    /// environment (a development key file is refused for live).
+    ConfigLiveAuditKeyNotDeployed => "CONFIG_LIVE_AUDIT_KEY_NOT_DEPLOYED", Usage, false;
     /// The caller lacks the scope the operation requires.
     AuthMissingScope => "AUTH_MISSING_SCOPE", Auth, false;
     /// An input is malformed or out of range.
@@ -155,6 +172,22 @@ error_codes! {
     PaperAccountNotAllowed => "PAPER_ACCOUNT_NOT_ALLOWED", Refused, false;
     /// The account is not a paper account (by its id and by the broker's report).
     PaperAccountNotPaper => "PAPER_ACCOUNT_NOT_PAPER", Refused, false;
+    /// Live trading is not enabled (both `live_trading.enabled` and
+    /// `safety.live_trading_enabled` must be true).
+    LiveTradingDisabled => "LIVE_TRADING_DISABLED", Refused, false;
+    /// The account is not in `live_trading.allowed_accounts`.
+    LiveAccountNotAllowed => "LIVE_ACCOUNT_NOT_ALLOWED", Refused, false;
+    /// The broker does not report the account as a live account.
+    LiveAccountNotLive => "LIVE_ACCOUNT_NOT_LIVE", Refused, false;
+    /// A live write's approval was not given by an operator, and
+    /// `live_trading.agent_approvals_allowed` is off.
+    LiveApprovalNotOperator => "LIVE_APPROVAL_NOT_OPERATOR", Refused, false;
+    /// The request did not acknowledge every item of the paper-to-live checklist.
+    LiveChecklistIncomplete => "LIVE_CHECKLIST_INCOMPLETE", Refused, false;
+    /// The audit store did not accept a write when checked; no live write proceeds without it.
+    LiveAuditUnavailable => "LIVE_AUDIT_UNAVAILABLE", AuditIntegrity, true;
+    /// The CLI live command was run without `--enable-live`.
+    LiveEnableFlagRequired => "LIVE_ENABLE_FLAG_REQUIRED", Usage, false;
     /// A live order's notional (one leg or a bracket's legs together) is over the risk
     /// policy's `max_notional`, or could not be computed exactly.
     LiveNotionalLimitRefused => "LIVE_NOTIONAL_LIMIT_REFUSED", Refused, false;

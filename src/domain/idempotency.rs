@@ -22,15 +22,27 @@ pub enum WriteOperation {
     PaperModify,
     /// Cancel a working paper order.
     PaperCancel,
+    /// Submit one live order.
+    LiveSubmit,
+    /// Submit a live bracket.
+    LiveBracketSubmit,
+    /// Modify a working live order.
+    LiveModify,
+    /// Cancel a working live order.
+    LiveCancel,
 }
 
 impl WriteOperation {
     /// Every operation.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 8] = [
         Self::PaperSubmit,
         Self::PaperBracketSubmit,
         Self::PaperModify,
         Self::PaperCancel,
+        Self::LiveSubmit,
+        Self::LiveBracketSubmit,
+        Self::LiveModify,
+        Self::LiveCancel,
     ];
 
     /// The stored spelling.
@@ -40,7 +52,19 @@ impl WriteOperation {
             Self::PaperBracketSubmit => "paper_bracket_submit",
             Self::PaperModify => "paper_modify",
             Self::PaperCancel => "paper_cancel",
+            Self::LiveSubmit => "live_submit",
+            Self::LiveBracketSubmit => "live_bracket_submit",
+            Self::LiveModify => "live_modify",
+            Self::LiveCancel => "live_cancel",
         }
+    }
+
+    /// True for the live (real-money) operations.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            Self::LiveSubmit | Self::LiveBracketSubmit | Self::LiveModify | Self::LiveCancel
+        )
     }
 
     /// Parses the stored spelling.
@@ -51,7 +75,13 @@ impl WriteOperation {
     /// True for operations whose key is sent to the broker as the order's `cOID`, so the
     /// order can be found by it after a crash.
     pub fn sends_client_order_id(self) -> bool {
-        matches!(self, Self::PaperSubmit | Self::PaperBracketSubmit)
+        matches!(
+            self,
+            Self::PaperSubmit
+                | Self::PaperBracketSubmit
+                | Self::LiveSubmit
+                | Self::LiveBracketSubmit
+        )
     }
 }
 

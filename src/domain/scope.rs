@@ -95,6 +95,12 @@ scopes! {
     OrdersLiveCancel => "ibkr:orders:live:cancel", true;
     /// Modifying live orders.
     OrdersLiveModify => "ibkr:orders:live:modify", true;
+    /// Submitting live brackets (entry, take-profit and stop-loss in one group).
+    OrdersLiveBracketSubmit => "ibkr:orders:live:bracket:submit", true;
+    /// Operating the live kill switch: whoever holds it may halt live writes; only an
+    /// operator may allow them again. Halting only ever takes permission away, so this is not
+    /// a write scope and is granted by default: an agent can always stop itself.
+    KillSwitch => "ibkr:killswitch", false;
 }
 
 impl Scope {

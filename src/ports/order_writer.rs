@@ -1,6 +1,8 @@
-//! `PaperOrderWriter`: the one boundary through which an order reaches (or would reach) a
-//! paper account. Adapters: the Client Portal writer, the local-candidate writer (no network)
-//! and the refusing writer.
+//! `OrderWriter`: the one boundary through which an order reaches (or would reach) a paper
+//! or a live account. A writer is built for one [`WriterMode`] and says which; the gateway
+//! holds one writer per mode and refuses a write whose writer reports another mode. Adapters:
+//! the Client Portal writer, the local-candidate writer (no network) and the refusing writer,
+//! each in either mode.
 
 use async_trait::async_trait;
 use thiserror::Error;
@@ -11,6 +13,27 @@ use crate::domain::money::{Price, Quantity};
 use crate::domain::order::{OrderSide, OrderStatus, OrderType, TimeInForce};
 use crate::domain::order_intent::{BracketIntent, OrderIntent};
 use crate::ports::broker_reader::BrokerError;
+
+/// Which kind of account a writer acts on. Live is real money: a live writer also refuses, at
+/// its own boundary, every order the gateway's live gates should already have refused (market
+/// orders, orders without a limit price).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WriterMode {
+    /// Paper accounts.
+    Paper,
+    /// Live (real-money) accounts.
+    Live,
+}
+
+impl WriterMode {
+    /// `paper` or `live`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Paper => "paper",
+            Self::Live => "live",
+        }
+    }
+}
 
 /// Why a write failed, split by what is known about the broker's state afterwards.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -124,13 +147,15 @@ pub struct CancelAck {
     pub message: String,
 }
 
-/// Places, changes and cancels orders in paper accounts.
+/// Places, changes and cancels orders in paper or live accounts, one mode per writer.
 ///
 /// Contract for every implementation:
 /// - it acts only on the account the request names, and is only ever handed accounts the
-///   gateway has already checked are paper accounts;
+///   gateway has already checked are of its [`OrderWriter::mode`];
+/// - in [`WriterMode::Live`] it refuses (`WriteError::Refused`, nothing sent) a market order
+///   and any order or leg without a limit price, whatever the gateway's gates said;
 /// - `submit` and `submit_bracket` send `client_order_id` to the broker as the order's (the
-///   bracket parent's) client order id, so [`PaperOrderWriter::find_by_client_order_id`] can
+///   bracket parent's) client order id, so [`OrderWriter::find_by_client_order_id`] can
 ///   find it after a crash;
 /// - a bracket goes to the broker in one request, children linked to the parent;
 /// - errors say what is known: [`WriteError::is_definitive`] is true only when the broker's
@@ -138,9 +163,12 @@ pub struct CancelAck {
 /// - it never answers a broker question that is not on its confirmable list;
 /// - it never retries a write on its own.
 #[async_trait]
-pub trait PaperOrderWriter: Send + Sync {
+pub trait OrderWriter: Send + Sync {
     /// A short, stable name, e.g. `local_candidate`.
     fn name(&self) -> &'static str;
+
+    /// The kind of account this writer acts on. Fixed for the writer's life.
+    fn mode(&self) -> WriterMode;
 
     /// Places one order.
     ///
@@ -197,7 +225,7 @@ pub trait PaperOrderWriter: Send + Sync {
     /// The order placed with `client_order_id`, `None` when the broker has none.
     ///
     /// # Errors
-    /// As [`PaperOrderWriter::order`].
+    /// As [`OrderWriter::order`].
     async fn find_by_client_order_id(
         &self,
         account: &AccountId,

@@ -5,10 +5,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
+use rust_decimal::Decimal;
+
 use crate::domain::approval::{Approval, ApprovalStatus};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::idempotency::{IdempotencyRecord, WriteOperation};
 use crate::domain::ids::{AccountId, ApprovalId, IdempotencyKey, PreviewId};
+use crate::domain::kill_switch::KillSwitch;
 use crate::domain::preview::Preview;
 
 /// Why the store failed.
@@ -56,6 +59,63 @@ pub enum BeginOutcome {
     /// The record names an approval that is no longer `approved` and unexpired, or that
     /// another unfinished or completed write already holds; nothing was changed.
     ApprovalUnavailable,
+    /// ([`WorkflowStore::begin_live`] only) the stored kill switch does not allow writes (a
+    /// store that never recorded one is halted); nothing was changed.
+    Halted,
+    /// ([`WorkflowStore::begin_live`] only) the entry would take the live counters past a
+    /// limit of the ceiling; nothing was changed.
+    RiskLimitReached(RiskLimit),
+}
+
+/// A live write's share of the risk counters, stored with its pending record under the same
+/// [`RecordKey`] and timestamped with the record's `started_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RiskEntry {
+    /// How many orders it adds (a bracket's legs each count).
+    pub orders: u64,
+    /// The limit-priced notional it adds, in the policy's currency (zero when no leg has a
+    /// limit price). Never negative.
+    pub notional: Decimal,
+}
+
+/// The limits [`WorkflowStore::begin_live`] enforces in the same transaction that stores the
+/// pending record, so that concurrent writes (in this process or another) cannot together
+/// pass a limit each passed alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RiskCeiling {
+    /// Entries started at or after this count toward the frequency window.
+    pub window_start: DateTime<Utc>,
+    /// Entries started at or after this count toward the trading day.
+    pub session_start: DateTime<Utc>,
+    /// The most orders the window may hold, the new entry included.
+    pub max_window_orders: u64,
+    /// The most orders the trading day may hold, the new entry included.
+    pub max_session_orders: u64,
+    /// The most notional the trading day may hold, the new entry included.
+    pub max_session_notional: Decimal,
+}
+
+/// Which counter limit refused a [`WorkflowStore::begin_live`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RiskLimit {
+    /// Orders per frequency window.
+    Frequency,
+    /// Orders per trading day.
+    SessionOrders,
+    /// Notional per trading day.
+    SessionNotional,
+}
+
+/// The live counters as stored: what every live risk entry since a point in time adds up to,
+/// across all live accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RiskTotals {
+    /// Orders started at or after the window start.
+    pub window_orders: u64,
+    /// Orders started at or after the session start.
+    pub session_orders: u64,
+    /// Notional started at or after the session start.
+    pub session_notional: Decimal,
 }
 
 /// What [`WorkflowStore::insert_approval`] did.
@@ -93,6 +153,16 @@ pub struct RecordKey {
 ///   approval consumed, in one transaction: both happen or neither does;
 /// - `release` deletes only a record that is still `pending` and was begun by the attempt
 ///   releasing it, in one transaction, after which neither the key nor the approval is held;
+/// - `begin_live` is `begin` plus, in the same transaction, the kill-switch check and the
+///   risk ceiling: it starts only when the stored kill switch allows writes and the entry
+///   keeps every counter within the ceiling, and then stores the entry with the record;
+/// - a risk entry is counted from its record's `started_at` until forever: `complete`, `fail`
+///   and `mark_needs_review` keep it (an attempt that reached the broker counts), `release`
+///   deletes it with its record (the broker never received the request);
+/// - `risk_totals` reads through indexed range queries on `started_at`, never a scan of every
+///   record;
+/// - the kill switch is one stored value; `set_kill_switch` replaces it durably; a store that
+///   never stored one reports `None` (which the gateway reads as halted);
 /// - a failed call changes nothing;
 /// - errors name no path and no account id.
 #[async_trait]
@@ -162,6 +232,45 @@ pub trait WorkflowStore: Send + Sync {
     /// # Errors
     /// [`StoreError::Unavailable`].
     async fn begin(&self, record: &IdempotencyRecord) -> Result<BeginOutcome, StoreError>;
+
+    /// [`WorkflowStore::begin`] for a live write: also refuses with
+    /// [`BeginOutcome::Halted`] unless the stored kill switch allows writes, and with
+    /// [`BeginOutcome::RiskLimitReached`] when `entry` would take a counter past `ceiling`;
+    /// on [`BeginOutcome::Started`] the entry is stored with the record. Checked in this
+    /// order: existing record, approval, kill switch, ceiling.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn begin_live(
+        &self,
+        record: &IdempotencyRecord,
+        entry: &RiskEntry,
+        ceiling: &RiskCeiling,
+    ) -> Result<BeginOutcome, StoreError>;
+
+    /// What the live risk entries started at or after `window_start` (orders) and
+    /// `session_start` (orders and notional) add up to.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`]; [`StoreError::Corrupt`] for a stored notional that does
+    /// not parse.
+    async fn risk_totals(
+        &self,
+        window_start: DateTime<Utc>,
+        session_start: DateTime<Utc>,
+    ) -> Result<RiskTotals, StoreError>;
+
+    /// The stored kill-switch state; `None` when none was ever stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`]; [`StoreError::Corrupt`] for a row that does not parse.
+    async fn kill_switch(&self) -> Result<Option<KillSwitch>, StoreError>;
+
+    /// Stores `state` as the kill switch, replacing the previous one.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn set_kill_switch(&self, state: &KillSwitch) -> Result<(), StoreError>;
 
     /// Moves a `pending` or `needs_review` record to `completed` with `outcome`, consuming its
     /// approval in the same transaction.

@@ -436,7 +436,7 @@ async fn a_disconnected_gateway_on_a_write_means_not_sent_and_unavailable() {
         .mount(&server)
         .await;
     let writer = broker(&server).order_writer(BTreeSet::new());
-    let error = ibkr_agent_gateway::ports::order_writer::PaperOrderWriter::find_by_client_order_id(
+    let error = ibkr_agent_gateway::ports::order_writer::OrderWriter::find_by_client_order_id(
         &writer,
         &AccountId::parse(PAPER).unwrap(),
         &IdempotencyKey::parse("k-1").unwrap(),

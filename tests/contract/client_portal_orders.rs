@@ -17,7 +17,7 @@ use ibkr_agent_gateway::domain::money::{Price, Quantity};
 use ibkr_agent_gateway::domain::order::{OrderSide, OrderStatus, OrderType, TimeInForce};
 use ibkr_agent_gateway::domain::order_intent::{BracketIntent, IntentParts, OrderIntent};
 use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
-use ibkr_agent_gateway::ports::order_writer::{PaperOrderWriter, WriteError};
+use ibkr_agent_gateway::ports::order_writer::{OrderWriter, WriteError};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use url::Url;

@@ -1,4 +1,4 @@
-//! The `PaperOrderWriter` contract: what every writer that places orders must do, what the
+//! The `OrderWriter` contract: what every writer that places orders must do, what the
 //! refusing writer must do, and the fake broker's what-if, the preview that precedes a write.
 //!
 //! Expectations for placing writers are async functions over a [`Fixture`]. `every_writer!`
@@ -24,7 +24,7 @@ use ibkr_agent_gateway::domain::money::{Price, Quantity};
 use ibkr_agent_gateway::domain::order::{OrderSide, OrderStatus, OrderType, TimeInForce};
 use ibkr_agent_gateway::domain::order_intent::{BracketIntent, IntentParts, OrderIntent};
 use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
-use ibkr_agent_gateway::ports::order_writer::{PaperOrderWriter, WorkingOrder, WriteError};
+use ibkr_agent_gateway::ports::order_writer::{OrderWriter, WorkingOrder, WriteError};
 use rust_decimal::Decimal;
 
 use crate::cp_order_double::{self, CpOrderDouble, StatusFields};
@@ -44,7 +44,7 @@ enum CancelCompletion {
 /// A placing writer under test and the ids it may use.
 struct Fixture {
     /// The writer, with an empty book.
-    writer: Arc<dyn PaperOrderWriter>,
+    writer: Arc<dyn OrderWriter>,
     /// A paper account the writer may place orders in.
     account: AccountId,
     /// Another paper account, whose orders must stay invisible from `account`.
@@ -559,7 +559,7 @@ async fn client_portal_reports_undocumented_status_fields_as_unknown_when_absent
 #[tokio::test]
 async fn refusing_writer_refuses_every_write_definitively() {
     let fixture = local_candidate().await;
-    let writer: Arc<dyn PaperOrderWriter> = Arc::new(RefusingOrderWriter::new());
+    let writer: Arc<dyn OrderWriter> = Arc::new(RefusingOrderWriter::new());
     assert_eq!(writer.name(), "refusing");
     let order_id = BrokerOrderId::parse("1").unwrap();
     let errors = [
@@ -591,7 +591,7 @@ async fn refusing_writer_refuses_every_write_definitively() {
 #[tokio::test]
 async fn refusing_writer_never_finds_anything() {
     let fixture = local_candidate().await;
-    let writer: Arc<dyn PaperOrderWriter> = Arc::new(RefusingOrderWriter::new());
+    let writer: Arc<dyn OrderWriter> = Arc::new(RefusingOrderWriter::new());
     let _ = writer
         .submit(&limit(&fixture, "10", "190.00"), &key("k"))
         .await;

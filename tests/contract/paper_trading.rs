@@ -36,6 +36,7 @@ use ibkr_agent_gateway::domain::ids::{
     AccountId, ApprovalId, BrokerOrderId, ContractId, IdempotencyKey, PreviewId,
 };
 use ibkr_agent_gateway::domain::instrument::{Contract, ContractQuery};
+use ibkr_agent_gateway::domain::kill_switch::KillSwitch;
 use ibkr_agent_gateway::domain::market_data::{BarSeries, BarsRequest, Quote};
 use ibkr_agent_gateway::domain::order::{Execution, LiveOrder};
 use ibkr_agent_gateway::domain::order_intent::{BracketIntent, OrderIntent};
@@ -47,10 +48,11 @@ use ibkr_agent_gateway::domain::session::SessionStatus;
 use ibkr_agent_gateway::ports::audit_log::{AppendReceipt, AuditError, AuditLog, RecordSink};
 use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
 use ibkr_agent_gateway::ports::order_writer::{
-    CancelAck, PaperOrderWriter, PlacedOrder, WorkingOrder, WriteError,
+    CancelAck, OrderWriter, PlacedOrder, WorkingOrder, WriteError, WriterMode,
 };
 use ibkr_agent_gateway::ports::workflow_store::{
-    BeginOutcome, InsertApproval, RecordKey, StoreError, WorkflowStore,
+    BeginOutcome, InsertApproval, RecordKey, RiskCeiling, RiskEntry, RiskTotals, StoreError,
+    WorkflowStore,
 };
 
 const PAPER: &str = "DU1234567";
@@ -97,9 +99,12 @@ impl CountingWriter {
 }
 
 #[async_trait]
-impl PaperOrderWriter for CountingWriter {
+impl OrderWriter for CountingWriter {
     fn name(&self) -> &'static str {
         "local_candidate"
+    }
+    fn mode(&self) -> WriterMode {
+        WriterMode::Paper
     }
     async fn submit(
         &self,
@@ -266,6 +271,31 @@ impl WorkflowStore for StepStore {
     async fn begin(&self, record: &IdempotencyRecord) -> Result<BeginOutcome, StoreError> {
         self.check("begin")?;
         self.inner.begin(record).await
+    }
+    async fn begin_live(
+        &self,
+        record: &IdempotencyRecord,
+        entry: &RiskEntry,
+        ceiling: &RiskCeiling,
+    ) -> Result<BeginOutcome, StoreError> {
+        self.check("begin_live")?;
+        self.inner.begin_live(record, entry, ceiling).await
+    }
+    async fn risk_totals(
+        &self,
+        window_start: DateTime<Utc>,
+        session_start: DateTime<Utc>,
+    ) -> Result<RiskTotals, StoreError> {
+        self.check("risk_totals")?;
+        self.inner.risk_totals(window_start, session_start).await
+    }
+    async fn kill_switch(&self) -> Result<Option<KillSwitch>, StoreError> {
+        self.check("kill_switch")?;
+        self.inner.kill_switch().await
+    }
+    async fn set_kill_switch(&self, state: &KillSwitch) -> Result<(), StoreError> {
+        self.check("set_kill_switch")?;
+        self.inner.set_kill_switch(state).await
     }
     async fn complete(
         &self,
@@ -1366,8 +1396,9 @@ mockall::mock! {
     Writer {}
 
     #[async_trait]
-    impl PaperOrderWriter for Writer {
+    impl OrderWriter for Writer {
         fn name(&self) -> &'static str;
+        fn mode(&self) -> WriterMode;
         async fn submit(
             &self,
             order: &OrderIntent,
@@ -1415,7 +1446,7 @@ async fn no_refused_request_reaches_the_writer() {
     let clock = Arc::new(FixedClock::new(start()));
     let secret = SecretBytes::new(vec![42; 32]);
     let audit = Arc::new(MemoryAuditLog::new(ChainKey::new(&secret).unwrap()));
-    let build = |paper: PaperTradingSettings, writer: Arc<dyn PaperOrderWriter>| {
+    let build = |paper: PaperTradingSettings, writer: Arc<dyn OrderWriter>| {
         Gateway::builder(Arc::new(FakeBroker::new(clock.clone())))
             .clock(clock.clone())
             .key(SecretBytes::new(vec![42; 32]))
@@ -1427,7 +1458,7 @@ async fn no_refused_request_reaches_the_writer() {
             .build()
             .unwrap()
     };
-    let writer: Arc<dyn PaperOrderWriter> = Arc::new(writer);
+    let writer: Arc<dyn OrderWriter> = Arc::new(writer);
     let gateway = build(paper_settings(true), writer.clone());
     let preview = gateway
         .preview_order(&agent(), limit_order(PAPER, "10", "190"))

@@ -35,7 +35,7 @@ use ibkr_agent_gateway::domain::order_intent::{BracketIntent, IntentParts, Order
 use ibkr_agent_gateway::domain::scope::Scope;
 use ibkr_agent_gateway::ports::clock::Clock;
 use ibkr_agent_gateway::ports::order_writer::{
-    CancelAck, PaperOrderWriter, PlacedOrder, WorkingOrder, WriteError,
+    CancelAck, OrderWriter, PlacedOrder, WorkingOrder, WriteError, WriterMode,
 };
 use ibkr_agent_gateway::ports::workflow_store::{RecordKey, WorkflowStore};
 use proptest::prelude::*;
@@ -52,9 +52,12 @@ struct CountingWriter {
 }
 
 #[async_trait]
-impl PaperOrderWriter for CountingWriter {
+impl OrderWriter for CountingWriter {
     fn name(&self) -> &'static str {
         "local_candidate"
+    }
+    fn mode(&self) -> WriterMode {
+        WriterMode::Paper
     }
     async fn submit(
         &self,

@@ -1,4 +1,4 @@
-//! `LocalCandidateWriter`: a [`PaperOrderWriter`] that keeps its orders in a local, in-memory
+//! `LocalCandidateWriter`: a [`OrderWriter`] that keeps its orders in a local, in-memory
 //! book and never touches the network, for demos and for exercising the order workflow without
 //! a broker session.
 //!
@@ -21,9 +21,7 @@ use crate::adapters::outbound::fake_broker::LocalOrders;
 use crate::domain::ids::{AccountId, BrokerOrderId, IdempotencyKey};
 use crate::domain::order::{OrderStatus, OrderType};
 use crate::domain::order_intent::{BracketIntent, OrderIntent};
-use crate::ports::order_writer::{
-    CancelAck, PaperOrderWriter, PlacedOrder, WorkingOrder, WriteError,
-};
+use crate::ports::order_writer::{CancelAck, OrderWriter, PlacedOrder, WorkingOrder, WriteError};
 
 /// The prefix of every order id this writer hands out.
 const ORDER_ID_PREFIX: &str = "lc-";
@@ -238,9 +236,13 @@ impl LocalCandidateWriter {
 }
 
 #[async_trait]
-impl PaperOrderWriter for LocalCandidateWriter {
+impl OrderWriter for LocalCandidateWriter {
     fn name(&self) -> &'static str {
         "local_candidate"
+    }
+
+    fn mode(&self) -> crate::ports::order_writer::WriterMode {
+        crate::ports::order_writer::WriterMode::Paper
     }
 
     async fn submit(

@@ -11,9 +11,11 @@ use chrono::{DateTime, Utc};
 use crate::domain::approval::{Approval, ApprovalStatus, WriteHold};
 use crate::domain::idempotency::{IdempotencyRecord, IdempotencyState, WriteOperation};
 use crate::domain::ids::{AccountId, ApprovalId, PreviewId};
+use crate::domain::kill_switch::KillSwitch;
 use crate::domain::preview::Preview;
 use crate::ports::workflow_store::{
-    BeginOutcome, InsertApproval, RecordKey, StoreError, WorkflowStore,
+    BeginOutcome, InsertApproval, RecordKey, RiskCeiling, RiskEntry, RiskLimit, RiskTotals,
+    StoreError, WorkflowStore,
 };
 
 /// The workflow store in memory.
@@ -29,6 +31,9 @@ struct State {
     previews: HashMap<PreviewId, Preview>,
     approvals: HashMap<ApprovalId, Approval>,
     records: HashMap<RecordKey, IdempotencyRecord>,
+    /// Live risk entries by record key, with the record's start.
+    risk: HashMap<RecordKey, (DateTime<Utc>, RiskEntry)>,
+    kill_switch: Option<KillSwitch>,
     failing: bool,
 }
 
@@ -63,6 +68,51 @@ impl MemoryWorkflowStore {
 }
 
 impl State {
+    /// What the risk entries since the two starts add up to; `None` on overflow.
+    fn risk_totals(
+        &self,
+        window_start: DateTime<Utc>,
+        session_start: DateTime<Utc>,
+    ) -> Option<RiskTotals> {
+        let mut totals = RiskTotals {
+            window_orders: 0,
+            session_orders: 0,
+            session_notional: rust_decimal::Decimal::ZERO,
+        };
+        for (started_at, entry) in self.risk.values() {
+            if *started_at >= window_start {
+                totals.window_orders = totals.window_orders.checked_add(entry.orders)?;
+            }
+            if *started_at >= session_start {
+                totals.session_orders = totals.session_orders.checked_add(entry.orders)?;
+                totals.session_notional = totals.session_notional.checked_add(entry.notional)?;
+            }
+        }
+        Some(totals)
+    }
+
+    /// The first limit of `ceiling` that `entry` would pass, if any. Overflow passes a limit.
+    fn limit_reached(&self, entry: &RiskEntry, ceiling: &RiskCeiling) -> Option<RiskLimit> {
+        let Some(totals) = self.risk_totals(ceiling.window_start, ceiling.session_start) else {
+            return Some(RiskLimit::Frequency);
+        };
+        let over = |used: u64, max: u64| used.checked_add(entry.orders).is_none_or(|n| n > max);
+        if over(totals.window_orders, ceiling.max_window_orders) {
+            return Some(RiskLimit::Frequency);
+        }
+        if over(totals.session_orders, ceiling.max_session_orders) {
+            return Some(RiskLimit::SessionOrders);
+        }
+        if totals
+            .session_notional
+            .checked_add(entry.notional)
+            .is_none_or(|total| total > ceiling.max_session_notional)
+        {
+            return Some(RiskLimit::SessionNotional);
+        }
+        None
+    }
+
     /// How the records naming `approval` hold it.
     fn write_hold(&self, approval: &ApprovalId) -> WriteHold {
         WriteHold::of(
@@ -180,30 +230,39 @@ impl WorkflowStore for MemoryWorkflowStore {
 
     async fn begin(&self, record: &IdempotencyRecord) -> Result<BeginOutcome, StoreError> {
         let mut state = self.lock()?;
-        let key = record_key(record);
-        if let Some(existing) = state.records.get(&key) {
-            return Ok(BeginOutcome::Existing(existing.clone()));
-        }
-        if let Some(approval_id) = &record.approval_id {
-            let hold = state.write_hold(approval_id);
-            let admitted = state
-                .approvals
-                .get(approval_id)
-                .is_some_and(|approval| approval.admits_write(record.started_at, hold));
-            if !admitted {
-                return Ok(BeginOutcome::ApprovalUnavailable);
-            }
-        }
-        state.records.insert(
-            key,
-            IdempotencyRecord {
-                state: IdempotencyState::Pending,
-                outcome: None,
-                finished_at: None,
-                ..record.clone()
-            },
-        );
-        Ok(BeginOutcome::Started)
+        Ok(begin_in(&mut state, record, None))
+    }
+
+    async fn begin_live(
+        &self,
+        record: &IdempotencyRecord,
+        entry: &RiskEntry,
+        ceiling: &RiskCeiling,
+    ) -> Result<BeginOutcome, StoreError> {
+        let mut state = self.lock()?;
+        Ok(begin_in(&mut state, record, Some((entry, ceiling))))
+    }
+
+    async fn risk_totals(
+        &self,
+        window_start: DateTime<Utc>,
+        session_start: DateTime<Utc>,
+    ) -> Result<RiskTotals, StoreError> {
+        let state = self.lock()?;
+        state
+            .risk_totals(window_start, session_start)
+            .ok_or_else(|| StoreError::Corrupt {
+                detail: "the live risk totals overflow".to_owned(),
+            })
+    }
+
+    async fn kill_switch(&self) -> Result<Option<KillSwitch>, StoreError> {
+        Ok(self.lock()?.kill_switch.clone())
+    }
+
+    async fn set_kill_switch(&self, switch: &KillSwitch) -> Result<(), StoreError> {
+        self.lock()?.kill_switch = Some(switch.clone());
+        Ok(())
     }
 
     async fn complete(
@@ -246,6 +305,7 @@ impl WorkflowStore for MemoryWorkflowStore {
             return Err(StoreError::WrongState);
         }
         state.records.remove(key);
+        state.risk.remove(key);
         Ok(())
     }
 
@@ -304,6 +364,52 @@ impl WorkflowStore for MemoryWorkflowStore {
         });
         Ok(pending.into_iter().cloned().collect())
     }
+}
+
+/// One atomic begin: existing record, approval, then (for a live write) kill switch and
+/// ceiling; stores the pending record (and the live entry) only when all pass.
+fn begin_in(
+    state: &mut State,
+    record: &IdempotencyRecord,
+    live: Option<(&RiskEntry, &RiskCeiling)>,
+) -> BeginOutcome {
+    let key = record_key(record);
+    if let Some(existing) = state.records.get(&key) {
+        return BeginOutcome::Existing(existing.clone());
+    }
+    if let Some(approval_id) = &record.approval_id {
+        let hold = state.write_hold(approval_id);
+        let admitted = state
+            .approvals
+            .get(approval_id)
+            .is_some_and(|approval| approval.admits_write(record.started_at, hold));
+        if !admitted {
+            return BeginOutcome::ApprovalUnavailable;
+        }
+    }
+    if let Some((entry, ceiling)) = live {
+        if !state
+            .kill_switch
+            .as_ref()
+            .is_some_and(KillSwitch::writes_allowed)
+        {
+            return BeginOutcome::Halted;
+        }
+        if let Some(limit) = state.limit_reached(entry, ceiling) {
+            return BeginOutcome::RiskLimitReached(limit);
+        }
+        state.risk.insert(key.clone(), (record.started_at, *entry));
+    }
+    state.records.insert(
+        key,
+        IdempotencyRecord {
+            state: IdempotencyState::Pending,
+            outcome: None,
+            finished_at: None,
+            ..record.clone()
+        },
+    );
+    BeginOutcome::Started
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! `RefusingOrderWriter`: the default [`PaperOrderWriter`], which refuses every write before
+//! `RefusingOrderWriter`: the default [`OrderWriter`], which refuses every write before
 //! anything is sent and knows of no orders, so a gateway without a configured paper writer can
 //! never place one.
 
@@ -7,36 +7,54 @@ use async_trait::async_trait;
 use crate::domain::ids::{AccountId, BrokerOrderId, IdempotencyKey};
 use crate::domain::order_intent::{BracketIntent, OrderIntent};
 use crate::ports::order_writer::{
-    CancelAck, PaperOrderWriter, PlacedOrder, WorkingOrder, WriteError,
+    CancelAck, OrderWriter, PlacedOrder, WorkingOrder, WriteError, WriterMode,
 };
 
 /// The writer's name, also the config spelling that selects it.
 const NAME: &str = "refusing";
 
-/// A paper order writer that refuses every write.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RefusingOrderWriter;
+/// An order writer that refuses every write, in either mode.
+#[derive(Debug, Clone, Copy)]
+pub struct RefusingOrderWriter {
+    mode: WriterMode,
+}
+
+impl Default for RefusingOrderWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl RefusingOrderWriter {
-    /// The refusing writer.
+    /// The refusing paper writer.
     pub fn new() -> Self {
-        Self
+        Self::for_mode(WriterMode::Paper)
     }
 
-    fn refusal() -> WriteError {
+    /// The refusing writer for `mode`.
+    pub fn for_mode(mode: WriterMode) -> Self {
+        Self { mode }
+    }
+
+    fn refusal(&self) -> WriteError {
         WriteError::Refused {
             reason: format!(
-                "the configured paper order writer is `{NAME}`; choose client_portal or \
-                 local_candidate to place paper orders"
+                "the configured {mode} order writer is `{NAME}`; choose client_portal or \
+                 local_candidate to place {mode} orders",
+                mode = self.mode.as_str()
             ),
         }
     }
 }
 
 #[async_trait]
-impl PaperOrderWriter for RefusingOrderWriter {
+impl OrderWriter for RefusingOrderWriter {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn mode(&self) -> WriterMode {
+        self.mode
     }
 
     async fn submit(
@@ -44,7 +62,7 @@ impl PaperOrderWriter for RefusingOrderWriter {
         _order: &OrderIntent,
         _client_order_id: &IdempotencyKey,
     ) -> Result<PlacedOrder, WriteError> {
-        Err(Self::refusal())
+        Err(self.refusal())
     }
 
     async fn submit_bracket(
@@ -52,7 +70,7 @@ impl PaperOrderWriter for RefusingOrderWriter {
         _bracket: &BracketIntent,
         _client_order_id: &IdempotencyKey,
     ) -> Result<Vec<PlacedOrder>, WriteError> {
-        Err(Self::refusal())
+        Err(self.refusal())
     }
 
     async fn modify(
@@ -60,7 +78,7 @@ impl PaperOrderWriter for RefusingOrderWriter {
         _order_id: &BrokerOrderId,
         _replacement: &OrderIntent,
     ) -> Result<PlacedOrder, WriteError> {
-        Err(Self::refusal())
+        Err(self.refusal())
     }
 
     async fn cancel(
@@ -68,7 +86,7 @@ impl PaperOrderWriter for RefusingOrderWriter {
         _account: &AccountId,
         _order_id: &BrokerOrderId,
     ) -> Result<CancelAck, WriteError> {
-        Err(Self::refusal())
+        Err(self.refusal())
     }
 
     /// Nothing was ever placed through this writer, so no order is known.

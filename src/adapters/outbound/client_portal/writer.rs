@@ -1,4 +1,4 @@
-//! `ClientPortalOrderWriter`: the [`PaperOrderWriter`] over the Client Portal Gateway. It
+//! `ClientPortalOrderWriter`: the [`OrderWriter`] over the Client Portal Gateway. It
 //! places, modifies and cancels orders in paper accounts through the broker's own HTTP client,
 //! pacing and brokerage session.
 //!
@@ -45,9 +45,7 @@ use super::{pacing, preflight_brokerage};
 use crate::domain::ids::{AccountId, BrokerOrderId, IdempotencyKey};
 use crate::domain::order_intent::{BracketIntent, OrderIntent};
 use crate::ports::broker_reader::BrokerError;
-use crate::ports::order_writer::{
-    CancelAck, PaperOrderWriter, PlacedOrder, WorkingOrder, WriteError,
-};
+use crate::ports::order_writer::{CancelAck, OrderWriter, PlacedOrder, WorkingOrder, WriteError};
 
 /// The prompts a writer confirms on its own unless configured otherwise. Each is a notice
 /// about how an order works, not a limit on what it may do:
@@ -505,9 +503,13 @@ impl ClientPortalOrderWriter {
 }
 
 #[async_trait]
-impl PaperOrderWriter for ClientPortalOrderWriter {
+impl OrderWriter for ClientPortalOrderWriter {
     fn name(&self) -> &'static str {
         "client_portal"
+    }
+
+    fn mode(&self) -> crate::ports::order_writer::WriterMode {
+        crate::ports::order_writer::WriterMode::Paper
     }
 
     async fn submit(

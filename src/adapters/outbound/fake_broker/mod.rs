@@ -647,7 +647,7 @@ mod tests {
         use crate::adapters::outbound::local_candidate::{LocalCandidateWriter, LocalOrderBook};
         use crate::domain::ids::IdempotencyKey;
         use crate::domain::order::OrderStatus;
-        use crate::ports::order_writer::PaperOrderWriter;
+        use crate::ports::order_writer::OrderWriter;
 
         let clock: Arc<dyn Clock> = Arc::new(FixedClock::new(now()));
         let book = LocalOrderBook::new();

@@ -33,9 +33,11 @@ use super::sqlite_file::{prepare_private_file, sqlite_reason};
 use crate::domain::approval::{Approval, ApprovalStatus};
 use crate::domain::idempotency::{IdempotencyRecord, WriteOperation};
 use crate::domain::ids::{AccountId, ApprovalId, PreviewId};
+use crate::domain::kill_switch::KillSwitch;
 use crate::domain::preview::Preview;
 use crate::ports::workflow_store::{
-    BeginOutcome, InsertApproval, RecordKey, StoreError, WorkflowStore,
+    BeginOutcome, InsertApproval, RecordKey, RiskCeiling, RiskEntry, RiskTotals, StoreError,
+    WorkflowStore,
 };
 
 /// The workflow store in a SQLite file.
@@ -214,6 +216,38 @@ impl WorkflowStore for SqliteWorkflowStore {
 
     async fn pending(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
         self.run(|connection| records::pending(connection)).await
+    }
+
+    // PLACEHOLDER (issue 13, being replaced on branch fix/live-store): fails closed.
+    async fn begin_live(
+        &self,
+        _record: &IdempotencyRecord,
+        _entry: &RiskEntry,
+        _ceiling: &RiskCeiling,
+    ) -> Result<BeginOutcome, StoreError> {
+        Err(not_yet())
+    }
+
+    async fn risk_totals(
+        &self,
+        _window_start: DateTime<Utc>,
+        _session_start: DateTime<Utc>,
+    ) -> Result<RiskTotals, StoreError> {
+        Err(not_yet())
+    }
+
+    async fn kill_switch(&self) -> Result<Option<KillSwitch>, StoreError> {
+        Err(not_yet())
+    }
+
+    async fn set_kill_switch(&self, _state: &KillSwitch) -> Result<(), StoreError> {
+        Err(not_yet())
+    }
+}
+
+fn not_yet() -> StoreError {
+    StoreError::Unavailable {
+        detail: "live workflow state is not stored yet".to_owned(),
     }
 }
 

@@ -165,7 +165,15 @@ pub struct Settings {
     /// Where previews, approvals and idempotency records live (`workflow.sqlite_path`);
     /// `None` means `workflow.sqlite3` beside the audit database.
     pub workflow_sqlite_path: Option<PathBuf>,
+    /// Live trading (`live_trading`, `safety.live_trading_enabled`); off by default.
+    pub live_trading: crate::app::live_settings::LiveTradingSettings,
+    /// The most reply-prompt rounds an order writer answers for one request
+    /// (`broker.max_reply_rounds`).
+    pub max_reply_rounds: u8,
 }
+
+/// The default of `broker.max_reply_rounds`.
+pub const DEFAULT_MAX_REPLY_ROUNDS: u8 = 5;
 
 /// Which adapter places paper orders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +239,8 @@ impl Settings {
             paper_trading: PaperTradingSettings::default(),
             confirmable_message_ids: None,
             workflow_sqlite_path: None,
+            live_trading: crate::app::live_settings::LiveTradingSettings::default(),
+            max_reply_rounds: DEFAULT_MAX_REPLY_ROUNDS,
         }
     }
 
@@ -795,6 +805,10 @@ impl RawSettings {
             order_preview: self.order_preview.validate()?,
             confirmable_message_ids,
             workflow_sqlite_path: self.workflow.sqlite_path,
+            // Parsed from `live_trading`, `safety` and `broker.max_reply_rounds` on branch
+            // fix/live-config; until then, the defaults (live trading off).
+            live_trading: crate::app::live_settings::LiveTradingSettings::default(),
+            max_reply_rounds: DEFAULT_MAX_REPLY_ROUNDS,
         })
     }
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod frame_refusals;
 pub mod gateway;
 pub mod input;
+pub mod live_settings;
 pub mod operation;
 pub mod order_input;
 pub mod order_views;

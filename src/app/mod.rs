@@ -15,6 +15,7 @@ pub mod frame_refusals;
 pub mod gateway;
 pub mod input;
 pub mod live_settings;
+pub mod live_startup;
 pub mod operation;
 pub mod order_input;
 pub mod order_views;

@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
+use crate::app::live_settings::{DEFAULT_SESSION_TIME_ZONE, LiveTradingSettings, LiveWriterKind};
 use crate::app::startup_error::StartupError;
 use crate::domain::ids::AccountId;
 use crate::domain::instrument::AssetClass;
-use crate::domain::money::parse_exact_decimal;
+use crate::domain::money::{Currency, parse_exact_decimal};
 use crate::domain::preview::PreviewPolicy;
+use crate::domain::risk_policy::{RiskPolicy, RiskPolicyError, RiskPolicyParts};
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::net::is_loopback;
 
@@ -166,7 +168,7 @@ pub struct Settings {
     /// `None` means `workflow.sqlite3` beside the audit database.
     pub workflow_sqlite_path: Option<PathBuf>,
     /// Live trading (`live_trading`, `safety.live_trading_enabled`); off by default.
-    pub live_trading: crate::app::live_settings::LiveTradingSettings,
+    pub live_trading: LiveTradingSettings,
     /// The most reply-prompt rounds an order writer answers for one request
     /// (`broker.max_reply_rounds`).
     pub max_reply_rounds: u8,
@@ -239,7 +241,7 @@ impl Settings {
             paper_trading: PaperTradingSettings::default(),
             confirmable_message_ids: None,
             workflow_sqlite_path: None,
-            live_trading: crate::app::live_settings::LiveTradingSettings::default(),
+            live_trading: LiveTradingSettings::default(),
             max_reply_rounds: DEFAULT_MAX_REPLY_ROUNDS,
         }
     }
@@ -298,6 +300,13 @@ impl Settings {
             let deserializer = serde_yaml::Deserializer::from_str(text);
             serde_path_to_error::deserialize(deserializer).map_err(|error| {
                 let path = error.path().to_string();
+                // serde_yaml puts its own copy of the path in front of its message; the key path
+                // is reported once, and the copy could hold an alias key (a raw account id).
+                let inner = error.inner().to_string();
+                let inner = inner
+                    .strip_prefix(path.as_str())
+                    .and_then(|rest| rest.strip_prefix(": "))
+                    .unwrap_or(&inner);
                 let key_path = if path == "." {
                     "(root)".to_owned()
                 } else if path.starts_with("accounts.aliases.") {
@@ -306,7 +315,7 @@ impl Settings {
                 } else {
                     path
                 };
-                StartupError::config(key_path, strip_location(&error.inner().to_string()))
+                StartupError::config(key_path, without_values(&strip_location(inner)))
             })?
         };
         raw.validate()
@@ -331,7 +340,8 @@ pub fn inert_scopes_of(scopes: &ScopeSet) -> Vec<Scope> {
 pub const MAX_CONFIG_BYTES: usize = 1024 * 1024;
 
 /// The deepest nesting accepted (block indentation, compact `- ` items and flow brackets
-/// together). The settings tree itself is at most four levels deep.
+/// together). The settings tree itself is at most five levels deep
+/// (`live_trading.policies.<id>.session.max_notional`).
 pub const MAX_CONFIG_DEPTH: usize = 32;
 
 fn check_config_size(length: usize) -> Result<(), StartupError> {
@@ -462,6 +472,35 @@ fn skip_quoted(quote: char, characters: &mut std::iter::Peekable<std::str::Chars
     false
 }
 
+/// Drops the value serde quotes in a type or variant error (`invalid type: string "U1234567",
+/// expected ...` becomes `invalid type: string, expected ...`), so that no message repeats an
+/// account id or a secret pasted into the wrong key. The kind of value stays: it is what the
+/// reader needs.
+fn without_values(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        let Some(rest) = message.strip_prefix(prefix) else {
+            continue;
+        };
+        // The quoted value comes before the last `, expected`, which serde writes itself.
+        let Some(split) = rest.rfind(", expected") else {
+            return prefix.trim_end().trim_end_matches(':').to_owned();
+        };
+        let (unexpected, expected) = rest.split_at(split);
+        let kind = unexpected
+            .split(['`', '"', '\''])
+            .next()
+            .unwrap_or_default()
+            .trim();
+        let head = prefix.trim_end().trim_end_matches(':');
+        return if kind.is_empty() {
+            format!("{head}{expected}")
+        } else {
+            format!("{head}: {kind}{expected}")
+        };
+    }
+    message.to_owned()
+}
+
 /// serde_yaml appends ` at line L column C`; keep the location but in a shorter form.
 fn strip_location(message: &str) -> String {
     message.trim_end_matches('.').to_owned()
@@ -486,6 +525,10 @@ struct RawSettings {
     paper_trading: RawPaperTrading,
     #[serde(default)]
     workflow: RawWorkflow,
+    #[serde(default)]
+    safety: RawSafety,
+    #[serde(default)]
+    live_trading: RawLiveTrading,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -660,6 +703,245 @@ impl RawPaperTrading {
     }
 }
 
+/// The `safety` section: switches kept apart from the features they guard, so that one
+/// mistaken value cannot turn a feature on by itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "the safety section")]
+struct RawSafety {
+    #[serde(default)]
+    live_trading_enabled: bool,
+}
+
+/// The longest risk policy id accepted.
+const MAX_POLICY_ID_CHARS: usize = 64;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "the live_trading section")]
+struct RawLiveTrading {
+    #[serde(default)]
+    enabled: bool,
+    #[serde(default)]
+    allowed_accounts: Vec<String>,
+    risk_policy_id: Option<String>,
+    #[serde(default)]
+    policies: BTreeMap<String, RawRiskPolicy>,
+    #[serde(default)]
+    paper_to_live_checklist_acknowledged: bool,
+    #[serde(default)]
+    agent_approvals_allowed: bool,
+    writer: Option<String>,
+    session_time_zone: Option<String>,
+}
+
+/// One entry of `live_trading.policies`. Every limit is required: a live policy states all of
+/// them, none is filled in by a default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a risk policy")]
+struct RawRiskPolicy {
+    currency: String,
+    max_notional: RawDecimal,
+    max_quantity: RawDecimal,
+    allowed_symbols: Vec<String>,
+    allowed_asset_classes: Vec<String>,
+    frequency: RawFrequencyLimit,
+    session: RawSessionLimit,
+    max_price_deviation_bps: u32,
+    max_quote_age_seconds: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a frequency limit (max_orders, window_seconds)"
+)]
+struct RawFrequencyLimit {
+    max_orders: u32,
+    window_seconds: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a session limit (max_orders, max_notional)"
+)]
+struct RawSessionLimit {
+    max_orders: u32,
+    max_notional: RawDecimal,
+}
+
+impl RawLiveTrading {
+    /// Validates the section's shape. Whether live trading may start with it is decided by the
+    /// start-up gates (`app::live_startup`), except that the allow-list is gated here too when
+    /// both switches are on: only here are the entries still in the file's order, so only here
+    /// can a refusal point at the entry's position in the file.
+    fn validate(
+        self,
+        safety_enabled: bool,
+        broker: &BrokerBackend,
+    ) -> Result<LiveTradingSettings, StartupError> {
+        let mut accounts_in_file_order = Vec::with_capacity(self.allowed_accounts.len());
+        for (index, raw) in self.allowed_accounts.iter().enumerate() {
+            // The path names the position, never the id.
+            let key_path = format!("live_trading.allowed_accounts[{index}]");
+            let id = AccountId::parse(raw)
+                .map_err(|error| StartupError::config(key_path.clone(), error.to_string()))?;
+            if accounts_in_file_order.contains(&id) {
+                return Err(StartupError::config(
+                    key_path,
+                    "names the same account as an earlier entry",
+                ));
+            }
+            accounts_in_file_order.push(id);
+        }
+        if self.enabled && safety_enabled {
+            crate::app::live_startup::check_allowed_accounts(&accounts_in_file_order)?;
+        }
+        let mut policies = BTreeMap::new();
+        for (id, raw_policy) in self.policies {
+            if !is_policy_id(&id) {
+                return Err(StartupError::config(
+                    "live_trading.policies",
+                    format!(
+                        "a policy id must be 1 to {MAX_POLICY_ID_CHARS} letters, digits, '-' or '_'"
+                    ),
+                ));
+            }
+            let policy = raw_policy.validate(&format!("live_trading.policies.{id}"))?;
+            policies.insert(id, policy);
+        }
+        let risk_policy_id = match self.risk_policy_id {
+            None => None,
+            Some(id) if is_policy_id(&id) => Some(id),
+            Some(_) => {
+                return Err(StartupError::config(
+                    "live_trading.risk_policy_id",
+                    format!(
+                        "must be a policy id: 1 to {MAX_POLICY_ID_CHARS} letters, digits, '-' or '_'"
+                    ),
+                ));
+            }
+        };
+        let writer = match self.writer.as_deref() {
+            None | Some("refusing") => LiveWriterKind::Refusing,
+            Some("local_candidate") => LiveWriterKind::LocalCandidate,
+            Some("client_portal") => LiveWriterKind::ClientPortal,
+            Some(_) => {
+                return Err(StartupError::config(
+                    "live_trading.writer",
+                    "must be client_portal, local_candidate or refusing",
+                ));
+            }
+        };
+        if writer == LiveWriterKind::ClientPortal && *broker == BrokerBackend::Fake {
+            return Err(StartupError::config(
+                "live_trading.writer",
+                "client_portal needs broker.backend: client_portal_gateway",
+            ));
+        }
+        let session_time_zone = match self.session_time_zone.as_deref() {
+            None => DEFAULT_SESSION_TIME_ZONE,
+            Some(name) => name.parse::<chrono_tz::Tz>().map_err(|_| {
+                StartupError::config(
+                    "live_trading.session_time_zone",
+                    "must be an IANA time zone name such as America/New_York",
+                )
+            })?,
+        };
+        Ok(LiveTradingSettings {
+            enabled: self.enabled,
+            safety_enabled,
+            allowed_accounts: accounts_in_file_order.into_iter().collect(),
+            risk_policy_id,
+            policies,
+            checklist_acknowledged: self.paper_to_live_checklist_acknowledged,
+            agent_approvals_allowed: self.agent_approvals_allowed,
+            writer,
+            session_time_zone,
+        })
+    }
+}
+
+/// Policy ids appear in key paths and audit records, so they keep to a plain alphabet.
+fn is_policy_id(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw.chars().count() <= MAX_POLICY_ID_CHARS
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl RawRiskPolicy {
+    /// Builds the domain policy; every error names `<prefix>.<key>`.
+    fn validate(self, prefix: &str) -> Result<RiskPolicy, StartupError> {
+        let key = |name: &str| format!("{prefix}.{name}");
+        let currency = Currency::parse(self.currency.trim()).map_err(|_| {
+            StartupError::config(
+                key("currency"),
+                "must be an ISO 4217 code in capitals, such as USD",
+            )
+        })?;
+        let allowed_asset_classes = self
+            .allowed_asset_classes
+            .iter()
+            .enumerate()
+            .map(|(index, code)| {
+                AssetClass::parse(code)
+                    .ok()
+                    .filter(|class| *class != AssetClass::Other && *class != AssetClass::Index)
+                    .ok_or_else(|| {
+                        StartupError::config(
+                            key(&format!("allowed_asset_classes[{index}]")),
+                            "unknown or untradable asset class; use codes such as STK, ETF, OPT, FUT, CASH",
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let parts = RiskPolicyParts {
+            currency,
+            max_notional: self.max_notional.parse(&key("max_notional"))?,
+            max_quantity: self.max_quantity.parse(&key("max_quantity"))?,
+            allowed_symbols: self.allowed_symbols,
+            allowed_asset_classes,
+            frequency_max_orders: self.frequency.max_orders,
+            frequency_window_seconds: self.frequency.window_seconds,
+            session_max_orders: self.session.max_orders,
+            session_max_notional: self
+                .session
+                .max_notional
+                .parse(&key("session.max_notional"))?,
+            max_price_deviation_bps: self.max_price_deviation_bps,
+            max_quote_age_seconds: self.max_quote_age_seconds,
+        };
+        RiskPolicy::parse(parts).map_err(|error| {
+            let name = match &error {
+                RiskPolicyError::NotPositive(name) | RiskPolicyError::EmptyAllowList(name) => name,
+                RiskPolicyError::MalformedSymbol => "allowed_symbols",
+                RiskPolicyError::CollarTooWide => "max_price_deviation_bps",
+            };
+            StartupError::config(key(name), error.to_string())
+        })
+    }
+}
+
+/// The bounds of `broker.max_reply_rounds`: at least one round (a prompt can always be
+/// answered once), and few enough that a chain of prompts cannot keep an order in flight long.
+const MAX_REPLY_ROUNDS_RANGE: std::ops::RangeInclusive<u8> = 1..=10;
+
+fn max_reply_rounds(raw: Option<u64>) -> Result<u8, StartupError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_MAX_REPLY_ROUNDS);
+    };
+    u8::try_from(raw)
+        .ok()
+        .filter(|rounds| MAX_REPLY_ROUNDS_RANGE.contains(rounds))
+        .ok_or_else(|| {
+            StartupError::config(
+                "broker.max_reply_rounds",
+                "must be from 1 to 10 (reply prompts answered for one order)",
+            )
+        })
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMcp {
@@ -760,6 +1042,7 @@ struct RawBroker {
     request_timeout_seconds: Option<u64>,
     pacing_margin_percent: Option<u64>,
     confirmable_message_ids: Option<Vec<String>>,
+    max_reply_rounds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq, Eq)]
@@ -786,6 +1069,7 @@ struct RawAccounts {
 impl RawSettings {
     fn validate(mut self) -> Result<Settings, StartupError> {
         let confirmable_message_ids = confirmable_ids(self.broker.confirmable_message_ids.take())?;
+        let max_reply_rounds = max_reply_rounds(self.broker.max_reply_rounds.take())?;
         let broker = self.broker.validate()?;
         if let Some(path) = &self.workflow.sqlite_path
             && (path.as_os_str().is_empty() || path.file_name().is_none())
@@ -797,7 +1081,6 @@ impl RawSettings {
         }
         Ok(Settings {
             paper_trading: self.paper_trading.validate(&broker)?,
-            broker,
             enabled_scopes: self.auth.validate()?,
             account_aliases: self.accounts.validate()?,
             audit: self.audit.validate()?,
@@ -805,10 +1088,11 @@ impl RawSettings {
             order_preview: self.order_preview.validate()?,
             confirmable_message_ids,
             workflow_sqlite_path: self.workflow.sqlite_path,
-            // Parsed from `live_trading`, `safety` and `broker.max_reply_rounds` on branch
-            // fix/live-config; until then, the defaults (live trading off).
-            live_trading: crate::app::live_settings::LiveTradingSettings::default(),
-            max_reply_rounds: DEFAULT_MAX_REPLY_ROUNDS,
+            live_trading: self
+                .live_trading
+                .validate(self.safety.live_trading_enabled, &broker)?,
+            max_reply_rounds,
+            broker,
         })
     }
 }
@@ -1256,6 +1540,31 @@ mod tests {
         assert!(
             error_of("broker:\n  confirmable_message_ids: [\"o1; drop\"]\n")
                 .starts_with("broker.confirmable_message_ids[0]")
+        );
+    }
+
+    #[test]
+    fn serde_messages_lose_the_value_but_keep_its_kind() {
+        assert_eq!(
+            without_values("invalid type: string \"U1234567\", expected u32 at line 1 column 2"),
+            "invalid type: string, expected u32 at line 1 column 2"
+        );
+        assert_eq!(
+            without_values("invalid value: integer `-7`, expected u8"),
+            "invalid value: integer, expected u8"
+        );
+        // A value holding serde's own separator still disappears whole.
+        assert_eq!(
+            without_values("invalid type: string \"a, expected b\", expected u32"),
+            "invalid type: string, expected u32"
+        );
+        assert_eq!(
+            without_values("unknown variant `tws`, expected `fake` or `client_portal_gateway`"),
+            "unknown variant, expected `fake` or `client_portal_gateway`"
+        );
+        assert_eq!(
+            without_values("missing field `currency`"),
+            "missing field `currency`"
         );
     }
 

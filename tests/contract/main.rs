@@ -19,6 +19,7 @@ mod cli_audit;
 mod cli_client_portal;
 mod cli_orders;
 mod client_portal;
+mod client_portal_live_writer;
 mod client_portal_orders;
 mod client_portal_pacing;
 mod config_limits;

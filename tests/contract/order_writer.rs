@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
-use ibkr_agent_gateway::adapters::outbound::fake_broker::{FakeBroker, known_ids};
+use ibkr_agent_gateway::adapters::outbound::fake_broker::{FakeBroker, LocalOrders, known_ids};
 use ibkr_agent_gateway::adapters::outbound::local_candidate::{
     LocalCandidateWriter, LocalOrderBook,
 };
@@ -24,7 +24,7 @@ use ibkr_agent_gateway::domain::money::{Price, Quantity};
 use ibkr_agent_gateway::domain::order::{OrderSide, OrderStatus, OrderType, TimeInForce};
 use ibkr_agent_gateway::domain::order_intent::{BracketIntent, IntentParts, OrderIntent};
 use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
-use ibkr_agent_gateway::ports::order_writer::{OrderWriter, WorkingOrder, WriteError};
+use ibkr_agent_gateway::ports::order_writer::{OrderWriter, WorkingOrder, WriteError, WriterMode};
 use rust_decimal::Decimal;
 
 use crate::cp_order_double::{self, CpOrderDouble, StatusFields};
@@ -464,6 +464,198 @@ async fn local_candidate_ids_are_deterministic_and_a_rejected_write_adds_nothing
         "the stop-loss waits"
     );
     assert_eq!(writer.submitted_count(), 4);
+}
+
+// -------------------------------------------------------------------------------------------
+// The local-candidate writer in live mode
+// -------------------------------------------------------------------------------------------
+
+fn live_account() -> AccountId {
+    AccountId::parse(known_ids::LIVE_USD_ACCOUNT).unwrap()
+}
+
+fn aapl() -> ContractId {
+    ContractId::new(known_ids::AAPL).unwrap()
+}
+
+fn live_parts(order_type: OrderType) -> IntentParts {
+    IntentParts {
+        order_type,
+        limit_price: None,
+        ..limit_order(&live_account(), aapl(), "10", "190").parts()
+    }
+}
+
+#[tokio::test]
+async fn local_candidate_live_and_paper_writers_on_one_book_never_share_ids_or_orders() {
+    let book = LocalOrderBook::new();
+    let paper = LocalCandidateWriter::with_book(book.clone());
+    let live = LocalCandidateWriter::with_book_for_mode(book.clone(), WriterMode::Live);
+    assert_eq!(paper.mode(), WriterMode::Paper);
+    assert_eq!(live.mode(), WriterMode::Live);
+    assert_eq!(
+        LocalCandidateWriter::for_mode(WriterMode::Live).mode(),
+        WriterMode::Live
+    );
+    let paper_account = AccountId::parse(known_ids::PAPER_USD_ACCOUNT).unwrap();
+    let live_account = live_account();
+
+    let paper_first = paper
+        .submit(&limit_order(&paper_account, aapl(), "10", "190"), &key("k"))
+        .await
+        .unwrap();
+    let live_first = live
+        .submit(&limit_order(&live_account, aapl(), "10", "190"), &key("k"))
+        .await
+        .unwrap();
+    let live_second = live
+        .submit(
+            &limit_order(&live_account, aapl(), "5", "189.5"),
+            &key("k-2"),
+        )
+        .await
+        .unwrap();
+    let paper_second = paper
+        .submit(
+            &limit_order(&paper_account, aapl(), "1", "190"),
+            &key("k-2"),
+        )
+        .await
+        .unwrap();
+    // Each mode counts on its own, so a live run's ids do not depend on paper activity.
+    assert_eq!(
+        [&paper_first, &live_first, &live_second, &paper_second]
+            .map(|placed| placed.order_id.as_str()),
+        ["lc-1", "lcl-1", "lcl-2", "lc-2"]
+    );
+    // A live writer is repeatable from a fresh book.
+    let again = LocalCandidateWriter::for_mode(WriterMode::Live)
+        .submit(&limit_order(&live_account, aapl(), "10", "190"), &key("k"))
+        .await
+        .unwrap();
+    assert_eq!(again.order_id.as_str(), "lcl-1");
+
+    // Each writer sees, changes and cancels only the orders of its own mode.
+    let found = live
+        .find_by_client_order_id(&live_account, &key("k"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.order_id, live_first.order_id);
+    assert_eq!(
+        live.order(&paper_account, &paper_first.order_id).await,
+        Ok(None)
+    );
+    assert_eq!(
+        live.cancel(&paper_account, &paper_first.order_id).await,
+        Err(WriteError::OrderNotFound)
+    );
+    assert_eq!(
+        paper.order(&live_account, &live_first.order_id).await,
+        Ok(None)
+    );
+    assert_eq!(
+        paper.cancel(&live_account, &live_first.order_id).await,
+        Err(WriteError::OrderNotFound)
+    );
+    assert_eq!(
+        paper
+            .find_by_client_order_id(&live_account, &key("k"))
+            .await,
+        Ok(None)
+    );
+    let ack = live
+        .cancel(&live_account, &live_first.order_id)
+        .await
+        .unwrap();
+    assert_eq!(ack.order_id, live_first.order_id);
+    // The book (what the fake broker lists) holds both, each in its account.
+    assert_eq!(book.orders_of(&live_account).len(), 2);
+    assert_eq!(book.orders_of(&paper_account).len(), 2);
+}
+
+#[tokio::test]
+async fn local_candidate_live_refuses_market_and_unpriced_orders_and_paper_accounts() {
+    let writer = LocalCandidateWriter::for_mode(WriterMode::Live);
+    let market = OrderIntent::new(live_parts(OrderType::Market)).unwrap();
+    let stop = OrderIntent::new(IntentParts {
+        stop_price: Some(price("180")),
+        ..live_parts(OrderType::Stop)
+    })
+    .unwrap();
+    let bracket = BracketIntent::new(
+        limit_order(&live_account(), aapl(), "10", "190"),
+        price("210"),
+        price("180"),
+    )
+    .unwrap();
+    let paper_account = limit_order(
+        &AccountId::parse(known_ids::PAPER_USD_ACCOUNT).unwrap(),
+        aapl(),
+        "10",
+        "190",
+    );
+    let errors = [
+        (
+            writer.submit(&market, &key("k")).await.map(|_| ()),
+            "market order",
+        ),
+        (
+            writer.submit(&stop, &key("k")).await.map(|_| ()),
+            "has no limit price",
+        ),
+        (
+            writer.submit_bracket(&bracket, &key("k")).await.map(|_| ()),
+            "leg 3 of 3 (STP) has no limit price",
+        ),
+        (
+            writer.submit(&paper_account, &key("k")).await.map(|_| ()),
+            "paper accounts",
+        ),
+    ];
+    for (result, words) in errors {
+        let error = result.unwrap_err();
+        assert_eq!(error.code(), ErrorCode::OrderWriterRefused, "{error:?}");
+        assert!(error.is_definitive());
+        assert!(error.to_string().contains(words), "{error}");
+    }
+    assert_eq!(writer.submitted_count(), 0, "nothing reached the book");
+
+    // A stop-limit has its limit price; a replacement must keep one.
+    let stop_limit = OrderIntent::new(IntentParts {
+        limit_price: Some(price("179.5")),
+        stop_price: Some(price("180")),
+        ..live_parts(OrderType::StopLimit)
+    })
+    .unwrap();
+    let placed = writer.submit(&stop_limit, &key("k")).await.unwrap();
+    assert_eq!(placed.order_id.as_str(), "lcl-1");
+    for replacement in [&market, &stop] {
+        let error = writer
+            .modify(&placed.order_id, replacement)
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::OrderWriterRefused, "{error:?}");
+    }
+    let unchanged = writer
+        .order(&live_account(), &placed.order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged.order_type, OrderType::StopLimit);
+    assert_eq!(unchanged.limit_price, Some(price("179.5")));
+}
+
+#[tokio::test]
+async fn refusing_writer_for_live_reports_live_and_refuses() {
+    let writer = RefusingOrderWriter::for_mode(WriterMode::Live);
+    assert_eq!(writer.mode(), WriterMode::Live);
+    let error = writer
+        .submit(&limit_order(&live_account(), aapl(), "1", "190"), &key("k"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::OrderWriterRefused);
+    assert!(error.to_string().contains("live"), "{error}");
 }
 
 // -------------------------------------------------------------------------------------------

@@ -1,12 +1,18 @@
 //! `LocalCandidateWriter`: a [`OrderWriter`] that keeps its orders in a local, in-memory
-//! book and never touches the network, for demos and for exercising the order workflow without
-//! a broker session.
+//! book and never touches the network, for demos, smoke tests and for exercising the order
+//! workflow without a broker session. It is built for one [`WriterMode`].
 //!
 //! It follows IBKR where the workflow depends on the answer: a client order id is registered
 //! once per account (a second order with it is rejected, as IBKR rejects a reused `cOID`),
 //! untriggered stops report `PreSubmitted`, a cancel of a finished order is rejected. Order ids
-//! come from a counter (`lc-1`, `lc-2`, …) so runs are repeatable. Nothing survives the process
-//! and nothing ever fills.
+//! come from one counter per mode so runs are repeatable: `lc-1`, `lc-2`, … for paper and
+//! `lcl-1`, `lcl-2`, … for live, so a paper and a live order never share an id even in one
+//! book, and a writer never sees, changes or cancels an order of the other mode. Nothing
+//! survives the process and nothing ever fills.
+//!
+//! A live writer applies the live boundary of the port: it refuses a market order and any
+//! order, bracket leg or replacement without a limit price (a bracket's plain stop-loss
+//! included), and an order for a paper-shaped account, before touching the book.
 //!
 //! The book is a [`LocalOrderBook`], a handle that can be shared: the composition root hands
 //! the same book to the fake broker (as its [`LocalOrders`]), so on the fake backend an order
@@ -21,18 +27,73 @@ use crate::adapters::outbound::fake_broker::LocalOrders;
 use crate::domain::ids::{AccountId, BrokerOrderId, IdempotencyKey};
 use crate::domain::order::{OrderStatus, OrderType};
 use crate::domain::order_intent::{BracketIntent, OrderIntent};
-use crate::ports::order_writer::{CancelAck, OrderWriter, PlacedOrder, WorkingOrder, WriteError};
+use crate::ports::order_writer::{
+    CancelAck, OrderWriter, PlacedOrder, WorkingOrder, WriteError, WriterMode,
+};
 
-/// The prefix of every order id this writer hands out.
-const ORDER_ID_PREFIX: &str = "lc-";
+/// The prefix of every order id a paper writer hands out.
+const PAPER_ORDER_ID_PREFIX: &str = "lc-";
+
+/// The prefix of every order id a live writer hands out. Neither prefix starts with the other,
+/// so an id tells its mode.
+const LIVE_ORDER_ID_PREFIX: &str = "lcl-";
+
+/// The order id prefix of `mode`.
+fn order_id_prefix(mode: WriterMode) -> &'static str {
+    match mode {
+        WriterMode::Paper => PAPER_ORDER_ID_PREFIX,
+        WriterMode::Live => LIVE_ORDER_ID_PREFIX,
+    }
+}
+
+/// True when `order_id` was handed out by a writer of `mode`.
+fn is_of_mode(order_id: &BrokerOrderId, mode: WriterMode) -> bool {
+    order_id.as_str().starts_with(order_id_prefix(mode))
+}
+
+/// The live boundary: a live writer takes no market order, no leg without a limit price and no
+/// paper-shaped account. Checked before the book is touched.
+fn check_live_legs(legs: &[OrderIntent]) -> Result<(), WriteError> {
+    let several = legs.len() > 1;
+    for (index, leg) in legs.iter().enumerate() {
+        let which = if several {
+            format!("leg {} of {}", index + 1, legs.len())
+        } else {
+            "the order".to_owned()
+        };
+        let reason = if leg.order_type() == OrderType::Market {
+            format!(
+                "{which} is a market order; a live writer places only orders with a limit price"
+            )
+        } else if leg.limit_price().is_none() {
+            format!(
+                "{which} ({}) has no limit price; a live writer places only orders with a limit price",
+                leg.order_type()
+            )
+        } else if leg.account_id().is_paper_shaped() {
+            "a live writer places no orders in paper accounts".to_owned()
+        } else {
+            continue;
+        };
+        return Err(WriteError::Refused { reason });
+    }
+    Ok(())
+}
 
 /// What a cancel answers; IBKR's wording, since a real cancel is acknowledged, not confirmed.
 const CANCEL_MESSAGE: &str = "Request was submitted";
 
-/// A paper order writer with a local book and no network.
-#[derive(Debug, Default)]
+/// An order writer with a local book and no network, for paper or live (one mode per writer).
+#[derive(Debug)]
 pub struct LocalCandidateWriter {
     book: LocalOrderBook,
+    mode: WriterMode,
+}
+
+impl Default for LocalCandidateWriter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The in-process book of locally placed paper orders. Clones are handles to the same book:
@@ -45,7 +106,7 @@ pub struct LocalOrderBook {
 }
 
 impl LocalOrderBook {
-    /// An empty book; the first order id is `lc-1`.
+    /// An empty book; the first order ids are `lc-1` (paper) and `lcl-1` (live).
     pub fn new() -> Self {
         Self::default()
     }
@@ -80,8 +141,10 @@ impl LocalOrders for LocalOrderBook {
 
 #[derive(Debug, Default)]
 struct Book {
-    /// The number in the last order id handed out (`lc-<n>`); 0 before the first.
-    last_number: u64,
+    /// The number in the last paper order id handed out (`lc-<n>`); 0 before the first.
+    last_paper_number: u64,
+    /// The number in the last live order id handed out (`lcl-<n>`); 0 before the first.
+    last_live_number: u64,
     /// Every order placed, in placement order; orders are marked, never removed.
     orders: Vec<WorkingOrder>,
 }
@@ -106,36 +169,68 @@ fn placed(order: &WorkingOrder) -> PlacedOrder {
 }
 
 impl Book {
-    /// The next `count` order ids and the number of the last of them, without handing them
-    /// out yet.
-    fn next_ids(&self, count: usize) -> Result<(Vec<BrokerOrderId>, u64), WriteError> {
+    fn last_number(&self, mode: WriterMode) -> u64 {
+        match mode {
+            WriterMode::Paper => self.last_paper_number,
+            WriterMode::Live => self.last_live_number,
+        }
+    }
+
+    fn set_last_number(&mut self, mode: WriterMode, number: u64) {
+        match mode {
+            WriterMode::Paper => self.last_paper_number = number,
+            WriterMode::Live => self.last_live_number = number,
+        }
+    }
+
+    /// The next `count` order ids of `mode` and the number of the last of them, without
+    /// handing them out yet.
+    fn next_ids(
+        &self,
+        mode: WriterMode,
+        count: usize,
+    ) -> Result<(Vec<BrokerOrderId>, u64), WriteError> {
         let exhausted = || WriteError::Refused {
             reason: "the local order book has run out of order ids".to_owned(),
         };
+        let first = self.last_number(mode);
         let count = u64::try_from(count).map_err(|_| exhausted())?;
-        let last = self.last_number.checked_add(count).ok_or_else(exhausted)?;
+        let last = first.checked_add(count).ok_or_else(exhausted)?;
+        let prefix = order_id_prefix(mode);
         // `previous < last`, so `previous + 1` cannot overflow.
-        let ids = (self.last_number..last)
+        let ids = (first..last)
             .map(|previous| {
-                BrokerOrderId::parse(&format!("{ORDER_ID_PREFIX}{}", previous + 1))
-                    .map_err(|_| exhausted())
+                BrokerOrderId::parse(&format!("{prefix}{}", previous + 1)).map_err(|_| exhausted())
             })
             .collect::<Result<_, _>>()?;
         Ok((ids, last))
     }
 
-    fn find(&self, account: &AccountId, order_id: &BrokerOrderId) -> Option<&WorkingOrder> {
+    /// The order of `mode` with this id in the account.
+    fn find(
+        &self,
+        mode: WriterMode,
+        account: &AccountId,
+        order_id: &BrokerOrderId,
+    ) -> Option<&WorkingOrder> {
+        if !is_of_mode(order_id, mode) {
+            return None;
+        }
         self.orders
             .iter()
             .find(|order| &order.account_id == account && &order.order_id == order_id)
     }
 
-    /// The order, if it is in the account and can still change.
+    /// The order of `mode`, if it is in the account and can still change.
     fn changeable(
         &mut self,
+        mode: WriterMode,
         account: &AccountId,
         order_id: &BrokerOrderId,
     ) -> Result<&mut WorkingOrder, WriteError> {
+        if !is_of_mode(order_id, mode) {
+            return Err(WriteError::OrderNotFound);
+        }
         let order = self
             .orders
             .iter_mut()
@@ -152,21 +247,25 @@ impl Book {
         Ok(order)
     }
 
+    /// The order of `mode` placed with `client_order_id` in the account.
     fn find_by_client_order_id(
         &self,
+        mode: WriterMode,
         account: &AccountId,
         client_order_id: &IdempotencyKey,
     ) -> Option<&WorkingOrder> {
         self.orders.iter().find(|order| {
             &order.account_id == account
+                && is_of_mode(&order.order_id, mode)
                 && order.client_order_id.as_deref() == Some(client_order_id.as_str())
         })
     }
 
-    /// Places `legs` as one group: the first carries `client_order_id`, the rest follow it
-    /// with consecutive ids. All checks run before anything is written.
+    /// Places `legs` as one group of `mode`: the first carries `client_order_id`, the rest
+    /// follow it with consecutive ids. All checks run before anything is written.
     fn place(
         &mut self,
+        mode: WriterMode,
         legs: &[OrderIntent],
         client_order_id: &IdempotencyKey,
     ) -> Result<Vec<PlacedOrder>, WriteError> {
@@ -175,17 +274,19 @@ impl Book {
                 reason: "the request names no order".to_owned(),
             });
         };
-        if self
-            .find_by_client_order_id(first.account_id(), client_order_id)
-            .is_some()
-        {
+        // Per account, whatever the mode: an account is of one mode, and IBKR keeps one
+        // registry per account.
+        if self.orders.iter().any(|order| {
+            &order.account_id == first.account_id()
+                && order.client_order_id.as_deref() == Some(client_order_id.as_str())
+        }) {
             return Err(WriteError::Rejected {
                 reason: format!(
                     "client order id {client_order_id} is already registered in this account"
                 ),
             });
         }
-        let (ids, last_number) = self.next_ids(legs.len())?;
+        let (ids, last_number) = self.next_ids(mode, legs.len())?;
         let mut placed_orders = Vec::with_capacity(legs.len());
         let mut parent: Option<String> = None;
         for (index, (leg, order_id)) in legs.iter().zip(ids).enumerate() {
@@ -209,20 +310,41 @@ impl Book {
             placed_orders.push(placed(&order));
             self.orders.push(order);
         }
-        self.last_number = last_number;
+        self.set_last_number(mode, last_number);
         Ok(placed_orders)
     }
 }
 
 impl LocalCandidateWriter {
-    /// A writer with an empty book of its own; the first order id is `lc-1`.
+    /// A paper writer with an empty book of its own; the first order id is `lc-1`.
     pub fn new() -> Self {
-        Self::default()
+        Self::for_mode(WriterMode::Paper)
     }
 
-    /// A writer that places its orders in `book`, which others (the fake broker) may read.
+    /// A writer for `mode` with an empty book of its own; the first order id is `lc-1`
+    /// (paper) or `lcl-1` (live).
+    pub fn for_mode(mode: WriterMode) -> Self {
+        Self::with_book_for_mode(LocalOrderBook::new(), mode)
+    }
+
+    /// A paper writer that places its orders in `book`, which others (the fake broker) may
+    /// read.
     pub fn with_book(book: LocalOrderBook) -> Self {
-        Self { book }
+        Self::with_book_for_mode(book, WriterMode::Paper)
+    }
+
+    /// A writer for `mode` that places its orders in `book`. A paper and a live writer may
+    /// share one book: each numbers its own ids and sees only its own orders.
+    pub fn with_book_for_mode(book: LocalOrderBook, mode: WriterMode) -> Self {
+        Self { book, mode }
+    }
+
+    /// In live mode, refuses what a live writer never places; nothing in paper mode.
+    fn check_boundary(&self, legs: &[OrderIntent]) -> Result<(), WriteError> {
+        match self.mode {
+            WriterMode::Paper => Ok(()),
+            WriterMode::Live => check_live_legs(legs),
+        }
     }
 
     /// How many orders the book holds (a bracket counts three); for tests.
@@ -241,8 +363,8 @@ impl OrderWriter for LocalCandidateWriter {
         "local_candidate"
     }
 
-    fn mode(&self) -> crate::ports::order_writer::WriterMode {
-        crate::ports::order_writer::WriterMode::Paper
+    fn mode(&self) -> WriterMode {
+        self.mode
     }
 
     async fn submit(
@@ -250,9 +372,9 @@ impl OrderWriter for LocalCandidateWriter {
         order: &OrderIntent,
         client_order_id: &IdempotencyKey,
     ) -> Result<PlacedOrder, WriteError> {
-        let mut placed_orders = self
-            .book()
-            .place(std::slice::from_ref(order), client_order_id)?;
+        let legs = std::slice::from_ref(order);
+        self.check_boundary(legs)?;
+        let mut placed_orders = self.book().place(self.mode, legs, client_order_id)?;
         placed_orders.pop().ok_or_else(|| WriteError::Refused {
             reason: "the local order book placed nothing".to_owned(),
         })
@@ -263,7 +385,9 @@ impl OrderWriter for LocalCandidateWriter {
         bracket: &BracketIntent,
         client_order_id: &IdempotencyKey,
     ) -> Result<Vec<PlacedOrder>, WriteError> {
-        self.book().place(bracket.legs(), client_order_id)
+        self.check_boundary(bracket.legs())?;
+        self.book()
+            .place(self.mode, bracket.legs(), client_order_id)
     }
 
     async fn modify(
@@ -271,8 +395,9 @@ impl OrderWriter for LocalCandidateWriter {
         order_id: &BrokerOrderId,
         replacement: &OrderIntent,
     ) -> Result<PlacedOrder, WriteError> {
+        self.check_boundary(std::slice::from_ref(replacement))?;
         let mut book = self.book();
-        let order = book.changeable(replacement.account_id(), order_id)?;
+        let order = book.changeable(self.mode, replacement.account_id(), order_id)?;
         order.quantity = replacement.quantity();
         order.limit_price = replacement.limit_price();
         order.stop_price = replacement.stop_price();
@@ -286,7 +411,7 @@ impl OrderWriter for LocalCandidateWriter {
         order_id: &BrokerOrderId,
     ) -> Result<CancelAck, WriteError> {
         let mut book = self.book();
-        let order = book.changeable(account, order_id)?;
+        let order = book.changeable(self.mode, account, order_id)?;
         order.status = OrderStatus::Cancelled;
         Ok(CancelAck {
             order_id: order.order_id.clone(),
@@ -299,7 +424,7 @@ impl OrderWriter for LocalCandidateWriter {
         account: &AccountId,
         order_id: &BrokerOrderId,
     ) -> Result<Option<WorkingOrder>, WriteError> {
-        Ok(self.book().find(account, order_id).cloned())
+        Ok(self.book().find(self.mode, account, order_id).cloned())
     }
 
     async fn find_by_client_order_id(
@@ -309,7 +434,7 @@ impl OrderWriter for LocalCandidateWriter {
     ) -> Result<Option<WorkingOrder>, WriteError> {
         Ok(self
             .book()
-            .find_by_client_order_id(account, client_order_id)
+            .find_by_client_order_id(self.mode, account, client_order_id)
             .cloned())
     }
 }

@@ -30,7 +30,8 @@
 //!
 //! The what-if (`/iserver/account/{accountId}/orders/whatif`) is a read: it never touches the
 //! place, reply, modify or cancel endpoints. Writes live in [`ClientPortalOrderWriter`], built
-//! from a broker with [`ClientPortalBroker::order_writer`] so both share one HTTP client, one
+//! from a broker with [`ClientPortalBroker::order_writer`] (paper) or
+//! [`ClientPortalBroker::order_writer_for`] (paper or live) so all share one HTTP client, one
 //! pacing limiter and one brokerage session.
 
 mod client;
@@ -90,6 +91,7 @@ use crate::domain::preview::WhatIf;
 use crate::domain::session::{SessionState, SessionStatus};
 use crate::ports::broker_reader::{BrokerError, BrokerReader};
 use crate::ports::clock::Clock;
+use crate::ports::order_writer::WriterMode;
 
 /// The most conids of one search that are looked up.
 const MAX_SEARCH_RESULTS: usize = 50;
@@ -263,7 +265,8 @@ impl ClientPortalBroker {
     /// An order writer for paper accounts that shares this broker's HTTP client, pacing,
     /// brokerage session and write serialization. It confirms a gateway prompt on its own only
     /// when every message id of the prompt is in `confirmable_message_ids` (see
-    /// [`DEFAULT_CONFIRMABLE_MESSAGE_IDS`]); every other prompt goes back to the caller.
+    /// [`DEFAULT_CONFIRMABLE_MESSAGE_IDS`]), for at most [`MAX_REPLY_ROUNDS`] rounds; every
+    /// other prompt goes back to the caller.
     pub fn order_writer(
         &self,
         confirmable_message_ids: BTreeSet<String>,
@@ -273,7 +276,40 @@ impl ClientPortalBroker {
             Arc::clone(&self.session),
             Arc::clone(&self.writes),
             confirmable_message_ids,
+            WriterMode::Paper,
+            MAX_REPLY_ROUNDS,
         )
+    }
+
+    /// An order writer for `mode`, sharing what [`ClientPortalBroker::order_writer`] shares
+    /// (writes of every writer built from this broker, paper and live, are serialized
+    /// together). It answers at most `max_reply_rounds` confirmable prompts for one write
+    /// (`broker.max_reply_rounds`; 0 declines every prompt). A live writer writes only to live
+    /// accounts and refuses market orders and anything without a limit price before sending.
+    pub fn order_writer_for(
+        &self,
+        mode: WriterMode,
+        confirmable_message_ids: BTreeSet<String>,
+        max_reply_rounds: u8,
+    ) -> ClientPortalOrderWriter {
+        ClientPortalOrderWriter::new(
+            Arc::clone(&self.client),
+            Arc::clone(&self.session),
+            Arc::clone(&self.writes),
+            confirmable_message_ids,
+            mode,
+            usize::from(max_reply_rounds),
+        )
+    }
+
+    /// The live order writer: [`ClientPortalBroker::order_writer_for`] with
+    /// [`WriterMode::Live`].
+    pub fn live_order_writer(
+        &self,
+        confirmable_message_ids: BTreeSet<String>,
+        max_reply_rounds: u8,
+    ) -> ClientPortalOrderWriter {
+        self.order_writer_for(WriterMode::Live, confirmable_message_ids, max_reply_rounds)
     }
 
     // ---------------------------------------------------------------------------------------

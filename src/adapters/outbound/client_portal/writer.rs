@@ -1,8 +1,17 @@
 //! `ClientPortalOrderWriter`: the [`OrderWriter`] over the Client Portal Gateway. It
-//! places, modifies and cancels orders in paper accounts through the broker's own HTTP client,
-//! pacing and brokerage session.
+//! places, modifies and cancels orders in paper or live accounts (one [`WriterMode`] per
+//! writer) through the broker's own HTTP client, pacing and brokerage session.
 //!
 //! What it does, and what it refuses to do:
+//! - **One kind of account.** A paper writer writes only to paper-shaped accounts the session
+//!   does not call live; a live writer only to accounts that are not paper-shaped and that the
+//!   session does not call paper. Both only to accounts of the brokerage session.
+//! - **Live boundary.** A live writer refuses, before anything is sent (not even the
+//!   pre-flight), a market order and any order, bracket leg or replacement without a limit
+//!   price ([`WriteError::Refused`]). A bracket's plain `STP` stop-loss has no limit price, so a
+//!   live writer refuses such a bracket whole: the readiness contract asks for a limit price on
+//!   everything a live writer sends, and a protective leg that fills at any price is what it
+//!   rules out.
 //! - **Errors say what is known.** A write that provably never reached the order book (no
 //!   session, 429, a refused connection) is [`WriteError::NotSent`]; a refusal in the broker's
 //!   documented shape (an `{"error": …}` body with a 2xx or 4xx status, reference §1.4 and
@@ -14,13 +23,14 @@
 //! - **Never retried.** No write is sent twice; the caller decides, after a lookup.
 //! - **Prompts.** The gateway may answer a placement with a question instead of an order id.
 //!   The writer answers it (`POST /iserver/reply/{id}`) only when every message id of the
-//!   question is on its confirmable list, for at most [`MAX_REPLY_ROUNDS`] rounds; any other
-//!   question is declined at the broker (`{"confirmed": false}`, so no reply chain is left
-//!   open there) and goes back to the caller as [`WriteError::ConfirmationRequired`]. A
-//!   decline that fails changes nothing about that answer (the order was not placed); the
-//!   prompt text then says the question may still be open at the gateway.
+//!   question is on its confirmable list, for at most its `max_reply_rounds` rounds
+//!   ([`MAX_REPLY_ROUNDS`] unless built with another limit); any other question is declined at
+//!   the broker (`{"confirmed": false}`, so no reply chain is left open there) and goes back to
+//!   the caller as [`WriteError::ConfirmationRequired`]. A decline that fails changes nothing
+//!   about that answer (the order was not placed); the prompt text then says the question may
+//!   still be open at the gateway.
 //! - **One write in flight.** The gateway wants each submission fully acknowledged before the
-//!   next (reference §6.3), so writes of one broker are serialized.
+//!   next (reference §6.3), so writes of one broker are serialized, across modes.
 //! - **Nothing logged.** Bodies hold account ids; broker texts passed on are masked.
 //!
 //! The gateway's `{"error": …}` texts, prompt texts and cancel messages are broker text: every
@@ -43,9 +53,12 @@ use super::errors::{self, ErrorContext, GatewayFault};
 use super::session::SessionCache;
 use super::{pacing, preflight_brokerage};
 use crate::domain::ids::{AccountId, BrokerOrderId, IdempotencyKey};
+use crate::domain::order::OrderType;
 use crate::domain::order_intent::{BracketIntent, OrderIntent};
 use crate::ports::broker_reader::BrokerError;
-use crate::ports::order_writer::{CancelAck, OrderWriter, PlacedOrder, WorkingOrder, WriteError};
+use crate::ports::order_writer::{
+    CancelAck, OrderWriter, PlacedOrder, WorkingOrder, WriteError, WriterMode,
+};
 
 /// The prompts a writer confirms on its own unless configured otherwise. Each is a notice
 /// about how an order works, not a limit on what it may do:
@@ -62,9 +75,10 @@ use crate::ports::order_writer::{CancelAck, OrderWriter, PlacedOrder, WorkingOrd
 /// account owner chose, so they always go back to a person.
 pub const DEFAULT_CONFIRMABLE_MESSAGE_IDS: &[&str] = &["o354", "o10152", "o10331", "o382"];
 
-/// The most prompts answered for one write; a sixth question is refused. IBKR's own clients
-/// loop far longer, but a routine order asks one or two questions, and a chain of them is more
-/// likely a loop than a reason to keep confirming.
+/// The most prompts a writer built without its own limit answers for one write; a sixth
+/// question is refused. IBKR's own clients loop far longer, but a routine order asks one or
+/// two questions, and a chain of them is more likely a loop than a reason to keep confirming.
+/// `broker.max_reply_rounds` sets another limit.
 pub const MAX_REPLY_ROUNDS: usize = 5;
 
 /// The body of a reply that confirms a prompt.
@@ -161,8 +175,34 @@ fn refused(error: order_write::OrderBodyError) -> WriteError {
     }
 }
 
-/// The Client Portal order writer. Build it with `ClientPortalBroker::order_writer`; see the
-/// module documentation.
+/// The live boundary: every leg must carry a limit price, and none may be a market order. The
+/// gateway's live gates refuse these first; this is the second lock, checked before anything
+/// is sent.
+fn check_live_legs(legs: &[OrderIntent]) -> Result<(), WriteError> {
+    let several = legs.len() > 1;
+    for (index, leg) in legs.iter().enumerate() {
+        let which = if several {
+            format!("leg {} of {}", index + 1, legs.len())
+        } else {
+            "the order".to_owned()
+        };
+        let reason = if leg.order_type() == OrderType::Market {
+            format!("{which} is a market order; a live writer sends only orders with a limit price")
+        } else if leg.limit_price().is_none() {
+            format!(
+                "{which} ({}) has no limit price; a live writer sends only orders with a limit price",
+                leg.order_type()
+            )
+        } else {
+            continue;
+        };
+        return Err(WriteError::Refused { reason });
+    }
+    Ok(())
+}
+
+/// The Client Portal order writer. Build it with `ClientPortalBroker::order_writer` (paper) or
+/// `ClientPortalBroker::order_writer_for` (either mode); see the module documentation.
 pub struct ClientPortalOrderWriter {
     client: Arc<GatewayClient>,
     // Shared with the broker: a pre-flight run by either serves both, and a session seen lost
@@ -172,12 +212,17 @@ pub struct ClientPortalOrderWriter {
     // so only one submission is in flight (reference §6.3).
     writes: Arc<AsyncMutex<()>>,
     confirmable: BTreeSet<String>,
+    mode: WriterMode,
+    // The most prompts answered for one write; the next one is declined.
+    max_reply_rounds: usize,
 }
 
 impl fmt::Debug for ClientPortalOrderWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientPortalOrderWriter")
+            .field("mode", &self.mode)
             .field("confirmable", &self.confirmable)
+            .field("max_reply_rounds", &self.max_reply_rounds)
             .finish_non_exhaustive()
     }
 }
@@ -188,18 +233,35 @@ impl ClientPortalOrderWriter {
         session: Arc<AsyncMutex<SessionCache>>,
         writes: Arc<AsyncMutex<()>>,
         confirmable: BTreeSet<String>,
+        mode: WriterMode,
+        max_reply_rounds: usize,
     ) -> Self {
         Self {
             client,
             session,
             writes,
             confirmable,
+            mode,
+            max_reply_rounds,
         }
     }
 
     /// The message ids this writer confirms on its own.
     pub fn confirmable_message_ids(&self) -> &BTreeSet<String> {
         &self.confirmable
+    }
+
+    /// The most prompts this writer answers for one write.
+    pub fn max_reply_rounds(&self) -> usize {
+        self.max_reply_rounds
+    }
+
+    /// In live mode, refuses what a live writer never sends; nothing in paper mode.
+    fn check_boundary(&self, legs: &[OrderIntent]) -> Result<(), WriteError> {
+        match self.mode {
+            WriterMode::Paper => Ok(()),
+            WriterMode::Live => check_live_legs(legs),
+        }
     }
 
     async fn forget_session(&self) {
@@ -229,8 +291,9 @@ impl ClientPortalOrderWriter {
         }
     }
 
-    /// Runs the pre-flight and checks that `account` is a paper account of the session. The
-    /// gateway checks paper accounts before handing them over; this is the second lock.
+    /// Runs the pre-flight and checks that `account` is an account of the session and of the
+    /// writer's mode. The gateway checks the account's mode before handing it over; this is
+    /// the second lock.
     async fn checked_account(&self, account: &AccountId) -> Result<(), WriteError> {
         let brokerage = match preflight_brokerage(&self.client, &self.session).await {
             Ok(brokerage) => brokerage,
@@ -239,9 +302,17 @@ impl ClientPortalOrderWriter {
         if !brokerage.ids.contains(account) {
             return Err(WriteError::NotSent(BrokerError::UnknownAccount));
         }
-        if !account.is_paper_shaped() || brokerage.is_paper == Some(false) {
+        let of_mode = match self.mode {
+            WriterMode::Paper => account.is_paper_shaped() && brokerage.is_paper != Some(false),
+            // A paper-shaped id or a session that calls itself paper is never a live account.
+            WriterMode::Live => !account.is_paper_shaped() && brokerage.is_paper != Some(true),
+        };
+        if !of_mode {
             return Err(WriteError::Refused {
-                reason: "the Client Portal writer writes only to paper accounts".to_owned(),
+                reason: format!(
+                    "the {mode} Client Portal writer writes only to {mode} accounts",
+                    mode = self.mode.as_str()
+                ),
             });
         }
         Ok(())
@@ -363,11 +434,11 @@ impl ClientPortalOrderWriter {
                     .decline(&reply_ids, prompt.message_ids, prompt.text)
                     .await);
             }
-            if rounds >= MAX_REPLY_ROUNDS {
+            if rounds >= self.max_reply_rounds {
                 let reply_ids = [prompt.reply_id];
                 let text = format!(
-                    "{} [not answered: the limit of {MAX_REPLY_ROUNDS} confirmation rounds was hit]",
-                    prompt.text
+                    "{} [not answered: the limit of {} confirmation rounds was hit]",
+                    prompt.text, self.max_reply_rounds
                 );
                 return Err(self.decline(&reply_ids, prompt.message_ids, text).await);
             }
@@ -508,8 +579,8 @@ impl OrderWriter for ClientPortalOrderWriter {
         "client_portal"
     }
 
-    fn mode(&self) -> crate::ports::order_writer::WriterMode {
-        crate::ports::order_writer::WriterMode::Paper
+    fn mode(&self) -> WriterMode {
+        self.mode
     }
 
     async fn submit(
@@ -517,6 +588,7 @@ impl OrderWriter for ClientPortalOrderWriter {
         order: &OrderIntent,
         client_order_id: &IdempotencyKey,
     ) -> Result<PlacedOrder, WriteError> {
+        self.check_boundary(std::slice::from_ref(order))?;
         let account = order.account_id();
         let body = order_write::orders_body(
             account,
@@ -543,6 +615,7 @@ impl OrderWriter for ClientPortalOrderWriter {
         client_order_id: &IdempotencyKey,
     ) -> Result<Vec<PlacedOrder>, WriteError> {
         let legs = bracket.legs();
+        self.check_boundary(legs)?;
         let [entry, _, _] = legs;
         let account = entry.account_id();
         let body = order_write::orders_body(account, legs, Some(client_order_id.as_str()))
@@ -560,6 +633,7 @@ impl OrderWriter for ClientPortalOrderWriter {
         order_id: &BrokerOrderId,
         replacement: &OrderIntent,
     ) -> Result<PlacedOrder, WriteError> {
+        self.check_boundary(std::slice::from_ref(replacement))?;
         if !is_ibkr_order_id(order_id) {
             return Err(WriteError::OrderNotFound);
         }

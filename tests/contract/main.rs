@@ -25,6 +25,7 @@ mod config_limits;
 mod cp_order_double;
 mod error_codes;
 mod fake_world;
+mod live_trading;
 mod mcp;
 mod mcp_frames;
 mod mcp_interop;

@@ -241,7 +241,10 @@ async fn run(case: &Case) -> (BTreeSet<String>, usize) {
     let operator = CallContext::sdk();
     let agent = CallContext::mcp_stdio();
     if !case.halted {
-        gateway.kill_switch_allow(&operator, "property").await.unwrap();
+        gateway
+            .kill_switch_allow(&operator, "property")
+            .await
+            .unwrap();
     }
     let quantity = if case.oversized { "150" } else { "10" };
     let approver = if case.by_operator { &operator } else { &agent };

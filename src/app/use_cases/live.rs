@@ -30,22 +30,22 @@ macro_rules! live_write_input {
             #[schemars(length(min = 1, max = 64))]
             pub account_id: String,
             $($(#[$field_doc])* pub $field: $ty,)*
-            /// Your key; sent to IBKR as cOID. The same key replays the first outcome.
+            /// Your key, sent as cOID; reusing it replays.
             #[schemars(regex(pattern = IDEMPOTENCY_KEY_PATTERN))]
             pub idempotency_key: String,
-            /// Checklist: the paper flow was validated on this account family.
+            /// Checklist item; true only when done.
             #[serde(default)]
             pub paper_trading_validated: bool,
-            /// Checklist: live approvals were reviewed.
+            /// Checklist item.
             #[serde(default)]
             pub approvals_reviewed: bool,
-            /// Checklist: the live limits were reviewed.
+            /// Checklist item.
             #[serde(default)]
             pub limits_reviewed: bool,
-            /// Checklist: the kill switch was tested here.
+            /// Checklist item.
             #[serde(default)]
             pub kill_switch_tested: bool,
-            /// Checklist: the incident runbook was reviewed.
+            /// Checklist item.
             #[serde(default)]
             pub incident_runbook_reviewed: bool,
         }
@@ -139,7 +139,7 @@ live_write_use_case!(
         command: "orders live-submit",
         tool: "ibkr_live_order_submit",
         title: "Submit a live order",
-        description: "REAL MONEY. Places an operator-approved order preview on a live account behind every live gate (limits, kill switch, checklist). Reusing idempotency_key replays the first outcome.",
+        description: "REAL MONEY. Places an operator-approved preview on a live account, behind the live gates. Reusing idempotency_key replays.",
         scope: Scope::OrdersLiveSubmit,
         toolset: Toolset::Orders,
         hints: Hints::SUBMIT,
@@ -156,7 +156,7 @@ live_write_use_case!(
         command: "orders live-bracket-submit",
         tool: "ibkr_live_bracket_order_submit",
         title: "Submit a live bracket order",
-        description: "REAL MONEY. Places the three legs of an operator-approved bracket preview on a live account in one broker request, behind every live gate. Reusing idempotency_key replays.",
+        description: "REAL MONEY. Places an operator-approved bracket preview on a live account in one request, behind the live gates.",
         scope: Scope::OrdersLiveBracketSubmit,
         toolset: Toolset::Orders,
         hints: Hints::SUBMIT,
@@ -173,7 +173,7 @@ live_write_use_case!(
         command: "orders live-modify",
         tool: "ibkr_live_order_modify",
         title: "Modify a live order",
-        description: "REAL MONEY. Changes a working live order to an operator-approved replacement preview (made with modify_order_id), behind every live gate. Reusing idempotency_key replays.",
+        description: "REAL MONEY. Changes a working live order to an operator-approved replacement preview, behind the live gates.",
         scope: Scope::OrdersLiveModify,
         toolset: Toolset::Orders,
         hints: Hints::CHANGE,
@@ -190,7 +190,7 @@ live_write_use_case!(
         command: "orders live-cancel",
         tool: "ibkr_live_order_cancel",
         title: "Cancel a live order",
-        description: "Asks the broker to cancel a working live order, behind the live gates. A bracket's take-profit or stop-loss alone needs an approved cancel preview. Reusing idempotency_key replays.",
+        description: "Cancels a working live order, behind the live gates. A bracket child alone needs an approved cancel preview.",
         scope: Scope::OrdersLiveCancel,
         toolset: Toolset::Orders,
         hints: Hints::CHANGE,

@@ -196,6 +196,19 @@ pub enum GatewayError {
         /// The step that failed afterwards.
         source: Box<GatewayError>,
     },
+    /// A live-only gate refused the write (the rule's own code; nothing was placed).
+    #[error("{0}")]
+    LiveGate(crate::domain::gates::GateFailure),
+    /// The kill switch refused a transition (only an operator may allow writes).
+    #[error(transparent)]
+    KillSwitch(#[from] crate::domain::kill_switch::KillSwitchError),
+    /// Another live write took the rest of a counter's budget between this write's gates and
+    /// its pending record; nothing was stored or sent.
+    #[error("another live write used the rest of the {} budget first; nothing was placed", limit_name(*.0))]
+    LiveLimitTaken(crate::ports::workflow_store::RiskLimit),
+    /// A CLI live command was run without `--enable-live`.
+    #[error("live commands need --enable-live; nothing was sent")]
+    LiveEnableFlagRequired,
     /// A write gate refused. The call reads as its first failing rule (`first`: the same code,
     /// message and user action as that rule's own error), and `details.failed_rules` lists
     /// every failing rule, that one first.
@@ -386,6 +399,20 @@ impl GatewayError {
             Self::Internal { .. } => ErrorCode::InternalError,
             Self::AfterWrite { source, .. } => source.code(),
             Self::Gated { first, .. } => first.code(),
+            Self::LiveGate(failure) => failure.code(),
+            Self::KillSwitch(error) => error.code(),
+            Self::LiveEnableFlagRequired => ErrorCode::LiveEnableFlagRequired,
+            Self::LiveLimitTaken(limit) => match limit {
+                crate::ports::workflow_store::RiskLimit::Frequency => {
+                    ErrorCode::LiveFrequencyLimitRefused
+                }
+                crate::ports::workflow_store::RiskLimit::SessionOrders => {
+                    ErrorCode::LiveSessionOrderLimitRefused
+                }
+                crate::ports::workflow_store::RiskLimit::SessionNotional => {
+                    ErrorCode::LiveSessionNotionalLimitRefused
+                }
+            },
             Self::RecoveryDone { source, .. } => source.code(),
         }
     }
@@ -544,6 +571,16 @@ impl GatewayError {
             Self::Store(_) => "check the workflow database (disk space, permissions), then retry".into(),
             Self::Internal { .. } => "report this to the operator".into(),
             Self::Gated { first, .. } => first.user_action(),
+            Self::LiveGate(failure) => live_gate_action(failure),
+            Self::KillSwitch(_) => {
+                "nothing changed: writes stay halted; only a person at the CLI can allow them (`ibkr-agent kill-switch allow --reason ...`)".into()
+            }
+            Self::LiveLimitTaken(_) => {
+                "nothing was placed: the live counters are used up for now; see `limits status` before trying again".into()
+            }
+            Self::LiveEnableFlagRequired => {
+                "add --enable-live to confirm you mean a live (real-money) write; the gateway's live gates still apply".into()
+            }
             Self::RecoveryDone { .. } => {
                 "the resolved records stand and nothing was resubmitted; fix the audit database (disk space, permissions), then run `orders recover` again (it finds nothing left to do for them)".into()
             }
@@ -646,5 +683,34 @@ impl GatewayError {
             object.insert("details".into(), details);
         }
         json!({ "error": error })
+    }
+}
+
+/// What to do about a live gate's refusal. Every one of them placed nothing.
+fn live_gate_action(failure: &crate::domain::gates::GateFailure) -> String {
+    use crate::domain::gates::GateFailure;
+    match failure {
+        GateFailure::LiveTradingDisabled => "nothing was placed: live trading is off; use the paper tools, or ask the operator (it needs both live switches, see docs/live-trading.md)".into(),
+        GateFailure::AccountNotLive => "nothing was placed: live tools act only on live accounts; use the paper tools for a paper account".into(),
+        GateFailure::LiveAccountNotAllowed => "nothing was placed: ask the operator to add the account to live_trading.allowed_accounts".into(),
+        GateFailure::ApprovalNotOperator => "nothing was placed: a person must approve the preview at the CLI (`ibkr-agent approvals create`); an agent's approval cannot back a live write".into(),
+        GateFailure::ChecklistIncomplete { .. } => "nothing was placed: acknowledge every paper-to-live checklist field as true, and only once the item is done".into(),
+        GateFailure::KillSwitchHalted => "nothing was placed: live writes are halted; do not retry; a person must review and allow writes (`ibkr-agent kill-switch allow --reason ...`)".into(),
+        GateFailure::AuditUnavailable => "nothing was placed: the audit store cannot be written; fix it (disk space, permissions), then retry with the same idempotency key".into(),
+        GateFailure::Risk(violation) => match violation.code() {
+            ErrorCode::LiveFrequencyLimitRefused => "nothing was placed: too many live orders in the window; wait, then retry with the same idempotency key".into(),
+            ErrorCode::LiveStaleQuote | ErrorCode::LiveMarketSnapshotMissing => "nothing was placed: no fresh live quote to judge the price by; retry with the same key when the market is open and data is live".into(),
+            _ => "nothing was placed: the order is outside the live risk policy; preview one within the limits (see `limits status`), or ask the operator to review the policy".into(),
+        },
+        other => format!("nothing was placed: {other}"),
+    }
+}
+
+/// A counter limit's name in messages.
+fn limit_name(limit: crate::ports::workflow_store::RiskLimit) -> &'static str {
+    match limit {
+        crate::ports::workflow_store::RiskLimit::Frequency => "orders-per-window",
+        crate::ports::workflow_store::RiskLimit::SessionOrders => "orders-per-day",
+        crate::ports::workflow_store::RiskLimit::SessionNotional => "notional-per-day",
     }
 }

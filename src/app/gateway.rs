@@ -67,6 +67,10 @@ pub struct GatewayParts {
     pub preview_policy: PreviewPolicy,
     /// Paper trading settings.
     pub paper_trading: PaperTradingSettings,
+    /// The live order writer (built in [`crate::ports::order_writer::WriterMode::Live`]).
+    pub live_writer: Arc<dyn OrderWriter>,
+    /// Live trading settings.
+    pub live_trading: crate::app::live_settings::LiveTradingSettings,
 }
 
 /// The gateway. Cheap to clone; clones share the same adapters (and the same start).
@@ -146,6 +150,36 @@ impl Gateway {
 
     pub(crate) fn preview_policy(&self) -> &PreviewPolicy {
         &self.inner.preview_policy
+    }
+
+    pub(crate) fn live_writer(&self) -> &dyn OrderWriter {
+        self.inner.live_writer.as_ref()
+    }
+
+    pub(crate) fn live_trading(&self) -> &crate::app::live_settings::LiveTradingSettings {
+        &self.inner.live_trading
+    }
+
+    /// The writer that acts for `operation`: the live writer for a live operation.
+    pub(crate) fn writer_for_operation(
+        &self,
+        operation: crate::domain::idempotency::WriteOperation,
+    ) -> &dyn OrderWriter {
+        if operation.is_live() {
+            self.live_writer()
+        } else {
+            self.paper_writer()
+        }
+    }
+
+    /// The writer that knows `account`'s orders: the paper writer for a paper-shaped id, the
+    /// live writer for any other.
+    pub(crate) fn writer_for(&self, account: &crate::domain::ids::AccountId) -> &dyn OrderWriter {
+        if account.is_paper_shaped() {
+            self.paper_writer()
+        } else {
+            self.live_writer()
+        }
     }
 
     pub(crate) fn paper_trading(&self) -> &PaperTradingSettings {

@@ -125,6 +125,7 @@ impl Gateway {
             idempotency_key: raw.idempotency_key,
             order_id: Some(raw.order_id),
             approval_id: Some(raw.approval_id),
+            checklist: Default::default(),
         };
         self.run_write(context, WriteMode::Paper, WriteKind::Modify, input)
             .await
@@ -156,6 +157,7 @@ impl Gateway {
             idempotency_key: raw.idempotency_key,
             order_id: Some(raw.order_id),
             approval_id: raw.approval_id,
+            checklist: Default::default(),
         };
         self.run_write(context, WriteMode::Paper, WriteKind::Cancel, input)
             .await
@@ -170,6 +172,7 @@ fn submit_input(raw: &RawPaperSubmit) -> RawWrite {
         idempotency_key: raw.idempotency_key.clone(),
         order_id: None,
         approval_id: Some(raw.approval_id.clone()),
+        checklist: Default::default(),
     }
 }
 

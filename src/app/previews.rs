@@ -122,7 +122,7 @@ impl Gateway {
             let order_id = order_input::order_id(&raw.order_id)?;
             note.link(|links| links.link_broker_order(&order_id));
             let working = self
-                .paper_writer()
+                .writer_for(&account.id)
                 .order(&account.id, &order_id)
                 .await?
                 .ok_or(GatewayError::Write(WriteError::OrderNotFound))?;
@@ -183,7 +183,7 @@ impl Gateway {
         replacement: &OrderIntent,
     ) -> Result<(), GatewayError> {
         let working = self
-            .paper_writer()
+            .writer_for(replacement.account_id())
             .order(replacement.account_id(), order_id)
             .await?
             .ok_or(GatewayError::Write(

@@ -140,7 +140,7 @@ impl Gateway {
             key: record.key.clone(),
         };
         let found = if record.operation.sends_client_order_id() {
-            self.paper_writer()
+            self.writer_for_operation(record.operation)
                 .find_by_client_order_id(&record.account_id, &record.key)
                 .await?
         } else {
@@ -195,7 +195,10 @@ impl Gateway {
             idempotency_key: record.key.to_string(),
             approval_id: record.approval_id.as_ref().map(ToString::to_string),
             preview_id,
-            writer: self.paper_writer().name().to_owned(),
+            writer: self
+                .writer_for_operation(record.operation)
+                .name()
+                .to_owned(),
             orders: vec![PlacedOrderView {
                 leg: leg.to_owned(),
                 order_id: order.order_id.to_string(),

@@ -25,6 +25,7 @@ use crate::app::config::{
     AccountAlias, BrokerBackend, PaperTradingSettings, PaperWriterKind, Settings,
 };
 use crate::app::gateway::{AuditKeySource, Gateway, GatewayParts};
+use crate::app::live_settings::LiveTradingSettings;
 use crate::app::startup_error::StartupError;
 use crate::domain::audit::chain::ChainKey;
 use crate::domain::ids::AccountId;
@@ -35,6 +36,7 @@ use crate::ports::audit_log::AuditLog;
 use crate::ports::broker_reader::BrokerReader;
 use crate::ports::clock::Clock;
 use crate::ports::order_writer::OrderWriter;
+use crate::ports::order_writer::WriterMode;
 use crate::ports::secret_source::{SecretError, SecretSource};
 use crate::ports::workflow_store::WorkflowStore;
 
@@ -94,6 +96,8 @@ pub fn build(settings: &Settings) -> Result<Gateway, StartupError> {
         paper_writer,
         preview_policy: settings.order_preview.clone(),
         paper_trading: settings.paper_trading.clone(),
+        live_writer: live_writer_for(settings, portal.as_deref(), &local_book)?,
+        live_trading: settings.live_trading.clone(),
     }))
 }
 
@@ -123,6 +127,18 @@ fn paper_writer_for(
             });
             Ok(Arc::new(portal.order_writer(confirmable)))
         }
+    }
+}
+
+/// The live writer the settings ask for (`live_trading.writer`, or the CLI's `--live-broker`).
+fn live_writer_for(
+    settings: &Settings,
+    _portal: Option<&ClientPortalBroker>,
+    _local_book: &LocalOrderBook,
+) -> Result<Arc<dyn OrderWriter>, StartupError> {
+    // MERGE-PENDING: the live constructors of the local-candidate and Client Portal writers.
+    match settings.live_trading.writer {
+        _ => Ok(Arc::new(RefusingOrderWriter::for_mode(WriterMode::Live))),
     }
 }
 
@@ -356,6 +372,8 @@ impl Gateway {
             paper_writer: None,
             preview_policy: PreviewPolicy::default(),
             paper_trading: PaperTradingSettings::default(),
+            live_writer: None,
+            live_trading: LiveTradingSettings::default(),
         }
     }
 }
@@ -374,6 +392,8 @@ pub struct GatewayBuilder {
     paper_writer: Option<Arc<dyn OrderWriter>>,
     preview_policy: PreviewPolicy,
     paper_trading: PaperTradingSettings,
+    live_writer: Option<Arc<dyn OrderWriter>>,
+    live_trading: LiveTradingSettings,
 }
 
 impl GatewayBuilder {
@@ -441,12 +461,30 @@ impl GatewayBuilder {
         self
     }
 
+    /// Places live orders through `writer`, which must be built in
+    /// [`WriterMode::Live`] (a writer of another mode is refused at every live write).
+    pub fn live_writer(mut self, writer: Arc<dyn OrderWriter>) -> Self {
+        self.live_writer = Some(writer);
+        self
+    }
+
+    /// Uses these live trading settings (off unless both switches are on).
+    pub fn live_trading(mut self, settings: LiveTradingSettings) -> Self {
+        self.live_trading = settings;
+        self
+    }
+
     /// Builds the gateway.
     ///
     /// # Errors
     /// `CONFIG_SECRET_INVALID` for a key shorter than 32 bytes; `INTERNAL_ERROR` when no
-    /// randomness is available for an ephemeral key.
+    /// randomness is available for an ephemeral key; the live start-up gates' `CONFIG_LIVE_*`
+    /// codes when live trading is switched on (an ephemeral key is refused for live: the
+    /// embedder must provide its deployment key).
     pub fn build(self) -> Result<Gateway, StartupError> {
+        if self.live_trading.enabled || self.live_trading.safety_enabled {
+            live_gates_for_library(&self.live_trading, self.key.is_some())?;
+        }
         let (secret, key_source) = match self.key {
             Some(secret) => (secret, AuditKeySource::Provided),
             None => (ephemeral_key()?, AuditKeySource::Ephemeral),
@@ -471,6 +509,67 @@ impl GatewayBuilder {
                 .unwrap_or_else(|| Arc::new(RefusingOrderWriter::new())),
             preview_policy: self.preview_policy,
             paper_trading: self.paper_trading,
+            live_writer: self
+                .live_writer
+                .unwrap_or_else(|| Arc::new(RefusingOrderWriter::for_mode(WriterMode::Live))),
+            live_trading: self.live_trading,
         }))
     }
+}
+
+/// The live start-up gates a library gateway can be held to (it has no configuration file:
+/// no retention setting, and its key is the embedder's): both switches, the allow-list, the
+/// policy, the checklist, and a provided key.
+fn live_gates_for_library(
+    live: &LiveTradingSettings,
+    key_provided: bool,
+) -> Result<(), StartupError> {
+    use crate::domain::error_code::ErrorCode;
+    let gate = |code, key_path: &str, message: &str| StartupError::LiveGate {
+        code,
+        key_path: key_path.to_owned(),
+        message: message.to_owned(),
+    };
+    if !(live.enabled && live.safety_enabled) {
+        return Err(gate(
+            ErrorCode::ConfigLiveSwitchMismatch,
+            if live.enabled {
+                "safety.live_trading_enabled"
+            } else {
+                "live_trading.enabled"
+            },
+            "live trading needs both live_trading.enabled and safety.live_trading_enabled",
+        ));
+    }
+    if live.allowed_accounts.is_empty()
+        || live.allowed_accounts.iter().any(|id| id.is_paper_shaped())
+    {
+        return Err(gate(
+            ErrorCode::ConfigLiveAccountsInvalid,
+            "live_trading.allowed_accounts",
+            "must name at least one account, each a live account id",
+        ));
+    }
+    if live.policy().is_none() {
+        return Err(gate(
+            ErrorCode::ConfigLiveRiskPolicyMissing,
+            "live_trading.risk_policy_id",
+            "must name a policy defined under live_trading.policies",
+        ));
+    }
+    if !live.checklist_acknowledged {
+        return Err(gate(
+            ErrorCode::ConfigLiveChecklistNotAcknowledged,
+            "live_trading.paper_to_live_checklist_acknowledged",
+            "must be true once the paper-to-live checklist is done",
+        ));
+    }
+    if !key_provided {
+        return Err(gate(
+            ErrorCode::ConfigLiveAuditKeyNotDeployed,
+            "key",
+            "live trading needs the deployment's audit key; an ephemeral key is refused",
+        ));
+    }
+    Ok(())
 }

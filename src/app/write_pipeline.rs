@@ -36,10 +36,21 @@
 //! [`GatewayError::AfterWrite`], which keeps the failing step's code and says whether the order
 //! was placed and whether its outcome is recorded under the key.
 //!
-//! Live trading plugs in here without a copy of these steps: a `WriteMode::Live` variant brings
-//! its own account gates (a live switch, a kill switch, risk limits: new
-//! [`crate::domain::gates::WriteGate`] types evaluated in step 2), its writer, scopes and
-//! idempotency namespaces; the steps above stay one function.
+//! Live trading runs the same steps with `WriteMode::Live`, which brings its own scopes,
+//! idempotency namespaces and writer, and its own gates ([`crate::domain::live_gates`]):
+//! - step 2 is the live account gate (both switches, a live account by id and by the broker,
+//!   the live allow-list);
+//! - step 4 evaluates, in one refusal that lists every failing rule, the approval gates and
+//!   the live gates: who approved (an operator, unless agents' approvals are allowed), the
+//!   request's paper-to-live checklist, the stored kill switch, a write probe of the audit
+//!   store made for this call, and the risk policy over the approved legs (counters read
+//!   from durable state, a fresh quote from the broker; a cancel is not judged by the policy);
+//! - step 7 is `begin_live`: the kill switch and the counter ceilings are checked again in
+//!   the transaction that stores the pending record, so a halt or another process's write
+//!   that lands after step 4 still stops this one before the writer.
+//!
+//! The writer a mode uses must report that mode ([`crate::ports::order_writer::WriterMode`]);
+//! a mismatch is refused before anything is recorded.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -61,18 +72,23 @@ use crate::domain::approval::{Approval, ApprovalRefusal, ApprovalStatus};
 use crate::domain::audit::links::AuditLinks;
 use crate::domain::gates::{
     ApprovalGate, ApprovalRequiredGate, GateFailure, GateRefusal, PaperAccountGate, TargetOrder,
-    evaluate,
+    WriteGate, evaluate,
 };
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyDecision, IdempotencyRecord, IdempotencyState, WriteOperation, decide,
 };
 use crate::domain::ids::{AccountId, ApprovalId, BrokerOrderId, IdempotencyKey};
+use crate::domain::live_gates::{
+    AuditWritableGate, ChecklistGate, KillSwitchGate, LiveAccountGate, LiveApproverGate,
+    PaperToLiveChecklist, RiskGate,
+};
 use crate::domain::order_intent::{BracketIntent, OrderIntent};
 use crate::domain::preview::Preview;
+use crate::domain::risk_policy::{self, RiskCounters, RiskRefusal};
 use crate::domain::scope::Scope;
 use crate::ports::broker_reader::BrokerError;
-use crate::ports::order_writer::{OrderWriter, PlacedOrder, WriteError};
-use crate::ports::workflow_store::{BeginOutcome, RecordKey};
+use crate::ports::order_writer::{OrderWriter, PlacedOrder, WriteError, WriterMode};
+use crate::ports::workflow_store::{BeginOutcome, RecordKey, RiskCeiling, RiskEntry};
 
 /// Where a write goes: its account gates, its writer, its scopes and its idempotency
 /// namespaces. Live trading becomes a second variant; the pipeline's steps do not change.
@@ -80,6 +96,8 @@ use crate::ports::workflow_store::{BeginOutcome, RecordKey};
 pub(crate) enum WriteMode {
     /// Paper accounts, through the paper writer, under the `paper_trading` settings.
     Paper,
+    /// Live accounts, through the live writer, under the `live_trading` settings.
+    Live,
 }
 
 impl WriteMode {
@@ -89,6 +107,10 @@ impl WriteMode {
             (Self::Paper, WriteKind::Submit | WriteKind::BracketSubmit) => Scope::OrdersPaperSubmit,
             (Self::Paper, WriteKind::Modify) => Scope::OrdersPaperModify,
             (Self::Paper, WriteKind::Cancel) => Scope::OrdersPaperCancel,
+            (Self::Live, WriteKind::Submit) => Scope::OrdersLiveSubmit,
+            (Self::Live, WriteKind::BracketSubmit) => Scope::OrdersLiveBracketSubmit,
+            (Self::Live, WriteKind::Modify) => Scope::OrdersLiveModify,
+            (Self::Live, WriteKind::Cancel) => Scope::OrdersLiveCancel,
         }
     }
 
@@ -99,6 +121,10 @@ impl WriteMode {
             (Self::Paper, WriteKind::BracketSubmit) => "paper bracket submit",
             (Self::Paper, WriteKind::Modify) => "paper order modify",
             (Self::Paper, WriteKind::Cancel) => "paper order cancel",
+            (Self::Live, WriteKind::Submit) => "live order submit",
+            (Self::Live, WriteKind::BracketSubmit) => "live bracket submit",
+            (Self::Live, WriteKind::Modify) => "live order modify",
+            (Self::Live, WriteKind::Cancel) => "live order cancel",
         }
     }
 
@@ -109,6 +135,34 @@ impl WriteMode {
             (Self::Paper, WriteKind::BracketSubmit) => WriteOperation::PaperBracketSubmit,
             (Self::Paper, WriteKind::Modify) => WriteOperation::PaperModify,
             (Self::Paper, WriteKind::Cancel) => WriteOperation::PaperCancel,
+            (Self::Live, WriteKind::Submit) => WriteOperation::LiveSubmit,
+            (Self::Live, WriteKind::BracketSubmit) => WriteOperation::LiveBracketSubmit,
+            (Self::Live, WriteKind::Modify) => WriteOperation::LiveModify,
+            (Self::Live, WriteKind::Cancel) => WriteOperation::LiveCancel,
+        }
+    }
+
+    /// The writer mode this mode's writer must report.
+    fn writer_mode(self) -> WriterMode {
+        match self {
+            Self::Paper => WriterMode::Paper,
+            Self::Live => WriterMode::Live,
+        }
+    }
+
+    /// The name of step 6's durable event.
+    fn intent_name(self) -> &'static str {
+        match self {
+            Self::Paper => "paper order intent",
+            Self::Live => "live order intent",
+        }
+    }
+
+    /// The name of the event of a write the broker never received.
+    fn not_sent_name(self) -> &'static str {
+        match self {
+            Self::Paper => "paper order not sent",
+            Self::Live => "live order not sent",
         }
     }
 
@@ -116,6 +170,7 @@ impl WriteMode {
     fn writer(self, gateway: &Gateway) -> &dyn OrderWriter {
         match self {
             Self::Paper => gateway.paper_writer(),
+            Self::Live => gateway.live_writer(),
         }
     }
 }
@@ -189,6 +244,9 @@ pub(crate) struct RawWrite {
     pub(crate) order_id: Option<String>,
     /// The approval, required except for a cancel.
     pub(crate) approval_id: Option<String>,
+    /// The paper-to-live checklist the request acknowledges (live writes only; ignored for
+    /// paper).
+    pub(crate) checklist: PaperToLiveChecklist,
 }
 
 impl RawWrite {
@@ -319,6 +377,14 @@ pub(crate) fn gate_error(failure: &GateFailure) -> GatewayError {
         GateFailure::ModifyOtherOrder => GatewayError::ModifyNotAllowed { field: "order id" },
         GateFailure::CancelOtherOrder => GatewayError::ApprovalForAnotherOrder,
         GateFailure::CancelNeedsApproval { leg } => GatewayError::CancelNeedsApproval { leg },
+        live @ (GateFailure::LiveTradingDisabled
+        | GateFailure::AccountNotLive
+        | GateFailure::LiveAccountNotAllowed
+        | GateFailure::ApprovalNotOperator
+        | GateFailure::ChecklistIncomplete { .. }
+        | GateFailure::KillSwitchHalted
+        | GateFailure::AuditUnavailable
+        | GateFailure::Risk(_)) => GatewayError::LiveGate(live.clone()),
     }
 }
 
@@ -377,6 +443,30 @@ struct WriteContext<'a> {
     record_key: RecordKey,
     fingerprint: Fingerprint,
     approval: Option<&'a Approval>,
+    /// A live write's share of the counters and their ceiling, for `begin_live`.
+    live: Option<&'a LiveAdmission>,
+}
+
+/// What step 4 let through: the approval and its preview (when the write names one), and for
+/// a live write what `begin_live` must check again.
+struct Approved {
+    approval: Option<(Approval, Preview)>,
+    live: Option<LiveAdmission>,
+}
+
+/// A live write's counter entry and the ceiling `begin_live` holds it to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LiveAdmission {
+    entry: RiskEntry,
+    ceiling: RiskCeiling,
+}
+
+/// The facts the live gates of step 4 judge, gathered through the ports for this call.
+struct LiveFacts {
+    switch: Option<crate::domain::kill_switch::KillSwitch>,
+    audit_writable: bool,
+    verdict: Result<(), RiskRefusal>,
+    admission: LiveAdmission,
 }
 
 impl Gateway {
@@ -398,6 +488,18 @@ impl Gateway {
         let spec = CallSpec::write(mode.audit_name(kind), Some(scope), raw.audit_input.clone());
         self.keyed_audited(context, spec, |note, progress| async move {
             let request = kind.parse(&raw)?;
+            let writer = mode.writer(self);
+            if writer.mode() != mode.writer_mode() {
+                // A wiring mistake: fail closed before anything is recorded or sent.
+                return Err(GatewayError::Write(WriteError::Refused {
+                    reason: format!(
+                        "the configured order writer `{}` is built for {} orders, not {}",
+                        writer.name(),
+                        writer.mode().as_str(),
+                        mode.writer_mode().as_str()
+                    ),
+                }));
+            }
             if let Some(order_id) = &request.order_id {
                 note.link(|links| links.link_broker_order(order_id));
             }
@@ -418,12 +520,12 @@ impl Gateway {
                 return Ok(view);
             }
             let approved = self
-                .gated_approval(context, &note, mode, &request, &account)
+                .gated_approval(context, &note, mode, &request, &account, raw.checklist)
                 .await?;
             let call = self
                 .prepare_call(
                     request,
-                    approved.as_ref().map(|(_, preview)| preview),
+                    approved.approval.as_ref().map(|(_, preview)| preview),
                     &account,
                 )
                 .await?;
@@ -436,7 +538,8 @@ impl Gateway {
                 account: &account,
                 record_key,
                 fingerprint,
-                approval: approved.as_ref().map(|(approval, _)| approval),
+                approval: approved.approval.as_ref().map(|(approval, _)| approval),
+                live: approved.live.as_ref(),
             };
             let view = base_view(self, &write);
             let client_order_id = write.record_key.key.clone();
@@ -491,12 +594,32 @@ impl Gateway {
                     message: "the account gate passed without an account".into(),
                 })
             }
+            WriteMode::Live => {
+                let settings = self.live_trading();
+                let enabled = settings.is_on();
+                let account = if enabled {
+                    Some(self.select_account(selector, note).await?)
+                } else {
+                    None
+                };
+                evaluate(&[&LiveAccountGate {
+                    enabled,
+                    account: account.as_ref(),
+                    allowed_accounts: &settings.allowed_accounts,
+                }])
+                .map_err(refused)?;
+                account.ok_or_else(|| GatewayError::Internal {
+                    message: "the account gate passed without an account".into(),
+                })
+            }
         }
     }
 
     /// Step 4: the approval and its preview behind the approval gate, or, for a write given no
-    /// approval, the gate that says whether it needs one. The approval is linked to the call's
-    /// audit event once it is loaded, so a refused call names the approval it refused.
+    /// approval, the gate that says whether it needs one; for a live write, the live gates
+    /// too, all in one evaluation so that a refusal lists every failing rule. The approval is
+    /// linked to the call's audit event once it is loaded, so a refused call names the
+    /// approval it refused.
     async fn gated_approval(
         &self,
         context: &CallContext,
@@ -504,23 +627,82 @@ impl Gateway {
         mode: WriteMode,
         request: &WriteRequest,
         account: &Account,
-    ) -> Result<Option<(Approval, Preview)>, GatewayError> {
-        let Some(approval_id) = &request.approval_id else {
-            let needed_for = match (request.kind, &request.order_id) {
-                (WriteKind::Cancel, Some(order_id)) => {
-                    self.protective_leg(mode, account, order_id).await?
-                }
-                _ => None,
-            };
-            evaluate(&[&ApprovalRequiredGate { needed_for }]).map_err(refused)?;
-            return Ok(None);
+        checklist: PaperToLiveChecklist,
+    ) -> Result<Approved, GatewayError> {
+        let loaded = match &request.approval_id {
+            Some(approval_id) => Some(self.load_approval(context, note, approval_id).await?),
+            None => None,
         };
+        let needed_for = match (&loaded, request.kind, &request.order_id) {
+            (None, WriteKind::Cancel, Some(order_id)) => {
+                self.protective_leg(mode, account, order_id).await?
+            }
+            _ => None,
+        };
+        let live = match mode {
+            WriteMode::Paper => None,
+            WriteMode::Live => Some(
+                self.live_facts(request, loaded.as_ref().map(|(_, preview)| preview))
+                    .await?,
+            ),
+        };
+        let now = self.clock().now();
+        let digest_key = self.digest_key();
+        let approval_gate = loaded.as_ref().map(|(approval, preview)| ApprovalGate {
+            now,
+            account: &account.id,
+            approval,
+            preview,
+            digest_key: &digest_key,
+            expected_kind: request.kind.approval_kind(),
+            target: request.target(),
+        });
+        let required_gate = ApprovalRequiredGate { needed_for };
+        let mut gates: Vec<&dyn WriteGate> = match &approval_gate {
+            Some(gate) => vec![gate],
+            None => vec![&required_gate],
+        };
+        let live_gates = live.as_ref().map(|facts| {
+            (
+                LiveApproverGate {
+                    approval: loaded.as_ref().map(|(approval, _)| approval),
+                    agent_approvals_allowed: self.live_trading().agent_approvals_allowed,
+                },
+                ChecklistGate { checklist },
+                KillSwitchGate {
+                    state: facts.switch.as_ref(),
+                },
+                AuditWritableGate {
+                    writable: facts.audit_writable,
+                },
+                RiskGate {
+                    verdict: facts.verdict.as_ref().map(|_| ()),
+                },
+            )
+        });
+        if let Some((approver, checklist, switch, audit, risk)) = &live_gates {
+            gates.extend([approver as &dyn WriteGate, checklist, switch, audit, risk]);
+        }
+        evaluate(&gates).map_err(refused)?;
+        Ok(Approved {
+            approval: loaded,
+            live: live.map(|facts| facts.admission),
+        })
+    }
+
+    /// The approval a write names and the preview it approves, loaded server-side (an
+    /// approval past its expiry is marked expired on the way) and linked to the call's event.
+    async fn load_approval(
+        &self,
+        context: &CallContext,
+        note: &AuditNote,
+        approval_id: &ApprovalId,
+    ) -> Result<(Approval, Preview), GatewayError> {
         let approval = self
             .workflow()
             .approval(approval_id)
             .await?
             .ok_or(GatewayError::ApprovalNotFound)?;
-        let now = self.clock().now();
         self.expire_if_due(context, &approval).await?;
         let preview = self
             .workflow()
@@ -528,18 +710,99 @@ impl Gateway {
             .await?
             .ok_or(GatewayError::PreviewNotFound)?;
         note.link(|links| links.link_approval(&approval));
-        let digest_key = self.digest_key();
-        evaluate(&[&ApprovalGate {
+        Ok((approval, preview))
+    }
+
+    /// What the live gates judge, gathered now: the stored kill switch, a write probe of the
+    /// audit store, and the risk policy's verdict over the legs the write would place (none
+    /// for a cancel, which only reduces exposure), with the counters read from durable state
+    /// and a fresh quote from the broker (a quote that cannot be had is judged missing).
+    async fn live_facts(
+        &self,
+        request: &WriteRequest,
+        preview: Option<&Preview>,
+    ) -> Result<LiveFacts, GatewayError> {
+        let settings = self.live_trading();
+        let now = self.clock().now();
+        let switch = self.workflow().kill_switch().await?;
+        // MERGE-PENDING: the audit log's write probe (branch fix/live-store).
+        let audit_writable = self.audit().newest(1).await.is_ok();
+        let policy = settings
+            .policy()
+            .ok_or(GatewayError::LiveGate(GateFailure::LiveTradingDisabled))?;
+        let (window_start, session_start) = crate::app::live_controls::counter_starts(
             now,
-            account: &account.id,
-            approval: &approval,
-            preview: &preview,
-            digest_key: &digest_key,
-            expected_kind: request.kind.approval_kind(),
-            target: request.target(),
-        }])
-        .map_err(refused)?;
-        Ok(Some((approval, preview)))
+            policy.frequency_window_seconds(),
+            settings.session_time_zone,
+        );
+        let legs: Option<Vec<OrderIntent>> = match (request.kind, preview) {
+            (WriteKind::Cancel, _) | (_, None) => None,
+            (WriteKind::Modify, Some(preview)) => {
+                Some(preview.legs.iter().take(1).cloned().collect())
+            }
+            (WriteKind::Submit | WriteKind::BracketSubmit, Some(preview)) => {
+                Some(preview.legs.clone())
+            }
+        };
+        let Some(legs) = legs else {
+            // Nothing is added to the counters: the ceiling only keeps the kill-switch check.
+            return Ok(LiveFacts {
+                switch,
+                audit_writable,
+                verdict: Ok(()),
+                admission: LiveAdmission {
+                    entry: RiskEntry {
+                        orders: 0,
+                        notional: rust_decimal::Decimal::ZERO,
+                    },
+                    ceiling: RiskCeiling {
+                        window_start,
+                        session_start,
+                        max_window_orders: u64::MAX,
+                        max_session_orders: u64::MAX,
+                        max_session_notional: rust_decimal::Decimal::MAX,
+                    },
+                },
+            });
+        };
+        let first = legs.first().ok_or(GatewayError::DigestMismatch)?;
+        let contract = self.broker().contract(first.contract_id()).await?;
+        let quote = self.broker().quote_snapshot(contract.id).await.ok();
+        let totals = self
+            .workflow()
+            .risk_totals(window_start, session_start)
+            .await?;
+        let counters = RiskCounters::new(
+            totals.window_orders,
+            totals.session_orders,
+            totals.session_notional,
+        )
+        .map_err(|_| {
+            GatewayError::Store(crate::ports::workflow_store::StoreError::Corrupt {
+                detail: "the stored live session notional is negative".into(),
+            })
+        })?;
+        let verdict =
+            risk_policy::evaluate(policy, &legs, &contract, quote.as_ref(), &counters, now);
+        // An exposure that cannot be computed is already refused by the verdict; count it as
+        // the most there is, so the ceiling refuses it too.
+        let (orders, notional) = risk_policy::counted_exposure(&legs, &contract)
+            .unwrap_or((u64::MAX, rust_decimal::Decimal::MAX));
+        Ok(LiveFacts {
+            switch,
+            audit_writable,
+            verdict,
+            admission: LiveAdmission {
+                entry: RiskEntry { orders, notional },
+                ceiling: RiskCeiling {
+                    window_start,
+                    session_start,
+                    max_window_orders: u64::from(policy.frequency_max_orders()),
+                    max_session_orders: u64::from(policy.session_max_orders()),
+                    max_session_notional: policy.session_max_notional(),
+                },
+            },
+        })
     }
 
     /// Step 5: the request's pre-write checks, and its writer call.
@@ -700,7 +963,7 @@ impl Gateway {
         let approval_id = write.approval.map(|approval| approval.id.clone());
         self.record_linked_step(
             write.context,
-            "paper order intent",
+            write.mode.intent_name(),
             (Some(write.scope), Some(&write.account.id)),
             json!({
                 "operation": key.operation.as_str(),
@@ -723,7 +986,15 @@ impl Gateway {
             started_at: self.clock().now(),
             finished_at: None,
         };
-        match self.workflow().begin(&record).await? {
+        let begun = match write.live {
+            None => self.workflow().begin(&record).await?,
+            Some(admission) => {
+                self.workflow()
+                    .begin_live(&record, &admission.entry, &admission.ceiling)
+                    .await?
+            }
+        };
+        match begun {
             BeginOutcome::Started => {}
             BeginOutcome::Existing(existing) => {
                 // Another request with the key got there first.
@@ -735,10 +1006,12 @@ impl Gateway {
             BeginOutcome::ApprovalUnavailable => {
                 return Err(self.approval_unavailable(approval_id.as_ref()).await);
             }
-            BeginOutcome::Halted | BeginOutcome::RiskLimitReached(_) => {
-                return Err(GatewayError::Internal {
-                    message: "a paper begin answered with a live-only outcome".into(),
-                });
+            // A halt or another write that landed after step 4: nothing was stored or sent.
+            BeginOutcome::Halted => {
+                return Err(GatewayError::LiveGate(GateFailure::KillSwitchHalted));
+            }
+            BeginOutcome::RiskLimitReached(limit) => {
+                return Err(GatewayError::LiveLimitTaken(limit));
             }
         }
         let outcome = act.await;
@@ -787,7 +1060,7 @@ impl Gateway {
             Err(error) => {
                 tracing::warn!(
                     operation = key.operation.as_str(),
-                    "a paper write's outcome is unknown; it stays pending for recovery"
+                    "an order write's outcome is unknown; it stays pending for recovery"
                 );
                 Err(GatewayError::Write(error))
             }
@@ -825,7 +1098,7 @@ impl Gateway {
         let step = self
             .record_step(
                 write.context,
-                "paper order not sent",
+                write.mode.not_sent_name(),
                 Some(write.scope),
                 Some(&write.account.id),
                 json!({

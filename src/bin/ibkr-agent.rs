@@ -70,9 +70,15 @@ fn run_generated(call: GeneratedCall) -> ExitCode {
     };
     let json = call.json;
     let result = runtime.block_on(async {
-        let settings = run::load_settings(call.config.as_deref())?;
+        let mut settings = run::load_settings(call.config.as_deref())?;
+        if let Some(live) = call.live {
+            // `--live-broker` picks this invocation's live writer.
+            settings.live_trading.writer = live.broker;
+        }
         let gateway = wiring::build(&settings)?;
-        Ok::<_, Failure>(run::execute_generated(&gateway, call.entry, call.arguments).await?)
+        Ok::<_, Failure>(
+            run::execute_generated(&gateway, call.entry, call.arguments, call.live).await?,
+        )
     });
     render::report(result, json)
 }

@@ -8,10 +8,10 @@
 //!
 //! The paper write path uses three gates: [`PaperAccountGate`] (paper trading on, a paper
 //! account, allow-listed), [`ApprovalGate`] (the approval and its preview are usable for this
-//! write) and [`ApprovalRequiredGate`] (a write given no approval that needs one). Live
-//! trading adds its own gates (a live switch, a kill switch, risk limits) as new types that
-//! implement [`WriteGate`], and new [`GateFailure`] variants; the write pipeline that runs
-//! them does not change.
+//! write) and [`ApprovalRequiredGate`] (a write given no approval that needs one). The live
+//! path uses the approval gates too, and adds its own in [`super::live_gates`] (live switch
+//! and account, who approved, the paper-to-live checklist, the kill switch, the audit store,
+//! the risk policy); the write pipeline that runs them is the same.
 
 use std::collections::BTreeSet;
 
@@ -24,6 +24,7 @@ use super::error_code::ErrorCode;
 use super::ids::{AccountId, BrokerOrderId};
 use super::order_intent::DigestKey;
 use super::preview::{Preview, PreviewKind};
+use super::risk_policy::RiskViolation;
 
 /// One broken rule of a write gate.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -70,6 +71,33 @@ pub enum GateFailure {
         /// `stop-loss`, `take-profit` or `protective child`.
         leg: &'static str,
     },
+    /// Live trading is not switched on (both switches).
+    #[error("live trading is disabled")]
+    LiveTradingDisabled,
+    /// The account is not live by its id or by the broker's report.
+    #[error("the account is not a live account")]
+    AccountNotLive,
+    /// The account is not in the live allow-list.
+    #[error("the account is not allow-listed for live trading")]
+    LiveAccountNotAllowed,
+    /// The approval behind a live write was not given by an operator.
+    #[error("the approval was not given by an operator")]
+    ApprovalNotOperator,
+    /// The request did not acknowledge these paper-to-live checklist items.
+    #[error("the paper-to-live checklist is not acknowledged: {}", .missing.join(", "))]
+    ChecklistIncomplete {
+        /// The request fields that are not `true`.
+        missing: Vec<&'static str>,
+    },
+    /// The kill switch is halted.
+    #[error("the kill switch is halted")]
+    KillSwitchHalted,
+    /// The audit store did not accept a write when checked.
+    #[error("the audit store is not writable")]
+    AuditUnavailable,
+    /// A rule of the live risk policy is broken.
+    #[error(transparent)]
+    Risk(RiskViolation),
 }
 
 impl GateFailure {
@@ -89,6 +117,14 @@ impl GateFailure {
             Self::PreviewExpired => "preview_expiry",
             Self::ModifyOtherOrder | Self::CancelOtherOrder => "target_order",
             Self::CancelNeedsApproval { .. } => "approval_required",
+            Self::LiveTradingDisabled => "live_trading_enabled",
+            Self::AccountNotLive => "live_account",
+            Self::LiveAccountNotAllowed => "live_account_allowed",
+            Self::ApprovalNotOperator => "approval_by_operator",
+            Self::ChecklistIncomplete { .. } => "paper_to_live_checklist",
+            Self::KillSwitchHalted => "kill_switch",
+            Self::AuditUnavailable => "audit_writable",
+            Self::Risk(violation) => violation.rule(),
         }
     }
 
@@ -112,6 +148,14 @@ impl GateFailure {
             Self::ModifyOtherOrder => ErrorCode::OrderModifyNotAllowed,
             Self::CancelOtherOrder => ErrorCode::ApprovalOrderMismatch,
             Self::CancelNeedsApproval { .. } => ErrorCode::OrderCancelNeedsApproval,
+            Self::LiveTradingDisabled => ErrorCode::LiveTradingDisabled,
+            Self::AccountNotLive => ErrorCode::LiveAccountNotLive,
+            Self::LiveAccountNotAllowed => ErrorCode::LiveAccountNotAllowed,
+            Self::ApprovalNotOperator => ErrorCode::LiveApprovalNotOperator,
+            Self::ChecklistIncomplete { .. } => ErrorCode::LiveChecklistIncomplete,
+            Self::KillSwitchHalted => ErrorCode::KillSwitchHalted,
+            Self::AuditUnavailable => ErrorCode::LiveAuditUnavailable,
+            Self::Risk(violation) => violation.code(),
         }
     }
 }

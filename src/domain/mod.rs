@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod instrument;
 pub mod kill_switch;
+pub mod live_gates;
 pub mod market_data;
 pub mod money;
 pub mod order;

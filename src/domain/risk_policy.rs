@@ -403,6 +403,22 @@ pub enum RiskViolation {
 }
 
 impl RiskViolation {
+    /// The rule's stable name, for machine-readable details.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Self::NotionalOverLimit { .. } | Self::NotionalUncomputable { .. } => "max_notional",
+            Self::QuantityOverLimit { .. } => "max_quantity",
+            Self::SymbolNotAllowed { .. } | Self::ContractMismatch { .. } => "allowed_symbols",
+            Self::AssetClassNotAllowed { .. } => "allowed_asset_classes",
+            Self::FrequencyLimit { .. } => "frequency",
+            Self::SessionOrderLimit { .. } => "session_max_orders",
+            Self::SessionNotionalLimit { .. } => "session_max_notional",
+            Self::PriceCollar { .. } => "max_price_deviation_bps",
+            Self::StaleQuote { .. } => "max_quote_age_seconds",
+            Self::SnapshotMissing { .. } => "market_snapshot",
+        }
+    }
+
     /// The stable code of the broken rule.
     pub fn code(&self) -> ErrorCode {
         match self {
@@ -478,6 +494,19 @@ pub fn evaluate(
     } else {
         Err(RiskRefusal { violations })
     }
+}
+
+/// What a live write adds to the counters: its number of orders (each leg counts) and its
+/// limit-priced notional in the contract's currency (legs without a limit price add none).
+///
+/// # Errors
+/// A short reason when the notional overflows.
+pub fn counted_exposure(
+    legs: &[OrderIntent],
+    contract: &Contract,
+) -> Result<(u64, Decimal), &'static str> {
+    let orders = u64::try_from(legs.len()).map_err(|_| "too many legs")?;
+    Ok((orders, combined_notional(legs, contract)?))
 }
 
 /// A leg's limit-priced notional: `None` for a leg without a limit price.

@@ -207,7 +207,7 @@ mod tests {
         for scope in Scope::ALL {
             assert_eq!(Scope::parse(scope.as_str()).unwrap(), *scope);
         }
-        assert_eq!(Scope::ALL.len(), 25);
+        assert_eq!(Scope::ALL.len(), 27);
     }
 
     #[test]
@@ -221,8 +221,10 @@ mod tests {
     fn defaults_never_include_a_write_scope() {
         let defaults = ScopeSet::read_only_defaults();
         assert!(!defaults.has_write());
-        assert_eq!(defaults.len(), 17);
+        assert_eq!(defaults.len(), 18);
         assert!(defaults.contains(Scope::AuditExport));
+        // An agent can always stop live writes.
+        assert!(defaults.contains(Scope::KillSwitch));
     }
 
     #[test]

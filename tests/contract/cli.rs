@@ -98,6 +98,8 @@ const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
         &[&["--contract-id", "265598", "--period", "5d", "--bar", "1h"]],
     ),
     ("orders list", &[&["--account", "DU1234567"]]),
+    ("kill-switch halt", &[&["--reason", "scan"]]),
+    ("kill-switch allow", &[&["--reason", "scan"]]),
     (
         "executions list",
         &[

@@ -27,6 +27,7 @@ mod cp_order_double;
 mod error_codes;
 mod fake_world;
 mod live_config;
+mod live_trading;
 mod mcp;
 mod mcp_frames;
 mod mcp_interop;

@@ -35,6 +35,9 @@ const ALL_TOOLS: &[&str] = &[
     "ibkr_historical_bars",
     "ibkr_orders_list",
     "ibkr_executions_list",
+    "ibkr_kill_switch_status",
+    "ibkr_kill_switch_halt",
+    "ibkr_limits_status",
     "ibkr_audit_tail",
     "ibkr_audit_export",
 ];
@@ -197,6 +200,12 @@ fn valid_calls() -> Vec<(&'static str, Value)> {
             "ibkr_executions_list",
             json!({"account_id": "DU1234567", "since": "2026-01-01"}),
         ),
+        ("ibkr_kill_switch_status", json!({})),
+        (
+            "ibkr_kill_switch_halt",
+            json!({"reason": "checking the halt"}),
+        ),
+        ("ibkr_limits_status", json!({})),
         ("ibkr_audit_tail", json!({})),
         ("ibkr_audit_tail", json!({"limit": 3})),
         ("ibkr_audit_export", json!({})),
@@ -220,12 +229,20 @@ async fn the_default_read_scopes_list_every_tool_in_registry_order() {
     );
     for tool in session.tools().await {
         let annotations = tool.annotations.as_ref().unwrap();
-        assert_eq!(annotations.read_only_hint, Some(true));
+        // Every default tool is read-only but the halt, which places nothing and only ever
+        // takes permission away.
+        let halt = tool.name == "ibkr_kill_switch_halt";
+        assert_eq!(annotations.read_only_hint, Some(!halt), "{}", tool.name);
         assert_eq!(annotations.destructive_hint, Some(false));
         assert_eq!(annotations.idempotent_hint, Some(true));
         let touches_broker = !matches!(
             tool.name.as_ref(),
-            "ibkr_health" | "ibkr_audit_tail" | "ibkr_audit_export"
+            "ibkr_health"
+                | "ibkr_audit_tail"
+                | "ibkr_audit_export"
+                | "ibkr_kill_switch_status"
+                | "ibkr_kill_switch_halt"
+                | "ibkr_limits_status"
         );
         assert_eq!(
             annotations.open_world_hint,

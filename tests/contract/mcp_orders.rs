@@ -70,6 +70,13 @@ const ANNOTATIONS: &[(&str, bool, bool, bool, bool)] = &[
     ("ibkr_paper_bracket_order_submit", false, false, true, true),
     ("ibkr_paper_order_modify", false, true, true, true),
     ("ibkr_paper_order_cancel", false, true, true, true),
+    ("ibkr_live_order_submit", false, false, true, true),
+    ("ibkr_live_bracket_order_submit", false, false, true, true),
+    ("ibkr_live_order_modify", false, true, true, true),
+    ("ibkr_live_order_cancel", false, true, true, true),
+    ("ibkr_kill_switch_status", true, false, true, false),
+    ("ibkr_kill_switch_halt", false, false, true, false),
+    ("ibkr_limits_status", true, false, true, false),
     ("ibkr_audit_tail", true, false, true, false),
     ("ibkr_audit_export", true, false, true, false),
 ];
@@ -83,6 +90,10 @@ fn order_scopes() -> ScopeSet {
             Scope::OrdersPaperSubmit,
             Scope::OrdersPaperModify,
             Scope::OrdersPaperCancel,
+            Scope::OrdersLiveSubmit,
+            Scope::OrdersLiveBracketSubmit,
+            Scope::OrdersLiveModify,
+            Scope::OrdersLiveCancel,
         ])
         .collect()
 }

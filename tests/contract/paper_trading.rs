@@ -1437,6 +1437,7 @@ mockall::mock! {
 async fn no_refused_request_reaches_the_writer() {
     let mut writer = MockWriter::new();
     writer.expect_name().return_const("mock");
+    writer.expect_mode().return_const(WriterMode::Paper);
     writer.expect_submit().never();
     writer.expect_submit_bracket().never();
     writer.expect_modify().never();

@@ -10,6 +10,7 @@
 mod arithmetic;
 mod audit_chain;
 mod ids;
+mod live_gates;
 mod live_risk;
 mod money;
 mod orders;

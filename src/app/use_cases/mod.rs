@@ -13,6 +13,7 @@
 pub mod arguments;
 pub mod audit;
 pub mod inputs;
+pub mod live;
 pub mod orders;
 mod pipeline;
 pub mod reads;
@@ -264,6 +265,7 @@ impl Entry {
 static REGISTRY: LazyLock<Vec<Entry>> = LazyLock::new(|| {
     let mut entries = reads::entries();
     entries.extend(orders::entries());
+    entries.extend(live::entries());
     entries.extend(audit::entries());
     entries
 });

@@ -3,6 +3,12 @@
 //! becomes `--account-id`, required when the schema requires it). Its input is checked
 //! against the use case's schema by the pipeline, like an MCP call's, and its output is shown
 //! as JSON in both modes. Hand-written commands (with their table renderings) win.
+//!
+//! A live write (`orders live-submit`, `live-bracket-submit`, `live-modify`, `live-cancel`)
+//! also takes `--enable-live`, without which it is refused (`LIVE_ENABLE_FLAG_REQUIRED`,
+//! audited) before anything else, and `--live-broker local-candidate|client-portal|refusing`
+//! (default `local-candidate`: a smoke test places nothing at the broker). The flag is a
+//! deliberate keystroke, not a security boundary: the gateway's live gates are.
 
 use std::path::PathBuf;
 
@@ -10,7 +16,36 @@ use clap::{Arg, ArgMatches, Command as ClapCommand, CommandFactory, FromArgMatch
 use serde_json::{Map, Value};
 
 use crate::adapters::inbound::cli::args::Cli;
+use crate::app::live_settings::LiveWriterKind;
 use crate::app::use_cases::{self, Entry};
+use crate::domain::scope::Scope;
+
+/// The `--live-broker` spellings, in the order `--help` shows them.
+const LIVE_BROKERS: [(&str, LiveWriterKind); 3] = [
+    ("local-candidate", LiveWriterKind::LocalCandidate),
+    ("client-portal", LiveWriterKind::ClientPortal),
+    ("refusing", LiveWriterKind::Refusing),
+];
+
+/// What a live write's command line said about going live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveFlags {
+    /// `--enable-live` was given.
+    pub enabled: bool,
+    /// `--live-broker`: the writer this invocation uses.
+    pub broker: LiveWriterKind,
+}
+
+/// True for the live write use cases, which take the live flags.
+pub fn is_live_write(entry: &Entry) -> bool {
+    matches!(
+        entry.definition().scope,
+        Scope::OrdersLiveSubmit
+            | Scope::OrdersLiveBracketSubmit
+            | Scope::OrdersLiveModify
+            | Scope::OrdersLiveCancel
+    )
+}
 
 /// What the command line asked for.
 #[derive(Debug)]
@@ -34,6 +69,8 @@ pub struct GeneratedCall {
     pub entry: &'static Entry,
     /// Its arguments, as JSON.
     pub arguments: Map<String, Value>,
+    /// For a live write, the live flags; `None` for every other use case.
+    pub live: Option<LiveFlags>,
 }
 
 /// True when `words` name a hand-written command.
@@ -88,6 +125,23 @@ fn leaf(word: &'static str, entry: &'static Entry) -> ClapCommand {
             arg = arg.help(help);
         }
         command = command.arg(arg);
+    }
+    if is_live_write(entry) {
+        command = command
+            .arg(
+                Arg::new("enable_live")
+                    .long("enable-live")
+                    .action(clap::ArgAction::SetTrue)
+                    .help("Confirms a live (real-money) write; refused without it"),
+            )
+            .arg(
+                Arg::new("live_broker")
+                    .long("live-broker")
+                    .value_name("WRITER")
+                    .value_parser(LIVE_BROKERS.map(|(name, _)| name))
+                    .default_value("local-candidate")
+                    .help("The live writer for this call (local-candidate places nothing at the broker)"),
+            );
     }
     command
 }
@@ -175,12 +229,20 @@ fn invocation_for(
             arguments.insert(name.to_owned(), typed_value(schema, text));
         }
     }
+    let live = is_live_write(entry).then(|| LiveFlags {
+        enabled: leaf_matches.get_flag("enable_live"),
+        broker: leaf_matches
+            .get_one::<String>("live_broker")
+            .and_then(|name| LIVE_BROKERS.iter().find(|(known, _)| known == name))
+            .map_or(LiveWriterKind::LocalCandidate, |(_, kind)| *kind),
+    });
     Ok(Invocation::Generated(GeneratedCall {
         config: leaf_matches.get_one::<PathBuf>("config").cloned(),
         json: leaf_matches.get_flag("json"),
         log_level: leaf_matches.get_one::<String>("log_level").cloned(),
         entry,
         arguments,
+        live,
     }))
 }
 

@@ -9,10 +9,11 @@ use crate::adapters::inbound::cli::args::{
     AccountCommand, AccountsCommand, AuditCommand, BackendCommand, Command, ContractQueryArgs,
     ContractsCommand, ExecutionsCommand, MarketCommand, PositionsCommand, SessionCommand,
 };
+use crate::adapters::inbound::cli::generated::LiveFlags;
 use crate::adapters::inbound::cli::orders;
 use crate::adapters::inbound::cli::render::{Human, Output};
 use crate::app::audit_reads::{RawExpectations, RawExportRange};
-use crate::app::audited::CallContext;
+use crate::app::audited::{CallContext, CallSpec};
 use crate::app::config::Settings;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
@@ -84,12 +85,25 @@ pub async fn execute_generated(
     gateway: &Gateway,
     entry: &Entry,
     arguments: Map<String, Value>,
+    live: Option<LiveFlags>,
 ) -> Result<Output, GatewayError> {
-    Output::of(
-        &gateway
-            .run_entry(&CallContext::cli(), entry, arguments)
-            .await?,
-    )
+    let context = CallContext::cli();
+    if let Some(flags) = live {
+        if !flags.enabled {
+            let spec = CallSpec::write(
+                entry.definition().name,
+                entry.required_scope(context.principal()),
+                Value::Object(arguments),
+            );
+            return Err(gateway
+                .refuse(&context, spec, GatewayError::LiveEnableFlagRequired)
+                .await);
+        }
+        // A live write resolves what an earlier process left pending first, as the paper
+        // commands do.
+        gateway.start().await;
+    }
+    Output::of(&gateway.run_entry(&context, entry, arguments).await?)
 }
 
 /// Runs a read command through its use case; `None` for the streaming audit commands and the

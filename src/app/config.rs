@@ -246,10 +246,10 @@ impl Settings {
         }
     }
 
-    /// Granted scopes that no operation uses yet: the live order scopes, until live trading
-    /// exists. Start-up warns about them, so an operator does not believe they do something.
+    /// Granted scopes that cannot do anything: the live order scopes while live trading is
+    /// off. Start-up warns about them, so an operator does not believe they do something.
     pub fn inert_scopes(&self) -> Vec<Scope> {
-        inert_scopes_of(&self.enabled_scopes)
+        inert_scopes_of(&self.enabled_scopes, self.live_trading.is_on())
     }
 
     /// Reads and validates the file at `path`.
@@ -322,15 +322,21 @@ impl Settings {
     }
 }
 
-/// The scopes of `scopes` that no operation uses yet: the live order scopes, until live trading
-/// exists.
-pub fn inert_scopes_of(scopes: &ScopeSet) -> Vec<Scope> {
+/// The scopes of `scopes` that cannot do anything: the live order scopes while live trading
+/// is off (`live_on` false); none while it is on.
+pub fn inert_scopes_of(scopes: &ScopeSet, live_on: bool) -> Vec<Scope> {
+    if live_on {
+        return Vec::new();
+    }
     scopes
         .iter()
         .filter(|scope| {
             matches!(
                 scope,
-                Scope::OrdersLiveSubmit | Scope::OrdersLiveCancel | Scope::OrdersLiveModify
+                Scope::OrdersLiveSubmit
+                    | Scope::OrdersLiveCancel
+                    | Scope::OrdersLiveModify
+                    | Scope::OrdersLiveBracketSubmit
             )
         })
         .collect()

@@ -37,10 +37,13 @@ impl Gateway {
             audit_key: self.key_source().as_str(),
             granted_scopes: self.granted_scopes().iter().map(Scope::as_str).collect(),
             write_scopes_granted: self.granted_scopes().has_write(),
-            inert_scopes: crate::app::config::inert_scopes_of(self.granted_scopes())
-                .into_iter()
-                .map(Scope::as_str)
-                .collect(),
+            inert_scopes: crate::app::config::inert_scopes_of(
+                self.granted_scopes(),
+                self.live_trading().is_on(),
+            )
+            .into_iter()
+            .map(Scope::as_str)
+            .collect(),
         })
     }
 

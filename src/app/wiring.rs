@@ -25,7 +25,7 @@ use crate::app::config::{
     AccountAlias, BrokerBackend, PaperTradingSettings, PaperWriterKind, Settings,
 };
 use crate::app::gateway::{AuditKeySource, Gateway, GatewayParts};
-use crate::app::live_settings::LiveTradingSettings;
+use crate::app::live_settings::{LiveTradingSettings, LiveWriterKind};
 use crate::app::startup_error::StartupError;
 use crate::domain::audit::chain::ChainKey;
 use crate::domain::ids::AccountId;
@@ -63,13 +63,15 @@ pub fn build(settings: &Settings) -> Result<Gateway, StartupError> {
     if !inert.is_empty() {
         let names: Vec<&str> = inert.iter().map(|scope| scope.as_str()).collect();
         tracing::warn!(
-            "auth.enabled_scopes grants {}, which do nothing: no live trading tool exists yet, \
-             so live orders cannot be placed, changed or cancelled",
+            "auth.enabled_scopes grants {}, which do nothing while live trading is off \
+             (live_trading.enabled and safety.live_trading_enabled)",
             names.join(", ")
         );
     }
     let database = audit_database_path(settings)?;
     let (secret, key_source) = audit_key(settings, &database)?;
+    // The live start-up gates, before anything is opened for writing.
+    crate::app::live_startup::check(settings, key_source == AuditKeySource::Environment)?;
     let key = chain_key(&secret)?;
     let audit: Arc<dyn AuditLog> = Arc::new(SqliteAuditLog::open(&database, key.clone())?);
     let workflow_path = settings.workflow_sqlite_path.clone().unwrap_or_else(|| {
@@ -119,13 +121,11 @@ fn paper_writer_for(
                     "client_portal needs broker.backend: client_portal_gateway",
                 )
             })?;
-            let confirmable = settings.confirmable_message_ids.clone().unwrap_or_else(|| {
-                crate::adapters::outbound::client_portal::DEFAULT_CONFIRMABLE_MESSAGE_IDS
-                    .iter()
-                    .map(|id| (*id).to_owned())
-                    .collect()
-            });
-            Ok(Arc::new(portal.order_writer(confirmable)))
+            Ok(Arc::new(portal.order_writer_for(
+                WriterMode::Paper,
+                confirmable_ids(settings),
+                settings.max_reply_rounds,
+            )))
         }
     }
 }
@@ -133,12 +133,28 @@ fn paper_writer_for(
 /// The live writer the settings ask for (`live_trading.writer`, or the CLI's `--live-broker`).
 fn live_writer_for(
     settings: &Settings,
-    _portal: Option<&ClientPortalBroker>,
-    _local_book: &LocalOrderBook,
+    portal: Option<&ClientPortalBroker>,
+    local_book: &LocalOrderBook,
 ) -> Result<Arc<dyn OrderWriter>, StartupError> {
-    // MERGE-PENDING: the live constructors of the local-candidate and Client Portal writers.
     match settings.live_trading.writer {
-        _ => Ok(Arc::new(RefusingOrderWriter::for_mode(WriterMode::Live))),
+        LiveWriterKind::Refusing => Ok(Arc::new(RefusingOrderWriter::for_mode(WriterMode::Live))),
+        LiveWriterKind::LocalCandidate => Ok(Arc::new(LocalCandidateWriter::with_book_for_mode(
+            local_book.clone(),
+            WriterMode::Live,
+        ))),
+        LiveWriterKind::ClientPortal => {
+            let portal = portal.ok_or_else(|| {
+                StartupError::config(
+                    "live_trading.writer",
+                    "client_portal needs broker.backend: client_portal_gateway",
+                )
+            })?;
+            Ok(Arc::new(portal.order_writer_for(
+                WriterMode::Live,
+                confirmable_ids(settings),
+                settings.max_reply_rounds,
+            )))
+        }
     }
 }
 
@@ -572,4 +588,15 @@ fn live_gates_for_library(
         ));
     }
     Ok(())
+}
+
+/// The prompt ids the order writers may confirm: the configured list, else the documented
+/// default.
+fn confirmable_ids(settings: &Settings) -> std::collections::BTreeSet<String> {
+    settings.confirmable_message_ids.clone().unwrap_or_else(|| {
+        crate::adapters::outbound::client_portal::DEFAULT_CONFIRMABLE_MESSAGE_IDS
+            .iter()
+            .map(|id| (*id).to_owned())
+            .collect()
+    })
 }

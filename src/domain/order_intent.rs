@@ -548,6 +548,37 @@ impl BracketIntent {
     }
 }
 
+/// Why a live writer must not send `legs`, or `None` when it may: a market order, or any
+/// order without a limit price, is refused, with one exception. A bracket's third leg, its
+/// stop-loss, is a plain stop: it only ever closes the position the entry opened, it is
+/// triggered at its own stop price (checked against the entry when the bracket was built), and
+/// a limit on it could leave the position unprotected in a fast market. So `bracket` exempts
+/// that one leg; its entry and take-profit still need their limit prices. This is the second
+/// lock behind the gateway's live gates, shared by every live writer.
+pub fn live_writer_refusal(legs: &[OrderIntent], bracket: bool) -> Option<String> {
+    let several = legs.len() > 1;
+    legs.iter().enumerate().find_map(|(index, leg)| {
+        let which = if several {
+            format!("leg {} of {}", index + 1, legs.len())
+        } else {
+            "the order".to_owned()
+        };
+        let protective_stop = bracket && index == 2 && leg.order_type() == OrderType::Stop;
+        if leg.order_type() == OrderType::Market {
+            Some(format!(
+                "{which} is a market order; a live writer sends only orders with a limit price"
+            ))
+        } else if leg.limit_price().is_none() && !protective_stop {
+            Some(format!(
+                "{which} ({}) has no limit price; a live writer sends only orders with a limit price",
+                leg.order_type()
+            ))
+        } else {
+            None
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,5 +716,43 @@ mod tests {
         let sell = limit(OrderSide::Sell, "100");
         assert!(BracketIntent::new(sell.clone(), p("90"), p("105")).is_ok());
         assert!(BracketIntent::new(sell, p("105"), p("90")).is_err());
+    }
+
+    #[test]
+    fn a_live_writer_refuses_unpriced_orders_but_not_a_brackets_protective_stop() {
+        let entry = limit_buy_for_live_rule();
+        let bracket = BracketIntent::new(
+            entry.clone(),
+            Price::new(Decimal::from(210)).unwrap(),
+            Price::new(Decimal::from(180)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(live_writer_refusal(bracket.legs(), true), None);
+        // The same three legs sent as anything but a bracket: the stop needs a limit.
+        let refusal = live_writer_refusal(bracket.legs(), false).unwrap();
+        assert!(refusal.starts_with("leg 3 of 3"), "{refusal}");
+        assert_eq!(
+            live_writer_refusal(std::slice::from_ref(&entry), false),
+            None
+        );
+        let stop = bracket.legs()[2].clone();
+        assert!(live_writer_refusal(std::slice::from_ref(&stop), false).is_some());
+        // A stop alone in a bracket's place is no excuse: only the third leg is exempt.
+        assert!(live_writer_refusal(&[stop.clone(), entry.clone(), stop], true).is_some());
+    }
+
+    fn limit_buy_for_live_rule() -> OrderIntent {
+        OrderIntent::new(IntentParts {
+            account_id: AccountId::parse("U7654321").unwrap(),
+            contract_id: ContractId::new(265_598).unwrap(),
+            side: OrderSide::Buy,
+            quantity: Quantity::new(Decimal::ONE),
+            order_type: OrderType::Limit,
+            limit_price: Some(Price::new(Decimal::from(190)).unwrap()),
+            stop_price: None,
+            trailing: None,
+            time_in_force: TimeInForce::Day,
+        })
+        .unwrap()
     }
 }

@@ -16,7 +16,7 @@ use ibkr_agent_gateway::adapters::outbound::client_portal::{
 use ibkr_agent_gateway::domain::ids::{BrokerOrderId, ContractId, IdempotencyKey};
 use ibkr_agent_gateway::domain::money::{Price, Quantity};
 use ibkr_agent_gateway::domain::order::{OrderSide, OrderStatus, OrderType, TimeInForce};
-use ibkr_agent_gateway::domain::order_intent::{BracketIntent, IntentParts, OrderIntent};
+use ibkr_agent_gateway::domain::order_intent::{IntentParts, OrderIntent};
 use ibkr_agent_gateway::ports::broker_reader::BrokerError;
 use ibkr_agent_gateway::ports::order_writer::{OrderWriter, WriteError, WriterMode};
 use rust_decimal::Decimal;
@@ -429,13 +429,8 @@ async fn market_orders_and_orders_without_a_limit_price_are_refused_with_nothing
         assert_refused(&error, "has no limit price");
     }
 
-    // A bracket's stop-loss is a plain stop: the whole bracket is refused.
-    let bracket = BracketIntent::new(limit("100", "205"), price("215"), price("195")).unwrap();
-    let error = writer
-        .submit_bracket(&bracket, &key("live-b-0001"))
-        .await
-        .unwrap_err();
-    assert_refused(&error, "leg 3 of 3 (STP) has no limit price");
+    // A stop-loss is exempt only as a bracket's third leg (see
+    // `order_intent::live_writer_refusal`); sent alone it is refused above.
 
     // A replacement is held to the same rule.
     for replacement in [&market, &stop] {

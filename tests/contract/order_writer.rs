@@ -605,10 +605,6 @@ async fn local_candidate_live_refuses_market_and_unpriced_orders_and_paper_accou
             "has no limit price",
         ),
         (
-            writer.submit_bracket(&bracket, &key("k")).await.map(|_| ()),
-            "leg 3 of 3 (STP) has no limit price",
-        ),
-        (
             writer.submit(&paper_account, &key("k")).await.map(|_| ()),
             "paper accounts",
         ),
@@ -621,6 +617,11 @@ async fn local_candidate_live_refuses_market_and_unpriced_orders_and_paper_accou
     }
     assert_eq!(writer.submitted_count(), 0, "nothing reached the book");
 
+    // A bracket's protective stop-loss is the one leg exempt from the limit-price rule.
+    let legs = writer.submit_bracket(&bracket, &key("b")).await.unwrap();
+    assert_eq!(legs.len(), 3);
+    assert_eq!(writer.submitted_count(), 3);
+
     // A stop-limit has its limit price; a replacement must keep one.
     let stop_limit = OrderIntent::new(IntentParts {
         limit_price: Some(price("179.5")),
@@ -629,7 +630,7 @@ async fn local_candidate_live_refuses_market_and_unpriced_orders_and_paper_accou
     })
     .unwrap();
     let placed = writer.submit(&stop_limit, &key("k")).await.unwrap();
-    assert_eq!(placed.order_id.as_str(), "lcl-1");
+    assert_eq!(placed.order_id.as_str(), "lcl-4");
     for replacement in [&market, &stop] {
         let error = writer
             .modify(&placed.order_id, replacement)

@@ -11,8 +11,9 @@
 //! survives the process and nothing ever fills.
 //!
 //! A live writer applies the live boundary of the port: it refuses a market order and any
-//! order, bracket leg or replacement without a limit price (a bracket's plain stop-loss
-//! included), and an order for a paper-shaped account, before touching the book.
+//! order, bracket leg or replacement without a limit price (but a bracket's protective
+//! stop-loss, see `order_intent::live_writer_refusal`), and an order for a paper-shaped
+//! account, before touching the book.
 //!
 //! The book is a [`LocalOrderBook`], a handle that can be shared: the composition root hands
 //! the same book to the fake broker (as its [`LocalOrders`]), so on the fake backend an order
@@ -53,29 +54,14 @@ fn is_of_mode(order_id: &BrokerOrderId, mode: WriterMode) -> bool {
 
 /// The live boundary: a live writer takes no market order, no leg without a limit price and no
 /// paper-shaped account. Checked before the book is touched.
-fn check_live_legs(legs: &[OrderIntent]) -> Result<(), WriteError> {
-    let several = legs.len() > 1;
-    for (index, leg) in legs.iter().enumerate() {
-        let which = if several {
-            format!("leg {} of {}", index + 1, legs.len())
-        } else {
-            "the order".to_owned()
-        };
-        let reason = if leg.order_type() == OrderType::Market {
-            format!(
-                "{which} is a market order; a live writer places only orders with a limit price"
-            )
-        } else if leg.limit_price().is_none() {
-            format!(
-                "{which} ({}) has no limit price; a live writer places only orders with a limit price",
-                leg.order_type()
-            )
-        } else if leg.account_id().is_paper_shaped() {
-            "a live writer places no orders in paper accounts".to_owned()
-        } else {
-            continue;
-        };
+fn check_live_legs(legs: &[OrderIntent], bracket: bool) -> Result<(), WriteError> {
+    if let Some(reason) = crate::domain::order_intent::live_writer_refusal(legs, bracket) {
         return Err(WriteError::Refused { reason });
+    }
+    if legs.iter().any(|leg| leg.account_id().is_paper_shaped()) {
+        return Err(WriteError::Refused {
+            reason: "a live writer places no orders in paper accounts".to_owned(),
+        });
     }
     Ok(())
 }
@@ -340,10 +326,10 @@ impl LocalCandidateWriter {
     }
 
     /// In live mode, refuses what a live writer never places; nothing in paper mode.
-    fn check_boundary(&self, legs: &[OrderIntent]) -> Result<(), WriteError> {
+    fn check_boundary(&self, legs: &[OrderIntent], bracket: bool) -> Result<(), WriteError> {
         match self.mode {
             WriterMode::Paper => Ok(()),
-            WriterMode::Live => check_live_legs(legs),
+            WriterMode::Live => check_live_legs(legs, bracket),
         }
     }
 
@@ -373,7 +359,7 @@ impl OrderWriter for LocalCandidateWriter {
         client_order_id: &IdempotencyKey,
     ) -> Result<PlacedOrder, WriteError> {
         let legs = std::slice::from_ref(order);
-        self.check_boundary(legs)?;
+        self.check_boundary(legs, false)?;
         let mut placed_orders = self.book().place(self.mode, legs, client_order_id)?;
         placed_orders.pop().ok_or_else(|| WriteError::Refused {
             reason: "the local order book placed nothing".to_owned(),
@@ -385,7 +371,7 @@ impl OrderWriter for LocalCandidateWriter {
         bracket: &BracketIntent,
         client_order_id: &IdempotencyKey,
     ) -> Result<Vec<PlacedOrder>, WriteError> {
-        self.check_boundary(bracket.legs())?;
+        self.check_boundary(bracket.legs(), true)?;
         self.book()
             .place(self.mode, bracket.legs(), client_order_id)
     }
@@ -395,7 +381,7 @@ impl OrderWriter for LocalCandidateWriter {
         order_id: &BrokerOrderId,
         replacement: &OrderIntent,
     ) -> Result<PlacedOrder, WriteError> {
-        self.check_boundary(std::slice::from_ref(replacement))?;
+        self.check_boundary(std::slice::from_ref(replacement), false)?;
         let mut book = self.book();
         let order = book.changeable(self.mode, replacement.account_id(), order_id)?;
         order.quantity = replacement.quantity();

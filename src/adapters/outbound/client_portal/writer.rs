@@ -8,10 +8,8 @@
 //!   session does not call paper. Both only to accounts of the brokerage session.
 //! - **Live boundary.** A live writer refuses, before anything is sent (not even the
 //!   pre-flight), a market order and any order, bracket leg or replacement without a limit
-//!   price ([`WriteError::Refused`]). A bracket's plain `STP` stop-loss has no limit price, so a
-//!   live writer refuses such a bracket whole: the readiness contract asks for a limit price on
-//!   everything a live writer sends, and a protective leg that fills at any price is what it
-//!   rules out.
+//!   price ([`WriteError::Refused`]), but a bracket's protective stop-loss, which may be a
+//!   plain stop (`order_intent::live_writer_refusal`, ADR 0009).
 //! - **Errors say what is known.** A write that provably never reached the order book (no
 //!   session, 429, a refused connection) is [`WriteError::NotSent`]; a refusal in the broker's
 //!   documented shape (an `{"error": …}` body with a 2xx or 4xx status, reference §1.4 and
@@ -53,7 +51,6 @@ use super::errors::{self, ErrorContext, GatewayFault};
 use super::session::SessionCache;
 use super::{pacing, preflight_brokerage};
 use crate::domain::ids::{AccountId, BrokerOrderId, IdempotencyKey};
-use crate::domain::order::OrderType;
 use crate::domain::order_intent::{BracketIntent, OrderIntent};
 use crate::ports::broker_reader::BrokerError;
 use crate::ports::order_writer::{
@@ -178,27 +175,11 @@ fn refused(error: order_write::OrderBodyError) -> WriteError {
 /// The live boundary: every leg must carry a limit price, and none may be a market order. The
 /// gateway's live gates refuse these first; this is the second lock, checked before anything
 /// is sent.
-fn check_live_legs(legs: &[OrderIntent]) -> Result<(), WriteError> {
-    let several = legs.len() > 1;
-    for (index, leg) in legs.iter().enumerate() {
-        let which = if several {
-            format!("leg {} of {}", index + 1, legs.len())
-        } else {
-            "the order".to_owned()
-        };
-        let reason = if leg.order_type() == OrderType::Market {
-            format!("{which} is a market order; a live writer sends only orders with a limit price")
-        } else if leg.limit_price().is_none() {
-            format!(
-                "{which} ({}) has no limit price; a live writer sends only orders with a limit price",
-                leg.order_type()
-            )
-        } else {
-            continue;
-        };
-        return Err(WriteError::Refused { reason });
+fn check_live_legs(legs: &[OrderIntent], bracket: bool) -> Result<(), WriteError> {
+    match crate::domain::order_intent::live_writer_refusal(legs, bracket) {
+        Some(reason) => Err(WriteError::Refused { reason }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The Client Portal order writer. Build it with `ClientPortalBroker::order_writer` (paper) or
@@ -257,10 +238,10 @@ impl ClientPortalOrderWriter {
     }
 
     /// In live mode, refuses what a live writer never sends; nothing in paper mode.
-    fn check_boundary(&self, legs: &[OrderIntent]) -> Result<(), WriteError> {
+    fn check_boundary(&self, legs: &[OrderIntent], bracket: bool) -> Result<(), WriteError> {
         match self.mode {
             WriterMode::Paper => Ok(()),
-            WriterMode::Live => check_live_legs(legs),
+            WriterMode::Live => check_live_legs(legs, bracket),
         }
     }
 
@@ -588,7 +569,7 @@ impl OrderWriter for ClientPortalOrderWriter {
         order: &OrderIntent,
         client_order_id: &IdempotencyKey,
     ) -> Result<PlacedOrder, WriteError> {
-        self.check_boundary(std::slice::from_ref(order))?;
+        self.check_boundary(std::slice::from_ref(order), false)?;
         let account = order.account_id();
         let body = order_write::orders_body(
             account,
@@ -615,7 +596,7 @@ impl OrderWriter for ClientPortalOrderWriter {
         client_order_id: &IdempotencyKey,
     ) -> Result<Vec<PlacedOrder>, WriteError> {
         let legs = bracket.legs();
-        self.check_boundary(legs)?;
+        self.check_boundary(legs, true)?;
         let [entry, _, _] = legs;
         let account = entry.account_id();
         let body = order_write::orders_body(account, legs, Some(client_order_id.as_str()))
@@ -633,7 +614,7 @@ impl OrderWriter for ClientPortalOrderWriter {
         order_id: &BrokerOrderId,
         replacement: &OrderIntent,
     ) -> Result<PlacedOrder, WriteError> {
-        self.check_boundary(std::slice::from_ref(replacement))?;
+        self.check_boundary(std::slice::from_ref(replacement), false)?;
         if !is_ibkr_order_id(order_id) {
             return Err(WriteError::OrderNotFound);
         }

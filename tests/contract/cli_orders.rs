@@ -102,7 +102,7 @@ fn preview_approve_submit_places_a_paper_order_and_the_key_replays_it() {
 }
 
 #[test]
-fn a_write_without_paper_is_a_usage_error_saying_live_trading_is_unavailable() {
+fn a_write_without_paper_is_a_usage_error_pointing_to_paper_and_the_live_commands() {
     let desk = desk();
     let writes: &[&[&str]] = &[
         &[
@@ -152,7 +152,7 @@ fn a_write_without_paper_is_a_usage_error_saying_live_trading_is_unavailable() {
         let value = assert_error(desk.json(args), 2, "INPUT_INVALID");
         let message = value["error"]["message"].as_str().unwrap();
         assert!(
-            message.contains("live trading is not available"),
+            message.contains("pass --paper") && message.contains("live-submit --enable-live"),
             "{args:?}: {message}"
         );
     }

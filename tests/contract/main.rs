@@ -17,6 +17,7 @@ mod broker_reader;
 mod cli;
 mod cli_audit;
 mod cli_client_portal;
+mod cli_live;
 mod cli_orders;
 mod client_portal;
 mod client_portal_live_writer;

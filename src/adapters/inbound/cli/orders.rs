@@ -28,7 +28,7 @@ fn require_paper(paper: bool) -> Result<(), GatewayError> {
     } else {
         Err(GatewayError::invalid_input(
             "paper",
-            "live trading is not available in this version; pass --paper to act on a paper account",
+            "this command acts on paper accounts only: pass --paper; live orders use `orders live-submit --enable-live` and its siblings",
         ))
     }
 }
@@ -191,7 +191,7 @@ mod tests {
     fn a_write_without_paper_is_a_usage_error_naming_live_trading() {
         let error = require_paper(false).unwrap_err();
         assert_eq!(error.code(), ErrorCode::InputInvalid);
-        assert!(error.to_string().contains("live trading is not available"));
+        assert!(error.to_string().contains("pass --paper"));
         assert!(require_paper(true).is_ok());
     }
 }

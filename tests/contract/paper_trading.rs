@@ -191,6 +191,9 @@ impl AuditLog for StepAudit {
         }
         self.inner.append(event).await
     }
+    async fn check_writable(&self) -> Result<(), AuditError> {
+        self.inner.check_writable().await
+    }
     async fn newest(&self, limit: usize) -> Result<Vec<AuditRecord>, AuditError> {
         self.inner.newest(limit).await
     }

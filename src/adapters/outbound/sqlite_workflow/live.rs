@@ -97,22 +97,28 @@ pub(super) fn totals(
     };
     let mut overflowed = false;
     while let Some(row) = rows.next().map_err(&fail)? {
-        let started_at: String = row.get(0).map_err(&fail)?;
+        // Borrowed text: the session may hold thousands of rows, read on every live submit.
+        let text = |index: usize, column: &str| {
+            row.get_ref(index)
+                .map_err(&fail)?
+                .as_str()
+                .map_err(|_| corrupt(format!("a live risk entry has a malformed {column}")))
+        };
+        let started_at = text(0, "start")?;
         let orders: i64 = row.get(1).map_err(&fail)?;
-        let notional: String = row.get(2).map_err(&fail)?;
         let orders = u64::try_from(orders)
             .map_err(|_| corrupt("a live risk entry has a malformed order count".to_owned()))?;
-        let notional = parse_exact_decimal(&notional)
+        let notional = parse_exact_decimal(text(2, "notional")?)
             .map_err(|_| corrupt("a live risk entry has a malformed notional".to_owned()))?;
         // Every row is still parsed after an overflow, so a malformed row is reported as such.
         if overflowed {
             continue;
         }
         let mut add = || -> Option<()> {
-            if started_at.as_str() >= window_text.as_str() {
+            if started_at >= window_text.as_str() {
                 totals.window_orders = totals.window_orders.checked_add(orders)?;
             }
-            if started_at.as_str() >= session_text.as_str() {
+            if started_at >= session_text.as_str() {
                 totals.session_orders = totals.session_orders.checked_add(orders)?;
                 totals.session_notional = totals.session_notional.checked_add(notional)?;
             }

@@ -76,7 +76,9 @@ pub trait RecordSink: Send {
 ///   [`Durability`](crate::domain::audit::Durability) asks; when it returns `Err`, the caller
 ///   MUST NOT carry out the action the event describes;
 /// - nothing but the event's (already redacted) columns is stored: no secrets, no raw account ids;
-/// - reads never change the log.
+/// - reads never change the log;
+/// - `check_writable` is a real check made on the call, never a remembered flag, and it
+///   changes nothing: no row, no sequence, no chain head.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     /// A short, path-free description of the store for banners, e.g. `sqlite audit.sqlite3`.
@@ -87,6 +89,18 @@ pub trait AuditLog: Send + Sync {
     /// # Errors
     /// [`AuditError::WriteFailed`] when the event could not be stored.
     async fn append(&self, event: AuditEvent) -> Result<AppendReceipt, AuditError>;
+
+    /// Checks, now, that the log can durably take an append: the same path `append` would use
+    /// (its connection, its writer, its lock) is exercised without storing anything. It appends
+    /// no event and moves no sequence, so a gate may call it before every write. An `Ok` is
+    /// true at the moment of the check only; `append` may still fail afterwards, and its error
+    /// still stops the action.
+    ///
+    /// # Errors
+    /// [`AuditError::WriteFailed`] when an append could not be stored now: a log opened
+    /// read-only, a stopped writer, a file that cannot be written, or a write lock another
+    /// connection holds past the busy timeout.
+    async fn check_writable(&self) -> Result<(), AuditError>;
 
     /// The newest `limit` rows, newest first.
     ///

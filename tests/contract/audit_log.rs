@@ -189,6 +189,7 @@ macro_rules! audit_contract_suite {
 
 audit_contract_suite!(memory =>
     an_empty_log_verifies_with_no_head,
+    check_writable_follows_the_store_and_changes_nothing,
     appends_are_numbered_from_one_and_the_chain_verifies,
     records_read_back_exactly_as_appended,
     newest_is_newest_first_and_bounded,
@@ -203,6 +204,7 @@ audit_contract_suite!(memory =>
 
 audit_contract_suite!(sqlite =>
     an_empty_log_verifies_with_no_head,
+    check_writable_follows_the_store_and_changes_nothing,
     appends_are_numbered_from_one_and_the_chain_verifies,
     records_read_back_exactly_as_appended,
     newest_is_newest_first_and_bounded,
@@ -387,6 +389,38 @@ async fn a_failed_append_stores_nothing_and_leaves_no_gap(fixture: &Fixture) {
     assert_eq!(report.head, Some(after.chain_hash));
 }
 
+async fn check_writable_follows_the_store_and_changes_nothing(fixture: &Fixture) {
+    let log = fixture.log.as_ref();
+    // Writable while empty, and probes on an empty log leave it empty.
+    log.check_writable().await.unwrap();
+    assert_eq!(verify_all(log).await.events_scanned, 0);
+    let before = append_events(log, 1..=2).await;
+    for _ in 0..3 {
+        log.check_writable().await.unwrap();
+    }
+    (fixture.refuse_writes)(true);
+    let error = log.check_writable().await.unwrap_err();
+    assert!(matches!(error, AuditError::WriteFailed { .. }), "{error:?}");
+    assert_eq!(error.code(), ErrorCode::AuditWriteFailed);
+    (fixture.refuse_writes)(false);
+    log.check_writable().await.unwrap();
+
+    // No probe took a sequence or moved the head.
+    let report = verify_all(log).await;
+    assert_eq!(report.events_scanned, 2);
+    assert_eq!(report.head.as_deref(), Some(before[1].chain_hash.as_str()));
+    let after = log.append(event(3)).await.unwrap();
+    assert_eq!(after.sequence, 3);
+    let report = verify_all(log).await;
+    assert!(report.chain_valid, "{report:?}");
+    assert_eq!(report.head, Some(after.chain_hash));
+    assert_eq!(
+        scan_sequences(log, 1, u64::MAX).await,
+        vec![1, 2, 3],
+        "the probes stored no row"
+    );
+}
+
 async fn expectations_from_an_export_are_checked(fixture: &Fixture) {
     let receipts = append_events(fixture.log.as_ref(), 1..=4).await;
     let head = chain::parse_hash(&receipts[3].chain_hash).unwrap();
@@ -539,6 +573,41 @@ async fn sqlite_read_only_opens_refuse_appends_and_missing_files() {
     assert!(matches!(error, AuditError::Missing { .. }), "{error:?}");
     assert_eq!(error.code(), ErrorCode::AuditLogMissing);
     assert!(!missing.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_read_only_open_is_not_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = audit_path(&dir);
+    let writer = SqliteAuditLog::open(&path, key()).unwrap();
+    append_events(&writer, 1..=2).await;
+    let reader = SqliteAuditLog::open_read_only(&path, key()).unwrap();
+    let error = reader.check_writable().await.unwrap_err();
+    assert!(matches!(error, AuditError::WriteFailed { .. }), "{error:?}");
+    writer.check_writable().await.unwrap();
+    assert_eq!(writer.append(event(3)).await.unwrap().sequence, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_write_lock_held_elsewhere_fails_the_check_after_the_busy_timeout() {
+    // Another process holding SQLite's write lock (a stuck CLI command) blocks appends; the
+    // check must see it too, not answer from a flag set at open.
+    let dir = tempfile::tempdir().unwrap();
+    let path = audit_path(&dir);
+    let log = SqliteAuditLog::open(&path, key()).unwrap();
+    let receipts = append_events(&log, 1..=2).await;
+    let mut other = Connection::open(&path).unwrap();
+    let held = other
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    let error = log.check_writable().await.unwrap_err();
+    assert!(matches!(error, AuditError::WriteFailed { .. }), "{error:?}");
+    held.rollback().unwrap();
+    log.check_writable().await.unwrap();
+    let report = verify_all(&log).await;
+    assert!(report.chain_valid, "{report:?}");
+    assert_eq!(report.head, Some(receipts[1].chain_hash.clone()));
+    assert_eq!(log.append(event(3)).await.unwrap().sequence, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -191,6 +191,9 @@ impl AuditLog for StepAudit {
         }
         self.inner.append(event).await
     }
+    async fn check_writable(&self) -> Result<(), AuditError> {
+        self.inner.check_writable().await
+    }
     async fn newest(&self, limit: usize) -> Result<Vec<AuditRecord>, AuditError> {
         self.inner.newest(limit).await
     }
@@ -1078,7 +1081,8 @@ async fn outcomes_stored_by_an_earlier_release_are_migrated_and_still_replay() {
     drop(first);
     {
         // Turn the database back into what the previous release left: version 1 outcomes (the
-        // serialized view, and the bare error document), and migration V3 not yet applied.
+        // serialized view, and the bare error document), and migrations V3 and later not yet
+        // applied (V4's live tables are dropped with their history row).
         let connection = rusqlite::Connection::open(&path).unwrap();
         let legacy_view = serde_json::to_string(&placed).unwrap();
         connection
@@ -1100,10 +1104,13 @@ async fn outcomes_stored_by_an_earlier_release_are_migrated_and_still_replay() {
                 ],
             )
             .unwrap();
-        let removed = connection
-            .execute("DELETE FROM refinery_schema_history WHERE version = 3", [])
+        connection
+            .execute_batch("DROP TABLE live_risk_entries; DROP TABLE kill_switch;")
             .unwrap();
-        assert_eq!(removed, 1);
+        let removed = connection
+            .execute("DELETE FROM refinery_schema_history WHERE version >= 3", [])
+            .unwrap();
+        assert_eq!(removed, 2);
     }
     let restarted = harness(Options {
         store: sqlite_store(&path),

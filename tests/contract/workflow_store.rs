@@ -1,6 +1,6 @@
 //! The `WorkflowStore` contract: one set of expectations for every adapter (SQLite and
 //! in-memory), then the SQLite store's own guarantees (restarts, file modes, edited rows,
-//! path-free errors, atomicity across connections).
+//! path-free errors, atomicity across connections, live state across a reopen).
 //!
 //! Each shared expectation is an async function over a [`Fixture`]; `workflow_contract_suite!`
 //! turns the list into one multi-threaded test per expectation for an adapter.
@@ -13,6 +13,7 @@ use ibkr_agent_gateway::adapters::outbound::memory_workflow::MemoryWorkflowStore
 use ibkr_agent_gateway::adapters::outbound::sqlite_workflow::SqliteWorkflowStore;
 use ibkr_agent_gateway::domain::approval::{Approval, ApprovalStatus, ApproverKind};
 use ibkr_agent_gateway::domain::audit::chain::ChainKey;
+use ibkr_agent_gateway::domain::audit::principal::PrincipalKind;
 use ibkr_agent_gateway::domain::audit::{Actor, Surface};
 use ibkr_agent_gateway::domain::idempotency::{
     Fingerprint, IdempotencyRecord, IdempotencyState, WriteOperation,
@@ -20,6 +21,7 @@ use ibkr_agent_gateway::domain::idempotency::{
 use ibkr_agent_gateway::domain::ids::{
     AccountId, ApprovalId, BrokerOrderId, ContractId, IdempotencyKey, PreviewId,
 };
+use ibkr_agent_gateway::domain::kill_switch::{KillSwitch, KillSwitchReason, SwitchActor};
 use ibkr_agent_gateway::domain::money::{Currency, Money, Price, Quantity};
 use ibkr_agent_gateway::domain::order::{OrderSide, OrderType, TimeInForce};
 use ibkr_agent_gateway::domain::order_intent::{
@@ -28,7 +30,8 @@ use ibkr_agent_gateway::domain::order_intent::{
 use ibkr_agent_gateway::domain::preview::{Preview, PreviewKind, WhatIf};
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::ports::workflow_store::{
-    BeginOutcome, InsertApproval, RecordKey, StoreError, WorkflowStore,
+    BeginOutcome, InsertApproval, RecordKey, RiskCeiling, RiskEntry, RiskLimit, RiskTotals,
+    StoreError, WorkflowStore,
 };
 use rust_decimal::Decimal;
 use tempfile::TempDir;
@@ -96,6 +99,15 @@ workflow_contract_suite!(memory =>
     a_preview_has_one_usable_or_used_approval,
     a_write_under_review_blocks_a_new_approval_past_expiry,
     completed_lists_an_operations_completed_records_newest_first,
+    a_fresh_store_is_halted_and_stores_nothing,
+    begin_live_checks_the_record_and_approval_before_the_switch,
+    an_allowed_switch_starts_and_counts_the_entry,
+    the_kill_switch_round_trips_its_actor_and_reason,
+    each_risk_limit_refuses_alone_and_stores_nothing,
+    window_and_session_starts_are_counted_apart,
+    release_removes_the_entry_and_finishing_keeps_it,
+    concurrent_live_begins_stop_at_the_ceiling,
+    halting_after_allowing_refuses_new_live_begins,
 );
 
 workflow_contract_suite!(sqlite =>
@@ -120,6 +132,15 @@ workflow_contract_suite!(sqlite =>
     a_preview_has_one_usable_or_used_approval,
     a_write_under_review_blocks_a_new_approval_past_expiry,
     completed_lists_an_operations_completed_records_newest_first,
+    a_fresh_store_is_halted_and_stores_nothing,
+    begin_live_checks_the_record_and_approval_before_the_switch,
+    an_allowed_switch_starts_and_counts_the_entry,
+    the_kill_switch_round_trips_its_actor_and_reason,
+    each_risk_limit_refuses_alone_and_stores_nothing,
+    window_and_session_starts_are_counted_apart,
+    release_removes_the_entry_and_finishing_keeps_it,
+    concurrent_live_begins_stop_at_the_ceiling,
+    halting_after_allowing_refuses_new_live_begins,
 );
 
 // -------------------------------------------------------------------------------------------
@@ -993,6 +1014,420 @@ async fn completed_lists_an_operations_completed_records_newest_first(fixture: &
     );
 }
 
+// -------------------------------------------------------------------------------------------
+// Live state: the kill switch and the risk counters
+// -------------------------------------------------------------------------------------------
+
+/// A live submit under `key`, started at `t0 + offset` seconds, naming no approval.
+fn live_record(key: &str, offset: i64) -> IdempotencyRecord {
+    IdempotencyRecord {
+        operation: WriteOperation::LiveSubmit,
+        fingerprint: Fingerprint::of(&["live_submit", key]),
+        started_at: t0() + Duration::seconds(offset),
+        ..record(key, None)
+    }
+}
+
+fn entry(orders: u64, notional: &str) -> RiskEntry {
+    RiskEntry {
+        orders,
+        notional: Decimal::from_str_exact(notional).unwrap(),
+    }
+}
+
+/// A ceiling no test entry reaches: the window and the session both start an hour before `t0`.
+fn roomy() -> RiskCeiling {
+    RiskCeiling {
+        window_start: t0() - Duration::hours(1),
+        session_start: t0() - Duration::hours(1),
+        max_window_orders: 1_000,
+        max_session_orders: 1_000,
+        max_session_notional: Decimal::from(1_000_000),
+    }
+}
+
+fn operator_switch(allow: bool, offset: i64, reason: &str) -> KillSwitch {
+    let by = SwitchActor {
+        actor: Actor::LocalOperator,
+        kind: PrincipalKind::Operator,
+    };
+    let (at, reason) = (
+        t0() + Duration::seconds(offset),
+        KillSwitchReason::parse(reason).unwrap(),
+    );
+    if allow {
+        KillSwitch::WritesAllowed { by, at, reason }
+    } else {
+        KillSwitch::Halted { by, at, reason }
+    }
+}
+
+/// The totals since an hour before `t0` (window and session alike).
+async fn totals_since_an_hour_before(store: &dyn WorkflowStore) -> RiskTotals {
+    let start = t0() - Duration::hours(1);
+    store.risk_totals(start, start).await.unwrap()
+}
+
+fn totals(orders: u64, notional: &str) -> RiskTotals {
+    RiskTotals {
+        window_orders: orders,
+        session_orders: orders,
+        session_notional: Decimal::from_str_exact(notional).unwrap(),
+    }
+}
+
+async fn a_fresh_store_is_halted_and_stores_nothing(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    assert_eq!(store.kill_switch().await, Ok(None));
+    let first = live_record("live-1", 0);
+    assert_eq!(
+        store.begin_live(&first, &entry(1, "100"), &roomy()).await,
+        Ok(BeginOutcome::Halted)
+    );
+    assert_eq!(store.idempotency(&key_of(&first)).await, Ok(None));
+    assert!(store.pending().await.unwrap().is_empty());
+    assert_eq!(totals_since_an_hour_before(store).await, totals(0, "0"));
+}
+
+async fn begin_live_checks_the_record_and_approval_before_the_switch(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    // Halted (nothing stored), yet a taken key still answers with its record ...
+    let taken = live_record("live-taken", 0);
+    assert_eq!(store.begin(&taken).await, Ok(BeginOutcome::Started));
+    assert_eq!(
+        store.begin_live(&taken, &entry(1, "1"), &roomy()).await,
+        Ok(BeginOutcome::Existing(taken.clone()))
+    );
+    // ... and a missing approval is reported as such.
+    let unapproved = IdempotencyRecord {
+        approval_id: Some(approval_id("apr_missing")),
+        ..live_record("live-unapproved", 0)
+    };
+    assert_eq!(
+        store
+            .begin_live(&unapproved, &entry(1, "1"), &roomy())
+            .await,
+        Ok(BeginOutcome::ApprovalUnavailable)
+    );
+    // A usable approval passes on to the switch.
+    store_approval(fixture, "apr_1").await;
+    let approved = IdempotencyRecord {
+        approval_id: Some(approval_id("apr_1")),
+        ..live_record("live-approved", 0)
+    };
+    assert_eq!(
+        store.begin_live(&approved, &entry(1, "1"), &roomy()).await,
+        Ok(BeginOutcome::Halted)
+    );
+    assert_eq!(totals_since_an_hour_before(store).await, totals(0, "0"));
+}
+
+async fn an_allowed_switch_starts_and_counts_the_entry(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    store
+        .set_kill_switch(&operator_switch(true, 0, "drill done"))
+        .await
+        .unwrap();
+    let first = live_record("live-1", 0);
+    assert_eq!(
+        store
+            .begin_live(&first, &entry(3, "1234.5678"), &roomy())
+            .await,
+        Ok(BeginOutcome::Started)
+    );
+    assert_eq!(
+        store.idempotency(&key_of(&first)).await,
+        Ok(Some(first.clone()))
+    );
+    assert_eq!(
+        totals_since_an_hour_before(store).await,
+        totals(3, "1234.5678")
+    );
+    // A retry under the same key sees the record and counts nothing more.
+    assert_eq!(
+        store
+            .begin_live(&first, &entry(3, "1234.5678"), &roomy())
+            .await,
+        Ok(BeginOutcome::Existing(first.clone()))
+    );
+    let second = live_record("live-2", 1);
+    assert_eq!(
+        store
+            .begin_live(&second, &entry(1, "0.0022"), &roomy())
+            .await,
+        Ok(BeginOutcome::Started)
+    );
+    // Exact decimal sums: no float rounding.
+    assert_eq!(
+        totals_since_an_hour_before(store).await,
+        totals(4, "1234.5700")
+    );
+}
+
+async fn the_kill_switch_round_trips_its_actor_and_reason(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    let allowed = operator_switch(true, 0, "checked the limits");
+    store.set_kill_switch(&allowed).await.unwrap();
+    assert_eq!(store.kill_switch().await, Ok(Some(allowed)));
+    let halted_by_agent = KillSwitch::Halted {
+        by: SwitchActor {
+            actor: Actor::RemoteSubject {
+                subject_hash: "ab".repeat(16),
+            },
+            kind: PrincipalKind::Agent,
+        },
+        at: t0() + Duration::nanoseconds(1_500),
+        reason: KillSwitchReason::parse("the agent saw a fill it did not expect").unwrap(),
+    };
+    store.set_kill_switch(&halted_by_agent).await.unwrap();
+    assert_eq!(store.kill_switch().await, Ok(Some(halted_by_agent)));
+    let fresh = KillSwitch::fresh(t0());
+    store.set_kill_switch(&fresh).await.unwrap();
+    assert_eq!(store.kill_switch().await, Ok(Some(fresh)));
+}
+
+async fn each_risk_limit_refuses_alone_and_stores_nothing(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    store
+        .set_kill_switch(&operator_switch(true, 0, "go"))
+        .await
+        .unwrap();
+    let first = live_record("live-1", 0);
+    assert_eq!(
+        store.begin_live(&first, &entry(2, "500"), &roomy()).await,
+        Ok(BeginOutcome::Started)
+    );
+    // Each ceiling admits the next entry (1 order, 100) on every counter but one.
+    let cases = [
+        (
+            RiskCeiling {
+                max_window_orders: 2,
+                ..roomy()
+            },
+            RiskLimit::Frequency,
+        ),
+        (
+            RiskCeiling {
+                max_session_orders: 2,
+                ..roomy()
+            },
+            RiskLimit::SessionOrders,
+        ),
+        (
+            RiskCeiling {
+                max_session_notional: Decimal::from_str_exact("599.99").unwrap(),
+                ..roomy()
+            },
+            RiskLimit::SessionNotional,
+        ),
+    ];
+    for (index, (ceiling, limit)) in cases.into_iter().enumerate() {
+        let refused = live_record(&format!("live-refused-{index}"), 1);
+        assert_eq!(
+            store.begin_live(&refused, &entry(1, "100"), &ceiling).await,
+            Ok(BeginOutcome::RiskLimitReached(limit)),
+            "{limit:?}"
+        );
+        assert_eq!(store.idempotency(&key_of(&refused)).await, Ok(None));
+    }
+    assert_eq!(totals_since_an_hour_before(store).await, totals(2, "500"));
+    assert_eq!(store.pending().await.unwrap(), vec![first]);
+    // Every limit includes the new entry: reaching it exactly is allowed.
+    let exact = RiskCeiling {
+        max_window_orders: 3,
+        max_session_orders: 3,
+        max_session_notional: Decimal::from(600),
+        ..roomy()
+    };
+    assert_eq!(
+        store
+            .begin_live(&live_record("live-exact", 2), &entry(1, "100"), &exact)
+            .await,
+        Ok(BeginOutcome::Started)
+    );
+    assert_eq!(totals_since_an_hour_before(store).await, totals(3, "600"));
+}
+
+async fn window_and_session_starts_are_counted_apart(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    store
+        .set_kill_switch(&operator_switch(true, -10_000, "go"))
+        .await
+        .unwrap();
+    // Yesterday's session, this session before the window, and the window.
+    let placed = [
+        ("live-yesterday", -7_200, entry(5, "5000")),
+        ("live-session", -1_800, entry(2, "200")),
+        ("live-window", -30, entry(1, "10.5")),
+    ];
+    for (key, offset, placed_entry) in &placed {
+        assert_eq!(
+            store
+                .begin_live(
+                    &live_record(key, *offset),
+                    placed_entry,
+                    &roomy_from(-10_000)
+                )
+                .await,
+            Ok(BeginOutcome::Started)
+        );
+    }
+    let (window_start, session_start) = (t0() - Duration::seconds(60), t0() - Duration::hours(1));
+    assert_eq!(
+        store.risk_totals(window_start, session_start).await,
+        Ok(RiskTotals {
+            window_orders: 1,
+            session_orders: 3,
+            session_notional: Decimal::from_str_exact("210.5").unwrap(),
+        })
+    );
+    // A start is inclusive: an entry started exactly then counts.
+    assert_eq!(
+        store
+            .risk_totals(
+                t0() - Duration::seconds(1_800),
+                t0() - Duration::seconds(7_200)
+            )
+            .await,
+        Ok(RiskTotals {
+            window_orders: 3,
+            session_orders: 8,
+            session_notional: Decimal::from_str_exact("5210.5").unwrap(),
+        })
+    );
+    // The ceiling counts the same way: the window holds one order, the session three.
+    let ceiling = RiskCeiling {
+        window_start,
+        session_start,
+        max_window_orders: 2,
+        max_session_orders: 4,
+        max_session_notional: Decimal::from(1_000),
+    };
+    assert_eq!(
+        store
+            .begin_live(&live_record("live-next", 0), &entry(1, "1"), &ceiling)
+            .await,
+        Ok(BeginOutcome::Started)
+    );
+    assert_eq!(
+        store
+            .begin_live(&live_record("live-over", 1), &entry(1, "1"), &ceiling)
+            .await,
+        Ok(BeginOutcome::RiskLimitReached(RiskLimit::Frequency))
+    );
+}
+
+/// [`roomy`] with both starts `offset` seconds from `t0`.
+fn roomy_from(offset: i64) -> RiskCeiling {
+    RiskCeiling {
+        window_start: t0() + Duration::seconds(offset),
+        session_start: t0() + Duration::seconds(offset),
+        ..roomy()
+    }
+}
+
+async fn release_removes_the_entry_and_finishing_keeps_it(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    store
+        .set_kill_switch(&operator_switch(true, 0, "go"))
+        .await
+        .unwrap();
+    let records: Vec<IdempotencyRecord> = (0..4)
+        .map(|index| live_record(&format!("live-{index}"), index))
+        .collect();
+    for record in &records {
+        assert_eq!(
+            store.begin_live(record, &entry(1, "10"), &roomy()).await,
+            Ok(BeginOutcome::Started)
+        );
+    }
+    assert_eq!(totals_since_an_hour_before(store).await, totals(4, "40"));
+    let at = t0() + Duration::seconds(30);
+    store
+        .release(&key_of(&records[0]), records[0].started_at)
+        .await
+        .unwrap();
+    assert_eq!(totals_since_an_hour_before(store).await, totals(3, "30"));
+    store.fail(&key_of(&records[1]), "{}", at).await.unwrap();
+    store
+        .complete(&key_of(&records[2]), "{}", at)
+        .await
+        .unwrap();
+    store
+        .mark_needs_review(&key_of(&records[3]), at)
+        .await
+        .unwrap();
+    assert_eq!(totals_since_an_hour_before(store).await, totals(3, "30"));
+    // The released key is free again and counts once more when begun again.
+    assert_eq!(
+        store
+            .begin_live(&records[0], &entry(1, "10"), &roomy())
+            .await,
+        Ok(BeginOutcome::Started)
+    );
+    assert_eq!(totals_since_an_hour_before(store).await, totals(4, "40"));
+}
+
+async fn concurrent_live_begins_stop_at_the_ceiling(fixture: &Fixture) {
+    fixture
+        .store
+        .set_kill_switch(&operator_switch(true, 0, "go"))
+        .await
+        .unwrap();
+    let ceiling = RiskCeiling {
+        max_window_orders: 5,
+        ..roomy()
+    };
+    let mut tasks = JoinSet::new();
+    for index in 0..16 {
+        let store = Arc::clone(&fixture.store);
+        let record = live_record(&format!("live-race-{index}"), 0);
+        tasks.spawn(async move { store.begin_live(&record, &entry(1, "1"), &ceiling).await });
+    }
+    let (mut started, mut refused) = (0, 0);
+    while let Some(outcome) = tasks.join_next().await {
+        match outcome.unwrap().unwrap() {
+            BeginOutcome::Started => started += 1,
+            BeginOutcome::RiskLimitReached(RiskLimit::Frequency) => refused += 1,
+            other => panic!("a racing live begin answered {other:?}"),
+        }
+    }
+    assert_eq!((started, refused), (5, 11));
+    assert_eq!(fixture.store.pending().await.unwrap().len(), 5);
+    assert_eq!(
+        totals_since_an_hour_before(fixture.store.as_ref()).await,
+        totals(5, "5")
+    );
+}
+
+async fn halting_after_allowing_refuses_new_live_begins(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    store
+        .set_kill_switch(&operator_switch(true, 0, "go"))
+        .await
+        .unwrap();
+    let first = live_record("live-1", 0);
+    assert_eq!(
+        store.begin_live(&first, &entry(1, "1"), &roomy()).await,
+        Ok(BeginOutcome::Started)
+    );
+    let halted = operator_switch(false, 5, "end of the drill");
+    store.set_kill_switch(&halted).await.unwrap();
+    assert_eq!(store.kill_switch().await, Ok(Some(halted)));
+    let second = live_record("live-2", 10);
+    assert_eq!(
+        store.begin_live(&second, &entry(1, "1"), &roomy()).await,
+        Ok(BeginOutcome::Halted)
+    );
+    assert_eq!(store.idempotency(&key_of(&second)).await, Ok(None));
+    assert_eq!(totals_since_an_hour_before(store).await, totals(1, "1"));
+    // A plain begin (a paper write) does not consult the switch.
+    assert_eq!(
+        store.begin(&record("paper-1", None)).await,
+        Ok(BeginOutcome::Started)
+    );
+}
+
 /// Stores an `approved` approval `id`, made at `t0`.
 async fn store_approval(fixture: &Fixture, id: &str) {
     fixture
@@ -1248,4 +1683,147 @@ async fn sqlite_a_trigger_refuses_a_second_approval_inserted_behind_the_store() 
         )
         .unwrap_err();
     assert!(error.to_string().contains("usable or was used"), "{error}");
+}
+
+#[tokio::test]
+async fn sqlite_live_state_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_path(&dir);
+    let allowed = operator_switch(true, 0, "go");
+    let done = live_record("live-done", 0);
+    {
+        let store = SqliteWorkflowStore::open(&path).unwrap();
+        store.set_kill_switch(&allowed).await.unwrap();
+        for (record, placed) in [
+            (&done, entry(2, "250.25")),
+            (&live_record("live-open", 1), entry(1, "0.75")),
+        ] {
+            assert_eq!(
+                store.begin_live(record, &placed, &roomy()).await,
+                Ok(BeginOutcome::Started)
+            );
+        }
+        store.complete(&key_of(&done), "{}", t0()).await.unwrap();
+    }
+    let store = SqliteWorkflowStore::open(&path).unwrap();
+    assert_eq!(store.kill_switch().await, Ok(Some(allowed)));
+    assert_eq!(
+        totals_since_an_hour_before(&store).await,
+        totals(3, "251.00")
+    );
+    // The reopened counters still bind the ceiling.
+    let full = RiskCeiling {
+        max_session_orders: 3,
+        ..roomy()
+    };
+    assert_eq!(
+        store
+            .begin_live(&live_record("live-next", 2), &entry(1, "1"), &full)
+            .await,
+        Ok(BeginOutcome::RiskLimitReached(RiskLimit::SessionOrders))
+    );
+    // A halt survives a reopen too.
+    let halted = operator_switch(false, 3, "stop");
+    store.set_kill_switch(&halted).await.unwrap();
+    drop(store);
+    let store = SqliteWorkflowStore::open(&path).unwrap();
+    assert_eq!(store.kill_switch().await, Ok(Some(halted)));
+}
+
+#[tokio::test]
+async fn sqlite_malformed_live_rows_are_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_path(&dir);
+    let store = SqliteWorkflowStore::open(&path).unwrap();
+    store
+        .set_kill_switch(&operator_switch(true, 0, "go"))
+        .await
+        .unwrap();
+    store
+        .begin_live(&live_record("live-1", 0), &entry(1, "10"), &roomy())
+        .await
+        .unwrap();
+
+    for (sql, column) in [
+        (
+            "UPDATE kill_switch SET principal_kind = 'robot'",
+            "principal kind",
+        ),
+        ("UPDATE kill_switch SET actor = 'somebody'", "actor"),
+        ("UPDATE kill_switch SET at = 'yesterday'", "time"),
+        ("UPDATE kill_switch SET reason = ''", "reason"),
+    ] {
+        store
+            .set_kill_switch(&operator_switch(true, 0, "go"))
+            .await
+            .unwrap();
+        edit(&path, sql);
+        let error = store.kill_switch().await.unwrap_err();
+        assert!(
+            matches!(&error, StoreError::Corrupt { detail } if detail.contains(column)),
+            "{sql}: {error:?}"
+        );
+        // A switch that does not parse never lets a live write start.
+        let next = live_record("live-next", 1);
+        assert!(matches!(
+            store.begin_live(&next, &entry(1, "1"), &roomy()).await,
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert_eq!(store.idempotency(&key_of(&next)).await, Ok(None));
+    }
+    // A state outside the two is refused by the table itself.
+    assert!(
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE kill_switch SET state = 'open'", [])
+            .is_err()
+    );
+
+    edit(&path, "UPDATE live_risk_entries SET notional = '1e3'");
+    let start = t0() - Duration::hours(1);
+    assert!(matches!(
+        store.risk_totals(start, start).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    let error = store.risk_totals(start, start).await.unwrap_err();
+    for text in [error.to_string(), format!("{error:?}")] {
+        assert!(!text.contains(ACCOUNT), "{text}");
+        assert!(!text.contains("1e3"), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_the_live_ceiling_holds_across_connections() {
+    // Two stores on one file stand in for two processes placing live orders at once.
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_path(&dir);
+    let stores: [Arc<dyn WorkflowStore>; 2] = [
+        Arc::new(SqliteWorkflowStore::open(&path).unwrap()),
+        Arc::new(SqliteWorkflowStore::open(&path).unwrap()),
+    ];
+    stores[0]
+        .set_kill_switch(&operator_switch(true, 0, "go"))
+        .await
+        .unwrap();
+    let ceiling = RiskCeiling {
+        max_window_orders: 5,
+        ..roomy()
+    };
+    let mut tasks = JoinSet::new();
+    for index in 0..16 {
+        let store = Arc::clone(&stores[index % 2]);
+        let record = live_record(&format!("live-race-{index}"), 0);
+        tasks.spawn(async move { store.begin_live(&record, &entry(1, "1"), &ceiling).await });
+    }
+    let mut started = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        if outcome.unwrap().unwrap() == BeginOutcome::Started {
+            started += 1;
+        }
+    }
+    assert_eq!(started, 5);
+    assert_eq!(
+        totals_since_an_hour_before(stores[1].as_ref()).await,
+        totals(5, "5")
+    );
 }

@@ -43,8 +43,8 @@ impl MemoryAuditLog {
         }
     }
 
-    /// Makes every later append fail with [`AuditError::WriteFailed`] (or succeed again), to
-    /// test that callers fail closed.
+    /// Makes every later append and writability check fail with [`AuditError::WriteFailed`]
+    /// (or succeed again), to test that callers fail closed.
     pub fn set_failing(&self, failing: bool) {
         self.lock().failing = failing;
     }
@@ -91,6 +91,16 @@ impl AuditLog for MemoryAuditLog {
             sequence,
             chain_hash,
         })
+    }
+
+    async fn check_writable(&self) -> Result<(), AuditError> {
+        // The flag is the only way an in-memory append fails, so reading it now is the check.
+        if self.lock().failing {
+            return Err(AuditError::WriteFailed {
+                detail: "the in-memory audit log is set to fail".to_owned(),
+            });
+        }
+        Ok(())
     }
 
     async fn newest(&self, limit: usize) -> Result<Vec<AuditRecord>, AuditError> {

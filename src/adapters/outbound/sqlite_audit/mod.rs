@@ -9,6 +9,11 @@
 //! connections inside `spawn_blocking`; in WAL mode they see the last committed state and do
 //! not block appends. A large log is verified in slices on a few threads (see `verify.rs`).
 //!
+//! Writability: `check_writable` asks the writer thread to do what an append does on its own
+//! connection (`BEGIN IMMEDIATE`, an insert after the tail) and roll back instead of
+//! committing, so a read-only database, a lock held by another process past the busy timeout,
+//! a refused insert or a stopped writer fails it, and nothing is stored.
+//!
 //! Durability: the database runs in WAL mode. An event with
 //! [`Durability::Durable`](crate::domain::audit::Durability::Durable) is committed
 //! with `PRAGMA synchronous=FULL`, so the WAL is fsynced before `append` returns and the event
@@ -138,6 +143,15 @@ impl AuditLog for SqliteAuditLog {
     async fn append(&self, event: AuditEvent) -> Result<AppendReceipt, AuditError> {
         match &self.writer {
             Some(writer) => writer.append(event).await,
+            None => Err(AuditError::WriteFailed {
+                detail: "the audit log was opened read-only".to_owned(),
+            }),
+        }
+    }
+
+    async fn check_writable(&self) -> Result<(), AuditError> {
+        match &self.writer {
+            Some(writer) => writer.check_writable().await,
             None => Err(AuditError::WriteFailed {
                 detail: "the audit log was opened read-only".to_owned(),
             }),

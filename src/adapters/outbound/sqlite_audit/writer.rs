@@ -31,6 +31,10 @@ pub(super) enum Command {
         event: Box<AuditEvent>,
         reply: oneshot::Sender<Result<AppendReceipt, AuditError>>,
     },
+    /// Take and release the write lock, storing nothing, and answer whether that worked.
+    CheckWritable {
+        reply: oneshot::Sender<Result<(), AuditError>>,
+    },
 }
 
 /// The adapter's handle on its writer thread. Dropping it closes the channel, lets the thread
@@ -88,6 +92,17 @@ impl WriterHandle {
             .map_err(|_| stopped())?;
         // If this future is dropped here, the append may still commit: the caller saw no `Ok`,
         // so it does not act, and the log holds one more event than was acted upon.
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Checks on the writer thread that its connection can take the write lock now.
+    pub(super) async fn check_writable(&self) -> Result<(), AuditError> {
+        let stopped = || write_failed("the audit writer has stopped");
+        let commands = self.commands.as_ref().ok_or_else(stopped)?;
+        let (reply, answer) = oneshot::channel();
+        commands
+            .send(Command::CheckWritable { reply })
+            .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 }
@@ -173,6 +188,9 @@ impl Writer {
                     // The caller may have stopped waiting; the outcome is in the log either way.
                     let _ = reply.send(result);
                 }
+                Command::CheckWritable { reply } => {
+                    let _ = reply.send(self.check_writable());
+                }
             }
         }
     }
@@ -187,6 +205,43 @@ impl Writer {
             sequence: head.sequence,
             chain_hash: chain::to_hex(&head.hash),
         })
+    }
+
+    /// Does what an append does, up to the commit, and rolls back: takes SQLite's write lock
+    /// (`BEGIN IMMEDIATE`) and inserts a placeholder row after the stored tail, so a read-only
+    /// connection, a lock another connection holds past the busy timeout, or an insert the
+    /// database refuses fails the check. Nothing is committed, so no row, sequence or head
+    /// changes. A full disk shows only at a commit's write and sync, which this does not do.
+    fn check_writable(&mut self) -> Result<(), AuditError> {
+        let fail = |error: &rusqlite::Error| {
+            write_failed(&format!(
+                "the audit log cannot take an append now ({})",
+                sqlite_reason(error)
+            ))
+        };
+        if self
+            .connection
+            .is_readonly(rusqlite::MAIN_DB)
+            .map_err(|error| fail(&error))?
+        {
+            return Err(write_failed("the audit database is read-only"));
+        }
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| fail(&error))?;
+        transaction
+            .execute(
+                "INSERT INTO audit_events (sequence, event_id, occurred_at, actor, surface, \
+                 operation, scope, decision, status, error_code, account_id_hash, input_hash, \
+                 output_hash, redactions, metadata, chain_hash) \
+                 VALUES ((SELECT coalesce(max(sequence), 0) + 1 FROM audit_events), \
+                 'writability-probe', '', '', '', '', NULL, '', '', NULL, NULL, '', NULL, '', \
+                 '', '')",
+                [],
+            )
+            .map_err(|error| fail(&error))?;
+        transaction.rollback().map_err(|error| fail(&error))
     }
 
     /// `FULL` syncs the WAL on every commit; `NORMAL` only at checkpoints.
@@ -328,6 +383,29 @@ fn write_failed(detail: &str) -> AuditError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_stopped_writer_is_not_writable() {
+        let stopped = WriterHandle {
+            commands: None,
+            thread: None,
+        };
+        assert!(matches!(
+            stopped.check_writable().await,
+            Err(AuditError::WriteFailed { .. })
+        ));
+        // A writer thread that has gone away: its channel is closed.
+        let (commands, receiver) = mpsc::channel();
+        drop(receiver);
+        let orphaned = WriterHandle {
+            commands: Some(commands),
+            thread: None,
+        };
+        assert!(matches!(
+            orphaned.check_writable().await,
+            Err(AuditError::WriteFailed { .. })
+        ));
+    }
 
     #[test]
     fn only_a_longer_tail_moves_the_link_point() {

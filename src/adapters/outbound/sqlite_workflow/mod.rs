@@ -1,9 +1,13 @@
 //! `SqliteWorkflowStore`: previews, approvals and idempotency records in a SQLite file.
 //!
+//! Live state (`live.rs`): each live write's risk entry is stored beside its record and
+//! counted through an indexed range query on its start; the kill switch is one row. A store
+//! that never stored a kill switch reports none and refuses every live begin as halted.
+//!
 //! Threads: one connection behind a std mutex, used only inside `spawn_blocking`, so SQLite
 //! never runs on an async worker and calls from this process are serialized. Every change that
 //! checks before it writes (`begin`, `complete`, `fail`, `release`, `mark_needs_review`,
-//! `close_approval`, `insert_approval`) runs in a `BEGIN IMMEDIATE` transaction, so it is also
+//! `close_approval`, `insert_approval`, `begin_live`) runs in a `BEGIN IMMEDIATE` transaction, so it is also
 //! atomic against another process using the same file (a CLI command beside a running server);
 //! the busy timeout lets the second writer wait for the first instead of failing.
 //!
@@ -16,6 +20,7 @@
 //! text.
 
 mod approvals;
+mod live;
 mod previews;
 mod records;
 mod schema;
@@ -162,7 +167,40 @@ impl WorkflowStore for SqliteWorkflowStore {
 
     async fn begin(&self, record: &IdempotencyRecord) -> Result<BeginOutcome, StoreError> {
         let record = record.clone();
-        self.run(move |connection| records::begin(connection, &record))
+        self.run(move |connection| records::begin(connection, &record, None))
+            .await
+    }
+
+    async fn begin_live(
+        &self,
+        record: &IdempotencyRecord,
+        entry: &RiskEntry,
+        ceiling: &RiskCeiling,
+    ) -> Result<BeginOutcome, StoreError> {
+        let (record, entry, ceiling) = (record.clone(), *entry, *ceiling);
+        self.run(move |connection| records::begin(connection, &record, Some((&entry, &ceiling))))
+            .await
+    }
+
+    async fn risk_totals(
+        &self,
+        window_start: DateTime<Utc>,
+        session_start: DateTime<Utc>,
+    ) -> Result<RiskTotals, StoreError> {
+        self.run(move |connection| {
+            live::totals(connection, window_start, session_start)?
+                .ok_or_else(|| corrupt("the live risk totals overflow".to_owned()))
+        })
+        .await
+    }
+
+    async fn kill_switch(&self) -> Result<Option<KillSwitch>, StoreError> {
+        self.run(|connection| live::kill_switch(connection)).await
+    }
+
+    async fn set_kill_switch(&self, switch: &KillSwitch) -> Result<(), StoreError> {
+        let switch = switch.clone();
+        self.run(move |connection| live::set_kill_switch(connection, &switch))
             .await
     }
 
@@ -216,38 +254,6 @@ impl WorkflowStore for SqliteWorkflowStore {
 
     async fn pending(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
         self.run(|connection| records::pending(connection)).await
-    }
-
-    // PLACEHOLDER (issue 13, being replaced on branch fix/live-store): fails closed.
-    async fn begin_live(
-        &self,
-        _record: &IdempotencyRecord,
-        _entry: &RiskEntry,
-        _ceiling: &RiskCeiling,
-    ) -> Result<BeginOutcome, StoreError> {
-        Err(not_yet())
-    }
-
-    async fn risk_totals(
-        &self,
-        _window_start: DateTime<Utc>,
-        _session_start: DateTime<Utc>,
-    ) -> Result<RiskTotals, StoreError> {
-        Err(not_yet())
-    }
-
-    async fn kill_switch(&self) -> Result<Option<KillSwitch>, StoreError> {
-        Err(not_yet())
-    }
-
-    async fn set_kill_switch(&self, _state: &KillSwitch) -> Result<(), StoreError> {
-        Err(not_yet())
-    }
-}
-
-fn not_yet() -> StoreError {
-    StoreError::Unavailable {
-        detail: "live workflow state is not stored yet".to_owned(),
     }
 }
 

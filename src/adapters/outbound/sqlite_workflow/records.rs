@@ -8,12 +8,14 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 
-use super::{approvals, corrupt, timestamps, unavailable};
+use super::{approvals, corrupt, live, timestamps, unavailable};
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyRecord, IdempotencyState, WriteOperation,
 };
 use crate::domain::ids::{AccountId, ApprovalId, IdempotencyKey};
-use crate::ports::workflow_store::{BeginOutcome, RecordKey, StoreError};
+use crate::ports::workflow_store::{
+    BeginOutcome, RecordKey, RiskCeiling, RiskEntry, RiskLimit, StoreError,
+};
 
 /// The columns every query reads, in [`RecordRow::read`]'s order.
 const COLUMNS: &str = "account_id, operation, key, fingerprint, approval_id, state, outcome, \
@@ -89,10 +91,14 @@ pub(super) fn completed(
     rows.into_iter().map(RecordRow::into_record).collect()
 }
 
-/// Stores `record` as `pending` unless its key is taken or its approval is unavailable.
+/// Stores `record` as `pending` unless its key is taken or its approval is unavailable. For a
+/// live write (`live` given), also unless the kill switch does not allow writes or the entry
+/// would pass the ceiling; the entry is then stored with the record. Checked in that order, in
+/// one transaction.
 pub(super) fn begin(
     connection: &mut Connection,
     record: &IdempotencyRecord,
+    live: Option<(&RiskEntry, &RiskCeiling)>,
 ) -> Result<BeginOutcome, StoreError> {
     let transaction = lock(connection)?;
     let key = RecordKey {
@@ -109,6 +115,22 @@ pub(super) fn begin(
             .is_some_and(|approval| approval.admits_write(record.started_at, hold));
         if !usable {
             return Ok(BeginOutcome::ApprovalUnavailable);
+        }
+    }
+    if let Some((entry, ceiling)) = live {
+        // No stored switch is halted: writes start only once an operator allowed them.
+        let allowed =
+            live::kill_switch(&transaction)?.is_some_and(|switch| switch.writes_allowed());
+        if !allowed {
+            return Ok(BeginOutcome::Halted);
+        }
+        let totals = live::totals(&transaction, ceiling.window_start, ceiling.session_start)?;
+        if let Some(limit) = live::limit_reached(totals, entry, ceiling) {
+            return Ok(BeginOutcome::RiskLimitReached(limit));
+        }
+        // Returning before the commit rolls the transaction back: nothing is stored.
+        if !live::insert_entry(&transaction, &key, record.started_at, entry)? {
+            return Ok(BeginOutcome::RiskLimitReached(RiskLimit::Frequency));
         }
     }
     let inserted = transaction.execute(
@@ -185,8 +207,9 @@ pub(super) fn fail(
     commit(transaction)
 }
 
-/// Deletes the `pending` record under `key` begun at `started_at`, in one transaction. The
-/// approval is held only through its records, so the delete also frees it.
+/// Deletes the `pending` record under `key` begun at `started_at`, and its live risk entry if
+/// any, in one transaction. The approval is held only through its records, so the delete also
+/// frees it.
 pub(super) fn release(
     connection: &mut Connection,
     key: &RecordKey,
@@ -210,6 +233,7 @@ pub(super) fn release(
             ],
         )
         .map_err(unavailable("release the idempotency record"))?;
+    live::delete_entry(&transaction, key)?;
     commit(transaction)
 }
 

@@ -1,0 +1,325 @@
+//! Live trading state: the `live_risk_entries` counters and the one-row `kill_switch` table.
+//!
+//! The counters are read with one range query on `started_at` through the covering index
+//! `live_risk_entries_started_at`; the sums are taken here, in checked integer and exact
+//! decimal arithmetic, because SQL would sum the notional text as a float.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use rust_decimal::Decimal;
+
+use super::{corrupt, timestamps, unavailable};
+use crate::domain::audit::Actor;
+use crate::domain::audit::principal::PrincipalKind;
+use crate::domain::kill_switch::{KillSwitch, KillSwitchReason, SwitchActor};
+use crate::domain::money::parse_exact_decimal;
+use crate::ports::workflow_store::{
+    RecordKey, RiskCeiling, RiskEntry, RiskLimit, RiskTotals, StoreError,
+};
+
+/// The stored `state` of [`KillSwitch::WritesAllowed`].
+const WRITES_ALLOWED: &str = "writes_allowed";
+/// The stored `state` of [`KillSwitch::Halted`].
+const HALTED: &str = "halted";
+
+/// The stored kill switch; `None` when no row was ever written.
+pub(super) fn kill_switch(connection: &Connection) -> Result<Option<KillSwitch>, StoreError> {
+    connection
+        .query_row(
+            "SELECT state, actor, principal_kind, at, reason FROM kill_switch WHERE id = 1",
+            [],
+            |row| {
+                Ok(SwitchRow {
+                    state: row.get(0)?,
+                    actor: row.get(1)?,
+                    principal_kind: row.get(2)?,
+                    at: row.get(3)?,
+                    reason: row.get(4)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(unavailable("read the kill switch"))?
+        .map(SwitchRow::into_switch)
+        .transpose()
+}
+
+/// Replaces the stored kill switch with `switch` (one statement, so one atomic commit).
+pub(super) fn set_kill_switch(
+    connection: &Connection,
+    switch: &KillSwitch,
+) -> Result<(), StoreError> {
+    let (state, by, at, reason) = match switch {
+        KillSwitch::WritesAllowed { by, at, reason } => (WRITES_ALLOWED, by, at, reason),
+        KillSwitch::Halted { by, at, reason } => (HALTED, by, at, reason),
+    };
+    connection
+        .execute(
+            "INSERT INTO kill_switch (id, state, actor, principal_kind, at, reason) \
+             VALUES (1, ?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, actor = excluded.actor, \
+             principal_kind = excluded.principal_kind, at = excluded.at, \
+             reason = excluded.reason",
+            params![
+                state,
+                by.actor.to_stored(),
+                by.kind.as_str(),
+                timestamps::to_text(*at),
+                reason.as_str(),
+            ],
+        )
+        .map(|_| ())
+        .map_err(unavailable("store the kill switch"))
+}
+
+/// What the entries started at or after the two starts add up to, read with one indexed range
+/// query from the earlier start. `Ok(None)` when a sum overflows.
+pub(super) fn totals(
+    connection: &Connection,
+    window_start: DateTime<Utc>,
+    session_start: DateTime<Utc>,
+) -> Result<Option<RiskTotals>, StoreError> {
+    let fail = unavailable("read the live risk counters");
+    // The stored text is fixed width, so comparing text compares the times.
+    let window_text = timestamps::to_text(window_start);
+    let session_text = timestamps::to_text(session_start);
+    let earliest = window_text.as_str().min(session_text.as_str());
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT started_at, orders, notional FROM live_risk_entries WHERE started_at >= ?1",
+        )
+        .map_err(&fail)?;
+    let mut rows = statement.query(params![earliest]).map_err(&fail)?;
+    let mut totals = RiskTotals {
+        window_orders: 0,
+        session_orders: 0,
+        session_notional: Decimal::ZERO,
+    };
+    let mut overflowed = false;
+    while let Some(row) = rows.next().map_err(&fail)? {
+        // Borrowed text: the session may hold thousands of rows, read on every live submit.
+        let text = |index: usize, column: &str| {
+            row.get_ref(index)
+                .map_err(&fail)?
+                .as_str()
+                .map_err(|_| corrupt(format!("a live risk entry has a malformed {column}")))
+        };
+        let started_at = text(0, "start")?;
+        let orders: i64 = row.get(1).map_err(&fail)?;
+        let orders = u64::try_from(orders)
+            .map_err(|_| corrupt("a live risk entry has a malformed order count".to_owned()))?;
+        let notional = parse_exact_decimal(text(2, "notional")?)
+            .map_err(|_| corrupt("a live risk entry has a malformed notional".to_owned()))?;
+        // Every row is still parsed after an overflow, so a malformed row is reported as such.
+        if overflowed {
+            continue;
+        }
+        let mut add = || -> Option<()> {
+            if started_at >= window_text.as_str() {
+                totals.window_orders = totals.window_orders.checked_add(orders)?;
+            }
+            if started_at >= session_text.as_str() {
+                totals.session_orders = totals.session_orders.checked_add(orders)?;
+                totals.session_notional = totals.session_notional.checked_add(notional)?;
+            }
+            Some(())
+        };
+        overflowed = add().is_none();
+    }
+    Ok((!overflowed).then_some(totals))
+}
+
+/// The first limit of `ceiling` that adding `entry` to `totals` would pass, if any. `None` for
+/// `totals` (an overflowing sum) passes the first limit; so does an overflowing addition.
+pub(super) fn limit_reached(
+    totals: Option<RiskTotals>,
+    entry: &RiskEntry,
+    ceiling: &RiskCeiling,
+) -> Option<RiskLimit> {
+    let Some(totals) = totals else {
+        return Some(RiskLimit::Frequency);
+    };
+    let over = |used: u64, max: u64| used.checked_add(entry.orders).is_none_or(|sum| sum > max);
+    if over(totals.window_orders, ceiling.max_window_orders) {
+        return Some(RiskLimit::Frequency);
+    }
+    if over(totals.session_orders, ceiling.max_session_orders) {
+        return Some(RiskLimit::SessionOrders);
+    }
+    if totals
+        .session_notional
+        .checked_add(entry.notional)
+        .is_none_or(|sum| sum > ceiling.max_session_notional)
+    {
+        return Some(RiskLimit::SessionNotional);
+    }
+    None
+}
+
+/// Stores `entry` under `key`, started at `started_at`. `Ok(false)`, storing nothing, when the
+/// order count does not fit SQLite's integer (no ceiling could admit it).
+pub(super) fn insert_entry(
+    connection: &Connection,
+    key: &RecordKey,
+    started_at: DateTime<Utc>,
+    entry: &RiskEntry,
+) -> Result<bool, StoreError> {
+    let Ok(orders) = i64::try_from(entry.orders) else {
+        return Ok(false);
+    };
+    connection
+        .execute(
+            "INSERT INTO live_risk_entries (account_id, operation, key, started_at, orders, \
+             notional) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                key.account_id.expose(),
+                key.operation.as_str(),
+                key.key.as_str(),
+                timestamps::to_text(started_at),
+                orders,
+                entry.notional.to_string(),
+            ],
+        )
+        .map(|_| true)
+        .map_err(unavailable("store the live risk entry"))
+}
+
+/// Deletes the entry under `key`, if any.
+pub(super) fn delete_entry(connection: &Connection, key: &RecordKey) -> Result<(), StoreError> {
+    connection
+        .execute(
+            "DELETE FROM live_risk_entries WHERE account_id = ?1 AND operation = ?2 AND key = ?3",
+            params![
+                key.account_id.expose(),
+                key.operation.as_str(),
+                key.key.as_str()
+            ],
+        )
+        .map(|_| ())
+        .map_err(unavailable("delete the live risk entry"))
+}
+
+/// The `kill_switch` row as stored, before parsing.
+struct SwitchRow {
+    state: String,
+    actor: String,
+    principal_kind: String,
+    at: String,
+    reason: String,
+}
+
+impl SwitchRow {
+    /// The domain state; a column that does not parse is [`StoreError::Corrupt`] naming the
+    /// column, never its text.
+    fn into_switch(self) -> Result<KillSwitch, StoreError> {
+        let bad = |column: &str| corrupt(format!("the kill switch has a malformed {column}"));
+        let by = SwitchActor {
+            actor: Actor::from_stored(&self.actor).ok_or_else(|| bad("actor"))?,
+            kind: PrincipalKind::parse(&self.principal_kind)
+                .ok_or_else(|| bad("principal kind"))?,
+        };
+        let at = timestamps::from_text(&self.at).ok_or_else(|| bad("time"))?;
+        let reason = KillSwitchReason::parse(&self.reason).map_err(|_| bad("reason"))?;
+        match self.state.as_str() {
+            WRITES_ALLOWED => Ok(KillSwitch::WritesAllowed { by, at, reason }),
+            HALTED => Ok(KillSwitch::Halted { by, at, reason }),
+            _ => Err(bad("state")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn migrated() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let connection = super::super::schema::open(&dir.path().join("workflow.sqlite3")).unwrap();
+        (dir, connection)
+    }
+
+    #[test]
+    fn the_counter_query_is_an_index_range_search() {
+        let (_dir, connection) = migrated();
+        let plan: Vec<String> = connection
+            .prepare(
+                "EXPLAIN QUERY PLAN SELECT started_at, orders, notional FROM live_risk_entries \
+                 WHERE started_at >= ?1",
+            )
+            .unwrap()
+            .query_map(["2026-01-02T00:00:00.000000000Z"], |row| row.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            plan,
+            [
+                "SEARCH live_risk_entries USING COVERING INDEX live_risk_entries_started_at \
+              (started_at>?)"
+            ],
+        );
+    }
+
+    #[test]
+    fn limits_are_checked_in_order_and_overflow_is_over() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 15, 0, 0).unwrap();
+        let ceiling = RiskCeiling {
+            window_start: at,
+            session_start: at,
+            max_window_orders: 2,
+            max_session_orders: 3,
+            max_session_notional: Decimal::new(1000, 0),
+        };
+        let entry = RiskEntry {
+            orders: 1,
+            notional: Decimal::new(100, 0),
+        };
+        let totals = |window_orders, session_orders, session_notional| {
+            Some(RiskTotals {
+                window_orders,
+                session_orders,
+                session_notional,
+            })
+        };
+        assert_eq!(
+            limit_reached(totals(1, 2, Decimal::new(900, 0)), &entry, &ceiling),
+            None
+        );
+        assert_eq!(
+            limit_reached(totals(2, 3, Decimal::new(1000, 0)), &entry, &ceiling),
+            Some(RiskLimit::Frequency)
+        );
+        assert_eq!(
+            limit_reached(totals(0, 3, Decimal::new(1000, 0)), &entry, &ceiling),
+            Some(RiskLimit::SessionOrders)
+        );
+        assert_eq!(
+            limit_reached(totals(0, 0, Decimal::new(901, 0)), &entry, &ceiling),
+            Some(RiskLimit::SessionNotional)
+        );
+        assert_eq!(
+            limit_reached(None, &entry, &ceiling),
+            Some(RiskLimit::Frequency)
+        );
+        let huge = RiskEntry {
+            orders: u64::MAX,
+            notional: Decimal::MAX,
+        };
+        let unlimited = RiskCeiling {
+            max_window_orders: u64::MAX,
+            max_session_orders: u64::MAX,
+            max_session_notional: Decimal::MAX,
+            ..ceiling
+        };
+        assert_eq!(
+            limit_reached(totals(1, 0, Decimal::ZERO), &huge, &unlimited),
+            Some(RiskLimit::Frequency)
+        );
+        assert_eq!(
+            limit_reached(totals(0, 0, Decimal::ONE), &huge, &unlimited),
+            Some(RiskLimit::SessionNotional)
+        );
+    }
+}

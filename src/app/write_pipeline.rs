@@ -725,8 +725,7 @@ impl Gateway {
         let settings = self.live_trading();
         let now = self.clock().now();
         let switch = self.workflow().kill_switch().await?;
-        // MERGE-PENDING: the audit log's write probe (branch fix/live-store).
-        let audit_writable = self.audit().newest(1).await.is_ok();
+        let audit_writable = self.audit().check_writable().await.is_ok();
         let policy = settings
             .policy()
             .ok_or(GatewayError::LiveGate(GateFailure::LiveTradingDisabled))?;

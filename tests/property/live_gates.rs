@@ -199,11 +199,12 @@ fn settings(case: &Case) -> LiveTradingSettings {
     LiveTradingSettings {
         enabled: case.live_on,
         safety_enabled: case.live_on,
-        allowed_accounts: if case.allow_listed {
-            [AccountId::parse(LIVE).unwrap()].into_iter().collect()
-        } else {
-            BTreeSet::new()
-        },
+        // Not allow-listed: another live account is (an empty list would not start).
+        allowed_accounts: [
+            AccountId::parse(if case.allow_listed { LIVE } else { "U1111111" }).unwrap(),
+        ]
+        .into_iter()
+        .collect::<BTreeSet<_>>(),
         risk_policy_id: Some("p".into()),
         policies: [("p".to_owned(), policy)].into_iter().collect(),
         checklist_acknowledged: true,

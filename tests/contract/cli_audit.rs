@@ -69,7 +69,10 @@ fn every_command_appends_exactly_one_event_and_the_tour_verifies() {
         .collect();
     // Where the tour's own events end and the refusals begin.
     let tour = usize::try_from(expected).unwrap() - 3;
-    assert!(tour > COMMANDS.len(), "the allow's intent event is in the tour");
+    assert!(
+        tour > COMMANDS.len(),
+        "the allow's intent event is in the tour"
+    );
     assert_eq!(statuses[tour], "refused");
     assert_eq!(events[tour]["error_code"], "INPUT_AMBIGUOUS_CONTRACT");
     assert_eq!(statuses[tour + 1], "denied_scope");

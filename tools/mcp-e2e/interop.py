@@ -74,7 +74,10 @@ async def run_era(binary, mode):
                extra=sorted(names - EXPECTED_TOOLS))
         for tool in listed:
             annotations = tool.annotations
-            expect(annotations is not None and annotations.read_only_hint is True and tool.output_schema is not None,
+            # Every default tool is read-only but the halt, which only takes permission away.
+            read_only = tool.name != "ibkr_kill_switch_halt"
+            expect(annotations is not None and annotations.read_only_hint is read_only
+                   and tool.output_schema is not None,
                    "tool shape", mode=mode, tool=tool.name)
         for name, arguments in VALID_CALLS:
             result = await client.call_tool(name, arguments)

@@ -6,11 +6,18 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use url::Url;
 
-use crate::app::live_settings::{DEFAULT_SESSION_TIME_ZONE, LiveTradingSettings, LiveWriterKind};
+use crate::app::live_settings::{
+    AutoHaltSettings, DEFAULT_CONSECUTIVE_REJECTIONS, DEFAULT_RECONCILER_GRACE_SECONDS,
+    DEFAULT_RECONCILER_INTERVAL_SECONDS, DEFAULT_SESSION_LOSS_WINDOW_MINUTES,
+    DEFAULT_SESSION_LOSSES, DEFAULT_SESSION_TIME_ZONE, LiveTradingSettings, LiveWriterKind,
+    MAX_RECONCILER_INTERVAL_SECONDS, MIN_RECONCILER_INTERVAL_SECONDS, ReconcilerSettings,
+    SessionLossThreshold,
+};
 use crate::app::startup_error::StartupError;
 use crate::domain::ids::AccountId;
 use crate::domain::instrument::AssetClass;
@@ -737,6 +744,108 @@ struct RawLiveTrading {
     agent_approvals_allowed: bool,
     writer: Option<String>,
     session_time_zone: Option<String>,
+    reconciler_interval_seconds: Option<u64>,
+    reconciler_grace_seconds: Option<u64>,
+    #[serde(default)]
+    auto_halt: RawAutoHalt,
+}
+
+/// `live_trading.auto_halt`: every trigger defaults to on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "the auto_halt section")]
+struct RawAutoHalt {
+    audit_write_failure: Option<bool>,
+    consecutive_rejections: Option<RawCountTrigger>,
+    session_loss: Option<RawSessionLossTrigger>,
+    overfill: Option<bool>,
+    unknown_client_order_id: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a rejection trigger (enabled, count)"
+)]
+struct RawCountTrigger {
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+    count: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a session-loss trigger (enabled, count, window_minutes)"
+)]
+struct RawSessionLossTrigger {
+    #[serde(default = "enabled_by_default")]
+    enabled: bool,
+    count: Option<u32>,
+    window_minutes: Option<u64>,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// The longest accepted session-loss window, in minutes (one day).
+const MAX_SESSION_LOSS_WINDOW_MINUTES: u64 = 24 * 60;
+/// The largest accepted trigger count.
+const MAX_TRIGGER_COUNT: u32 = 1_000;
+
+impl RawAutoHalt {
+    fn validate(self) -> Result<AutoHaltSettings, StartupError> {
+        let count_in_range = |key: &str, count: u32| {
+            if (1..=MAX_TRIGGER_COUNT).contains(&count) {
+                Ok(count)
+            } else {
+                Err(StartupError::config(
+                    key,
+                    format!("must be 1 to {MAX_TRIGGER_COUNT}"),
+                ))
+            }
+        };
+        let consecutive_rejections = match self.consecutive_rejections {
+            None => Some(DEFAULT_CONSECUTIVE_REJECTIONS),
+            Some(RawCountTrigger { enabled: false, .. }) => None,
+            Some(RawCountTrigger { count, .. }) => Some(count_in_range(
+                "live_trading.auto_halt.consecutive_rejections.count",
+                count.unwrap_or(DEFAULT_CONSECUTIVE_REJECTIONS),
+            )?),
+        };
+        let session_loss = match self.session_loss {
+            None => AutoHaltSettings::default().session_loss,
+            Some(RawSessionLossTrigger { enabled: false, .. }) => None,
+            Some(RawSessionLossTrigger {
+                count,
+                window_minutes,
+                ..
+            }) => {
+                let count = count_in_range(
+                    "live_trading.auto_halt.session_loss.count",
+                    count.unwrap_or(DEFAULT_SESSION_LOSSES),
+                )?;
+                let minutes = window_minutes.unwrap_or(DEFAULT_SESSION_LOSS_WINDOW_MINUTES);
+                if !(1..=MAX_SESSION_LOSS_WINDOW_MINUTES).contains(&minutes) {
+                    return Err(StartupError::config(
+                        "live_trading.auto_halt.session_loss.window_minutes",
+                        format!("must be 1 to {MAX_SESSION_LOSS_WINDOW_MINUTES}"),
+                    ));
+                }
+                Some(SessionLossThreshold {
+                    count,
+                    window: Duration::from_secs(minutes * 60),
+                })
+            }
+        };
+        Ok(AutoHaltSettings {
+            audit_write_failure: self.audit_write_failure.unwrap_or(true),
+            consecutive_rejections,
+            session_loss,
+            overfill: self.overfill.unwrap_or(true),
+            unknown_client_order_id: self.unknown_client_order_id.unwrap_or(true),
+        })
+    }
 }
 
 /// One entry of `live_trading.policies`. Every limit is required: a live policy states all of
@@ -853,6 +962,33 @@ impl RawLiveTrading {
                 )
             })?,
         };
+        let interval = self
+            .reconciler_interval_seconds
+            .unwrap_or(DEFAULT_RECONCILER_INTERVAL_SECONDS);
+        if !(MIN_RECONCILER_INTERVAL_SECONDS..=MAX_RECONCILER_INTERVAL_SECONDS).contains(&interval)
+        {
+            return Err(StartupError::config(
+                "live_trading.reconciler_interval_seconds",
+                format!(
+                    "must be {MIN_RECONCILER_INTERVAL_SECONDS} to {MAX_RECONCILER_INTERVAL_SECONDS} \
+                     (the orders endpoint allows one request per 5 seconds)"
+                ),
+            ));
+        }
+        let grace = self
+            .reconciler_grace_seconds
+            .unwrap_or(DEFAULT_RECONCILER_GRACE_SECONDS);
+        if grace < interval || grace > MAX_RECONCILER_INTERVAL_SECONDS * 24 {
+            return Err(StartupError::config(
+                "live_trading.reconciler_grace_seconds",
+                "must be at least reconciler_interval_seconds and at most a day",
+            ));
+        }
+        let reconciler = ReconcilerSettings {
+            interval: Duration::from_secs(interval),
+            missing_grace: Duration::from_secs(grace),
+        };
+        let auto_halt = self.auto_halt.validate()?;
         Ok(LiveTradingSettings {
             enabled: self.enabled,
             safety_enabled,
@@ -863,6 +999,8 @@ impl RawLiveTrading {
             agent_approvals_allowed: self.agent_approvals_allowed,
             writer,
             session_time_zone,
+            reconciler,
+            auto_halt,
         })
     }
 }

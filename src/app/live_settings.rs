@@ -58,6 +58,90 @@ pub struct LiveTradingSettings {
     pub writer: LiveWriterKind,
     /// `live_trading.session_time_zone`: the exchange time zone trading days are counted in.
     pub session_time_zone: chrono_tz::Tz,
+    /// `live_trading.reconciler_interval_seconds` and `live_trading.reconciler_grace_seconds`:
+    /// how the reconciler polls the order backlog (paper orders too, so it is read even while
+    /// live trading is off).
+    pub reconciler: ReconcilerSettings,
+    /// `live_trading.auto_halt`: when the gateway halts live writes by itself.
+    pub auto_halt: AutoHaltSettings,
+}
+
+/// The default time between reconciler passes, in seconds.
+pub const DEFAULT_RECONCILER_INTERVAL_SECONDS: u64 = 30;
+/// The shortest accepted time between passes: above the orders endpoint's 1 request per 5 s,
+/// with headroom.
+pub const MIN_RECONCILER_INTERVAL_SECONDS: u64 = 10;
+/// The longest accepted time between passes.
+pub const MAX_RECONCILER_INTERVAL_SECONDS: u64 = 3_600;
+/// The default time an order may be missing at the broker before it needs review, in seconds.
+pub const DEFAULT_RECONCILER_GRACE_SECONDS: u64 = 300;
+
+/// How the reconciler polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcilerSettings {
+    /// Time between passes.
+    pub interval: std::time::Duration,
+    /// How long an order may be missing from the broker's answers before it goes to
+    /// `needs_review`.
+    pub missing_grace: std::time::Duration,
+}
+
+impl Default for ReconcilerSettings {
+    fn default() -> Self {
+        Self {
+            interval: std::time::Duration::from_secs(DEFAULT_RECONCILER_INTERVAL_SECONDS),
+            missing_grace: std::time::Duration::from_secs(DEFAULT_RECONCILER_GRACE_SECONDS),
+        }
+    }
+}
+
+/// Which automatic halts are on, and their thresholds. Every trigger is on by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AutoHaltSettings {
+    /// `auto_halt.audit_write_failure`: halt when an audit record cannot be written.
+    pub audit_write_failure: bool,
+    /// `auto_halt.consecutive_rejections`: halt after this many broker rejections of live
+    /// orders in a row; `None` when off.
+    pub consecutive_rejections: Option<u32>,
+    /// `auto_halt.session_loss`: halt when the broker session is lost `count` times within
+    /// `window`; `None` when off.
+    pub session_loss: Option<SessionLossThreshold>,
+    /// `auto_halt.overfill`: halt when an order fills beyond its approved quantity.
+    pub overfill: bool,
+    /// `auto_halt.unknown_client_order_id`: halt when the broker holds a live order with a
+    /// client order id the gateway never issued.
+    pub unknown_client_order_id: bool,
+}
+
+/// How many session losses within how long halt live writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLossThreshold {
+    /// Losses that halt.
+    pub count: u32,
+    /// Within this window.
+    pub window: std::time::Duration,
+}
+
+/// The default number of consecutive rejections that halts.
+pub const DEFAULT_CONSECUTIVE_REJECTIONS: u32 = 3;
+/// The default number of session losses that halts.
+pub const DEFAULT_SESSION_LOSSES: u32 = 3;
+/// The default session-loss window, in minutes.
+pub const DEFAULT_SESSION_LOSS_WINDOW_MINUTES: u64 = 10;
+
+impl Default for AutoHaltSettings {
+    fn default() -> Self {
+        Self {
+            audit_write_failure: true,
+            consecutive_rejections: Some(DEFAULT_CONSECUTIVE_REJECTIONS),
+            session_loss: Some(SessionLossThreshold {
+                count: DEFAULT_SESSION_LOSSES,
+                window: std::time::Duration::from_secs(DEFAULT_SESSION_LOSS_WINDOW_MINUTES * 60),
+            }),
+            overfill: true,
+            unknown_client_order_id: true,
+        }
+    }
 }
 
 impl Default for LiveTradingSettings {
@@ -72,6 +156,8 @@ impl Default for LiveTradingSettings {
             agent_approvals_allowed: false,
             writer: LiveWriterKind::Refusing,
             session_time_zone: DEFAULT_SESSION_TIME_ZONE,
+            reconciler: ReconcilerSettings::default(),
+            auto_halt: AutoHaltSettings::default(),
         }
     }
 }

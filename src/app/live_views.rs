@@ -24,6 +24,10 @@ pub struct KillSwitchView {
     pub changed_at: Option<DateTime<Utc>>,
     /// Why.
     pub reason: String,
+    /// What made the gateway halt by itself (`audit_write_failure`, `consecutive_rejections`,
+    /// `session_loss`, `overfill`, `unknown_client_order_id`); absent unless it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
 }
 
 impl KillSwitchView {
@@ -36,11 +40,12 @@ impl KillSwitchView {
                 changed_by: "system".to_owned(),
                 changed_at: None,
                 reason: "fresh state: an operator has not allowed writes yet".to_owned(),
+                trigger: None,
             };
         };
         let (by, at, reason) = match state {
             KillSwitch::WritesAllowed { by, at, reason }
-            | KillSwitch::Halted { by, at, reason } => (by, at, reason),
+            | KillSwitch::Halted { by, at, reason, .. } => (by, at, reason),
         };
         Self {
             writes_allowed: state.writes_allowed(),
@@ -53,6 +58,7 @@ impl KillSwitchView {
             changed_by: by.kind.as_str().to_owned(),
             changed_at: Some(*at),
             reason: reason.as_str().to_owned(),
+            trigger: state.trigger().map(|trigger| trigger.as_str().to_owned()),
         }
     }
 }

@@ -1,15 +1,16 @@
 //! The live kill switch: a two-state machine that says whether live writes may reach the
 //! broker.
 //!
-//! **Not wired yet.** This is the pure groundwork of issue 13; the session that implements the
-//! rest of issue 13 persists the state in the workflow database, audits every transition and
-//! checks [`KillSwitch::writes_allowed`] before every live writer call.
+//! The workflow store persists the state; the live pipeline checks it before every live writer
+//! call; every transition is audited.
 //!
 //! The states are [`KillSwitch::WritesAllowed`] and [`KillSwitch::Halted`], each saying who put
 //! it there, when and why. A fresh state is halted ([`KillSwitch::fresh`]): writes start only
 //! when an operator allows them. Anyone may halt (an operator, an agent stopping itself, the
 //! gateway itself on uncertainty); only an operator may allow, and an agent's or the system's
 //! allow is refused with [`ErrorCode::KillSwitchAllowForbidden`] and leaves the state as it was.
+//! The gateway halts by itself on uncertainty ([`KillSwitch::auto_halt`]); such a halt names its
+//! [`HaltTrigger`], and only an operator can allow writes again.
 //! Time and the actor arrive as values; nothing here reads a clock.
 
 use std::fmt;
@@ -111,7 +112,54 @@ pub enum KillSwitch {
         at: DateTime<Utc>,
         /// Why.
         reason: KillSwitchReason,
+        /// What made the gateway halt by itself; `None` for a halt someone asked for (and for
+        /// a fresh state).
+        trigger: Option<HaltTrigger>,
     },
+}
+
+/// What made the gateway halt live writes by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HaltTrigger {
+    /// An audit record could not be written.
+    AuditWriteFailure,
+    /// The broker rejected several live orders in a row.
+    ConsecutiveRejections,
+    /// The broker session was lost several times within a short window.
+    SessionLoss,
+    /// An order filled beyond its approved quantity.
+    Overfill,
+    /// The broker holds a live order with a client order id the gateway never issued.
+    UnknownClientOrderId,
+}
+
+impl HaltTrigger {
+    /// Every trigger.
+    pub const ALL: [Self; 5] = [
+        Self::AuditWriteFailure,
+        Self::ConsecutiveRejections,
+        Self::SessionLoss,
+        Self::Overfill,
+        Self::UnknownClientOrderId,
+    ];
+
+    /// The stored and displayed spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuditWriteFailure => "audit_write_failure",
+            Self::ConsecutiveRejections => "consecutive_rejections",
+            Self::SessionLoss => "session_loss",
+            Self::Overfill => "overfill",
+            Self::UnknownClientOrderId => "unknown_client_order_id",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|trigger| trigger.as_str() == raw)
+    }
 }
 
 /// Why a transition was refused; the state is unchanged.
@@ -144,6 +192,29 @@ impl KillSwitch {
             },
             at,
             reason: KillSwitchReason(FRESH_REASON.to_owned()),
+            trigger: None,
+        }
+    }
+
+    /// The gateway halting by itself at `at` because of `trigger`. Only an operator's
+    /// [`KillSwitch::allow`] ends it.
+    pub fn auto_halt(at: DateTime<Utc>, trigger: HaltTrigger, reason: KillSwitchReason) -> Self {
+        Self::Halted {
+            by: SwitchActor {
+                actor: Actor::System,
+                kind: PrincipalKind::System,
+            },
+            at,
+            reason,
+            trigger: Some(trigger),
+        }
+    }
+
+    /// The trigger of an automatic halt, `None` otherwise.
+    pub fn trigger(&self) -> Option<HaltTrigger> {
+        match self {
+            Self::Halted { trigger, .. } => *trigger,
+            Self::WritesAllowed { .. } => None,
         }
     }
 
@@ -160,7 +231,12 @@ impl KillSwitch {
 
     /// Halts writes. Anyone may halt; halting a halted switch records the newer halt.
     pub fn halt(&self, by: SwitchActor, at: DateTime<Utc>, reason: KillSwitchReason) -> Self {
-        Self::Halted { by, at, reason }
+        Self::Halted {
+            by,
+            at,
+            reason,
+            trigger: None,
+        }
     }
 
     /// Allows writes, if `by` is an operator.
@@ -234,6 +310,7 @@ mod tests {
                 by: agent(),
                 at: at(2),
                 reason: reason("agent saw a problem"),
+                trigger: None,
             }
         );
     }

@@ -19,6 +19,7 @@ pub mod market_data;
 pub mod money;
 pub mod order;
 pub mod order_intent;
+pub mod order_lifecycle;
 pub mod portfolio;
 pub mod preview;
 pub mod risk_policy;

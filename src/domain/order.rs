@@ -193,6 +193,13 @@ pub struct LiveOrder {
     pub status: OrderStatus,
     /// When the order was last updated.
     pub updated_at: DateTime<Utc>,
+    /// The client order id (`cOID`) it was placed with, when it had one (a bracket child may
+    /// carry its parent's).
+    pub client_order_id: Option<String>,
+    /// The average fill price, once something filled and the source reports it.
+    pub average_price: Option<Price>,
+    /// The broker's text for a rejected or inactive order, when the source gives one.
+    pub reason: Option<String>,
 }
 
 /// One fill.

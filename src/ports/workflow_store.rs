@@ -12,6 +12,9 @@ use crate::domain::error_code::ErrorCode;
 use crate::domain::idempotency::{IdempotencyRecord, WriteOperation};
 use crate::domain::ids::{AccountId, ApprovalId, IdempotencyKey, PreviewId};
 use crate::domain::kill_switch::KillSwitch;
+use crate::domain::order_lifecycle::{
+    HistoryQuery, LifecycleEvent, OrderHistoryEntry, TrackedOrder, TrackedOrderKey,
+};
 use crate::domain::preview::Preview;
 
 /// Why the store failed.
@@ -332,4 +335,110 @@ pub trait WorkflowStore: Send + Sync {
     /// # Errors
     /// As [`WorkflowStore::preview`].
     async fn pending(&self) -> Result<Vec<IdempotencyRecord>, StoreError>;
+
+    /// Every `completed` record of every account and operation, oldest first. Start-up reads
+    /// them to rebuild the order backlog.
+    ///
+    /// # Errors
+    /// As [`WorkflowStore::preview`].
+    async fn completed_records(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        Err(not_yet("completed_records"))
+    }
+
+    /// Starts or refreshes tracking of `order`, and appends `event`, in one transaction.
+    ///
+    /// - Not tracked yet: the order is stored (kept for ever, the durable history) and, unless
+    ///   its state is terminal, put in the backlog; returns `true`.
+    /// - Already tracked (a modify of a working order): its description (key, operation,
+    ///   approval, preview, approved quantity, prices) and state are replaced by `order`'s, it
+    ///   is put back in the backlog unless terminal; returns `false`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`], changing nothing.
+    async fn track_order(
+        &self,
+        order: &TrackedOrder,
+        event: &LifecycleEvent,
+    ) -> Result<bool, StoreError> {
+        let _ = (order, event);
+        Err(not_yet("track_order"))
+    }
+
+    /// One tracked order, `None` when it was never tracked.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`]; [`StoreError::Corrupt`] for a row that does not parse.
+    async fn tracked_order(
+        &self,
+        key: &TrackedOrderKey,
+    ) -> Result<Option<TrackedOrder>, StoreError> {
+        let _ = key;
+        Err(not_yet("tracked_order"))
+    }
+
+    /// The backlog: every tracked order that is not terminal (`needs_review` included), with
+    /// its poll state, oldest placed first.
+    ///
+    /// # Errors
+    /// As [`WorkflowStore::tracked_order`].
+    async fn order_backlog(&self) -> Result<Vec<TrackedOrder>, StoreError> {
+        Err(not_yet("order_backlog"))
+    }
+
+    /// Stores what the reconciler learned about a tracked order, in one transaction: `order`'s
+    /// state, fills and poll state replace the stored ones, `event` (when given) is appended,
+    /// and a terminal order leaves the backlog.
+    ///
+    /// # Errors
+    /// [`StoreError::WrongState`], changing nothing, when the order is not tracked or already
+    /// terminal; [`StoreError::Unavailable`].
+    async fn update_tracked_order(
+        &self,
+        order: &TrackedOrder,
+        event: Option<&LifecycleEvent>,
+    ) -> Result<(), StoreError> {
+        let _ = (order, event);
+        Err(not_yet("update_tracked_order"))
+    }
+
+    /// The tracked orders `query` selects, newest placed first, each with its events oldest
+    /// first.
+    ///
+    /// # Errors
+    /// As [`WorkflowStore::tracked_order`].
+    async fn order_history(
+        &self,
+        query: &HistoryQuery,
+    ) -> Result<Vec<OrderHistoryEntry>, StoreError> {
+        let _ = query;
+        Err(not_yet("order_history"))
+    }
+
+    /// True when the gateway ever issued `client_order_id`: a record of an operation that
+    /// sends its key as the `cOID` exists under it (any account, any state).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn client_order_id_issued(&self, client_order_id: &str) -> Result<bool, StoreError> {
+        let _ = client_order_id;
+        Err(not_yet("client_order_id_issued"))
+    }
+
+    /// Records the broker's answer to a live order: a rejection adds one to the durable
+    /// streak of consecutive rejections, an acceptance resets it to zero. Returns the streak
+    /// after the change. Shared by every process using the store.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`].
+    async fn note_live_rejection(&self, rejected: bool) -> Result<u32, StoreError> {
+        let _ = rejected;
+        Err(not_yet("note_live_rejection"))
+    }
+}
+
+/// The failure of a store that does not keep order lifecycle state (fails closed).
+fn not_yet(what: &str) -> StoreError {
+    StoreError::Unavailable {
+        detail: format!("this store does not keep order lifecycle state ({what})"),
+    }
 }

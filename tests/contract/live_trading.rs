@@ -164,6 +164,7 @@ pub(crate) fn live_settings(per_window: u32) -> LiveTradingSettings {
         agent_approvals_allowed: false,
         writer: LiveWriterKind::Refusing,
         session_time_zone: chrono_tz::America::New_York,
+        ..LiveTradingSettings::default()
     }
 }
 

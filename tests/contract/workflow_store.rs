@@ -21,7 +21,9 @@ use ibkr_agent_gateway::domain::idempotency::{
 use ibkr_agent_gateway::domain::ids::{
     AccountId, ApprovalId, BrokerOrderId, ContractId, IdempotencyKey, PreviewId,
 };
-use ibkr_agent_gateway::domain::kill_switch::{KillSwitch, KillSwitchReason, SwitchActor};
+use ibkr_agent_gateway::domain::kill_switch::{
+    HaltTrigger, KillSwitch, KillSwitchReason, SwitchActor,
+};
 use ibkr_agent_gateway::domain::money::{Currency, Money, Price, Quantity};
 use ibkr_agent_gateway::domain::order::{OrderSide, OrderType, TimeInForce};
 use ibkr_agent_gateway::domain::order_intent::{
@@ -1058,7 +1060,12 @@ fn operator_switch(allow: bool, offset: i64, reason: &str) -> KillSwitch {
     if allow {
         KillSwitch::WritesAllowed { by, at, reason }
     } else {
-        KillSwitch::Halted { by, at, reason }
+        KillSwitch::Halted {
+            by,
+            at,
+            reason,
+            trigger: None,
+        }
     }
 }
 
@@ -1178,9 +1185,21 @@ async fn the_kill_switch_round_trips_its_actor_and_reason(fixture: &Fixture) {
         },
         at: t0() + Duration::nanoseconds(1_500),
         reason: KillSwitchReason::parse("the agent saw a fill it did not expect").unwrap(),
+        trigger: None,
     };
     store.set_kill_switch(&halted_by_agent).await.unwrap();
     assert_eq!(store.kill_switch().await, Ok(Some(halted_by_agent)));
+    for trigger in HaltTrigger::ALL {
+        let automatic = KillSwitch::auto_halt(
+            t0() + Duration::seconds(2),
+            trigger,
+            KillSwitchReason::parse("the gateway halted by itself").unwrap(),
+        );
+        store.set_kill_switch(&automatic).await.unwrap();
+        let stored = store.kill_switch().await.unwrap().unwrap();
+        assert_eq!(stored.trigger(), Some(trigger));
+        assert_eq!(stored, automatic);
+    }
     let fresh = KillSwitch::fresh(t0());
     store.set_kill_switch(&fresh).await.unwrap();
     assert_eq!(store.kill_switch().await, Ok(Some(fresh)));

@@ -211,6 +211,7 @@ fn settings(case: &Case) -> LiveTradingSettings {
         agent_approvals_allowed: false,
         writer: LiveWriterKind::Refusing,
         session_time_zone: chrono_tz::America::New_York,
+        ..LiveTradingSettings::default()
     }
 }
 

@@ -260,6 +260,9 @@ fn live_order(
         time_in_force: template.time_in_force,
         status: template.status,
         updated_at: market::before(now, template.age)?,
+        client_order_id: None,
+        average_price: None,
+        reason: None,
     })
 }
 
@@ -284,6 +287,9 @@ fn local_live_order(catalog: &Catalog, order: &WorkingOrder, now: DateTime<Utc>)
         time_in_force: order.time_in_force,
         status: order.status,
         updated_at: now,
+        client_order_id: None,
+        average_price: None,
+        reason: None,
     }
 }
 

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use super::{corrupt, timestamps, unavailable};
 use crate::domain::audit::Actor;
 use crate::domain::audit::principal::PrincipalKind;
-use crate::domain::kill_switch::{KillSwitch, KillSwitchReason, SwitchActor};
+use crate::domain::kill_switch::{HaltTrigger, KillSwitch, KillSwitchReason, SwitchActor};
 use crate::domain::money::parse_exact_decimal;
 use crate::ports::workflow_store::{
     RecordKey, RiskCeiling, RiskEntry, RiskLimit, RiskTotals, StoreError,
@@ -26,7 +26,7 @@ const HALTED: &str = "halted";
 pub(super) fn kill_switch(connection: &Connection) -> Result<Option<KillSwitch>, StoreError> {
     connection
         .query_row(
-            "SELECT state, actor, principal_kind, at, reason FROM kill_switch WHERE id = 1",
+            "SELECT state, actor, principal_kind, at, reason, halt_trigger FROM kill_switch WHERE id = 1",
             [],
             |row| {
                 Ok(SwitchRow {
@@ -35,6 +35,7 @@ pub(super) fn kill_switch(connection: &Connection) -> Result<Option<KillSwitch>,
                     principal_kind: row.get(2)?,
                     at: row.get(3)?,
                     reason: row.get(4)?,
+                    trigger: row.get(5)?,
                 })
             },
         )
@@ -49,23 +50,29 @@ pub(super) fn set_kill_switch(
     connection: &Connection,
     switch: &KillSwitch,
 ) -> Result<(), StoreError> {
-    let (state, by, at, reason) = match switch {
-        KillSwitch::WritesAllowed { by, at, reason } => (WRITES_ALLOWED, by, at, reason),
-        KillSwitch::Halted { by, at, reason } => (HALTED, by, at, reason),
+    let (state, by, at, reason, trigger) = match switch {
+        KillSwitch::WritesAllowed { by, at, reason } => (WRITES_ALLOWED, by, at, reason, None),
+        KillSwitch::Halted {
+            by,
+            at,
+            reason,
+            trigger,
+        } => (HALTED, by, at, reason, *trigger),
     };
     connection
         .execute(
-            "INSERT INTO kill_switch (id, state, actor, principal_kind, at, reason) \
-             VALUES (1, ?1, ?2, ?3, ?4, ?5) \
+            "INSERT INTO kill_switch (id, state, actor, principal_kind, at, reason, halt_trigger) \
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT (id) DO UPDATE SET state = excluded.state, actor = excluded.actor, \
              principal_kind = excluded.principal_kind, at = excluded.at, \
-             reason = excluded.reason",
+             reason = excluded.reason, halt_trigger = excluded.halt_trigger",
             params![
                 state,
                 by.actor.to_stored(),
                 by.kind.as_str(),
                 timestamps::to_text(*at),
                 reason.as_str(),
+                trigger.map(HaltTrigger::as_str),
             ],
         )
         .map(|_| ())
@@ -206,6 +213,7 @@ struct SwitchRow {
     principal_kind: String,
     at: String,
     reason: String,
+    trigger: Option<String>,
 }
 
 impl SwitchRow {
@@ -220,9 +228,18 @@ impl SwitchRow {
         };
         let at = timestamps::from_text(&self.at).ok_or_else(|| bad("time"))?;
         let reason = KillSwitchReason::parse(&self.reason).map_err(|_| bad("reason"))?;
-        match self.state.as_str() {
-            WRITES_ALLOWED => Ok(KillSwitch::WritesAllowed { by, at, reason }),
-            HALTED => Ok(KillSwitch::Halted { by, at, reason }),
+        let trigger = match self.trigger.as_deref() {
+            None => None,
+            Some(text) => Some(HaltTrigger::parse(text).ok_or_else(|| bad("halt trigger"))?),
+        };
+        match (self.state.as_str(), trigger) {
+            (WRITES_ALLOWED, None) => Ok(KillSwitch::WritesAllowed { by, at, reason }),
+            (HALTED, trigger) => Ok(KillSwitch::Halted {
+                by,
+                at,
+                reason,
+                trigger,
+            }),
             _ => Err(bad("state")),
         }
     }

@@ -1172,6 +1172,9 @@ mod tests {
             time_in_force: TimeInForce::Day,
             status: OrderStatus::Submitted,
             updated_at: chrono::DateTime::from_timestamp(0, 0).unwrap(),
+            client_order_id: None,
+            average_price: None,
+            reason: None,
         };
         let working = working_order(live(ReportedSide::Sell), Some("k".to_owned())).unwrap();
         assert_eq!(working.side, OrderSide::Sell);

@@ -214,6 +214,9 @@ impl OrderDto {
             time_in_force,
             status,
             updated_at,
+            client_order_id: None,
+            average_price: None,
+            reason: None,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod api;
 pub mod approvals;
 pub mod audit_reads;
 pub mod audited;
+pub mod auto_halt;
 pub mod config;
 pub mod error;
 pub mod frame_refusals;

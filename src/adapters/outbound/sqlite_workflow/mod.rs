@@ -1,4 +1,5 @@
-//! `SqliteWorkflowStore`: previews, approvals and idempotency records in a SQLite file.
+//! `SqliteWorkflowStore`: previews, approvals, idempotency records and tracked orders in a
+//! SQLite file.
 //!
 //! Order lifecycle (`orders.rs`): every order the gateway placed, kept for ever; the backlog
 //! of those not yet terminal with their poll state; each transition; the live rejection streak.

@@ -29,7 +29,11 @@ CREATE TABLE tracked_orders (
     PRIMARY KEY (mode, account_ref, order_id)
 );
 
-CREATE INDEX tracked_orders_placed_at ON tracked_orders (placed_at);
+-- The history, newest first: each index holds the whole order (placement, then the key), so a
+-- page of the history is read from the index without sorting every row.
+CREATE INDEX tracked_orders_placed_at ON tracked_orders (placed_at, mode, account_ref, order_id);
+CREATE INDEX tracked_orders_account_placed_at
+    ON tracked_orders (account_ref, placed_at, mode, order_id);
 
 -- The backlog: orders not yet terminal, with the reconciler's bookkeeping. A row is deleted in
 -- the transaction that records its order's terminal transition.
@@ -72,3 +76,7 @@ CREATE TABLE live_rejection_streak (
 
 -- What made the gateway halt by itself; NULL for a halt someone asked for.
 ALTER TABLE kill_switch ADD COLUMN halt_trigger TEXT;
+
+-- The reconciler asks whether a client order id seen at the broker was ever issued by the
+-- gateway: a lookup by key alone, across accounts and operations.
+CREATE INDEX idempotency_records_key ON idempotency_records (key);

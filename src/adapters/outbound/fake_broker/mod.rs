@@ -19,9 +19,11 @@
 //! Paper orders placed through the local-candidate writer join this world when the fake is
 //! handed that writer's book as its [`LocalOrders`] (see [`FakeBroker::with_local_orders`]):
 //! `live_orders` lists them after the account's seeded orders, in placement order, with their
-//! current status, stamped with the clock's time of the listing (the local book keeps no
-//! times). That writer never fills, so executions stay the seeded fills; positions and
-//! summaries are unchanged by local orders.
+//! current status, filled quantity, average price, client order id and rejection reason,
+//! stamped with the clock's time of the listing (the local book keeps no times). Fills
+//! scripted on that book (the writer never fills by itself) are listed by `executions`, newest
+//! first and stamped the same way, before the seeded fills; positions and summaries are
+//! unchanged by local orders.
 //!
 //! Nothing here performs I/O or draws randomness: every value comes from the catalog, the
 //! clock, or a fixed integer hash of the contract id, so equal clocks give equal answers.
@@ -44,14 +46,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 
 use self::catalog::{AccountBook, Catalog, FillTemplate, Listing, OrderTemplate};
 use crate::domain::account::{Account, AccountSummary};
 use crate::domain::ids::{AccountId, ContractId};
 use crate::domain::instrument::{AssetClass, Contract, ContractQuery};
 use crate::domain::market_data::{BarSeries, BarsRequest, Quote};
-use crate::domain::money::{Money, Quantity};
+use crate::domain::money::{Currency, Money};
 use crate::domain::order::{Execution, LiveOrder};
 use crate::domain::order_intent::OrderIntent;
 use crate::domain::portfolio::Position;
@@ -110,13 +111,42 @@ pub mod known_ids {
 /// Orders placed outside the fake's seeded world that it lists as its own: the book of the
 /// local-candidate writer, so that paper orders placed locally and the fake's orders are one
 /// world.
+///
+/// The book knows the orders and their fills; the reader knows what the book does not (the
+/// time of the listing, symbols and currencies) and passes it in.
 pub trait LocalOrders: Send + Sync {
-    /// The orders of `account`, in placement order, with their current status; empty for an
-    /// account without any.
+    /// The orders of `account` the broker still lists, as placed, in placement order, with
+    /// their current status; empty for an account without any.
     ///
     /// # Errors
     /// None: the orders are in memory.
     fn orders_of(&self, account: &AccountId) -> Vec<WorkingOrder>;
+
+    /// The same orders as the broker reports them at `now` (the book keeps no times): with
+    /// what filled, the average fill price, the client order id and a rejection's reason,
+    /// each named by `symbol_of` its contract.
+    ///
+    /// # Errors
+    /// None: the orders are in memory.
+    fn live_orders_of(
+        &self,
+        account: &AccountId,
+        now: DateTime<Utc>,
+        symbol_of: &dyn Fn(ContractId) -> String,
+    ) -> Vec<LiveOrder>;
+
+    /// The fills of `account`'s orders, listed or not, newest first, each naming its order
+    /// and client order id, stamped `now`, without commission; `describe` gives a contract's
+    /// symbol and the currency the (zero) commission is in.
+    ///
+    /// # Errors
+    /// None: the fills are in memory.
+    fn executions_of(
+        &self,
+        account: &AccountId,
+        now: DateTime<Utc>,
+        describe: &dyn Fn(ContractId) -> (String, Currency),
+    ) -> Vec<Execution>;
 }
 
 /// The embedded fake broker. See the module documentation for its world.
@@ -266,31 +296,14 @@ fn live_order(
     })
 }
 
-/// A locally placed order as the broker lists it at `now`. The local writer never fills, so
-/// nothing is filled; a contract missing from the catalog (placed by a caller that skipped the
-/// preview) is shown by its id rather than failing the whole list.
-fn local_live_order(catalog: &Catalog, order: &WorkingOrder, now: DateTime<Utc>) -> LiveOrder {
-    LiveOrder {
-        order_id: order.order_id.clone(),
-        account_id: order.account_id.clone(),
-        contract_id: order.contract_id,
-        symbol: catalog.listing(order.contract_id).map_or_else(
-            || order.contract_id.to_string(),
-            |listing| display_symbol(&listing.contract),
-        ),
-        side: order.side.into(),
-        order_type: order.order_type,
-        quantity: order.quantity,
-        filled_quantity: Quantity::new(Decimal::ZERO),
-        limit_price: order.limit_price,
-        stop_price: order.stop_price,
-        time_in_force: order.time_in_force,
-        status: order.status,
-        updated_at: now,
-        client_order_id: None,
-        average_price: None,
-        reason: None,
-    }
+/// The symbol of a contract placed from outside the seeded world: a contract missing from the
+/// catalog (placed by a caller that skipped the preview) is shown by its id rather than
+/// failing the whole list.
+fn local_symbol(catalog: &Catalog, contract_id: ContractId) -> String {
+    catalog.listing(contract_id).map_or_else(
+        || contract_id.to_string(),
+        |listing| display_symbol(&listing.contract),
+    )
 }
 
 fn execution(
@@ -397,10 +410,9 @@ impl BrokerReader for FakeBroker {
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(local_orders) = &self.local_orders {
             orders.extend(
-                local_orders
-                    .orders_of(&book.account.id)
-                    .iter()
-                    .map(|order| local_live_order(catalog, order, now)),
+                local_orders.live_orders_of(&book.account.id, now, &|contract_id| {
+                    local_symbol(catalog, contract_id)
+                }),
             );
         }
         Ok(orders)
@@ -413,11 +425,24 @@ impl BrokerReader for FakeBroker {
     ) -> Result<Vec<Execution>, BrokerError> {
         let (catalog, book) = self.usable_book(account)?;
         let now = self.clock.now();
-        let mut executions = book
-            .fills
-            .iter()
-            .map(|template| execution(catalog, &book.account.id, template, now))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut executions = Vec::new();
+        if let Some(local_orders) = &self.local_orders {
+            // Newest first, like the whole list; all are stamped `now`, so the stable sort
+            // below keeps them in this order, before the older seeded fills. A contract the
+            // catalog lacks is charged in the account's base currency.
+            let describe = |contract_id| {
+                let currency = catalog
+                    .listing(contract_id)
+                    .map_or(book.account.base_currency, |listing| {
+                        listing.contract.currency
+                    });
+                (local_symbol(catalog, contract_id), currency)
+            };
+            executions.extend(local_orders.executions_of(&book.account.id, now, &describe));
+        }
+        for template in &book.fills {
+            executions.push(execution(catalog, &book.account.id, template, now)?);
+        }
         executions.retain(|execution| since.is_none_or(|since| execution.executed_at >= since));
         // Newest first; ties keep catalog order, so the order is stable.
         executions.sort_by_key(|execution| std::cmp::Reverse(execution.executed_at));
@@ -442,6 +467,7 @@ mod tests {
     use crate::adapters::outbound::clock::FixedClock;
     use crate::domain::account::AccountMode;
     use crate::domain::market_data::{BarSize, DataStatus, HistoryPeriod};
+    use crate::domain::money::Quantity;
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_795_793_417, 0).unwrap()
@@ -705,5 +731,120 @@ mod tests {
         assert_eq!(fake.live_orders(&euro).await.unwrap(), seeded_euro);
         assert_eq!(fake.executions(&paper, None).await.unwrap(), fills);
         assert_eq!(fake.positions(&paper).await.unwrap(), positions);
+    }
+
+    #[tokio::test]
+    async fn scripted_fills_and_rejections_of_local_orders_are_listed_with_their_client_order_ids()
+    {
+        use crate::adapters::outbound::local_candidate::{LocalCandidateWriter, LocalOrderBook};
+        use crate::domain::ids::IdempotencyKey;
+        use crate::domain::money::Price;
+        use crate::domain::order::OrderStatus;
+        use crate::ports::order_writer::OrderWriter;
+
+        let book = LocalOrderBook::new();
+        let fake = FakeBroker::new(Arc::new(FixedClock::new(now())))
+            .with_local_orders(Arc::new(book.clone()));
+        let writer = LocalCandidateWriter::with_book(book.clone());
+        let paper = account(known_ids::PAPER_USD_ACCOUNT);
+        let seeded_fills = fake.executions(&paper, None).await.unwrap();
+        let key = |raw: &str| IdempotencyKey::parse(raw).unwrap();
+        let order = buy_limit(known_ids::PAPER_USD_ACCOUNT, known_ids::AAPL);
+        let filled = writer.submit(&order, &key("k-1")).await.unwrap().order_id;
+        let rejected = writer.submit(&order, &key("k-2")).await.unwrap().order_id;
+        let price = |raw: &str| Price::parse(raw).unwrap();
+        book.fill(&filled, Quantity::parse("4").unwrap(), price("189"))
+            .unwrap();
+        book.fill(&filled, Quantity::parse("6").unwrap(), price("190"))
+            .unwrap();
+        book.reject(&rejected, "Order rejected: no trading permissions")
+            .unwrap();
+
+        let listed = fake.live_orders(&paper).await.unwrap();
+        let local: Vec<_> = listed
+            .iter()
+            .filter(|order| order.client_order_id.is_some())
+            .map(|order| {
+                (
+                    order.order_id.as_str(),
+                    order.status,
+                    order.filled_quantity.to_string(),
+                    order.average_price.map(|price| price.to_string()),
+                    order.client_order_id.as_deref(),
+                    order.reason.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            local,
+            [
+                (
+                    "lc-1",
+                    OrderStatus::Filled,
+                    "10".to_owned(),
+                    Some("189.6".to_owned()),
+                    Some("k-1"),
+                    None
+                ),
+                (
+                    "lc-2",
+                    OrderStatus::Inactive,
+                    "0".to_owned(),
+                    None,
+                    Some("k-2"),
+                    Some("Order rejected: no trading permissions")
+                ),
+            ]
+        );
+
+        let fills = fake.executions(&paper, None).await.unwrap();
+        assert_eq!(fills[2..], seeded_fills[..], "local fills come first");
+        let local_fills: Vec<_> = fills[..2]
+            .iter()
+            .map(|fill| {
+                (
+                    fill.execution_id.as_str(),
+                    fill.order_id.as_ref().map(|id| id.as_str()),
+                    fill.client_order_id.as_deref(),
+                    fill.quantity.to_string(),
+                    fill.symbol.as_str(),
+                    fill.commission.to_string(),
+                    fill.executed_at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            local_fills,
+            [
+                (
+                    "lc-1.2",
+                    Some("lc-1"),
+                    Some("k-1"),
+                    "6".to_owned(),
+                    "AAPL",
+                    "0 USD".to_owned(),
+                    now()
+                ),
+                (
+                    "lc-1.1",
+                    Some("lc-1"),
+                    Some("k-1"),
+                    "4".to_owned(),
+                    "AAPL",
+                    "0 USD".to_owned(),
+                    now()
+                ),
+            ]
+        );
+        // A forgotten order leaves the list, not the fills.
+        book.forget(&filled).unwrap();
+        assert!(
+            fake.live_orders(&paper)
+                .await
+                .unwrap()
+                .iter()
+                .all(|order| order.order_id != filled)
+        );
+        assert_eq!(fake.executions(&paper, None).await.unwrap(), fills);
     }
 }

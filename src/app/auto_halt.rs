@@ -15,6 +15,8 @@ use crate::app::audited::{CallContext, CallSpec};
 use crate::app::gateway::Gateway;
 use crate::domain::audit::Durability;
 use crate::domain::audit::links::AuditLinks;
+use crate::domain::audit::redaction::{replace_account_ids, scrub_secrets};
+use crate::domain::ids::AccountId;
 use crate::domain::kill_switch::{
     HaltTrigger, KillSwitch, KillSwitchReason, MAX_REASON_CHARS, ReasonError,
 };
@@ -43,7 +45,8 @@ impl Gateway {
     }
 
     /// Halts live writes because of `trigger`, with `detail` (the gateway's own words, naming
-    /// no account id) as the reason, when the trigger is on. The halt is stored before it is
+    /// accounts by reference; an account id that slips in is replaced by its reference, and
+    /// secret-shaped text is scrubbed) as the reason, when the trigger is on. The halt is stored before it is
     /// audited; an audit failure here is logged and never triggers another halt.
     ///
     /// The stored reason reads `automatic halt (<trigger>): <detail>` (control characters
@@ -74,6 +77,8 @@ impl Gateway {
         detail: &str,
         links: &AuditLinks,
     ) -> Result<AutoHaltOutcome, StoreError> {
+        let detail = self.safe_detail(detail);
+        let detail = detail.as_str();
         let enabled = self.auto_halt_enabled(trigger);
         let outcome = if enabled {
             let reason = halt_reason(trigger, detail).map_err(|_| StoreError::Unavailable {
@@ -119,6 +124,20 @@ impl Gateway {
             );
         }
         Ok(outcome)
+    }
+
+    /// `detail` with any secret-shaped text scrubbed and any account-id-shaped run replaced by
+    /// the account's reference: the reason is shown by `kill-switch status`, which must never
+    /// show a raw id, whatever a caller passed.
+    fn safe_detail(&self, detail: &str) -> String {
+        let (scrubbed, _) = scrub_secrets(detail);
+        let directory = self.directory();
+        let (safe, _) = replace_account_ids(&scrubbed, &|raw: &str| {
+            AccountId::parse(raw)
+                .map(|id| directory.reference(&id))
+                .unwrap_or_else(|_| "an account".to_owned())
+        });
+        safe
     }
 }
 

@@ -543,6 +543,26 @@ async fn an_overfill_or_an_unknown_client_order_id_halts_live_writes() {
     }
 }
 
+#[tokio::test]
+async fn a_raw_account_id_in_a_halt_detail_is_shown_only_as_its_reference() {
+    let h = halts(AutoHaltSettings::default());
+    let detail = format!("order 987654 in {LIVE} filled 12 of 10 approved");
+    h.gateway
+        .auto_halt(HaltTrigger::Overfill, &detail)
+        .await
+        .unwrap();
+    let reason = h.status().await.reason;
+    assert!(!reason.contains(LIVE), "{reason}");
+    assert!(
+        reason.starts_with("automatic halt (overfill): order 987654 in ")
+            && reason.contains("acct_")
+            && reason.ends_with(" filled 12 of 10 approved"),
+        "{reason}"
+    );
+    let events = h.auto_halt_events();
+    assert!(!events[0].to_string().contains(LIVE));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_switched_off_trigger_does_not_halt() {
     let h = halts(all_off());

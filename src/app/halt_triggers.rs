@@ -13,11 +13,18 @@
 //! - A usable broker session becoming unusable is a loss (`session_loss`); `count` losses within
 //!   the window halt ([`SessionLossWindow`]), timed on the runtime's monotonic clock.
 //!
-//! A count trigger that is switched off is not counted at all. None of these hooks fails its
-//! caller: what cannot be done is logged, and the caller's own outcome stands.
+//! A trigger that is switched off is still watched, so that `Gateway::auto_halt` can record
+//! that it would have halted (a count trigger then counts at its default threshold). None of
+//! these hooks fails its caller: what cannot be done is logged, and the caller's own outcome
+//! stands.
 
-use crate::app::auto_halt::AutoHaltOutcome;
+use std::time::Duration;
+
 use crate::app::gateway::Gateway;
+use crate::app::live_settings::{
+    DEFAULT_CONSECUTIVE_REJECTIONS, DEFAULT_SESSION_LOSS_WINDOW_MINUTES, DEFAULT_SESSION_LOSSES,
+    SessionLossThreshold,
+};
 use crate::app::write_pipeline::WriteMode;
 use crate::domain::halt_triggers::{SessionLossWindow, rejections_halt};
 use crate::domain::kill_switch::HaltTrigger;
@@ -34,8 +41,10 @@ const AUDIT_PROBE_FAILED: &str = "the audit log refused the write probe before a
 pub(crate) struct SessionLosses {
     /// Where loss times are measured from.
     origin: tokio::time::Instant,
-    /// `None` while the trigger is off.
-    window: Option<SessionLossWindow>,
+    /// The configured threshold's window, or the default's while the trigger is off.
+    window: SessionLossWindow,
+    /// The threshold `window` counts to, for the halt's detail.
+    threshold: SessionLossThreshold,
 }
 
 impl Gateway {
@@ -57,9 +66,6 @@ impl Gateway {
 
     async fn halt_for_audit(&self, detail: &str) {
         let trigger = HaltTrigger::AuditWriteFailure;
-        if !self.auto_halt_enabled(trigger) {
-            return;
-        }
         if let Ok(Some(state)) = self.workflow().kill_switch().await
             && state.trigger() == Some(trigger)
         {
@@ -80,9 +86,11 @@ impl Gateway {
         if mode != WriteMode::Live {
             return;
         }
-        let Some(threshold) = self.live_trading().auto_halt.consecutive_rejections else {
-            return;
-        };
+        let threshold = self
+            .live_trading()
+            .auto_halt
+            .consecutive_rejections
+            .unwrap_or(DEFAULT_CONSECUTIVE_REJECTIONS);
         let rejected = match outcome {
             Ok(_) => false,
             Err(WriteError::Rejected { .. }) => true,
@@ -92,9 +100,9 @@ impl Gateway {
         match self.workflow().note_live_rejection(rejected).await {
             Ok(streak) if rejected && rejections_halt(streak, threshold) => {
                 let detail = format!("the broker rejected {streak} live orders in a row");
-                if let Ok(AutoHaltOutcome::Halted) = self.auto_halt(trigger, &detail).await {
-                    // The streak that halted is spent: after an operator allows writes, the
-                    // next halt needs a full streak again.
+                if self.auto_halt(trigger, &detail).await.is_ok() {
+                    // The streak that halted (or would have) is spent: after an operator
+                    // allows writes, the next halt needs a full streak again.
                     if let Err(error) = self.workflow().note_live_rejection(false).await {
                         tracing::warn!(
                             code = %error.code(),
@@ -126,13 +134,18 @@ impl Gateway {
 
     /// A fresh count of session losses under `live_trading.auto_halt.session_loss`.
     pub(crate) fn session_losses(&self) -> SessionLosses {
-        SessionLosses {
-            origin: tokio::time::Instant::now(),
-            window: self
-                .live_trading()
+        let threshold =
+            self.live_trading()
                 .auto_halt
                 .session_loss
-                .map(|threshold| SessionLossWindow::new(threshold.count, threshold.window)),
+                .unwrap_or(SessionLossThreshold {
+                    count: DEFAULT_SESSION_LOSSES,
+                    window: Duration::from_secs(DEFAULT_SESSION_LOSS_WINDOW_MINUTES * 60),
+                });
+        SessionLosses {
+            origin: tokio::time::Instant::now(),
+            window: SessionLossWindow::new(threshold.count, threshold.window),
+            threshold,
         }
     }
 
@@ -145,20 +158,14 @@ impl Gateway {
         to: SessionState,
     ) {
         let lost = from == Some(SessionState::Usable) && to != SessionState::Usable;
-        let Some(window) = losses.window.as_mut() else {
-            return;
-        };
-        if !lost || !window.record_loss(losses.origin.elapsed()) {
+        if !lost || !losses.window.record_loss(losses.origin.elapsed()) {
             return;
         }
-        let detail = match self.live_trading().auto_halt.session_loss {
-            Some(threshold) => format!(
-                "the broker session was lost {} times within {} minutes",
-                threshold.count,
-                threshold.window.as_secs().div_ceil(60)
-            ),
-            None => "the broker session was lost too often".to_owned(),
-        };
+        let detail = format!(
+            "the broker session was lost {} times within {} minutes",
+            losses.threshold.count,
+            losses.threshold.window.as_secs().div_ceil(60)
+        );
         let _ = self.auto_halt(HaltTrigger::SessionLoss, &detail).await;
     }
 }

@@ -564,15 +564,20 @@ async fn a_raw_account_id_in_a_halt_detail_is_shown_only_as_its_reference() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_switched_off_trigger_does_not_halt() {
+async fn a_switched_off_trigger_does_not_halt_and_records_that_it_would_have() {
     let h = halts(all_off());
     h.allow().await;
-    // An audit failure.
+    // A failed audit probe: the write is refused by its gate, and only that.
+    h.audit.probe_fails.store(true, Ordering::SeqCst);
+    let refused = h.submit("probe").await.unwrap_err();
+    assert_eq!(refused.code().as_str(), "LIVE_AUDIT_UNAVAILABLE");
+    h.audit.probe_fails.store(false, Ordering::SeqCst);
+    // A failed append (whose "would have halted" record fails with it).
     h.audit.inner.set_failing(true);
     h.gateway.kill_switch_status(&agent()).await.unwrap_err();
     h.audit.inner.set_failing(false);
     assert!(h.status().await.writes_allowed);
-    // Three rejections; the fourth order still reaches the writer.
+    // Four rejections; each reached the writer.
     h.writer.reject.store(true, Ordering::SeqCst);
     for key in ["r1", "r2", "r3", "r4"] {
         h.submit(key).await.unwrap_err();
@@ -582,21 +587,36 @@ async fn a_switched_off_trigger_does_not_halt() {
     // Three session losses within ten minutes.
     lose_the_session(&h, 3, Duration::from_secs(120)).await;
     assert!(h.status().await.writes_allowed);
-    // The reconciler's anomalies: recorded as skipped, nothing halted.
+    // The reconciler's anomalies.
     for trigger in [HaltTrigger::Overfill, HaltTrigger::UnknownClientOrderId] {
         let outcome = h.gateway.auto_halt(trigger, "seen").await.unwrap();
         assert_eq!(outcome, AutoHaltOutcome::Disabled);
     }
     assert!(h.status().await.writes_allowed);
     assert!(h.auto_halt_events().is_empty());
-    let skipped = h
+    // Each trigger that would have halted says so once (rejections and session losses at
+    // their default thresholds).
+    let skipped: Vec<String> = h
         .audit
         .inner
         .records()
         .iter()
         .filter(|record| record.columns.operation == "kill-switch auto-halt skipped (trigger off)")
-        .count();
-    assert_eq!(skipped, 2);
+        .map(|record| {
+            let input: serde_json::Value = serde_json::from_str(&record.columns.metadata).unwrap();
+            input["trigger"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "audit_write_failure",
+            "consecutive_rejections",
+            "session_loss",
+            "overfill",
+            "unknown_client_order_id",
+        ]
+    );
     h.writer.reject.store(false, Ordering::SeqCst);
     h.submit("ok").await.unwrap();
     assert_eq!(h.writer.writes(), 5);

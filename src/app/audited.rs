@@ -1,6 +1,8 @@
 //! The one wrapper every call goes through: scope check, the operation, then exactly one audit
 //! event with the final status. If the event cannot be stored, the call fails closed with
-//! `AUDIT_WRITE_FAILED` and its result is withheld.
+//! `AUDIT_WRITE_FAILED` and its result is withheld, and live writes are halted
+//! (`app::halt_triggers`); the automatic halt records itself through the one append that never
+//! halts, so a failing log cannot start a chain of halts.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -21,6 +23,7 @@ use crate::domain::audit::{
 use crate::domain::error_code::{ErrorCategory, ErrorCode};
 use crate::domain::ids::AccountId;
 use crate::domain::scope::Scope;
+use crate::ports::audit_log::AuditError;
 
 /// One call's caller: the [`Principal`] and, for MCP, the tool name it used. Built only
 /// inside the crate (the front ends) or through the library's own constructors, so a library
@@ -330,7 +333,8 @@ impl Gateway {
         result
     }
 
-    /// Appends the one event of a call that ended as `outcome`.
+    /// Appends the one event of a call that ended as `outcome`. A failed append halts live
+    /// writes (`live_trading.auto_halt.audit_write_failure`) before the call fails.
     ///
     /// # Errors
     /// `AUDIT_WRITE_FAILED` when the event cannot be stored.
@@ -341,6 +345,44 @@ impl Gateway {
         note: &AuditNote,
         outcome: Outcome<'_>,
     ) -> Result<(), GatewayError> {
+        let event = self.outcome_event(context, spec, note, outcome);
+        match self.audit().append(event).await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::error!(code = %error.code(), "audit append failed; the call's result is withheld");
+                self.halt_on_audit_failure().await;
+                Err(GatewayError::Audit(error))
+            }
+        }
+    }
+
+    /// Appends the event (with `links`) of a call the gateway made by itself that completed,
+    /// and nothing more: unlike every other append, a failure here never halts, so the automatic halt can
+    /// record itself without starting another.
+    ///
+    /// # Errors
+    /// The audit log's error when the event cannot be stored.
+    pub(crate) async fn append_without_halting(
+        &self,
+        context: &CallContext,
+        spec: CallSpec,
+        links: &AuditLinks,
+    ) -> Result<(), AuditError> {
+        let output_hash = canonical_json(&()).map(|text| sha256_hex(text.as_bytes()));
+        let note = AuditNote::default();
+        note.link(|noted| *noted = links.clone());
+        let event = self.outcome_event(context, spec, &note, Outcome::Completed { output_hash });
+        self.audit().append(event).await.map(|_| ())
+    }
+
+    /// The one event of a call that ended as `outcome`.
+    fn outcome_event(
+        &self,
+        context: &CallContext,
+        spec: CallSpec,
+        note: &AuditNote,
+        outcome: Outcome<'_>,
+    ) -> AuditEvent {
         let (error, output_hash) = match outcome {
             Outcome::Completed { output_hash } => (None, output_hash),
             Outcome::Failed(error) => (Some(error), None),
@@ -349,7 +391,7 @@ impl Gateway {
             && !spec.input_from_gateway;
         let links = note.links();
         let account = note.account();
-        let event = self.audit_event(
+        self.audit_event(
             context,
             EventDraft {
                 operation: context.tool.clone().unwrap_or(spec.operation),
@@ -362,14 +404,7 @@ impl Gateway {
                 durability: spec.durability,
                 links: &links,
             },
-        );
-        match self.audit().append(event).await {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                tracing::error!(code = %error.code(), "audit append failed; the call's result is withheld");
-                Err(GatewayError::Audit(error))
-            }
-        }
+        )
     }
 
     /// Builds one event: redacts the input (or summarizes an input refused as invalid),
@@ -448,7 +483,8 @@ impl Gateway {
         .await
     }
 
-    /// [`Gateway::record_step`] with `links` stored beside the details.
+    /// [`Gateway::record_step`] with `links` stored beside the details. A failed append halts
+    /// live writes, as in [`Gateway::audited`].
     ///
     /// # Errors
     /// `AUDIT_WRITE_FAILED` when the event cannot be stored; the caller must not proceed.
@@ -475,10 +511,12 @@ impl Gateway {
                 links,
             },
         );
-        self.audit()
-            .append(event)
-            .await
-            .map(|_| ())
-            .map_err(GatewayError::Audit)
+        match self.audit().append(event).await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                self.halt_on_audit_failure().await;
+                Err(GatewayError::Audit(error))
+            }
+        }
     }
 }

@@ -14,7 +14,12 @@ use serde_json::json;
 use crate::app::audited::{CallContext, CallSpec};
 use crate::app::gateway::Gateway;
 use crate::domain::audit::Durability;
-use crate::domain::kill_switch::{HaltTrigger, KillSwitch, KillSwitchReason};
+use crate::domain::audit::links::AuditLinks;
+use crate::domain::audit::redaction::{replace_account_ids, scrub_secrets};
+use crate::domain::ids::AccountId;
+use crate::domain::kill_switch::{
+    HaltTrigger, KillSwitch, KillSwitchReason, MAX_REASON_CHARS, ReasonError,
+};
 use crate::ports::workflow_store::StoreError;
 
 /// What [`Gateway::auto_halt`] did.
@@ -40,8 +45,14 @@ impl Gateway {
     }
 
     /// Halts live writes because of `trigger`, with `detail` (the gateway's own words, naming
-    /// no account id) as the reason, when the trigger is on. The halt is stored before it is
+    /// accounts by reference; an account id that slips in is replaced by its reference, and
+    /// secret-shaped text is scrubbed) as the reason, when the trigger is on. The halt is stored before it is
     /// audited; an audit failure here is logged and never triggers another halt.
+    ///
+    /// The stored reason reads `automatic halt (<trigger>): <detail>` (control characters
+    /// become spaces, a detail too long for a reason is cut); the audit event, named
+    /// `kill-switch auto-halt` (or `kill-switch auto-halt skipped (trigger off)`), holds
+    /// `{trigger, detail}` as its redacted input.
     ///
     /// # Errors
     /// The store's error when the halt could not be stored: writes may still be allowed, and
@@ -51,14 +62,26 @@ impl Gateway {
         trigger: HaltTrigger,
         detail: &str,
     ) -> Result<AutoHaltOutcome, StoreError> {
+        self.auto_halt_linked(trigger, detail, &AuditLinks::default())
+            .await
+    }
+
+    /// [`Gateway::auto_halt`] whose audit event also carries `links` (the broker order an
+    /// overfill or an unknown client order id was seen on, its key).
+    ///
+    /// # Errors
+    /// As [`Gateway::auto_halt`].
+    pub async fn auto_halt_linked(
+        &self,
+        trigger: HaltTrigger,
+        detail: &str,
+        links: &AuditLinks,
+    ) -> Result<AutoHaltOutcome, StoreError> {
+        let detail = self.safe_detail(detail);
+        let detail = detail.as_str();
         let enabled = self.auto_halt_enabled(trigger);
         let outcome = if enabled {
-            let reason = KillSwitchReason::parse(&format!(
-                "automatic halt ({}): {detail}",
-                trigger.as_str()
-            ))
-            .or_else(|_| KillSwitchReason::parse(&format!("automatic halt ({})", trigger.as_str())))
-            .map_err(|_| StoreError::Unavailable {
+            let reason = halt_reason(trigger, detail).map_err(|_| StoreError::Unavailable {
                 detail: "the automatic halt's reason could not be formed".to_owned(),
             })?;
             let halted = KillSwitch::auto_halt(self.clock().now(), trigger, reason);
@@ -70,6 +93,10 @@ impl Gateway {
                 );
                 return Err(error);
             }
+            tracing::warn!(
+                trigger = trigger.as_str(),
+                "live writes halted automatically; only an operator can allow them again"
+            );
             AutoHaltOutcome::Halted
         } else {
             AutoHaltOutcome::Disabled
@@ -85,8 +112,9 @@ impl Gateway {
             durability: Durability::Durable,
             input_from_gateway: true,
         };
+        // Never `audited`: its failure would halt again, and this is the halt.
         if let Err(error) = self
-            .audited(&CallContext::system(), spec, |_note| async { Ok(()) })
+            .append_without_halting(&CallContext::system(), spec, links)
             .await
         {
             tracing::error!(
@@ -96,5 +124,58 @@ impl Gateway {
             );
         }
         Ok(outcome)
+    }
+
+    /// `detail` with any secret-shaped text scrubbed and any account-id-shaped run replaced by
+    /// the account's reference: the reason is shown by `kill-switch status`, which must never
+    /// show a raw id, whatever a caller passed.
+    fn safe_detail(&self, detail: &str) -> String {
+        let (scrubbed, _) = scrub_secrets(detail);
+        let directory = self.directory();
+        let (safe, _) = replace_account_ids(&scrubbed, &|raw: &str| {
+            AccountId::parse(raw)
+                .map(|id| directory.reference(&id))
+                .unwrap_or_else(|_| "an account".to_owned())
+        });
+        safe
+    }
+}
+
+/// The stored reason of an automatic halt: `automatic halt (<trigger>): <detail>`, with control
+/// characters turned into spaces and the detail cut to fit [`MAX_REASON_CHARS`].
+fn halt_reason(trigger: HaltTrigger, detail: &str) -> Result<KillSwitchReason, ReasonError> {
+    let prefix = format!("automatic halt ({})", trigger.as_str());
+    let room = MAX_REASON_CHARS.saturating_sub(prefix.chars().count() + 2);
+    let detail: String = detail
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(room)
+        .collect();
+    if detail.trim().is_empty() {
+        KillSwitchReason::parse(&prefix)
+    } else {
+        KillSwitchReason::parse(&format!("{prefix}: {}", detail.trim()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_names_its_trigger_and_stays_within_bounds() {
+        let plain = halt_reason(HaltTrigger::Overfill, "order 7 filled 12 of 10").unwrap();
+        assert_eq!(
+            plain.as_str(),
+            "automatic halt (overfill): order 7 filled 12 of 10"
+        );
+        let long =
+            halt_reason(HaltTrigger::SessionLoss, &"x".repeat(2 * MAX_REASON_CHARS)).unwrap();
+        assert_eq!(long.as_str().chars().count(), MAX_REASON_CHARS);
+        let odd = halt_reason(HaltTrigger::UnknownClientOrderId, "a\nb\u{1b}c").unwrap();
+        assert!(!odd.as_str().chars().any(char::is_control));
+        let bare = halt_reason(HaltTrigger::AuditWriteFailure, " \n ").unwrap();
+        assert_eq!(bare.as_str(), "automatic halt (audit_write_failure)");
     }
 }

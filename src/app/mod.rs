@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod frame_refusals;
 pub mod gateway;
+pub mod halt_triggers;
 pub mod input;
 pub mod live_controls;
 pub mod live_orders;

@@ -44,11 +44,13 @@ impl Gateway {
     }
 
     /// Sends a keepalive every `interval` and records each change of session state (the first
-    /// observation included). Never returns; stops when dropped.
+    /// observation included); losing a usable session too often halts live writes
+    /// (`app::halt_triggers`). Never returns; stops when dropped.
     pub async fn keep_session_alive(&self, interval: Duration) -> Infallible {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last: Option<SessionState> = None;
+        let mut losses = self.session_losses();
         loop {
             ticker.tick().await;
             let state = state_of(&self.broker().keepalive().await);
@@ -60,6 +62,7 @@ impl Gateway {
                         "the broker session is not usable; a person must act"
                     );
                 }
+                self.note_session_change(&mut losses, last, state).await;
                 last = Some(state);
             }
         }

@@ -725,7 +725,7 @@ impl Gateway {
         let settings = self.live_trading();
         let now = self.clock().now();
         let switch = self.workflow().kill_switch().await?;
-        let audit_writable = self.audit().check_writable().await.is_ok();
+        let audit_writable = self.probe_audit_or_halt().await;
         let policy = settings
             .policy()
             .ok_or(GatewayError::LiveGate(GateFailure::LiveTradingDisabled))?;
@@ -1014,6 +1014,7 @@ impl Gateway {
             }
         }
         let outcome = act.await;
+        self.note_writer_outcome(write.mode, &outcome).await;
         // From here on the writer has been called: every later failure names this fate.
         write.progress.set(match &outcome {
             Ok(_) => WriteFate::Unrecorded { accepted: true },

@@ -10,6 +10,7 @@ pub mod approval;
 pub mod audit;
 pub mod error_code;
 pub mod gates;
+pub mod halt_triggers;
 pub mod idempotency;
 pub mod ids;
 pub mod instrument;

@@ -1,11 +1,17 @@
 //! Live trading configuration through the library: the committed `config/live.example.yaml`
 //! loads with live trading on and passes the start-up gates only with a deployed audit key, and
-//! every malformed live key is refused naming its key path without quoting its value.
+//! every malformed live key is refused naming its key path without quoting its value. The
+//! reconciler's timing and the automatic halts (`live_trading.auto_halt`) default to on, can
+//! each be switched off, and refuse values out of range by key path.
 
 use std::path::Path;
+use std::time::Duration;
 
 use ibkr_agent_gateway::app::config::Settings;
-use ibkr_agent_gateway::app::live_settings::{DEFAULT_SESSION_TIME_ZONE, LiveWriterKind};
+use ibkr_agent_gateway::app::live_settings::{
+    AutoHaltSettings, DEFAULT_SESSION_TIME_ZONE, LiveWriterKind, ReconcilerSettings,
+    SessionLossThreshold,
+};
 use ibkr_agent_gateway::app::live_startup;
 use ibkr_agent_gateway::app::startup_error::StartupError;
 use ibkr_agent_gateway::domain::instrument::AssetClass;
@@ -95,6 +101,9 @@ fn the_live_example_loads_with_live_on_and_its_policy_resolved() {
     assert_eq!(policy.session_max_orders(), 20);
     assert_eq!(policy.max_price_deviation_bps(), 50);
     assert_eq!(policy.max_quote_age_seconds(), 5);
+    // The reconciler and the automatic halts, spelled out at their defaults.
+    assert_eq!(live.reconciler, ReconcilerSettings::default());
+    assert_eq!(live.auto_halt, AutoHaltSettings::default());
 }
 
 #[test]
@@ -330,4 +339,149 @@ fn reply_rounds_are_bounded_from_1_to_10() {
             Settings::from_yaml(&format!("broker:\n  max_reply_rounds: {good}\n")).unwrap();
         assert_eq!(settings.max_reply_rounds, good);
     }
+}
+
+#[test]
+fn the_reconciler_and_every_automatic_halt_are_on_by_default() {
+    let settings = Settings::from_yaml("").unwrap();
+    let live = &settings.live_trading;
+    assert_eq!(live.reconciler.interval, Duration::from_secs(30));
+    assert_eq!(live.reconciler.missing_grace, Duration::from_secs(300));
+    let halts = live.auto_halt;
+    assert!(halts.audit_write_failure);
+    assert_eq!(halts.consecutive_rejections, Some(3));
+    assert_eq!(
+        halts.session_loss,
+        Some(SessionLossThreshold {
+            count: 3,
+            window: Duration::from_secs(600),
+        })
+    );
+    assert!(halts.overfill);
+    assert!(halts.unknown_client_order_id);
+    assert_eq!(halts, AutoHaltSettings::default());
+    // An empty section, and triggers named without their keys, keep the defaults.
+    let named = Settings::from_yaml(
+        "live_trading:\n  auto_halt:\n    consecutive_rejections: {}\n    session_loss: {}\n",
+    )
+    .unwrap();
+    assert_eq!(named.live_trading.auto_halt, AutoHaltSettings::default());
+}
+
+#[test]
+fn the_reconciler_and_auto_halt_keys_parse() {
+    let settings = Settings::from_yaml(&format!(
+        "{LIVE}  reconciler_interval_seconds: 15
+  reconciler_grace_seconds: 120
+  auto_halt:
+    audit_write_failure: true
+    consecutive_rejections:
+      enabled: true
+      count: 5
+    session_loss:
+      count: 4
+      window_minutes: 30
+    overfill: true
+    unknown_client_order_id: true
+"
+    ))
+    .unwrap();
+    let live = &settings.live_trading;
+    assert_eq!(live.reconciler.interval, Duration::from_secs(15));
+    assert_eq!(live.reconciler.missing_grace, Duration::from_secs(120));
+    assert_eq!(
+        live.auto_halt,
+        AutoHaltSettings {
+            audit_write_failure: true,
+            consecutive_rejections: Some(5),
+            session_loss: Some(SessionLossThreshold {
+                count: 4,
+                window: Duration::from_secs(30 * 60),
+            }),
+            overfill: true,
+            unknown_client_order_id: true,
+        }
+    );
+    live_startup::check(&settings, true).unwrap();
+}
+
+#[test]
+fn each_automatic_halt_can_be_switched_off() {
+    let settings = Settings::from_yaml(&format!(
+        "{LIVE}  auto_halt:
+    audit_write_failure: false
+    consecutive_rejections:
+      enabled: false
+      count: 3
+    session_loss:
+      enabled: false
+    overfill: false
+    unknown_client_order_id: false
+"
+    ))
+    .unwrap();
+    assert_eq!(
+        settings.live_trading.auto_halt,
+        AutoHaltSettings {
+            audit_write_failure: false,
+            consecutive_rejections: None,
+            session_loss: None,
+            overfill: false,
+            unknown_client_order_id: false,
+        }
+    );
+}
+
+#[test]
+fn reconciler_and_auto_halt_values_out_of_range_are_refused_by_key_path() {
+    let section = |body: &str| format!("live_trading:\n{body}");
+    for bad in ["0", "9", "3601", "-1", "fast"] {
+        assert_invalid_at(
+            &section(&format!("  reconciler_interval_seconds: {bad}\n")),
+            "live_trading.reconciler_interval_seconds",
+        );
+    }
+    for bad in ["59", "86401", "-5"] {
+        assert_invalid_at(
+            &section(&format!(
+                "  reconciler_interval_seconds: 60\n  reconciler_grace_seconds: {bad}\n"
+            )),
+            "live_trading.reconciler_grace_seconds",
+        );
+    }
+    let halts = |body: &str| section(&format!("  auto_halt:\n{body}"));
+    for bad in ["0", "1001", "-1"] {
+        assert_invalid_at(
+            &halts(&format!(
+                "    consecutive_rejections:\n      count: {bad}\n"
+            )),
+            "live_trading.auto_halt.consecutive_rejections.count",
+        );
+        assert_invalid_at(
+            &halts(&format!("    session_loss:\n      count: {bad}\n")),
+            "live_trading.auto_halt.session_loss.count",
+        );
+    }
+    for bad in ["0", "1441"] {
+        assert_invalid_at(
+            &halts(&format!("    session_loss:\n      window_minutes: {bad}\n")),
+            "live_trading.auto_halt.session_loss.window_minutes",
+        );
+    }
+    assert_invalid_at(
+        &halts("    overfill: sometimes\n"),
+        "live_trading.auto_halt.overfill",
+    );
+    assert_invalid_at(
+        &halts("    on_rainy_days: true\n"),
+        "live_trading.auto_halt.on_rainy_days",
+    );
+    assert_invalid_at(
+        &halts("    session_loss:\n      minutes: 10\n"),
+        "live_trading.auto_halt.session_loss.minutes",
+    );
+    assert_invalid_at(
+        &halts("    consecutive_rejections: 3\n"),
+        "live_trading.auto_halt.consecutive_rejections",
+    );
 }

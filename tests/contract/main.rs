@@ -12,6 +12,7 @@
 mod architecture;
 mod audit_links;
 mod audit_log;
+mod auto_halt;
 mod broker_fidelity;
 mod broker_reader;
 mod cli;

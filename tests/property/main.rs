@@ -9,6 +9,7 @@
 
 mod arithmetic;
 mod audit_chain;
+mod halt_triggers;
 mod ids;
 mod live_gates;
 mod live_risk;

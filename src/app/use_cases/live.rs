@@ -219,7 +219,7 @@ impl UseCase for KillSwitchStatus {
         command: "kill-switch status",
         tool: "ibkr_kill_switch_status",
         title: "Kill switch status",
-        description: "Whether live writes are allowed now (writes_allowed), who last changed the kill switch, when and why.",
+        description: "Whether live writes are allowed now (writes_allowed), who last changed the kill switch, when and why, and for an automatic halt its trigger.",
         scope: Scope::KillSwitch,
         toolset: Toolset::Orders,
         hints: Hints::LOCAL_READ,

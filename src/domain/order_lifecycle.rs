@@ -362,7 +362,7 @@ pub struct Observed {
 ///   [`backoff`].
 ///
 /// An event is produced exactly when the state or the filled quantity changes. An overfill
-/// (more filled than approved) is reported whenever it is observed.
+/// (more filled than approved) is reported by every read that shows it.
 pub fn observe(
     order: &TrackedOrder,
     observation: &Observation,

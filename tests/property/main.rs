@@ -13,6 +13,7 @@ mod ids;
 mod live_gates;
 mod live_risk;
 mod money;
+mod order_lifecycle;
 mod orders;
 mod parsers;
 mod redaction;

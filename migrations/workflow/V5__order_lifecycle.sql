@@ -72,3 +72,7 @@ CREATE TABLE live_rejection_streak (
 
 -- What made the gateway halt by itself; NULL for a halt someone asked for.
 ALTER TABLE kill_switch ADD COLUMN halt_trigger TEXT;
+
+-- The reconciler asks whether a client order id seen at the broker was ever issued by the
+-- gateway: a lookup by key alone, across accounts and operations.
+CREATE INDEX idempotency_records_key ON idempotency_records (key);

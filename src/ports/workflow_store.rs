@@ -1,5 +1,6 @@
-//! `WorkflowStore`: durable previews, approvals and idempotency records: the gateway's own
-//! state for write workflows (the audit log records what happened; this holds what is open).
+//! `WorkflowStore`: durable previews, approvals, idempotency records and the lifecycle of the
+//! orders the gateway placed: the gateway's own state for write workflows (the audit log
+//! records what happened; this holds what is open, and the history of each order).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -166,6 +167,10 @@ pub struct RecordKey {
 ///   record;
 /// - the kill switch is one stored value; `set_kill_switch` replaces it durably; a store that
 ///   never stored one reports `None` (which the gateway reads as halted);
+/// - a tracked order is never deleted (it is the durable history); the backlog holds exactly
+///   the tracked orders whose state is not terminal; `track_order` and `update_tracked_order`
+///   change the order, its backlog entry and its event in one transaction;
+/// - decimals (quantities, prices) read back exactly as they were stored;
 /// - a failed call changes nothing;
 /// - errors name no path and no account id.
 #[async_trait]
@@ -336,109 +341,90 @@ pub trait WorkflowStore: Send + Sync {
     /// As [`WorkflowStore::preview`].
     async fn pending(&self) -> Result<Vec<IdempotencyRecord>, StoreError>;
 
-    /// Every `completed` record of every account and operation, oldest first. Start-up reads
-    /// them to rebuild the order backlog.
+    /// Every `completed` record of every account and operation, oldest first (ties by
+    /// account, operation and key). Start-up reads them to rebuild the order backlog.
     ///
     /// # Errors
     /// As [`WorkflowStore::preview`].
-    async fn completed_records(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
-        Err(not_yet("completed_records"))
-    }
+    async fn completed_records(&self) -> Result<Vec<IdempotencyRecord>, StoreError>;
 
-    /// Starts or refreshes tracking of `order`, and appends `event`, in one transaction.
+    /// Starts or refreshes tracking of `order`, and records `event` for it, in one transaction.
     ///
-    /// - Not tracked yet: the order is stored (kept for ever, the durable history) and, unless
-    ///   its state is terminal, put in the backlog; returns `true`.
-    /// - Already tracked (a modify of a working order): its description (key, operation,
-    ///   approval, preview, approved quantity, prices) and state are replaced by `order`'s, it
-    ///   is put back in the backlog unless terminal; returns `false`.
+    /// - Not tracked yet: the order is stored (kept for ever, the durable history) with its
+    ///   poll state and, unless its state is terminal, put in the backlog; returns `true`.
+    /// - Already tracked (a modify of a working order): what a modify can change (idempotency
+    ///   key, operation, approval, preview, order type, approved quantity), the state, fills,
+    ///   `updated_at` and poll state are replaced by `order`'s; what cannot change (leg,
+    ///   contract, symbol, side, `placed_at`, and a stored client order id) is kept. The order
+    ///   is put back in the backlog unless its new state is terminal; returns `false`.
     ///
     /// # Errors
+    /// [`StoreError::WrongState`], changing nothing, when `event` names another order than
+    /// `order`; [`StoreError::Corrupt`] when the stored order does not parse;
     /// [`StoreError::Unavailable`], changing nothing.
     async fn track_order(
         &self,
         order: &TrackedOrder,
         event: &LifecycleEvent,
-    ) -> Result<bool, StoreError> {
-        let _ = (order, event);
-        Err(not_yet("track_order"))
-    }
+    ) -> Result<bool, StoreError>;
 
-    /// One tracked order, `None` when it was never tracked.
+    /// One tracked order, `None` when it was never tracked. An order out of the backlog
+    /// (terminal) has the default poll state.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`]; [`StoreError::Corrupt`] for a row that does not parse.
     async fn tracked_order(
         &self,
         key: &TrackedOrderKey,
-    ) -> Result<Option<TrackedOrder>, StoreError> {
-        let _ = key;
-        Err(not_yet("tracked_order"))
-    }
+    ) -> Result<Option<TrackedOrder>, StoreError>;
 
     /// The backlog: every tracked order that is not terminal (`needs_review` included), with
-    /// its poll state, oldest placed first.
+    /// its poll state, oldest placed first (ties by mode, account reference and order id).
     ///
     /// # Errors
     /// As [`WorkflowStore::tracked_order`].
-    async fn order_backlog(&self) -> Result<Vec<TrackedOrder>, StoreError> {
-        Err(not_yet("order_backlog"))
-    }
+    async fn order_backlog(&self) -> Result<Vec<TrackedOrder>, StoreError>;
 
     /// Stores what the reconciler learned about a tracked order, in one transaction: `order`'s
-    /// state, fills and poll state replace the stored ones, `event` (when given) is appended,
-    /// and a terminal order leaves the backlog.
+    /// state, fills, `updated_at` and poll state replace the stored ones (its description is
+    /// kept), `event` (when given) is appended, and a terminal order leaves the backlog.
     ///
     /// # Errors
-    /// [`StoreError::WrongState`], changing nothing, when the order is not tracked or already
-    /// terminal; [`StoreError::Unavailable`].
+    /// [`StoreError::WrongState`], changing nothing, when the order is not tracked, is already
+    /// terminal, or `event` names another order; [`StoreError::Corrupt`] when the stored
+    /// state does not parse; [`StoreError::Unavailable`].
     async fn update_tracked_order(
         &self,
         order: &TrackedOrder,
         event: Option<&LifecycleEvent>,
-    ) -> Result<(), StoreError> {
-        let _ = (order, event);
-        Err(not_yet("update_tracked_order"))
-    }
+    ) -> Result<(), StoreError>;
 
-    /// The tracked orders `query` selects, newest placed first, each with its events oldest
-    /// first.
+    /// The tracked orders `query` selects (terminal ones included), newest placed first
+    /// (ties by mode, account reference and order id, descending), at most `query.limit`, each
+    /// with its events oldest first (in the order they were recorded).
     ///
     /// # Errors
     /// As [`WorkflowStore::tracked_order`].
     async fn order_history(
         &self,
         query: &HistoryQuery,
-    ) -> Result<Vec<OrderHistoryEntry>, StoreError> {
-        let _ = query;
-        Err(not_yet("order_history"))
-    }
+    ) -> Result<Vec<OrderHistoryEntry>, StoreError>;
 
     /// True when the gateway ever issued `client_order_id`: a record of an operation that
-    /// sends its key as the `cOID` exists under it (any account, any state).
+    /// sends its key as the `cOID` ([`WriteOperation::sends_client_order_id`]) exists under
+    /// it (any account, any state). A released record no longer counts: the broker never
+    /// received its request.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`].
-    async fn client_order_id_issued(&self, client_order_id: &str) -> Result<bool, StoreError> {
-        let _ = client_order_id;
-        Err(not_yet("client_order_id_issued"))
-    }
+    async fn client_order_id_issued(&self, client_order_id: &str) -> Result<bool, StoreError>;
 
     /// Records the broker's answer to a live order: a rejection adds one to the durable
-    /// streak of consecutive rejections, an acceptance resets it to zero. Returns the streak
-    /// after the change. Shared by every process using the store.
+    /// streak of consecutive rejections (saturating), an acceptance resets it to zero.
+    /// Returns the streak after the change. Shared by every process using the store.
     ///
     /// # Errors
-    /// [`StoreError::Unavailable`].
-    async fn note_live_rejection(&self, rejected: bool) -> Result<u32, StoreError> {
-        let _ = rejected;
-        Err(not_yet("note_live_rejection"))
-    }
-}
-
-/// The failure of a store that does not keep order lifecycle state (fails closed).
-fn not_yet(what: &str) -> StoreError {
-    StoreError::Unavailable {
-        detail: format!("this store does not keep order lifecycle state ({what})"),
-    }
+    /// [`StoreError::Corrupt`] when the stored streak does not parse;
+    /// [`StoreError::Unavailable`], changing nothing.
+    async fn note_live_rejection(&self, rejected: bool) -> Result<u32, StoreError>;
 }

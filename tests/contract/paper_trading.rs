@@ -40,6 +40,9 @@ use ibkr_agent_gateway::domain::kill_switch::KillSwitch;
 use ibkr_agent_gateway::domain::market_data::{BarSeries, BarsRequest, Quote};
 use ibkr_agent_gateway::domain::order::{Execution, LiveOrder};
 use ibkr_agent_gateway::domain::order_intent::{BracketIntent, OrderIntent};
+use ibkr_agent_gateway::domain::order_lifecycle::{
+    HistoryQuery, LifecycleEvent, OrderHistoryEntry, TrackedOrder, TrackedOrderKey,
+};
 use ibkr_agent_gateway::domain::portfolio::Position;
 use ibkr_agent_gateway::domain::preview::{Preview, WhatIf};
 use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
@@ -342,6 +345,52 @@ impl WorkflowStore for StepStore {
     async fn pending(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
         self.check("pending")?;
         self.inner.pending().await
+    }
+    async fn completed_records(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        self.check("completed_records")?;
+        self.inner.completed_records().await
+    }
+    async fn track_order(
+        &self,
+        order: &TrackedOrder,
+        event: &LifecycleEvent,
+    ) -> Result<bool, StoreError> {
+        self.check("track_order")?;
+        self.inner.track_order(order, event).await
+    }
+    async fn tracked_order(
+        &self,
+        key: &TrackedOrderKey,
+    ) -> Result<Option<TrackedOrder>, StoreError> {
+        self.check("tracked_order")?;
+        self.inner.tracked_order(key).await
+    }
+    async fn order_backlog(&self) -> Result<Vec<TrackedOrder>, StoreError> {
+        self.check("order_backlog")?;
+        self.inner.order_backlog().await
+    }
+    async fn update_tracked_order(
+        &self,
+        order: &TrackedOrder,
+        event: Option<&LifecycleEvent>,
+    ) -> Result<(), StoreError> {
+        self.check("update_tracked_order")?;
+        self.inner.update_tracked_order(order, event).await
+    }
+    async fn order_history(
+        &self,
+        query: &HistoryQuery,
+    ) -> Result<Vec<OrderHistoryEntry>, StoreError> {
+        self.check("order_history")?;
+        self.inner.order_history(query).await
+    }
+    async fn client_order_id_issued(&self, client_order_id: &str) -> Result<bool, StoreError> {
+        self.check("client_order_id_issued")?;
+        self.inner.client_order_id_issued(client_order_id).await
+    }
+    async fn note_live_rejection(&self, rejected: bool) -> Result<u32, StoreError> {
+        self.check("note_live_rejection")?;
+        self.inner.note_live_rejection(rejected).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `WorkflowStore` contract: one set of expectations for every adapter (SQLite and
 //! in-memory), then the SQLite store's own guarantees (restarts, file modes, edited rows,
-//! path-free errors, atomicity across connections, live state across a reopen).
+//! path-free errors, atomicity across connections, live state and the order backlog across a
+//! reopen).
 //!
 //! Each shared expectation is an async function over a [`Fixture`]; `workflow_contract_suite!`
 //! turns the list into one multi-threaded test per expectation for an adapter.
@@ -28,6 +29,10 @@ use ibkr_agent_gateway::domain::money::{Currency, Money, Price, Quantity};
 use ibkr_agent_gateway::domain::order::{OrderSide, OrderType, TimeInForce};
 use ibkr_agent_gateway::domain::order_intent::{
     DigestKey, IntentParts, OrderDigest, OrderIntent, TrailingOffset,
+};
+use ibkr_agent_gateway::domain::order_lifecycle::{
+    HistoryQuery, LifecycleEvent, LifecycleState, OrderHistoryEntry, PollState, TrackedOrder,
+    TrackedOrderKey, TradingMode,
 };
 use ibkr_agent_gateway::domain::preview::{Preview, PreviewKind, WhatIf};
 use ibkr_agent_gateway::domain::secret::SecretBytes;
@@ -110,6 +115,15 @@ workflow_contract_suite!(memory =>
     release_removes_the_entry_and_finishing_keeps_it,
     concurrent_live_begins_stop_at_the_ceiling,
     halting_after_allowing_refuses_new_live_begins,
+    lifecycle_decimals_round_trip_exactly,
+    a_terminal_order_leaves_the_backlog_and_stays_in_the_history,
+    retracking_a_modified_order_refreshes_it_and_puts_it_back_in_the_backlog,
+    updating_an_untracked_or_terminal_order_is_a_wrong_state,
+    history_filters_by_account_time_and_state_newest_first,
+    only_submit_records_issue_client_order_ids,
+    the_rejection_streak_counts_and_an_acceptance_resets_it,
+    completed_records_lists_every_account_and_operation_oldest_first,
+    tracking_with_a_terminal_state_never_enters_the_backlog,
 );
 
 workflow_contract_suite!(sqlite =>
@@ -143,6 +157,15 @@ workflow_contract_suite!(sqlite =>
     release_removes_the_entry_and_finishing_keeps_it,
     concurrent_live_begins_stop_at_the_ceiling,
     halting_after_allowing_refuses_new_live_begins,
+    lifecycle_decimals_round_trip_exactly,
+    a_terminal_order_leaves_the_backlog_and_stays_in_the_history,
+    retracking_a_modified_order_refreshes_it_and_puts_it_back_in_the_backlog,
+    updating_an_untracked_or_terminal_order_is_a_wrong_state,
+    history_filters_by_account_time_and_state_newest_first,
+    only_submit_records_issue_client_order_ids,
+    the_rejection_streak_counts_and_an_acceptance_resets_it,
+    completed_records_lists_every_account_and_operation_oldest_first,
+    tracking_with_a_terminal_state_never_enters_the_backlog,
 );
 
 // -------------------------------------------------------------------------------------------
@@ -1845,4 +1868,708 @@ async fn sqlite_the_live_ceiling_holds_across_connections() {
         totals_since_an_hour_before(stores[1].as_ref()).await,
         totals(5, "5")
     );
+}
+
+// -------------------------------------------------------------------------------------------
+// Order lifecycle: tracking, the backlog, the history, issued client order ids, the streak
+// -------------------------------------------------------------------------------------------
+
+const ACCOUNT_REF: &str = "acct_0123456789abcdef";
+const OTHER_REF: &str = "acct_fedcba9876543210";
+
+fn order_key(mode: TradingMode, account_ref: &str, order_id: &str) -> TrackedOrderKey {
+    TrackedOrderKey {
+        mode,
+        account_ref: account_ref.to_owned(),
+        order_id: BrokerOrderId::parse(order_id).unwrap(),
+    }
+}
+
+/// A working paper buy of 10 as order `order_id`, placed at `t0 + offset` seconds by the
+/// submit `k-<order_id>` under `apr_1`/`prv_1`, in the backlog and never polled.
+fn tracked(order_id: &str, offset: i64) -> TrackedOrder {
+    let placed_at = t0() + Duration::seconds(offset);
+    TrackedOrder {
+        key: order_key(TradingMode::Paper, ACCOUNT_REF, order_id),
+        client_order_id: Some(format!("k-{order_id}")),
+        idempotency_key: IdempotencyKey::parse(&format!("k-{order_id}")).unwrap(),
+        operation: "paper_submit".to_owned(),
+        leg: "order".to_owned(),
+        approval_id: Some(approval_id("apr_1")),
+        preview_id: Some(PreviewId::parse("prv_1").unwrap()),
+        contract_id: ContractId::new(265_598).unwrap(),
+        symbol: "AAPL".to_owned(),
+        side: OrderSide::Buy,
+        order_type: OrderType::Limit,
+        approved_quantity: Quantity::parse("10").unwrap(),
+        state: LifecycleState::Submitted,
+        filled_quantity: Quantity::parse("0").unwrap(),
+        average_price: None,
+        placed_at,
+        updated_at: placed_at,
+        polling: PollState::default(),
+    }
+}
+
+/// The event that moved `order` from `from` to its current state, at its `updated_at`.
+fn event_of(order: &TrackedOrder, from: Option<LifecycleState>) -> LifecycleEvent {
+    LifecycleEvent {
+        key: order.key.clone(),
+        from,
+        to: order.state,
+        filled_quantity: order.filled_quantity,
+        average_price: order.average_price,
+        reason: None,
+        at: order.updated_at,
+    }
+}
+
+/// Starts tracking `order` with its first event.
+async fn track(store: &dyn WorkflowStore, order: &TrackedOrder) {
+    assert_eq!(
+        store.track_order(order, &event_of(order, None)).await,
+        Ok(true)
+    );
+}
+
+fn backlog_ids(backlog: &[TrackedOrder]) -> Vec<String> {
+    backlog
+        .iter()
+        .map(|order| order.key.order_id.as_str().to_owned())
+        .collect()
+}
+
+fn history_ids(history: &[OrderHistoryEntry]) -> Vec<String> {
+    history
+        .iter()
+        .map(|entry| entry.order.key.order_id.as_str().to_owned())
+        .collect()
+}
+
+fn everything() -> HistoryQuery {
+    HistoryQuery {
+        account_ref: None,
+        since: None,
+        state: None,
+        limit: 100,
+    }
+}
+
+async fn a_terminal_order_leaves_the_backlog_and_stays_in_the_history(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    assert_eq!(store.order_backlog().await, Ok(Vec::new()));
+    let order = tracked("o-1", 0);
+    track(store, &order).await;
+    assert_eq!(
+        store.tracked_order(&order.key).await,
+        Ok(Some(order.clone()))
+    );
+    assert_eq!(store.order_backlog().await, Ok(vec![order.clone()]));
+
+    // A partial fill and a failed poll: still in the backlog, with its poll state.
+    let partial = TrackedOrder {
+        state: LifecycleState::PartiallyFilled,
+        filled_quantity: Quantity::parse("4").unwrap(),
+        average_price: Some(Price::parse("199.5").unwrap()),
+        updated_at: t0() + Duration::seconds(30),
+        polling: PollState {
+            failures: 2,
+            next_poll_at: Some(t0() + Duration::seconds(90)),
+            missing_since: Some(t0() + Duration::seconds(20)),
+        },
+        ..order.clone()
+    };
+    let partial_event = event_of(&partial, Some(LifecycleState::Submitted));
+    store
+        .update_tracked_order(&partial, Some(&partial_event))
+        .await
+        .unwrap();
+    assert_eq!(store.order_backlog().await, Ok(vec![partial.clone()]));
+
+    // A poll without a transition changes the poll state and records no event.
+    let polled = TrackedOrder {
+        polling: PollState::default(),
+        updated_at: t0() + Duration::seconds(40),
+        ..partial.clone()
+    };
+    store.update_tracked_order(&polled, None).await.unwrap();
+    assert_eq!(
+        store.tracked_order(&order.key).await,
+        Ok(Some(polled.clone()))
+    );
+
+    let filled = TrackedOrder {
+        state: LifecycleState::Filled,
+        filled_quantity: Quantity::parse("10").unwrap(),
+        average_price: Some(Price::parse("199.8").unwrap()),
+        updated_at: t0() + Duration::seconds(60),
+        polling: PollState {
+            failures: 1,
+            next_poll_at: Some(t0() + Duration::seconds(120)),
+            missing_since: None,
+        },
+        ..polled.clone()
+    };
+    let filled_event = event_of(&filled, Some(LifecycleState::PartiallyFilled));
+    store
+        .update_tracked_order(&filled, Some(&filled_event))
+        .await
+        .unwrap();
+    assert_eq!(store.order_backlog().await, Ok(Vec::new()));
+    // Out of the backlog, a terminal order keeps no poll state.
+    let settled = TrackedOrder {
+        polling: PollState::default(),
+        ..filled.clone()
+    };
+    assert_eq!(
+        store.tracked_order(&order.key).await,
+        Ok(Some(settled.clone()))
+    );
+    assert_eq!(
+        store.order_history(&everything()).await,
+        Ok(vec![OrderHistoryEntry {
+            order: settled,
+            events: vec![event_of(&order, None), partial_event, filled_event],
+        }])
+    );
+}
+
+async fn retracking_a_modified_order_refreshes_it_and_puts_it_back_in_the_backlog(
+    fixture: &Fixture,
+) {
+    let store = fixture.store.as_ref();
+    let order = tracked("o-1", 0);
+    track(store, &order).await;
+    let missing = TrackedOrder {
+        polling: PollState {
+            failures: 3,
+            next_poll_at: Some(t0() + Duration::seconds(600)),
+            missing_since: Some(t0() + Duration::seconds(5)),
+        },
+        updated_at: t0() + Duration::seconds(5),
+        ..order.clone()
+    };
+    store.update_tracked_order(&missing, None).await.unwrap();
+
+    // The modify: a new key, approval and quantity; what cannot change is sent differently
+    // to show it is kept.
+    let modified = TrackedOrder {
+        client_order_id: None,
+        idempotency_key: IdempotencyKey::parse("k-modify").unwrap(),
+        operation: "paper_modify".to_owned(),
+        leg: "stop_loss".to_owned(),
+        approval_id: Some(approval_id("apr_2")),
+        preview_id: Some(PreviewId::parse("prv_2").unwrap()),
+        symbol: "OTHER".to_owned(),
+        side: OrderSide::Sell,
+        order_type: OrderType::StopLimit,
+        approved_quantity: Quantity::parse("12").unwrap(),
+        placed_at: t0() + Duration::seconds(50),
+        updated_at: t0() + Duration::seconds(50),
+        polling: PollState::default(),
+        ..order.clone()
+    };
+    let modify_event = event_of(&modified, Some(LifecycleState::Submitted));
+    assert_eq!(store.track_order(&modified, &modify_event).await, Ok(false));
+    let expected = TrackedOrder {
+        client_order_id: order.client_order_id.clone(),
+        leg: order.leg.clone(),
+        symbol: order.symbol.clone(),
+        side: order.side,
+        placed_at: order.placed_at,
+        ..modified.clone()
+    };
+    assert_eq!(store.order_backlog().await, Ok(vec![expected.clone()]));
+
+    // Cancelled, then modified again (a re-track never fails on a terminal order): it is
+    // working again and back in the backlog.
+    let cancelled = TrackedOrder {
+        state: LifecycleState::Cancelled,
+        updated_at: t0() + Duration::seconds(70),
+        ..expected.clone()
+    };
+    let cancel_event = event_of(&cancelled, Some(LifecycleState::Submitted));
+    store
+        .update_tracked_order(&cancelled, Some(&cancel_event))
+        .await
+        .unwrap();
+    assert_eq!(store.order_backlog().await, Ok(Vec::new()));
+    let again = TrackedOrder {
+        updated_at: t0() + Duration::seconds(80),
+        ..expected.clone()
+    };
+    let again_event = event_of(&again, Some(LifecycleState::Cancelled));
+    assert_eq!(store.track_order(&again, &again_event).await, Ok(false));
+    assert_eq!(store.order_backlog().await, Ok(vec![again.clone()]));
+    let history = store.order_history(&everything()).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        history[0].events,
+        vec![
+            event_of(&order, None),
+            modify_event,
+            cancel_event,
+            again_event
+        ]
+    );
+}
+
+async fn updating_an_untracked_or_terminal_order_is_a_wrong_state(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    let untracked = tracked("o-none", 0);
+    assert_eq!(
+        store
+            .update_tracked_order(&untracked, Some(&event_of(&untracked, None)))
+            .await,
+        Err(StoreError::WrongState)
+    );
+    assert_eq!(store.tracked_order(&untracked.key).await, Ok(None));
+
+    let order = tracked("o-1", 0);
+    track(store, &order).await;
+    let rejected = TrackedOrder {
+        state: LifecycleState::Rejected,
+        updated_at: t0() + Duration::seconds(10),
+        ..order.clone()
+    };
+    let mut reject_event = event_of(&rejected, Some(LifecycleState::Submitted));
+    reject_event.reason = Some("insufficient margin".to_owned());
+    store
+        .update_tracked_order(&rejected, Some(&reject_event))
+        .await
+        .unwrap();
+    let before = store.order_history(&everything()).await.unwrap();
+
+    let revived = TrackedOrder {
+        state: LifecycleState::Submitted,
+        updated_at: t0() + Duration::seconds(20),
+        ..order.clone()
+    };
+    assert_eq!(
+        store
+            .update_tracked_order(
+                &revived,
+                Some(&event_of(&revived, Some(LifecycleState::Rejected)))
+            )
+            .await,
+        Err(StoreError::WrongState)
+    );
+    assert_eq!(
+        store.update_tracked_order(&revived, None).await,
+        Err(StoreError::WrongState)
+    );
+    assert_eq!(store.order_history(&everything()).await, Ok(before.clone()));
+    assert_eq!(
+        before[0].events[1].reason.as_deref(),
+        Some("insufficient margin")
+    );
+
+    // An event that names another order is refused, by both methods, changing nothing.
+    let working = tracked("o-2", 1);
+    track(store, &working).await;
+    let stray = event_of(&order, Some(LifecycleState::Submitted));
+    assert_eq!(
+        store.update_tracked_order(&working, Some(&stray)).await,
+        Err(StoreError::WrongState)
+    );
+    assert_eq!(
+        store.track_order(&tracked("o-3", 2), &stray).await,
+        Err(StoreError::WrongState)
+    );
+    assert_eq!(store.tracked_order(&tracked("o-3", 2).key).await, Ok(None));
+    let history = store.order_history(&everything()).await.unwrap();
+    assert_eq!(history_ids(&history), ["o-2", "o-1"]);
+    assert_eq!(history[0].events, vec![event_of(&working, None)]);
+    assert_eq!(history[1], before[0]);
+}
+
+async fn history_filters_by_account_time_and_state_newest_first(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    let other_account = |order: TrackedOrder| TrackedOrder {
+        key: order_key(TradingMode::Live, OTHER_REF, order.key.order_id.as_str()),
+        ..order
+    };
+    let orders = [
+        tracked("o-1", 10),
+        other_account(tracked("o-2", 20)),
+        tracked("o-3", 30),
+        other_account(tracked("o-4", 40)),
+        tracked("o-5", 50),
+    ];
+    // Tracked out of order: the history sorts by placement, not by arrival.
+    for index in [2, 0, 4, 1, 3] {
+        track(store, &orders[index]).await;
+    }
+    let filled = TrackedOrder {
+        state: LifecycleState::Filled,
+        filled_quantity: Quantity::parse("10").unwrap(),
+        updated_at: t0() + Duration::seconds(60),
+        ..orders[2].clone()
+    };
+    store
+        .update_tracked_order(
+            &filled,
+            Some(&event_of(&filled, Some(LifecycleState::Submitted))),
+        )
+        .await
+        .unwrap();
+
+    let query = |account_ref: Option<&str>, since: Option<i64>, state, limit| HistoryQuery {
+        account_ref: account_ref.map(str::to_owned),
+        since: since.map(|offset| t0() + Duration::seconds(offset)),
+        state,
+        limit,
+    };
+    let ids = |query: HistoryQuery| async move {
+        history_ids(&store.order_history(&query).await.unwrap())
+    };
+    assert_eq!(ids(everything()).await, ["o-5", "o-4", "o-3", "o-2", "o-1"]);
+    assert_eq!(
+        ids(query(Some(ACCOUNT_REF), None, None, 100)).await,
+        ["o-5", "o-3", "o-1"]
+    );
+    assert_eq!(
+        ids(query(Some(OTHER_REF), None, None, 100)).await,
+        ["o-4", "o-2"]
+    );
+    assert_eq!(
+        ids(query(None, Some(30), None, 100)).await,
+        ["o-5", "o-4", "o-3"]
+    );
+    assert_eq!(
+        ids(query(None, None, Some(LifecycleState::Filled), 100)).await,
+        ["o-3"]
+    );
+    assert_eq!(
+        ids(query(None, None, Some(LifecycleState::Submitted), 100)).await,
+        ["o-5", "o-4", "o-2", "o-1"]
+    );
+    assert_eq!(ids(query(None, None, None, 2)).await, ["o-5", "o-4"]);
+    assert_eq!(
+        ids(query(
+            Some(ACCOUNT_REF),
+            Some(20),
+            Some(LifecycleState::Submitted),
+            1
+        ))
+        .await,
+        ["o-5"]
+    );
+    assert!(ids(query(None, None, None, 0)).await.is_empty());
+    assert!(
+        ids(query(Some("acct_unknown"), None, None, 100))
+            .await
+            .is_empty()
+    );
+    // The backlog is oldest placed first and holds only the working orders.
+    assert_eq!(
+        backlog_ids(&store.order_backlog().await.unwrap()),
+        ["o-1", "o-2", "o-4", "o-5"]
+    );
+}
+
+async fn only_submit_records_issue_client_order_ids(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    let other = AccountId::parse("DU7654320").unwrap();
+    for (key, operation, account_id) in [
+        ("k-paper", WriteOperation::PaperSubmit, account()),
+        ("k-bracket", WriteOperation::PaperBracketSubmit, account()),
+        ("k-live", WriteOperation::LiveSubmit, other.clone()),
+        (
+            "k-live-bracket",
+            WriteOperation::LiveBracketSubmit,
+            other.clone(),
+        ),
+        ("k-modify", WriteOperation::PaperModify, account()),
+        ("k-cancel", WriteOperation::LiveCancel, other.clone()),
+    ] {
+        let write = IdempotencyRecord {
+            operation,
+            account_id,
+            ..record(key, None)
+        };
+        store.begin(&write).await.unwrap();
+    }
+    // Any state counts: completed, failed, under review, pending.
+    let key = |key: &str, operation| RecordKey {
+        account_id: account(),
+        operation,
+        key: IdempotencyKey::parse(key).unwrap(),
+    };
+    store
+        .complete(&key("k-paper", WriteOperation::PaperSubmit), "{}", t0())
+        .await
+        .unwrap();
+    store
+        .fail(
+            &key("k-bracket", WriteOperation::PaperBracketSubmit),
+            "{}",
+            t0(),
+        )
+        .await
+        .unwrap();
+    for issued in ["k-paper", "k-bracket", "k-live", "k-live-bracket"] {
+        assert_eq!(
+            store.client_order_id_issued(issued).await,
+            Ok(true),
+            "{issued}"
+        );
+    }
+    for never in ["k-modify", "k-cancel", "k-unknown", "K-PAPER", ""] {
+        assert_eq!(
+            store.client_order_id_issued(never).await,
+            Ok(false),
+            "{never}"
+        );
+    }
+    // A released record was never received by the broker: its key was not issued.
+    let released = record("k-released", None);
+    store.begin(&released).await.unwrap();
+    store
+        .release(&key_of(&released), released.started_at)
+        .await
+        .unwrap();
+    assert_eq!(store.client_order_id_issued("k-released").await, Ok(false));
+}
+
+async fn the_rejection_streak_counts_and_an_acceptance_resets_it(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    assert_eq!(store.note_live_rejection(true).await, Ok(1));
+    assert_eq!(store.note_live_rejection(true).await, Ok(2));
+    assert_eq!(store.note_live_rejection(false).await, Ok(0));
+    assert_eq!(store.note_live_rejection(false).await, Ok(0));
+    assert_eq!(store.note_live_rejection(true).await, Ok(1));
+}
+
+async fn completed_records_lists_every_account_and_operation_oldest_first(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    assert_eq!(store.completed_records().await, Ok(Vec::new()));
+    let other = AccountId::parse("DU7654320").unwrap();
+    let writes = [
+        ("k-a", WriteOperation::PaperSubmit, account(), Some(3)),
+        (
+            "k-b",
+            WriteOperation::LiveBracketSubmit,
+            other.clone(),
+            Some(1),
+        ),
+        ("k-c", WriteOperation::PaperModify, account(), Some(2)),
+        ("k-d", WriteOperation::PaperSubmit, other.clone(), None),
+        ("k-e", WriteOperation::LiveCancel, other.clone(), Some(4)),
+    ];
+    for (key, operation, account_id, finished) in &writes {
+        let write = IdempotencyRecord {
+            operation: *operation,
+            account_id: account_id.clone(),
+            ..record(key, None)
+        };
+        store.begin(&write).await.unwrap();
+        if let Some(offset) = finished {
+            let outcome = format!("outcome of {key}");
+            store
+                .complete(&key_of(&write), &outcome, t0() + Duration::seconds(*offset))
+                .await
+                .unwrap();
+        }
+    }
+    let completed = store.completed_records().await.unwrap();
+    let seen: Vec<(&str, WriteOperation, &str)> = completed
+        .iter()
+        .map(|record| {
+            (
+                record.key.as_str(),
+                record.operation,
+                record.outcome.as_deref().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("k-b", WriteOperation::LiveBracketSubmit, "outcome of k-b"),
+            ("k-c", WriteOperation::PaperModify, "outcome of k-c"),
+            ("k-a", WriteOperation::PaperSubmit, "outcome of k-a"),
+            ("k-e", WriteOperation::LiveCancel, "outcome of k-e"),
+        ]
+    );
+    assert_eq!(completed[0].account_id, other);
+    assert!(
+        completed
+            .iter()
+            .all(|record| record.state == IdempotencyState::Completed)
+    );
+}
+
+async fn lifecycle_decimals_round_trip_exactly(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    let order = TrackedOrder {
+        approved_quantity: Quantity::parse("12345.678901").unwrap(),
+        filled_quantity: Quantity::parse("0.0001").unwrap(),
+        average_price: Some(Price::parse("0.0001").unwrap()),
+        state: LifecycleState::PartiallyFilled,
+        ..tracked("o-1", 0)
+    };
+    track(store, &order).await;
+    let later = TrackedOrder {
+        filled_quantity: Quantity::parse("12345.678900").unwrap(),
+        average_price: Some(Price::parse("12345.678901").unwrap()),
+        updated_at: t0() + Duration::seconds(1),
+        ..order.clone()
+    };
+    let event = event_of(&later, Some(LifecycleState::PartiallyFilled));
+    store
+        .update_tracked_order(&later, Some(&event))
+        .await
+        .unwrap();
+    let history = store.order_history(&everything()).await.unwrap();
+    let stored = &history[0];
+    // Compared as text: equal decimals of another scale (12345.6789 for 12345.678900) would
+    // pass an equality check while losing the stored precision.
+    let text = |quantity: Quantity| quantity.to_string();
+    assert_eq!(text(stored.order.approved_quantity), "12345.678901");
+    assert_eq!(text(stored.order.filled_quantity), "12345.678900");
+    assert_eq!(
+        stored
+            .order
+            .average_price
+            .map(|price| price.to_string())
+            .as_deref(),
+        Some("12345.678901")
+    );
+    assert_eq!(text(stored.events[0].filled_quantity), "0.0001");
+    assert_eq!(
+        stored.events[0]
+            .average_price
+            .map(|price| price.to_string())
+            .as_deref(),
+        Some("0.0001")
+    );
+    assert_eq!(stored.events[1], event);
+}
+
+async fn tracking_with_a_terminal_state_never_enters_the_backlog(fixture: &Fixture) {
+    let store = fixture.store.as_ref();
+    // An order the broker rejected at placement: history only.
+    let rejected = TrackedOrder {
+        state: LifecycleState::Rejected,
+        polling: PollState {
+            failures: 1,
+            next_poll_at: Some(t0()),
+            missing_since: None,
+        },
+        ..tracked("o-1", 0)
+    };
+    track(store, &rejected).await;
+    assert_eq!(store.order_backlog().await, Ok(Vec::new()));
+    let stored = store.tracked_order(&rejected.key).await.unwrap().unwrap();
+    assert_eq!(stored.state, LifecycleState::Rejected);
+    assert_eq!(stored.polling, PollState::default());
+    // An order needing review stays in the backlog.
+    let review = TrackedOrder {
+        state: LifecycleState::NeedsReview,
+        ..tracked("o-2", 1)
+    };
+    track(store, &review).await;
+    assert_eq!(store.order_backlog().await, Ok(vec![review]));
+}
+
+#[tokio::test]
+async fn sqlite_a_second_store_on_the_same_file_sees_the_backlog_and_the_streak() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_path(&dir);
+    let first = SqliteWorkflowStore::open(&path).unwrap();
+    let working = TrackedOrder {
+        polling: PollState {
+            failures: 2,
+            next_poll_at: Some(t0() + Duration::seconds(120)),
+            missing_since: Some(t0() + Duration::seconds(60)),
+        },
+        ..tracked("o-1", 0)
+    };
+    track(&first, &working).await;
+    let done = TrackedOrder {
+        state: LifecycleState::Cancelled,
+        ..tracked("o-2", 1)
+    };
+    track(&first, &done).await;
+    assert_eq!(first.note_live_rejection(true).await, Ok(1));
+    assert_eq!(first.note_live_rejection(true).await, Ok(2));
+
+    // Another process on the same file, while the first is still open.
+    let second = SqliteWorkflowStore::open(&path).unwrap();
+    assert_eq!(second.order_backlog().await, Ok(vec![working.clone()]));
+    assert_eq!(
+        history_ids(&second.order_history(&everything()).await.unwrap()),
+        ["o-2", "o-1"]
+    );
+    assert_eq!(second.note_live_rejection(true).await, Ok(3));
+    assert_eq!(first.note_live_rejection(true).await, Ok(4));
+    drop((first, second));
+
+    // A restart.
+    let reopened = SqliteWorkflowStore::open(&path).unwrap();
+    assert_eq!(reopened.order_backlog().await, Ok(vec![working]));
+    assert_eq!(reopened.note_live_rejection(true).await, Ok(5));
+    assert_eq!(reopened.note_live_rejection(false).await, Ok(0));
+}
+
+#[tokio::test]
+async fn sqlite_malformed_tracked_rows_are_corrupt_naming_the_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sqlite_path(&dir);
+    let store = SqliteWorkflowStore::open(&path).unwrap();
+    let order = tracked("o-1", 0);
+    track(&store, &order).await;
+    for (sql, column) in [
+        (
+            "UPDATE tracked_orders SET filled_quantity = '1e3'",
+            "filled_quantity",
+        ),
+        ("UPDATE tracked_orders SET state = 'gone-fishing'", "state"),
+        ("UPDATE order_events SET at = 'yesterday-ish'", "event at"),
+        (
+            "UPDATE live_orders_pending SET next_poll_at = 'soon-ish'",
+            "next_poll_at",
+        ),
+    ] {
+        edit(&path, sql);
+        let error = store.order_history(&everything()).await.unwrap_err();
+        let StoreError::Corrupt { detail } = &error else {
+            panic!("{sql}: {error:?}");
+        };
+        assert!(detail.contains(column), "{detail}");
+        assert!(detail.contains("o-1"), "{detail}");
+        for text in [error.to_string(), format!("{error:?}")] {
+            for stored in [
+                "1e3",
+                "gone-fishing",
+                "yesterday-ish",
+                "soon-ish",
+                ACCOUNT_REF,
+            ] {
+                assert!(!text.contains(stored), "{text}");
+            }
+        }
+        // Put the row back for the next column.
+        edit(
+            &path,
+            "UPDATE tracked_orders SET filled_quantity = '0', state = 'submitted'; \
+             UPDATE order_events SET at = '2026-01-02T15:00:00.000000000Z'; \
+             UPDATE live_orders_pending SET next_poll_at = NULL;",
+        );
+        assert!(store.order_history(&everything()).await.is_ok(), "{sql}");
+    }
+    // A streak beyond the counter's range is corrupt, and stays as stored.
+    edit(
+        &path,
+        "INSERT OR REPLACE INTO live_rejection_streak (id, count) VALUES (1, 1099511627776)",
+    );
+    assert!(matches!(
+        store.note_live_rejection(false).await,
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        store.note_live_rejection(true).await,
+        Err(StoreError::Corrupt { .. })
+    ));
 }

@@ -1,5 +1,6 @@
-//! `MemoryWorkflowStore`: previews, approvals and idempotency records in memory, with the same
-//! semantics as the SQLite store, for library defaults and tests. Nothing survives the process.
+//! `MemoryWorkflowStore`: previews, approvals, idempotency records and tracked orders in
+//! memory, with the same semantics as the SQLite store, for library defaults and tests.
+//! Nothing survives the process.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -12,6 +13,9 @@ use crate::domain::approval::{Approval, ApprovalStatus, WriteHold};
 use crate::domain::idempotency::{IdempotencyRecord, IdempotencyState, WriteOperation};
 use crate::domain::ids::{AccountId, ApprovalId, PreviewId};
 use crate::domain::kill_switch::KillSwitch;
+use crate::domain::order_lifecycle::{
+    HistoryQuery, LifecycleEvent, OrderHistoryEntry, PollState, TrackedOrder, TrackedOrderKey,
+};
 use crate::domain::preview::Preview;
 use crate::ports::workflow_store::{
     BeginOutcome, InsertApproval, RecordKey, RiskCeiling, RiskEntry, RiskLimit, RiskTotals,
@@ -21,7 +25,7 @@ use crate::ports::workflow_store::{
 /// The workflow store in memory.
 #[derive(Debug, Default)]
 pub struct MemoryWorkflowStore {
-    // A std mutex: no method holds it across an await. One lock over all three maps makes
+    // A std mutex: no method holds it across an await. One lock over every map makes
     // every method one atomic step, as a transaction is in the SQLite store.
     state: Mutex<State>,
 }
@@ -34,6 +38,13 @@ struct State {
     /// Live risk entries by record key, with the record's start.
     risk: HashMap<RecordKey, (DateTime<Utc>, RiskEntry)>,
     kill_switch: Option<KillSwitch>,
+    /// Every tracked order, kept for ever; the backlog is the ones not terminal. A terminal
+    /// order holds the default poll state, as it does in the SQLite store.
+    tracked: HashMap<TrackedOrderKey, TrackedOrder>,
+    /// Each tracked order's events, in the order they were recorded.
+    events: HashMap<TrackedOrderKey, Vec<LifecycleEvent>>,
+    /// Consecutive rejections of live orders.
+    rejection_streak: u32,
     failing: bool,
 }
 
@@ -364,6 +375,188 @@ impl WorkflowStore for MemoryWorkflowStore {
         });
         Ok(pending.into_iter().cloned().collect())
     }
+
+    async fn completed_records(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        let state = self.lock()?;
+        let mut completed: Vec<&IdempotencyRecord> = state
+            .records
+            .values()
+            .filter(|record| record.state == IdempotencyState::Completed)
+            .collect();
+        // The SQLite store's order: oldest finished first, then by account, operation, key.
+        completed.sort_by(|left, right| {
+            let order = |record: &IdempotencyRecord| {
+                (
+                    record.finished_at,
+                    record.account_id.expose().to_owned(),
+                    record.operation.as_str(),
+                    record.key.as_str().to_owned(),
+                )
+            };
+            order(left).cmp(&order(right))
+        });
+        Ok(completed.into_iter().cloned().collect())
+    }
+
+    async fn track_order(
+        &self,
+        order: &TrackedOrder,
+        event: &LifecycleEvent,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock()?;
+        if event.key != order.key {
+            return Err(StoreError::WrongState);
+        }
+        let (stored, first) = match state.tracked.get(&order.key) {
+            None => (order.clone(), true),
+            Some(existing) => (refreshed(existing, order), false),
+        };
+        let stored = settled(stored);
+        state.tracked.insert(order.key.clone(), stored);
+        state
+            .events
+            .entry(order.key.clone())
+            .or_default()
+            .push(event.clone());
+        Ok(first)
+    }
+
+    async fn tracked_order(
+        &self,
+        key: &TrackedOrderKey,
+    ) -> Result<Option<TrackedOrder>, StoreError> {
+        Ok(self.lock()?.tracked.get(key).cloned())
+    }
+
+    async fn order_backlog(&self) -> Result<Vec<TrackedOrder>, StoreError> {
+        let state = self.lock()?;
+        let mut backlog: Vec<&TrackedOrder> = state
+            .tracked
+            .values()
+            .filter(|order| !order.state.is_terminal())
+            .collect();
+        // The SQLite store's order: oldest placed first, then by the key's stored spelling.
+        backlog.sort_by(|left, right| {
+            (left.placed_at, stored_key(&left.key)).cmp(&(right.placed_at, stored_key(&right.key)))
+        });
+        Ok(backlog.into_iter().cloned().collect())
+    }
+
+    async fn update_tracked_order(
+        &self,
+        order: &TrackedOrder,
+        event: Option<&LifecycleEvent>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock()?;
+        if event.is_some_and(|event| event.key != order.key) {
+            return Err(StoreError::WrongState);
+        }
+        let stored = state
+            .tracked
+            .get(&order.key)
+            .filter(|stored| !stored.state.is_terminal())
+            .ok_or(StoreError::WrongState)?;
+        let updated = settled(TrackedOrder {
+            state: order.state,
+            filled_quantity: order.filled_quantity,
+            average_price: order.average_price,
+            updated_at: order.updated_at,
+            polling: order.polling.clone(),
+            ..stored.clone()
+        });
+        state.tracked.insert(order.key.clone(), updated);
+        if let Some(event) = event {
+            state
+                .events
+                .entry(order.key.clone())
+                .or_default()
+                .push(event.clone());
+        }
+        Ok(())
+    }
+
+    async fn order_history(
+        &self,
+        query: &HistoryQuery,
+    ) -> Result<Vec<OrderHistoryEntry>, StoreError> {
+        let state = self.lock()?;
+        let mut selected: Vec<&TrackedOrder> = state
+            .tracked
+            .values()
+            .filter(|order| {
+                query
+                    .account_ref
+                    .as_ref()
+                    .is_none_or(|account_ref| &order.key.account_ref == account_ref)
+                    && query.since.is_none_or(|since| order.placed_at >= since)
+                    && query.state.is_none_or(|wanted| order.state == wanted)
+            })
+            .collect();
+        // The SQLite store's order: newest placed first, then by the key's stored spelling,
+        // descending.
+        selected.sort_by(|left, right| {
+            (right.placed_at, stored_key(&right.key)).cmp(&(left.placed_at, stored_key(&left.key)))
+        });
+        Ok(selected
+            .into_iter()
+            .take(query.limit)
+            .map(|order| OrderHistoryEntry {
+                order: order.clone(),
+                events: state.events.get(&order.key).cloned().unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn client_order_id_issued(&self, client_order_id: &str) -> Result<bool, StoreError> {
+        let state = self.lock()?;
+        Ok(state.records.keys().any(|key| {
+            key.operation.sends_client_order_id() && key.key.as_str() == client_order_id
+        }))
+    }
+
+    async fn note_live_rejection(&self, rejected: bool) -> Result<u32, StoreError> {
+        let mut state = self.lock()?;
+        state.rejection_streak = if rejected {
+            state.rejection_streak.saturating_add(1)
+        } else {
+            0
+        };
+        Ok(state.rejection_streak)
+    }
+}
+
+/// `existing` refreshed by a re-track: what a modify can change comes from `order`, what
+/// cannot (identity and origin) stays; a stored client order id is kept.
+fn refreshed(existing: &TrackedOrder, order: &TrackedOrder) -> TrackedOrder {
+    TrackedOrder {
+        client_order_id: existing
+            .client_order_id
+            .clone()
+            .or_else(|| order.client_order_id.clone()),
+        leg: existing.leg.clone(),
+        contract_id: existing.contract_id,
+        symbol: existing.symbol.clone(),
+        side: existing.side,
+        placed_at: existing.placed_at,
+        ..order.clone()
+    }
+}
+
+/// `order` as stored: out of the backlog (terminal), it keeps no poll state.
+fn settled(order: TrackedOrder) -> TrackedOrder {
+    if order.state.is_terminal() {
+        TrackedOrder {
+            polling: PollState::default(),
+            ..order
+        }
+    } else {
+        order
+    }
+}
+
+/// A tracked order's key as the SQLite store spells and sorts it.
+fn stored_key(key: &TrackedOrderKey) -> (&'static str, &str, &str) {
+    (key.mode.as_str(), &key.account_ref, key.order_id.as_str())
 }
 
 /// One atomic begin: existing record, approval, then (for a live write) kill switch and

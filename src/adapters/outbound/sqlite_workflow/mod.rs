@@ -1,5 +1,8 @@
 //! `SqliteWorkflowStore`: previews, approvals and idempotency records in a SQLite file.
 //!
+//! Order lifecycle (`orders.rs`): every order the gateway placed, kept for ever; the backlog
+//! of those not yet terminal with their poll state; each transition; the live rejection streak.
+//!
 //! Live state (`live.rs`): each live write's risk entry is stored beside its record and
 //! counted through an indexed range query on its start; the kill switch is one row. A store
 //! that never stored a kill switch reports none and refuses every live begin as halted.
@@ -7,7 +10,8 @@
 //! Threads: one connection behind a std mutex, used only inside `spawn_blocking`, so SQLite
 //! never runs on an async worker and calls from this process are serialized. Every change that
 //! checks before it writes (`begin`, `complete`, `fail`, `release`, `mark_needs_review`,
-//! `close_approval`, `insert_approval`, `begin_live`) runs in a `BEGIN IMMEDIATE` transaction, so it is also
+//! `close_approval`, `insert_approval`, `begin_live`, `track_order`, `update_tracked_order`,
+//! `note_live_rejection`) runs in a `BEGIN IMMEDIATE` transaction, so it is also
 //! atomic against another process using the same file (a CLI command beside a running server);
 //! the busy timeout lets the second writer wait for the first instead of failing.
 //!
@@ -21,6 +25,7 @@
 
 mod approvals;
 mod live;
+mod orders;
 mod previews;
 mod records;
 mod schema;
@@ -39,6 +44,9 @@ use crate::domain::approval::{Approval, ApprovalStatus};
 use crate::domain::idempotency::{IdempotencyRecord, WriteOperation};
 use crate::domain::ids::{AccountId, ApprovalId, PreviewId};
 use crate::domain::kill_switch::KillSwitch;
+use crate::domain::order_lifecycle::{
+    HistoryQuery, LifecycleEvent, OrderHistoryEntry, TrackedOrder, TrackedOrderKey,
+};
 use crate::domain::preview::Preview;
 use crate::ports::workflow_store::{
     BeginOutcome, InsertApproval, RecordKey, RiskCeiling, RiskEntry, RiskTotals, StoreError,
@@ -254,6 +262,64 @@ impl WorkflowStore for SqliteWorkflowStore {
 
     async fn pending(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
         self.run(|connection| records::pending(connection)).await
+    }
+
+    async fn completed_records(&self) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        self.run(|connection| orders::completed_records(connection))
+            .await
+    }
+
+    async fn track_order(
+        &self,
+        order: &TrackedOrder,
+        event: &LifecycleEvent,
+    ) -> Result<bool, StoreError> {
+        let (order, event) = (order.clone(), event.clone());
+        self.run(move |connection| orders::track(connection, &order, &event))
+            .await
+    }
+
+    async fn tracked_order(
+        &self,
+        key: &TrackedOrderKey,
+    ) -> Result<Option<TrackedOrder>, StoreError> {
+        let key = key.clone();
+        self.run(move |connection| orders::get(connection, &key))
+            .await
+    }
+
+    async fn order_backlog(&self) -> Result<Vec<TrackedOrder>, StoreError> {
+        self.run(|connection| orders::backlog(connection)).await
+    }
+
+    async fn update_tracked_order(
+        &self,
+        order: &TrackedOrder,
+        event: Option<&LifecycleEvent>,
+    ) -> Result<(), StoreError> {
+        let (order, event) = (order.clone(), event.cloned());
+        self.run(move |connection| orders::update(connection, &order, event.as_ref()))
+            .await
+    }
+
+    async fn order_history(
+        &self,
+        query: &HistoryQuery,
+    ) -> Result<Vec<OrderHistoryEntry>, StoreError> {
+        let query = query.clone();
+        self.run(move |connection| orders::history(connection, &query))
+            .await
+    }
+
+    async fn client_order_id_issued(&self, client_order_id: &str) -> Result<bool, StoreError> {
+        let client_order_id = client_order_id.to_owned();
+        self.run(move |connection| orders::client_order_id_issued(connection, &client_order_id))
+            .await
+    }
+
+    async fn note_live_rejection(&self, rejected: bool) -> Result<u32, StoreError> {
+        self.run(move |connection| orders::note_live_rejection(connection, rejected))
+            .await
     }
 }
 

@@ -77,6 +77,12 @@ struct OrderDto {
     filled_quantity: Option<NumText>,
     #[serde(default, rename = "lastExecutionTime_r")]
     last_execution_millis: Option<NumText>,
+    /// The volume-weighted fill price, sent (as text) only once something filled.
+    #[serde(default, rename = "avgPrice")]
+    average_price: Option<NumText>,
+    /// The `cOID` the order was placed with; absent for orders placed without one (in TWS).
+    #[serde(default)]
+    order_ref: Option<String>,
 }
 
 impl OrdersDto {
@@ -129,6 +135,15 @@ fn side(raw: Option<&str>) -> Result<WireSide, GatewayFault> {
     WireSide::parse(required(raw, "side")?).ok_or_else(|| {
         GatewayFault::invalid("an order or fill has a side this gateway does not model")
     })
+}
+
+/// The `cOID` an order or fill names (`order_ref`), made safe like any broker text: an
+/// account-shaped word in it is masked, control characters dropped, length bounded. Blank
+/// means none.
+fn client_order_id(raw: Option<&str>) -> Option<String> {
+    raw.map(str::trim)
+        .filter(|reference| !reference.is_empty())
+        .map(|reference| clean_text(&broker_text(reference), MAX_CLIENT_ORDER_ID_CHARS))
 }
 
 fn contract_id(raw: Option<WireConid>) -> Result<ContractId, GatewayFault> {
@@ -191,6 +206,16 @@ impl OrderDto {
             // An unmodelled type keeps whatever prices the broker reported, unlabelled.
             OrderType::Other => (price, aux_price),
         };
+        // Sent only after fills. Before any fill it means nothing (whatever its text), so it is
+        // neither read nor reported; after one, it must be a price.
+        let average_price = if filled_quantity.value().is_zero() {
+            None
+        } else {
+            self.average_price
+                .as_ref()
+                .map(|raw| raw.price().ok_or_else(|| malformed("average price")))
+                .transpose()?
+        };
         let updated_at = self
             .last_execution_millis
             .as_ref()
@@ -214,8 +239,10 @@ impl OrderDto {
             time_in_force,
             status,
             updated_at,
-            client_order_id: None,
-            average_price: None,
+            client_order_id: client_order_id(self.order_ref.as_deref()),
+            average_price,
+            // The list documents no field with the broker's reason for an inactive or
+            // rejected order (`order_ccp_status` is an internal code), so none is reported.
             reason: None,
         })
     }
@@ -291,13 +318,7 @@ impl TradeDto {
             None | Some("") => None,
             Some(id) => Some(BrokerOrderId::parse(id).map_err(|_| malformed("order id"))?),
         };
-        let client_order_id = self
-            .order_ref
-            .as_deref()
-            .map(str::trim)
-            .filter(|reference| !reference.is_empty())
-            // Broker text: an account-shaped word in it is masked like any other.
-            .map(|reference| clean_text(&broker_text(reference), MAX_CLIENT_ORDER_ID_CHARS));
+        let client_order_id = client_order_id(self.order_ref.as_deref());
         let executed_at = match &self.trade_time_r {
             Some(raw) => epoch_millis(raw),
             None => self.trade_time.as_deref().and_then(utc_date_time),
@@ -446,6 +467,142 @@ mod tests {
         assert_eq!(orders[1].limit_price.unwrap().to_string(), "205.00");
         assert_eq!(orders[0].side, ReportedSide::Expired);
         assert_eq!(orders[0].order_type, OrderType::Stop);
+    }
+
+    /// The two rows of the reference's example answer (cpapi.md §6.1), on a synthetic account.
+    const REFERENCE_ROWS: &str = r##"{"orders": [
+        {"acct": "DU1234567", "account": "DU1234567", "orderId": 1584220473, "conid": 265598,
+         "conidex": "265598", "ticker": "AAPL", "description1": "AAPL", "secType": "STK",
+         "listingExchange": "NASDAQ.NMS", "companyName": "APPLE INC", "side": "BUY",
+         "orderType": "Limit", "origOrderType": "LIMIT", "price": "205.00", "timeInForce": "DAY",
+         "status": "Submitted", "order_ccp_status": "Submitted", "totalSize": 100.0,
+         "filledQuantity": 0.0, "remainingQuantity": 100.0, "sizeAndFills": "0/100",
+         "orderDesc": "Buy 100 Limit 205.00, Day", "cashCcy": "USD",
+         "lastExecutionTime": "250709143102", "lastExecutionTime_r": 1752071462000,
+         "order_ref": "strat-a-0001", "outsideRTH": false, "supportsTaxOpt": "1",
+         "isEventTrading": "0", "bgColor": "#000000", "fgColor": "#00F000"},
+        {"acct": "DU1234567", "account": "DU1234567", "orderId": 1584220388, "conid": 756733,
+         "conidex": "756733", "ticker": "SPY", "description1": "SPY", "secType": "STK",
+         "listingExchange": "ARCA", "companyName": "SPDR S&P 500 ETF TRUST", "side": "SELL",
+         "orderType": "Market", "origOrderType": "MARKET", "avgPrice": "624.81",
+         "timeInForce": "DAY", "status": "Filled", "order_ccp_status": "Filled",
+         "totalSize": 10.0, "filledQuantity": 10.0, "remainingQuantity": 0.0,
+         "sizeAndFills": "10", "orderDesc": "Sold 10 Market, Day", "cashCcy": "USD",
+         "lastExecutionTime": "250709140511", "lastExecutionTime_r": 1752069911000,
+         "order_ref": "strat-a-0000", "supportsTaxOpt": "1", "isEventTrading": "0",
+         "bgColor": "#FFFFFF", "fgColor": "#000000"}
+    ], "snapshot": true}"##;
+
+    fn reference_orders(edit: impl FnOnce(&mut Value)) -> Result<Vec<LiveOrder>, GatewayFault> {
+        let mut dto: Value = serde_json::from_str(REFERENCE_ROWS).unwrap();
+        edit(&mut dto);
+        serde_json::from_value::<OrdersDto>(dto)
+            .unwrap()
+            .try_into_domain(&account())
+    }
+
+    #[test]
+    fn the_reference_rows_carry_their_client_order_ids_and_the_fill_price() {
+        let orders = reference_orders(|_| {}).unwrap();
+        let found: Vec<_> = orders
+            .iter()
+            .map(|order| {
+                (
+                    order.order_id.as_str(),
+                    order.status,
+                    order.filled_quantity.to_string(),
+                    order.client_order_id.as_deref(),
+                    order.average_price.map(|price| price.to_string()),
+                    order.reason.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "1584220473",
+                    OrderStatus::Submitted,
+                    "0".to_owned(),
+                    Some("strat-a-0001"),
+                    None,
+                    None
+                ),
+                (
+                    "1584220388",
+                    OrderStatus::Filled,
+                    "10".to_owned(),
+                    Some("strat-a-0000"),
+                    Some("624.81".to_owned()),
+                    None
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_average_price_sent_as_a_number_reads_the_same() {
+        let orders = reference_orders(|dto| {
+            dto["orders"][1]["avgPrice"] = serde_json::json!(624.81);
+        })
+        .unwrap();
+        assert_eq!(orders[1].average_price.unwrap().to_string(), "624.81");
+    }
+
+    #[test]
+    fn a_malformed_average_price_after_a_fill_is_refused() {
+        for bad in ["n/a", "-1.00", "", "1.2K"] {
+            let error = reference_orders(|dto| {
+                dto["orders"][1]["avgPrice"] = Value::String(bad.into());
+            })
+            .unwrap_err();
+            let error = format!("{error:?}");
+            assert!(error.contains("average price"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn an_average_price_before_any_fill_is_ignored() {
+        let orders = reference_orders(|dto| {
+            dto["orders"][0]["avgPrice"] = Value::String("0.00".into());
+        })
+        .unwrap();
+        assert_eq!(orders[0].average_price, None);
+        // A filled order without one reports none rather than failing the list.
+        let orders = reference_orders(|dto| {
+            dto["orders"][1].as_object_mut().unwrap().remove("avgPrice");
+        })
+        .unwrap();
+        assert_eq!(orders[1].average_price, None);
+    }
+
+    #[test]
+    fn a_missing_or_blank_order_ref_is_no_client_order_id_and_account_words_are_masked() {
+        let orders = reference_orders(|dto| {
+            dto["orders"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("order_ref");
+            dto["orders"][1]["order_ref"] = Value::String("  ".into());
+        })
+        .unwrap();
+        assert_eq!(orders[0].client_order_id, None);
+        assert_eq!(orders[1].client_order_id, None);
+        let orders = reference_orders(|dto| {
+            dto["orders"][0]["order_ref"] = Value::String(" hand-DU7654320\n".into());
+            dto["orders"][1]["order_ref"] = Value::String("x".repeat(100));
+        })
+        .unwrap();
+        let masked = orders[0].client_order_id.as_deref().unwrap();
+        assert!(!masked.contains("DU7654320"), "{masked}");
+        assert!(masked.starts_with("hand-DU"), "{masked}");
+        assert_eq!(
+            orders[1]
+                .client_order_id
+                .as_ref()
+                .map(|id| id.chars().count()),
+            Some(MAX_CLIENT_ORDER_ID_CHARS)
+        );
     }
 
     #[test]

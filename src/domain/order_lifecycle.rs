@@ -280,7 +280,7 @@ impl ExecutedTotal {
             notional = notional.checked_add(size.checked_mul(price.value())?)?;
         }
         let average_price = if quantity > Decimal::ZERO {
-            Some(Price::new(notional.checked_div(quantity)?).ok()?)
+            Some(Price::new(notional.checked_div(quantity)?.normalize()).ok()?)
         } else {
             None
         };

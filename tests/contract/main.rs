@@ -38,6 +38,7 @@ mod mcp_stdio;
 mod order_writer;
 mod paper_client_portal;
 mod paper_trading;
+mod reconciler;
 mod sdk;
 mod stop_orders;
 mod support;

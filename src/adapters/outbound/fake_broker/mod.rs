@@ -19,9 +19,11 @@
 //! Paper orders placed through the local-candidate writer join this world when the fake is
 //! handed that writer's book as its [`LocalOrders`] (see [`FakeBroker::with_local_orders`]):
 //! `live_orders` lists them after the account's seeded orders, in placement order, with their
-//! current status, stamped with the clock's time of the listing (the local book keeps no
-//! times). That writer never fills, so executions stay the seeded fills; positions and
-//! summaries are unchanged by local orders.
+//! current status, filled quantity, average price, client order id and rejection reason,
+//! stamped with the clock's time of the listing (the local book keeps no times). Fills
+//! scripted on that book (the writer never fills by itself) are listed by `executions`, newest
+//! first and stamped the same way, before the seeded fills; positions and summaries are
+//! unchanged by local orders.
 //!
 //! Nothing here performs I/O or draws randomness: every value comes from the catalog, the
 //! clock, or a fixed integer hash of the contract id, so equal clocks give equal answers.
@@ -48,11 +50,11 @@ use rust_decimal::Decimal;
 
 use self::catalog::{AccountBook, Catalog, FillTemplate, Listing, OrderTemplate};
 use crate::domain::account::{Account, AccountSummary};
-use crate::domain::ids::{AccountId, ContractId};
+use crate::domain::ids::{AccountId, BrokerOrderId, ContractId, ExecutionId};
 use crate::domain::instrument::{AssetClass, Contract, ContractQuery};
 use crate::domain::market_data::{BarSeries, BarsRequest, Quote};
-use crate::domain::money::{Money, Quantity};
-use crate::domain::order::{Execution, LiveOrder};
+use crate::domain::money::{Currency, Money, Price, Quantity};
+use crate::domain::order::{Execution, LiveOrder, OrderSide};
 use crate::domain::order_intent::OrderIntent;
 use crate::domain::portfolio::Position;
 use crate::domain::preview::WhatIf;
@@ -107,16 +109,58 @@ pub mod known_ids {
     pub const NO_DATA: u64 = 431_926_001;
 }
 
+/// An order from outside the seeded world as the broker lists it: the order as placed (with
+/// its current status and client order id) and what happened to it since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalOrder {
+    /// The order, with its current status.
+    pub order: WorkingOrder,
+    /// How much of it filled so far.
+    pub filled_quantity: Quantity,
+    /// The volume-weighted average fill price; `None` before any fill.
+    pub average_price: Option<Price>,
+    /// The broker's text for a rejection, when it was rejected.
+    pub reason: Option<String>,
+}
+
+/// One fill of an order from outside the seeded world.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalFill {
+    /// The execution id.
+    pub execution_id: ExecutionId,
+    /// The order it filled.
+    pub order_id: BrokerOrderId,
+    /// The client order id that order was placed with, when it had one.
+    pub client_order_id: Option<String>,
+    /// The account.
+    pub account_id: AccountId,
+    /// The contract.
+    pub contract_id: ContractId,
+    /// Buy or sell.
+    pub side: OrderSide,
+    /// The filled quantity.
+    pub quantity: Quantity,
+    /// The fill price.
+    pub price: Price,
+}
+
 /// Orders placed outside the fake's seeded world that it lists as its own: the book of the
 /// local-candidate writer, so that paper orders placed locally and the fake's orders are one
 /// world.
 pub trait LocalOrders: Send + Sync {
-    /// The orders of `account`, in placement order, with their current status; empty for an
-    /// account without any.
+    /// The orders of `account` the broker still lists, in placement order, with their current
+    /// status and fills; empty for an account without any.
     ///
     /// # Errors
     /// None: the orders are in memory.
-    fn orders_of(&self, account: &AccountId) -> Vec<WorkingOrder>;
+    fn orders_of(&self, account: &AccountId) -> Vec<LocalOrder>;
+
+    /// The fills of `account`'s orders, listed or not, oldest first; empty for an account
+    /// without any.
+    ///
+    /// # Errors
+    /// None: the fills are in memory.
+    fn fills_of(&self, account: &AccountId) -> Vec<LocalFill>;
 }
 
 /// The embedded fake broker. See the module documentation for its world.
@@ -266,30 +310,62 @@ fn live_order(
     })
 }
 
-/// A locally placed order as the broker lists it at `now`. The local writer never fills, so
-/// nothing is filled; a contract missing from the catalog (placed by a caller that skipped the
-/// preview) is shown by its id rather than failing the whole list.
-fn local_live_order(catalog: &Catalog, order: &WorkingOrder, now: DateTime<Utc>) -> LiveOrder {
+/// The symbol of a contract placed from outside the seeded world: a contract missing from the
+/// catalog (placed by a caller that skipped the preview) is shown by its id rather than
+/// failing the whole list.
+fn local_symbol(catalog: &Catalog, contract_id: ContractId) -> String {
+    catalog.listing(contract_id).map_or_else(
+        || contract_id.to_string(),
+        |listing| display_symbol(&listing.contract),
+    )
+}
+
+/// A locally placed order as the broker lists it at `now`.
+fn local_live_order(catalog: &Catalog, local: &LocalOrder, now: DateTime<Utc>) -> LiveOrder {
+    let order = &local.order;
     LiveOrder {
         order_id: order.order_id.clone(),
         account_id: order.account_id.clone(),
         contract_id: order.contract_id,
-        symbol: catalog.listing(order.contract_id).map_or_else(
-            || order.contract_id.to_string(),
-            |listing| display_symbol(&listing.contract),
-        ),
+        symbol: local_symbol(catalog, order.contract_id),
         side: order.side.into(),
         order_type: order.order_type,
         quantity: order.quantity,
-        filled_quantity: Quantity::new(Decimal::ZERO),
+        filled_quantity: local.filled_quantity,
         limit_price: order.limit_price,
         stop_price: order.stop_price,
         time_in_force: order.time_in_force,
         status: order.status,
         updated_at: now,
-        client_order_id: None,
-        average_price: None,
-        reason: None,
+        client_order_id: order.client_order_id.clone(),
+        average_price: local.average_price,
+        reason: local.reason.clone(),
+    }
+}
+
+/// A fill of a locally placed order as the broker lists it at `now`, without commission, in
+/// the contract's currency (the account's base currency for a contract the catalog lacks).
+fn local_execution(
+    catalog: &Catalog,
+    fill: &LocalFill,
+    base_currency: Currency,
+    now: DateTime<Utc>,
+) -> Execution {
+    let currency = catalog
+        .listing(fill.contract_id)
+        .map_or(base_currency, |listing| listing.contract.currency);
+    Execution {
+        execution_id: fill.execution_id.clone(),
+        order_id: Some(fill.order_id.clone()),
+        client_order_id: fill.client_order_id.clone(),
+        account_id: fill.account_id.clone(),
+        contract_id: fill.contract_id,
+        symbol: local_symbol(catalog, fill.contract_id),
+        side: fill.side,
+        quantity: fill.quantity,
+        price: fill.price,
+        commission: Money::new(Decimal::ZERO, currency),
+        executed_at: now,
     }
 }
 
@@ -413,11 +489,21 @@ impl BrokerReader for FakeBroker {
     ) -> Result<Vec<Execution>, BrokerError> {
         let (catalog, book) = self.usable_book(account)?;
         let now = self.clock.now();
-        let mut executions = book
-            .fills
-            .iter()
-            .map(|template| execution(catalog, &book.account.id, template, now))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut executions = Vec::new();
+        if let Some(local_orders) = &self.local_orders {
+            // Newest first, like the whole list; all are stamped `now`, so the stable sort
+            // below keeps them in this order, before the older seeded fills.
+            executions.extend(
+                local_orders
+                    .fills_of(&book.account.id)
+                    .iter()
+                    .rev()
+                    .map(|fill| local_execution(catalog, fill, book.account.base_currency, now)),
+            );
+        }
+        for template in &book.fills {
+            executions.push(execution(catalog, &book.account.id, template, now)?);
+        }
         executions.retain(|execution| since.is_none_or(|since| execution.executed_at >= since));
         // Newest first; ties keep catalog order, so the order is stable.
         executions.sort_by_key(|execution| std::cmp::Reverse(execution.executed_at));
@@ -705,5 +791,120 @@ mod tests {
         assert_eq!(fake.live_orders(&euro).await.unwrap(), seeded_euro);
         assert_eq!(fake.executions(&paper, None).await.unwrap(), fills);
         assert_eq!(fake.positions(&paper).await.unwrap(), positions);
+    }
+
+    #[tokio::test]
+    async fn scripted_fills_and_rejections_of_local_orders_are_listed_with_their_client_order_ids()
+    {
+        use crate::adapters::outbound::local_candidate::{LocalCandidateWriter, LocalOrderBook};
+        use crate::domain::ids::IdempotencyKey;
+        use crate::domain::money::Price;
+        use crate::domain::order::OrderStatus;
+        use crate::ports::order_writer::OrderWriter;
+
+        let book = LocalOrderBook::new();
+        let fake = FakeBroker::new(Arc::new(FixedClock::new(now())))
+            .with_local_orders(Arc::new(book.clone()));
+        let writer = LocalCandidateWriter::with_book(book.clone());
+        let paper = account(known_ids::PAPER_USD_ACCOUNT);
+        let seeded_fills = fake.executions(&paper, None).await.unwrap();
+        let key = |raw: &str| IdempotencyKey::parse(raw).unwrap();
+        let order = buy_limit(known_ids::PAPER_USD_ACCOUNT, known_ids::AAPL);
+        let filled = writer.submit(&order, &key("k-1")).await.unwrap().order_id;
+        let rejected = writer.submit(&order, &key("k-2")).await.unwrap().order_id;
+        let price = |raw: &str| Price::parse(raw).unwrap();
+        book.fill(&filled, Quantity::parse("4").unwrap(), price("189"))
+            .unwrap();
+        book.fill(&filled, Quantity::parse("6").unwrap(), price("190"))
+            .unwrap();
+        book.reject(&rejected, "Order rejected: no trading permissions")
+            .unwrap();
+
+        let listed = fake.live_orders(&paper).await.unwrap();
+        let local: Vec<_> = listed
+            .iter()
+            .filter(|order| order.client_order_id.is_some())
+            .map(|order| {
+                (
+                    order.order_id.as_str(),
+                    order.status,
+                    order.filled_quantity.to_string(),
+                    order.average_price.map(|price| price.to_string()),
+                    order.client_order_id.as_deref(),
+                    order.reason.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            local,
+            [
+                (
+                    "lc-1",
+                    OrderStatus::Filled,
+                    "10".to_owned(),
+                    Some("189.6".to_owned()),
+                    Some("k-1"),
+                    None
+                ),
+                (
+                    "lc-2",
+                    OrderStatus::Inactive,
+                    "0".to_owned(),
+                    None,
+                    Some("k-2"),
+                    Some("Order rejected: no trading permissions")
+                ),
+            ]
+        );
+
+        let fills = fake.executions(&paper, None).await.unwrap();
+        assert_eq!(fills[2..], seeded_fills[..], "local fills come first");
+        let local_fills: Vec<_> = fills[..2]
+            .iter()
+            .map(|fill| {
+                (
+                    fill.execution_id.as_str(),
+                    fill.order_id.as_ref().map(|id| id.as_str()),
+                    fill.client_order_id.as_deref(),
+                    fill.quantity.to_string(),
+                    fill.symbol.as_str(),
+                    fill.commission.to_string(),
+                    fill.executed_at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            local_fills,
+            [
+                (
+                    "lc-1.2",
+                    Some("lc-1"),
+                    Some("k-1"),
+                    "6".to_owned(),
+                    "AAPL",
+                    "0 USD".to_owned(),
+                    now()
+                ),
+                (
+                    "lc-1.1",
+                    Some("lc-1"),
+                    Some("k-1"),
+                    "4".to_owned(),
+                    "AAPL",
+                    "0 USD".to_owned(),
+                    now()
+                ),
+            ]
+        );
+        // A forgotten order leaves the list, not the fills.
+        book.forget(&filled).unwrap();
+        assert!(
+            fake.live_orders(&paper)
+                .await
+                .unwrap()
+                .iter()
+                .all(|order| order.order_id != filled)
+        );
+        assert_eq!(fake.executions(&paper, None).await.unwrap(), fills);
     }
 }

@@ -21,7 +21,7 @@ use ibkr_agent_gateway::adapters::outbound::memory_workflow::MemoryWorkflowStore
 use ibkr_agent_gateway::adapters::outbound::sqlite_workflow::SqliteWorkflowStore;
 use ibkr_agent_gateway::app::Gateway;
 use ibkr_agent_gateway::app::approvals::RawApprovalCreate;
-use ibkr_agent_gateway::app::order_input::RawOrderPreview;
+use ibkr_agent_gateway::app::order_input::{RawBracketPreview, RawOrderPreview};
 use ibkr_agent_gateway::app::reconciler::ReconcileReport;
 use ibkr_agent_gateway::domain::account::{Account, AccountSummary};
 use ibkr_agent_gateway::domain::audit::chain::ChainKey;
@@ -992,4 +992,127 @@ async fn two_hundred_pending_orders_take_one_orders_request_per_pass_within_the_
             .any(|(path, _)| path == "/iserver/account/trades")
     );
     pacing::assert_within_documented_limits(&recorded);
+}
+
+#[tokio::test]
+async fn each_leg_of_a_live_bracket_is_tracked_with_its_own_quantity_and_type() {
+    let rec = rec();
+    rec.gateway
+        .kill_switch_allow(&operator(), "tested and reviewed")
+        .await
+        .unwrap();
+    let preview = rec
+        .gateway
+        .preview_bracket(
+            &agent(),
+            RawBracketPreview {
+                account: LIVE.into(),
+                contract_id: AAPL.to_string(),
+                side: "BUY".into(),
+                quantity: "5".into(),
+                entry_price: "190".into(),
+                take_profit_price: "200".into(),
+                stop_loss_price: "180".into(),
+                time_in_force: None,
+            },
+        )
+        .await
+        .unwrap();
+    let approval = rec
+        .gateway
+        .create_approval(
+            &operator(),
+            RawApprovalCreate {
+                preview_id: preview.preview_id,
+                ttl_seconds: None,
+            },
+        )
+        .await
+        .unwrap()
+        .approval_id;
+    let placed = rec
+        .gateway
+        .live_bracket_submit(&agent(), checked(LIVE, &approval, "bracket-1"))
+        .await
+        .unwrap();
+    assert_eq!(placed.orders.len(), 3);
+    let backlog = rec.backlog().await;
+    assert_eq!(backlog.len(), 3);
+    for leg in &placed.orders {
+        let tracked = backlog
+            .iter()
+            .find(|order| order.key.order_id.as_str() == leg.order_id)
+            .unwrap();
+        assert_eq!(tracked.leg, leg.leg);
+        assert_eq!(tracked.approved_quantity, qty("5"));
+        assert_eq!(tracked.operation, "live_bracket_submit");
+        assert_eq!(tracked.client_order_id.as_deref(), Some("bracket-1"));
+        let expected_type = match leg.leg.as_str() {
+            "stop_loss" => OrderType::Stop,
+            _ => OrderType::Limit,
+        };
+        assert_eq!(tracked.order_type, expected_type, "{}", leg.leg);
+        let expected_side = match leg.leg.as_str() {
+            "entry" => OrderSide::Buy,
+            _ => OrderSide::Sell,
+        };
+        assert_eq!(tracked.side, expected_side, "{}", leg.leg);
+    }
+}
+
+#[tokio::test]
+async fn a_live_modify_refreshes_the_tracked_order_and_keeps_its_client_order_id() {
+    let rec = rec();
+    let (order_id, _) = rec.place("to-modify").await;
+    let preview = rec
+        .gateway
+        .preview_order(
+            &agent(),
+            RawOrderPreview {
+                account: LIVE.into(),
+                contract_id: AAPL.to_string(),
+                side: "BUY".into(),
+                quantity: "6".into(),
+                order_type: "LMT".into(),
+                limit_price: Some("190.5".into()),
+                modify_order_id: Some(order_id.clone()),
+                ..RawOrderPreview::default()
+            },
+        )
+        .await
+        .unwrap();
+    let approval = rec
+        .gateway
+        .create_approval(
+            &operator(),
+            RawApprovalCreate {
+                preview_id: preview.preview_id,
+                ttl_seconds: None,
+            },
+        )
+        .await
+        .unwrap()
+        .approval_id;
+    let mut modify = checked(LIVE, &approval, "modify-1");
+    modify.order_id = Some(order_id.clone());
+    rec.gateway.live_modify(&agent(), modify).await.unwrap();
+    let backlog = rec.backlog().await;
+    assert_eq!(backlog.len(), 1);
+    assert_eq!(backlog[0].key.order_id.as_str(), order_id);
+    assert_eq!(backlog[0].approved_quantity, qty("6"));
+    assert_eq!(backlog[0].idempotency_key.as_str(), "modify-1");
+    assert_eq!(backlog[0].operation, "live_modify");
+    assert_eq!(backlog[0].client_order_id.as_deref(), Some("to-modify"));
+    assert_eq!(backlog[0].state, LifecycleState::Submitted);
+    // Filling the old quantity is now an overfill.
+    rec.broker.list(vec![listed(
+        LIVE,
+        &order_id,
+        OrderStatus::Filled,
+        "10",
+        Some("to-modify"),
+    )]);
+    let report = rec.pass().await;
+    assert_eq!(report.anomalies.len(), 1);
+    assert_eq!(report.anomalies[0].kind, "overfill");
 }

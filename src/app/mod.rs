@@ -21,6 +21,8 @@ pub mod live_settings;
 pub mod live_startup;
 pub mod live_views;
 pub mod operation;
+pub mod order_history;
+pub mod order_history_views;
 pub mod order_input;
 pub mod order_tracking;
 pub mod order_views;

@@ -35,6 +35,7 @@ mod mcp_interop;
 mod mcp_logging;
 mod mcp_orders;
 mod mcp_stdio;
+mod order_history;
 mod order_writer;
 mod paper_client_portal;
 mod paper_trading;

@@ -35,6 +35,7 @@ const ALL_TOOLS: &[&str] = &[
     "ibkr_historical_bars",
     "ibkr_orders_list",
     "ibkr_executions_list",
+    "ibkr_order_history",
     "ibkr_kill_switch_status",
     "ibkr_kill_switch_halt",
     "ibkr_limits_status",
@@ -199,6 +200,11 @@ fn valid_calls() -> Vec<(&'static str, Value)> {
         (
             "ibkr_executions_list",
             json!({"account_id": "DU1234567", "since": "2026-01-01"}),
+        ),
+        ("ibkr_order_history", json!({})),
+        (
+            "ibkr_order_history",
+            json!({"account": "DU1234567", "since": "2026-01-01", "status": "filled", "limit": 5}),
         ),
         ("ibkr_kill_switch_status", json!({})),
         (

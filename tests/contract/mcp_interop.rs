@@ -43,7 +43,7 @@ fn the_python_mcp_sdk_can_use_every_tool() {
         .iter()
         .filter(|check| check["check"] == "tools/call")
         .count();
-    assert_eq!(calls, 34, "17 tools in each of two eras");
+    assert_eq!(calls, 36, "18 tools in each of two eras");
 
     // Every call the client made is in the audit log, from the MCP surface.
     let (code, tail, _) = sandbox.json(&["audit", "tail", "--limit", "100"]);

@@ -25,7 +25,7 @@ EXPECTED_TOOLS = {
     "ibkr_health", "ibkr_backend_status", "ibkr_session_requirements", "ibkr_accounts_list",
     "ibkr_account_summary", "ibkr_positions_list", "ibkr_contracts_search", "ibkr_contract_resolve",
     "ibkr_market_snapshot", "ibkr_historical_bars", "ibkr_orders_list", "ibkr_executions_list",
-    "ibkr_kill_switch_status", "ibkr_kill_switch_halt", "ibkr_limits_status",
+    "ibkr_order_history", "ibkr_kill_switch_status", "ibkr_kill_switch_halt", "ibkr_limits_status",
     "ibkr_audit_tail", "ibkr_audit_export",
 }
 
@@ -42,6 +42,7 @@ VALID_CALLS = [
     ("ibkr_historical_bars", {"contract_id": 265598, "period": "5d", "bar": "1h"}),
     ("ibkr_orders_list", {"account_id": "DU1234567"}),
     ("ibkr_executions_list", {"account_id": "DU1234567"}),
+    ("ibkr_order_history", {}),
     ("ibkr_kill_switch_status", {}),
     ("ibkr_kill_switch_halt", {"reason": "interop check"}),
     ("ibkr_limits_status", {}),

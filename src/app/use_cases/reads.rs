@@ -1,4 +1,5 @@
-//! The read use cases: health, session, accounts, portfolio, contracts, market data, orders.
+//! The read use cases: health, session, accounts, portfolio, contracts, market data, orders,
+//! and the history of the orders the gateway placed.
 //! Each one parses its input into domain values and calls the read in `app::reads`; none
 //! changes anything at the broker.
 
@@ -12,13 +13,17 @@ use super::inputs::{
 use super::{Definition, Entry, Hints, Outcome, UseCase};
 use crate::app::audited::{AuditNote, CallContext};
 use crate::app::config::Toolset;
+use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 use crate::app::input::{self, AccountSelector};
+use crate::app::order_history::{DEFAULT_HISTORY_LIMIT, HistoryRequest, MAX_HISTORY_LIMIT};
+use crate::app::order_history_views::OrderHistoryView;
 use crate::app::views::{
     AccountSummaryView, AccountsView, BackendStatusView, BarsView, ContractView, ContractsView,
     ExecutionsView, HealthView, OrdersView, PositionsView, QuoteView, SessionRequirementsView,
 };
 use crate::domain::instrument::ContractQuery;
+use crate::domain::order_lifecycle::LifecycleState;
 use crate::domain::scope::Scope;
 
 fn query(raw: &ContractQueryInput) -> Outcome<ContractQuery> {
@@ -421,6 +426,107 @@ impl UseCase for ExecutionsList {
     }
 }
 
+// A lifecycle state. (Plain comments: a doc comment would repeat in the schema.)
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[schemars(inline)]
+#[serde(rename_all = "snake_case")]
+enum LifecycleStateArgument {
+    Submitted,
+    PartiallyFilled,
+    Filled,
+    Cancelled,
+    Expired,
+    Rejected,
+    NeedsReview,
+}
+
+fn default_history_limit() -> usize {
+    DEFAULT_HISTORY_LIMIT
+}
+
+/// The input of the order history.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderHistoryInput {
+    /// Only this account: an account_ref, an operator alias, or an account id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub account: Option<String>,
+    /// Only orders placed at or after this time: RFC 3339 or YYYY-MM-DD (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = TIME_PATTERN))]
+    pub since: Option<String>,
+    /// Only orders in this lifecycle state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<LifecycleStateArgument>")]
+    pub status: Option<String>,
+    /// How many orders, newest placed first.
+    #[serde(default = "default_history_limit")]
+    #[schemars(range(min = 1, max = MAX_HISTORY_LIMIT))]
+    pub limit: usize,
+}
+
+impl Default for OrderHistoryInput {
+    fn default() -> Self {
+        Self {
+            account: None,
+            since: None,
+            status: None,
+            limit: DEFAULT_HISTORY_LIMIT,
+        }
+    }
+}
+
+/// `orders history`: the orders the gateway placed, with their lifecycle and the broker's view.
+#[derive(Debug)]
+pub struct OrderHistory;
+
+impl UseCase for OrderHistory {
+    type Input = OrderHistoryInput;
+    type Output = OrderHistoryView;
+    const DEFINITION: Definition = Definition {
+        name: "orders history",
+        command: "orders history",
+        tool: "ibkr_order_history",
+        title: "Order history",
+        description: "Orders placed through this gateway, newest first: approval, preview, key, each state change, and the broker's status and fills now.",
+        scope: Scope::OrdersRead,
+        toolset: Toolset::Orders,
+        hints: Hints::BROKER_READ,
+    };
+
+    async fn run(
+        gateway: &Gateway,
+        _: &CallContext,
+        note: &AuditNote,
+        input: OrderHistoryInput,
+    ) -> Outcome<OrderHistoryView> {
+        let request = HistoryRequest {
+            account: input
+                .account
+                .as_deref()
+                .map(AccountSelector::parse)
+                .transpose()?,
+            since: input
+                .since
+                .as_deref()
+                .map(|raw| input::timestamp("since", raw))
+                .transpose()?,
+            state: input
+                .status
+                .as_deref()
+                .map(|raw| {
+                    LifecycleState::parse(raw).ok_or_else(|| {
+                        GatewayError::invalid_input("status", "must be a lifecycle state")
+                    })
+                })
+                .transpose()?,
+            limit: input.limit.clamp(1, MAX_HISTORY_LIMIT),
+        };
+        gateway.read_order_history(&request, note).await
+    }
+}
+
 /// The read use cases, in the order `tools/list` shows them.
 pub(super) fn entries() -> Vec<Entry> {
     vec![
@@ -436,5 +542,6 @@ pub(super) fn entries() -> Vec<Entry> {
         Entry::of::<HistoricalBars>(),
         Entry::of::<OrdersList>(),
         Entry::of::<ExecutionsList>(),
+        Entry::of::<OrderHistory>(),
     ]
 }

@@ -26,6 +26,7 @@ mod client_portal_pacing;
 mod config_limits;
 mod cp_order_double;
 mod error_codes;
+mod fake_lifecycle;
 mod fake_world;
 mod live_config;
 mod live_trading;

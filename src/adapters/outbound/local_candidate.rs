@@ -31,13 +31,14 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use thiserror::Error;
 
-use crate::adapters::outbound::fake_broker::{LocalFill, LocalOrder, LocalOrders};
-use crate::domain::ids::{AccountId, BrokerOrderId, ExecutionId, IdempotencyKey};
-use crate::domain::money::{Price, Quantity};
-use crate::domain::order::{OrderStatus, OrderType};
+use crate::adapters::outbound::fake_broker::LocalOrders;
+use crate::domain::ids::{AccountId, BrokerOrderId, ContractId, ExecutionId, IdempotencyKey};
+use crate::domain::money::{Currency, Money, Price, Quantity};
+use crate::domain::order::{Execution, LiveOrder, OrderStatus, OrderType};
 use crate::domain::order_intent::{BracketIntent, OrderIntent};
 use crate::ports::order_writer::{
     CancelAck, OrderWriter, PlacedOrder, WorkingOrder, WriteError, WriterMode,
@@ -263,32 +264,64 @@ pub enum ScriptOrderError {
 }
 
 impl LocalOrders for LocalOrderBook {
-    fn orders_of(&self, account: &AccountId) -> Vec<LocalOrder> {
+    fn orders_of(&self, account: &AccountId) -> Vec<WorkingOrder> {
         self.lock()
-            .entries
-            .iter()
-            .filter(|entry| entry.listed && &entry.order.account_id == account)
-            .map(Entry::listed_order)
+            .listed_in(account)
+            .map(|entry| entry.order.clone())
             .collect()
     }
 
-    fn fills_of(&self, account: &AccountId) -> Vec<LocalFill> {
+    fn live_orders_of(
+        &self,
+        account: &AccountId,
+        now: DateTime<Utc>,
+        symbol_of: &dyn Fn(ContractId) -> String,
+    ) -> Vec<LiveOrder> {
         self.lock()
+            .listed_in(account)
+            .map(|entry| entry.live_order(now, symbol_of))
+            .collect()
+    }
+
+    fn executions_of(
+        &self,
+        account: &AccountId,
+        now: DateTime<Utc>,
+        describe: &dyn Fn(ContractId) -> (String, Currency),
+    ) -> Vec<Execution> {
+        let book = self.lock();
+        let mut executions: Vec<(u64, Execution)> = book
             .entries
             .iter()
             .filter(|entry| &entry.order.account_id == account)
             .flat_map(|entry| {
-                entry.fills.iter().map(|fill| LocalFill {
-                    execution_id: fill.execution_id.clone(),
-                    order_id: entry.order.order_id.clone(),
-                    client_order_id: entry.order.client_order_id.clone(),
-                    account_id: entry.order.account_id.clone(),
-                    contract_id: entry.order.contract_id,
-                    side: entry.order.side,
-                    quantity: fill.quantity,
-                    price: fill.price,
+                let order = &entry.order;
+                let (symbol, currency) = describe(order.contract_id);
+                entry.fills.iter().map(move |fill| {
+                    (
+                        fill.sequence,
+                        Execution {
+                            execution_id: fill.execution_id.clone(),
+                            order_id: Some(order.order_id.clone()),
+                            client_order_id: order.client_order_id.clone(),
+                            account_id: order.account_id.clone(),
+                            contract_id: order.contract_id,
+                            symbol: symbol.clone(),
+                            side: order.side,
+                            quantity: fill.quantity,
+                            price: fill.price,
+                            commission: Money::new(Decimal::ZERO, currency),
+                            executed_at: now,
+                        },
+                    )
                 })
             })
+            .collect();
+        // All are stamped `now`; the book's fill sequence puts the newest first.
+        executions.sort_by_key(|(sequence, _)| std::cmp::Reverse(*sequence));
+        executions
+            .into_iter()
+            .map(|(_, execution)| execution)
             .collect()
     }
 }
@@ -301,6 +334,8 @@ struct Book {
     last_live_number: u64,
     /// The number in the last foreign order id handed out (`lcf-<n>`); 0 before the first.
     last_foreign_number: u64,
+    /// The sequence number of the last fill, in the whole book; 0 before the first.
+    last_fill_number: u64,
     /// Every order placed, in placement order; orders are marked, never removed.
     entries: Vec<Entry>,
 }
@@ -320,6 +355,8 @@ struct Entry {
 /// One fill of an order.
 #[derive(Debug)]
 struct Fill {
+    /// Its place among every fill of the book, for listing newest first.
+    sequence: u64,
     execution_id: ExecutionId,
     quantity: Quantity,
     price: Price,
@@ -368,10 +405,28 @@ impl Entry {
         Price::new(average).ok()
     }
 
-    fn listed_order(&self) -> LocalOrder {
-        LocalOrder {
-            order: self.order.clone(),
+    /// The order as the broker lists it at `now`.
+    fn live_order(
+        &self,
+        now: DateTime<Utc>,
+        symbol_of: &dyn Fn(ContractId) -> String,
+    ) -> LiveOrder {
+        let order = &self.order;
+        LiveOrder {
+            order_id: order.order_id.clone(),
+            account_id: order.account_id.clone(),
+            contract_id: order.contract_id,
+            symbol: symbol_of(order.contract_id),
+            side: order.side.into(),
+            order_type: order.order_type,
+            quantity: order.quantity,
             filled_quantity: Quantity::new(self.filled().unwrap_or(Decimal::ZERO)),
+            limit_price: order.limit_price,
+            stop_price: order.stop_price,
+            time_in_force: order.time_in_force,
+            status: order.status,
+            updated_at: now,
+            client_order_id: order.client_order_id.clone(),
             average_price: self.average_price(),
             reason: self.reason.clone(),
         }
@@ -519,6 +574,16 @@ impl Book {
             })
     }
 
+    /// The orders the broker lists in `account`, in placement order.
+    fn listed_in<'book>(
+        &'book self,
+        account: &'book AccountId,
+    ) -> impl Iterator<Item = &'book Entry> + 'book {
+        self.entries
+            .iter()
+            .filter(move |entry| entry.listed && &entry.order.account_id == account)
+    }
+
     /// Records a fill of `quantity` at `price`; see [`LocalOrderBook::fill`].
     fn fill(
         &mut self,
@@ -527,6 +592,10 @@ impl Book {
         price: Price,
         limit: FillLimit,
     ) -> Result<(), ScriptOrderError> {
+        let sequence = self
+            .last_fill_number
+            .checked_add(1)
+            .ok_or(ScriptOrderError::Exhausted)?;
         let entry = self.listed_mut(order_id)?;
         let status = entry.order.status;
         let finished = match limit {
@@ -557,6 +626,7 @@ impl Book {
         let execution_id = ExecutionId::parse(&format!("{order_id}.{}", entry.fills.len() + 1))
             .map_err(|_| ScriptOrderError::Exhausted)?;
         entry.fills.push(Fill {
+            sequence,
             execution_id,
             quantity,
             price,
@@ -571,6 +641,7 @@ impl Book {
         } else {
             OrderStatus::Submitted
         };
+        self.last_fill_number = sequence;
         Ok(())
     }
 
@@ -825,7 +896,6 @@ impl OrderWriter for LocalCandidateWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::outbound::fake_broker::LocalOrder;
     use crate::domain::ids::ContractId;
     use crate::domain::money::{Price, Quantity};
     use crate::domain::order::{OrderSide, TimeInForce};
@@ -989,14 +1059,11 @@ mod tests {
             .unwrap();
         let listed = book.orders_of(&paper);
         assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].order.order_id, placed.order_id);
+        assert_eq!(listed[0].order_id, placed.order_id);
         assert!(book.orders_of(&account("DU7654320")).is_empty());
 
         writer.cancel(&paper, &placed.order_id).await.unwrap();
-        assert_eq!(
-            book.orders_of(&paper)[0].order.status,
-            OrderStatus::Cancelled
-        );
+        assert_eq!(book.orders_of(&paper)[0].status, OrderStatus::Cancelled);
         // A second writer on the same book continues its ids, and the first sees its orders.
         let other = LocalCandidateWriter::with_book(book.clone());
         let next = other
@@ -1007,7 +1074,7 @@ mod tests {
         assert_eq!(writer.submitted_count(), 2);
         assert_eq!(
             writer.order(&paper, &next.order_id).await.unwrap(),
-            book.orders_of(&paper).pop().map(|listed| listed.order)
+            book.orders_of(&paper).pop()
         );
     }
 
@@ -1061,10 +1128,22 @@ mod tests {
         (book, writer, placed.order_id)
     }
 
-    fn listed(book: &LocalOrderBook, order_id: &BrokerOrderId) -> Option<LocalOrder> {
-        book.orders_of(&account("DU1234567"))
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_793_417, 0).unwrap()
+    }
+
+    /// The order as the book lists it in its account, `None` when it is not listed.
+    fn listed(book: &LocalOrderBook, order_id: &BrokerOrderId) -> Option<LiveOrder> {
+        ["DU1234567", "U7654321"]
             .into_iter()
-            .find(|listed| &listed.order.order_id == order_id)
+            .flat_map(|raw| book.live_orders_of(&account(raw), now(), &|id| id.to_string()))
+            .find(|listed| &listed.order_id == order_id)
+    }
+
+    /// The account's fills as the book lists them (newest first), in US dollars.
+    fn fills_of(book: &LocalOrderBook, raw: &str) -> Vec<Execution> {
+        let usd = Currency::parse("USD").unwrap();
+        book.executions_of(&account(raw), now(), &|id| (id.to_string(), usd))
     }
 
     #[tokio::test]
@@ -1075,28 +1154,28 @@ mod tests {
             (fresh.filled_quantity, fresh.average_price, fresh.reason),
             (quantity("0"), None, None)
         );
-        assert_eq!(fresh.order.client_order_id.as_deref(), Some("k-1"));
+        assert_eq!(fresh.client_order_id.as_deref(), Some("k-1"));
 
         book.fill(&id, quantity("4"), price("189.50")).unwrap();
         let partial = listed(&book, &id).unwrap();
-        assert_eq!(partial.order.status, OrderStatus::Submitted);
+        assert_eq!(partial.status, OrderStatus::Submitted);
         assert_eq!(partial.filled_quantity, quantity("4"));
         assert_eq!(partial.average_price, Some(price("189.5")));
 
         book.fill(&id, quantity("6"), price("190")).unwrap();
         let filled = listed(&book, &id).unwrap();
-        assert_eq!(filled.order.status, OrderStatus::Filled);
+        assert_eq!(filled.status, OrderStatus::Filled);
         assert_eq!(filled.filled_quantity, quantity("10"));
         // (4 × 189.50 + 6 × 190) / 10
         assert_eq!(filled.average_price, Some(price("189.8")));
 
-        let fills = book.fills_of(&account("DU1234567"));
+        let fills = fills_of(&book, "DU1234567");
         let found: Vec<_> = fills
             .iter()
             .map(|fill| {
                 (
                     fill.execution_id.as_str(),
-                    fill.order_id.as_str(),
+                    fill.order_id.as_ref().map(BrokerOrderId::as_str),
                     fill.client_order_id.as_deref(),
                     fill.quantity,
                 )
@@ -1105,11 +1184,11 @@ mod tests {
         assert_eq!(
             found,
             [
-                ("lc-1.1", "lc-1", Some("k-1"), quantity("4")),
-                ("lc-1.2", "lc-1", Some("k-1"), quantity("6")),
+                ("lc-1.2", Some("lc-1"), Some("k-1"), quantity("6")),
+                ("lc-1.1", Some("lc-1"), Some("k-1"), quantity("4")),
             ]
         );
-        assert!(book.fills_of(&account("DU7654320")).is_empty());
+        assert!(fills_of(&book, "DU7654320").is_empty());
     }
 
     #[tokio::test]
@@ -1119,7 +1198,7 @@ mod tests {
         book.fill(&id, quantity("2"), price("101")).unwrap();
         let order = listed(&book, &id).unwrap();
         assert_eq!(order.average_price, Some(price("100.66666667")));
-        assert_eq!(order.order.status, OrderStatus::Submitted);
+        assert_eq!(order.status, OrderStatus::Submitted);
     }
 
     #[tokio::test]
@@ -1143,7 +1222,7 @@ mod tests {
 
         book.overfill(&id, quantity("3"), price("191")).unwrap();
         let over = listed(&book, &id).unwrap();
-        assert_eq!(over.order.status, OrderStatus::Filled);
+        assert_eq!(over.status, OrderStatus::Filled);
         assert_eq!(over.filled_quantity, quantity("11"));
         // A filled order takes no plain fill, but an overfill still lands.
         assert!(matches!(
@@ -1168,7 +1247,7 @@ mod tests {
             .unwrap();
 
         let cancelled_now = listed(&book, &cancelled).unwrap();
-        assert_eq!(cancelled_now.order.status, OrderStatus::Cancelled);
+        assert_eq!(cancelled_now.status, OrderStatus::Cancelled);
         assert_eq!(
             cancelled_now.filled_quantity,
             quantity("2"),
@@ -1176,11 +1255,11 @@ mod tests {
         );
         let expired_now = listed(&book, &expired.order_id).unwrap();
         assert_eq!(
-            (expired_now.order.status, expired_now.reason),
+            (expired_now.status, expired_now.reason),
             (OrderStatus::Inactive, None)
         );
         let rejected_now = listed(&book, &rejected.order_id).unwrap();
-        assert_eq!(rejected_now.order.status, OrderStatus::Inactive);
+        assert_eq!(rejected_now.status, OrderStatus::Inactive);
         assert_eq!(
             rejected_now.reason.as_deref(),
             Some("Insufficient buying power")
@@ -1217,7 +1296,7 @@ mod tests {
 
         assert_eq!(listed(&book, &id), None);
         assert_eq!(book.len(), 1, "the book still holds it");
-        assert_eq!(book.fills_of(&paper).len(), 1);
+        assert_eq!(fills_of(&book, "DU1234567").len(), 1);
         assert_eq!(writer.order(&paper, &id).await, Ok(None));
         assert_eq!(
             writer.find_by_client_order_id(&paper, &key("k-1")).await,
@@ -1265,7 +1344,7 @@ mod tests {
         let listed: Vec<_> = book
             .orders_of(&live)
             .into_iter()
-            .map(|listed| (listed.order.order_id, listed.order.client_order_id))
+            .map(|listed| (listed.order_id, listed.client_order_id))
             .collect();
         assert_eq!(
             listed,
@@ -1302,7 +1381,7 @@ mod tests {
         // The broker may still fill it.
         book.fill(&foreign, quantity("5"), price("190")).unwrap();
         assert_eq!(
-            book.fills_of(&live)[0].client_order_id.as_deref(),
+            fills_of(&book, "U7654321")[0].client_order_id.as_deref(),
             Some("by-hand-1")
         );
     }
@@ -1320,7 +1399,7 @@ mod tests {
             .await
             .unwrap();
         let order = listed(&book, &id).unwrap();
-        assert_eq!(order.order.quantity, quantity("6"));
+        assert_eq!(order.quantity, quantity("6"));
         assert_eq!(order.filled_quantity, quantity("6"));
     }
 }

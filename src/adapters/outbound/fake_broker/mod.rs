@@ -46,15 +46,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 
 use self::catalog::{AccountBook, Catalog, FillTemplate, Listing, OrderTemplate};
 use crate::domain::account::{Account, AccountSummary};
-use crate::domain::ids::{AccountId, BrokerOrderId, ContractId, ExecutionId};
+use crate::domain::ids::{AccountId, ContractId};
 use crate::domain::instrument::{AssetClass, Contract, ContractQuery};
 use crate::domain::market_data::{BarSeries, BarsRequest, Quote};
-use crate::domain::money::{Currency, Money, Price, Quantity};
-use crate::domain::order::{Execution, LiveOrder, OrderSide};
+use crate::domain::money::{Currency, Money};
+use crate::domain::order::{Execution, LiveOrder};
 use crate::domain::order_intent::OrderIntent;
 use crate::domain::portfolio::Position;
 use crate::domain::preview::WhatIf;
@@ -109,58 +108,45 @@ pub mod known_ids {
     pub const NO_DATA: u64 = 431_926_001;
 }
 
-/// An order from outside the seeded world as the broker lists it: the order as placed (with
-/// its current status and client order id) and what happened to it since.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalOrder {
-    /// The order, with its current status.
-    pub order: WorkingOrder,
-    /// How much of it filled so far.
-    pub filled_quantity: Quantity,
-    /// The volume-weighted average fill price; `None` before any fill.
-    pub average_price: Option<Price>,
-    /// The broker's text for a rejection, when it was rejected.
-    pub reason: Option<String>,
-}
-
-/// One fill of an order from outside the seeded world.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalFill {
-    /// The execution id.
-    pub execution_id: ExecutionId,
-    /// The order it filled.
-    pub order_id: BrokerOrderId,
-    /// The client order id that order was placed with, when it had one.
-    pub client_order_id: Option<String>,
-    /// The account.
-    pub account_id: AccountId,
-    /// The contract.
-    pub contract_id: ContractId,
-    /// Buy or sell.
-    pub side: OrderSide,
-    /// The filled quantity.
-    pub quantity: Quantity,
-    /// The fill price.
-    pub price: Price,
-}
-
 /// Orders placed outside the fake's seeded world that it lists as its own: the book of the
 /// local-candidate writer, so that paper orders placed locally and the fake's orders are one
 /// world.
+///
+/// The book knows the orders and their fills; the reader knows what the book does not (the
+/// time of the listing, symbols and currencies) and passes it in.
 pub trait LocalOrders: Send + Sync {
-    /// The orders of `account` the broker still lists, in placement order, with their current
-    /// status and fills; empty for an account without any.
+    /// The orders of `account` the broker still lists, as placed, in placement order, with
+    /// their current status; empty for an account without any.
     ///
     /// # Errors
     /// None: the orders are in memory.
-    fn orders_of(&self, account: &AccountId) -> Vec<LocalOrder>;
+    fn orders_of(&self, account: &AccountId) -> Vec<WorkingOrder>;
 
-    /// The fills of `account`'s orders, listed or not, oldest first; empty for an account
-    /// without any.
+    /// The same orders as the broker reports them at `now` (the book keeps no times): with
+    /// what filled, the average fill price, the client order id and a rejection's reason,
+    /// each named by `symbol_of` its contract.
+    ///
+    /// # Errors
+    /// None: the orders are in memory.
+    fn live_orders_of(
+        &self,
+        account: &AccountId,
+        now: DateTime<Utc>,
+        symbol_of: &dyn Fn(ContractId) -> String,
+    ) -> Vec<LiveOrder>;
+
+    /// The fills of `account`'s orders, listed or not, newest first, each naming its order
+    /// and client order id, stamped `now`, without commission; `describe` gives a contract's
+    /// symbol and the currency the (zero) commission is in.
     ///
     /// # Errors
     /// None: the fills are in memory.
-    fn fills_of(&self, account: &AccountId) -> Vec<LocalFill>;
+    fn executions_of(
+        &self,
+        account: &AccountId,
+        now: DateTime<Utc>,
+        describe: &dyn Fn(ContractId) -> (String, Currency),
+    ) -> Vec<Execution>;
 }
 
 /// The embedded fake broker. See the module documentation for its world.
@@ -320,55 +306,6 @@ fn local_symbol(catalog: &Catalog, contract_id: ContractId) -> String {
     )
 }
 
-/// A locally placed order as the broker lists it at `now`.
-fn local_live_order(catalog: &Catalog, local: &LocalOrder, now: DateTime<Utc>) -> LiveOrder {
-    let order = &local.order;
-    LiveOrder {
-        order_id: order.order_id.clone(),
-        account_id: order.account_id.clone(),
-        contract_id: order.contract_id,
-        symbol: local_symbol(catalog, order.contract_id),
-        side: order.side.into(),
-        order_type: order.order_type,
-        quantity: order.quantity,
-        filled_quantity: local.filled_quantity,
-        limit_price: order.limit_price,
-        stop_price: order.stop_price,
-        time_in_force: order.time_in_force,
-        status: order.status,
-        updated_at: now,
-        client_order_id: order.client_order_id.clone(),
-        average_price: local.average_price,
-        reason: local.reason.clone(),
-    }
-}
-
-/// A fill of a locally placed order as the broker lists it at `now`, without commission, in
-/// the contract's currency (the account's base currency for a contract the catalog lacks).
-fn local_execution(
-    catalog: &Catalog,
-    fill: &LocalFill,
-    base_currency: Currency,
-    now: DateTime<Utc>,
-) -> Execution {
-    let currency = catalog
-        .listing(fill.contract_id)
-        .map_or(base_currency, |listing| listing.contract.currency);
-    Execution {
-        execution_id: fill.execution_id.clone(),
-        order_id: Some(fill.order_id.clone()),
-        client_order_id: fill.client_order_id.clone(),
-        account_id: fill.account_id.clone(),
-        contract_id: fill.contract_id,
-        symbol: local_symbol(catalog, fill.contract_id),
-        side: fill.side,
-        quantity: fill.quantity,
-        price: fill.price,
-        commission: Money::new(Decimal::ZERO, currency),
-        executed_at: now,
-    }
-}
-
 fn execution(
     catalog: &Catalog,
     account_id: &AccountId,
@@ -473,10 +410,9 @@ impl BrokerReader for FakeBroker {
             .collect::<Result<Vec<_>, _>>()?;
         if let Some(local_orders) = &self.local_orders {
             orders.extend(
-                local_orders
-                    .orders_of(&book.account.id)
-                    .iter()
-                    .map(|order| local_live_order(catalog, order, now)),
+                local_orders.live_orders_of(&book.account.id, now, &|contract_id| {
+                    local_symbol(catalog, contract_id)
+                }),
             );
         }
         Ok(orders)
@@ -492,14 +428,17 @@ impl BrokerReader for FakeBroker {
         let mut executions = Vec::new();
         if let Some(local_orders) = &self.local_orders {
             // Newest first, like the whole list; all are stamped `now`, so the stable sort
-            // below keeps them in this order, before the older seeded fills.
-            executions.extend(
-                local_orders
-                    .fills_of(&book.account.id)
-                    .iter()
-                    .rev()
-                    .map(|fill| local_execution(catalog, fill, book.account.base_currency, now)),
-            );
+            // below keeps them in this order, before the older seeded fills. A contract the
+            // catalog lacks is charged in the account's base currency.
+            let describe = |contract_id| {
+                let currency = catalog
+                    .listing(contract_id)
+                    .map_or(book.account.base_currency, |listing| {
+                        listing.contract.currency
+                    });
+                (local_symbol(catalog, contract_id), currency)
+            };
+            executions.extend(local_orders.executions_of(&book.account.id, now, &describe));
         }
         for template in &book.fills {
             executions.push(execution(catalog, &book.account.id, template, now)?);
@@ -528,6 +467,7 @@ mod tests {
     use crate::adapters::outbound::clock::FixedClock;
     use crate::domain::account::AccountMode;
     use crate::domain::market_data::{BarSize, DataStatus, HistoryPeriod};
+    use crate::domain::money::Quantity;
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_795_793_417, 0).unwrap()

@@ -16,6 +16,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
 use ibkr_agent_gateway::adapters::outbound::fake_broker::FakeBroker;
+use ibkr_agent_gateway::adapters::outbound::local_candidate::{
+    LocalCandidateWriter, LocalOrderBook,
+};
 use ibkr_agent_gateway::adapters::outbound::memory_audit::MemoryAuditLog;
 use ibkr_agent_gateway::adapters::outbound::memory_workflow::MemoryWorkflowStore;
 use ibkr_agent_gateway::adapters::outbound::sqlite_workflow::SqliteWorkflowStore;
@@ -45,6 +48,7 @@ use ibkr_agent_gateway::domain::scope::Scope;
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::domain::session::SessionStatus;
 use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
+use ibkr_agent_gateway::ports::order_writer::WriterMode;
 use ibkr_agent_gateway::ports::workflow_store::WorkflowStore;
 use rust_decimal::Decimal;
 use wiremock::matchers::any;
@@ -1115,4 +1119,76 @@ async fn a_live_modify_refreshes_the_tracked_order_and_keeps_its_client_order_id
     let report = rec.pass().await;
     assert_eq!(report.anomalies.len(), 1);
     assert_eq!(report.anomalies[0].kind, "overfill");
+}
+
+// -------------------------------------------------------------------------------------------
+// The fake world: one local book behind the fake broker and the live writer
+// -------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_fake_worlds_order_moves_through_its_lifecycle_and_a_forgotten_one_is_filled_by_its_executions()
+ {
+    let clock = Arc::new(FixedClock::new(start()));
+    let book = LocalOrderBook::new();
+    let broker = Arc::new(FakeBroker::new(clock.clone()).with_local_orders(Arc::new(book.clone())));
+    let secret = SecretBytes::new(vec![7; 32]);
+    let audit = Arc::new(MemoryAuditLog::new(ChainKey::new(&secret).unwrap()));
+    let store: Arc<dyn WorkflowStore> = Arc::new(MemoryWorkflowStore::new());
+    let gateway = Gateway::builder(broker)
+        .clock(clock.clone())
+        .key(secret)
+        .audit_log(audit.clone())
+        .scopes(Scope::ALL.iter().copied().collect())
+        .workflow_store(store.clone())
+        .live_writer(Arc::new(LocalCandidateWriter::with_book_for_mode(
+            book.clone(),
+            WriterMode::Live,
+        )))
+        .live_trading(live_settings(5))
+        .preview_policy(PreviewPolicy {
+            allowed_asset_classes: [AssetClass::Stock].into_iter().collect(),
+            max_quantity: Decimal::new(1_000, 0),
+            max_notional: None,
+            ..PreviewPolicy::default()
+        })
+        .build()
+        .unwrap();
+    let rec = Rec {
+        gateway,
+        audit,
+        clock,
+        // Not used here: the fake world is the broker and the writer.
+        broker: Arc::new(ScriptedBroker::new(Arc::new(FixedClock::new(start())))),
+        writer: Arc::new(LiveDouble::new()),
+        store,
+    };
+    let (first, _) = rec.place("world-1").await;
+    let first = BrokerOrderId::parse(&first).unwrap();
+    book.fill(&first, qty("4"), Price::parse("189").unwrap())
+        .unwrap();
+    assert_eq!(rec.pass().await.changes[0].to, "partially_filled");
+    book.fill(&first, qty("6"), Price::parse("190").unwrap())
+        .unwrap();
+    let filled = rec.pass().await;
+    assert_eq!(filled.changes[0].to, "filled");
+    assert_eq!(filled.changes[0].average_price.as_deref(), Some("189.6"));
+
+    let (second, _) = rec.place("world-2").await;
+    let second = BrokerOrderId::parse(&second).unwrap();
+    book.fill(&second, qty("10"), Price::parse("190").unwrap())
+        .unwrap();
+    book.forget(&second).unwrap();
+    let report = rec.pass().await;
+    assert_eq!(report.changes.len(), 1);
+    assert_eq!(report.changes[0].to, "filled");
+    assert_eq!(report.changes[0].filled_quantity, "10");
+    assert!(rec.backlog().await.is_empty());
+    assert_eq!(
+        rec.transitions(),
+        [
+            transition("submitted", "partially_filled"),
+            transition("partially_filled", "filled"),
+            transition("submitted", "filled"),
+        ]
+    );
 }

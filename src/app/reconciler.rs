@@ -13,7 +13,8 @@
 //! 5. on a live account, an overfill or an order carrying a client order id the gateway
 //!    never issued halts live writes ([`Gateway::auto_halt`]); on a paper account the same
 //!    finding is audited as an `order lifecycle anomaly` and halts nothing. An order without a
-//!    client order id (placed by hand) is no anomaly.
+//!    client order id (placed by hand) is no anomaly. The running loop acts on each anomaly of
+//!    an order once, so an operator can allow writes again while the order is still listed.
 //!
 //! A status that cannot be read is retried with back-off, never in a hot loop. Within a pass
 //! the broker is called at most once per endpoint and account, so the Client Portal's pacing
@@ -126,6 +127,27 @@ struct AccountBatch {
     orders: Vec<TrackedOrder>,
 }
 
+/// The anomalies already acted on, so an order that stays in the broker's list (IBKR lists
+/// the day's finished orders too) halts once, not on every pass after an operator allowed
+/// writes again. The loop keeps one for as long as it runs; a single pass starts afresh.
+#[derive(Debug, Default)]
+struct AnomalyMemory(BTreeSet<(HaltTrigger, String, String)>);
+
+/// One pass's report and the memory it consults.
+struct Pass<'a> {
+    report: ReconcileReport,
+    memory: &'a mut AnomalyMemory,
+}
+
+impl Pass<'_> {
+    /// True the first time this anomaly of this order is seen.
+    fn first_sighting(&mut self, trigger: HaltTrigger, account_ref: &str, order_id: &str) -> bool {
+        self.memory
+            .0
+            .insert((trigger, account_ref.to_owned(), order_id.to_owned()))
+    }
+}
+
 /// The facts of a listed order the lifecycle rules use.
 fn report_of(order: &LiveOrder) -> BrokerReport {
     BrokerReport {
@@ -180,11 +202,22 @@ impl Gateway {
     /// per order or per account: a broker that cannot be read backs the orders off, a store
     /// or audit failure on one order is logged and the pass goes on.
     pub async fn reconcile_once(&self) -> Result<ReconcileReport, GatewayError> {
+        self.reconcile_with(&mut AnomalyMemory::default()).await
+    }
+
+    /// [`Gateway::reconcile_once`], acting only on anomalies `memory` has not seen yet.
+    async fn reconcile_with(
+        &self,
+        memory: &mut AnomalyMemory,
+    ) -> Result<ReconcileReport, GatewayError> {
         let now = self.clock().now();
         let backlog = self.workflow().order_backlog().await?;
-        let mut report = ReconcileReport {
-            backlog: backlog.len(),
-            ..ReconcileReport::default()
+        let mut pass = Pass {
+            report: ReconcileReport {
+                backlog: backlog.len(),
+                ..ReconcileReport::default()
+            },
+            memory,
         };
         let mut batches: BTreeMap<(TradingMode, String), Vec<TrackedOrder>> = BTreeMap::new();
         for order in backlog.into_iter().filter(|order| is_due(order, now)) {
@@ -194,7 +227,7 @@ impl Gateway {
                 .push(order);
         }
         if batches.is_empty() {
-            return Ok(report);
+            return Ok(pass.report);
         }
         let accounts = match self.broker().accounts().await {
             Ok(accounts) => Some(accounts),
@@ -204,7 +237,7 @@ impl Gateway {
             }
         };
         for ((mode, account_ref), orders) in batches {
-            report.polled += orders.len();
+            pass.report.polled += orders.len();
             let batch = AccountBatch {
                 mode,
                 account_ref,
@@ -213,10 +246,10 @@ impl Gateway {
             let account = accounts
                 .as_deref()
                 .and_then(|accounts| self.account_of(accounts, &batch.account_ref));
-            self.reconcile_account(&batch, account, now, &mut report)
+            self.reconcile_account(&batch, account, now, &mut pass)
                 .await;
         }
-        Ok(report)
+        Ok(pass.report)
     }
 
     /// The listed account whose reference is `account_ref`.
@@ -233,7 +266,7 @@ impl Gateway {
         batch: &AccountBatch,
         account: Option<&AccountId>,
         now: DateTime<Utc>,
-        report: &mut ReconcileReport,
+        pass: &mut Pass<'_>,
     ) {
         let listed = match account {
             Some(account) => match self.broker().live_orders(account).await {
@@ -246,15 +279,17 @@ impl Gateway {
             None => None,
         };
         let (Some(account), Some(listed)) = (account, listed) else {
-            report.unreadable_accounts.push(batch.account_ref.clone());
+            pass.report
+                .unreadable_accounts
+                .push(batch.account_ref.clone());
             for order in &batch.orders {
-                self.apply(order, &Observation::Unreadable, None, now, report)
+                self.apply(order, &Observation::Unreadable, None, now, pass)
                     .await;
             }
             return;
         };
         if batch.mode == TradingMode::Live {
-            self.check_client_order_ids(batch, &listed, report).await;
+            self.check_client_order_ids(batch, &listed, pass).await;
         }
         let missing: Vec<&TrackedOrder> = batch
             .orders
@@ -273,7 +308,9 @@ impl Gateway {
                     Ok(executions) => Some(executions),
                     Err(error) => {
                         tracing::warn!(code = %error.code(), "the reconciler could not read an account's executions");
-                        report.unreadable_accounts.push(batch.account_ref.clone());
+                        pass.report
+                            .unreadable_accounts
+                            .push(batch.account_ref.clone());
                         None
                     }
                 }
@@ -293,7 +330,7 @@ impl Gateway {
                     None => Observation::Unreadable,
                 },
             };
-            self.apply(order, &observation, Some(account), now, report)
+            self.apply(order, &observation, Some(account), now, pass)
                 .await;
         }
     }
@@ -306,7 +343,7 @@ impl Gateway {
         observation: &Observation,
         account: Option<&AccountId>,
         now: DateTime<Utc>,
-        report: &mut ReconcileReport,
+        pass: &mut Pass<'_>,
     ) {
         let observed = observe(order, observation, now, self.poll_timing());
         if observed.order != *order || observed.event.is_some() {
@@ -327,7 +364,7 @@ impl Gateway {
         if let Some(event) = &observed.event {
             self.record_transition(&observed.order, event, account)
                 .await;
-            report.changes.push(TransitionView::of(event));
+            pass.report.changes.push(TransitionView::of(event));
         }
         for anomaly in &observed.anomalies {
             let Anomaly::Overfill { filled, approved } = anomaly;
@@ -338,6 +375,13 @@ impl Gateway {
                 filled.value(),
                 approved.value()
             );
+            if !pass.first_sighting(
+                HaltTrigger::Overfill,
+                &order.key.account_ref,
+                order.key.order_id.as_str(),
+            ) {
+                continue;
+            }
             let view = self
                 .act_on_anomaly(
                     order.key.mode,
@@ -347,7 +391,7 @@ impl Gateway {
                     detail,
                 )
                 .await;
-            report.anomalies.push(view);
+            pass.report.anomalies.push(view);
         }
     }
 
@@ -357,7 +401,7 @@ impl Gateway {
         &self,
         batch: &AccountBatch,
         listed: &[LiveOrder],
-        report: &mut ReconcileReport,
+        pass: &mut Pass<'_>,
     ) {
         let mut checked = BTreeSet::new();
         for order in listed {
@@ -374,6 +418,13 @@ impl Gateway {
             {
                 Ok(true) => {}
                 Ok(false) => {
+                    if !pass.first_sighting(
+                        HaltTrigger::UnknownClientOrderId,
+                        &batch.account_ref,
+                        order.order_id.as_str(),
+                    ) {
+                        continue;
+                    }
                     let detail = format!(
                         "order {} of {} carries a client order id the gateway never issued",
                         order.order_id, batch.account_ref
@@ -387,7 +438,7 @@ impl Gateway {
                             detail,
                         )
                         .await;
-                    report.anomalies.push(view);
+                    pass.report.anomalies.push(view);
                 }
                 Err(error) => {
                     tracing::warn!(code = %error.code(), "the reconciler could not check a client order id");
@@ -489,9 +540,10 @@ impl Gateway {
         self.start().await;
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut memory = AnomalyMemory::default();
         loop {
             ticker.tick().await;
-            if let Err(error) = self.reconcile_once().await {
+            if let Err(error) = self.reconcile_with(&mut memory).await {
                 tracing::warn!(code = %error.code(), "a reconciler pass could not run");
             }
         }

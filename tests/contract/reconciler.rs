@@ -1192,3 +1192,39 @@ async fn the_fake_worlds_order_moves_through_its_lifecycle_and_a_forgotten_one_i
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn while_serving_an_unknown_client_order_id_halts_once_and_an_operator_can_allow_again() {
+    let rec = rec();
+    let (order_id, _) = rec.place("once-1").await;
+    rec.broker.list(vec![
+        listed(LIVE, &order_id, OrderStatus::Submitted, "0", Some("once-1")),
+        listed(
+            LIVE,
+            "5550003",
+            OrderStatus::Filled,
+            "10",
+            Some("not-ours-8"),
+        ),
+    ]);
+    let gateway = rec.gateway.clone();
+    let serving = async {
+        tokio::time::sleep(StdDuration::from_secs(45)).await;
+        gateway
+            .kill_switch_allow(&operator(), "the foreign order was reviewed")
+            .await
+            .unwrap();
+        tokio::time::sleep(StdDuration::from_secs(120)).await;
+    };
+    rec.gateway.serve_with_reconciler(serving).await;
+    // Six passes saw the order; only the first halted.
+    assert_eq!(rec.broker.order_reads(), 6);
+    let halts = rec
+        .operations()
+        .iter()
+        .filter(|operation| *operation == "kill-switch auto-halt")
+        .count();
+    assert_eq!(halts, 1);
+    let status = rec.gateway.kill_switch_status(&operator()).await.unwrap();
+    assert!(status.writes_allowed);
+}

@@ -1131,7 +1131,8 @@ async fn outcomes_stored_by_an_earlier_release_are_migrated_and_still_replay() {
     {
         // Turn the database back into what the previous release left: version 1 outcomes (the
         // serialized view, and the bare error document), and migrations V3 and later not yet
-        // applied (V4's live tables are dropped with their history row).
+        // applied (V4's live tables and V5's order lifecycle tables and index are dropped
+        // with their history rows).
         let connection = rusqlite::Connection::open(&path).unwrap();
         let legacy_view = serde_json::to_string(&placed).unwrap();
         connection
@@ -1154,12 +1155,17 @@ async fn outcomes_stored_by_an_earlier_release_are_migrated_and_still_replay() {
             )
             .unwrap();
         connection
-            .execute_batch("DROP TABLE live_risk_entries; DROP TABLE kill_switch;")
+            .execute_batch(
+                "DROP TABLE live_risk_entries; DROP TABLE kill_switch; \
+                 DROP TABLE order_events; DROP TABLE live_orders_pending; \
+                 DROP TABLE tracked_orders; DROP TABLE live_rejection_streak; \
+                 DROP INDEX idempotency_records_key;",
+            )
             .unwrap();
         let removed = connection
             .execute("DELETE FROM refinery_schema_history WHERE version >= 3", [])
             .unwrap();
-        assert_eq!(removed, 2);
+        assert_eq!(removed, 3);
     }
     let restarted = harness(Options {
         store: sqlite_store(&path),

@@ -21,6 +21,7 @@ mod cli_live;
 mod cli_orders;
 mod client_portal;
 mod client_portal_live_writer;
+mod client_portal_order_pacing;
 mod client_portal_orders;
 mod client_portal_pacing;
 mod config_limits;

@@ -5,6 +5,7 @@
 
 pub(crate) mod cli;
 pub(crate) mod client_portal;
+pub(crate) mod orders_double;
 pub(crate) mod pacing;
 
 use std::sync::Arc;

@@ -51,12 +51,12 @@ use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
 use ibkr_agent_gateway::ports::order_writer::WriterMode;
 use ibkr_agent_gateway::ports::workflow_store::WorkflowStore;
 use rust_decimal::Decimal;
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::MockServer;
 
 use crate::live_trading::{LIVE, LiveDouble, agent, checked, live_settings, operator, start};
 use crate::support::client_portal;
-use crate::support::pacing::{self, Arrivals};
+use crate::support::orders_double::{self, OrdersDouble};
+use crate::support::pacing;
 
 const PAPER: &str = "DU1234567";
 const AAPL: u64 = 265_598;
@@ -792,40 +792,7 @@ async fn a_paper_overfill_is_audited_and_halts_nothing() {
         .unwrap()
         .account_ref
         .clone();
-    let key = TrackedOrderKey {
-        mode: TradingMode::Paper,
-        account_ref: paper_ref,
-        order_id: BrokerOrderId::parse("lc-1").unwrap(),
-    };
-    let order = TrackedOrder {
-        key: key.clone(),
-        client_order_id: Some("paper-1".into()),
-        idempotency_key: IdempotencyKey::parse("paper-1").unwrap(),
-        operation: "paper_submit".into(),
-        leg: "order".into(),
-        approval_id: None,
-        preview_id: None,
-        contract_id: ContractId::new(AAPL).unwrap(),
-        symbol: "AAPL".into(),
-        side: OrderSide::Buy,
-        order_type: OrderType::Limit,
-        approved_quantity: qty("10"),
-        state: LifecycleState::Submitted,
-        filled_quantity: qty("0"),
-        average_price: None,
-        placed_at: start(),
-        updated_at: start(),
-        polling: PollState::default(),
-    };
-    let first = LifecycleEvent {
-        key,
-        from: None,
-        to: LifecycleState::Submitted,
-        filled_quantity: qty("0"),
-        average_price: None,
-        reason: None,
-        at: start(),
-    };
+    let (order, first) = tracked_paper(&paper_ref, "lc-1", "paper-1");
     rec.store.track_order(&order, &first).await.unwrap();
     rec.broker.list(vec![listed(
         PAPER,
@@ -852,68 +819,57 @@ async fn a_paper_overfill_is_audited_and_halts_nothing() {
 // Pacing against the Client Portal adapter
 // -------------------------------------------------------------------------------------------
 
-/// The documented gateway with 200 working orders in the paper account, every arrival
-/// recorded at the receiver.
-struct BusyBook {
-    arrivals: Arrivals,
-    orders: serde_json::Value,
-}
-
-impl BusyBook {
-    fn new(arrivals: Arrivals, count: u64) -> Self {
-        let template = client_portal::fixture(&format!("orders_{PAPER}.json"))["orders"][0].clone();
-        let orders: Vec<serde_json::Value> = (0..count)
-            .map(|index| {
-                let mut order = template.clone();
-                order["orderId"] = serde_json::json!(FIRST_BUSY_ORDER + index);
-                order["order_ref"] = serde_json::json!(format!("busy-{index}"));
-                order
-            })
-            .collect();
-        Self {
-            arrivals,
-            orders: serde_json::json!({ "orders": orders, "snapshot": true }),
-        }
-    }
-}
-
-const FIRST_BUSY_ORDER: u64 = 1_900_000_000;
-
-impl Respond for BusyBook {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        self.arrivals.record(request);
-        let path = request
-            .url
-            .path()
-            .trim_start_matches(client_portal::BASE_PATH);
-        match path {
-            "/iserver/auth/status" => {
-                client_portal::json_response(client_portal::fixture("auth_status_usable.json"))
-            }
-            "/tickle" => client_portal::json_response(client_portal::fixture("tickle_usable.json")),
-            "/iserver/accounts" => {
-                client_portal::json_response(client_portal::fixture("iserver_accounts.json"))
-            }
-            "/portfolio/accounts" => {
-                client_portal::json_response(client_portal::fixture("portfolio_accounts.json"))
-            }
-            "/iserver/account/orders" => client_portal::json_response(self.orders.clone()),
-            "/iserver/account/trades" => client_portal::json_response(serde_json::json!([])),
-            _ => ResponseTemplate::new(404),
-        }
-    }
+/// A tracked paper order in `account_ref`, submitted and never polled.
+fn tracked_paper(
+    account_ref: &str,
+    order_id: &str,
+    client_order_id: &str,
+) -> (TrackedOrder, LifecycleEvent) {
+    let key = TrackedOrderKey {
+        mode: TradingMode::Paper,
+        account_ref: account_ref.to_owned(),
+        order_id: BrokerOrderId::parse(order_id).unwrap(),
+    };
+    let order = TrackedOrder {
+        key: key.clone(),
+        client_order_id: Some(client_order_id.to_owned()),
+        idempotency_key: IdempotencyKey::parse(client_order_id).unwrap(),
+        operation: "paper_submit".into(),
+        leg: "order".into(),
+        approval_id: None,
+        preview_id: None,
+        contract_id: ContractId::new(AAPL).unwrap(),
+        symbol: "AAPL".into(),
+        side: OrderSide::Buy,
+        order_type: OrderType::Limit,
+        approved_quantity: qty("10"),
+        state: LifecycleState::Submitted,
+        filled_quantity: qty("0"),
+        average_price: None,
+        placed_at: client_portal::now(),
+        updated_at: client_portal::now(),
+        polling: PollState::default(),
+    };
+    let first = LifecycleEvent {
+        key,
+        from: None,
+        to: LifecycleState::Submitted,
+        filled_quantity: qty("0"),
+        average_price: None,
+        reason: None,
+        at: client_portal::now(),
+    };
+    (order, first)
 }
 
 /// Paused time does not mix with real sockets: this runs in real time (about 10 s) under the
-/// adapter's documented pacing, and asserts on the receiver's clock only.
+/// adapter's documented pacing, and asserts on the double's clock only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_pending_orders_take_one_orders_request_per_pass_within_the_pacing() {
     let server = MockServer::start().await;
-    let arrivals = Arrivals::default();
-    Mock::given(any())
-        .respond_with(BusyBook::new(arrivals.clone(), 200))
-        .mount(&server)
-        .await;
+    client_portal::prime(&server).await;
+    let double = OrdersDouble::new(200);
+    double.mount(&server).await;
     let clock = Arc::new(FixedClock::new(client_portal::now()));
     let secret = SecretBytes::new(vec![7; 32]);
     let audit = Arc::new(MemoryAuditLog::new(ChainKey::new(&secret).unwrap()));
@@ -926,76 +882,45 @@ async fn two_hundred_pending_orders_take_one_orders_request_per_pass_within_the_
         .workflow_store(store.clone())
         .build()
         .unwrap();
-    let accounts = gateway.accounts().await.unwrap();
-    let paper_ref = accounts
+    let paper_ref = gateway
+        .accounts()
+        .await
+        .unwrap()
         .accounts
         .iter()
         .find(|account| account.display.ends_with("4567"))
         .unwrap()
         .account_ref
         .clone();
-    for index in 0..200_u64 {
-        let key = TrackedOrderKey {
-            mode: TradingMode::Paper,
-            account_ref: paper_ref.clone(),
-            order_id: BrokerOrderId::parse(&(FIRST_BUSY_ORDER + index).to_string()).unwrap(),
-        };
-        let order = TrackedOrder {
-            key: key.clone(),
-            client_order_id: Some(format!("busy-{index}")),
-            idempotency_key: IdempotencyKey::parse(&format!("busy-{index}")).unwrap(),
-            operation: "paper_submit".into(),
-            leg: "order".into(),
-            approval_id: None,
-            preview_id: None,
-            contract_id: ContractId::new(AAPL).unwrap(),
-            symbol: "AAPL".into(),
-            side: OrderSide::Buy,
-            order_type: OrderType::Limit,
-            approved_quantity: qty("100"),
-            state: LifecycleState::Submitted,
-            filled_quantity: qty("0"),
-            average_price: None,
-            placed_at: client_portal::now(),
-            updated_at: client_portal::now(),
-            polling: PollState::default(),
-        };
-        let first = LifecycleEvent {
-            key,
-            from: None,
-            to: LifecycleState::Submitted,
-            filled_quantity: qty("0"),
-            average_price: None,
-            reason: None,
-            at: client_portal::now(),
-        };
+    // The 200 listed orders, and 5 more the list no longer shows: each pass also reads the
+    // fills, once.
+    for index in 0..205 {
+        let (order, first) = tracked_paper(
+            &paper_ref,
+            &orders_double::order_id(index),
+            &double.client_order_id(index),
+        );
         store.track_order(&order, &first).await.unwrap();
     }
 
     for _ in 0..3 {
         let report = gateway.reconcile_once().await.unwrap();
-        assert_eq!((report.backlog, report.polled), (200, 200));
+        assert_eq!((report.backlog, report.polled), (205, 205));
         assert!(report.unreadable_accounts.is_empty(), "{report:?}");
         assert!(report.changes.is_empty());
         clock.advance(Duration::seconds(30));
     }
 
-    let recorded = arrivals.all();
-    let orders: Vec<std::time::Instant> = recorded
-        .iter()
-        .filter(|(path, _)| path == "/iserver/account/orders")
-        .map(|(_, at)| *at)
-        .collect();
-    assert_eq!(orders.len(), 3, "one orders request per pass");
-    let gap = pacing::shortest_gap(&orders).unwrap();
-    assert!(gap >= StdDuration::from_secs(5), "{gap:?}");
-    // Every order was listed, so no pass needed the executions.
-    assert!(
-        !recorded
-            .iter()
-            .any(|(path, _)| path == "/iserver/account/trades")
-    );
-    pacing::assert_within_documented_limits(&recorded);
+    for endpoint in [orders_double::ORDERS_PATH, orders_double::TRADES_PATH] {
+        let times = double.arrival_times(endpoint);
+        assert_eq!(times.len(), 3, "{endpoint}: one request per pass");
+        let gap = pacing::shortest_gap(&times).unwrap();
+        assert!(
+            gap >= orders_double::DOCUMENTED_SPACING,
+            "{endpoint}: {gap:?}"
+        );
+    }
+    double.assert_documented_spacing();
 }
 
 #[tokio::test]

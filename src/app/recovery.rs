@@ -106,8 +106,10 @@ impl Gateway {
         }
     }
 
-    /// Start-up recovery: skipped when nothing is pending, and never fatal (a failure is logged
-    /// and the records stay pending).
+    /// Start-up recovery: resolves pending writes (skipped when nothing is pending), then
+    /// rebuilds the order backlog from the completed records whose orders were never tracked
+    /// (those recovery just completed included). Never fatal: a failure is logged, the records
+    /// stay pending, and the backlog is rebuilt at the next start.
     pub async fn recover_at_startup(&self) {
         match self.workflow().pending().await {
             Ok(pending) if pending.is_empty() => {}
@@ -120,6 +122,7 @@ impl Gateway {
                 tracing::warn!(code = %error.code(), "start-up recovery could not read pending writes");
             }
         }
+        self.rebuild_order_backlog().await;
     }
 
     /// True once a pending record is older than the recovery grace.
@@ -210,6 +213,7 @@ impl Gateway {
         };
         let outcome = success_outcome(&view)?;
         self.workflow().complete(&key, &outcome, now).await?;
+        self.track_placed(context, &key, &view).await;
         self.record_linked_step(
             context,
             "order recovery",

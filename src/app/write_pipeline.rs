@@ -1029,6 +1029,7 @@ impl Gateway {
                     .complete(key, &outcome, self.clock().now())
                     .await?;
                 write.progress.set(WriteFate::Recorded { accepted: true });
+                self.track_placed(write.context, key, &view).await;
                 if let Some(approval_id) = &approval_id {
                     self.record_linked_step(
                         write.context,

@@ -27,12 +27,13 @@ fn main() -> ExitCode {
         let served = runtime.block_on(async {
             let settings = run::load_settings(cli.config.as_deref())?;
             let gateway = wiring::build(&settings)?;
+            // The reconciler (and, on a real broker, the keepalive) run while serving and
+            // stop when it ends.
+            let serving =
+                gateway.serve_with_reconciler(mcp::serve_stdio(gateway.clone(), &settings));
             let served = match wiring::keepalive_interval(&settings) {
-                Some(interval) => {
-                    let serving = mcp::serve_stdio(gateway.clone(), &settings);
-                    gateway.serve_with_keepalive(interval, serving).await
-                }
-                None => mcp::serve_stdio(gateway, &settings).await,
+                Some(interval) => gateway.serve_with_keepalive(interval, serving).await,
+                None => serving.await,
             };
             Ok::<(), Failure>(served?)
         });

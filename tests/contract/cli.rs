@@ -231,6 +231,7 @@ fn the_scanned_commands_come_from_the_registry() {
         "audit tail",
         "approvals list",
         "orders recover",
+        "orders reconcile",
         "audit verify",
     ] {
         assert!(

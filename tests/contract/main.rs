@@ -42,6 +42,7 @@ mod order_history;
 mod order_writer;
 mod paper_client_portal;
 mod paper_trading;
+mod reconciler;
 mod sdk;
 mod stop_orders;
 mod support;

@@ -14,6 +14,7 @@ mod ids;
 mod live_gates;
 mod live_risk;
 mod money;
+mod order_lifecycle;
 mod orders;
 mod parsers;
 mod redaction;

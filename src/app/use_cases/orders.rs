@@ -662,6 +662,53 @@ impl UseCase for OrdersRecover {
     }
 }
 
+/// `orders reconcile`: one reconciler pass, as the MCP server runs on its interval; prints
+/// every change it recorded. The operator's own command, never an MCP tool (the server runs
+/// the reconciler itself). Like `orders recover`, it needs no scope: it reads the broker's
+/// view of orders the gateway placed and records what changed, and places nothing.
+#[derive(Debug)]
+pub struct OrdersReconcile;
+
+impl UseCase for OrdersReconcile {
+    type Input = NoInput;
+    type Output = crate::app::reconciler::ReconcileReport;
+    const DEFINITION: Definition = Definition {
+        name: "orders reconcile",
+        command: "orders reconcile",
+        tool: "ibkr_orders_reconcile",
+        title: "Reconcile tracked orders",
+        description: "Polls the broker once for every tracked order that is not final and records each change (submitted, partially filled, filled, cancelled, expired, rejected, needs review). Halts live writes on an overfill or an order the gateway never placed.",
+        // Never checked (see `required_scope`).
+        scope: Scope::OrdersRead,
+        toolset: Toolset::Orders,
+        // It records what the broker reports and may halt live writes; it never places,
+        // changes or cancels an order.
+        hints: Hints {
+            read_only: false,
+            destructive: false,
+            idempotent: false,
+            open_world: true,
+        },
+    };
+    const MCP_TOOL: bool = false;
+
+    fn required_scope(_principal: &Principal) -> Option<Scope> {
+        None
+    }
+
+    async fn run(
+        gateway: &Gateway,
+        _context: &CallContext,
+        _: &AuditNote,
+        _input: NoInput,
+    ) -> Outcome<crate::app::reconciler::ReconcileReport> {
+        // Start-up work first: pending writes resolved and the backlog rebuilt, so the pass
+        // sees every order an earlier process placed.
+        gateway.start().await;
+        gateway.reconcile_once().await
+    }
+}
+
 /// The order use cases, in the order `tools/list` shows them.
 pub(super) fn entries() -> Vec<Entry> {
     vec![
@@ -677,6 +724,7 @@ pub(super) fn entries() -> Vec<Entry> {
         Entry::of::<ApprovalShow>(),
         Entry::of::<ApprovalRevoke>(),
         Entry::of::<OrdersRecover>(),
+        Entry::of::<OrdersReconcile>(),
     ]
 }
 
@@ -698,5 +746,13 @@ mod tests {
         ] {
             assert_eq!(entry.required_scope(&principal), None);
         }
+    }
+
+    #[test]
+    fn orders_reconcile_is_the_operators_command_and_no_mcp_tool() {
+        let entry = by_name("orders reconcile").unwrap();
+        assert_eq!(entry.definition().command, "orders reconcile");
+        assert!(!entry.is_mcp_tool());
+        assert!(by_tool(OrdersReconcile::DEFINITION.tool).is_none());
     }
 }

@@ -150,6 +150,12 @@ fn calls_from_env() -> Option<usize> {
     std::env::var("IBKR_BENCH_CALLS").ok()?.trim().parse().ok()
 }
 
+/// `IBKR_BENCH_SHAPE`: run only the shape of this name (`spread` or `all in session`).
+#[allow(clippy::disallowed_methods)] // a benchmark knob, not gateway configuration
+fn shape_from_env() -> Option<String> {
+    std::env::var("IBKR_BENCH_SHAPE").ok()
+}
+
 /// A gateway on the fake broker with the durable SQLite stores in `dir`, paper and live
 /// trading on, each with its own local-candidate writer.
 struct Bench {
@@ -531,6 +537,9 @@ fn main() {
             chrono::Duration::seconds(1),
         ),
     ] {
+        if shape_from_env().is_some_and(|only| only != shape) {
+            continue;
+        }
         let samples = run_shape(&runtime, shape, entries, spacing, step, calls);
         results.push((shape, samples, load_average()));
     }

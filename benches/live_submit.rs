@@ -337,6 +337,9 @@ struct Samples {
     live: Vec<Duration>,
     /// `live - paper` of each iteration, in nanoseconds (may be negative).
     paired: Vec<i128>,
+    /// One durable audited call that does nothing else (a submit refused at input parsing):
+    /// the unit of cost, to tell the machine's state from the gates' work.
+    unit: Vec<Duration>,
     kill_switch: Vec<Duration>,
     audit_probe: Vec<Duration>,
     contract_and_quote: Vec<Duration>,
@@ -465,6 +468,20 @@ fn run_shape(
             samples
                 .paired
                 .push(live.as_nanos() as i128 - paper.as_nanos() as i128);
+            let started = Instant::now();
+            let refused = bench
+                .gateway
+                .paper_submit(
+                    &CallContext::mcp_stdio(),
+                    RawPaperSubmit {
+                        account: PAPER.into(),
+                        approval_id: "bad id".into(),
+                        idempotency_key: "bench-unit".into(),
+                    },
+                )
+                .await;
+            samples.unit.push(started.elapsed());
+            assert!(refused.is_err());
             time_gate_facts(&bench, &live_preview, &mut samples).await;
         }
     });
@@ -557,6 +574,7 @@ fn main() {
         println!("-- {shape} (load average after: {load_after})");
         let paper = report(&format!("{shape}: paper submit"), samples.paper);
         let live = report(&format!("{shape}: live submit"), samples.live);
+        let unit = report(&format!("{shape}: one durable audited call"), samples.unit);
         let mut paired = samples.paired;
         paired.sort_unstable();
         let median_pair = paired[(paired.len() - 1) / 2] as f64 / 1e6;
@@ -565,6 +583,12 @@ fn main() {
              {median_pair:.3} ms; live p50 / paper p50 = {:.2}",
             millis(live) - millis(paper),
             live.as_secs_f64() / paper.as_secs_f64(),
+        );
+        println!(
+            "{shape}: in durable audited calls (p50): paper {:.1}, live {:.1}, difference {:.1}",
+            paper.as_secs_f64() / unit.as_secs_f64(),
+            live.as_secs_f64() / unit.as_secs_f64(),
+            (live.as_secs_f64() - paper.as_secs_f64()) / unit.as_secs_f64(),
         );
         report(
             &format!("{shape}: gate fact: kill switch read"),

@@ -19,8 +19,10 @@
 //! The clock is a `FixedClock` moved forward by each shape's spacing every iteration, so the
 //! benchmark's own live orders land in the history the way the seeded ones do. Two shapes:
 //! "spread", one past order every 15 minutes going back about 104 days (a trading day holds
-//! at most 96 of them), and "all in session", every past order in the current trading day
-//! (the worst case for the counter query).
+//! at most 96 of them), and "session at the cap", 900 past orders inside the current trading
+//! day and the rest before it (the worst case for the counter query that a policy admits:
+//! `MAX_ORDERS_LIMIT` caps the orders of a day at 1,000; this shape runs at most 90
+//! iterations so the day stays under it).
 //!
 //! `cargo bench --bench live_submit` times `IBKR_BENCH_CALLS` iterations (default 2,000) per
 //! shape. Without `--bench` (e.g. `cargo test --benches`) it seeds a small history, runs a few
@@ -60,7 +62,9 @@ use ibkr_agent_gateway::domain::idempotency::{
 use ibkr_agent_gateway::domain::ids::{AccountId, ContractId, IdempotencyKey, PreviewId};
 use ibkr_agent_gateway::domain::instrument::AssetClass;
 use ibkr_agent_gateway::domain::money::Currency;
-use ibkr_agent_gateway::domain::risk_policy::{self, RiskCounters, RiskPolicy, RiskPolicyParts};
+use ibkr_agent_gateway::domain::risk_policy::{
+    self, MAX_ORDERS_LIMIT, RiskCounters, RiskPolicy, RiskPolicyParts,
+};
 use ibkr_agent_gateway::domain::scope::Scope;
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::ports::audit_log::AuditLog;
@@ -110,9 +114,9 @@ fn policy() -> RiskPolicy {
         max_quantity: Decimal::new(100, 0),
         allowed_symbols: vec!["AAPL".into()],
         allowed_asset_classes: vec![AssetClass::Stock],
-        frequency_max_orders: u32::MAX,
+        frequency_max_orders: MAX_ORDERS_LIMIT,
         frequency_window_seconds: WINDOW_SECONDS,
-        session_max_orders: u32::MAX,
+        session_max_orders: MAX_ORDERS_LIMIT,
         session_max_notional: Decimal::new(i64::MAX, 0),
         max_price_deviation_bps: 500,
         max_quote_age_seconds: 60,
@@ -131,6 +135,7 @@ fn live_settings() -> LiveTradingSettings {
         agent_approvals_allowed: false,
         writer: LiveWriterKind::LocalCandidate,
         session_time_zone: chrono_tz::America::New_York,
+        ..LiveTradingSettings::default()
     }
 }
 
@@ -150,7 +155,7 @@ fn calls_from_env() -> Option<usize> {
     std::env::var("IBKR_BENCH_CALLS").ok()?.trim().parse().ok()
 }
 
-/// `IBKR_BENCH_SHAPE`: run only the shape of this name (`spread` or `all in session`).
+/// `IBKR_BENCH_SHAPE`: run only the shape of this name (`spread` or `session at the cap`).
 #[allow(clippy::disallowed_methods)] // a benchmark knob, not gateway configuration
 fn shape_from_env() -> Option<String> {
     std::env::var("IBKR_BENCH_SHAPE").ok()
@@ -208,16 +213,22 @@ fn bench_gateway(dir: &Path) -> Bench {
 }
 
 /// Stores `entries` completed live submits through the store's own API (`begin_live` and
-/// `complete`, each a synced transaction), the `i`-th started `spacing * (i + 1)` before the
-/// start, each one order of notional 1902.50.
-async fn seed(store: &SqliteWorkflowStore, entries: i64, spacing: chrono::Duration) {
+/// `complete`, each a synced transaction), the `i`-th started `spacing * (i + 1)` before
+/// `from`, each one order of notional 1902.50, under keys starting with `prefix`.
+async fn seed(
+    store: &SqliteWorkflowStore,
+    prefix: &str,
+    entries: i64,
+    spacing: chrono::Duration,
+    from: DateTime<Utc>,
+) {
     let entry = RiskEntry {
         orders: 1,
         notional: Decimal::new(190_250, 2),
     };
     for index in 0..entries {
-        let started_at = start() - spacing * i32::try_from(index + 1).unwrap();
-        let key = format!("past-{index}");
+        let started_at = from - spacing * i32::try_from(index + 1).unwrap();
+        let key = format!("{prefix}-{index}");
         let record = IdempotencyRecord {
             account_id: AccountId::parse(LIVE).unwrap(),
             operation: WriteOperation::LiveSubmit,
@@ -406,16 +417,19 @@ async fn time_gate_facts(bench: &Bench, preview_id: &str, samples: &mut Samples)
     assert!(verdict.is_ok(), "{verdict:?}");
 }
 
-/// Runs `calls` interleaved iterations on a fresh gateway whose store holds `entries` past
-/// live orders `spacing` apart; the clock moves `step` before each iteration.
+/// One run of past orders: how many, how far apart, and from when back.
+type Segment = (i64, chrono::Duration, DateTime<Utc>);
+
+/// Runs `calls` interleaved iterations on a fresh gateway whose store holds the past live
+/// orders of `segments`; the clock moves `step` before each iteration.
 fn run_shape(
     runtime: &Runtime,
     shape: &str,
-    entries: i64,
-    spacing: chrono::Duration,
+    segments: &[Segment],
     step: chrono::Duration,
     calls: usize,
 ) -> Samples {
+    let entries: i64 = segments.iter().map(|segment| segment.0).sum();
     let dir = tempfile::tempdir().unwrap();
     let bench = bench_gateway(dir.path());
     let seeding = Instant::now();
@@ -426,7 +440,16 @@ fn run_shape(
             .kill_switch_allow(&CallContext::sdk(), "benchmark: tested and reviewed")
             .await
             .unwrap();
-        seed(&bench.store, entries, spacing).await;
+        for (index, (count, spacing, from)) in segments.iter().enumerate() {
+            seed(
+                &bench.store,
+                &format!("past{index}"),
+                *count,
+                *spacing,
+                *from,
+            )
+            .await;
+        }
     });
     let before = runtime
         .block_on(bench.store.risk_totals(
@@ -538,26 +561,45 @@ fn main() {
         .build()
         .unwrap();
 
+    // Past orders inside the trading day in the second shape, and the iterations it runs, so
+    // that the day stays within the policy's order limit (`MAX_ORDERS_LIMIT`) to the end.
+    let (in_session, at_cap_calls) = if bench_mode {
+        (900, calls.min(90))
+    } else {
+        (SMOKE_ENTRIES / 2, calls)
+    };
+    let day_start = session_start(start());
     let mut results = Vec::new();
-    for (shape, spacing, step) in [
+    let shapes: [(&str, Vec<Segment>, chrono::Duration, usize); 2] = [
         // One order every 15 minutes; the clock moves as much per iteration.
         (
             "spread",
+            vec![(entries, chrono::Duration::minutes(15), start())],
             chrono::Duration::minutes(15),
-            chrono::Duration::minutes(15),
+            calls,
         ),
-        // Every past order in the last 14 hours; the clock moves one second per iteration,
-        // so the trading day never ends during the run.
+        // The trading day already holds `in_session` orders, 30 s apart, close to the most a
+        // policy may allow; the rest of the history lies before the day, 15 minutes apart. The
+        // clock moves one second per iteration, so the day never ends during the run.
         (
-            "all in session",
-            chrono::Duration::seconds(5),
+            "session at the cap",
+            vec![
+                (
+                    entries - in_session,
+                    chrono::Duration::minutes(15),
+                    day_start,
+                ),
+                (in_session, chrono::Duration::seconds(30), start()),
+            ],
             chrono::Duration::seconds(1),
+            at_cap_calls,
         ),
-    ] {
+    ];
+    for (shape, segments, step, shape_calls) in shapes {
         if shape_from_env().is_some_and(|only| only != shape) {
             continue;
         }
-        let samples = run_shape(&runtime, shape, entries, spacing, step, calls);
+        let samples = run_shape(&runtime, shape, &segments, step, shape_calls);
         results.push((shape, samples, load_average()));
     }
 

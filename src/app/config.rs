@@ -1058,7 +1058,9 @@ impl RawRiskPolicy {
         };
         RiskPolicy::parse(parts).map_err(|error| {
             let name = match &error {
-                RiskPolicyError::NotPositive(name) | RiskPolicyError::EmptyAllowList(name) => name,
+                RiskPolicyError::NotPositive(name)
+                | RiskPolicyError::EmptyAllowList(name)
+                | RiskPolicyError::TooManyOrders(name) => name,
                 RiskPolicyError::MalformedSymbol => "allowed_symbols",
                 RiskPolicyError::CollarTooWide => "max_price_deviation_bps",
             };

@@ -88,6 +88,25 @@ pub enum RiskPolicyError {
     /// The collar is wider than 100 %.
     #[error("`max_price_deviation_bps` must be at most {BPS_PER_ONE}")]
     CollarTooWide,
+    /// An order-count limit is above [`MAX_ORDERS_LIMIT`].
+    #[error("`{0}` must be at most {MAX_ORDERS_LIMIT}")]
+    TooManyOrders(&'static str),
+}
+
+/// The largest order-count limit a policy may set, per frequency window and per trading day.
+/// The counters are range sums over the entries inside the window or the day, so their cost
+/// grows with these limits; this bound keeps the live gates within their budget (about 0.3 µs
+/// per counted entry, read twice per live write; see docs/benchmarks.md) and is far above what
+/// an agent trading through the Client Portal's pacing can place in a day.
+pub const MAX_ORDERS_LIMIT: u32 = 1_000;
+
+fn bounded_count(key: &'static str, value: u32) -> Result<u32, RiskPolicyError> {
+    let value = positive_count(key, value)?;
+    if value > MAX_ORDERS_LIMIT {
+        Err(RiskPolicyError::TooManyOrders(key))
+    } else {
+        Ok(value)
+    }
 }
 
 impl RiskPolicyError {
@@ -140,10 +159,10 @@ impl RiskPolicy {
         let session_max_notional =
             positive_decimal("session.max_notional", parts.session_max_notional)?;
         let frequency_max_orders =
-            positive_count("frequency.max_orders", parts.frequency_max_orders)?;
+            bounded_count("frequency.max_orders", parts.frequency_max_orders)?;
         let frequency_window_seconds =
             positive_count("frequency.window_seconds", parts.frequency_window_seconds)?;
-        let session_max_orders = positive_count("session.max_orders", parts.session_max_orders)?;
+        let session_max_orders = bounded_count("session.max_orders", parts.session_max_orders)?;
         let max_price_deviation_bps =
             positive_count("max_price_deviation_bps", parts.max_price_deviation_bps)?;
         if max_price_deviation_bps > BPS_PER_ONE {
@@ -1262,6 +1281,14 @@ mod tests {
             (
                 |p| p.session_max_orders = 0,
                 RiskPolicyError::NotPositive("session.max_orders"),
+            ),
+            (
+                |p| p.session_max_orders = MAX_ORDERS_LIMIT + 1,
+                RiskPolicyError::TooManyOrders("session.max_orders"),
+            ),
+            (
+                |p| p.frequency_max_orders = MAX_ORDERS_LIMIT + 1,
+                RiskPolicyError::TooManyOrders("frequency.max_orders"),
             ),
             (
                 |p| p.max_price_deviation_bps = 0,

@@ -19,10 +19,10 @@
 //! The clock is a `FixedClock` moved forward by each shape's spacing every iteration, so the
 //! benchmark's own live orders land in the history the way the seeded ones do. Two shapes:
 //! "spread", one past order every 15 minutes going back about 104 days (a trading day holds
-//! at most 96 of them), and "session at the cap", 900 past orders inside the current trading
+//! at most 96 of them), and "session at the cap", 400 past orders inside the current trading
 //! day and the rest before it (the worst case for the counter query that a policy admits:
-//! `MAX_ORDERS_LIMIT` caps the orders of a day at 1,000; this shape runs at most 90
-//! iterations so the day stays under it).
+//! `MAX_ORDERS_LIMIT` caps the orders of a day at 500; this shape runs at most 90 iterations
+//! so the day stays under it).
 //!
 //! `cargo bench --bench live_submit` times `IBKR_BENCH_CALLS` iterations (default 2,000) per
 //! shape. Without `--bench` (e.g. `cargo test --benches`) it seeds a small history, runs a few
@@ -564,7 +564,7 @@ fn main() {
     // Past orders inside the trading day in the second shape, and the iterations it runs, so
     // that the day stays within the policy's order limit (`MAX_ORDERS_LIMIT`) to the end.
     let (in_session, at_cap_calls) = if bench_mode {
-        (900, calls.min(90))
+        (400, calls.min(90))
     } else {
         (SMOKE_ENTRIES / 2, calls)
     };

@@ -98,7 +98,7 @@ pub enum RiskPolicyError {
 /// grows with these limits; this bound keeps the live gates within their budget (about 0.3 µs
 /// per counted entry, read twice per live write; see docs/benchmarks.md) and is far above what
 /// an agent trading through the Client Portal's pacing can place in a day.
-pub const MAX_ORDERS_LIMIT: u32 = 1_000;
+pub const MAX_ORDERS_LIMIT: u32 = 500;
 
 fn bounded_count(key: &'static str, value: u32) -> Result<u32, RiskPolicyError> {
     let value = positive_count(key, value)?;

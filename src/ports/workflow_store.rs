@@ -257,7 +257,9 @@ pub trait WorkflowStore: Send + Sync {
     ) -> Result<BeginOutcome, StoreError>;
 
     /// What the live risk entries started at or after `window_start` (orders) and
-    /// `session_start` (orders and notional) add up to.
+    /// `session_start` (orders and notional) add up to. A store may count each entry's
+    /// notional rounded up to a multiple of 10^-8 (never down), so a limit can be reached
+    /// early by at most that much per entry, never passed.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`]; [`StoreError::Corrupt`] for a stored notional that does

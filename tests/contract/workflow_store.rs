@@ -1821,7 +1821,11 @@ async fn sqlite_malformed_live_rows_are_corrupt() {
             .is_err()
     );
 
-    edit(&path, "UPDATE live_risk_entries SET notional = '1e3'");
+    // Text in an integer column would be summed as zero: it is refused instead.
+    edit(
+        &path,
+        "UPDATE live_risk_entries SET notional_units = 'lots'",
+    );
     let start = t0() - Duration::hours(1);
     assert!(matches!(
         store.risk_totals(start, start).await,
@@ -1830,7 +1834,7 @@ async fn sqlite_malformed_live_rows_are_corrupt() {
     let error = store.risk_totals(start, start).await.unwrap_err();
     for text in [error.to_string(), format!("{error:?}")] {
         assert!(!text.contains(ACCOUNT), "{text}");
-        assert!(!text.contains("1e3"), "{text}");
+        assert!(!text.contains("lots"), "{text}");
     }
 }
 

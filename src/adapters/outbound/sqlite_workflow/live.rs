@@ -12,7 +12,6 @@ use super::{corrupt, timestamps, unavailable};
 use crate::domain::audit::Actor;
 use crate::domain::audit::principal::PrincipalKind;
 use crate::domain::kill_switch::{HaltTrigger, KillSwitch, KillSwitchReason, SwitchActor};
-use crate::domain::money::parse_exact_decimal;
 use crate::ports::workflow_store::{
     RecordKey, RiskCeiling, RiskEntry, RiskLimit, RiskTotals, StoreError,
 };
@@ -79,61 +78,79 @@ pub(super) fn set_kill_switch(
         .map_err(unavailable("store the kill switch"))
 }
 
-/// What the entries started at or after the two starts add up to, read with one indexed range
-/// query from the earlier start. `Ok(None)` when a sum overflows.
+/// The notional's scale in `notional_units`: 10^-8.
+const NOTIONAL_SCALE: u32 = 8;
+
+/// `notional` as a count of 10^-8 units, rounded up (so the counters never under-count);
+/// `None` when it is negative or does not fit SQLite's integer.
+pub(super) fn notional_units(notional: Decimal) -> Option<i64> {
+    use rust_decimal::prelude::ToPrimitive;
+    if notional.is_sign_negative() && !notional.is_zero() {
+        return None;
+    }
+    notional
+        .checked_mul(Decimal::from(10_i64.pow(NOTIONAL_SCALE)))?
+        .ceil()
+        .to_i64()
+}
+
+/// What the entries started at or after the two starts add up to: two aggregate queries that
+/// SQLite answers from the covering index `live_risk_entries_started_at`, without a row
+/// reaching the gateway. The session's notional is the sum of the entries' units, so an entry
+/// finer than 10^-8 counts up to 10^-8 more than it is. `Ok(None)` when a sum overflows.
 pub(super) fn totals(
     connection: &Connection,
     window_start: DateTime<Utc>,
     session_start: DateTime<Utc>,
 ) -> Result<Option<RiskTotals>, StoreError> {
     let fail = unavailable("read the live risk counters");
-    // The stored text is fixed width, so comparing text compares the times.
-    let window_text = timestamps::to_text(window_start);
-    let session_text = timestamps::to_text(session_start);
-    let earliest = window_text.as_str().min(session_text.as_str());
     let mut statement = connection
         .prepare_cached(
-            "SELECT started_at, orders, notional FROM live_risk_entries WHERE started_at >= ?1",
+            "SELECT COALESCE(SUM(orders), 0), COALESCE(SUM(notional_units), 0) \
+             FROM live_risk_entries WHERE started_at >= ?1",
         )
         .map_err(&fail)?;
-    let mut rows = statement.query(params![earliest]).map_err(&fail)?;
-    let mut totals = RiskTotals {
-        window_orders: 0,
-        session_orders: 0,
-        session_notional: Decimal::ZERO,
-    };
-    let mut overflowed = false;
-    while let Some(row) = rows.next().map_err(&fail)? {
-        // Borrowed text: the session may hold thousands of rows, read on every live submit.
-        let text = |index: usize, column: &str| {
-            row.get_ref(index)
-                .map_err(&fail)?
-                .as_str()
-                .map_err(|_| corrupt(format!("a live risk entry has a malformed {column}")))
-        };
-        let started_at = text(0, "start")?;
-        let orders: i64 = row.get(1).map_err(&fail)?;
-        let orders = u64::try_from(orders)
-            .map_err(|_| corrupt("a live risk entry has a malformed order count".to_owned()))?;
-        let notional = parse_exact_decimal(text(2, "notional")?)
-            .map_err(|_| corrupt("a live risk entry has a malformed notional".to_owned()))?;
-        // Every row is still parsed after an overflow, so a malformed row is reported as such.
-        if overflowed {
-            continue;
+    // The stored text is fixed width, so comparing text compares the times.
+    // A value edited to text or a real makes SUM return a real, which does not read as an
+    // integer: such a row is refused, never summed as zero.
+    let mut sums = |start: DateTime<Utc>| -> Result<Option<(i64, i64)>, StoreError> {
+        match statement.query_row(params![timestamps::to_text(start)], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+        }) {
+            Ok(sums) => Ok(Some(sums)),
+            Err(rusqlite::Error::InvalidColumnType(..)) => Err(corrupt(
+                "a live risk entry has a malformed order count or notional".to_owned(),
+            )),
+            // SQLite's SUM raises "integer overflow" rather than wrapping.
+            Err(rusqlite::Error::SqliteFailure(_, Some(message)))
+                if message.contains("integer overflow") =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(fail(error)),
         }
-        let mut add = || -> Option<()> {
-            if started_at >= window_text.as_str() {
-                totals.window_orders = totals.window_orders.checked_add(orders)?;
-            }
-            if started_at >= session_text.as_str() {
-                totals.session_orders = totals.session_orders.checked_add(orders)?;
-                totals.session_notional = totals.session_notional.checked_add(notional)?;
-            }
-            Some(())
-        };
-        overflowed = add().is_none();
+    };
+    let Some((window_orders, _)) = sums(window_start)? else {
+        return Ok(None);
+    };
+    let Some((session_orders, session_units)) = sums(session_start)? else {
+        return Ok(None);
+    };
+    let count = |value: i64| {
+        u64::try_from(value)
+            .map_err(|_| corrupt("a live risk entry has a malformed order count".to_owned()))
+    };
+    if session_units < 0 {
+        return Err(corrupt(
+            "a live risk entry has a malformed notional".to_owned(),
+        ));
     }
-    Ok((!overflowed).then_some(totals))
+    Ok(Some(RiskTotals {
+        window_orders: count(window_orders)?,
+        session_orders: count(session_orders)?,
+        session_notional: Decimal::from_i128_with_scale(i128::from(session_units), NOTIONAL_SCALE)
+            .normalize(),
+    }))
 }
 
 /// The first limit of `ceiling` that adding `entry` to `totals` would pass, if any. `None` for
@@ -174,10 +191,13 @@ pub(super) fn insert_entry(
     let Ok(orders) = i64::try_from(entry.orders) else {
         return Ok(false);
     };
+    let Some(units) = notional_units(entry.notional) else {
+        return Ok(false);
+    };
     connection
         .execute(
             "INSERT INTO live_risk_entries (account_id, operation, key, started_at, orders, \
-             notional) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+             notional, notional_units) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 key.account_id.expose(),
                 key.operation.as_str(),
@@ -185,6 +205,7 @@ pub(super) fn insert_entry(
                 timestamps::to_text(started_at),
                 orders,
                 entry.notional.to_string(),
+                units,
             ],
         )
         .map(|_| true)
@@ -262,7 +283,8 @@ mod tests {
         let (_dir, connection) = migrated();
         let plan: Vec<String> = connection
             .prepare(
-                "EXPLAIN QUERY PLAN SELECT started_at, orders, notional FROM live_risk_entries \
+                "EXPLAIN QUERY PLAN SELECT COALESCE(SUM(orders), 0), \
+                 COALESCE(SUM(notional_units), 0) FROM live_risk_entries \
                  WHERE started_at >= ?1",
             )
             .unwrap()

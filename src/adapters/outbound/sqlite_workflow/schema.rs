@@ -93,4 +93,56 @@ mod tests {
         assert_eq!(approver("apr_cli"), ApproverKind::Operator);
         assert_eq!(approver("apr_mcp"), ApproverKind::Agent);
     }
+
+    #[test]
+    fn live_risk_entries_from_before_v6_get_their_notional_in_units_rounded_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("workflow.sqlite3");
+        let notionals = [
+            ("0", 0_i64),
+            ("1902.50", 190_250_000_000),
+            ("7", 700_000_000),
+            ("0.00000001", 1),
+            // Finer than 10^-8: rounded up, never down.
+            ("0.000000001", 1),
+            ("12.3456789012", 1_234_567_891),
+            // Trailing zeros beyond the eighth digit are exact.
+            ("5.1234567800", 512_345_678),
+        ];
+        {
+            // A database as the previous release left it: up to V5.
+            let mut connection = Connection::open(&path).unwrap();
+            embedded::migrations::runner()
+                .set_target(refinery::Target::Version(5))
+                .run(&mut connection)
+                .unwrap();
+            for (index, (notional, _)) in notionals.iter().enumerate() {
+                connection
+                    .execute(
+                        "INSERT INTO live_risk_entries (account_id, operation, key, started_at, \
+                         orders, notional) VALUES ('U7654321', 'live_submit', ?1, \
+                         '2026-01-02T15:00:00.000000000Z', 1, ?2)",
+                        params![format!("k{index}"), notional],
+                    )
+                    .unwrap();
+            }
+        }
+        let connection = open(&path).unwrap();
+        for (index, (notional, units)) in notionals.iter().enumerate() {
+            let stored: i64 = connection
+                .query_row(
+                    "SELECT notional_units FROM live_risk_entries WHERE key = ?1",
+                    params![format!("k{index}")],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            assert_eq!(stored, *units, "{notional}");
+            // The gateway's own conversion agrees with the migration's.
+            assert_eq!(
+                super::super::live::notional_units(notional.parse().unwrap()),
+                Some(*units),
+                "{notional}"
+            );
+        }
+    }
 }

@@ -132,17 +132,33 @@ pub fn approval_id(raw: &str) -> Result<ApprovalId, GatewayError> {
         .map_err(|error| GatewayError::invalid_input("approval_id", error.reason()))
 }
 
-/// Parses an idempotency key: 1–64 characters of `[A-Za-z0-9._-]`.
+/// Parses an idempotency key: 1–64 characters of `[A-Za-z0-9._-]`, with no word (a run of
+/// letters and digits) shaped like an account id. A submit's key is the order's client order
+/// id at the broker, and broker text comes back with account-shaped words masked: such a key
+/// could not be recognised when the order is listed, found after a crash, or told apart from
+/// an order the gateway never placed.
 ///
 /// # Errors
 /// `INPUT_INVALID` naming `idempotency_key`.
 pub fn idempotency_key(raw: &str) -> Result<IdempotencyKey, GatewayError> {
-    IdempotencyKey::parse(raw).map_err(|_| {
+    let key = IdempotencyKey::parse(raw).map_err(|_| {
         GatewayError::invalid_input(
             "idempotency_key",
             "must be 1 to 64 characters from A-Z, a-z, 0-9, '.', '_' and '-'",
         )
-    })
+    })?;
+    if raw
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|word| AccountId::parse(word).is_ok())
+    {
+        return Err(GatewayError::invalid_input(
+            "idempotency_key",
+            "must not contain a word shaped like an account id (1 to 3 capital letters then 3 \
+             to 12 digits, such as AB1234): the broker masks such words, so the order could not \
+             be recognised later; use lower case or another separator",
+        ));
+    }
+    Ok(key)
 }
 
 /// Parses a broker order id.
@@ -268,6 +284,18 @@ fn contract(raw: &str) -> Result<ContractId, GatewayError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_with_an_account_shaped_word_are_refused() {
+        for good in ["strat-a-0001", "ord001", "run.7", "A12", "live_1"] {
+            assert!(idempotency_key(good).is_ok(), "{good}");
+        }
+        for bad in ["ORD001", "run-U1234567-1", "DU1234567", "x.AB123456"] {
+            let error = idempotency_key(bad).unwrap_err();
+            assert_eq!(error.code().as_str(), "INPUT_INVALID", "{bad}");
+            assert!(!error.to_string().contains(bad), "{bad}");
+        }
+    }
 
     fn raw() -> RawOrderPreview {
         RawOrderPreview {

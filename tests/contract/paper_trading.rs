@@ -1131,8 +1131,8 @@ async fn outcomes_stored_by_an_earlier_release_are_migrated_and_still_replay() {
     {
         // Turn the database back into what the previous release left: version 1 outcomes (the
         // serialized view, and the bare error document), and migrations V3 and later not yet
-        // applied (V4's live tables and V5's order lifecycle tables and index are dropped
-        // with their history rows).
+        // applied (V4's live tables, V5's order lifecycle tables and index, and V6's change to
+        // the live table, are dropped with their history rows).
         let connection = rusqlite::Connection::open(&path).unwrap();
         let legacy_view = serde_json::to_string(&placed).unwrap();
         connection
@@ -1165,7 +1165,7 @@ async fn outcomes_stored_by_an_earlier_release_are_migrated_and_still_replay() {
         let removed = connection
             .execute("DELETE FROM refinery_schema_history WHERE version >= 3", [])
             .unwrap();
-        assert_eq!(removed, 3);
+        assert_eq!(removed, 4);
     }
     let restarted = harness(Options {
         store: sqlite_store(&path),

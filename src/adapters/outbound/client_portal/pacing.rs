@@ -1,9 +1,11 @@
 //! Client-side pacing: IBKR's documented request limits, kept with headroom before a request
 //! leaves.
 //!
-//! Each request reserves a send time: no earlier than the global spacing allows (10 requests
-//! per second through the Client Portal Gateway) and no earlier than its endpoint's own
-//! spacing allows (snapshots 10/s, `/tickle` 1/s, live orders and trades 1 per 5 s, …). Every
+//! Each request reserves a send time: at least the global spacing away from every other
+//! reserved send (10 requests per second through the Client Portal Gateway) and no earlier
+//! than its endpoint's own spacing allows (snapshots 10/s, `/tickle` 1/s, live orders and
+//! trades 1 per 5 s, …). A request may take a free gap before a later reservation, so an order
+//! list waiting seconds for its own slot does not hold up every other request. Every
 //! spacing is widened by a margin (default 20%: 10/s becomes 8/s, 1 per 5 s becomes one every
 //! 6.25 s), so jitter between here and the gateway cannot push a window over its limit. The
 //! caller sleeps until its slot; a slot further away than [`ClientPortalPacing::max_wait`] is
@@ -211,15 +213,33 @@ impl Rules {
         if blocked_until > now {
             return Err(blocked_until - now);
         }
+        let gap = self.global();
+        // A send more than one spacing ago constrains nothing any more.
+        record
+            .global_slots
+            .retain(|taken| taken.saturating_add(gap) > now);
         let endpoint_interval = self.endpoint(key);
         let mut slot = record.global_next.max(now);
         if endpoint_interval.is_some() {
             slot = slot.max(record.endpoint_next.get(key).copied().unwrap_or(0));
         }
+        // The earliest time at least one global spacing from every reserved send: a request
+        // may take a free gap before a later reservation (an order list waiting for its own
+        // slot does not hold up a quote behind it).
+        for &taken in &record.global_slots {
+            if taken.saturating_add(gap) <= slot {
+                continue;
+            }
+            if slot.saturating_add(gap) <= taken {
+                break;
+            }
+            slot = taken.saturating_add(gap);
+        }
         if slot - now > micros(self.pacing.max_wait) {
             return Err(slot - now);
         }
-        record.global_next = slot.saturating_add(self.global());
+        let index = record.global_slots.partition_point(|taken| *taken <= slot);
+        record.global_slots.insert(index, slot);
         if let Some(interval) = endpoint_interval {
             record
                 .endpoint_next
@@ -256,6 +276,7 @@ impl Rules {
             .collect();
         // Every request waiting for a slot is dropped (see `dropped`), so the slots they held
         // are free again: the next request goes after the short pause.
+        record.global_slots.retain(|taken| *taken <= now);
         record.global_next = now.saturating_add(micros(PAUSE_AFTER_RATE_LIMIT));
         if endpoints.len() >= 2 {
             let penalty = micros(retry_after.unwrap_or(DOCUMENTED_PENALTY_BOX));
@@ -618,6 +639,82 @@ mod tests {
             Duration::from_millis(6_375 + 1_250),
             "the keepalive at most once a second, with the margin"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_waiting_for_its_endpoint_does_not_hold_up_other_endpoints() {
+        let limiter = Arc::new(limiter());
+        let start = Instant::now();
+        limiter.acquire("/iserver/account/orders").await.unwrap();
+        // A second order list waits 6.25 s for its endpoint's slot.
+        let waiting = {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move {
+                limiter.acquire("/iserver/account/orders").await.unwrap();
+                Instant::now() - start
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // Quotes go in the free gaps before it, each one global spacing after the last.
+        let mut sent = vec![Duration::ZERO];
+        for _ in 0..3 {
+            limiter
+                .acquire("/iserver/marketdata/snapshot")
+                .await
+                .unwrap();
+            sent.push(Instant::now() - start);
+        }
+        assert_eq!(
+            sent[1..],
+            [
+                Duration::from_millis(125),
+                Duration::from_millis(250),
+                Duration::from_millis(375)
+            ]
+        );
+        let orders_sent = waiting.await.unwrap();
+        assert_eq!(orders_sent, Duration::from_millis(6_250));
+        // Right after the order list went, the next request keeps one spacing from it.
+        limiter.acquire("/trsrv/secdef").await.unwrap();
+        assert_eq!(Instant::now() - start, Duration::from_millis(6_375));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reserved_sends_keep_every_spacing(
+            requests in proptest::collection::vec((0usize..4, 0u64..400_000), 1..80)
+        ) {
+            let rules = Rules {
+                pacing: ClientPortalPacing::documented(),
+                margin_percent: DEFAULT_PACING_MARGIN_PERCENT,
+            };
+            let keys = [
+                "/iserver/account/orders",
+                "/iserver/account/trades",
+                "/iserver/marketdata/snapshot",
+                "/trsrv/secdef",
+            ];
+            let mut record = PacingRecord::default();
+            let mut now = 1_u64;
+            let mut sends: Vec<(usize, u64)> = Vec::new();
+            for (key, step) in requests {
+                now += step;
+                if let Ok(slot) = rules.reserve(&mut record, keys[key], now) {
+                    sends.push((key, now + slot.wait));
+                }
+            }
+            let gap = rules.global();
+            for (index, (key, at)) in sends.iter().enumerate() {
+                for (other_key, other_at) in &sends[index + 1..] {
+                    proptest::prop_assert!(at.abs_diff(*other_at) >= gap);
+                    if key == other_key {
+                        if let Some(interval) = rules.endpoint(keys[*key]) {
+                            proptest::prop_assert!(at.abs_diff(*other_at) >= interval);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]

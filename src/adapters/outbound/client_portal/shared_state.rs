@@ -49,9 +49,14 @@ pub(crate) struct SessionRecord {
 /// started (the in-memory store); zero means "none".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PacingRecord {
-    /// The earliest time the next request of any kind may be sent.
+    /// No request of any kind is sent before this (the pause after a 429).
     #[serde(default)]
     pub(crate) global_next: u64,
+    /// The send times reserved by requests, ascending, kept while they can still constrain a
+    /// new one: every request keeps the global spacing from each of them, so a request waiting
+    /// for its endpoint's slot holds only that slot, not every slot before it.
+    #[serde(default)]
+    pub(crate) global_slots: Vec<u64>,
     /// The earliest time the next request to each paced endpoint may be sent.
     #[serde(default)]
     pub(crate) endpoint_next: BTreeMap<String, u64>,
@@ -87,6 +92,10 @@ impl PacingRecord {
             self.penalty_until = 0;
         }
         self.endpoint_next.retain(|_, at| sane(at));
+        // Past sends stay (they still space the next one); implausible future ones go, and
+        // the list stays sorted whatever the file held.
+        self.global_slots.retain(|at| *at <= limit);
+        self.global_slots.sort_unstable();
         self.endpoint_backoff.retain(|_, at| sane(at));
     }
 }

@@ -393,8 +393,10 @@ pub trait WorkflowStore: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::WrongState`], changing nothing, when the order is not tracked, is already
-    /// terminal, or `event` names another order; [`StoreError::Corrupt`] when the stored
-    /// state does not parse; [`StoreError::Unavailable`].
+    /// terminal, or `event` names another order, or when `event` is given and the stored
+    /// state and filled quantity already equal `order`'s (another reconciler recorded this
+    /// transition: it is recorded once); [`StoreError::Corrupt`] when the stored state or
+    /// fill does not parse; [`StoreError::Unavailable`].
     async fn update_tracked_order(
         &self,
         order: &TrackedOrder,

@@ -2185,6 +2185,46 @@ async fn updating_an_untracked_or_terminal_order_is_a_wrong_state(fixture: &Fixt
     assert_eq!(history_ids(&history), ["o-2", "o-1"]);
     assert_eq!(history[0].events, vec![event_of(&working, None)]);
     assert_eq!(history[1], before[0]);
+
+    // Two reconcilers (the server and a CLI pass beside it) that saw the same fill: the second
+    // is refused, so the transition is recorded once.
+    let twice = tracked("o-twice", 0);
+    track(store, &twice).await;
+    let partial = TrackedOrder {
+        state: LifecycleState::PartiallyFilled,
+        filled_quantity: Quantity::parse("4").unwrap(),
+        updated_at: t0() + Duration::seconds(5),
+        ..twice.clone()
+    };
+    let partial_event = event_of(&partial, Some(LifecycleState::Submitted));
+    store
+        .update_tracked_order(&partial, Some(&partial_event))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .update_tracked_order(&partial, Some(&partial_event))
+            .await,
+        Err(StoreError::WrongState)
+    );
+    let history = store.order_history(&everything()).await.unwrap();
+    let entry = history
+        .iter()
+        .find(|entry| entry.order.key == twice.key)
+        .unwrap();
+    assert_eq!(entry.events.len(), 2, "tracking, then the one partial fill");
+    // A further fill is a new transition and is recorded.
+    let more = TrackedOrder {
+        filled_quantity: Quantity::parse("6").unwrap(),
+        ..partial.clone()
+    };
+    store
+        .update_tracked_order(
+            &more,
+            Some(&event_of(&more, Some(LifecycleState::PartiallyFilled))),
+        )
+        .await
+        .unwrap();
 }
 
 async fn history_filters_by_account_time_and_state_newest_first(fixture: &Fixture) {

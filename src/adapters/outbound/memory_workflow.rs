@@ -456,6 +456,13 @@ impl WorkflowStore for MemoryWorkflowStore {
             .get(&order.key)
             .filter(|stored| !stored.state.is_terminal())
             .ok_or(StoreError::WrongState)?;
+        // The same transition stored already (by another reconciler): not recorded twice.
+        if event.is_some()
+            && stored.state == order.state
+            && stored.filled_quantity == order.filled_quantity
+        {
+            return Err(StoreError::WrongState);
+        }
         let updated = settled(TrackedOrder {
             state: order.state,
             filled_quantity: order.filled_quantity,

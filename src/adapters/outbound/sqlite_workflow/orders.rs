@@ -16,7 +16,7 @@ use crate::domain::idempotency::{IdempotencyRecord, IdempotencyState, WriteOpera
 use crate::domain::ids::{
     AccountId, ApprovalId, BrokerOrderId, ContractId, IdempotencyKey, PreviewId,
 };
-use crate::domain::money::{Price, Quantity};
+use crate::domain::money::{Price, Quantity, parse_exact_decimal};
 use crate::domain::order::{OrderSide, OrderType};
 use crate::domain::order_lifecycle::{
     HistoryQuery, LifecycleEvent, LifecycleState, OrderHistoryEntry, PollState, TrackedOrder,
@@ -210,21 +210,29 @@ pub(super) fn update(
     }
     let transaction = lock(connection)?;
     let key = key_params(&order.key);
-    let stored_state: Option<String> = transaction
+    let stored: Option<(String, String)> = transaction
         .query_row(
-            &format!("SELECT state FROM tracked_orders WHERE {BY_KEY}"),
+            &format!("SELECT state, filled_quantity FROM tracked_orders WHERE {BY_KEY}"),
             params![key.0, key.1, key.2],
-            |row| row.get(0),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()
         .map_err(unavailable("read the tracked order"))?;
-    let Some(stored_state) = stored_state else {
+    let Some((stored_state, stored_filled)) = stored else {
         return Err(StoreError::WrongState);
     };
     let stored_state =
         LifecycleState::parse(&stored_state).ok_or_else(|| malformed(&order.key, "state"))?;
     if stored_state.is_terminal() {
         return Err(StoreError::WrongState);
+    }
+    // The same transition stored already (by another reconciler): not recorded twice.
+    if event.is_some() && stored_state == order.state {
+        let stored_filled = parse_exact_decimal(&stored_filled)
+            .map_err(|_| malformed(&order.key, "filled quantity"))?;
+        if stored_filled == order.filled_quantity.value() {
+            return Err(StoreError::WrongState);
+        }
     }
     transaction
         .execute(

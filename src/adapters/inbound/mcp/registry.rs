@@ -9,7 +9,7 @@ use rmcp::model::{Tool, ToolAnnotations};
 use crate::app::use_cases::{self, Entry};
 
 /// Generic write tool names the server refuses (and audits) by name: orders change only through
-/// the paper tools, each under its own scope and with a stored approval.
+/// the paper and live order tools, each under its own scope and with a stored approval.
 pub(crate) const FORBIDDEN_WRITE_TOOLS: &[&str] = &[
     "ibkr_order_submit",
     "ibkr_order_cancel",

@@ -325,6 +325,13 @@ impl WorkflowStore for SqliteWorkflowStore {
 }
 
 /// Maps a SQLite error to [`StoreError::Unavailable`]: `cannot <what> (<class>)`.
+/// Starts an immediate transaction: SQLite's write lock is taken before the first read.
+fn lock(connection: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    connection
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(unavailable("lock the workflow store"))
+}
+
 fn unavailable(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
     move |error| StoreError::Unavailable {
         detail: format!("cannot {what} ({})", sqlite_reason(&error)),

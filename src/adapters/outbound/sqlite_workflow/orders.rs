@@ -9,9 +9,9 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::{corrupt, records, timestamps, unavailable};
+use super::{corrupt, lock, records, timestamps, unavailable};
 use crate::domain::idempotency::{IdempotencyRecord, IdempotencyState, WriteOperation};
 use crate::domain::ids::{
     AccountId, ApprovalId, BrokerOrderId, ContractId, IdempotencyKey, PreviewId,
@@ -474,13 +474,6 @@ fn events(
         .collect::<Result<Vec<_>, _>>()
         .map_err(&fail)?;
     rows.into_iter().map(|row| row.into_event(key)).collect()
-}
-
-/// Starts an immediate transaction: SQLite's write lock is taken before the first read.
-fn lock(connection: &mut Connection) -> Result<Transaction<'_>, StoreError> {
-    connection
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(unavailable("lock the workflow store"))
 }
 
 fn commit(transaction: Transaction<'_>) -> Result<(), StoreError> {

@@ -6,9 +6,9 @@
 //! sharing the file, not only across this adapter's callers.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::{approvals, corrupt, live, timestamps, unavailable};
+use super::{approvals, corrupt, live, lock, timestamps, unavailable};
 use crate::domain::idempotency::{
     Fingerprint, IdempotencyRecord, IdempotencyState, WriteOperation,
 };
@@ -248,13 +248,6 @@ pub(super) fn mark_needs_review(
     require_state(&transaction, key, &[IdempotencyState::Pending])?;
     finish(&transaction, key, IdempotencyState::NeedsReview, None, at)?;
     commit(transaction)
-}
-
-/// Starts an immediate transaction: SQLite's write lock is taken before the first read.
-fn lock(connection: &mut Connection) -> Result<Transaction<'_>, StoreError> {
-    connection
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(unavailable("lock the workflow store"))
 }
 
 fn commit(transaction: Transaction<'_>) -> Result<(), StoreError> {

@@ -707,10 +707,9 @@ mod tests {
             for (index, (key, at)) in sends.iter().enumerate() {
                 for (other_key, other_at) in &sends[index + 1..] {
                     proptest::prop_assert!(at.abs_diff(*other_at) >= gap);
-                    if key == other_key {
-                        if let Some(interval) = rules.endpoint(keys[*key]) {
-                            proptest::prop_assert!(at.abs_diff(*other_at) >= interval);
-                        }
+                    let same_endpoint = rules.endpoint(keys[*key]).filter(|_| key == other_key);
+                    if let Some(interval) = same_endpoint {
+                        proptest::prop_assert!(at.abs_diff(*other_at) >= interval);
                     }
                 }
             }

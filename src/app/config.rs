@@ -18,6 +18,7 @@ use crate::app::live_settings::{
     MAX_RECONCILER_INTERVAL_SECONDS, MIN_RECONCILER_INTERVAL_SECONDS, ReconcilerSettings,
     SessionLossThreshold,
 };
+use crate::app::remote_settings::{MAX_CLOCK_SKEW_SECONDS, RemoteMcpSettings, RemoteRateLimit};
 use crate::app::startup_error::StartupError;
 use crate::domain::ids::AccountId;
 use crate::domain::instrument::AssetClass;
@@ -179,6 +180,8 @@ pub struct Settings {
     /// The most reply-prompt rounds an order writer answers for one request
     /// (`broker.max_reply_rounds`).
     pub max_reply_rounds: u8,
+    /// Remote MCP (`remote_mcp`, `safety.remote_mcp_enabled`); off by default.
+    pub remote_mcp: RemoteMcpSettings,
 }
 
 /// The default of `broker.max_reply_rounds`.
@@ -250,6 +253,7 @@ impl Settings {
             workflow_sqlite_path: None,
             live_trading: LiveTradingSettings::default(),
             max_reply_rounds: DEFAULT_MAX_REPLY_ROUNDS,
+            remote_mcp: RemoteMcpSettings::default(),
         }
     }
 
@@ -542,6 +546,8 @@ struct RawSettings {
     safety: RawSafety,
     #[serde(default)]
     live_trading: RawLiveTrading,
+    #[serde(default)]
+    remote_mcp: RawRemoteMcp,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -723,6 +729,8 @@ impl RawPaperTrading {
 struct RawSafety {
     #[serde(default)]
     live_trading_enabled: bool,
+    #[serde(default)]
+    remote_mcp_enabled: bool,
 }
 
 /// The longest risk policy id accepted.
@@ -1128,13 +1136,7 @@ impl RawAudit {
     fn validate(self) -> Result<AuditSettings, StartupError> {
         let defaults = AuditSettings::default();
         let hmac_secret_env = self.hmac_secret_env.unwrap_or(defaults.hmac_secret_env);
-        let valid_name = !hmac_secret_env.is_empty()
-            && hmac_secret_env.len() <= 64
-            && hmac_secret_env
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-            && !hmac_secret_env.starts_with(|c: char| c.is_ascii_digit());
-        if !valid_name {
+        if !is_variable_name(&hmac_secret_env) {
             return Err(StartupError::config(
                 "audit.hmac_secret_env",
                 "must name an environment variable: capital letters, digits and '_' (the secret itself never goes in the file)",
@@ -1238,6 +1240,7 @@ impl RawSettings {
                 .live_trading
                 .validate(self.safety.live_trading_enabled, &broker)?,
             max_reply_rounds,
+            remote_mcp: self.remote_mcp.validate(self.safety.remote_mcp_enabled)?,
             broker,
         })
     }
@@ -1438,6 +1441,245 @@ impl RawAccounts {
         }
         Ok(aliases)
     }
+}
+
+/// True for a plausible environment variable name: capital letters, digits and '_', not
+/// starting with a digit, at most 64 characters.
+fn is_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// The `remote_mcp` section. Only the shape of each value is checked here (URLs parse, scopes
+/// are known, numbers are in range); whether the whole makes remote MCP safe to turn on is
+/// judged by the start-up gates in `app::remote_startup`, so a half-written section stays
+/// loadable while remote MCP is off.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "the remote_mcp section")]
+struct RawRemoteMcp {
+    #[serde(default)]
+    enabled: bool,
+    bind_address: Option<String>,
+    #[serde(default)]
+    allow_non_loopback_bind: bool,
+    #[serde(default)]
+    allow_insecure_loopback_issuer: bool,
+    resource: Option<String>,
+    issuer: Option<String>,
+    jwks_url: Option<String>,
+    #[serde(default)]
+    audiences: Vec<String>,
+    #[serde(default)]
+    allowed_scopes: Vec<String>,
+    clock_skew_seconds: Option<u64>,
+    rate_limit_max_requests: Option<u64>,
+    rate_limit_window_seconds: Option<u64>,
+    max_connections: Option<u64>,
+    request_timeout_seconds: Option<u64>,
+    token_id_hmac_secret_env: Option<String>,
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
+}
+
+/// The longest audience, host or origin entry accepted.
+const MAX_REMOTE_ENTRY_CHARS: usize = 256;
+
+impl RawRemoteMcp {
+    fn validate(self, safety_enabled: bool) -> Result<RemoteMcpSettings, StartupError> {
+        let defaults = RemoteMcpSettings::default();
+        let bind_address = match self.bind_address {
+            None => defaults.bind_address,
+            Some(raw) => raw.trim().parse().map_err(|_| {
+                StartupError::config(
+                    "remote_mcp.bind_address",
+                    "must be an IP address and port, such as 127.0.0.1:8080 or [::1]:8080",
+                )
+            })?,
+        };
+        let resource = remote_url("remote_mcp.resource", self.resource)?;
+        let issuer = remote_url("remote_mcp.issuer", self.issuer)?;
+        let jwks_url = remote_url("remote_mcp.jwks_url", self.jwks_url)?;
+        for (index, audience) in self.audiences.iter().enumerate() {
+            if audience.is_empty()
+                || audience.len() > MAX_REMOTE_ENTRY_CHARS
+                || audience
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(StartupError::config(
+                    format!("remote_mcp.audiences[{index}]"),
+                    "must be a non-empty audience of at most 256 characters without spaces",
+                ));
+            }
+        }
+        let allowed_scopes = self
+            .allowed_scopes
+            .iter()
+            .enumerate()
+            .map(|(index, raw)| {
+                Scope::parse(raw).map_err(|error| {
+                    StartupError::config(
+                        format!("remote_mcp.allowed_scopes[{index}]"),
+                        error.to_string(),
+                    )
+                })
+            })
+            .collect::<Result<ScopeSet, _>>()?;
+        let clock_skew_seconds = self
+            .clock_skew_seconds
+            .unwrap_or(defaults.clock_skew.as_secs());
+        if clock_skew_seconds > MAX_CLOCK_SKEW_SECONDS {
+            return Err(StartupError::config(
+                "remote_mcp.clock_skew_seconds",
+                format!("must be from 0 to {MAX_CLOCK_SKEW_SECONDS}"),
+            ));
+        }
+        let max_requests = positive_u32(
+            "remote_mcp.rate_limit_max_requests",
+            self.rate_limit_max_requests,
+            defaults.rate_limit.max_requests,
+            1_000_000,
+        )?;
+        let window_seconds = positive_u32(
+            "remote_mcp.rate_limit_window_seconds",
+            self.rate_limit_window_seconds,
+            u32::try_from(defaults.rate_limit.window.as_secs()).unwrap_or(u32::MAX),
+            86_400,
+        )?;
+        let max_connections = positive_u32(
+            "remote_mcp.max_connections",
+            self.max_connections,
+            defaults.max_connections,
+            100_000,
+        )?;
+        let request_timeout_seconds = positive_u32(
+            "remote_mcp.request_timeout_seconds",
+            self.request_timeout_seconds,
+            u32::try_from(defaults.request_timeout.as_secs()).unwrap_or(u32::MAX),
+            3_600,
+        )?;
+        let token_id_hmac_secret_env = self
+            .token_id_hmac_secret_env
+            .unwrap_or(defaults.token_id_hmac_secret_env);
+        if !is_variable_name(&token_id_hmac_secret_env) {
+            return Err(StartupError::config(
+                "remote_mcp.token_id_hmac_secret_env",
+                "must name an environment variable: capital letters, digits and '_' (the secret itself never goes in the file)",
+            ));
+        }
+        for (index, host) in self.allowed_hosts.iter().enumerate() {
+            if !is_host_header(host) {
+                return Err(StartupError::config(
+                    format!("remote_mcp.allowed_hosts[{index}]"),
+                    "must be a host name or address with an optional port, such as \
+                     mcp.example.com or 127.0.0.1:8080 (no scheme, no path)",
+                ));
+            }
+        }
+        let allowed_origins = self
+            .allowed_origins
+            .iter()
+            .enumerate()
+            .map(|(index, raw)| origin(&format!("remote_mcp.allowed_origins[{index}]"), raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RemoteMcpSettings {
+            enabled: self.enabled,
+            safety_enabled,
+            bind_address,
+            allow_non_loopback_bind: self.allow_non_loopback_bind,
+            allow_insecure_loopback_issuer: self.allow_insecure_loopback_issuer,
+            resource,
+            issuer,
+            jwks_url,
+            audiences: self.audiences,
+            allowed_scopes,
+            clock_skew: Duration::from_secs(clock_skew_seconds),
+            rate_limit: RemoteRateLimit {
+                max_requests,
+                window: Duration::from_secs(u64::from(window_seconds)),
+            },
+            max_connections,
+            request_timeout: Duration::from_secs(u64::from(request_timeout_seconds)),
+            token_id_hmac_secret_env,
+            allowed_hosts: self.allowed_hosts,
+            allowed_origins,
+        })
+    }
+}
+
+/// `raw` (or `default` when unset), from 1 to `max`.
+fn positive_u32(key: &str, raw: Option<u64>, default: u32, max: u32) -> Result<u32, StartupError> {
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    u32::try_from(raw)
+        .ok()
+        .filter(|value| (1..=max).contains(value))
+        .ok_or_else(|| StartupError::config(key, format!("must be from 1 to {max}")))
+}
+
+/// An absolute http(s) URL with a host, no credentials and no fragment. Whether plain http is
+/// acceptable is a start-up gate (`app::remote_startup`), not a shape rule.
+fn remote_url(key: &str, raw: Option<String>) -> Result<Option<Url>, StartupError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let url = Url::parse(raw.trim())
+        .map_err(|error| StartupError::config(key, format!("not a valid URL: {error}")))?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return Err(StartupError::config(key, "scheme must be https"));
+    }
+    if url.host().is_none() {
+        return Err(StartupError::config(key, "must name a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(StartupError::config(key, "must not carry credentials"));
+    }
+    if url.fragment().is_some() {
+        return Err(StartupError::config(key, "must not have a fragment"));
+    }
+    Ok(Some(url))
+}
+
+/// A `Host` header value: a host name or IP address, optionally with a port.
+fn is_host_header(raw: &str) -> bool {
+    if raw.is_empty() || raw.len() > MAX_REMOTE_ENTRY_CHARS || raw.contains(['/', '@', '?', '#']) {
+        return false;
+    }
+    Url::parse(&format!("http://{raw}/"))
+        .ok()
+        .is_some_and(|url| url.host().is_some() && url.path() == "/")
+}
+
+/// An `Origin` header value, `scheme://host[:port]`, returned in its serialized form.
+fn origin(key: &str, raw: &str) -> Result<String, StartupError> {
+    let refuse = || {
+        StartupError::config(
+            key,
+            "must be an origin such as https://app.example.com (scheme, host and optional port; no path)",
+        )
+    };
+    if raw.len() > MAX_REMOTE_ENTRY_CHARS {
+        return Err(refuse());
+    }
+    let url = Url::parse(raw).map_err(|_| refuse())?;
+    let plain = (url.scheme() == "https" || url.scheme() == "http")
+        && url.host().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if !plain {
+        return Err(refuse());
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub mod principal;
 pub mod reads;
 pub mod reconciler;
 pub mod recovery;
+pub mod remote_settings;
+pub mod remote_startup;
 pub mod session_monitor;
 pub mod startup_error;
 pub mod stored_outcome;

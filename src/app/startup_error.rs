@@ -49,6 +49,16 @@ pub enum StartupError {
         /// What is wrong, quoting no value.
         message: String,
     },
+    /// A start-up gate of remote MCP refused (each has its own `CONFIG_REMOTE_*` code).
+    #[error("{key_path}: {message}")]
+    RemoteGate {
+        /// The gate's code.
+        code: ErrorCode,
+        /// The key that must change.
+        key_path: String,
+        /// What is wrong, quoting no value.
+        message: String,
+    },
     /// TLS verification may be skipped only for a loopback broker host.
     #[error(
         "broker.allow_insecure_tls_for_localhost: only allowed when broker.base_url is a loopback host (localhost, 127.0.0.0/8, ::1)"
@@ -86,6 +96,7 @@ impl StartupError {
             Self::Config { .. } => ErrorCode::ConfigInvalid,
             Self::ConfigFile { .. } => ErrorCode::ConfigFileUnreadable,
             Self::LiveGate { code, .. } => *code,
+            Self::RemoteGate { code, .. } => *code,
             Self::TlsBypassNonLocalhost => ErrorCode::ConfigTlsBypassNonLocalhost,
             Self::Secret(_) => ErrorCode::ConfigSecretInvalid,
             Self::Audit(error) => error.code(),
@@ -107,6 +118,11 @@ impl StartupError {
             Self::LiveGate { .. } => {
                 "fix the named key, or turn live trading off (both live_trading.enabled and \
                  safety.live_trading_enabled false); see docs/live-trading.md"
+                    .into()
+            }
+            Self::RemoteGate { .. } => {
+                "fix the named key, or turn remote MCP off (both remote_mcp.enabled and \
+                 safety.remote_mcp_enabled false); see docs/remote-mcp.md"
                     .into()
             }
             Self::TlsBypassNonLocalhost => {

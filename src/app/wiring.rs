@@ -72,6 +72,9 @@ pub fn build(settings: &Settings) -> Result<Gateway, StartupError> {
     let (secret, key_source) = audit_key(settings, &database)?;
     // The live start-up gates, before anything is opened for writing.
     crate::app::live_startup::check(settings, key_source == AuditKeySource::Environment)?;
+    // The remote MCP gates (validation only: nothing serves HTTP yet). They do nothing while
+    // remote MCP is off.
+    crate::app::remote_startup::check(&settings.remote_mcp, &EnvSecretSource)?;
     let key = chain_key(&secret)?;
     let audit: Arc<dyn AuditLog> = Arc::new(SqliteAuditLog::open(&database, key.clone())?);
     let workflow_path = settings.workflow_sqlite_path.clone().unwrap_or_else(|| {

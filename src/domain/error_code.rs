@@ -88,6 +88,26 @@ error_codes! {
     /// Live trading is enabled but the audit key is not a deployment key from the
     /// environment (a development key file is refused for live).
     ConfigLiveAuditKeyNotDeployed => "CONFIG_LIVE_AUDIT_KEY_NOT_DEPLOYED", Usage, false;
+    /// Only one of `remote_mcp.enabled` and `safety.remote_mcp_enabled` is true; remote MCP
+    /// needs both, and the gateway will not start with one.
+    ConfigRemoteSwitchMismatch => "CONFIG_REMOTE_SWITCH_MISMATCH", Usage, false;
+    /// Remote MCP is enabled with a `remote_mcp.bind_address` that is not loopback, and
+    /// `remote_mcp.allow_non_loopback_bind` is not true.
+    ConfigRemoteBindNotLoopback => "CONFIG_REMOTE_BIND_NOT_LOOPBACK", Usage, false;
+    /// Remote MCP is enabled but `remote_mcp.issuer` or `remote_mcp.jwks_url` is unset or not
+    /// https (plain http only for a loopback host with
+    /// `remote_mcp.allow_insecure_loopback_issuer`).
+    ConfigRemoteIssuerInvalid => "CONFIG_REMOTE_ISSUER_INVALID", Usage, false;
+    /// Remote MCP is enabled but `remote_mcp.resource` is unset or not https (plain http only
+    /// for a loopback host with `remote_mcp.allow_insecure_loopback_issuer`).
+    ConfigRemoteResourceInvalid => "CONFIG_REMOTE_RESOURCE_INVALID", Usage, false;
+    /// Remote MCP is enabled but `remote_mcp.audiences` is empty.
+    ConfigRemoteAudiencesMissing => "CONFIG_REMOTE_AUDIENCES_MISSING", Usage, false;
+    /// Remote MCP is enabled but `remote_mcp.allowed_scopes` is empty.
+    ConfigRemoteScopesMissing => "CONFIG_REMOTE_SCOPES_MISSING", Usage, false;
+    /// Remote MCP is enabled but the environment variable named by
+    /// `remote_mcp.token_id_hmac_secret_env` is unset, too short or unreadable.
+    ConfigRemoteTokenSecretInvalid => "CONFIG_REMOTE_TOKEN_SECRET_INVALID", Usage, false;
     /// The caller lacks the scope the operation requires.
     AuthMissingScope => "AUTH_MISSING_SCOPE", Auth, false;
     /// An input is malformed or out of range.

@@ -501,3 +501,45 @@ fn unknown_keys_under_remote_mcp_and_safety_are_refused() {
         &[],
     );
 }
+
+/// Runs the binary's `health` with `yaml` as its configuration, the token-id key set to
+/// `token_key` (or unset), and returns the exit code, the JSON document and stderr.
+fn health_with(yaml: &str, token_key: Option<&str>) -> (i32, serde_json::Value, String) {
+    let sandbox = crate::cli::Sandbox::new();
+    let config = sandbox.write_config("remote.yaml", yaml);
+    let mut command = sandbox.command();
+    command.env_remove(DEFAULT_TOKEN_ID_HMAC_SECRET_VARIABLE);
+    if let Some(key) = token_key {
+        command.env(DEFAULT_TOKEN_ID_HMAC_SECRET_VARIABLE, key);
+    }
+    let output = command
+        .args(["--json", "--config", config.to_str().unwrap(), "health"])
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap(),
+        serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn the_binary_runs_the_remote_gates_at_start_up_and_never_prints_the_key() {
+    let one_switch = example_with("remote_mcp_enabled: true", "remote_mcp_enabled: false");
+    crate::cli::assert_error(
+        health_with(&one_switch, Some(CANARY_SECRET)),
+        2,
+        "CONFIG_REMOTE_SWITCH_MISMATCH",
+    );
+    let (code, value, stderr) = health_with(&example_text(), Some("short"));
+    assert!(!stderr.contains("short") && !value.to_string().contains("short"));
+    crate::cli::assert_error(
+        (code, value, stderr),
+        2,
+        "CONFIG_REMOTE_TOKEN_SECRET_INVALID",
+    );
+    // With the key the gates pass; serving does not exist yet, so the command just runs.
+    let (code, value, stderr) = health_with(&example_text(), Some(CANARY_SECRET));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains(CANARY_SECRET) && !value.to_string().contains(CANARY_SECRET));
+}

@@ -1136,7 +1136,13 @@ impl RawAudit {
     fn validate(self) -> Result<AuditSettings, StartupError> {
         let defaults = AuditSettings::default();
         let hmac_secret_env = self.hmac_secret_env.unwrap_or(defaults.hmac_secret_env);
-        if !is_variable_name(&hmac_secret_env) {
+        let valid_name = !hmac_secret_env.is_empty()
+            && hmac_secret_env.len() <= 64
+            && hmac_secret_env
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && !hmac_secret_env.starts_with(|c: char| c.is_ascii_digit());
+        if !valid_name {
             return Err(StartupError::config(
                 "audit.hmac_secret_env",
                 "must name an environment variable: capital letters, digits and '_' (the secret itself never goes in the file)",
@@ -1444,7 +1450,7 @@ impl RawAccounts {
 }
 
 /// True for a plausible environment variable name: capital letters, digits and '_', not
-/// starting with a digit, at most 64 characters.
+/// starting with a digit, at most 64 characters (the rule `audit.hmac_secret_env` follows).
 fn is_variable_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64

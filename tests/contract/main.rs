@@ -43,6 +43,7 @@ mod order_writer;
 mod paper_client_portal;
 mod paper_trading;
 mod reconciler;
+mod remote_tokens;
 mod sdk;
 mod stop_orders;
 mod support;

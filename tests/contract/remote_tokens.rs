@@ -457,7 +457,44 @@ async fn unknown_kid_refreshes_are_rate_limited() {
             TokenError::UnknownKey
         );
     }
-    // The first unknown kid may refresh once; the rest fall inside the default interval.
-    assert!(verifier.jwks().fetch_count() <= 2);
-    assert!(server.received_requests().await.unwrap().len() <= 2);
+    // The keys were fetched moments ago, inside the default 30 s interval: no refetch at all.
+    assert_eq!(verifier.jwks().fetch_count(), 1);
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_slow_refresh_does_not_hold_up_tokens_whose_key_is_cached() {
+    let key_a = rsa_key();
+    let server = MockServer::start().await;
+    Mock::given(path("/jwks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"keys": [jwk(&key_a, "a")]})))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/jwks"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_millis(1500))
+                .set_body_json(json!({"keys": [jwk(&key_a, "a")]})),
+        )
+        .mount(&server)
+        .await;
+    let mut config = jwks_config(&server);
+    config.min_refresh_interval = Duration::ZERO;
+    let verifier = Arc::new(verifier(config));
+    let known = token_with(&key_a, "a", &claims());
+    verifier.verify(&known).await.unwrap();
+
+    let slow = {
+        let verifier = Arc::clone(&verifier);
+        let unknown = token_with(&key_a, "b", &claims());
+        tokio::spawn(async move { verifier.verify(&unknown).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let quick = tokio::time::timeout(Duration::from_millis(700), verifier.verify(&known)).await;
+    assert!(
+        matches!(quick, Ok(Ok(_))),
+        "the cached key waited on the refresh"
+    );
+    assert_eq!(slow.await.unwrap().unwrap_err(), TokenError::UnknownKey);
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 use thiserror::Error;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, RwLock};
 use tokio::time::Instant;
 use url::Url;
 
@@ -92,7 +92,8 @@ struct State {
 pub struct JwksCache {
     config: JwksConfig,
     client: reqwest::Client,
-    state: Mutex<State>,
+    state: RwLock<State>,
+    refresh: Mutex<()>,
     fetches: AtomicU64,
 }
 
@@ -128,7 +129,8 @@ impl JwksCache {
         Ok(Self {
             config,
             client,
-            state: Mutex::new(State::default()),
+            state: RwLock::new(State::default()),
+            refresh: Mutex::new(()),
             fetches: AtomicU64::new(0),
         })
     }
@@ -144,27 +146,36 @@ impl JwksCache {
     /// # Errors
     /// Any [`JwksError`]; keys past their lifetime are never used when a refresh fails.
     pub async fn key(&self, kid: &str) -> Result<Arc<DecodingKey>, JwksError> {
-        // Held across the fetch: concurrent callers wait here and then find the fresh keys.
-        let mut state = self.state.lock().await;
-        let now = Instant::now();
-        let fresh = state.expires_at.is_some_and(|expires| now < expires);
-        if fresh {
-            if let Some(key) = state.keys.get(kid) {
-                return Ok(Arc::clone(key));
-            }
-            let recently = state
-                .last_attempt
-                .is_some_and(|at| now.duration_since(at) < self.config.min_refresh_interval);
-            if recently {
-                return Err(JwksError::UnknownKey);
-            }
-        } else {
-            // Past the lifetime: never serve the old keys, whatever the refresh does.
-            state.keys.clear();
-            state.expires_at = None;
+        if let Some(key) = self.fresh_key(kid).await {
+            return Ok(key);
         }
-        state.last_attempt = Some(now);
+        // One refresher at a time: concurrent callers queue here, and those behind a refresh
+        // that brought their key find it below without fetching again. Callers whose key is
+        // already cached never wait on this lock.
+        let _refresh = self.refresh.lock().await;
+        if let Some(key) = self.fresh_key(kid).await {
+            return Ok(key);
+        }
+        let now = Instant::now();
+        {
+            let mut state = self.state.write().await;
+            let fresh = state.expires_at.is_some_and(|expires| now < expires);
+            if fresh {
+                let recently = state
+                    .last_attempt
+                    .is_some_and(|at| now.duration_since(at) < self.config.min_refresh_interval);
+                if recently {
+                    return Err(JwksError::UnknownKey);
+                }
+            } else {
+                // Past the lifetime: never serve the old keys, whatever the refresh does.
+                state.keys.clear();
+                state.expires_at = None;
+            }
+            state.last_attempt = Some(now);
+        }
         let (keys, lifetime) = self.fetch().await?;
+        let mut state = self.state.write().await;
         state.keys = keys;
         state.expires_at = Some(Instant::now() + lifetime);
         state
@@ -172,6 +183,18 @@ impl JwksCache {
             .get(kid)
             .map(Arc::clone)
             .ok_or(JwksError::UnknownKey)
+    }
+
+    async fn fresh_key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        let state = self.state.read().await;
+        let fresh = state
+            .expires_at
+            .is_some_and(|expires| Instant::now() < expires);
+        if fresh {
+            state.keys.get(kid).map(Arc::clone)
+        } else {
+            None
+        }
     }
 
     async fn fetch(&self) -> Result<(HashMap<String, Arc<DecodingKey>>, Duration), JwksError> {

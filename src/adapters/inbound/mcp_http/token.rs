@@ -248,6 +248,8 @@ impl TokenVerifier {
 
 /// HMAC-SHA256 of `message` under `key`, lower-case hex.
 pub fn hmac_hex(key: &[u8], message: &str) -> String {
+    // HMAC takes a key of any length, so `new_from_slice` cannot fail; the fallback only
+    // keeps this free of `expect`.
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
     mac.update(message.as_bytes());

@@ -18,6 +18,7 @@ use thiserror::Error;
 
 use super::jwks::{JwksCache, JwksError};
 use crate::domain::audit::Actor;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::scope::{Scope, ScopeSet};
 use crate::domain::secret::SecretBytes;
 
@@ -64,12 +65,12 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    /// The stable code: `AUTH_JWKS_UNAVAILABLE` when the keys could not be fetched, else
-    /// `AUTH_TOKEN_INVALID`.
-    pub fn code(&self) -> &'static str {
+    /// The stable code: [`ErrorCode::AuthJwksUnavailable`] when the keys could not be had,
+    /// else [`ErrorCode::AuthTokenInvalid`].
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::KeysUnavailable => "AUTH_JWKS_UNAVAILABLE",
-            _ => "AUTH_TOKEN_INVALID",
+            Self::KeysUnavailable => ErrorCode::AuthJwksUnavailable,
+            _ => ErrorCode::AuthTokenInvalid,
         }
     }
 
@@ -283,8 +284,14 @@ mod tests {
     #[test]
     fn reasons_are_fixed_text() {
         assert_eq!(TokenError::Expired.reason(), "expired");
-        assert_eq!(TokenError::KeysUnavailable.code(), "AUTH_JWKS_UNAVAILABLE");
-        assert_eq!(TokenError::BadSignature.code(), "AUTH_TOKEN_INVALID");
+        assert_eq!(
+            TokenError::KeysUnavailable.code().as_str(),
+            "AUTH_JWKS_UNAVAILABLE"
+        );
+        assert_eq!(
+            TokenError::BadSignature.code().as_str(),
+            "AUTH_TOKEN_INVALID"
+        );
     }
 
     #[test]

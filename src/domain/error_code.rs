@@ -110,6 +110,13 @@ error_codes! {
     ConfigRemoteTokenSecretInvalid => "CONFIG_REMOTE_TOKEN_SECRET_INVALID", Usage, false;
     /// The caller lacks the scope the operation requires.
     AuthMissingScope => "AUTH_MISSING_SCOPE", Auth, false;
+    /// A remote bearer token was refused: malformed, not RS256, signed by an unknown or other
+    /// key, expired or not yet valid, or for another issuer or audience. The reason is fixed
+    /// text; the token is never echoed.
+    AuthTokenInvalid => "AUTH_TOKEN_INVALID", Auth, false;
+    /// The remote issuer's signing keys (JWKS) could not be fetched or used, so no bearer token
+    /// can be verified; requests are refused until they can.
+    AuthJwksUnavailable => "AUTH_JWKS_UNAVAILABLE", Auth, true;
     /// An input is malformed or out of range.
     InputInvalid => "INPUT_INVALID", Usage, false;
     /// A contract query matched more than one instrument.

@@ -423,14 +423,16 @@ fn only_the_mcp_adapter_uses_the_mcp_sdk() {
 
 #[test]
 fn only_the_client_portal_adapter_uses_the_http_client() {
+    // The one other user: the remote-MCP JWKS fetch (issue 15, ADR 0014), a single file.
     let files: Vec<_> = load("src")
         .into_iter()
         .filter(|(name, _)| !name.starts_with("src/adapters/outbound/client_portal/"))
+        .filter(|(name, _)| name != "src/adapters/inbound/mcp_http/jwks.rs")
         .collect();
     let violations = violations_in(&files, &["reqwest"]);
     assert!(
         violations.is_empty(),
-        "reqwest stays inside the Client Portal adapter:\n{}",
+        "reqwest stays inside the Client Portal adapter and the JWKS fetch:\n{}",
         violations.join("\n")
     );
 }

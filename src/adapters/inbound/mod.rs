@@ -2,3 +2,4 @@
 
 pub mod cli;
 pub mod mcp;
+pub mod mcp_http;

@@ -6,4 +6,7 @@
 //! [`token`] turns a bearer token into a verified remote principal or a refusal.
 
 pub mod jwks;
+pub mod limits;
+pub mod listener;
+pub mod origin;
 pub mod token;

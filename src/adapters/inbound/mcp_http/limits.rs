@@ -15,8 +15,8 @@
 //! `window` after the last request, as with a fixed window, but without the double burst a
 //! fixed window allows at its edge.
 //!
-//! Memory: each key costs one small entry. Every [`HOUSEKEEPING_EVERY`] checks, and at once when
-//! more than the configured key cap are tracked, entries that are indistinguishable from a
+//! Memory: each key costs one small entry. Every [`HOUSEKEEPING_EVERY`] checks, and within 64
+//! checks once more than the configured key cap are tracked, entries that are indistinguishable from a
 //! fresh key (their budget has fully refilled) are dropped and the map is shrunk. The entries
 //! left are keys that made a request within the last window, so memory is bounded by the
 //! number of distinct keys active within one window; the cap only triggers early cleanup and
@@ -170,8 +170,8 @@ where
     fn after_check(&self) {
         let count = self.checks.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
         // Counting the map takes a read lock on every shard, so it runs only every 64 checks.
-        let periodic = count % HOUSEKEEPING_EVERY == 0;
-        if periodic || (count % 64 == 0 && self.limiter.len() > self.max_tracked_keys) {
+        let periodic = count.is_multiple_of(HOUSEKEEPING_EVERY);
+        if periodic || (count.is_multiple_of(64) && self.limiter.len() > self.max_tracked_keys) {
             self.housekeeping();
         }
     }

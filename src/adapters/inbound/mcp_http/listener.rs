@@ -253,3 +253,29 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_follow_the_settings() {
+        let mut settings = RemoteMcpSettings {
+            max_connections: 7,
+            request_timeout: Duration::from_secs(30),
+            ..RemoteMcpSettings::default()
+        };
+        let limits = ListenerLimits::from_settings(&settings);
+        assert_eq!(limits.max_connections, 7);
+        assert_eq!(limits.request_timeout, Duration::from_secs(30));
+        assert_eq!(
+            limits.header_read_timeout,
+            Duration::from_secs(DEFAULT_HEADER_READ_TIMEOUT_SECONDS)
+        );
+        assert_eq!(limits.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+
+        settings.request_timeout = Duration::from_secs(3);
+        let limits = ListenerLimits::from_settings(&settings);
+        assert_eq!(limits.header_read_timeout, Duration::from_secs(3));
+    }
+}

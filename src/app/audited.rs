@@ -61,6 +61,13 @@ impl CallContext {
         Self::of(Principal::local_mcp_client())
     }
 
+    /// A caller through the MCP Streamable HTTP front end, as its principal (a verified remote
+    /// subject, or an unverified one for auth denials). Crate-internal: only that front end
+    /// builds remote principals.
+    pub(crate) fn mcp_http(principal: Principal) -> Self {
+        Self::of(principal)
+    }
+
     /// The gateway itself (start-up recovery, the session keepalive).
     pub(crate) fn system() -> Self {
         Self::of(Principal::system())

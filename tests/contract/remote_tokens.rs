@@ -111,6 +111,7 @@ fn verifier(config: JwksConfig) -> TokenVerifier {
         },
         JwksCache::new(config).unwrap(),
     )
+    .unwrap()
 }
 
 async fn serve_jwks(keys: &[Value]) -> MockServer {
@@ -151,7 +152,7 @@ async fn a_valid_token_gives_the_subject_hash_and_the_allowed_scopes_only() {
         .verify(&token_with(&key, "a", &claims()))
         .await
         .unwrap();
-    assert_eq!(principal.subject_hash, hmac_hex(SUBJECT_KEY, "user-1"));
+    assert_eq!(principal.subject_hash, hmac_hex(SUBJECT_KEY, "user-1").unwrap());
     assert_eq!(
         principal.scopes.iter().collect::<Vec<_>>(),
         vec![Scope::AccountsRead],
@@ -159,7 +160,7 @@ async fn a_valid_token_gives_the_subject_hash_and_the_allowed_scopes_only() {
     );
     assert_eq!(
         principal.token_id_hmac.as_deref(),
-        Some(hmac_hex(TOKEN_ID_KEY, "token-1").as_str())
+        Some(hmac_hex(TOKEN_ID_KEY, "token-1").unwrap().as_str())
     );
     assert!(principal.expires_at.timestamp() > now());
     let shown = format!("{principal:?}");

@@ -152,7 +152,10 @@ async fn a_valid_token_gives_the_subject_hash_and_the_allowed_scopes_only() {
         .verify(&token_with(&key, "a", &claims()))
         .await
         .unwrap();
-    assert_eq!(principal.subject_hash, hmac_hex(SUBJECT_KEY, "user-1").unwrap());
+    assert_eq!(
+        principal.subject_hash,
+        hmac_hex(SUBJECT_KEY, "user-1").unwrap()
+    );
     assert_eq!(
         principal.scopes.iter().collect::<Vec<_>>(),
         vec![Scope::AccountsRead],

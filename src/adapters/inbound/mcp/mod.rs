@@ -245,8 +245,8 @@ impl ServerHandler for McpServer {
             &request.name,
             arguments,
         )
-            .await
-            .map(CallToolResponse::from)
+        .await
+        .map(CallToolResponse::from)
     }
 
     async fn on_custom_request(

@@ -228,7 +228,16 @@ impl TokenVerifier {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.algorithms = vec![Algorithm::RS256];
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.set_issuer(&[config.issuer.as_str()]);
+        // A configured issuer is parsed as a URL, which writes a bare origin with a trailing
+        // `/`; an issuer's `iss` may be written either way, and both name the same origin.
+        let mut issuers = vec![config.issuer.clone()];
+        if let Some(bare) = config.issuer.strip_suffix('/')
+            && !bare.ends_with('/')
+            && url::Url::parse(&config.issuer).is_ok_and(|url| url.path() == "/")
+        {
+            issuers.push(bare.to_owned());
+        }
+        validation.set_issuer(&issuers);
         let mut audiences = config.audiences.clone();
         audiences.push(config.resource.clone());
         validation.set_audience(&audiences);

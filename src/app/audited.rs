@@ -152,7 +152,7 @@ impl CallSpec {
 pub enum AuthOutcome {
     /// A token was accepted (recorded once per token per process by the front end).
     Accepted {
-        /// The HMAC of the token's `jti`, when it has one.
+        /// The HMAC of the token's `jti`, when it has one (stored as the output hash).
         token_id_hmac: Option<String>,
     },
     /// The request was refused before it reached any tool.
@@ -490,7 +490,9 @@ impl Gateway {
     }
 
     /// Appends the one event of a remote request's bearer-token check, as the caller in
-    /// `context` (the verified subject, or an unverified remote caller). A failed append halts
+    /// `context` (the verified subject, or an unverified remote caller). An acceptance stores
+    /// the token-id HMAC (when the token has a `jti`) as the event's output hash; a denial
+    /// stores its code, and its reason and HTTP status as metadata. A failed append halts
     /// live writes, as every failed append does.
     ///
     /// # Errors
@@ -501,12 +503,17 @@ impl Gateway {
         context: &CallContext,
         outcome: AuthOutcome,
     ) -> Result<(), GatewayError> {
+        // The token-id HMAC is a keyed hash, so it is stored in the event's hash column: the
+        // metadata redaction would (rightly) blank any 64-hex value as a possible secret.
+        let mut token_id_hmac = None;
         let (operation, details, denied) = match outcome {
-            AuthOutcome::Accepted { token_id_hmac } => (
-                AUTH_ACCEPTED_OPERATION,
-                serde_json::json!({ "token_id_hmac": token_id_hmac }),
-                None,
-            ),
+            AuthOutcome::Accepted {
+                token_id_hmac: hmac,
+            } => {
+                let details = serde_json::json!({ "jti_present": hmac.is_some() });
+                token_id_hmac = hmac;
+                (AUTH_ACCEPTED_OPERATION, details, None)
+            }
             AuthOutcome::Denied {
                 code,
                 reason,
@@ -526,7 +533,7 @@ impl Gateway {
                 account: None,
                 input: &details,
                 refused_input: false,
-                output_hash: None,
+                output_hash: token_id_hmac,
                 durability: Durability::Relaxed,
                 links: &AuditLinks::default(),
             },

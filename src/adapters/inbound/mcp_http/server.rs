@@ -179,6 +179,19 @@ fn rmcp_config(remote: &RemoteMcpSettings, resource: Option<&Url>) -> Streamable
         .enforce_origin_validation()
 }
 
+/// rmcp's Streamable HTTP service over `server`: a clone of it answers each request, and no
+/// session manager exists to create sessions.
+fn mcp_service(
+    server: McpServer,
+    config: StreamableHttpServerConfig,
+) -> StreamableHttpService<McpServer, NeverSessionManager> {
+    StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    )
+}
+
 /// The whole HTTP surface for `gateway`: `/mcp` behind the bearer-token check, the metadata
 /// documents, and the operations endpoints. Needs no socket.
 pub fn router(gateway: Gateway, settings: &Settings, verifier: Arc<TokenVerifier>) -> Router {
@@ -196,12 +209,7 @@ fn router_with_shutdown(
     let token = config.cancellation_token.clone();
     let handle = ShutdownHandle(Box::new(move || token.cancel()));
     let server = mcp::http_server(gateway.clone(), settings);
-    let service_server = server.clone();
-    let service = StreamableHttpService::new(
-        move || Ok(service_server.clone()),
-        Arc::new(NeverSessionManager::default()),
-        config,
-    );
+    let service = mcp_service(server.clone(), config);
     let state = AuthState {
         gateway: gateway.clone(),
         mcp: server,
@@ -353,4 +361,76 @@ fn print_banner(
 /// Builds an [`McpServer`] for the HTTP front (for benches comparing it with plain rmcp).
 pub fn mcp_server(gateway: Gateway, settings: &Settings) -> McpServer {
     mcp::http_server(gateway, settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use serde_json::json;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn post(app: &Router, body: Value, version: Option<&str>) -> Value {
+        let mut request = Request::post(MCP_PATH)
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(version) = version {
+            request = request.header("mcp-protocol-version", version);
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        assert!(!response.headers().contains_key("mcp-session-id"));
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    /// The MCP service alone, with no token check in front: a request reaching it carries no
+    /// principal, and must be served as nobody.
+    #[tokio::test]
+    async fn a_request_without_a_principal_sees_no_tool_and_every_call_is_refused() {
+        let gateway = Gateway::fake().unwrap();
+        let settings = Settings::embedded_defaults();
+        let local_tools = mcp::server(gateway.clone(), &settings).visible_tools();
+        assert!(!local_tools.is_empty(), "the deployment grants read tools");
+        let service = mcp_service(
+            mcp::http_server(gateway, &settings),
+            rmcp_config(&settings.remote_mcp, None),
+        );
+        let app = Router::new().route_service(MCP_PATH, service);
+        let list = post(
+            &app,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}),
+            Some("2025-06-18"),
+        )
+        .await;
+        assert_eq!(list["result"]["tools"], json!([]), "{list}");
+        let call = post(
+            &app,
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                   "params": {"name": "ibkr_health", "arguments": {}}}),
+            Some("2025-06-18"),
+        )
+        .await;
+        assert!(call.get("result").is_none(), "{call}");
+        assert_eq!(call["error"]["code"], -32602, "{call}");
+    }
+
+    #[test]
+    fn http_needs_both_switches() {
+        let mut remote = RemoteMcpSettings::default();
+        let refused = require_remote_on(&remote).unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::ConfigRemoteSwitchMismatch);
+        remote.enabled = true;
+        assert!(require_remote_on(&remote).is_err());
+        remote.safety_enabled = true;
+        assert!(require_remote_on(&remote).is_ok());
+    }
 }

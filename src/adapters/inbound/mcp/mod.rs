@@ -162,6 +162,48 @@ impl McpServer {
     }
 }
 
+/// How rmcp's Streamable HTTP service checks `Host` and `Origin` (a second line behind the
+/// HTTP front end's own checks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct HttpServiceOptions {
+    /// `Host` values accepted (host or `host:port`).
+    pub(crate) allowed_hosts: Vec<String>,
+    /// `Origin` values accepted; any other `Origin` is refused, even when none is listed.
+    pub(crate) allowed_origins: Vec<String>,
+}
+
+/// Stops the Streamable HTTP service's in-flight work (call it once serving has drained).
+pub(crate) type StopHttpService = Box<dyn FnOnce() + Send>;
+
+/// rmcp's Streamable HTTP service answering with `server`, mounted at `path`: stateless (no
+/// session manager, so no session is ever created), answers as plain JSON when the handler
+/// sends nothing before its result, and only POST (GET and DELETE answer 405). Returns the
+/// router and the function that stops its work.
+pub(crate) fn streamable_http(
+    server: McpServer,
+    path: &str,
+    options: HttpServiceOptions,
+) -> (axum::Router, StopHttpService) {
+    use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+    use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_allowed_hosts(options.allowed_hosts)
+        .with_allowed_origins(options.allowed_origins)
+        // Browsers send an `Origin`; MCP clients that are not browsers do not.
+        .enforce_origin_validation();
+    let token = config.cancellation_token.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    );
+    let router = axum::Router::new().route_service(path, service);
+    (router, Box::new(move || token.cancel()))
+}
+
 /// Every tool the server defines, whatever is granted, with the scope and toolset each needs:
 /// `[{name, scope, toolset, tool}]` where `tool` is the definition exactly as `tools/list`
 /// shows it. For documentation and the tool-surface snapshot.

@@ -7,14 +7,14 @@
 //! | `/.well-known/oauth-protected-resource[/<path>]`  | no    | RFC 9728 metadata ([`super::metadata`])|
 //! | `/healthz`, `/readyz`                             | no    | liveness and readiness ([`super::ops`])|
 //!
-//! rmcp serves statelessly (`legacy_session_mode: false`): there are no MCP sessions at all,
-//! so no session id can be stolen and no unauthenticated request can create one. Both
-//! protocol eras work: a handshake-era client's `initialize`, `tools/list` and `tools/call`
-//! are each answered on their own, and a 2026-07-28 client sends per-request `_meta` (and
-//! `server/discover`). Answers are plain JSON when the handler sends nothing before its
-//! result. The tools, scopes, gates and audit are the stdio server's: the same
-//! [`McpServer`](crate::adapters::inbound::mcp::McpServer), with each request's caller the
-//! remote principal the token check put in its extensions.
+//! rmcp (used only inside the `mcp` adapter) serves statelessly (`legacy_session_mode:
+//! false`): there are no MCP sessions at all, so no session id can be stolen and no
+//! unauthenticated request can create one. Both protocol eras work: a handshake-era client's
+//! `initialize`, `tools/list` and `tools/call` are each answered on their own, and a
+//! 2026-07-28 client sends per-request `_meta` (and `server/discover`). Answers are plain JSON
+//! when the handler sends nothing before its result. The tools, scopes, gates and audit are
+//! the stdio server's: the same [`McpServer`](crate::adapters::inbound::mcp::McpServer), with
+//! each request's caller the remote principal the token check put in its extensions.
 //!
 //! [`router`] builds everything without a socket (tests and benches drive it directly);
 //! [`serve`] is the one place a listener is served, so limits can wrap it in one change.
@@ -25,8 +25,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
-use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
-use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::Value;
 use url::Url;
 
@@ -35,7 +33,7 @@ use super::jwks::{JwksCache, JwksConfig};
 use super::metadata::{ResourceMetadata, WELL_KNOWN_PATH, resource_metadata};
 use super::ops;
 use super::token::{TokenVerifier, VerifierConfig};
-use crate::adapters::inbound::mcp::{self, McpServer};
+use crate::adapters::inbound::mcp::{self, HttpServiceOptions, McpServer, StopHttpService};
 use crate::app::config::Settings;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
@@ -158,38 +156,20 @@ fn metadata_of(verifier: &TokenVerifier) -> ResourceMetadata {
     }
 }
 
-/// rmcp's configuration: stateless, JSON answers, and the `Host` and `Origin` checks from
-/// the settings (a second line behind the gateway's own).
-fn rmcp_config(remote: &RemoteMcpSettings, resource: Option<&Url>) -> StreamableHttpServerConfig {
-    let mut hosts: Vec<String> = remote.allowed_hosts.clone();
-    if hosts.is_empty() {
-        // rmcp's loopback names, plus this server's own public host.
-        hosts = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
-        if let Some(host) = resource.and_then(Url::host_str) {
-            hosts.push(host.to_owned());
+/// The `Host` and `Origin` checks of the MCP service, from the settings: the listed hosts,
+/// or else the loopback names and this server's own public host.
+fn service_options(remote: &RemoteMcpSettings) -> HttpServiceOptions {
+    let mut allowed_hosts = remote.allowed_hosts.clone();
+    if allowed_hosts.is_empty() {
+        allowed_hosts = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+        if let Some(host) = remote.resource.as_ref().and_then(Url::host_str) {
+            allowed_hosts.push(host.to_owned());
         }
     }
-    StreamableHttpServerConfig::default()
-        .with_legacy_session_mode(false)
-        .with_json_response(true)
-        .with_allowed_hosts(hosts)
-        .with_allowed_origins(remote.allowed_origins.clone())
-        // An `Origin` not listed is refused even when none is listed (browsers send one;
-        // MCP clients that are not browsers do not).
-        .enforce_origin_validation()
-}
-
-/// rmcp's Streamable HTTP service over `server`: a clone of it answers each request, and no
-/// session manager exists to create sessions.
-fn mcp_service(
-    server: McpServer,
-    config: StreamableHttpServerConfig,
-) -> StreamableHttpService<McpServer, NeverSessionManager> {
-    StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::new(NeverSessionManager::default()),
-        config,
-    )
+    HttpServiceOptions {
+        allowed_hosts,
+        allowed_origins: remote.allowed_origins.clone(),
+    }
 }
 
 /// The whole HTTP surface for `gateway`: `/mcp` behind the bearer-token check, the metadata
@@ -198,18 +178,20 @@ pub fn router(gateway: Gateway, settings: &Settings, verifier: Arc<TokenVerifier
     router_with_shutdown(gateway, settings, verifier).0
 }
 
-/// [`router`], and the handle that stops rmcp's work once serving has drained.
+/// [`router`], and the handle that stops the MCP service's work once serving has drained.
 fn router_with_shutdown(
     gateway: Gateway,
     settings: &Settings,
     verifier: Arc<TokenVerifier>,
 ) -> (Router, ShutdownHandle) {
     let metadata = metadata_of(&verifier);
-    let config = rmcp_config(&settings.remote_mcp, settings.remote_mcp.resource.as_ref());
-    let token = config.cancellation_token.clone();
-    let handle = ShutdownHandle(Box::new(move || token.cancel()));
     let server = mcp::http_server(gateway.clone(), settings);
-    let service = mcp_service(server.clone(), config);
+    let (service, stop) = mcp::streamable_http(
+        server.clone(),
+        MCP_PATH,
+        service_options(&settings.remote_mcp),
+    );
+    let handle = ShutdownHandle(stop);
     let state = AuthState {
         gateway: gateway.clone(),
         mcp: server,
@@ -220,13 +202,10 @@ fn router_with_shutdown(
         verifier,
         seen: Arc::new(SeenTokens::new(SEEN_TOKENS_CAPACITY)),
     };
-    let mcp_routes =
-        Router::new()
-            .route_service(MCP_PATH, service)
-            .layer(axum::middleware::from_fn_with_state(
-                state,
-                auth::require_bearer,
-            ));
+    let mcp_routes = service.layer(axum::middleware::from_fn_with_state(
+        state,
+        auth::require_bearer,
+    ));
     let document = Arc::new(metadata.document);
     let metadata_route = {
         let document = Arc::clone(&document);
@@ -246,8 +225,8 @@ fn router_with_shutdown(
     (mcp_routes.merge(public).merge(ops_routes), handle)
 }
 
-/// Stops rmcp's in-flight work; used only after the server has drained.
-struct ShutdownHandle(Box<dyn FnOnce() + Send>);
+/// Stops the MCP service's in-flight work; used only after the server has drained.
+struct ShutdownHandle(StopHttpService);
 
 impl ShutdownHandle {
     fn stop(self) {
@@ -358,7 +337,8 @@ fn print_banner(
     );
 }
 
-/// Builds an [`McpServer`] for the HTTP front (for benches comparing it with plain rmcp).
+/// Builds an [`McpServer`] for the HTTP front (for benches comparing it with a bare MCP
+/// service).
 pub fn mcp_server(gateway: Gateway, settings: &Settings) -> McpServer {
     mcp::http_server(gateway, settings)
 }
@@ -400,11 +380,11 @@ mod tests {
         let settings = Settings::embedded_defaults();
         let local_tools = mcp::server(gateway.clone(), &settings).visible_tools();
         assert!(!local_tools.is_empty(), "the deployment grants read tools");
-        let service = mcp_service(
+        let (app, _stop) = mcp::streamable_http(
             mcp::http_server(gateway, &settings),
-            rmcp_config(&settings.remote_mcp, None),
+            MCP_PATH,
+            service_options(&settings.remote_mcp),
         );
-        let app = Router::new().route_service(MCP_PATH, service);
         let list = post(
             &app,
             json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}),

@@ -416,6 +416,24 @@ async fn each_token_sees_exactly_its_tools_in_both_eras() {
             );
         }
     }
+    // The stateless era's discovery works behind the token check too.
+    let token = remote.token("ibkr:health:read");
+    let (status, _, discovered) = remote
+        .rpc(
+            Some(&token),
+            Some(STATELESS),
+            "server/discover",
+            json!({"_meta": modern_meta()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{discovered}");
+    assert!(
+        discovered["result"]["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(STATELESS)),
+        "{discovered}"
+    );
     // The stateless era answers with a private list.
     let token = remote.token("ibkr:health:read");
     let (_, _, list) = remote

@@ -403,6 +403,55 @@ mod tests {
         assert_eq!(call["error"]["code"], -32602, "{call}");
     }
 
+    /// One secret, by name.
+    struct OneSecret(&'static str, &'static [u8]);
+
+    impl SecretSource for OneSecret {
+        fn secret(
+            &self,
+            name: &str,
+            _min_bytes: usize,
+        ) -> Result<SecretBytes, crate::ports::secret_source::SecretError> {
+            if name == self.0 {
+                Ok(SecretBytes::new(self.1.to_vec()))
+            } else {
+                Err(crate::ports::secret_source::SecretError::Missing {
+                    name: name.to_owned(),
+                })
+            }
+        }
+    }
+
+    #[test]
+    fn the_verifier_comes_from_the_settings_and_needs_the_token_id_key() {
+        let gateway = Gateway::fake().unwrap();
+        let mut settings = Settings::embedded_defaults();
+        let remote = &mut settings.remote_mcp;
+        remote.resource = Some(Url::parse("https://gw.example/mcp").unwrap());
+        remote.issuer = Some(Url::parse("https://issuer.example/").unwrap());
+        remote.jwks_url = Some(Url::parse("https://issuer.example/jwks").unwrap());
+        remote.audiences = vec!["https://gw.example/mcp".to_owned()];
+        remote.allowed_scopes = [crate::domain::scope::Scope::HealthRead]
+            .into_iter()
+            .collect();
+        let name = remote.token_id_hmac_secret_env.clone();
+        assert_eq!(name, "IBKR_REMOTE_TOKEN_HMAC_SECRET");
+        let secrets = OneSecret("IBKR_REMOTE_TOKEN_HMAC_SECRET", &[7; 32]);
+        let verifier = verifier_from_settings(&settings, &secrets, &gateway).unwrap();
+        assert_eq!(verifier.config().resource, "https://gw.example/mcp");
+        assert_eq!(verifier.config().issuer, "https://issuer.example/");
+        assert_eq!(verifier.config().clock_skew_seconds, 60);
+        let metadata = metadata_of(&verifier);
+        assert_eq!(
+            metadata.url,
+            "https://gw.example/.well-known/oauth-protected-resource/mcp"
+        );
+        let none = OneSecret("ANOTHER_VARIABLE", &[7; 32]);
+        assert!(verifier_from_settings(&settings, &none, &gateway).is_err());
+        settings.remote_mcp.jwks_url = None;
+        assert!(verifier_from_settings(&settings, &secrets, &gateway).is_err());
+    }
+
     #[test]
     fn http_needs_both_switches() {
         let mut remote = RemoteMcpSettings::default();

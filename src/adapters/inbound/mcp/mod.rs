@@ -98,7 +98,7 @@ pub(crate) fn http_server(gateway: Gateway, settings: &Settings) -> McpServer {
 
 impl McpServer {
     /// The tools the deployment's own MCP client may see, in registry order: scope granted
-    /// and toolset enabled. (A remote caller sees [`McpServer::visible_tools_for`] its
+    /// and toolset enabled. (A remote caller sees `visible_tools_for` its
     /// principal.)
     pub fn visible_tools(&self) -> Vec<Tool> {
         self.visible_tools_for(&Principal::local_mcp_client())

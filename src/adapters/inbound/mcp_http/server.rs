@@ -13,7 +13,7 @@
 //! `initialize`, `tools/list` and `tools/call` are each answered on their own, and a
 //! 2026-07-28 client sends per-request `_meta` (and `server/discover`). Answers are plain JSON
 //! when the handler sends nothing before its result. The tools, scopes, gates and audit are
-//! the stdio server's: the same [`McpServer`](crate::adapters::inbound::mcp::McpServer), with
+//! the stdio server's: the same [`McpServer`], with
 //! each request's caller the remote principal the token check put in its extensions.
 //!
 //! [`router`] builds everything without a socket (tests and benches drive it directly);

@@ -726,3 +726,50 @@ fn the_binary_refuses_http_while_remote_mcp_is_off() {
     );
     assert!(stderr.contains("remote_mcp.enabled"), "stderr: {stderr}");
 }
+
+#[tokio::test]
+async fn serve_answers_on_a_real_loopback_socket_and_stops_when_told() {
+    use ibkr_agent_gateway::adapters::inbound::mcp_http::server::serve;
+
+    let remote = remote().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(serve(listener, remote.app.clone(), async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("http://{address}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let refused = client
+        .post(format!("http://{address}/mcp"))
+        .header("host", HOST)
+        .header("content-type", "application/json")
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": initialize_params()})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    assert!(refused.headers().get("mcp-session-id").is_none());
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), serving)
+        .await
+        .expect("serve returns once told to stop")
+        .unwrap()
+        .unwrap();
+    assert!(
+        client
+            .get(format!("http://{address}/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "nothing listens after the stop"
+    );
+}

@@ -13,7 +13,7 @@
 //! `initialize`, `tools/list` and `tools/call` are each answered on their own, and a
 //! 2026-07-28 client sends per-request `_meta` (and `server/discover`). Answers are plain JSON
 //! when the handler sends nothing before its result. The tools, scopes, gates and audit are
-//! the stdio server's: the same [`McpServer`], with
+//! the stdio server's: the same [`McpServer`](crate::adapters::inbound::mcp::McpServer), with
 //! each request's caller the remote principal the token check put in its extensions.
 //!
 //! [`router`] builds everything without a socket (tests and benches drive it directly);
@@ -33,7 +33,7 @@ use super::jwks::{JwksCache, JwksConfig};
 use super::metadata::{ResourceMetadata, WELL_KNOWN_PATH, resource_metadata};
 use super::ops;
 use super::token::{TokenVerifier, VerifierConfig};
-use crate::adapters::inbound::mcp::{self, HttpServiceOptions, McpServer, StopHttpService};
+use crate::adapters::inbound::mcp::{self, HttpServiceOptions, StopHttpService};
 use crate::app::config::Settings;
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
@@ -335,12 +335,6 @@ fn print_banner(
         gateway.audit_description(),
         config.allowed_scopes,
     );
-}
-
-/// Builds an [`McpServer`] for the HTTP front (for benches comparing it with a bare MCP
-/// service).
-pub fn mcp_server(gateway: Gateway, settings: &Settings) -> McpServer {
-    mcp::http_server(gateway, settings)
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ mod paper_client_portal;
 mod paper_trading;
 mod reconciler;
 mod remote_config;
+mod remote_http;
 mod remote_limits;
 mod remote_tokens;
 mod sdk;

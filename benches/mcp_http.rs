@@ -19,7 +19,8 @@
 //! checked to be a successful tool result).
 //!
 //! Run `cargo bench --bench mcp_http`. `IBKR_BENCH_SECONDS` sets each round's length (default
-//! 3), `IBKR_BENCH_CLIENTS` the concurrency (default 64). Without `--bench`
+//! 3), `IBKR_BENCH_CLIENTS` the concurrency (default 64), and `IBKR_BENCH_ONLY` (0, 1 or 2)
+//! runs one target alone, for a profiler. Without `--bench`
 //! (`cargo test --benches`) it runs short rounds as a smoke test.
 
 #![allow(
@@ -423,6 +424,13 @@ fn main() {
         }
         let mut rates = vec![Vec::new(); targets.len()];
         let mut cpu = vec![Vec::new(); targets.len()];
+        // `IBKR_BENCH_ONLY=N` runs target N alone (for a profiler); the report then covers it only.
+        if let Some(only) = env_number("IBKR_BENCH_ONLY") {
+            let (name, target) = &targets[usize::try_from(only).unwrap()];
+            let (rate, per_request) = round(&http, target, length * 3).await;
+            println!("  {name} alone: requests/s {rate:.0}; process CPU per request {per_request:.0} µs");
+            return;
+        }
         for _ in 0..ROUNDS {
             for (index, (_, target)) in targets.iter().enumerate() {
                 let (rate, per_request) = round(&http, target, length).await;

@@ -53,6 +53,7 @@ PY
 field() { "$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
 
 gateway_port="$(free_port)"
+proxy_port="$(free_port)"
 resource="http://127.0.0.1:$gateway_port/mcp"
 
 "$python" "$e2e/token_issuer.py" --audience "$resource" \
@@ -74,6 +75,9 @@ remote_mcp:
   allow_insecure_loopback_issuer: true
   audiences: [$resource]
   allowed_scopes: [${scopes// /, }]
+  # The suite sends the origin of the URL it was given (the proxy's); a deployment lists its
+  # browser clients' origins here the same way. Any other origin is refused.
+  allowed_origins: [http://127.0.0.1:$proxy_port]
   # The suite runs its scenarios back to back; the default per-subject limit would throttle it.
   rate_limit_max_requests: 100000
   rate_limit_window_seconds: 60
@@ -91,11 +95,10 @@ if ! wait_until 60 "urllib.request.urlopen('http://127.0.0.1:$gateway_port/healt
 fi
 
 "$python" "$here/bearer_proxy.py" --upstream "http://127.0.0.1:$gateway_port" \
-    --token-file "$work/token" >"$work/proxy.out" &
+    --token-file "$work/token" --port "$proxy_port" >"$work/proxy.out" &
 pids+=($!)
 wait_until 20 "open('$work/proxy.out').read().startswith('listening ')" \
     || { echo "conformance: the proxy did not start" >&2; exit 1; }
-proxy_port="$(cut -d' ' -f2 "$work/proxy.out")"
 
 status=0
 "$suite" server --url "http://127.0.0.1:$proxy_port/mcp" --suite active \

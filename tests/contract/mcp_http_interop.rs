@@ -184,14 +184,74 @@ async fn the_python_mcp_sdk_uses_the_http_endpoint_with_bearer_tokens() {
     }
     drop(gateway);
 
-    // The calls are audited under the subject's keyed hash; neither the raw subject nor any
-    // token reaches the log.
+    // Every call and every refusal the client met is audited from the HTTP surface, under the
+    // subject's keyed hash (or as unverified when no token verified).
+    let (code, tail, _) = sandbox.json(&["audit", "tail", "--limit", "500"]);
+    assert_eq!(code, 0);
+    let remote: Vec<&Value> = tail["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| event["surface"] == "mcp_http")
+        .collect();
+    let events = |operation: &str, decision: &str| -> Vec<&Value> {
+        remote
+            .iter()
+            .copied()
+            .filter(|event| event["operation"] == operation && event["decision"] == decision)
+            .collect()
+    };
+    assert_eq!(events("ibkr_health", "allow").len(), 2, "one per era");
+    assert_eq!(
+        events("ibkr_accounts_list", "allow").len(),
+        2,
+        "one per era"
+    );
+    let hidden = events("ibkr_market_snapshot", "deny");
+    assert_eq!(hidden.len(), 4, "the SDK's and the raw call, in each era");
+    assert!(
+        hidden
+            .iter()
+            .all(|event| event["error_code"] == "AUTH_MISSING_SCOPE")
+    );
+    let accepted = events("auth accepted", "allow");
+    assert_eq!(
+        accepted.len(),
+        2,
+        "the read and the health token, once each"
+    );
+    let subject_actor = accepted[0]["actor"].as_str().unwrap();
+    assert!(
+        subject_actor.starts_with("remote_subject:"),
+        "{subject_actor}"
+    );
+    for event in events("ibkr_health", "allow")
+        .iter()
+        .chain(&hidden)
+        .chain(&accepted)
+    {
+        assert_eq!(event["actor"], subject_actor, "one subject, one hash");
+    }
+    let denied = events("auth denied", "deny");
+    for reason in ["missing_token", "expired"] {
+        let refusals = denied
+            .iter()
+            .filter(|event| event["metadata"]["reason"] == reason)
+            .count();
+        assert_eq!(
+            refusals, 4,
+            "{reason}: the SDK's and the raw request, in each era"
+        );
+    }
+    assert!(
+        denied
+            .iter()
+            .all(|event| event["error_code"] == "AUTH_TOKEN_INVALID")
+    );
+
+    // Neither the raw subject nor any token reaches the log.
     let (code, export, _) = sandbox.human(&["audit", "export"]);
     assert_eq!(code, 0);
-    assert!(
-        export.contains("ibkr_accounts_list"),
-        "the remote calls are in the audit log"
-    );
     assert!(
         !export.contains(SUBJECT),
         "the raw subject leaked:\n{export}"

@@ -61,6 +61,13 @@ impl CallContext {
         Self::of(Principal::local_mcp_client())
     }
 
+    /// A caller through the MCP Streamable HTTP front end, as its principal (a verified remote
+    /// subject, or an unverified one for auth denials). Crate-internal: only that front end
+    /// builds remote principals.
+    pub(crate) fn mcp_http(principal: Principal) -> Self {
+        Self::of(principal)
+    }
+
     /// The gateway itself (start-up recovery, the session keepalive).
     pub(crate) fn system() -> Self {
         Self::of(Principal::system())
@@ -138,6 +145,31 @@ impl CallSpec {
         }
     }
 }
+
+/// How a remote request's bearer-token check ended, for its one audit event. Carries no
+/// token, token id, header or raw subject: only fixed reasons and keyed hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthOutcome {
+    /// A token was accepted (recorded once per token per process by the front end).
+    Accepted {
+        /// The HMAC of the token's `jti`, when it has one (stored as the output hash).
+        token_id_hmac: Option<String>,
+    },
+    /// The request was refused before it reached any tool.
+    Denied {
+        /// The stable code the caller was told (`AUTH_TOKEN_INVALID`, `AUTH_JWKS_UNAVAILABLE`).
+        code: ErrorCode,
+        /// A fixed, token-free reason, e.g. `expired` or `missing_token`.
+        reason: &'static str,
+        /// The HTTP status the caller got.
+        http_status: u16,
+    },
+}
+
+/// The operation recorded for an accepted bearer token.
+pub const AUTH_ACCEPTED_OPERATION: &str = "auth accepted";
+/// The operation recorded for a refused bearer token.
+pub const AUTH_DENIED_OPERATION: &str = "auth denied";
 
 /// What an operation learned that belongs in its audit record (the account it touched, and
 /// links to the approval, preview, key and orders it concerns).
@@ -455,6 +487,72 @@ impl Gateway {
         event.input_hash = sha256_hex(summary.value().to_string().as_bytes());
         event.metadata = summary;
         event
+    }
+
+    /// Appends the one event of a remote request's bearer-token check, as the caller in
+    /// `context` (the verified subject, or an unverified remote caller). An acceptance stores
+    /// the token-id HMAC (when the token has a `jti`) as the event's output hash; a denial
+    /// stores its code, and its reason and HTTP status as metadata. A failed append halts
+    /// live writes, as every failed append does.
+    ///
+    /// # Errors
+    /// `AUDIT_WRITE_FAILED` when the event cannot be stored; an accepted token must then not
+    /// be served.
+    pub(crate) async fn record_auth(
+        &self,
+        context: &CallContext,
+        outcome: AuthOutcome,
+    ) -> Result<(), GatewayError> {
+        // The token-id HMAC is a keyed hash, so it is stored in the event's hash column: the
+        // metadata redaction would (rightly) blank any 64-hex value as a possible secret.
+        let mut token_id_hmac = None;
+        let (operation, details, denied) = match outcome {
+            AuthOutcome::Accepted {
+                token_id_hmac: hmac,
+            } => {
+                let details = serde_json::json!({ "jti_present": hmac.is_some() });
+                token_id_hmac = hmac;
+                (AUTH_ACCEPTED_OPERATION, details, None)
+            }
+            AuthOutcome::Denied {
+                code,
+                reason,
+                http_status,
+            } => (
+                AUTH_DENIED_OPERATION,
+                serde_json::json!({ "reason": reason, "http_status": http_status }),
+                Some(code),
+            ),
+        };
+        let mut event = self.audit_event(
+            context,
+            EventDraft {
+                operation: operation.to_owned(),
+                scope: None,
+                error: None,
+                account: None,
+                input: &details,
+                refused_input: false,
+                output_hash: token_id_hmac,
+                durability: Durability::Relaxed,
+                links: &AuditLinks::default(),
+            },
+        );
+        if let Some(code) = denied {
+            // No `GatewayError` stands for a refused token (it never reaches the pipeline), so
+            // the denial is written with its code directly.
+            event.decision = Decision::Deny;
+            event.status = ResultStatus::DeniedScope;
+            event.error_code = Some(code);
+        }
+        match self.audit().append(event).await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                tracing::error!(code = %error.code(), "an auth event could not be audited");
+                self.halt_on_audit_failure().await;
+                Err(GatewayError::Audit(error))
+            }
+        }
     }
 
     /// Appends one durable event for a step inside a write workflow (an intent before the

@@ -73,6 +73,23 @@ pub struct GatewayParts {
     pub live_trading: crate::app::live_settings::LiveTradingSettings,
 }
 
+/// What a serving front end's readiness probe reports: facts only, gathered without an audit
+/// event and without touching anything at the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readiness {
+    /// The audit log takes writes now (its probe passed).
+    pub audit_writable: bool,
+    /// The broker answered a session-status question (usable or not).
+    pub broker_reachable: bool,
+}
+
+impl Readiness {
+    /// True when every check passed.
+    pub fn is_ready(&self) -> bool {
+        self.audit_writable && self.broker_reachable
+    }
+}
+
 /// The gateway. Cheap to clone; clones share the same adapters (and the same start).
 #[derive(Clone)]
 pub struct Gateway {
@@ -199,6 +216,18 @@ impl Gateway {
     /// The backend's name, e.g. `fake`.
     pub fn backend_name(&self) -> &'static str {
         self.inner.broker.backend_name()
+    }
+
+    /// Whether the gateway can serve calls now: the audit log's write probe and the broker's
+    /// session status. Records no event and changes nothing (a failed probe here does not
+    /// halt live writes; the live gates probe again before any write).
+    pub async fn readiness(&self) -> Readiness {
+        let audit_writable = self.audit().check_writable().await.is_ok();
+        let broker_reachable = self.broker().session_status().await.is_ok();
+        Readiness {
+            audit_writable,
+            broker_reachable,
+        }
     }
 
     /// Refuses with `AUTH_MISSING_SCOPE` unless `scope` is granted. Called first by every

@@ -13,6 +13,10 @@ use crate::domain::scope::{Scope, ScopeSet};
 
 pub use crate::domain::audit::principal::PrincipalKind;
 
+/// The subject recorded for a remote caller whose token did not verify. Never a hash (hashes
+/// are hex), so it cannot be mistaken for a subject.
+pub const UNVERIFIED_SUBJECT: &str = "unverified";
+
 /// The caller of one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -38,6 +42,33 @@ impl Principal {
     /// The local MCP client over stdio: an agent holding the configured scopes.
     pub(crate) fn local_mcp_client() -> Self {
         Self::local(PrincipalKind::Agent, Surface::McpStdio)
+    }
+
+    /// A remote MCP client over Streamable HTTP, proven by a verified bearer token: an agent
+    /// (never the operator) recorded under the keyed hash of its subject, holding the token's
+    /// scopes (already cut down to `remote_mcp.allowed_scopes`), never more than the
+    /// deployment grants. The HTTP front end builds it from its verified token (the app layer
+    /// takes the hash and scopes, not the adapter's type).
+    pub(crate) fn remote(subject_hash: String, scopes: ScopeSet) -> Self {
+        Self {
+            kind: PrincipalKind::Agent,
+            actor: Actor::RemoteSubject { subject_hash },
+            surface: Surface::McpHttp,
+            scopes: Some(scopes),
+        }
+    }
+
+    /// A remote caller whose token was refused (or absent): recorded as an unverified remote
+    /// subject, holding no scope at all. Only auth denials are recorded under it.
+    pub(crate) fn remote_unverified() -> Self {
+        Self {
+            kind: PrincipalKind::Agent,
+            actor: Actor::RemoteSubject {
+                subject_hash: UNVERIFIED_SUBJECT.to_owned(),
+            },
+            surface: Surface::McpHttp,
+            scopes: Some(ScopeSet::empty()),
+        }
     }
 
     /// The gateway itself.
@@ -106,6 +137,27 @@ mod tests {
             Principal::system().approval_scope(),
             Some(Scope::ApprovalsCreate)
         );
+    }
+
+    #[test]
+    fn a_remote_principal_is_an_agent_holding_only_its_token_scopes() {
+        let remote = Principal::remote(
+            "ab12".to_owned(),
+            [Scope::AccountsRead].into_iter().collect(),
+        );
+        assert_eq!(remote.kind(), PrincipalKind::Agent);
+        assert_eq!(remote.surface(), Surface::McpHttp);
+        assert_eq!(
+            remote.actor(),
+            &Actor::RemoteSubject {
+                subject_hash: "ab12".to_owned()
+            }
+        );
+        let granted = ScopeSet::read_only_defaults();
+        assert!(remote.holds(Scope::AccountsRead, &granted));
+        assert!(!remote.holds(Scope::HealthRead, &granted));
+        assert_eq!(remote.approval_scope(), Some(Scope::ApprovalsCreate));
+        assert!(!Principal::remote_unverified().holds(Scope::HealthRead, &granted));
     }
 
     #[test]

@@ -1,13 +1,19 @@
 //! `ibkr-agent`: parse arguments, build the gateway, run one command, map the outcome to an
 //! exit code. No logic lives here.
 
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
 use std::process::ExitCode;
 
-use ibkr_agent_gateway::adapters::inbound::cli::args::{Command, McpCommand};
+use ibkr_agent_gateway::adapters::inbound::cli::args::{
+    Command, McpCommand, McpServeArgs, McpTransport,
+};
 use ibkr_agent_gateway::adapters::inbound::cli::generated::{self, GeneratedCall, Invocation};
 use ibkr_agent_gateway::adapters::inbound::cli::{render, run};
-use ibkr_agent_gateway::adapters::inbound::mcp;
+use ibkr_agent_gateway::adapters::inbound::{mcp, mcp_http};
 use ibkr_agent_gateway::adapters::outbound::process_env;
+use ibkr_agent_gateway::app::error::GatewayError;
 use ibkr_agent_gateway::app::startup_error::{Failure, StartupError};
 use ibkr_agent_gateway::app::wiring;
 
@@ -23,20 +29,8 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return render::report(Err(error.into()), cli.json),
     };
-    if matches!(cli.command, Command::Mcp(McpCommand::Serve)) {
-        let served = runtime.block_on(async {
-            let settings = run::load_settings(cli.config.as_deref())?;
-            let gateway = wiring::build(&settings)?;
-            // The reconciler (and, on a real broker, the keepalive) run while serving and
-            // stop when it ends.
-            let serving =
-                gateway.serve_with_reconciler(mcp::serve_stdio(gateway.clone(), &settings));
-            let served = match wiring::keepalive_interval(&settings) {
-                Some(interval) => gateway.serve_with_keepalive(interval, serving).await,
-                None => serving.await,
-            };
-            Ok::<(), Failure>(served?)
-        });
+    if let Command::Mcp(McpCommand::Serve(serve)) = &cli.command {
+        let served = runtime.block_on(serve_mcp(cli.config.as_deref(), serve));
         // stdout belongs to the protocol: a start-up error goes to stderr only.
         return match served {
             Ok(()) => ExitCode::SUCCESS,
@@ -49,6 +43,36 @@ fn main() -> ExitCode {
         run::execute(&gateway, &settings, &cli.command).await
     });
     render::report(result, cli.json)
+}
+
+/// `mcp serve`: over stdio, or over Streamable HTTP when remote MCP is on. The reconciler
+/// (and, on a real broker, the keepalive) run while serving and stop when it ends.
+async fn serve_mcp(config: Option<&Path>, serve: &McpServeArgs) -> Result<(), Failure> {
+    let mut settings = run::load_settings(config)?;
+    if serve.transport == McpTransport::Http {
+        mcp_http::server::require_remote_on(&settings.remote_mcp)?;
+        if let Some(bind) = serve.bind {
+            // The start-up gates in `wiring::build` judge the final address.
+            settings.remote_mcp.bind_address = bind;
+        }
+    } else if serve.bind.is_some() {
+        return Err(StartupError::config("--bind", "applies only with --transport http").into());
+    }
+    let gateway = wiring::build(&settings)?;
+    let serving: Pin<Box<dyn Future<Output = Result<(), GatewayError>>>> = match serve.transport {
+        McpTransport::Stdio => Box::pin(mcp::serve_stdio(gateway.clone(), &settings)),
+        McpTransport::Http => Box::pin(mcp_http::server::serve_http(
+            gateway.clone(),
+            &settings,
+            &process_env::EnvSecretSource,
+        )),
+    };
+    let serving = gateway.serve_with_reconciler(serving);
+    let served = match wiring::keepalive_interval(&settings) {
+        Some(interval) => gateway.serve_with_keepalive(interval, serving).await,
+        None => serving.await,
+    };
+    Ok(served?)
 }
 
 /// The async runtime every command runs on: two workers, I/O and timers.

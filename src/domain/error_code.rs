@@ -117,6 +117,15 @@ error_codes! {
     /// The remote issuer's signing keys (JWKS) could not be fetched or used, so no bearer token
     /// can be verified; requests are refused until they can.
     AuthJwksUnavailable => "AUTH_JWKS_UNAVAILABLE", Auth, true;
+    /// A remote MCP client (by peer address before authentication, or by verified subject
+    /// after it) went over its request rate; the HTTP answer is a 429 with `Retry-After`.
+    HttpRateLimited => "HTTP_RATE_LIMITED", Refused, true;
+    /// A remote MCP request named a `Host` that is not in `remote_mcp.allowed_hosts` (loopback
+    /// names only when the list is empty): the DNS-rebinding defence refused it with a 403.
+    HttpHostForbidden => "HTTP_HOST_FORBIDDEN", Refused, false;
+    /// A remote MCP request carried an `Origin` that is not in `remote_mcp.allowed_origins`:
+    /// refused with a 403 before any tool runs.
+    HttpOriginForbidden => "HTTP_ORIGIN_FORBIDDEN", Refused, false;
     /// An input is malformed or out of range.
     InputInvalid => "INPUT_INVALID", Usage, false;
     /// A contract query matched more than one instrument.

@@ -45,6 +45,8 @@ mod paper_client_portal;
 mod paper_trading;
 mod reconciler;
 mod remote_config;
+mod remote_http;
+mod remote_limits;
 mod remote_tokens;
 mod sdk;
 mod stop_orders;

@@ -6,13 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RSA_PSS_SHA256,
-    RsaKeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PSS_SHA256, RsaKeyPair,
 };
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ibkr_agent_gateway::adapters::inbound::mcp_http::jwks::{JwksCache, JwksConfig};
 use ibkr_agent_gateway::adapters::inbound::mcp_http::token::{
     TokenError, TokenVerifier, VerifierConfig, hmac_hex,
@@ -21,8 +17,12 @@ use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 use serde_json::{Value, json};
 use url::Url;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::tokens::{
+    b64, jwk, now, rsa_key, serve_jwks, sign_rsa, signing_input, token_with,
+};
 
 const ISSUER: &str = "https://issuer.example";
 const RESOURCE: &str = "https://gateway.example/mcp";
@@ -30,61 +30,11 @@ const OTHER_AUDIENCE: &str = "https://gateway.example/other";
 const SUBJECT_KEY: &[u8] = b"subject-hash-key-for-tests-32byt";
 const TOKEN_ID_KEY: &[u8] = b"token-id-hmac-key-for-tests-32by";
 
-fn b64(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn rsa_key() -> RsaKeyPair {
-    RsaKeyPair::generate(KeySize::Rsa2048).unwrap()
-}
-
-fn jwk(key: &RsaKeyPair, kid: &str) -> Value {
-    let public = key.public_key();
-    json!({
-        "kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
-        "n": b64(public.modulus().big_endian_without_leading_zero()),
-        "e": b64(public.exponent().big_endian_without_leading_zero()),
-    })
-}
-
-fn now() -> i64 {
-    jsonwebtoken::get_current_timestamp() as i64
-}
-
 fn claims() -> Value {
     json!({
         "iss": ISSUER, "aud": [RESOURCE], "sub": "user-1", "exp": now() + 600,
         "iat": now(), "jti": "token-1", "scope": "ibkr:accounts:read ibkr:orders:preview",
     })
-}
-
-fn signing_input(header: &Value, claims: &Value) -> String {
-    format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    )
-}
-
-fn sign_rsa(key: &RsaKeyPair, padding: &'static RsaPadding, input: &str) -> Vec<u8> {
-    let mut signature = vec![0; key.public_modulus_len()];
-    key.sign(
-        padding,
-        &SystemRandom::new(),
-        input.as_bytes(),
-        &mut signature,
-    )
-    .unwrap();
-    signature
-}
-
-type RsaPadding = dyn aws_lc_rs::signature::RsaEncoding;
-
-fn token_with(key: &RsaKeyPair, kid: &str, claims: &Value) -> String {
-    let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
-    let input = signing_input(&header, claims);
-    let signature = sign_rsa(key, &RSA_PKCS1_SHA256, &input);
-    format!("{input}.{}", b64(&signature))
 }
 
 fn jwks_config(server: &MockServer) -> JwksConfig {
@@ -111,20 +61,7 @@ fn verifier(config: JwksConfig) -> TokenVerifier {
         },
         JwksCache::new(config).unwrap(),
     )
-}
-
-async fn serve_jwks(keys: &[Value]) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/jwks"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("cache-control", "public, max-age=300")
-                .set_body_json(json!({ "keys": keys })),
-        )
-        .mount(&server)
-        .await;
-    server
+    .unwrap()
 }
 
 /// One issuer key "a" in the JWKS, and a verifier reading it.
@@ -151,7 +88,10 @@ async fn a_valid_token_gives_the_subject_hash_and_the_allowed_scopes_only() {
         .verify(&token_with(&key, "a", &claims()))
         .await
         .unwrap();
-    assert_eq!(principal.subject_hash, hmac_hex(SUBJECT_KEY, "user-1"));
+    assert_eq!(
+        principal.subject_hash,
+        hmac_hex(SUBJECT_KEY, "user-1").unwrap()
+    );
     assert_eq!(
         principal.scopes.iter().collect::<Vec<_>>(),
         vec![Scope::AccountsRead],
@@ -159,7 +99,7 @@ async fn a_valid_token_gives_the_subject_hash_and_the_allowed_scopes_only() {
     );
     assert_eq!(
         principal.token_id_hmac.as_deref(),
-        Some(hmac_hex(TOKEN_ID_KEY, "token-1").as_str())
+        Some(hmac_hex(TOKEN_ID_KEY, "token-1").unwrap().as_str())
     );
     assert!(principal.expires_at.timestamp() > now());
     let shown = format!("{principal:?}");

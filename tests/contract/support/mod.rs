@@ -7,6 +7,7 @@ pub(crate) mod cli;
 pub(crate) mod client_portal;
 pub(crate) mod orders_double;
 pub(crate) mod pacing;
+pub(crate) mod tokens;
 
 use std::sync::Arc;
 

@@ -151,8 +151,31 @@ pub enum SessionCommand {
 /// `mcp …`
 #[derive(Debug, Subcommand)]
 pub enum McpCommand {
-    /// Serve MCP over stdio: protocol frames on stdout, logs on stderr; exits when stdin closes.
-    Serve,
+    /// Serve MCP: over stdio by default (protocol frames on stdout, logs on stderr; exits when
+    /// stdin closes), or over Streamable HTTP with `--transport http` (remote MCP must be on;
+    /// stops on SIGTERM or Ctrl-C after the calls in flight finish).
+    Serve(McpServeArgs),
+}
+
+/// `mcp serve` options.
+#[derive(Debug, Args)]
+pub struct McpServeArgs {
+    /// The transport to serve.
+    #[arg(long, value_enum, default_value_t = McpTransport::Stdio)]
+    pub transport: McpTransport,
+    /// The address to listen on with `--transport http`, overriding
+    /// `remote_mcp.bind_address` (the start-up gates still apply to it).
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<std::net::SocketAddr>,
+}
+
+/// How `mcp serve` talks to its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum McpTransport {
+    /// The process's stdin and stdout (a local client launches the server).
+    Stdio,
+    /// Streamable HTTP behind OAuth 2.1 bearer tokens (remote clients).
+    Http,
 }
 
 /// `accounts …`

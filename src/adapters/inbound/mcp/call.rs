@@ -72,7 +72,8 @@ fn refusal_spec(operation: &str, input: Value) -> CallSpec {
     }
 }
 
-/// Runs one `tools/call` from the MCP stdio surface.
+/// Runs one `tools/call` from an MCP front end as the caller in `context` (the local client
+/// over stdio, the remote principal over HTTP).
 ///
 /// # Errors
 /// `-32602 Unknown tool` for unknown, switched-off and hidden tools; every other outcome is a
@@ -80,10 +81,10 @@ fn refusal_spec(operation: &str, input: Value) -> CallSpec {
 pub(crate) async fn call_tool(
     gateway: &Gateway,
     toolsets: &BTreeSet<Toolset>,
+    context: CallContext,
     name: &str,
     arguments: Map<String, Value>,
 ) -> Result<CallToolResult, ErrorData> {
-    let context = CallContext::mcp_stdio();
     match route(toolsets, name) {
         Route::Tool { entry } => {
             let tool = entry.definition().tool;
@@ -124,14 +125,16 @@ pub(crate) async fn call_tool(
 
 /// Audits a `tools/call` whose params are not `{name: string, arguments?: object}` (rmcp hands
 /// such a frame over as a custom request) and returns its `-32602` answer.
-pub(crate) async fn malformed_call(gateway: &Gateway, params: Option<Value>) -> ErrorData {
+pub(crate) async fn malformed_call(
+    gateway: &Gateway,
+    context: &CallContext,
+    params: Option<Value>,
+) -> ErrorData {
     const MESSAGE: &str = "tools/call params must be {name: string, arguments?: object}";
     let input = json!({ "params": params });
     let refusal = GatewayError::invalid_input("params", MESSAGE);
     let spec = refusal_spec(UNKNOWN_TOOL_OPERATION, input);
-    let error = gateway
-        .refuse(&CallContext::mcp_stdio(), spec, refusal)
-        .await;
+    let error = gateway.refuse(context, spec, refusal).await;
     if let GatewayError::Audit(_) = error {
         tracing::error!(code = %error.code(), "a malformed tools/call could not be audited");
     }

@@ -165,21 +165,79 @@ impl Audience {
     }
 }
 
+/// A key refused for an HMAC: empty keys are never used, so no hash can be computed under a
+/// key anyone can guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("the {0} is empty")]
+pub struct EmptyKeyError(pub &'static str);
+
+/// An HMAC-SHA256 key checked to be non-empty, prepared once.
+#[derive(Clone)]
+pub struct HmacKey(Hmac<Sha256>);
+
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacKey(<redacted>)")
+    }
+}
+
+impl HmacKey {
+    /// Prepares `key`, named `what` in the error.
+    ///
+    /// # Errors
+    /// [`EmptyKeyError`] for an empty key.
+    pub fn new(key: &[u8], what: &'static str) -> Result<Self, EmptyKeyError> {
+        if key.is_empty() {
+            return Err(EmptyKeyError(what));
+        }
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+            .map(Self)
+            .map_err(|_| EmptyKeyError(what))
+    }
+
+    /// HMAC-SHA256 of `message`, lower-case hex.
+    pub fn hex(&self, message: &str) -> String {
+        let mut mac = self.0.clone();
+        mac.update(message.as_bytes());
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+}
+
 /// Verifies bearer tokens against one issuer's keys.
 #[derive(Debug)]
 pub struct TokenVerifier {
     config: VerifierConfig,
     jwks: JwksCache,
     validation: Validation,
+    subject_key: HmacKey,
+    token_id_key: HmacKey,
 }
 
 impl TokenVerifier {
     /// Builds the verifier; the leeway is capped at [`MAX_CLOCK_SKEW_SECONDS`].
-    pub fn new(config: VerifierConfig, jwks: JwksCache) -> Self {
+    ///
+    /// # Errors
+    /// [`EmptyKeyError`] when the token-id secret or the subject-hash key is empty.
+    pub fn new(config: VerifierConfig, jwks: JwksCache) -> Result<Self, EmptyKeyError> {
+        let subject_key = HmacKey::new(config.subject_hash_key.expose(), "subject-hash key")?;
+        let token_id_key = HmacKey::new(config.token_id_secret.expose(), "token-id secret")?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.algorithms = vec![Algorithm::RS256];
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.set_issuer(&[config.issuer.as_str()]);
+        // A configured issuer is parsed as a URL, which writes a bare origin with a trailing
+        // `/`; an issuer's `iss` may be written either way, and both name the same origin.
+        let mut issuers = vec![config.issuer.clone()];
+        if let Some(bare) = config.issuer.strip_suffix('/')
+            && !bare.ends_with('/')
+            && url::Url::parse(&config.issuer).is_ok_and(|url| url.path() == "/")
+        {
+            issuers.push(bare.to_owned());
+        }
+        validation.set_issuer(&issuers);
         let mut audiences = config.audiences.clone();
         audiences.push(config.resource.clone());
         validation.set_audience(&audiences);
@@ -187,11 +245,18 @@ impl TokenVerifier {
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.validate_aud = true;
-        Self {
+        Ok(Self {
             config,
             jwks,
             validation,
-        }
+            subject_key,
+            token_id_key,
+        })
+    }
+
+    /// What the verifier accepts.
+    pub fn config(&self) -> &VerifierConfig {
+        &self.config
     }
 
     /// The key cache (for its fetch count).
@@ -237,28 +302,20 @@ impl TokenVerifier {
             .filter(|scope| self.config.allowed_scopes.contains(*scope))
             .collect();
         Ok(VerifiedPrincipal {
-            subject_hash: hmac_hex(self.config.subject_hash_key.expose(), &subject),
+            subject_hash: self.subject_key.hex(&subject),
             scopes,
-            token_id_hmac: claims
-                .jti
-                .map(|jti| hmac_hex(self.config.token_id_secret.expose(), &jti)),
+            token_id_hmac: claims.jti.map(|jti| self.token_id_key.hex(&jti)),
             expires_at,
         })
     }
 }
 
 /// HMAC-SHA256 of `message` under `key`, lower-case hex.
-pub fn hmac_hex(key: &[u8], message: &str) -> String {
-    // HMAC takes a key of any length, so `new_from_slice` cannot fail; the fallback only
-    // keeps this free of `expect`.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| <Hmac<Sha256> as KeyInit>::new(&Default::default()));
-    mac.update(message.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+///
+/// # Errors
+/// [`EmptyKeyError`] for an empty key (there is no fallback key).
+pub fn hmac_hex(key: &[u8], message: &str) -> Result<String, EmptyKeyError> {
+    HmacKey::new(key, "HMAC key").map(|key| key.hex(message))
 }
 
 fn map_error(kind: &ErrorKind) -> TokenError {
@@ -297,6 +354,12 @@ mod tests {
     #[test]
     fn hmac_is_keyed() {
         assert_ne!(hmac_hex(b"one", "jti-1"), hmac_hex(b"two", "jti-1"));
-        assert_eq!(hmac_hex(b"one", "jti-1").len(), 64);
+        assert_eq!(hmac_hex(b"one", "jti-1").map(|hex| hex.len()), Ok(64));
+    }
+
+    #[test]
+    fn an_empty_key_is_refused_not_replaced() {
+        assert_eq!(hmac_hex(b"", "jti-1"), Err(EmptyKeyError("HMAC key")));
+        assert!(HmacKey::new(b"", "token-id secret").is_err());
     }
 }

@@ -1484,6 +1484,7 @@ struct RawRemoteMcp {
     clock_skew_seconds: Option<u64>,
     rate_limit_max_requests: Option<u64>,
     rate_limit_window_seconds: Option<u64>,
+    peer_rate_limit_max_requests: Option<u64>,
     max_connections: Option<u64>,
     request_timeout_seconds: Option<u64>,
     token_id_hmac_secret_env: Option<String>,
@@ -1558,6 +1559,12 @@ impl RawRemoteMcp {
             u32::try_from(defaults.rate_limit.window.as_secs()).unwrap_or(u32::MAX),
             86_400,
         )?;
+        let peer_rate_limit_max_requests = positive_u32(
+            "remote_mcp.peer_rate_limit_max_requests",
+            self.peer_rate_limit_max_requests,
+            defaults.peer_rate_limit_max_requests,
+            10_000_000,
+        )?;
         let max_connections = positive_u32(
             "remote_mcp.max_connections",
             self.max_connections,
@@ -1610,6 +1617,7 @@ impl RawRemoteMcp {
                 max_requests,
                 window: Duration::from_secs(u64::from(window_seconds)),
             },
+            peer_rate_limit_max_requests,
             max_connections,
             request_timeout: Duration::from_secs(u64::from(request_timeout_seconds)),
             token_id_hmac_secret_env,

@@ -22,6 +22,10 @@ pub const DEFAULT_CLOCK_SKEW_SECONDS: u64 = 60;
 pub const MAX_CLOCK_SKEW_SECONDS: u64 = 300;
 /// The default number of requests one principal may make per window.
 pub const DEFAULT_RATE_LIMIT_MAX_REQUESTS: u32 = 60;
+/// The default number of requests one peer address may make per window, before any token is
+/// looked at. Behind a reverse proxy every request shares the proxy's address, so raise it
+/// there.
+pub const DEFAULT_PEER_RATE_LIMIT_MAX_REQUESTS: u32 = 600;
 /// The default rate-limit window, in seconds.
 pub const DEFAULT_RATE_LIMIT_WINDOW_SECONDS: u64 = 60;
 /// The default cap on open connections.
@@ -72,6 +76,10 @@ pub struct RemoteMcpSettings {
     /// `remote_mcp.rate_limit_max_requests` and `remote_mcp.rate_limit_window_seconds`: the
     /// per-principal limit.
     pub rate_limit: RemoteRateLimit,
+    /// `remote_mcp.peer_rate_limit_max_requests`: requests one peer address (the TCP peer,
+    /// never a forwarding header) may make per `rate_limit_window_seconds`, checked before
+    /// authentication.
+    pub peer_rate_limit_max_requests: u32,
     /// `remote_mcp.max_connections`: the hard cap on open connections.
     pub max_connections: u32,
     /// `remote_mcp.request_timeout_seconds`: how long one request may take.
@@ -104,6 +112,7 @@ impl Default for RemoteMcpSettings {
                 max_requests: DEFAULT_RATE_LIMIT_MAX_REQUESTS,
                 window: Duration::from_secs(DEFAULT_RATE_LIMIT_WINDOW_SECONDS),
             },
+            peer_rate_limit_max_requests: DEFAULT_PEER_RATE_LIMIT_MAX_REQUESTS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             request_timeout: Duration::from_secs(DEFAULT_REMOTE_REQUEST_TIMEOUT_SECONDS),
             token_id_hmac_secret_env: DEFAULT_TOKEN_ID_HMAC_SECRET_VARIABLE.to_owned(),

@@ -51,6 +51,7 @@ async fn serve_mcp(config: Option<&Path>, serve: &McpServeArgs) -> Result<(), Fa
     let mut settings = run::load_settings(config)?;
     if serve.transport == McpTransport::Http {
         mcp_http::server::require_remote_on(&settings.remote_mcp)?;
+        mcp_http::server::host_origin_guard(&settings.remote_mcp)?;
         if let Some(bind) = serve.bind {
             // The start-up gates in `wiring::build` judge the final address.
             settings.remote_mcp.bind_address = bind;

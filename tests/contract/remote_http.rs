@@ -111,9 +111,13 @@ struct Remote {
 }
 
 async fn remote_over(gateway: Gateway, audit: Arc<MemoryAuditLog>) -> Remote {
+    remote_with(gateway, audit, &settings()).await
+}
+
+async fn remote_with(gateway: Gateway, audit: Arc<MemoryAuditLog>, settings: &Settings) -> Remote {
     let key = rsa_key();
     let jwks = serve_jwks(&[jwk(&key, "k1")]).await;
-    let app = router(gateway, &settings(), verifier(&jwks));
+    let app = router(gateway, settings, verifier(&jwks));
     Remote {
         app,
         key,
@@ -729,13 +733,14 @@ fn the_binary_refuses_http_while_remote_mcp_is_off() {
 
 #[tokio::test]
 async fn serve_answers_on_a_real_loopback_socket_and_stops_when_told() {
-    use ibkr_agent_gateway::adapters::inbound::mcp_http::server::serve;
+    use ibkr_agent_gateway::adapters::inbound::mcp_http::server::{ServeLimits, serve};
 
     let remote = remote().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(serve(listener, remote.app.clone(), async move {
+    let limits = ServeLimits::from_settings(&settings().remote_mcp);
+    let serving = tokio::spawn(serve(listener, remote.app.clone(), limits, async move {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();
@@ -772,4 +777,167 @@ async fn serve_answers_on_a_real_loopback_socket_and_stops_when_told() {
             .is_err(),
         "nothing listens after the stop"
     );
+}
+
+/// The whole stack on a loopback socket (`serve`: listener bounds and the per-peer limit,
+/// then the router's Host/Origin guard, token check and per-subject limit), with `settings`.
+struct Served {
+    remote: Remote,
+    url: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn served(settings: Settings) -> Served {
+    use ibkr_agent_gateway::adapters::inbound::mcp_http::server::{ServeLimits, serve};
+
+    let granted: ScopeSet = Scope::ALL.iter().copied().collect();
+    let (gateway, audit) = crate::support::fake_gateway(9, granted);
+    let remote = remote_with(gateway, audit, &settings).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let limits = ServeLimits::from_settings(&settings.remote_mcp);
+    tokio::spawn(serve(listener, remote.app.clone(), limits, async move {
+        let _ = stopped.await;
+    }));
+    Served {
+        remote,
+        url: format!("http://{address}/mcp"),
+        _stop: stop,
+    }
+}
+
+impl Served {
+    fn token_for(&self, subject: &str, jti: &str) -> String {
+        let claims = json!({
+            "iss": ISSUER, "aud": RESOURCE, "sub": subject, "exp": now() + 600,
+            "iat": now(), "jti": jti, "scope": "ibkr:health:read",
+        });
+        token_with(&self.remote.key, "k1", &claims)
+    }
+
+    /// One `tools/call ibkr_health`, with `token` and the extra headers; status, headers, body.
+    async fn call(
+        &self,
+        token: Option<&str>,
+        extra: &[(&str, String)],
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "ibkr_health", "arguments": {}}});
+        let mut request = reqwest::Client::new()
+            .post(&self.url)
+            .header("host", HOST)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", HANDSHAKE);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in extra {
+            request = request.header(*name, value);
+        }
+        let response = request.body(body.to_string()).send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, body)
+    }
+
+    fn rows(&self, operation: &str) -> Vec<ibkr_agent_gateway::domain::audit::AuditRecord> {
+        self.remote
+            .audit
+            .records()
+            .into_iter()
+            .filter(|record| record.columns.operation == operation)
+            .collect()
+    }
+}
+
+/// Headers a client might forge to look like someone else.
+fn forged_headers(n: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("x-forwarded-for", format!("203.0.113.{n}")),
+        ("x-real-ip", format!("198.51.100.{n}")),
+        ("forwarded", format!("for=192.0.2.{n}")),
+        ("x-forwarded-user", format!("someone-{n}")),
+    ]
+}
+
+#[tokio::test]
+async fn the_subject_limit_holds_per_verified_subject_whatever_the_headers_or_token_say() {
+    let mut settings = settings();
+    settings.remote_mcp.rate_limit.max_requests = 3;
+    settings.remote_mcp.rate_limit.window = Duration::from_secs(60);
+    settings.remote_mcp.peer_rate_limit_max_requests = 1_000;
+    let served = served(settings).await;
+    let alice = served.token_for("alice", "jti-a1");
+    for n in 0..3 {
+        let (status, _, body) = served.call(Some(&alice), &forged_headers(n)).await;
+        assert_eq!(status, 200, "call {n}: {body}");
+    }
+    let (status, headers, body) = served.call(Some(&alice), &forged_headers(9)).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(headers.get("retry-after").is_some());
+    assert_eq!(body["error"]["code"], "HTTP_RATE_LIMITED");
+    // A fresh token for the same subject is the same principal: still limited.
+    let alice_again = served.token_for("alice", "jti-a2");
+    let (status, _, _) = served.call(Some(&alice_again), &forged_headers(10)).await;
+    assert_eq!(status, 429);
+    // Another subject on the same connection source is not.
+    let bob = served.token_for("bob", "jti-b1");
+    let (status, _, body) = served.call(Some(&bob), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    // Each refusal is on record under the subject's hash, never the raw subject.
+    let denied = served.rows("auth denied");
+    let limited: Vec<_> = denied
+        .iter()
+        .filter(|record| record.columns.error_code.as_deref() == Some("HTTP_RATE_LIMITED"))
+        .collect();
+    assert_eq!(limited.len(), 2, "{denied:?}");
+    assert!(!format!("{limited:?}").contains("alice"));
+}
+
+#[tokio::test]
+async fn the_peer_limit_stops_an_unauthenticated_flood_before_the_verifier_and_the_audit_log() {
+    let mut settings = settings();
+    settings.remote_mcp.peer_rate_limit_max_requests = 4;
+    settings.remote_mcp.rate_limit.window = Duration::from_secs(60);
+    let served = served(settings).await;
+    for n in 0..4 {
+        let (status, _, _) = served.call(None, &forged_headers(n)).await;
+        assert_eq!(status, 401, "request {n}");
+    }
+    for n in 4..8 {
+        let (status, headers, body) = served.call(None, &forged_headers(n)).await;
+        assert_eq!(status, 429, "request {n}: {body}");
+        assert!(headers.get("retry-after").is_some());
+    }
+    // A valid token does not lift a limit that is judged before any token is read.
+    let token = served.token_for("alice", "jti-p1");
+    let (status, _, _) = served.call(Some(&token), &[]).await;
+    assert_eq!(status, 429);
+    // Only the four requests that reached the token check were recorded.
+    assert_eq!(served.rows("auth denied").len(), 4);
+}
+
+#[tokio::test]
+async fn a_foreign_host_or_origin_is_refused_before_the_token_check() {
+    let served = served(settings()).await;
+    let token = served.token_for("alice", "jti-h1");
+    let (status, _, body) = served
+        .call(Some(&token), &[("host", "attacker.example".to_owned())])
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "HTTP_HOST_FORBIDDEN");
+    let (status, _, body) = served
+        .call(Some(&token), &[("origin", "https://attacker.example".to_owned())])
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "HTTP_ORIGIN_FORBIDDEN");
+    // Neither reached the verifier: nothing was accepted or denied on record.
+    assert!(served.rows("auth accepted").is_empty());
+    assert!(served.rows("auth denied").is_empty());
+    let (status, _, body) = served.call(Some(&token), &[]).await;
+    assert_eq!(status, 200, "{body}");
 }

@@ -9,6 +9,7 @@
 //! | no bearer token                           | 401    | `Bearer resource_metadata="…", scope="…"`                      |
 //! | a token that does not verify              | 401    | the same, plus `error="invalid_token"`                         |
 //! | the issuer's keys cannot be had           | 503    | none: `AUTH_JWKS_UNAVAILABLE` in the body, `Retry-After`       |
+//! | a verified subject over its request rate  | 429    | none: `HTTP_RATE_LIMITED`, `Retry-After`                         |
 //! | `tools/call` of a tool the token may not  | 403    | `Bearer error="insufficient_scope", scope="<needed>", resource_metadata="…"` |
 //! | anything else                             | the MCP service, with the remote [`Principal`] in the request's extensions |
 //!
@@ -27,6 +28,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::limits::{SubjectLimiter, too_many_requests};
 use super::token::{TokenError, TokenVerifier, VerifiedPrincipal};
 use crate::adapters::inbound::mcp::McpServer;
 use crate::app::audited::{AuthOutcome, CallContext, CallSpec};
@@ -46,6 +48,8 @@ pub const JWKS_RETRY_AFTER_SECONDS: u64 = 30;
 
 /// The reason recorded when no bearer token was presented.
 const MISSING_TOKEN: &str = "missing_token";
+/// The reason recorded when a verified subject went over its request rate.
+const RATE_LIMITED: &str = "rate_limited";
 
 /// What the check needs, shared by every request.
 #[derive(Clone)]
@@ -55,6 +59,8 @@ pub struct AuthState {
     pub(crate) verifier: Arc<TokenVerifier>,
     pub(crate) challenge: Arc<Challenge>,
     pub(crate) seen: Arc<SeenTokens>,
+    /// The per-subject request limit, keyed on the verified subject hash (never a header).
+    pub(crate) subjects: Arc<SubjectLimiter>,
 }
 
 impl std::fmt::Debug for AuthState {
@@ -172,6 +178,18 @@ pub async fn require_bearer(
         .clone()
         .unwrap_or_else(|| sha256_hex(token.as_bytes()));
     let principal = Principal::remote(verified.subject_hash.clone(), verified.scopes.clone());
+    if let Err(retry) = state.subjects.check(&verified.subject_hash) {
+        // Recorded like any refusal, under the subject it names; a subject that keeps going
+        // writes at most one row per refused request, and only once authenticated.
+        let context = CallContext::mcp_http(principal.clone());
+        let outcome = AuthOutcome::Denied {
+            code: ErrorCode::HttpRateLimited,
+            reason: RATE_LIMITED,
+            http_status: StatusCode::TOO_MANY_REQUESTS.as_u16(),
+        };
+        let _ = state.gateway.record_auth(&context, outcome).await;
+        return too_many_requests(retry);
+    }
     if let Err(response) = audit_first_use(&state, &principal, &verified, &seen_key).await {
         return response;
     }

@@ -186,6 +186,15 @@ impl HostOriginGuard {
         Ok(Self { hosts, origins })
     }
 
+    /// A guard that refuses every request: what a server whose lists could not be read
+    /// serves with, so a bad list fails closed.
+    pub fn refuse_all() -> Self {
+        Self {
+            hosts: Vec::new(),
+            origins: Vec::new(),
+        }
+    }
+
     /// Judges one request's headers.
     ///
     /// # Errors

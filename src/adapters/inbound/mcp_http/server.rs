@@ -29,6 +29,9 @@ use serde_json::Value;
 use url::Url;
 
 use super::auth::{self, AuthState, Challenge, SEEN_TOKENS_CAPACITY, SeenTokens};
+use super::limits::{self, PeerLimiter, SubjectLimiter};
+use super::listener::{self, ListenerLimits};
+use super::origin::{self, HostOriginGuard};
 use super::jwks::{JwksCache, JwksConfig};
 use super::metadata::{ResourceMetadata, WELL_KNOWN_PATH, resource_metadata};
 use super::ops;
@@ -156,20 +159,42 @@ fn metadata_of(verifier: &TokenVerifier) -> ResourceMetadata {
     }
 }
 
-/// The `Host` and `Origin` checks of the MCP service, from the settings: the listed hosts,
-/// or else the loopback names and this server's own public host.
-fn service_options(remote: &RemoteMcpSettings) -> HttpServiceOptions {
+/// The `Host` values accepted: the listed hosts, or else the loopback names and this
+/// server's own public host.
+fn allowed_hosts(remote: &RemoteMcpSettings) -> Vec<String> {
     let mut allowed_hosts = remote.allowed_hosts.clone();
     if allowed_hosts.is_empty() {
-        allowed_hosts = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+        allowed_hosts = vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()];
         if let Some(host) = remote.resource.as_ref().and_then(Url::host_str) {
             allowed_hosts.push(host.to_owned());
         }
     }
+    allowed_hosts
+}
+
+/// The `Host` and `Origin` checks of the MCP service (rmcp's own, kept as a second line).
+fn service_options(remote: &RemoteMcpSettings) -> HttpServiceOptions {
     HttpServiceOptions {
-        allowed_hosts,
+        allowed_hosts: allowed_hosts(remote)
+            .into_iter()
+            .map(|host| host.trim_start_matches('[').trim_end_matches(']').to_owned())
+            .collect(),
         allowed_origins: remote.allowed_origins.clone(),
     }
+}
+
+/// The gateway's own `Host` and `Origin` guard for the settings.
+///
+/// # Errors
+/// `CONFIG_INVALID` naming the first entry that is not a host or an origin (the config
+/// loader refuses those first; this keeps a hand-built `Settings` honest too).
+pub fn host_origin_guard(remote: &RemoteMcpSettings) -> Result<HostOriginGuard, StartupError> {
+    HostOriginGuard::new(allowed_hosts(remote), &remote.allowed_origins).map_err(|error| {
+        StartupError::config(
+            "remote_mcp.allowed_hosts / remote_mcp.allowed_origins",
+            error.to_string(),
+        )
+    })
 }
 
 /// The whole HTTP surface for `gateway`: `/mcp` behind the bearer-token check, the metadata
@@ -184,6 +209,7 @@ fn router_with_shutdown(
     settings: &Settings,
     verifier: Arc<TokenVerifier>,
 ) -> (Router, ShutdownHandle) {
+    let remote = &settings.remote_mcp;
     let metadata = metadata_of(&verifier);
     let server = mcp::http_server(gateway.clone(), settings);
     let (service, stop) = mcp::streamable_http(
@@ -201,6 +227,10 @@ fn router_with_shutdown(
         }),
         verifier,
         seen: Arc::new(SeenTokens::new(SEEN_TOKENS_CAPACITY)),
+        subjects: Arc::new(SubjectLimiter::new(
+            remote.rate_limit.max_requests,
+            remote.rate_limit.window,
+        )),
     };
     let mcp_routes = service.layer(axum::middleware::from_fn_with_state(
         state,
@@ -218,11 +248,18 @@ fn router_with_shutdown(
     if let Some(path) = metadata.suffixed_path.as_deref() {
         public = public.route(path, metadata_route);
     }
+    // Host and Origin are judged before the token: a rebinding page's request never reaches
+    // the verifier. The operations endpoints are left out, so a load balancer probing by
+    // address still gets an answer; they disclose nothing.
+    let guard = Arc::new(host_origin_guard(remote).unwrap_or_else(|_| HostOriginGuard::refuse_all()));
+    let guarded = mcp_routes
+        .merge(public)
+        .layer(axum::middleware::from_fn_with_state(guard, origin::host_origin_guard));
     let ops_routes = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .with_state(gateway);
-    (mcp_routes.merge(public).merge(ops_routes), handle)
+    (guarded.merge(ops_routes), handle)
 }
 
 /// Stops the MCP service's in-flight work; used only after the server has drained.
@@ -234,53 +271,53 @@ impl ShutdownHandle {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and waits for
-/// the requests in flight to finish. The peer address reaches handlers as
-/// `ConnectInfo<SocketAddr>`. The one serving call: connection limits and timeouts wrap it
-/// here.
+/// What [`serve`] enforces around a router: the listener's bounds (connection cap, header
+/// and request timeouts, body limit, drain time) and the per-peer request limit.
+#[derive(Debug, Clone)]
+pub struct ServeLimits {
+    /// The listener's bounds.
+    pub listener: ListenerLimits,
+    /// The limit per peer address, checked before anything else runs.
+    pub peer: Arc<PeerLimiter>,
+}
+
+impl ServeLimits {
+    /// The limits the settings describe: `max_connections`, `request_timeout_seconds`, and
+    /// `peer_rate_limit_max_requests` per `rate_limit_window_seconds`.
+    pub fn from_settings(remote: &RemoteMcpSettings) -> Self {
+        Self {
+            listener: ListenerLimits::from_settings(remote),
+            peer: Arc::new(PeerLimiter::new(
+                remote.peer_rate_limit_max_requests,
+                remote.rate_limit.window,
+            )),
+        }
+    }
+}
+
+/// Serves `app` on `listener` within `limits` until `shutdown` resolves, then stops
+/// accepting and lets the requests in flight finish (up to the drain time). The per-peer
+/// limit runs first, keyed on the socket's peer address (never a forwarding header); the
+/// peer address reaches handlers as `ConnectInfo<SocketAddr>`. The one serving call.
 ///
 /// # Errors
 /// The listener's I/O error.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
+    limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        limits.peer,
+        limits::peer_limit,
+    ));
+    listener::serve(listener, app, limits.listener, shutdown).await
 }
 
-/// Resolves on SIGTERM or Ctrl-C (whichever comes first). A signal that cannot be listened
-/// for is logged and never fires, so the other one still works.
+/// Resolves on SIGTERM or Ctrl-C (whichever comes first).
 pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            tracing::warn!("cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => {
-                tracing::warn!("cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
+    listener::shutdown_signal().await;
 }
 
 /// Serves MCP over Streamable HTTP on `remote_mcp.bind_address` until SIGTERM or Ctrl-C, then
@@ -306,7 +343,8 @@ pub async fn serve_http(
         })?;
     let bound = listener.local_addr().unwrap_or(address);
     print_banner(&gateway, settings, &verifier, bound);
-    let served = serve(listener, app, shutdown_signal()).await;
+    let limits = ServeLimits::from_settings(&settings.remote_mcp);
+    let served = serve(listener, app, limits, shutdown_signal()).await;
     handle.stop();
     served.map_err(|error| GatewayError::Internal {
         message: format!("the HTTP server failed: {}", error.kind()),

@@ -84,8 +84,10 @@ remote_mcp:
   # The suite sends the origin of the URL it was given (the proxy's); a deployment lists its
   # browser clients' origins here the same way. Any other origin is refused.
   allowed_origins: [http://127.0.0.1:$proxy_port]
-  # The suite runs its scenarios back to back; the default per-subject limit would throttle it.
+  # The suites run their scenarios back to back, all from the proxy's address under one
+  # subject; the default per-peer and per-subject limits would throttle them.
   rate_limit_max_requests: 100000
+  peer_rate_limit_max_requests: 100000
   rate_limit_window_seconds: 60
 EOF
 

@@ -50,14 +50,6 @@ fn e2e(file: &str) -> PathBuf {
         .join(file)
 }
 
-fn free_loopback_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Polls `ready` every 100 ms for up to `seconds`.
 async fn wait_for(seconds: u64, what: &str, mut ready: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
@@ -76,7 +68,10 @@ async fn the_python_mcp_sdk_uses_the_http_endpoint_with_bearer_tokens() {
         return;
     };
     let sandbox = Sandbox::new();
-    let port = free_loopback_port();
+    // The gateway's port stays reserved while the token issuer picks its own, so the two can
+    // never land on the same one; it is released just before the gateway binds it.
+    let reserved = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = reserved.local_addr().unwrap().port();
     let resource = format!("http://127.0.0.1:{port}/mcp");
 
     let issued_file = sandbox.state.path().join("issuer.json");
@@ -114,6 +109,7 @@ async fn the_python_mcp_sdk_uses_the_http_endpoint_with_bearer_tokens() {
         ),
     );
     let gateway_log = sandbox.state.path().join("gateway.log");
+    drop(reserved);
     let mut gateway = Running(
         Command::new(assert_cmd::cargo::cargo_bin("ibkr-agent"))
             .arg("--config")
@@ -220,6 +216,13 @@ async fn the_python_mcp_sdk_uses_the_http_endpoint_with_bearer_tokens() {
         2,
         "the read and the health token, once each"
     );
+    // Each token's `jti` is kept only as its keyed hash, and two tokens get two hashes.
+    let token_ids: std::collections::BTreeSet<&str> = accepted
+        .iter()
+        .map(|event| event["output_hash"].as_str().unwrap())
+        .collect();
+    assert_eq!(token_ids.len(), 2);
+    assert!(token_ids.iter().all(|id| id.len() == 64));
     let subject_actor = accepted[0]["actor"].as_str().unwrap();
     assert!(
         subject_actor.starts_with("remote_subject:"),

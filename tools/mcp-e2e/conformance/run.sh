@@ -37,8 +37,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+# free_ports N: N distinct free loopback ports, all held until all are chosen.
+free_ports() {
+    "$python" - "$1" <<'PY'
+import socket, sys
+held = [socket.socket() for _ in range(int(sys.argv[1]))]
+for one in held:
+    one.bind(("127.0.0.1", 0))
+print(" ".join(str(one.getsockname()[1]) for one in held))
+PY
 }
 # wait_until SECONDS PYTHON_EXPRESSION: polls the expression (with `os` and `urllib.request`
 # imported) every 0.2 s until it is true.
@@ -58,11 +65,10 @@ PY
 }
 field() { "$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
 
-gateway_port="$(free_port)"
-proxy_port="$(free_port)"
+read -r gateway_port proxy_port issuer_port <<<"$(free_ports 3)"
 resource="http://127.0.0.1:$gateway_port/mcp"
 
-"$python" "$e2e/token_issuer.py" --audience "$resource" \
+"$python" "$e2e/token_issuer.py" --audience "$resource" --port "$issuer_port" \
     --token conformance conformance-suite 7200 "$scopes" --out "$work/issuer.json" >/dev/null &
 pids+=($!)
 wait_until 20 "os.path.exists('$work/issuer.json')" || { echo "conformance: the token issuer did not start" >&2; exit 1; }

@@ -96,13 +96,8 @@ fn token(key: &RsaKeyPair, subject: &str) -> String {
         b64(claims.to_string().as_bytes())
     );
     let mut signature = vec![0; key.public_modulus_len()];
-    key.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        input.as_bytes(),
-        &mut signature,
-    )
-    .unwrap();
+    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut signature)
+        .unwrap();
     format!("{input}.{}", b64(&signature))
 }
 
@@ -200,7 +195,9 @@ impl ServerHandler for Plain {
             Value::String("object".to_owned()),
         )]));
         Ok(ListToolsResult::with_all_items(vec![Tool::new(
-            TOOL, "accounts", schema,
+            TOOL,
+            "accounts",
+            schema,
         )]))
     }
 
@@ -227,11 +224,7 @@ fn rmcp_config() -> StreamableHttpServerConfig {
 
 async fn serve_plain(gateway: Gateway) -> SocketAddr {
     let service = StreamableHttpService::new(
-        move || {
-            Ok(Plain {
-                gateway: gateway.clone(),
-            })
-        },
+        move || Ok(Plain { gateway: gateway.clone() }),
         Arc::new(NeverSessionManager::default()),
         rmcp_config(),
     );
@@ -242,11 +235,7 @@ async fn serve_plain(gateway: Gateway) -> SocketAddr {
     address
 }
 
-async fn serve_gateway(
-    gateway: Gateway,
-    settings: &Settings,
-    verifier: Arc<TokenVerifier>,
-) -> SocketAddr {
+async fn serve_gateway(gateway: Gateway, settings: &Settings, verifier: Arc<TokenVerifier>) -> SocketAddr {
     let app = router(gateway, settings, verifier);
     let limits = ServeLimits::from_settings(&settings.remote_mcp);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -271,12 +260,7 @@ async fn round(http: &reqwest::Client, target: &Target, length: Duration) -> f64
     let mut tasks = Vec::new();
     let start = Instant::now();
     for token in &target.tokens {
-        let (http, url, body, token) = (
-            http.clone(),
-            target.url.clone(),
-            body.clone(),
-            token.clone(),
-        );
+        let (http, url, body, token) = (http.clone(), target.url.clone(), body.clone(), token.clone());
         let (stop, done) = (Arc::clone(&stop), Arc::clone(&done));
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
@@ -347,9 +331,7 @@ fn main() {
                 "gateway (RS256 + limits + audit)",
                 Target {
                     url: format!("http://{ours}/mcp"),
-                    tokens: (0..clients)
-                        .map(|n| Some(token(&key, &format!("bench-{n}"))))
-                        .collect(),
+                    tokens: (0..clients).map(|n| Some(token(&key, &format!("bench-{n}")))).collect(),
                 },
             ),
             (
@@ -369,29 +351,13 @@ fn main() {
                 rates[index].push(round(&http, target, length).await);
             }
         }
-        println!(
-            "remote MCP over Streamable HTTP, {clients} clients, {ROUNDS} rounds of {length:?}"
-        );
+        println!("remote MCP over Streamable HTTP, {clients} clients, {ROUNDS} rounds of {length:?}");
         for (index, (name, _)) in targets.iter().enumerate() {
-            let shown: Vec<String> = rates[index]
-                .iter()
-                .map(|rate| format!("{rate:.0}"))
-                .collect();
-            println!(
-                "  {name}: requests/s {} (median {:.0})",
-                shown.join(" / "),
-                median(&mut rates[index].clone())
-            );
+            let shown: Vec<String> = rates[index].iter().map(|rate| format!("{rate:.0}")).collect();
+            println!("  {name}: requests/s {} (median {:.0})", shown.join(" / "), median(&mut rates[index].clone()));
         }
-        let ratios: Vec<f64> = rates[0]
-            .iter()
-            .zip(&rates[1])
-            .map(|(ours, plain)| ours / plain)
-            .collect();
-        let shown: Vec<String> = ratios
-            .iter()
-            .map(|ratio| format!("{:.0}%", ratio * 100.0))
-            .collect();
+        let ratios: Vec<f64> = rates[0].iter().zip(&rates[1]).map(|(ours, plain)| ours / plain).collect();
+        let shown: Vec<String> = ratios.iter().map(|ratio| format!("{:.0}%", ratio * 100.0)).collect();
         println!("  gateway / plain, per round: {}", shown.join(" / "));
     });
 }

@@ -72,6 +72,18 @@ const WARM_UP: Duration = Duration::from_millis(700);
 /// Alternating rounds per server.
 const ROUNDS: usize = 3;
 
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+#[allow(clippy::disallowed_methods)] // a benchmark knob, not gateway configuration
 fn env_number(name: &str) -> Option<u64> {
     std::env::var(name).ok()?.trim().parse().ok()
 }
@@ -96,8 +108,13 @@ fn token(key: &RsaKeyPair, subject: &str) -> String {
         b64(claims.to_string().as_bytes())
     );
     let mut signature = vec![0; key.public_modulus_len()];
-    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut signature)
-        .unwrap();
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut signature,
+    )
+    .unwrap();
     format!("{input}.{}", b64(&signature))
 }
 
@@ -195,9 +212,7 @@ impl ServerHandler for Plain {
             Value::String("object".to_owned()),
         )]));
         Ok(ListToolsResult::with_all_items(vec![Tool::new(
-            TOOL,
-            "accounts",
-            schema,
+            TOOL, "accounts", schema,
         )]))
     }
 
@@ -224,7 +239,11 @@ fn rmcp_config() -> StreamableHttpServerConfig {
 
 async fn serve_plain(gateway: Gateway) -> SocketAddr {
     let service = StreamableHttpService::new(
-        move || Ok(Plain { gateway: gateway.clone() }),
+        move || {
+            Ok(Plain {
+                gateway: gateway.clone(),
+            })
+        },
         Arc::new(NeverSessionManager::default()),
         rmcp_config(),
     );
@@ -235,7 +254,31 @@ async fn serve_plain(gateway: Gateway) -> SocketAddr {
     address
 }
 
-async fn serve_gateway(gateway: Gateway, settings: &Settings, verifier: Arc<TokenVerifier>) -> SocketAddr {
+/// The floor: the same client against a bare axum handler that answers a fixed tool result
+/// of the same shape, with no MCP, no gateway and no audit. What the client and HTTP/1.1
+/// cost by themselves on this machine.
+async fn serve_floor() -> SocketAddr {
+    let answer = json!({"jsonrpc": "2.0", "id": 1, "result": {
+        "content": [{"type": "text", "text": "{}"}], "structuredContent": {"accounts": []}}})
+    .to_string();
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move || {
+            let answer = answer.clone();
+            async move { ([("content-type", "application/json")], answer) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address
+}
+
+async fn serve_gateway(
+    gateway: Gateway,
+    settings: &Settings,
+    verifier: Arc<TokenVerifier>,
+) -> SocketAddr {
     let app = router(gateway, settings, verifier);
     let limits = ServeLimits::from_settings(&settings.remote_mcp);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -250,8 +293,9 @@ struct Target {
 }
 
 /// Runs `clients` tasks against `target` for `length`; every answer is checked. Returns
-/// requests per second.
-async fn round(http: &reqwest::Client, target: &Target, length: Duration) -> f64 {
+/// requests per second and the process's CPU time per request (client included), in µs.
+async fn round(http: &reqwest::Client, target: &Target, length: Duration) -> (f64, f64) {
+    let cpu_before = cpu_time();
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
@@ -260,7 +304,12 @@ async fn round(http: &reqwest::Client, target: &Target, length: Duration) -> f64
     let mut tasks = Vec::new();
     let start = Instant::now();
     for token in &target.tokens {
-        let (http, url, body, token) = (http.clone(), target.url.clone(), body.clone(), token.clone());
+        let (http, url, body, token) = (
+            http.clone(),
+            target.url.clone(),
+            body.clone(),
+            token.clone(),
+        );
         let (stop, done) = (Arc::clone(&stop), Arc::clone(&done));
         tasks.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
@@ -292,7 +341,26 @@ async fn round(http: &reqwest::Client, target: &Target, length: Duration) -> f64
     for task in tasks {
         task.await.unwrap();
     }
-    counted as f64 / elapsed.as_secs_f64()
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    let per_request = cpu.as_secs_f64() * 1e6 / (counted.max(1) as f64);
+    (counted as f64 / elapsed.as_secs_f64(), per_request)
+}
+
+/// This process's CPU time (user + system), from `/proc/self/stat` (Linux; zero elsewhere).
+fn cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|index| fields.get(*index)?.parse::<u64>().ok())
+        .sum();
+    // The kernel's USER_HZ is 100 on every Linux this runs on.
+    Duration::from_millis(ticks * 10)
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -321,6 +389,7 @@ fn main() {
         let settings = settings(clients);
         let ours = serve_gateway(gateway(dir.path(), "gateway"), &settings, verifier(jwks)).await;
         let plain = serve_plain(gateway(dir.path(), "plain")).await;
+        let floor = serve_floor().await;
         let http = reqwest::Client::builder()
             .http1_only()
             .pool_max_idle_per_host(clients * 2)
@@ -341,23 +410,52 @@ fn main() {
                     tokens: vec![None; clients],
                 },
             ),
+            (
+                "floor (client + bare HTTP, fixed answer)",
+                Target {
+                    url: format!("http://{floor}/mcp"),
+                    tokens: vec![None; clients],
+                },
+            ),
         ];
         for (_, target) in &targets {
             round(&http, target, WARM_UP.min(length)).await;
         }
-        let mut rates = [Vec::new(), Vec::new()];
+        let mut rates = vec![Vec::new(); targets.len()];
+        let mut cpu = vec![Vec::new(); targets.len()];
         for _ in 0..ROUNDS {
             for (index, (_, target)) in targets.iter().enumerate() {
-                rates[index].push(round(&http, target, length).await);
+                let (rate, per_request) = round(&http, target, length).await;
+                rates[index].push(rate);
+                cpu[index].push(per_request);
             }
         }
-        println!("remote MCP over Streamable HTTP, {clients} clients, {ROUNDS} rounds of {length:?}");
+        println!(
+            "remote MCP over Streamable HTTP, {clients} clients, {ROUNDS} rounds of {length:?}, load before {}",
+            load_average()
+        );
         for (index, (name, _)) in targets.iter().enumerate() {
             let shown: Vec<String> = rates[index].iter().map(|rate| format!("{rate:.0}")).collect();
-            println!("  {name}: requests/s {} (median {:.0})", shown.join(" / "), median(&mut rates[index].clone()));
+            println!(
+                "  {name}: requests/s {} (median {:.0}); process CPU per request {:.0} µs",
+                shown.join(" / "),
+                median(&mut rates[index].clone()),
+                median(&mut cpu[index].clone()),
+            );
         }
-        let ratios: Vec<f64> = rates[0].iter().zip(&rates[1]).map(|(ours, plain)| ours / plain).collect();
-        let shown: Vec<String> = ratios.iter().map(|ratio| format!("{:.0}%", ratio * 100.0)).collect();
-        println!("  gateway / plain, per round: {}", shown.join(" / "));
+        let ratios: Vec<String> = rates[0]
+            .iter()
+            .zip(&rates[1])
+            .map(|(ours, plain)| format!("{:.0}%", ours / plain * 100.0))
+            .collect();
+        println!("  gateway / plain, per round: {}", ratios.join(" / "));
+        let floor_cpu = median(&mut cpu[2].clone());
+        for (index, (name, _)) in targets.iter().enumerate().take(2) {
+            let server = (median(&mut cpu[index].clone()) - floor_cpu).max(1.0);
+            println!(
+                "  {name}: server CPU per request beyond the floor {server:.0} µs, so two cores serve at most {:.0} requests/s",
+                2e6 / server
+            );
+        }
     });
 }

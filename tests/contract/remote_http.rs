@@ -931,7 +931,10 @@ async fn a_foreign_host_or_origin_is_refused_before_the_token_check() {
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "HTTP_HOST_FORBIDDEN");
     let (status, _, body) = served
-        .call(Some(&token), &[("origin", "https://attacker.example".to_owned())])
+        .call(
+            Some(&token),
+            &[("origin", "https://attacker.example".to_owned())],
+        )
         .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "HTTP_ORIGIN_FORBIDDEN");

@@ -29,12 +29,12 @@ use serde_json::Value;
 use url::Url;
 
 use super::auth::{self, AuthState, Challenge, SEEN_TOKENS_CAPACITY, SeenTokens};
+use super::jwks::{JwksCache, JwksConfig};
 use super::limits::{self, PeerLimiter, SubjectLimiter};
 use super::listener::{self, ListenerLimits};
-use super::origin::{self, HostOriginGuard};
-use super::jwks::{JwksCache, JwksConfig};
 use super::metadata::{ResourceMetadata, WELL_KNOWN_PATH, resource_metadata};
 use super::ops;
+use super::origin::{self, HostOriginGuard};
 use super::token::{TokenVerifier, VerifierConfig};
 use crate::adapters::inbound::mcp::{self, HttpServiceOptions, StopHttpService};
 use crate::app::config::Settings;
@@ -177,7 +177,11 @@ fn service_options(remote: &RemoteMcpSettings) -> HttpServiceOptions {
     HttpServiceOptions {
         allowed_hosts: allowed_hosts(remote)
             .into_iter()
-            .map(|host| host.trim_start_matches('[').trim_end_matches(']').to_owned())
+            .map(|host| {
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned()
+            })
             .collect(),
         allowed_origins: remote.allowed_origins.clone(),
     }
@@ -251,10 +255,14 @@ fn router_with_shutdown(
     // Host and Origin are judged before the token: a rebinding page's request never reaches
     // the verifier. The operations endpoints are left out, so a load balancer probing by
     // address still gets an answer; they disclose nothing.
-    let guard = Arc::new(host_origin_guard(remote).unwrap_or_else(|_| HostOriginGuard::refuse_all()));
+    let guard =
+        Arc::new(host_origin_guard(remote).unwrap_or_else(|_| HostOriginGuard::refuse_all()));
     let guarded = mcp_routes
         .merge(public)
-        .layer(axum::middleware::from_fn_with_state(guard, origin::host_origin_guard));
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            origin::host_origin_guard,
+        ));
     let ops_routes = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -34,6 +34,7 @@ mod live_config;
 mod live_trading;
 mod mcp;
 mod mcp_frames;
+mod mcp_http_interop;
 mod mcp_interop;
 mod mcp_logging;
 mod mcp_orders;

@@ -71,6 +71,9 @@ pub struct GatewayParts {
     pub live_writer: Arc<dyn OrderWriter>,
     /// Live trading settings.
     pub live_trading: crate::app::live_settings::LiveTradingSettings,
+    /// Remote MCP is on with `remote_mcp.allow_insecure_loopback_issuer`: tokens are checked
+    /// against keys fetched over plain http (local testing only). `health` says so loudly.
+    pub insecure_remote_issuer: bool,
 }
 
 /// What a serving front end's readiness probe reports: facts only, gathered without an audit
@@ -112,6 +115,12 @@ impl Gateway {
     /// Builds a gateway from its parts. Library users start from `Gateway::fake()` or
     /// `Gateway::builder(...)` in the composition root instead.
     pub fn from_parts(parts: GatewayParts) -> Self {
+        if parts.insecure_remote_issuer {
+            tracing::warn!(
+                "remote_mcp.allow_insecure_loopback_issuer is on: bearer tokens are checked \
+                 against keys fetched over plain http; for local testing only"
+            );
+        }
         Self {
             inner: Arc::new(parts),
             started: Arc::new(tokio::sync::OnceCell::new()),
@@ -206,6 +215,11 @@ impl Gateway {
     /// A path-free description of the audit store, e.g. `sqlite audit.sqlite3`.
     pub fn audit_description(&self) -> String {
         self.inner.audit.describe()
+    }
+
+    /// True when remote MCP trusts an issuer's keys fetched over plain http.
+    pub fn insecure_remote_issuer(&self) -> bool {
+        self.inner.insecure_remote_issuer
     }
 
     /// The granted scopes.

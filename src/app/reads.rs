@@ -44,6 +44,11 @@ impl Gateway {
             .into_iter()
             .map(Scope::as_str)
             .collect(),
+            warnings: if self.insecure_remote_issuer() {
+                vec![crate::app::views::INSECURE_REMOTE_ISSUER_WARNING]
+            } else {
+                Vec::new()
+            },
         })
     }
 

@@ -2,9 +2,9 @@
 //! configuration. Remote MCP (Streamable HTTP behind OAuth 2.1 bearer tokens) is off unless
 //! both switches are on.
 //!
-//! This is groundwork: the settings are parsed in [`crate::app::config`] and judged by the
-//! start-up gates in `app::remote_startup`, but nothing serves HTTP yet; serving lands in a
-//! later change and will read everything it needs from here, never from a request.
+//! The settings are parsed in [`crate::app::config`] and judged by the start-up gates in
+//! `app::remote_startup`; the HTTP server (`adapters::inbound::mcp_http`) reads everything it
+//! needs from here, never from a request.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

@@ -19,8 +19,8 @@
 //! | at least one allowed scope                                    | `CONFIG_REMOTE_SCOPES_MISSING`        | `remote_mcp.allowed_scopes`           |
 //! | the token-id HMAC key set and at least 32 bytes               | `CONFIG_REMOTE_TOKEN_SECRET_INVALID`  | `remote_mcp.token_id_hmac_secret_env` |
 //!
-//! Nothing serves HTTP yet: the gates are run by `wiring::build` so that a configuration that
-//! would be unsafe once serving lands is refused already.
+//! The gates are run by `wiring::build`, so every command refuses such a configuration, not
+//! only `mcp serve --transport http`.
 
 use url::Url;
 

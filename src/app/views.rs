@@ -60,9 +60,19 @@ pub struct HealthView {
     pub granted_scopes: Vec<&'static str>,
     /// True when any write scope is granted.
     pub write_scopes_granted: bool,
-    /// Granted scopes that do nothing yet: the live order scopes, until live trading exists.
+    /// Granted scopes that do nothing: the live order scopes while live trading is off.
     pub inert_scopes: Vec<&'static str>,
+    /// Settings that weaken a safety property and are meant for testing only, each as
+    /// `CODE: explanation`; empty in a sound deployment. Today: `REMOTE_MCP_INSECURE_ISSUER`,
+    /// when remote MCP fetches the issuer's keys over plain http.
+    pub warnings: Vec<&'static str>,
 }
+
+/// The warning `health` gives while remote MCP trusts keys fetched over plain http.
+pub const INSECURE_REMOTE_ISSUER_WARNING: &str = "REMOTE_MCP_INSECURE_ISSUER: \
+remote_mcp.allow_insecure_loopback_issuer is on, so bearer tokens are checked against keys \
+fetched over plain http from a loopback issuer. This is for local testing only; turn it off \
+and use an https issuer before any real use.";
 
 /// The broker session as reported by the backend.
 #[derive(Debug, Clone, Serialize, JsonSchema)]

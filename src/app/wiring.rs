@@ -72,8 +72,7 @@ pub fn build(settings: &Settings) -> Result<Gateway, StartupError> {
     let (secret, key_source) = audit_key(settings, &database)?;
     // The live start-up gates, before anything is opened for writing.
     crate::app::live_startup::check(settings, key_source == AuditKeySource::Environment)?;
-    // The remote MCP gates (validation only: nothing serves HTTP yet). They do nothing while
-    // remote MCP is off.
+    // The remote MCP gates. They do nothing while remote MCP is off.
     crate::app::remote_startup::check(&settings.remote_mcp, &EnvSecretSource)?;
     let key = chain_key(&secret)?;
     let audit: Arc<dyn AuditLog> = Arc::new(SqliteAuditLog::open(&database, key.clone())?);
@@ -103,6 +102,8 @@ pub fn build(settings: &Settings) -> Result<Gateway, StartupError> {
         paper_trading: settings.paper_trading.clone(),
         live_writer: live_writer_for(settings, portal.as_deref(), &local_book)?,
         live_trading: settings.live_trading.clone(),
+        insecure_remote_issuer: settings.remote_mcp.is_on()
+            && settings.remote_mcp.allow_insecure_loopback_issuer,
     }))
 }
 
@@ -532,6 +533,8 @@ impl GatewayBuilder {
                 .live_writer
                 .unwrap_or_else(|| Arc::new(RefusingOrderWriter::for_mode(WriterMode::Live))),
             live_trading: self.live_trading,
+            // The library serves no remote MCP of its own.
+            insecure_remote_issuer: false,
         }))
     }
 }

@@ -538,8 +538,50 @@ fn the_binary_runs_the_remote_gates_at_start_up_and_never_prints_the_key() {
         2,
         "CONFIG_REMOTE_TOKEN_SECRET_INVALID",
     );
-    // With the key the gates pass; serving does not exist yet, so the command just runs.
+    // With the key the gates pass and any command runs.
     let (code, value, stderr) = health_with(&example_text(), Some(CANARY_SECRET));
     assert_eq!(code, 0, "{stderr}");
     assert!(!stderr.contains(CANARY_SECRET) && !value.to_string().contains(CANARY_SECRET));
+    // A sound deployment has nothing to warn about.
+    assert_eq!(value["warnings"], serde_json::json!([]), "{value}");
+}
+
+#[test]
+fn health_says_loudly_when_remote_mcp_trusts_an_issuer_over_plain_http() {
+    let insecure = example_with(
+        "issuer: https://login.example.com/",
+        "issuer: http://127.0.0.1:9000/",
+    )
+    .replacen(
+        "jwks_url: https://login.example.com/.well-known/jwks.json",
+        "jwks_url: http://localhost:9000/jwks",
+        1,
+    )
+    .replacen(
+        "allow_insecure_loopback_issuer: false",
+        "allow_insecure_loopback_issuer: true",
+        1,
+    );
+    let (code, value, stderr) = health_with(&insecure, Some(CANARY_SECRET));
+    assert_eq!(code, 0, "{stderr}");
+    let warnings = value["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{value}");
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .starts_with("REMOTE_MCP_INSECURE_ISSUER:"),
+        "{value}"
+    );
+    // The start-up log says so too.
+    assert!(
+        stderr.contains("allow_insecure_loopback_issuer"),
+        "{stderr}"
+    );
+    // The same switch with remote MCP off warns about nothing: nothing fetches those keys.
+    let off = insecure.replacen("remote_mcp_enabled: true", "remote_mcp_enabled: false", 1);
+    let off = off.replacen("  enabled: true", "  enabled: false", 1);
+    let (code, value, stderr) = health_with(&off, Some(CANARY_SECRET));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(value["warnings"], serde_json::json!([]), "{value}");
 }

@@ -3,7 +3,8 @@
 //! protocol eras, with RS256 bearer tokens from a local issuer whose JWKS is served on loopback
 //! (`tools/mcp-e2e/token_issuer.py`, `tools/mcp-e2e/interop_http.py`). Gated by
 //! `IBKR_MCP_INTEROP_PYTHON`, the interpreter `tools/mcp-e2e/setup.sh` prints; `.ci/run` sets it
-//! whenever the SDK can be installed.
+//! whenever the SDK can be installed. One more test here needs no Python: the real binary
+//! stops cleanly on SIGTERM.
 
 use std::ffi::OsString;
 use std::net::TcpListener;
@@ -265,4 +266,80 @@ async fn the_python_mcp_sdk_uses_the_http_endpoint_with_bearer_tokens() {
         let signature = token.rsplit('.').next().unwrap();
         assert!(!export.contains(signature), "a token signature leaked");
     }
+}
+
+/// Not gated: needs no Python. The real binary, serving over HTTP, stops on SIGTERM by
+/// draining and exiting with success (killed by the signal, it would have no exit code), and
+/// nothing listens afterwards.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_server_drains_and_exits_cleanly_on_sigterm() {
+    let sandbox = Sandbox::new();
+    let reserved = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = reserved.local_addr().unwrap().port();
+    let resource = format!("http://127.0.0.1:{port}/mcp");
+    // No token is ever sent, so the (unreachable) JWKS is never fetched.
+    let config = sandbox.write_config(
+        "remote.yaml",
+        &format!(
+            "safety:\n  remote_mcp_enabled: true\n\
+             remote_mcp:\n  enabled: true\n  bind_address: 127.0.0.1:{port}\n  resource: {resource}\n  \
+             issuer: http://127.0.0.1:9/\n  jwks_url: http://127.0.0.1:9/jwks\n  \
+             allow_insecure_loopback_issuer: true\n  audiences: [{resource}]\n  \
+             allowed_scopes: [ibkr:health:read]\n"
+        ),
+    );
+    drop(reserved);
+    let gateway_log = sandbox.state.path().join("gateway.log");
+    let mut gateway = Running(
+        Command::new(assert_cmd::cargo::cargo_bin("ibkr-agent"))
+            .arg("--config")
+            .arg(&config)
+            .args(["mcp", "serve", "--transport", "http"])
+            .env("IBKR_AGENT_STATE_DIR", sandbox.state.path().join("state"))
+            .env("IBKR_REMOTE_TOKEN_HMAC_SECRET", TOKEN_ID_KEY)
+            .env_remove("IBKR_AUDIT_HMAC_SECRET")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&gateway_log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let http = reqwest::Client::new();
+    let healthz = format!("http://127.0.0.1:{port}/healthz");
+    wait_for(60, "the gateway answered /healthz", async || {
+        if let Ok(Some(status)) = gateway.0.try_wait() {
+            panic!(
+                "the gateway exited ({status}):\n{}",
+                std::fs::read_to_string(&gateway_log).unwrap_or_default()
+            );
+        }
+        http.get(&healthz)
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
+    })
+    .await;
+    let signalled = Command::new("kill")
+        .args(["-TERM", &gateway.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let mut exit = None;
+    wait_for(20, "the gateway exited after SIGTERM", async || {
+        exit = gateway.0.try_wait().unwrap();
+        exit.is_some()
+    })
+    .await;
+    let exit = exit.unwrap();
+    assert!(
+        exit.success(),
+        "SIGTERM must end serving cleanly, not kill the process: {exit}\n{}",
+        std::fs::read_to_string(&gateway_log).unwrap_or_default()
+    );
+    assert!(
+        http.get(&healthz).send().await.is_err(),
+        "nothing listens after the stop"
+    );
 }

@@ -6,8 +6,12 @@
 //! Client Portal or MCP field name. Time arrives as values; wire formats live in adapters.
 
 pub mod account;
+pub mod account_reads;
 pub mod approval;
 pub mod audit;
+pub mod broker_text;
+pub mod cash_fx;
+pub mod depth;
 pub mod error_code;
 pub mod gates;
 pub mod halt_triggers;
@@ -18,11 +22,14 @@ pub mod kill_switch;
 pub mod live_gates;
 pub mod market_data;
 pub mod money;
+pub mod news_calendar;
+pub mod options;
 pub mod order;
 pub mod order_intent;
 pub mod order_lifecycle;
 pub mod portfolio;
 pub mod preview;
+pub mod research;
 pub mod risk_policy;
 pub mod scope;
 pub mod secret;

@@ -204,4 +204,16 @@ pub trait BrokerReader: Send + Sync {
         account: &AccountId,
         legs: &[OrderIntent],
     ) -> Result<WhatIf, BrokerError>;
+
+    // ── issue 16: account_reads ──
+
+    // ── issue 16: options ──
+
+    // ── issue 16: depth ──
+
+    // ── issue 16: research ──
+
+    // ── issue 16: news_calendar ──
+
+    // ── issue 16: cash_fx ──
 }

@@ -9,12 +9,14 @@
     clippy::print_stderr
 )]
 
+mod account_reads_reads;
 mod architecture;
 mod audit_links;
 mod audit_log;
 mod auto_halt;
 mod broker_fidelity;
 mod broker_reader;
+mod cash_fx_reads;
 mod cli;
 mod cli_audit;
 mod cli_client_portal;
@@ -27,6 +29,7 @@ mod client_portal_orders;
 mod client_portal_pacing;
 mod config_limits;
 mod cp_order_double;
+mod depth_reads;
 mod error_codes;
 mod fake_lifecycle;
 mod fake_world;
@@ -39,6 +42,8 @@ mod mcp_interop;
 mod mcp_logging;
 mod mcp_orders;
 mod mcp_stdio;
+mod news_calendar_reads;
+mod options_reads;
 mod order_history;
 mod order_writer;
 mod paper_client_portal;
@@ -48,6 +53,7 @@ mod remote_config;
 mod remote_http;
 mod remote_limits;
 mod remote_tokens;
+mod research_reads;
 mod sdk;
 mod stop_orders;
 mod support;

@@ -10,13 +10,19 @@
 //!
 //! `docs/adding-a-use-case.md` walks through adding one.
 
+pub mod account_reads;
 pub mod arguments;
 pub mod audit;
+pub mod cash_fx;
+pub mod depth;
 pub mod inputs;
 pub mod live;
+pub mod news_calendar;
+pub mod options;
 pub mod orders;
 mod pipeline;
 pub mod reads;
+pub mod research;
 pub mod schema;
 
 use std::future::Future;
@@ -264,6 +270,12 @@ impl Entry {
 /// cases, so adding one touches only its module.
 static REGISTRY: LazyLock<Vec<Entry>> = LazyLock::new(|| {
     let mut entries = reads::entries();
+    entries.extend(account_reads::entries());
+    entries.extend(options::entries());
+    entries.extend(depth::entries());
+    entries.extend(research::entries());
+    entries.extend(news_calendar::entries());
+    entries.extend(cash_fx::entries());
     entries.extend(orders::entries());
     entries.extend(live::entries());
     entries.extend(audit::entries());

@@ -246,14 +246,10 @@ fn strip_thousands_separators(whole: &str) -> Option<String> {
     Some(digits)
 }
 
-/// Broker-supplied text: control characters dropped, at most `max_chars` characters kept.
+/// Broker-supplied text: control and invisible formatting characters dropped, whitespace
+/// collapsed, at most `max_chars` characters kept (`domain::broker_text`).
 pub(crate) fn clean_text(raw: &str, max_chars: usize) -> String {
-    raw.chars()
-        .filter(|c| !c.is_control())
-        .take(max_chars)
-        .collect::<String>()
-        .trim()
-        .to_owned()
+    crate::domain::broker_text::clean(raw, max_chars)
 }
 
 #[cfg(test)]

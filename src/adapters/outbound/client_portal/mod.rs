@@ -34,11 +34,17 @@
 //! [`ClientPortalBroker::order_writer_for`] (paper or live) so all share one HTTP client, one
 //! pacing limiter and one brokerage session.
 
+mod account_reads;
+mod cash_fx;
 mod client;
+mod depth;
 mod dto;
 mod errors;
 mod lenient;
+mod news_calendar;
+mod options;
 mod pacing;
+mod research;
 mod session;
 mod shared_state;
 mod writer;
@@ -959,6 +965,18 @@ impl BrokerReader for ClientPortalBroker {
         let result = self.read_what_if(account, legs).await;
         self.finish(result).await
     }
+
+    // ── issue 16: account_reads ──
+
+    // ── issue 16: options ──
+
+    // ── issue 16: depth ──
+
+    // ── issue 16: research ──
+
+    // ── issue 16: news_calendar ──
+
+    // ── issue 16: cash_fx ──
 }
 
 /// `/iserver/accounts`, once per brokerage session; shared by the broker and its writers.

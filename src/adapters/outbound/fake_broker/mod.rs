@@ -35,10 +35,16 @@
 //! [`BrokerError::InvalidResponse`] instead of panicking at start-up. A unit test builds the
 //! catalog, so that path is never taken in a released build.
 
+mod account_reads;
+mod cash_fx;
 mod catalog;
+mod depth;
 mod history;
 mod ledger;
 mod market;
+mod news_calendar;
+mod options;
+mod research;
 mod what_if;
 
 use std::fmt;
@@ -457,6 +463,18 @@ impl BrokerReader for FakeBroker {
         let (catalog, book) = self.usable_book(account)?;
         what_if::what_if(catalog, book, legs)
     }
+
+    // ── issue 16: account_reads ──
+
+    // ── issue 16: options ──
+
+    // ── issue 16: depth ──
+
+    // ── issue 16: research ──
+
+    // ── issue 16: news_calendar ──
+
+    // ── issue 16: cash_fx ──
 }
 
 #[cfg(test)]

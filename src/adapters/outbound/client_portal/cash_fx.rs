@@ -1,0 +1,1 @@
+//! The Client Portal mapping for FX rates, currency pairs, and transfers and cash movements (issue 16).

@@ -1,0 +1,1 @@
+//! The Client Portal mapping for news (FYI notifications) and trading sessions and holidays (issue 16).

@@ -1,0 +1,1 @@
+//! The Client Portal mapping for option chains, greeks and implied volatility (issue 16).

@@ -1,0 +1,1 @@
+//! The Client Portal mapping for scanners and fundamentals (issue 16).

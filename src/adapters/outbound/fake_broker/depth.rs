@@ -1,0 +1,1 @@
+//! The fake broker's answers for the one-shot market-depth book (Client Portal WebSocket `sbd` topic) (issue 16).

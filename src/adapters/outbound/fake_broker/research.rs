@@ -1,0 +1,1 @@
+//! The fake broker's answers for scanners and fundamentals (issue 16).

@@ -1,0 +1,1 @@
+//! Domain values for P&L, account metadata and the risk view (issue 16).

@@ -1,0 +1,1 @@
+//! Domain values for FX rates, currency pairs, and transfers and cash movements (issue 16).

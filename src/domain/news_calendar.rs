@@ -1,0 +1,1 @@
+//! Domain values for news (FYI notifications) and trading sessions and holidays (issue 16).

@@ -1,0 +1,1 @@
+//! Domain values for option chains, greeks and implied volatility (issue 16).

@@ -1,0 +1,1 @@
+//! Domain values for scanners and fundamentals (issue 16).

@@ -9,10 +9,12 @@ use reqwest::{Response, StatusCode};
 use serde_json::Value;
 use url::Url;
 
+use super::endpoints::{self, Endpoint, Use};
 use super::errors::{self, ErrorContext, GatewayFault};
 use super::pacing::{Limiter, PACING_MARGIN_PERCENT_RANGE};
 use super::{ClientPortalConfig, ClientPortalSetupError};
 use crate::net::is_loopback;
+use crate::ports::broker_reader::BrokerError;
 use crate::ports::clock::Clock;
 
 /// The `User-Agent` sent to the gateway (IBKR's edge rejects some requests without one).
@@ -116,6 +118,18 @@ impl ApiRequest {
     pub(crate) fn about(mut self, context: ErrorContext) -> Self {
         self.context = context;
         self
+    }
+
+    /// The documented endpoint this request is ([`endpoints::find`]).
+    ///
+    /// # Errors
+    /// A fault, before anything is sent, for a method and path the adapter may not call.
+    pub(crate) fn endpoint(&self) -> Result<&'static Endpoint, GatewayFault> {
+        endpoints::find(self.method, &self.segments).ok_or_else(|| {
+            GatewayFault::Broker(BrokerError::CapabilityUnavailable {
+                capability: "an endpoint the Client Portal Web API does not document",
+            })
+        })
     }
 
     /// The pacing key: the path without its query, every identifier written `*`, so a key
@@ -315,7 +329,7 @@ impl GatewayClient {
     /// A 2xx body that is an object with a non-empty `error` string is a failure, mapped by its
     /// text. Nothing is retried here.
     pub(crate) async fn call(&self, request: &ApiRequest) -> Result<Value, GatewayFault> {
-        if matches!(request.method, HttpMethod::PostJson | HttpMethod::Delete) {
+        if request.endpoint()?.usage != Use::Read {
             // The read path never sends a write: writes need `exchange`'s unmapped outcome.
             return Err(GatewayFault::invalid("refused to send a write as a read"));
         }
@@ -352,6 +366,9 @@ impl GatewayClient {
     /// answer, so that a write can tell "not sent" from "outcome unknown". A 429 still starts
     /// the penalty box. Nothing is retried here.
     pub(crate) async fn exchange(&self, request: &ApiRequest) -> Exchange {
+        if let Err(fault) = request.endpoint() {
+            return Exchange::NotSent(fault);
+        }
         let url = match self.url_for(request) {
             Ok(url) => url,
             Err(fault) => return Exchange::NotSent(fault),
@@ -528,6 +545,65 @@ mod tests {
             )),
         )
         .unwrap()
+    }
+
+    /// A listener that counts the connections it accepts, so a test can show nothing was sent.
+    async fn counting_listener() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/v1/api", listener.local_addr().unwrap());
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((_stream, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        (base, accepted)
+    }
+
+    #[tokio::test]
+    async fn an_undocumented_endpoint_is_refused_before_anything_is_sent() {
+        let (base, accepted) = counting_listener().await;
+        let client = client(&base);
+        for request in [
+            ApiRequest::get(&["iserver", "news"]),
+            ApiRequest::get(&["iserver", "marketdata", "depth"]).query("conid", "1"),
+            ApiRequest::get(&["portfolio"])
+                .segment("DU1")
+                .segment("transfers"),
+        ] {
+            let fault = client.call(&request).await.unwrap_err();
+            assert!(
+                matches!(
+                    fault,
+                    GatewayFault::Broker(BrokerError::CapabilityUnavailable { .. })
+                ),
+                "{fault:?}"
+            );
+            assert!(matches!(
+                client.exchange(&request).await,
+                Exchange::NotSent(_)
+            ));
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn the_read_path_refuses_a_write_endpoint() {
+        let (base, accepted) = counting_listener().await;
+        let client = client(&base);
+        let whatif = ApiRequest::post_json(&["iserver", "account"], b"{}".to_vec())
+            .segment("DU1")
+            .segment("orders")
+            .segment("whatif");
+        let cancel = ApiRequest::delete(&["iserver", "account"])
+            .segment("DU1")
+            .segment("order")
+            .segment("7");
+        for request in [whatif, cancel] {
+            assert!(client.call(&request).await.is_err());
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[test]

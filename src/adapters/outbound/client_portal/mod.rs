@@ -39,6 +39,7 @@ mod cash_fx;
 mod client;
 mod depth;
 mod dto;
+mod endpoints;
 mod errors;
 mod lenient;
 mod news_calendar;

@@ -125,11 +125,11 @@ impl ApiRequest {
     /// # Errors
     /// A fault, before anything is sent, for a method and path the adapter may not call.
     pub(crate) fn endpoint(&self) -> Result<&'static Endpoint, GatewayFault> {
-        endpoints::find(self.method, &self.segments).ok_or_else(|| {
-            GatewayFault::Broker(BrokerError::CapabilityUnavailable {
+        endpoints::find(self.method, &self.segments).ok_or(GatewayFault::Broker(
+            BrokerError::CapabilityUnavailable {
                 capability: "an endpoint the Client Portal Web API does not document",
-            })
-        })
+            },
+        ))
     }
 
     /// The pacing key: the path without its query, every identifier written `*`, so a key

@@ -216,7 +216,10 @@ pub trait BrokerReader: Send + Sync {
     /// # Errors
     /// [`BrokerError::UnknownAccount`] for an account not in [`BrokerReader::accounts`] (before
     /// any P&L request), plus the session and transport errors above.
-    async fn account_pnl(&self, account: &AccountId) -> Result<crate::domain::account_reads::AccountPnl, BrokerError> {
+    async fn account_pnl(
+        &self,
+        account: &AccountId,
+    ) -> Result<crate::domain::account_reads::AccountPnl, BrokerError> {
         let _ = account;
         Err(BrokerError::CapabilityUnavailable {
             capability: "account P&L (use ibkr_account_summary and ibkr_positions_list)",
@@ -229,7 +232,10 @@ pub trait BrokerReader: Send + Sync {
     /// # Errors
     /// [`BrokerError::UnknownAccount`] for an account not in [`BrokerReader::accounts`] (before
     /// any request about the account), plus the session and transport errors above.
-    async fn account_metadata(&self, account: &AccountId) -> Result<crate::domain::account_reads::AccountMetadata, BrokerError> {
+    async fn account_metadata(
+        &self,
+        account: &AccountId,
+    ) -> Result<crate::domain::account_reads::AccountMetadata, BrokerError> {
         let _ = account;
         Err(BrokerError::CapabilityUnavailable {
             capability: "account metadata (use ibkr_accounts_list)",

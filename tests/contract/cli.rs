@@ -91,7 +91,10 @@ const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
     ("account info", &[&["--account-id", "U7654321"]]),
     (
         "risk show",
-        &[&["--account-id", "DU7654320"], &["--account-id", "DU1234567", "--top", "2"]],
+        &[
+            &["--account-id", "DU7654320"],
+            &["--account-id", "DU1234567", "--top", "2"],
+        ],
     ),
     (
         "contracts search",

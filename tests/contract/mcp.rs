@@ -202,7 +202,10 @@ fn valid_calls() -> Vec<(&'static str, Value)> {
         ("ibkr_executions_list", json!({"account_id": "DU1234567"})),
         ("ibkr_pnl", json!({"account_id": "DU1234567"})),
         ("ibkr_account_info", json!({"account_id": "U7654321"})),
-        ("ibkr_risk_view", json!({"account_id": "DU7654320", "top": 3})),
+        (
+            "ibkr_risk_view",
+            json!({"account_id": "DU7654320", "top": 3}),
+        ),
         (
             "ibkr_executions_list",
             json!({"account_id": "DU1234567", "since": "2026-01-01"}),

@@ -24,8 +24,8 @@ use crate::app::gateway::Gateway;
 use crate::app::input::AccountSelector;
 use crate::app::views::AccountView;
 use crate::domain::account_reads::{
-    AccountMetadata, AccountPnl, DEFAULT_TOP_POSITIONS, MAX_TOP_POSITIONS, TopPositions,
-    risk_view, without_account_id,
+    AccountMetadata, AccountPnl, DEFAULT_TOP_POSITIONS, MAX_TOP_POSITIONS, TopPositions, risk_view,
+    without_account_id,
 };
 use crate::domain::broker_text::{BrokerText, clean};
 use crate::domain::ids::AccountId;
@@ -335,9 +335,8 @@ impl UseCase for RiskShow {
         note: &AuditNote,
         input: RiskInput,
     ) -> Outcome<RiskViewOutput> {
-        let top = TopPositions::new(input.top).map_err(|error| {
-            GatewayError::invalid_input("top", error)
-        })?;
+        let top = TopPositions::new(input.top)
+            .map_err(|error| GatewayError::invalid_input("top", error))?;
         let selector = AccountSelector::parse(&input.account_id)?;
         let account = gateway.select_account(&selector, note).await?;
         let summary = gateway.broker().account_summary(&account.id).await?;

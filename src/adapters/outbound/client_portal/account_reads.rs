@@ -310,10 +310,8 @@ impl ClientPortalBroker {
         let request = ApiRequest::get(&["portfolio"])
             .segment(id.expose())
             .segment("meta");
-        let meta: AccountMetaDto = dto::parse(
-            self.portfolio_call(&request).await?,
-            "account metadata",
-        )?;
+        let meta: AccountMetaDto =
+            dto::parse(self.portfolio_call(&request).await?, "account metadata")?;
         meta.try_into_domain(id, flags.for_account(id))
     }
 
@@ -389,7 +387,9 @@ mod tests {
                 "allowFeatures":{"allowedAssetTypes":"STK,OPT,STK,not a code"}}"#,
         )
         .unwrap();
-        let metadata = meta.try_into_domain(&id(), flags.for_account(&id())).unwrap();
+        let metadata = meta
+            .try_into_domain(&id(), flags.for_account(&id()))
+            .unwrap();
         assert_eq!(metadata.title.unwrap().as_str(), "Jane Doe");
         assert_eq!(metadata.display_name, None);
         assert_eq!(metadata.alias.unwrap().as_str(), "Main");
@@ -399,6 +399,10 @@ mod tests {
         assert_eq!(metadata.permissions.supports_fractions, Some(true));
         assert_eq!(metadata.session_is_paper, Some(true));
         let other: AccountMetaDto = serde_json::from_str(r#"{"id":"DU0000001"}"#).unwrap();
-        assert!(other.try_into_domain(&id(), flags.for_account(&id())).is_err());
+        assert!(
+            other
+                .try_into_domain(&id(), flags.for_account(&id()))
+                .is_err()
+        );
     }
 }

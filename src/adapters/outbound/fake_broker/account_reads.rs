@@ -147,7 +147,10 @@ impl FakeBroker {
             // The fake session mixes paper and live accounts, so it sends no session flag.
             session_is_paper: None,
             permissions: TradingPermissions {
-                asset_classes: asset_classes.iter().map(|code| (*code).to_owned()).collect(),
+                asset_classes: asset_classes
+                    .iter()
+                    .map(|code| (*code).to_owned())
+                    .collect(),
                 supports_cash_quantity: Some(true),
                 supports_fractions: Some(!euro),
                 no_fx_conversion: Some(false),
@@ -185,7 +188,10 @@ mod tests {
             let pnl = broker.account_pnl(&id).await.unwrap();
             let summary = broker.account_summary(&id).await.unwrap();
             assert_eq!(pnl.net_liquidation, Some(summary.net_liquidation.amount()));
-            assert_eq!(pnl.excess_liquidity, Some(summary.excess_liquidity.amount()));
+            assert_eq!(
+                pnl.excess_liquidity,
+                Some(summary.excess_liquidity.amount())
+            );
             assert!(pnl.missing().is_empty(), "{raw}");
             assert_eq!(pnl, broker.account_pnl(&id).await.unwrap(), "deterministic");
         }
@@ -202,7 +208,12 @@ mod tests {
         let id = AccountId::parse(known_ids::PAPER_USD_ACCOUNT).unwrap();
         let metadata = broker.account_metadata(&id).await.unwrap();
         assert_eq!(metadata.account_type.as_deref(), Some("DEMO"));
-        assert!(metadata.permissions.asset_classes.contains(&"OPT".to_owned()));
+        assert!(
+            metadata
+                .permissions
+                .asset_classes
+                .contains(&"OPT".to_owned())
+        );
         let unknown = AccountId::parse("DU0000001").unwrap();
         assert_eq!(
             broker.account_metadata(&unknown).await,

@@ -6,8 +6,9 @@
 //! cleaned, bounded and free of the raw account id over MCP and the CLI. On the fake: each
 //! read through the library, the CLI's `--json` and MCP, each call audited exactly once.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ibkr_agent_gateway::adapters::inbound::mcp;
 use ibkr_agent_gateway::adapters::outbound::client_portal::ClientPortalBroker;
@@ -32,7 +33,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::cli::{DEPLOYMENT_KEY, Sandbox, raw_account_id_shape};
 use crate::support::client_portal::{
-    BASE_PATH, PAPER, account, api, broker, json_response, mount_preflights, now, prime, received,
+    BASE_PATH, PAPER, account, api, broker, broker_with, config, json_response, mount_preflights, now, prime, received,
     received_paths, unpaced_config,
 };
 
@@ -70,6 +71,7 @@ fn meta(title: &str, alias: Option<&str>, description: &str) -> Value {
 struct InTurn {
     answers: Vec<Value>,
     calls: Arc<AtomicUsize>,
+    arrivals: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl InTurn {
@@ -77,12 +79,14 @@ impl InTurn {
         Self {
             answers,
             calls: Arc::new(AtomicUsize::new(0)),
+            arrivals: Arc::new(Mutex::new(Vec::new())),
         }
     }
 }
 
 impl Respond for InTurn {
     fn respond(&self, _: &Request) -> ResponseTemplate {
+        self.arrivals.lock().unwrap().push(Instant::now());
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         let index = call.min(self.answers.len() - 1);
         json_response(self.answers[index].clone())
@@ -365,6 +369,26 @@ async fn an_empty_first_pnl_is_asked_exactly_once_more() {
     let pnl = broker(&server).account_pnl(&account(PAPER)).await.unwrap();
     assert_eq!(pnl.unrealized.unwrap().to_string(), "41230.87");
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn the_retry_waits_for_the_documented_pnl_pacing_slot() {
+    let server = MockServer::start().await;
+    mount_preflights(&server).await;
+    let responder = InTurn::new(vec![json!({"upnl": {}}), pnl_row()]);
+    let arrivals = responder.arrivals.clone();
+    Mock::given(method("GET"))
+        .and(path(api(PNL_PATH)))
+        .respond_with(responder)
+        .mount(&server)
+        .await;
+    // The documented pacing (one P&L request per 5 s, widened by the default margin).
+    let paced = broker_with(config(&server));
+    paced.account_pnl(&account(PAPER)).await.unwrap();
+    let arrivals = arrivals.lock().unwrap().clone();
+    assert_eq!(arrivals.len(), 2);
+    let gap = arrivals[1].duration_since(arrivals[0]);
+    assert!(gap > Duration::from_secs(5), "two P&L requests {gap:?} apart");
 }
 
 #[tokio::test]

@@ -207,6 +207,41 @@ pub trait BrokerReader: Send + Sync {
 
     // ── issue 16: account_reads ──
 
+    /// The P&L of one account (daily, unrealized, realized, net liquidation, excess
+    /// liquidity), in its base currency. Figures the broker did not send are `None`; an answer
+    /// without any figure is returned as such ([`is_empty`](crate::domain::account_reads::AccountPnl::is_empty)) rather than invented.
+    /// An implementation whose source answers empty until it has warmed up MAY ask once more,
+    /// and MUST NOT ask more than twice for one call.
+    ///
+    /// # Errors
+    /// [`BrokerError::UnknownAccount`] for an account not in [`BrokerReader::accounts`] (before
+    /// any P&L request), plus the session and transport errors above.
+    async fn account_pnl(
+        &self,
+        account: &AccountId,
+    ) -> Result<crate::domain::account_reads::AccountPnl, BrokerError> {
+        let _ = account;
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "account P&L (use ibkr_account_summary and ibkr_positions_list)",
+        })
+    }
+
+    /// What the broker says about one account: its title, alias and codes, and the brokerage
+    /// session's trading permissions for it.
+    ///
+    /// # Errors
+    /// [`BrokerError::UnknownAccount`] for an account not in [`BrokerReader::accounts`] (before
+    /// any request about the account), plus the session and transport errors above.
+    async fn account_metadata(
+        &self,
+        account: &AccountId,
+    ) -> Result<crate::domain::account_reads::AccountMetadata, BrokerError> {
+        let _ = account;
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "account metadata (use ibkr_accounts_list)",
+        })
+    }
+
     // ── issue 16: options ──
 
     // ── issue 16: depth ──

@@ -87,6 +87,15 @@ impl Sandbox {
 const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
     ("account summary", &[&["--account", "DU1234567"]]),
     ("positions list", &[&["--account", "DU1234567"]]),
+    ("pnl show", &[&["--account-id", "DU1234567"]]),
+    ("account info", &[&["--account-id", "U7654321"]]),
+    (
+        "risk show",
+        &[
+            &["--account-id", "DU7654320"],
+            &["--account-id", "DU1234567", "--top", "2"],
+        ],
+    ),
     (
         "contracts search",
         &[&["AAPL"], &["VOD", "--exchange", "LSE"]],

@@ -36,6 +36,9 @@ const ALL_TOOLS: &[&str] = &[
     "ibkr_orders_list",
     "ibkr_executions_list",
     "ibkr_order_history",
+    "ibkr_pnl",
+    "ibkr_account_info",
+    "ibkr_risk_view",
     "ibkr_kill_switch_status",
     "ibkr_kill_switch_halt",
     "ibkr_limits_status",
@@ -197,6 +200,12 @@ fn valid_calls() -> Vec<(&'static str, Value)> {
         ),
         ("ibkr_orders_list", json!({"account_id": "DU1234567"})),
         ("ibkr_executions_list", json!({"account_id": "DU1234567"})),
+        ("ibkr_pnl", json!({"account_id": "DU1234567"})),
+        ("ibkr_account_info", json!({"account_id": "U7654321"})),
+        (
+            "ibkr_risk_view",
+            json!({"account_id": "DU7654320", "top": 3}),
+        ),
         (
             "ibkr_executions_list",
             json!({"account_id": "DU1234567", "since": "2026-01-01"}),
@@ -354,7 +363,8 @@ async fn narrow_scopes_hide_tools_and_a_hidden_tool_is_answered_like_an_unknown_
             "ibkr_health",
             "ibkr_backend_status",
             "ibkr_session_requirements",
-            "ibkr_accounts_list"
+            "ibkr_accounts_list",
+            "ibkr_account_info"
         ]
     );
 

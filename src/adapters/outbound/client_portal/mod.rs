@@ -969,6 +969,20 @@ impl BrokerReader for ClientPortalBroker {
 
     // ── issue 16: account_reads ──
 
+    async fn account_pnl(
+        &self,
+        account: &AccountId,
+    ) -> Result<crate::domain::account_reads::AccountPnl, BrokerError> {
+        self.account_pnl_at_seam(account).await
+    }
+
+    async fn account_metadata(
+        &self,
+        account: &AccountId,
+    ) -> Result<crate::domain::account_reads::AccountMetadata, BrokerError> {
+        self.account_metadata_at_seam(account).await
+    }
+
     // ── issue 16: options ──
 
     // ── issue 16: depth ──

@@ -466,6 +466,20 @@ impl BrokerReader for FakeBroker {
 
     // ── issue 16: account_reads ──
 
+    async fn account_pnl(
+        &self,
+        account: &AccountId,
+    ) -> Result<crate::domain::account_reads::AccountPnl, BrokerError> {
+        self.fake_account_pnl(account)
+    }
+
+    async fn account_metadata(
+        &self,
+        account: &AccountId,
+    ) -> Result<crate::domain::account_reads::AccountMetadata, BrokerError> {
+        self.fake_account_metadata(account)
+    }
+
     // ── issue 16: options ──
 
     // ── issue 16: depth ──

@@ -25,6 +25,7 @@ use ibkr_agent_gateway::domain::audit::chain::ChainKey;
 use ibkr_agent_gateway::domain::broker_text::{BODY_CHARS, LABEL_CHARS};
 use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
 use ibkr_agent_gateway::domain::secret::SecretBytes;
+use ibkr_agent_gateway::ports::broker_reader::BrokerReader;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
 use rmcp::service::{RoleClient, RunningService};
@@ -653,4 +654,33 @@ async fn the_cli_prints_cleaned_json_and_audits_each_command_once() {
         .collect();
     operations.sort_unstable();
     assert_eq!(operations, ["fyi notifications", "trading schedule"]);
+}
+
+// -------------------------------------------------------------------------------------------
+// Pacing
+// -------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn fyi_reads_keep_the_documented_one_per_second() {
+    let server = MockServer::start().await;
+    let arrivals = crate::support::pacing::Arrivals::default();
+    let recorder = arrivals.clone();
+    Mock::given(method("GET"))
+        .and(path(api("/fyi/notifications")))
+        .respond_with(move |request: &wiremock::Request| {
+            recorder.record(request);
+            json_response(json!([]))
+        })
+        .mount(&server)
+        .await;
+    // The documented pacing table, not the unpaced test configuration.
+    let broker =
+        crate::support::client_portal::broker_with(crate::support::client_portal::config(&server));
+    let count = ibkr_agent_gateway::domain::news_calendar::FyiCount::default();
+    broker.fyi_notifications(count).await.unwrap();
+    broker.fyi_notifications(count).await.unwrap();
+    let times: Vec<std::time::Instant> = arrivals.all().iter().map(|(_, at)| *at).collect();
+    assert_eq!(times.len(), 2);
+    let gap = crate::support::pacing::shortest_gap(&times).unwrap();
+    assert!(gap >= std::time::Duration::from_secs(1), "{gap:?}");
 }

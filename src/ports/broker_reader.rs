@@ -250,5 +250,39 @@ pub trait BrokerReader: Send + Sync {
 
     // ── issue 16: news_calendar ──
 
+    /// The account holder's FYI notifications (`/fyi/notifications`), newest first, at most
+    /// `max`. Titles, bodies and codes are third-party text, returned only as `BrokerText`.
+    /// An empty inbox is `Ok(vec![])`.
+    ///
+    /// # Errors
+    /// [`BrokerError::CapabilityUnavailable`] from a backend without FYI notifications (the
+    /// default), plus the session and transport errors above.
+    async fn fyi_notifications(
+        &self,
+        max: crate::domain::news_calendar::FyiCount,
+    ) -> Result<Vec<crate::domain::news_calendar::FyiNotification>, BrokerError> {
+        let _ = max;
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "FYI notifications",
+        })
+    }
+
+    /// One contract's trading schedule: the exchange's time zone and the sessions of the local
+    /// dates the broker lists around today. Closed days are omitted, never listed as open.
+    ///
+    /// # Errors
+    /// [`BrokerError::UnknownContract`]; [`BrokerError::CapabilityUnavailable`] from a backend
+    /// without schedules (the default); [`BrokerError::InvalidResponse`] when the zone is
+    /// unknown; plus the session and transport errors above.
+    async fn trading_schedule(
+        &self,
+        contract_id: ContractId,
+    ) -> Result<crate::domain::news_calendar::TradingSchedule, BrokerError> {
+        let _ = contract_id;
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "trading schedules",
+        })
+    }
+
     // ── issue 16: cash_fx ──
 }

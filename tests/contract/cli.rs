@@ -107,6 +107,13 @@ const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
         &[&["--contract-id", "265598", "--period", "5d", "--bar", "1h"]],
     ),
     ("orders list", &[&["--account", "DU1234567"]]),
+    (
+        "trading schedule",
+        &[
+            &["--contract-id", "265598"],
+            &["--contract-id", "8894117", "--days", "3"],
+        ],
+    ),
     ("kill-switch halt", &[&["--reason", "scan"]]),
     ("kill-switch allow", &[&["--reason", "scan"]]),
     (
@@ -121,6 +128,10 @@ const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
 /// Use cases the operator may run under the default configuration that the scans leave out,
 /// and why. Each is covered elsewhere.
 const NOT_SCANNED: &[(&str, &str)] = &[
+    (
+        "news headlines",
+        "always refused with BROKER_CAPABILITY_UNAVAILABLE by design (news_calendar_reads.rs)",
+    ),
     (
         "approvals create",
         "needs a stored preview, which needs a write scope (cli_orders.rs)",

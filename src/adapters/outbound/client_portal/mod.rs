@@ -991,6 +991,22 @@ impl BrokerReader for ClientPortalBroker {
 
     // ── issue 16: news_calendar ──
 
+    async fn fyi_notifications(
+        &self,
+        max: crate::domain::news_calendar::FyiCount,
+    ) -> Result<Vec<crate::domain::news_calendar::FyiNotification>, BrokerError> {
+        self.finish(news_calendar::fyi_notifications(&self.client, max).await)
+            .await
+    }
+
+    async fn trading_schedule(
+        &self,
+        contract_id: ContractId,
+    ) -> Result<crate::domain::news_calendar::TradingSchedule, BrokerError> {
+        self.finish(news_calendar::trading_schedule(&self.client, contract_id).await)
+            .await
+    }
+
     // ── issue 16: cash_fx ──
 }
 

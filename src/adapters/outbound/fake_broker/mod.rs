@@ -488,6 +488,21 @@ impl BrokerReader for FakeBroker {
 
     // ── issue 16: news_calendar ──
 
+    async fn fyi_notifications(
+        &self,
+        max: crate::domain::news_calendar::FyiCount,
+    ) -> Result<Vec<crate::domain::news_calendar::FyiNotification>, BrokerError> {
+        self.usable_catalog()
+            .map(|_| news_calendar::fyi_notifications(self.clock.now(), max))
+    }
+
+    async fn trading_schedule(
+        &self,
+        contract_id: ContractId,
+    ) -> Result<crate::domain::news_calendar::TradingSchedule, BrokerError> {
+        news_calendar::trading_schedule(self.usable_listing(contract_id)?, self.clock.now())
+    }
+
     // ── issue 16: cash_fx ──
 }
 

@@ -98,6 +98,12 @@ const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
         &[&["--contract-id", "265598", "--period", "5d", "--bar", "1h"]],
     ),
     ("orders list", &[&["--account", "DU1234567"]]),
+    ("fx rate", &[&["--source", "USD", "--target", "EUR"]]),
+    ("currency pairs", &[&["--currency", "USD"]]),
+    (
+        "transactions list",
+        &[&["--account-id", "DU1234567", "--contract-id", "265598"]],
+    ),
     ("kill-switch halt", &[&["--reason", "scan"]]),
     ("kill-switch allow", &[&["--reason", "scan"]]),
     (

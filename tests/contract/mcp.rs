@@ -36,6 +36,9 @@ const ALL_TOOLS: &[&str] = &[
     "ibkr_orders_list",
     "ibkr_executions_list",
     "ibkr_order_history",
+    "ibkr_fx_rate",
+    "ibkr_currency_pairs",
+    "ibkr_transactions",
     "ibkr_kill_switch_status",
     "ibkr_kill_switch_halt",
     "ibkr_limits_status",
@@ -205,6 +208,16 @@ fn valid_calls() -> Vec<(&'static str, Value)> {
         (
             "ibkr_order_history",
             json!({"account": "DU1234567", "since": "2026-01-01", "status": "filled", "limit": 5}),
+        ),
+        ("ibkr_fx_rate", json!({"source": "USD", "target": "EUR"})),
+        ("ibkr_currency_pairs", json!({"currency": "usd"})),
+        (
+            "ibkr_transactions",
+            json!({"account_id": "DU1234567", "contract_id": 265598}),
+        ),
+        (
+            "ibkr_transactions",
+            json!({"account_id": "DU1234567", "contract_id": 265598, "currency": "EUR", "days": 30, "refresh": true}),
         ),
         ("ibkr_kill_switch_status", json!({})),
         (

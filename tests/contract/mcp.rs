@@ -423,7 +423,9 @@ async fn toolsets_switch_groups_off_on_top_of_scopes() {
             "ibkr_contracts_search",
             "ibkr_contract_resolve",
             "ibkr_market_snapshot",
-            "ibkr_historical_bars"
+            "ibkr_historical_bars",
+            "ibkr_fx_rate",
+            "ibkr_currency_pairs"
         ]
     );
     let switched_off = session.call_audited("ibkr_health", json!({})).await;

@@ -649,3 +649,65 @@ fn the_cli_prints_fx_pairs_and_cleaned_transactions_as_json_and_audits_each_once
         );
     }
 }
+
+/// Runs the binary with `--json` on `config` in a blocking task and returns its JSON output.
+async fn cli_json(sandbox: &Sandbox, config: &std::path::Path, args: &[&str]) -> Value {
+    let mut command = sandbox.command();
+    command
+        .env("IBKR_AUDIT_HMAC_SECRET", crate::cli::DEPLOYMENT_KEY)
+        .arg("--json")
+        .arg("--config")
+        .arg(config)
+        .args(args);
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_cli_process_on_the_client_portal_answers_from_the_durable_cache() {
+    let server = MockServer::start().await;
+    crate::support::client_portal::prime(&server).await;
+    mount_cash_fx(&server, 90).await;
+    let sandbox = Sandbox::new();
+    let config = sandbox.write_config(
+        "cp.yaml",
+        &format!(
+            "broker:\n  backend: client_portal_gateway\n  base_url: {}/v1/api\n",
+            server.uri()
+        ),
+    );
+    let args = [
+        "transactions",
+        "list",
+        "--account-id",
+        PAPER,
+        "--contract-id",
+        "265598",
+    ];
+    let first = cli_json(&sandbox, &config, &args).await;
+    assert_eq!(first["freshness"], "fetched");
+    let second = cli_json(&sandbox, &config, &args).await;
+    assert_eq!(second["freshness"], "cached");
+    assert_eq!(second["fetched_at"], first["fetched_at"]);
+    assert_eq!(second["transactions"], first["transactions"]);
+    let mut refresh = args.to_vec();
+    refresh.extend(["--refresh", "true"]);
+    let refused = cli_json(&sandbox, &config, &refresh).await;
+    assert_eq!(refused["freshness"], "stale");
+    assert_eq!(
+        refused["next_refresh_allowed_at"],
+        first["next_refresh_allowed_at"]
+    );
+    let paths = received_paths(&server).await;
+    assert_eq!(count_of(&paths, "/pa/transactions"), 1, "{paths:?}");
+    let rows = first["transactions"].as_array().unwrap();
+    assert_clean(rows[1]["broker_description"].as_str().unwrap());
+    assert!(!first.to_string().contains(PAPER));
+}

@@ -188,19 +188,19 @@ pub struct TransactionsInput {
     #[serde(rename(serialize = "account", deserialize = "account_id"))]
     #[schemars(length(min = 1, max = 64))]
     pub account_id: String,
-    /// The contract (conid) whose transactions are read; the broker serves one per request.
+    /// Contract id (conid); the broker serves one contract per request.
     #[serde(deserialize_with = "number_as_text")]
     #[schemars(with = "u64", range(min = 1, max = MAX_JSON_INTEGER))]
     pub contract_id: String,
-    /// The currency amounts are valued in; default USD.
+    /// Valuation currency; default USD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = CURRENCY_PATTERN))]
     pub currency: Option<String>,
-    /// How many days back; default 90.
+    /// Look-back in days; default 90.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = MAX_TRANSACTION_DAYS))]
     pub days: Option<u16>,
-    /// Ask the broker again instead of the cache; allowed once per 15 minutes.
+    /// Ask the broker, not the cache; once per 15 minutes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh: Option<bool>,
 }

@@ -285,4 +285,58 @@ pub trait BrokerReader: Send + Sync {
     }
 
     // ── issue 16: cash_fx ──
+
+    /// How many units of `target` one unit of `source` buys, as the broker quotes it now.
+    /// `source` and `target` differ.
+    ///
+    /// # Errors
+    /// [`BrokerError::CapabilityUnavailable`] when the backend quotes no FX rates, plus the
+    /// session and transport errors of [`BrokerReader::accounts`] and
+    /// [`BrokerError::InvalidResponse`] for a missing or non-positive rate.
+    async fn fx_rate(
+        &self,
+        source: crate::domain::money::Currency,
+        target: crate::domain::money::Currency,
+    ) -> Result<crate::domain::cash_fx::FxRate, BrokerError> {
+        let _ = (source, target);
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "FX rates (/iserver/exchangerate)",
+        })
+    }
+
+    /// The tradable pairs in which `currency` is the base or the quote, in the broker's order,
+    /// at most [`crate::domain::cash_fx::MAX_CURRENCY_PAIRS`]. None is `Ok(vec![])`.
+    ///
+    /// # Errors
+    /// As [`BrokerReader::fx_rate`].
+    async fn currency_pairs(
+        &self,
+        currency: crate::domain::money::Currency,
+    ) -> Result<Vec<crate::domain::cash_fx::CurrencyPair>, BrokerError> {
+        let _ = currency;
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "currency pairs (/iserver/currency/pairs)",
+        })
+    }
+
+    /// One account's transactions and cash movements for one contract, newest first, with the
+    /// time they were fetched. The broker may be asked at most once per its pacing window
+    /// (15 minutes): rows already read are served from a cache (durable when the backend has
+    /// a state directory) unless `request.refresh`; a refresh inside the window MUST NOT reach
+    /// the broker and returns the cached rows as [`crate::domain::cash_fx::Freshness::Stale`]
+    /// with the time a refresh is allowed.
+    ///
+    /// # Errors
+    /// [`BrokerError::RateLimited`] when nothing is cached and the pacing refuses the request,
+    /// plus the errors of [`BrokerReader::account_summary`].
+    async fn cash_transactions(
+        &self,
+        account: &AccountId,
+        request: &crate::domain::cash_fx::TransactionsRequest,
+    ) -> Result<crate::domain::cash_fx::TransactionsReading, BrokerError> {
+        let _ = (account, request);
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "transactions (/pa/transactions)",
+        })
+    }
 }

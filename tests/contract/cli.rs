@@ -114,6 +114,12 @@ const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
             &["--contract-id", "8894117", "--days", "3"],
         ],
     ),
+    ("fx rate", &[&["--source", "USD", "--target", "EUR"]]),
+    ("currency pairs", &[&["--currency", "USD"]]),
+    (
+        "transactions list",
+        &[&["--account-id", "DU1234567", "--contract-id", "265598"]],
+    ),
     ("kill-switch halt", &[&["--reason", "scan"]]),
     ("kill-switch allow", &[&["--reason", "scan"]]),
     (

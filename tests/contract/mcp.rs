@@ -46,6 +46,9 @@ const ALL_TOOLS: &[&str] = &[
     "ibkr_news",
     "ibkr_fyi_notifications",
     "ibkr_trading_schedule",
+    "ibkr_fx_rate",
+    "ibkr_currency_pairs",
+    "ibkr_transactions",
     "ibkr_kill_switch_status",
     "ibkr_kill_switch_halt",
     "ibkr_limits_status",
@@ -228,6 +231,16 @@ fn valid_calls() -> Vec<(&'static str, Value)> {
         (
             "ibkr_trading_schedule",
             json!({"contract_id": 8894117, "days": 14}),
+        ),
+        ("ibkr_fx_rate", json!({"source": "USD", "target": "EUR"})),
+        ("ibkr_currency_pairs", json!({"currency": "usd"})),
+        (
+            "ibkr_transactions",
+            json!({"account_id": "DU1234567", "contract_id": 265598}),
+        ),
+        (
+            "ibkr_transactions",
+            json!({"account_id": "DU1234567", "contract_id": 265598, "currency": "EUR", "days": 30, "refresh": true}),
         ),
         ("ibkr_kill_switch_status", json!({})),
         (
@@ -442,7 +455,9 @@ async fn toolsets_switch_groups_off_on_top_of_scopes() {
             "ibkr_historical_bars",
             "ibkr_news",
             "ibkr_fyi_notifications",
-            "ibkr_trading_schedule"
+            "ibkr_trading_schedule",
+            "ibkr_fx_rate",
+            "ibkr_currency_pairs"
         ]
     );
     let switched_off = session.call_audited("ibkr_health", json!({})).await;

@@ -225,6 +225,8 @@ pub struct ClientPortalBroker {
     writes: Arc<AsyncMutex<()>>,
     // A std mutex: held only to read or insert, never across an await.
     contracts: Mutex<HashMap<ContractId, Contract>>,
+    // The `/pa/transactions` rows already read (issue 16: cash_fx).
+    transactions: cash_fx::TransactionsCache,
 }
 
 impl fmt::Debug for ClientPortalBroker {
@@ -266,6 +268,7 @@ impl ClientPortalBroker {
             session: Arc::new(AsyncMutex::new(SessionCache::default())),
             writes: Arc::new(AsyncMutex::new(())),
             contracts: Mutex::new(HashMap::new()),
+            transactions: cash_fx::TransactionsCache::new(&config),
         })
     }
 
@@ -1008,6 +1011,32 @@ impl BrokerReader for ClientPortalBroker {
     }
 
     // ── issue 16: cash_fx ──
+
+    async fn fx_rate(
+        &self,
+        source: Currency,
+        target: Currency,
+    ) -> Result<crate::domain::cash_fx::FxRate, BrokerError> {
+        let result = self.read_fx_rate(source, target).await;
+        self.finish(result).await
+    }
+
+    async fn currency_pairs(
+        &self,
+        currency: Currency,
+    ) -> Result<Vec<crate::domain::cash_fx::CurrencyPair>, BrokerError> {
+        let result = self.read_currency_pairs(currency).await;
+        self.finish(result).await
+    }
+
+    async fn cash_transactions(
+        &self,
+        account: &AccountId,
+        request: &crate::domain::cash_fx::TransactionsRequest,
+    ) -> Result<crate::domain::cash_fx::TransactionsReading, BrokerError> {
+        let result = self.read_cash_transactions(account, request).await;
+        self.finish(result).await
+    }
 }
 
 /// `/iserver/accounts`, once per brokerage session; shared by the broker and its writers.

@@ -504,6 +504,29 @@ impl BrokerReader for FakeBroker {
     }
 
     // ── issue 16: cash_fx ──
+
+    async fn fx_rate(
+        &self,
+        source: Currency,
+        target: Currency,
+    ) -> Result<crate::domain::cash_fx::FxRate, BrokerError> {
+        self.fake_fx_rate(source, target)
+    }
+
+    async fn currency_pairs(
+        &self,
+        currency: Currency,
+    ) -> Result<Vec<crate::domain::cash_fx::CurrencyPair>, BrokerError> {
+        self.fake_currency_pairs(currency)
+    }
+
+    async fn cash_transactions(
+        &self,
+        account: &AccountId,
+        request: &crate::domain::cash_fx::TransactionsRequest,
+    ) -> Result<crate::domain::cash_fx::TransactionsReading, BrokerError> {
+        self.fake_cash_transactions(account, request)
+    }
 }
 
 #[cfg(test)]

@@ -291,10 +291,9 @@ impl OptionChain {
     }
 }
 
-/// The strikes to keep: at most `max` of `listed` (sorted and deduplicated first), a
-/// contiguous run centred on the strike nearest to `reference` (the lower one on a tie), or on
-/// the middle of the list without a reference. Near either end the run shifts inwards so it
-/// still holds `max` strikes when the list has that many.
+/// The strikes to keep: at most `max` of `listed` (sorted and deduplicated first), the ones
+/// nearest to `reference`, or, without a reference, nearest to the middle listed strike. On a
+/// tie the lower strike wins. Being the nearest, they are a contiguous run of the list.
 pub fn select_strikes(listed: &[Price], reference: Option<Price>, max: usize) -> Vec<Price> {
     let mut strikes = listed.to_vec();
     strikes.sort();
@@ -302,18 +301,30 @@ pub fn select_strikes(listed: &[Price], reference: Option<Price>, max: usize) ->
     if strikes.len() <= max {
         return strikes;
     }
-    let centre = match reference {
-        Some(price) => strikes
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, strike)| (strike.value() - price.value()).abs())
-            .map_or(0, |(index, _)| index),
-        None => strikes.len() / 2,
+    let Some(target) = reference.or_else(|| strikes.get(strikes.len() / 2).copied()) else {
+        return Vec::new();
     };
-    let start = centre
-        .saturating_sub(max / 2)
-        .min(strikes.len().saturating_sub(max));
-    strikes.into_iter().skip(start).take(max).collect()
+    let distance = |index: usize| {
+        strikes
+            .get(index)
+            .map(|strike| (strike.value() - target.value()).abs())
+    };
+    let nearest = (0..strikes.len())
+        .min_by_key(|index| distance(*index))
+        .unwrap_or(0);
+    // Grow [low, high) from the nearest strike, one neighbour at a time, the nearer first.
+    let (mut low, mut high) = (nearest, nearest + 1);
+    while high - low < max {
+        let below = low.checked_sub(1).and_then(distance);
+        let above = distance(high);
+        match (below, above) {
+            (Some(down), Some(up)) if down <= up => low -= 1,
+            (Some(_), None) => low -= 1,
+            (_, Some(_)) => high += 1,
+            (None, None) => break,
+        }
+    }
+    strikes[low..high].to_vec()
 }
 
 /// Greeks, implied volatility, open interest and option volume of one option.
@@ -375,6 +386,12 @@ mod tests {
             prices(&[125, 130, 135, 140])
         );
         assert_eq!(select_strikes(&listed, high, 50).len(), listed.len());
+        // With an even count the nearer neighbour wins, whichever side it is on.
+        let three = prices(&[205, 210, 215]);
+        let price = Price::parse("212.41").ok();
+        assert_eq!(select_strikes(&three, price, 2), prices(&[210, 215]));
+        let price = Price::parse("207.6").ok();
+        assert_eq!(select_strikes(&three, price, 2), prices(&[205, 210]));
     }
 
     #[test]

@@ -98,6 +98,14 @@ const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
         &[&["--contract-id", "265598", "--period", "5d", "--bar", "1h"]],
     ),
     ("orders list", &[&["--account", "DU1234567"]]),
+    (
+        "options chain",
+        &[
+            &["--underlying", "AAPL", "--month", "DEC26"],
+            &["--underlying", "SPY", "--month", "JAN27", "--right", "C"],
+        ],
+    ),
+    ("options greeks", &[&["--contract-id", "745201901"]]),
     ("kill-switch halt", &[&["--reason", "scan"]]),
     ("kill-switch allow", &[&["--reason", "scan"]]),
     (

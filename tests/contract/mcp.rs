@@ -36,6 +36,8 @@ const ALL_TOOLS: &[&str] = &[
     "ibkr_orders_list",
     "ibkr_executions_list",
     "ibkr_order_history",
+    "ibkr_option_chain",
+    "ibkr_option_greeks",
     "ibkr_kill_switch_status",
     "ibkr_kill_switch_halt",
     "ibkr_limits_status",
@@ -206,6 +208,15 @@ fn valid_calls() -> Vec<(&'static str, Value)> {
             "ibkr_order_history",
             json!({"account": "DU1234567", "since": "2026-01-01", "status": "filled", "limit": 5}),
         ),
+        (
+            "ibkr_option_chain",
+            json!({"underlying": "AAPL", "month": "DEC26"}),
+        ),
+        (
+            "ibkr_option_chain",
+            json!({"underlying": "756733", "month": "jan27", "right": "P"}),
+        ),
+        ("ibkr_option_greeks", json!({"contract_id": 745201801})),
         ("ibkr_kill_switch_status", json!({})),
         (
             "ibkr_kill_switch_halt",
@@ -410,7 +421,9 @@ async fn toolsets_switch_groups_off_on_top_of_scopes() {
             "ibkr_contracts_search",
             "ibkr_contract_resolve",
             "ibkr_market_snapshot",
-            "ibkr_historical_bars"
+            "ibkr_historical_bars",
+            "ibkr_option_chain",
+            "ibkr_option_greeks",
         ]
     );
     let switched_off = session.call_audited("ibkr_health", json!({})).await;

@@ -182,6 +182,8 @@ pub struct Settings {
     pub max_reply_rounds: u8,
     /// Remote MCP (`remote_mcp`, `safety.remote_mcp_enabled`); off by default.
     pub remote_mcp: RemoteMcpSettings,
+    /// The most strikes an option chain lists (`market_data.option_chain_max_strikes`).
+    pub option_chain_max_strikes: u8,
 }
 
 /// The default of `broker.max_reply_rounds`.
@@ -254,6 +256,7 @@ impl Settings {
             live_trading: LiveTradingSettings::default(),
             max_reply_rounds: DEFAULT_MAX_REPLY_ROUNDS,
             remote_mcp: RemoteMcpSettings::default(),
+            option_chain_max_strikes: crate::domain::options::DEFAULT_MAX_STRIKES,
         }
     }
 
@@ -548,6 +551,32 @@ struct RawSettings {
     live_trading: RawLiveTrading,
     #[serde(default)]
     remote_mcp: RawRemoteMcp,
+    #[serde(default)]
+    market_data: RawMarketData,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "the market_data section")]
+struct RawMarketData {
+    option_chain_max_strikes: Option<u64>,
+}
+
+impl RawMarketData {
+    /// Each strike kept costs one paced `/iserver/secdef/info` call, so the bound is small.
+    fn validate(self) -> Result<u8, StartupError> {
+        let Some(raw) = self.option_chain_max_strikes else {
+            return Ok(crate::domain::options::DEFAULT_MAX_STRIKES);
+        };
+        u8::try_from(raw)
+            .ok()
+            .filter(|max| crate::domain::options::MAX_STRIKES_RANGE.contains(max))
+            .ok_or_else(|| {
+                StartupError::config(
+                    "market_data.option_chain_max_strikes",
+                    "must be from 1 to 50 (strikes an option chain lists)",
+                )
+            })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1247,6 +1276,7 @@ impl RawSettings {
                 .validate(self.safety.live_trading_enabled, &broker)?,
             max_reply_rounds,
             remote_mcp: self.remote_mcp.validate(self.safety.remote_mcp_enabled)?,
+            option_chain_max_strikes: self.market_data.validate()?,
             broker,
         })
     }
@@ -1714,6 +1744,35 @@ mod tests {
             Settings::from_yaml("broker:\n  backend: fake\n").unwrap(),
             Settings::embedded_defaults()
         );
+    }
+
+    #[test]
+    fn the_option_chain_bound_defaults_to_10_and_is_bounded() {
+        assert_eq!(
+            Settings::from_yaml("").unwrap().option_chain_max_strikes,
+            10
+        );
+        let set = |value: &str| format!("market_data:\n  option_chain_max_strikes: {value}\n");
+        assert_eq!(
+            Settings::from_yaml(&set("1"))
+                .unwrap()
+                .option_chain_max_strikes,
+            1
+        );
+        assert_eq!(
+            Settings::from_yaml(&set("50"))
+                .unwrap()
+                .option_chain_max_strikes,
+            50
+        );
+        for refused in ["0", "51", "300", "-1"] {
+            let message = error_of(&set(refused));
+            assert!(
+                message.starts_with("market_data.option_chain_max_strikes"),
+                "{refused}: {message}"
+            );
+        }
+        assert!(error_of("market_data:\n  bogus: 1\n").starts_with("market_data.bogus"));
     }
 
     #[test]

@@ -74,6 +74,8 @@ pub struct GatewayParts {
     /// Remote MCP is on with `remote_mcp.allow_insecure_loopback_issuer`: tokens are checked
     /// against keys fetched over plain http (local testing only). `health` says so loudly.
     pub insecure_remote_issuer: bool,
+    /// The most strikes an option chain lists (`market_data.option_chain_max_strikes`).
+    pub option_chain_max_strikes: u8,
 }
 
 /// What a serving front end's readiness probe reports: facts only, gathered without an audit
@@ -210,6 +212,11 @@ impl Gateway {
 
     pub(crate) fn paper_trading(&self) -> &PaperTradingSettings {
         &self.inner.paper_trading
+    }
+
+    /// The most strikes an option chain lists.
+    pub(crate) fn option_chain_max_strikes(&self) -> u8 {
+        self.inner.option_chain_max_strikes
     }
 
     /// A path-free description of the audit store, e.g. `sqlite audit.sqlite3`.

@@ -104,6 +104,7 @@ pub fn build(settings: &Settings) -> Result<Gateway, StartupError> {
         live_trading: settings.live_trading.clone(),
         insecure_remote_issuer: settings.remote_mcp.is_on()
             && settings.remote_mcp.allow_insecure_loopback_issuer,
+        option_chain_max_strikes: settings.option_chain_max_strikes,
     }))
 }
 
@@ -394,6 +395,7 @@ impl Gateway {
             paper_trading: PaperTradingSettings::default(),
             live_writer: None,
             live_trading: LiveTradingSettings::default(),
+            option_chain_max_strikes: crate::domain::options::DEFAULT_MAX_STRIKES,
         }
     }
 }
@@ -414,6 +416,7 @@ pub struct GatewayBuilder {
     paper_trading: PaperTradingSettings,
     live_writer: Option<Arc<dyn OrderWriter>>,
     live_trading: LiveTradingSettings,
+    option_chain_max_strikes: u8,
 }
 
 impl GatewayBuilder {
@@ -488,6 +491,14 @@ impl GatewayBuilder {
         self
     }
 
+    /// Lists at most `max` strikes per option chain (clamped to 1..=50; default 10).
+    #[must_use]
+    pub fn option_chain_max_strikes(mut self, max: u8) -> Self {
+        let range = crate::domain::options::MAX_STRIKES_RANGE;
+        self.option_chain_max_strikes = max.clamp(*range.start(), *range.end());
+        self
+    }
+
     /// Uses these live trading settings (off unless both switches are on).
     pub fn live_trading(mut self, settings: LiveTradingSettings) -> Self {
         self.live_trading = settings;
@@ -535,6 +546,7 @@ impl GatewayBuilder {
             live_trading: self.live_trading,
             // The library serves no remote MCP of its own.
             insecure_remote_issuer: false,
+            option_chain_max_strikes: self.option_chain_max_strikes,
         }))
     }
 }

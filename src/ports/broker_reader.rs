@@ -244,6 +244,43 @@ pub trait BrokerReader: Send + Sync {
 
     // ── issue 16: options ──
 
+    /// A bounded option chain: the months the broker lists for the underlying, and for the
+    /// requested month at most `request.max_strikes` strikes chosen by
+    /// [`crate::domain::options::select_strikes`] around `request.reference_price`, with the
+    /// contract ids of the requested rights at those strikes. A month the broker does not list
+    /// is `Ok` with no strikes and no contracts. MUST NOT look up contracts at strikes it did
+    /// not keep (each look-up is paced).
+    ///
+    /// # Errors
+    /// [`BrokerError::UnknownContract`] for an unknown underlying, plus the session and
+    /// transport errors above. The default body is [`BrokerError::CapabilityUnavailable`].
+    async fn option_chain(
+        &self,
+        request: &crate::domain::options::OptionChainRequest,
+    ) -> Result<crate::domain::options::OptionChain, BrokerError> {
+        let _ = request;
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "option chains (contract search and quotes remain available)",
+        })
+    }
+
+    /// Greeks, implied volatility, open interest and option volume of one option contract.
+    /// Callers check the contract is an option first; for a non-option it MUST answer
+    /// [`BrokerError::MarketDataUnavailable`] without asking for market data.
+    ///
+    /// # Errors
+    /// As [`BrokerReader::quote_snapshot`]. The default body is
+    /// [`BrokerError::CapabilityUnavailable`].
+    async fn option_greeks(
+        &self,
+        contract_id: ContractId,
+    ) -> Result<crate::domain::options::OptionGreeks, BrokerError> {
+        let _ = contract_id;
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "option greeks (the quote snapshot carries greeks for options)",
+        })
+    }
+
     // ── issue 16: depth ──
 
     // ── issue 16: research ──

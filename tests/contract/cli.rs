@@ -120,6 +120,14 @@ const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
         "transactions list",
         &[&["--account-id", "DU1234567", "--contract-id", "265598"]],
     ),
+    (
+        "options chain",
+        &[
+            &["--underlying", "AAPL", "--month", "DEC26"],
+            &["--underlying", "SPY", "--month", "JAN27", "--right", "C"],
+        ],
+    ),
+    ("options greeks", &[&["--contract-id", "745201901"]]),
     ("kill-switch halt", &[&["--reason", "scan"]]),
     ("kill-switch allow", &[&["--reason", "scan"]]),
     (

@@ -43,6 +43,8 @@ const ALL_TOOLS: &[&str] = &[
     "ibkr_pnl",
     "ibkr_account_info",
     "ibkr_risk_view",
+    "ibkr_option_chain",
+    "ibkr_option_greeks",
     "ibkr_news",
     "ibkr_fyi_notifications",
     "ibkr_trading_schedule",
@@ -242,6 +244,15 @@ fn valid_calls() -> Vec<(&'static str, Value)> {
             "ibkr_transactions",
             json!({"account_id": "DU1234567", "contract_id": 265598, "currency": "EUR", "days": 30, "refresh": true}),
         ),
+        (
+            "ibkr_option_chain",
+            json!({"underlying": "AAPL", "month": "DEC26"}),
+        ),
+        (
+            "ibkr_option_chain",
+            json!({"underlying": "756733", "month": "jan27", "right": "P"}),
+        ),
+        ("ibkr_option_greeks", json!({"contract_id": 745201801})),
         ("ibkr_kill_switch_status", json!({})),
         (
             "ibkr_kill_switch_halt",
@@ -453,6 +464,8 @@ async fn toolsets_switch_groups_off_on_top_of_scopes() {
             "ibkr_contract_resolve",
             "ibkr_market_snapshot",
             "ibkr_historical_bars",
+            "ibkr_option_chain",
+            "ibkr_option_greeks",
             "ibkr_news",
             "ibkr_fyi_notifications",
             "ibkr_trading_schedule",

@@ -66,6 +66,8 @@ const ANNOTATIONS: &[(&str, bool, bool, bool, bool)] = &[
     ("ibkr_pnl", true, false, true, true),
     ("ibkr_account_info", true, false, true, true),
     ("ibkr_risk_view", true, false, true, true),
+    ("ibkr_option_chain", true, false, true, true),
+    ("ibkr_option_greeks", true, false, true, true),
     ("ibkr_news", true, false, true, false),
     ("ibkr_fyi_notifications", true, false, true, true),
     ("ibkr_trading_schedule", true, false, true, true),

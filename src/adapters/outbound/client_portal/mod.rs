@@ -988,6 +988,21 @@ impl BrokerReader for ClientPortalBroker {
 
     // ── issue 16: options ──
 
+    async fn option_chain(
+        &self,
+        request: &crate::domain::options::OptionChainRequest,
+    ) -> Result<crate::domain::options::OptionChain, BrokerError> {
+        self.finish(self.read_option_chain(request).await).await
+    }
+
+    async fn option_greeks(
+        &self,
+        contract_id: ContractId,
+    ) -> Result<crate::domain::options::OptionGreeks, BrokerError> {
+        self.finish(self.read_option_greeks(contract_id).await)
+            .await
+    }
+
     // ── issue 16: depth ──
 
     // ── issue 16: research ──

@@ -482,6 +482,20 @@ impl BrokerReader for FakeBroker {
 
     // ── issue 16: options ──
 
+    async fn option_chain(
+        &self,
+        request: &crate::domain::options::OptionChainRequest,
+    ) -> Result<crate::domain::options::OptionChain, BrokerError> {
+        options::chain(self, request)
+    }
+
+    async fn option_greeks(
+        &self,
+        contract_id: ContractId,
+    ) -> Result<crate::domain::options::OptionGreeks, BrokerError> {
+        options::greeks(self, contract_id)
+    }
+
     // ── issue 16: depth ──
 
     // ── issue 16: research ──

@@ -150,8 +150,8 @@ impl DepthBook {
         levels: DepthLevels,
         received_at: DateTime<Utc>,
     ) -> Self {
-        bids.sort_by(|a, b| b.price.value().cmp(&a.price.value()));
-        asks.sort_by(|a, b| a.price.value().cmp(&b.price.value()));
+        bids.sort_by_key(|level| std::cmp::Reverse(level.price.value()));
+        asks.sort_by_key(|level| level.price.value());
         let keep = usize::from(levels.get());
         let truncated = bids.len() > keep || asks.len() > keep;
         bids.truncate(keep);

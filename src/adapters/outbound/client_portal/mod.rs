@@ -224,6 +224,8 @@ pub struct ClientPortalBroker {
     writes: Arc<AsyncMutex<()>>,
     // A std mutex: held only to read or insert, never across an await.
     contracts: Mutex<HashMap<ContractId, Contract>>,
+    // The market-depth WebSocket's TLS policy (the REST client's), built once (issue 16: depth).
+    depth: depth::DepthSocket,
 }
 
 impl fmt::Debug for ClientPortalBroker {
@@ -265,6 +267,7 @@ impl ClientPortalBroker {
             session: Arc::new(AsyncMutex::new(SessionCache::default())),
             writes: Arc::new(AsyncMutex::new(())),
             contracts: Mutex::new(HashMap::new()),
+            depth: depth::DepthSocket::build(&config)?,
         })
     }
 
@@ -971,6 +974,14 @@ impl BrokerReader for ClientPortalBroker {
     // ── issue 16: options ──
 
     // ── issue 16: depth ──
+
+    async fn market_depth(
+        &self,
+        request: &crate::domain::depth::DepthRequest,
+    ) -> Result<crate::domain::depth::DepthBook, BrokerError> {
+        let result = self.read_depth(request).await;
+        self.finish(result).await
+    }
 
     // ── issue 16: research ──
 

@@ -98,6 +98,20 @@ const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
         &[&["--contract-id", "265598", "--period", "5d", "--bar", "1h"]],
     ),
     ("orders list", &[&["--account", "DU1234567"]]),
+    (
+        "market depth",
+        &[
+            &["--account-id", "DU1234567", "--contract-id", "265598"],
+            &[
+                "--account-id",
+                "DU1234567",
+                "--contract-id",
+                "265598",
+                "--levels",
+                "20",
+            ],
+        ],
+    ),
     ("kill-switch halt", &[&["--reason", "scan"]]),
     ("kill-switch allow", &[&["--reason", "scan"]]),
     (

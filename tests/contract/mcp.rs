@@ -36,6 +36,7 @@ const ALL_TOOLS: &[&str] = &[
     "ibkr_orders_list",
     "ibkr_executions_list",
     "ibkr_order_history",
+    "ibkr_market_depth",
     "ibkr_kill_switch_status",
     "ibkr_kill_switch_halt",
     "ibkr_limits_status",
@@ -205,6 +206,14 @@ fn valid_calls() -> Vec<(&'static str, Value)> {
         (
             "ibkr_order_history",
             json!({"account": "DU1234567", "since": "2026-01-01", "status": "filled", "limit": 5}),
+        ),
+        (
+            "ibkr_market_depth",
+            json!({"account_id": "DU1234567", "contract_id": 265598}),
+        ),
+        (
+            "ibkr_market_depth",
+            json!({"account_id": "DU1234567", "contract_id": 265598, "levels": 20, "timeout_ms": 500}),
         ),
         ("ibkr_kill_switch_status", json!({})),
         (
@@ -410,7 +419,8 @@ async fn toolsets_switch_groups_off_on_top_of_scopes() {
             "ibkr_contracts_search",
             "ibkr_contract_resolve",
             "ibkr_market_snapshot",
-            "ibkr_historical_bars"
+            "ibkr_historical_bars",
+            "ibkr_market_depth"
         ]
     );
     let switched_off = session.call_audited("ibkr_health", json!({})).await;

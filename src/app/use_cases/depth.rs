@@ -28,8 +28,7 @@ use crate::domain::scope::Scope;
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DepthInput {
-    /// An account_ref from ibkr_accounts_list, an operator alias, or an account id; its market
-    /// data subscriptions apply.
+    /// An account_ref from ibkr_accounts_list, an operator alias, or an account id.
     #[serde(rename(serialize = "account", deserialize = "account_id"))]
     #[schemars(length(min = 1, max = 64))]
     pub account_id: String,

@@ -528,6 +528,64 @@ mod tests {
         serde_json::from_str(text).unwrap()
     }
 
+    fn config(base: &str, bypass: bool) -> ClientPortalConfig {
+        let mut config = ClientPortalConfig::new(Url::parse(base).unwrap());
+        config.allow_insecure_tls_for_localhost = bypass;
+        config
+    }
+
+    #[test]
+    fn the_socket_follows_the_rest_clients_tls_rule() {
+        assert!(matches!(
+            DepthSocket::build(&config("http://127.0.0.1:5000/v1/api", false))
+                .unwrap()
+                .connector,
+            Connector::Plain
+        ));
+        assert!(matches!(
+            DepthSocket::build(&config("https://localhost:5000/v1/api", true))
+                .unwrap()
+                .connector,
+            Connector::Rustls(_)
+        ));
+        assert!(matches!(
+            DepthSocket::build(&config("https://gateway.example:5000/v1/api", false))
+                .unwrap()
+                .connector,
+            Connector::Rustls(_)
+        ));
+        assert!(matches!(
+            DepthSocket::build(&config("https://gateway.example:5000/v1/api", true)),
+            Err(ClientPortalSetupError::TlsBypassNonLocalhost)
+        ));
+    }
+
+    #[test]
+    fn the_socket_url_is_ws_under_the_base_url() {
+        let clock = Arc::new(crate::adapters::outbound::clock::FixedClock::new(
+            chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        ));
+        for (base, expected) in [
+            (
+                "https://localhost:5000/v1/api",
+                "wss://localhost:5000/v1/api/ws",
+            ),
+            (
+                "https://localhost:5000/v1/api/",
+                "wss://localhost:5000/v1/api/ws",
+            ),
+            (
+                "http://127.0.0.1:5000/v1/api",
+                "ws://127.0.0.1:5000/v1/api/ws",
+            ),
+        ] {
+            let client =
+                super::super::client::GatewayClient::build(&config(base, false), clock.clone())
+                    .unwrap();
+            assert_eq!(ws_url(&client).unwrap().as_str(), expected);
+        }
+    }
+
     #[test]
     fn messages_are_the_documented_ones() {
         assert_eq!(subscribe_message(&request(5)), "sbd+DU1234567+265598");

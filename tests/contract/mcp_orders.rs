@@ -63,6 +63,7 @@ const ANNOTATIONS: &[(&str, bool, bool, bool, bool)] = &[
     ("ibkr_orders_list", true, false, true, true),
     ("ibkr_executions_list", true, false, true, true),
     ("ibkr_order_history", true, false, true, true),
+    ("ibkr_market_depth", true, false, true, true),
     ("ibkr_order_preview", false, false, false, true),
     ("ibkr_bracket_order_preview", false, false, false, true),
     ("ibkr_order_cancel_preview", false, false, false, true),

@@ -283,6 +283,28 @@ pub trait BrokerReader: Send + Sync {
 
     // ── issue 16: depth ──
 
+    /// A one-shot market-depth book for `request.contract_id`, as entitled to
+    /// `request.account`: subscribe, take the first complete book within `request.timeout`,
+    /// unsubscribe. Each side is sorted best first and holds at most `request.levels` levels.
+    /// MUST unsubscribe (or close the stream) before returning, on every path, and MUST NOT
+    /// wait longer than `request.timeout` for the book.
+    ///
+    /// # Errors
+    /// [`BrokerError::UnknownAccount`], [`BrokerError::UnknownContract`],
+    /// [`BrokerError::MarketDataUnavailable`] when the broker refuses depth for the contract
+    /// (no depth subscription, no entitlement), [`BrokerError::Unavailable`] when no complete
+    /// book arrived in time (nothing was placed; safe to retry later), plus the session and
+    /// transport errors above. The default is [`BrokerError::CapabilityUnavailable`].
+    async fn market_depth(
+        &self,
+        request: &crate::domain::depth::DepthRequest,
+    ) -> Result<crate::domain::depth::DepthBook, BrokerError> {
+        let _ = request;
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "market depth (the Client Portal gateway WebSocket sbd topic); ibkr_market_snapshot gives the top of the book",
+        })
+    }
+
     // ── issue 16: research ──
 
     // ── issue 16: news_calendar ──

@@ -128,6 +128,20 @@ const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
         ],
     ),
     ("options greeks", &[&["--contract-id", "745201901"]]),
+    (
+        "market depth",
+        &[
+            &["--account-id", "DU1234567", "--contract-id", "265598"],
+            &[
+                "--account-id",
+                "DU1234567",
+                "--contract-id",
+                "265598",
+                "--levels",
+                "20",
+            ],
+        ],
+    ),
     ("kill-switch halt", &[&["--reason", "scan"]]),
     ("kill-switch allow", &[&["--reason", "scan"]]),
     (

@@ -45,6 +45,7 @@ const ALL_TOOLS: &[&str] = &[
     "ibkr_risk_view",
     "ibkr_option_chain",
     "ibkr_option_greeks",
+    "ibkr_market_depth",
     "ibkr_news",
     "ibkr_fyi_notifications",
     "ibkr_trading_schedule",
@@ -253,6 +254,14 @@ fn valid_calls() -> Vec<(&'static str, Value)> {
             json!({"underlying": "756733", "month": "jan27", "right": "P"}),
         ),
         ("ibkr_option_greeks", json!({"contract_id": 745201801})),
+        (
+            "ibkr_market_depth",
+            json!({"account_id": "DU1234567", "contract_id": 265598}),
+        ),
+        (
+            "ibkr_market_depth",
+            json!({"account_id": "DU1234567", "contract_id": 265598, "levels": 20, "timeout_ms": 500}),
+        ),
         ("ibkr_kill_switch_status", json!({})),
         (
             "ibkr_kill_switch_halt",
@@ -466,6 +475,7 @@ async fn toolsets_switch_groups_off_on_top_of_scopes() {
             "ibkr_historical_bars",
             "ibkr_option_chain",
             "ibkr_option_greeks",
+            "ibkr_market_depth",
             "ibkr_news",
             "ibkr_fyi_notifications",
             "ibkr_trading_schedule",

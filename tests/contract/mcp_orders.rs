@@ -68,6 +68,7 @@ const ANNOTATIONS: &[(&str, bool, bool, bool, bool)] = &[
     ("ibkr_risk_view", true, false, true, true),
     ("ibkr_option_chain", true, false, true, true),
     ("ibkr_option_greeks", true, false, true, true),
+    ("ibkr_market_depth", true, false, true, true),
     ("ibkr_news", true, false, true, false),
     ("ibkr_fyi_notifications", true, false, true, true),
     ("ibkr_trading_schedule", true, false, true, true),

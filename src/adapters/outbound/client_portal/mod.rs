@@ -227,6 +227,8 @@ pub struct ClientPortalBroker {
     contracts: Mutex<HashMap<ContractId, Contract>>,
     // The `/pa/transactions` rows already read (issue 16: cash_fx).
     transactions: cash_fx::TransactionsCache,
+    // The market-depth WebSocket's TLS policy (the REST client's), built once (issue 16: depth).
+    depth: depth::DepthSocket,
 }
 
 impl fmt::Debug for ClientPortalBroker {
@@ -269,6 +271,7 @@ impl ClientPortalBroker {
             writes: Arc::new(AsyncMutex::new(())),
             contracts: Mutex::new(HashMap::new()),
             transactions: cash_fx::TransactionsCache::new(&config),
+            depth: depth::DepthSocket::build(&config)?,
         })
     }
 
@@ -1004,6 +1007,14 @@ impl BrokerReader for ClientPortalBroker {
     }
 
     // ── issue 16: depth ──
+
+    async fn market_depth(
+        &self,
+        request: &crate::domain::depth::DepthRequest,
+    ) -> Result<crate::domain::depth::DepthBook, BrokerError> {
+        let result = self.read_depth(request).await;
+        self.finish(result).await
+    }
 
     // ── issue 16: research ──
 

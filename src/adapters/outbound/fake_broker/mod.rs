@@ -498,6 +498,13 @@ impl BrokerReader for FakeBroker {
 
     // ── issue 16: depth ──
 
+    async fn market_depth(
+        &self,
+        request: &crate::domain::depth::DepthRequest,
+    ) -> Result<crate::domain::depth::DepthBook, BrokerError> {
+        depth::answer(self, request)
+    }
+
     // ── issue 16: research ──
 
     // ── issue 16: news_calendar ──

@@ -224,6 +224,8 @@ pub struct ClientPortalBroker {
     writes: Arc<AsyncMutex<()>>,
     // A std mutex: held only to read or insert, never across an await.
     contracts: Mutex<HashMap<ContractId, Contract>>,
+    // issue 16: research (the cached scanner parameters).
+    research: research::ResearchState,
 }
 
 impl fmt::Debug for ClientPortalBroker {
@@ -265,6 +267,7 @@ impl ClientPortalBroker {
             session: Arc::new(AsyncMutex::new(SessionCache::default())),
             writes: Arc::new(AsyncMutex::new(())),
             contracts: Mutex::new(HashMap::new()),
+            research: research::ResearchState::default(),
         })
     }
 
@@ -973,6 +976,24 @@ impl BrokerReader for ClientPortalBroker {
     // ── issue 16: depth ──
 
     // ── issue 16: research ──
+
+    async fn scanner_params(&self) -> Result<crate::domain::research::ScannerParams, BrokerError> {
+        self.finish(self.read_scanner_params().await).await
+    }
+
+    async fn run_scanner(
+        &self,
+        request: &crate::domain::research::ScanRequest,
+    ) -> Result<crate::domain::research::ScanResult, BrokerError> {
+        self.finish(self.read_scan(request).await).await
+    }
+
+    async fn fundamentals(
+        &self,
+        contract_id: ContractId,
+    ) -> Result<crate::domain::research::Fundamentals, BrokerError> {
+        self.finish(self.read_fundamentals(contract_id).await).await
+    }
 
     // ── issue 16: news_calendar ──
 

@@ -359,7 +359,8 @@ fn decimal(item: &Map<String, Value>, code: &str) -> Option<Decimal> {
 }
 
 /// Market capitalisation: also read with a `T` (trillions) suffix, which the generic number
-/// reader does not know.
+/// reader does not know; trailing zeros of a scaled value are dropped (`2.95T` is
+/// 2950000000000).
 fn market_cap(item: &Map<String, Value>) -> Option<Decimal> {
     if let Some(Value::String(text)) = item.get(field::MARKET_CAP)
         && let Some(trillions) = text.trim().strip_suffix('T')
@@ -367,9 +368,11 @@ fn market_cap(item: &Map<String, Value>) -> Option<Decimal> {
         let value = serde_json::from_value::<NumText>(Value::String(trillions.to_owned()))
             .ok()?
             .decimal()?;
-        return value.checked_mul(Decimal::from(1_000_000_000_000_u64));
+        return value
+            .checked_mul(Decimal::from(1_000_000_000_000_u64))
+            .map(|cap| cap.normalize());
     }
-    decimal(item, field::MARKET_CAP)
+    decimal(item, field::MARKET_CAP).map(|cap| cap.normalize())
 }
 
 fn price(item: &Map<String, Value>, code: &str) -> Option<Price> {

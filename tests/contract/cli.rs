@@ -98,6 +98,20 @@ const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
         &[&["--contract-id", "265598", "--period", "5d", "--bar", "1h"]],
     ),
     ("orders list", &[&["--account", "DU1234567"]]),
+    (
+        "scanner run",
+        &[&[
+            "--instrument",
+            "STK",
+            "--scan-type",
+            "TOP_PERC_GAIN",
+            "--location",
+            "STK.US",
+            "--filters",
+            "priceAbove=5",
+        ]],
+    ),
+    ("fundamentals show", &[&["--contract-id", "265598"]]),
     ("kill-switch halt", &[&["--reason", "scan"]]),
     ("kill-switch allow", &[&["--reason", "scan"]]),
     (

@@ -36,6 +36,9 @@ const ALL_TOOLS: &[&str] = &[
     "ibkr_orders_list",
     "ibkr_executions_list",
     "ibkr_order_history",
+    "ibkr_scanner_params",
+    "ibkr_scanner_run",
+    "ibkr_fundamentals",
     "ibkr_kill_switch_status",
     "ibkr_kill_switch_halt",
     "ibkr_limits_status",
@@ -206,6 +209,16 @@ fn valid_calls() -> Vec<(&'static str, Value)> {
             "ibkr_order_history",
             json!({"account": "DU1234567", "since": "2026-01-01", "status": "filled", "limit": 5}),
         ),
+        ("ibkr_scanner_params", json!({})),
+        (
+            "ibkr_scanner_params",
+            json!({"instrument": "STK", "query": "gain"}),
+        ),
+        (
+            "ibkr_scanner_run",
+            json!({"instrument": "STK", "scan_type": "TOP_PERC_GAIN", "location": "STK.US", "filters": "priceAbove=5"}),
+        ),
+        ("ibkr_fundamentals", json!({"contract_id": 265598})),
         ("ibkr_kill_switch_status", json!({})),
         (
             "ibkr_kill_switch_halt",
@@ -410,7 +423,10 @@ async fn toolsets_switch_groups_off_on_top_of_scopes() {
             "ibkr_contracts_search",
             "ibkr_contract_resolve",
             "ibkr_market_snapshot",
-            "ibkr_historical_bars"
+            "ibkr_historical_bars",
+            "ibkr_scanner_params",
+            "ibkr_scanner_run",
+            "ibkr_fundamentals"
         ]
     );
     let switched_off = session.call_audited("ibkr_health", json!({})).await;

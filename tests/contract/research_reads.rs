@@ -327,6 +327,28 @@ async fn scanner_params_are_fetched_once_across_two_calls_and_again_once_they_ag
 }
 
 #[tokio::test]
+async fn aged_params_are_served_when_the_pacing_refuses_a_refresh() {
+    let server = research_server(3).await;
+    let clock = clock();
+    let mut config = unpaced_config(&server);
+    // A limiter stricter than the cache: the refresh finds its slot taken.
+    config.pacing.endpoint_intervals = vec![(
+        "/iserver/scanner/params".to_owned(),
+        std::time::Duration::from_secs(3600),
+    )];
+    config.pacing.max_wait = std::time::Duration::from_millis(50);
+    let broker = ClientPortalBroker::new(config, clock.clone()).unwrap();
+    let first = broker.scanner_params().await.unwrap();
+    clock.advance(chrono::Duration::minutes(31));
+    let aged = broker.scanner_params().await.unwrap();
+    assert_eq!(aged, first, "the older answer, with its fetched_at");
+    assert_eq!(
+        count(&received_paths(&server).await, "/iserver/scanner/params"),
+        1
+    );
+}
+
+#[tokio::test]
 async fn scanner_params_are_listed_with_codes_and_cleaned_names() {
     let server = research_server(3).await;
     let (gateway, audit) = client_portal_gateway(&server);

@@ -351,20 +351,20 @@ impl FundamentalsField {
         Self::Category,
     ];
 
-    /// The output name.
+    /// The output name, dotted where the output nests it.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MarketCap => "market_cap",
             Self::PriceEarnings => "price_earnings",
             Self::EarningsPerShare => "earnings_per_share",
-            Self::DividendAmount => "dividend_amount",
-            Self::DividendYield => "dividend_yield",
-            Self::ExDividendDate => "broker_ex_dividend_date",
-            Self::DividendsNext12Months => "dividends_next_12_months",
-            Self::DividendsTrailing12Months => "dividends_trailing_12_months",
+            Self::DividendAmount => "dividends.amount",
+            Self::DividendYield => "dividends.yield",
+            Self::ExDividendDate => "dividends.broker_ex_date",
+            Self::DividendsNext12Months => "dividends.next_12_months",
+            Self::DividendsTrailing12Months => "dividends.trailing_12_months",
             Self::Beta => "beta",
-            Self::High52Week => "high_52_week",
-            Self::Low52Week => "low_52_week",
+            Self::High52Week => "range_52_week.high",
+            Self::Low52Week => "range_52_week.low",
             Self::Industry => "broker_industry",
             Self::Category => "broker_category",
         }

@@ -493,21 +493,17 @@ async fn fundamentals_read_only_the_documented_snapshot_fields_and_re_ask_until_
     assert_eq!(value["market_cap"], "2950000000000");
     assert_eq!(value["price_earnings"], "29.85");
     assert_eq!(value["earnings_per_share"], "6.44");
-    assert_eq!(value["dividend_yield"], "0.0052");
-    assert_eq!(value["high_52_week"], "237.49");
-    assert_eq!(value["low_52_week"], "164.08");
+    assert_eq!(value["dividends"]["yield"], "0.0052");
+    assert_eq!(value["range_52_week"]["high"], "237.49");
+    assert_eq!(value["range_52_week"]["low"], "164.08");
     assert_eq!(value["beta"], "1.24");
     assert_eq!(value["missing_fields"], json!([]));
     assert_broker_text_clean(
         &value,
-        &[
-            "broker_industry",
-            "broker_category",
-            "broker_ex_dividend_date",
-        ],
+        &["broker_industry", "broker_category", "broker_ex_date"],
     );
     assert!(
-        value["broker_ex_dividend_date"]
+        value["dividends"]["broker_ex_date"]
             .as_str()
             .unwrap()
             .starts_with("20261109")
@@ -712,11 +708,7 @@ async fn mcp_calls_are_audited_once_and_carry_only_cleaned_broker_text() {
         (
             "ibkr_fundamentals",
             json!({"contract_id": AAPL}),
-            vec![
-                "broker_industry",
-                "broker_category",
-                "broker_ex_dividend_date",
-            ],
+            vec!["broker_industry", "broker_category", "broker_ex_date"],
         ),
     ];
     for (name, arguments, injected) in calls {

@@ -447,7 +447,31 @@ pub struct FundamentalsInput {
     pub contract_id: String,
 }
 
-/// One contract's fundamentals.
+/// Dividend figures.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DividendsView {
+    /// Dividend amount.
+    pub amount: Option<Decimal>,
+    /// Yield as a fraction (0.0052 is 0.52%).
+    pub r#yield: Option<Decimal>,
+    /// Ex-dividend date, as the broker formats it (untrusted text).
+    pub broker_ex_date: Option<BrokerText>,
+    /// Expected over the next 12 months.
+    pub next_12_months: Option<Decimal>,
+    /// Paid over the trailing 12 months.
+    pub trailing_12_months: Option<Decimal>,
+}
+
+/// The 52-week range.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RangeView {
+    /// Highest price.
+    pub high: Option<Decimal>,
+    /// Lowest price.
+    pub low: Option<Decimal>,
+}
+
+/// One contract's fundamentals; decimals are strings, null when not filled in.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct FundamentalsView {
     /// The contract.
@@ -460,27 +484,17 @@ pub struct FundamentalsView {
     pub price_earnings: Option<Decimal>,
     /// Earnings per share.
     pub earnings_per_share: Option<Decimal>,
-    /// Dividend amount.
-    pub dividend_amount: Option<Decimal>,
-    /// Dividend yield as a fraction (0.0052 is 0.52%).
-    pub dividend_yield: Option<Decimal>,
-    /// Ex-dividend date, as the broker formats it (untrusted text).
-    pub broker_ex_dividend_date: Option<BrokerText>,
-    /// Dividends expected over the next 12 months.
-    pub dividends_next_12_months: Option<Decimal>,
-    /// Dividends over the trailing 12 months.
-    pub dividends_trailing_12_months: Option<Decimal>,
     /// Beta.
     pub beta: Option<Decimal>,
-    /// 52-week high.
-    pub high_52_week: Option<Decimal>,
-    /// 52-week low.
-    pub low_52_week: Option<Decimal>,
+    /// Dividend amount, yield, ex-date and 12-month sums.
+    pub dividends: DividendsView,
+    /// 52-week high and low.
+    pub range_52_week: RangeView,
     /// Industry (untrusted text).
     pub broker_industry: Option<BrokerText>,
     /// Category (untrusted text).
     pub broker_category: Option<BrokerText>,
-    /// The fields the broker had not filled in; each is null.
+    /// The fields the broker had not filled in (dotted paths); each is null.
     pub missing_fields: Vec<&'static str>,
 }
 
@@ -492,14 +506,18 @@ impl FundamentalsView {
             market_cap: values.market_cap,
             price_earnings: values.price_earnings,
             earnings_per_share: values.earnings_per_share,
-            dividend_amount: values.dividend_amount,
-            dividend_yield: values.dividend_yield,
-            broker_ex_dividend_date: values.ex_dividend_date,
-            dividends_next_12_months: values.dividends_next_12_months,
-            dividends_trailing_12_months: values.dividends_trailing_12_months,
             beta: values.beta,
-            high_52_week: values.high_52_week.map(|price| price.value()),
-            low_52_week: values.low_52_week.map(|price| price.value()),
+            dividends: DividendsView {
+                amount: values.dividend_amount,
+                r#yield: values.dividend_yield,
+                broker_ex_date: values.ex_dividend_date,
+                next_12_months: values.dividends_next_12_months,
+                trailing_12_months: values.dividends_trailing_12_months,
+            },
+            range_52_week: RangeView {
+                high: values.high_52_week.map(|price| price.value()),
+                low: values.low_52_week.map(|price| price.value()),
+            },
             broker_industry: values.industry,
             broker_category: values.category,
             missing_fields: values.missing.iter().map(|field| field.as_str()).collect(),

@@ -307,6 +307,56 @@ pub trait BrokerReader: Send + Sync {
 
     // ── issue 16: research ──
 
+    /// The scanner's parameters: its scan types, instrument types, locations and filters,
+    /// with the time they were fetched. The broker allows this read rarely (1 per 15 minutes
+    /// at IBKR), so an adapter MAY answer from a cache and MUST NOT ask the broker more often
+    /// than its documented limit; `fetched_at` then says how old the answer is.
+    ///
+    /// # Errors
+    /// [`BrokerError::CapabilityUnavailable`] for a backend without scanners (the default),
+    /// [`BrokerError::RateLimited`] when the broker may not be asked yet and nothing is
+    /// cached, plus the session and transport errors above.
+    async fn scanner_params(&self) -> Result<crate::domain::research::ScannerParams, BrokerError> {
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "market scanners (contracts search and market snapshot are available)",
+        })
+    }
+
+    /// Runs one scan and returns at most [`crate::domain::research::MAX_SCAN_ROWS`] rows in
+    /// the broker's rank order. Callers check `request` against
+    /// [`BrokerReader::scanner_params`] first; an adapter MUST NOT widen the request.
+    ///
+    /// # Errors
+    /// As [`BrokerReader::scanner_params`].
+    async fn run_scanner(
+        &self,
+        request: &crate::domain::research::ScanRequest,
+    ) -> Result<crate::domain::research::ScanResult, BrokerError> {
+        let _ = request;
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "market scanners (contracts search and market snapshot are available)",
+        })
+    }
+
+    /// The fundamentals of one contract, read only from the broker's documented market-data
+    /// fields (no other source). Values not filled in within the bounded re-asks are `None`
+    /// and listed in [`crate::domain::research::Fundamentals::missing`].
+    ///
+    /// # Errors
+    /// [`BrokerError::CapabilityUnavailable`] for a backend without them (the default),
+    /// [`BrokerError::UnknownContract`], [`BrokerError::MarketDataUnavailable`] when the
+    /// source has no data for the contract, [`BrokerError::MarketDataIncomplete`] when no
+    /// value arrived in the bounded time, plus the session and transport errors above.
+    async fn fundamentals(
+        &self,
+        contract_id: ContractId,
+    ) -> Result<crate::domain::research::Fundamentals, BrokerError> {
+        let _ = contract_id;
+        Err(BrokerError::CapabilityUnavailable {
+            capability: "fundamentals (market snapshot is available)",
+        })
+    }
+
     // ── issue 16: news_calendar ──
 
     /// The account holder's FYI notifications (`/fyi/notifications`), newest first, at most

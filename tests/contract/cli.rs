@@ -142,6 +142,20 @@ const SAMPLE_ARGUMENTS: &[(&str, &[&[&str]])] = &[
             ],
         ],
     ),
+    (
+        "scanner run",
+        &[&[
+            "--instrument",
+            "STK",
+            "--scan-type",
+            "TOP_PERC_GAIN",
+            "--location",
+            "STK.US",
+            "--filters",
+            "priceAbove=5",
+        ]],
+    ),
+    ("fundamentals show", &[&["--contract-id", "265598"]]),
     ("kill-switch halt", &[&["--reason", "scan"]]),
     ("kill-switch allow", &[&["--reason", "scan"]]),
     (

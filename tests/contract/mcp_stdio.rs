@@ -178,7 +178,7 @@ fn closing_stdin_before_any_request_exits_cleanly_with_nothing_on_stdout() {
         .lines()
         .find(|line| line.contains("mcp stdio"))
         .unwrap_or_else(|| panic!("no banner:\n{stderr}"));
-    for part in ["backend fake", "audit ", "ibkr:accounts:read", "30 tools"] {
+    for part in ["backend fake", "audit ", "ibkr:accounts:read", "33 tools"] {
         assert!(banner.contains(part), "{part} missing from {banner}");
     }
 }
@@ -214,7 +214,7 @@ fn handshake_session_survives_malformed_input(protocol_version: &str) {
     initialize(&mut server, protocol_version);
 
     let list = server.request(2, "tools/list", json!({}));
-    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 30);
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 33);
     assert!(list["result"].get("cacheScope").is_none());
 
     let accounts = server.call_tool(3, "ibkr_accounts_list", json!({}));
@@ -461,7 +461,7 @@ fn stateless_requests_discover_the_server_and_get_a_private_tool_list() {
     let list = server.request(3, "tools/list", json!({"_meta": modern_meta()}));
     assert_eq!(list["result"]["cacheScope"], "private", "{list}");
     assert_eq!(list["result"]["ttlMs"], 0);
-    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 30);
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 33);
 
     let call = server.request(
         4,

@@ -180,7 +180,10 @@ impl ServerCertVerifier for LoopbackAnyCertificate {
 /// segment-by-segment URL builder, so it is `/v1/api/ws` for the documented base), with the
 /// scheme turned into `wss` or `ws`.
 pub(super) fn ws_url(client: &super::client::GatewayClient) -> Result<Url, GatewayFault> {
-    let mut url = client.url_for(&ApiRequest::get(&["ws"]))?;
+    let request = ApiRequest::get(&["ws"]);
+    // The socket is opened outside `call`, so it passes the endpoint allowlist here.
+    request.endpoint()?;
+    let mut url = client.url_for(&request)?;
     let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
     url.set_scheme(scheme)
         .map_err(|()| GatewayFault::invalid("the base URL cannot carry a WebSocket scheme"))?;

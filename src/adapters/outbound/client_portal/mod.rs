@@ -229,6 +229,8 @@ pub struct ClientPortalBroker {
     transactions: cash_fx::TransactionsCache,
     // The market-depth WebSocket's TLS policy (the REST client's), built once (issue 16: depth).
     depth: depth::DepthSocket,
+    // issue 16: research (the cached scanner parameters).
+    research: research::ResearchState,
 }
 
 impl fmt::Debug for ClientPortalBroker {
@@ -272,6 +274,7 @@ impl ClientPortalBroker {
             contracts: Mutex::new(HashMap::new()),
             transactions: cash_fx::TransactionsCache::new(&config),
             depth: depth::DepthSocket::build(&config)?,
+            research: research::ResearchState::default(),
         })
     }
 
@@ -1017,6 +1020,24 @@ impl BrokerReader for ClientPortalBroker {
     }
 
     // ── issue 16: research ──
+
+    async fn scanner_params(&self) -> Result<crate::domain::research::ScannerParams, BrokerError> {
+        self.finish(self.read_scanner_params().await).await
+    }
+
+    async fn run_scanner(
+        &self,
+        request: &crate::domain::research::ScanRequest,
+    ) -> Result<crate::domain::research::ScanResult, BrokerError> {
+        self.finish(self.read_scan(request).await).await
+    }
+
+    async fn fundamentals(
+        &self,
+        contract_id: ContractId,
+    ) -> Result<crate::domain::research::Fundamentals, BrokerError> {
+        self.finish(self.read_fundamentals(contract_id).await).await
+    }
 
     // ── issue 16: news_calendar ──
 

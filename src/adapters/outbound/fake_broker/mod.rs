@@ -507,6 +507,25 @@ impl BrokerReader for FakeBroker {
 
     // ── issue 16: research ──
 
+    async fn scanner_params(&self) -> Result<crate::domain::research::ScannerParams, BrokerError> {
+        self.usable_catalog()
+            .and_then(|_| research::scanner_params(self.clock.now()))
+    }
+
+    async fn run_scanner(
+        &self,
+        request: &crate::domain::research::ScanRequest,
+    ) -> Result<crate::domain::research::ScanResult, BrokerError> {
+        Ok(research::run_scanner(self.usable_catalog()?, request))
+    }
+
+    async fn fundamentals(
+        &self,
+        contract_id: ContractId,
+    ) -> Result<crate::domain::research::Fundamentals, BrokerError> {
+        research::fundamentals(self.usable_listing(contract_id)?)
+    }
+
     // ── issue 16: news_calendar ──
 
     async fn fyi_notifications(

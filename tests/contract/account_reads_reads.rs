@@ -33,8 +33,8 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::cli::{DEPLOYMENT_KEY, Sandbox, raw_account_id_shape};
 use crate::support::client_portal::{
-    BASE_PATH, PAPER, account, api, broker, broker_with, config, json_response, mount_preflights, now, prime, received,
-    received_paths, unpaced_config,
+    BASE_PATH, PAPER, account, api, broker, broker_with, config, json_response, mount_preflights,
+    now, prime, received, received_paths, unpaced_config,
 };
 
 const PNL_PATH: &str = "/iserver/account/pnl/partitioned";
@@ -388,7 +388,10 @@ async fn the_retry_waits_for_the_documented_pnl_pacing_slot() {
     let arrivals = arrivals.lock().unwrap().clone();
     assert_eq!(arrivals.len(), 2);
     let gap = arrivals[1].duration_since(arrivals[0]);
-    assert!(gap > Duration::from_secs(5), "two P&L requests {gap:?} apart");
+    assert!(
+        gap > Duration::from_secs(5),
+        "two P&L requests {gap:?} apart"
+    );
 }
 
 #[tokio::test]

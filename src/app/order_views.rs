@@ -97,6 +97,7 @@ pub struct WhatIfView {
     /// Equity with loan after the order.
     pub equity_after: Option<Decimal>,
     /// The broker's warnings (broker text, bounded).
+    #[schemars(extend("x-untrusted" = true))]
     pub broker_warnings: Vec<String>,
 }
 
@@ -113,12 +114,7 @@ impl From<&WhatIf> for WhatIfView {
             broker_warnings: what_if
                 .warnings
                 .iter()
-                .map(|text| {
-                    text.chars()
-                        .filter(|c| !c.is_control() || *c == '\n')
-                        .take(MAX_WARNING_CHARS)
-                        .collect()
-                })
+                .map(|text| crate::domain::broker_text::clean(text, MAX_WARNING_CHARS))
                 .collect(),
         }
     }
@@ -301,6 +297,7 @@ pub struct PaperOrderView {
     /// Routine broker prompts the writer confirmed on the way (message ids).
     pub confirmed_prompts: Vec<String>,
     /// The broker's message, when it gave one (broker text, bounded).
+    #[schemars(extend("x-untrusted" = true))]
     pub broker_message: Option<String>,
     /// True when the outcome was established by start-up recovery (found by client order id).
     pub recovered: bool,

@@ -24,10 +24,7 @@ use crate::domain::session::SessionStatus;
 pub const MAX_BROKER_TEXT_CHARS: usize = 120;
 
 fn bounded_broker_text(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_BROKER_TEXT_CHARS)
-        .collect()
+    crate::domain::broker_text::clean(text, MAX_BROKER_TEXT_CHARS)
 }
 
 fn timestamp(value: DateTime<Utc>) -> String {
@@ -309,6 +306,7 @@ pub struct ContractView {
     /// Units per contract.
     pub multiplier: Decimal,
     /// Broker-supplied description (untrusted text, at most 120 characters).
+    #[schemars(extend("x-untrusted" = true))]
     pub broker_description: String,
     /// Option terms, for options.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -351,7 +351,7 @@ impl WriterCall {
                     order_id: ack.order_id.to_string(),
                     broker_status: "PendingCancel".to_owned(),
                 }];
-                view.broker_message = Some(ack.message.chars().take(120).collect());
+                view.broker_message = Some(crate::domain::broker_text::clean(&ack.message, 120));
             }
         }
         Ok(view)

@@ -43,7 +43,17 @@ fn the_python_mcp_sdk_can_use_every_tool() {
         .iter()
         .filter(|check| check["check"] == "tools/call")
         .count();
-    assert_eq!(calls, 36, "18 tools in each of two eras");
+    assert_eq!(
+        calls, 64,
+        "32 tools in each of two eras (ibkr_news is checked as a refusal)"
+    );
+    assert_eq!(
+        checks
+            .iter()
+            .filter(|check| check["check"] == "news is not offered" && check["ok"] == true)
+            .count(),
+        2
+    );
 
     // Every call the client made is in the audit log, from the MCP surface.
     let (code, tail, _) = sandbox.json(&["audit", "tail", "--limit", "100"]);

@@ -27,6 +27,11 @@ EXPECTED_TOOLS = {
     "ibkr_market_snapshot", "ibkr_historical_bars", "ibkr_orders_list", "ibkr_executions_list",
     "ibkr_order_history", "ibkr_kill_switch_status", "ibkr_kill_switch_halt", "ibkr_limits_status",
     "ibkr_audit_tail", "ibkr_audit_export",
+    # The mature reads.
+    "ibkr_pnl", "ibkr_account_info", "ibkr_risk_view", "ibkr_option_chain", "ibkr_option_greeks",
+    "ibkr_market_depth", "ibkr_scanner_params", "ibkr_scanner_run", "ibkr_fundamentals", "ibkr_news",
+    "ibkr_fyi_notifications", "ibkr_trading_schedule", "ibkr_fx_rate", "ibkr_currency_pairs",
+    "ibkr_transactions",
 }
 
 VALID_CALLS = [
@@ -43,6 +48,20 @@ VALID_CALLS = [
     ("ibkr_orders_list", {"account_id": "DU1234567"}),
     ("ibkr_executions_list", {"account_id": "DU1234567"}),
     ("ibkr_order_history", {}),
+    ("ibkr_pnl", {"account_id": "DU1234567"}),
+    ("ibkr_account_info", {"account_id": "U7654321"}),
+    ("ibkr_risk_view", {"account_id": "DU7654320", "top": 3}),
+    ("ibkr_option_chain", {"underlying": "AAPL", "month": "DEC26"}),
+    ("ibkr_option_greeks", {"contract_id": 745201801}),
+    ("ibkr_market_depth", {"account_id": "DU1234567", "contract_id": 265598, "levels": 5}),
+    ("ibkr_scanner_params", {"instrument": "STK"}),
+    ("ibkr_scanner_run", {"instrument": "STK", "scan_type": "TOP_PERC_GAIN", "location": "STK.US"}),
+    ("ibkr_fundamentals", {"contract_id": 265598}),
+    ("ibkr_fyi_notifications", {"max": 2}),
+    ("ibkr_trading_schedule", {"contract_id": 265598, "days": 5}),
+    ("ibkr_fx_rate", {"source": "USD", "target": "EUR"}),
+    ("ibkr_currency_pairs", {"currency": "USD"}),
+    ("ibkr_transactions", {"account_id": "DU1234567", "contract_id": 265598}),
     ("ibkr_kill_switch_status", {}),
     ("ibkr_kill_switch_halt", {"reason": "interop check"}),
     ("ibkr_limits_status", {}),
@@ -85,6 +104,10 @@ async def run_era(binary, mode):
             structured = result.structured_content
             expect(not result.is_error and isinstance(structured, dict), "tools/call", mode=mode, tool=name,
                    error=None if not result.is_error else structured)
+        news = await client.call_tool("ibkr_news", {})
+        code = (news.structured_content or {}).get("code")
+        expect(news.is_error and code == "BROKER_CAPABILITY_UNAVAILABLE", "news is not offered",
+               mode=mode, code=code)
         refused = await client.call_tool("ibkr_order_submit", {"account_id": "DU1234567"})
         code = (refused.structured_content or {}).get("code")
         expect(refused.is_error and code == "READONLY_WRITE_FORBIDDEN", "forbidden write", mode=mode, code=code)

@@ -34,7 +34,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 READ_SCOPES = "ibkr:health:read ibkr:accounts:read"
 HEALTH_TOOLS = {"ibkr_health", "ibkr_backend_status", "ibkr_session_requirements"}
-READ_TOOLS = HEALTH_TOOLS | {"ibkr_accounts_list"}
+READ_TOOLS = HEALTH_TOOLS | {"ibkr_accounts_list", "ibkr_account_info"}
 HIDDEN_TOOL = ("ibkr_market_snapshot", {"contract_id": 265598}, "ibkr:marketdata:read")
 MODERN = "2026-07-28"
 LEGACY = "2025-11-25"

@@ -80,6 +80,11 @@ pub fn output_schema<T: JsonSchema>() -> JsonObject {
             if !types.is_empty() {
                 outline.insert("type".into(), kind);
             }
+            // Broker text anywhere inside the property (`domain::broker_text`) marks the
+            // property itself, so a client reading only the outline still sees it.
+            if holds_untrusted_text(property, definitions, 0) {
+                outline.insert(UNTRUSTED.into(), Value::Bool(true));
+            }
             properties.insert(name.clone(), Value::Object(outline));
         }
     }
@@ -87,6 +92,54 @@ pub fn output_schema<T: JsonSchema>() -> JsonObject {
     object.insert("type".into(), Value::from("object"));
     object.insert("properties".into(), Value::Object(properties));
     object
+}
+
+/// The schema keyword marking third-party text (`domain::broker_text::BrokerText`).
+pub const UNTRUSTED: &str = "x-untrusted";
+
+/// True when `schema`, or any schema inside it (properties, items, branches, references), is
+/// marked [`UNTRUSTED`].
+fn holds_untrusted_text(schema: &Value, definitions: &JsonObject, depth: usize) -> bool {
+    if depth > 12 {
+        return false;
+    }
+    let Value::Object(object) = schema else {
+        return false;
+    };
+    if object.get(UNTRUSTED) == Some(&Value::Bool(true)) {
+        return true;
+    }
+    let referenced = object
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|reference| reference.strip_prefix("#/$defs/"))
+        .and_then(|name| definitions.get(name));
+    if referenced.is_some_and(|target| holds_untrusted_text(target, definitions, depth + 1)) {
+        return true;
+    }
+    let nested = |key: &str| -> bool {
+        match object.get(key) {
+            Some(Value::Object(map)) if key == "properties" => map
+                .values()
+                .any(|inner| holds_untrusted_text(inner, definitions, depth + 1)),
+            Some(Value::Array(list)) => list
+                .iter()
+                .any(|inner| holds_untrusted_text(inner, definitions, depth + 1)),
+            Some(inner @ Value::Object(_)) => holds_untrusted_text(inner, definitions, depth + 1),
+            _ => false,
+        }
+    };
+    [
+        "properties",
+        "items",
+        "prefixItems",
+        "additionalProperties",
+        "anyOf",
+        "oneOf",
+        "allOf",
+    ]
+    .into_iter()
+    .any(nested)
 }
 
 /// Collects the JSON types `schema` allows, following `$ref` and `anyOf`/`oneOf`.
@@ -197,6 +250,34 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::domain::broker_text::BrokerText;
+
+    #[derive(Serialize, JsonSchema)]
+    struct Notice {
+        /// Written by the broker.
+        broker_title: BrokerText,
+        /// Ours.
+        code: u32,
+    }
+
+    #[derive(Serialize, JsonSchema)]
+    struct Notices {
+        /// A list whose items hold broker text.
+        notices: Vec<Notice>,
+        /// Optional broker text, directly.
+        broker_note: Option<BrokerText>,
+        /// Nothing from the broker.
+        count: u32,
+    }
+
+    #[test]
+    fn the_outline_marks_every_property_that_holds_broker_text() {
+        let outline = output_schema::<Notices>();
+        let properties = outline["properties"].as_object().unwrap();
+        assert_eq!(properties["notices"][UNTRUSTED], true);
+        assert_eq!(properties["broker_note"][UNTRUSTED], true);
+        assert!(properties["count"].get(UNTRUSTED).is_none());
+    }
 
     #[derive(Serialize, JsonSchema)]
     struct Inner {

@@ -153,13 +153,17 @@ pub(crate) struct SnapshotRules {
     pub(crate) stale_after: Duration,
 }
 
-/// Reads one snapshot answer (an array with one object per conid).
-pub(crate) fn read_snapshot(
+/// The entry for `contract_id` in a snapshot answer (an array with one object per conid);
+/// `None` when the answer is empty or has no entry for it yet (the snapshot is still filling).
+///
+/// # Errors
+/// A fault for an answer that is not a list of objects, or an entry without a conid.
+pub(crate) fn snapshot_entry(
     value: Value,
-    rules: SnapshotRules,
-) -> Result<SnapshotReading, GatewayFault> {
+    contract_id: ContractId,
+) -> Result<Option<Map<String, Value>>, GatewayFault> {
     let items = match value {
-        Value::Null => return Ok(SnapshotReading::NotReady),
+        Value::Null => return Ok(None),
         Value::Array(items) => items,
         _ => return Err(GatewayFault::invalid("the snapshot answer is not a list")),
     };
@@ -173,11 +177,19 @@ pub(crate) fn read_snapshot(
             .cloned()
             .and_then(|raw| serde_json::from_value::<WireConid>(raw).ok())
             .ok_or_else(|| GatewayFault::invalid("a snapshot entry has no conid"))?;
-        if conid.0 == rules.contract_id.value() {
+        if conid.0 == contract_id.value() {
             found = Some(item);
         }
     }
-    let Some(item) = found else {
+    Ok(found)
+}
+
+/// Reads one snapshot answer (an array with one object per conid).
+pub(crate) fn read_snapshot(
+    value: Value,
+    rules: SnapshotRules,
+) -> Result<SnapshotReading, GatewayFault> {
+    let Some(item) = snapshot_entry(value, rules.contract_id)? else {
         return Ok(SnapshotReading::NotReady);
     };
     // `None` when the code is absent or unrecognised: the quote is then not known to be

@@ -389,26 +389,7 @@ pub(super) fn read_fundamentals(
     value: Value,
     contract_id: ContractId,
 ) -> Result<FundamentalsReading, GatewayFault> {
-    let items = match value {
-        Value::Null => return Ok(FundamentalsReading::NotReady),
-        Value::Array(items) => items,
-        _ => return Err(GatewayFault::invalid("the snapshot answer is not a list")),
-    };
-    let mut found = None;
-    for item in items {
-        let Value::Object(item) = item else {
-            return Err(GatewayFault::invalid("a snapshot entry is not an object"));
-        };
-        let conid = item
-            .get("conid")
-            .cloned()
-            .and_then(|raw| serde_json::from_value::<WireConid>(raw).ok())
-            .ok_or_else(|| GatewayFault::invalid("a snapshot entry has no conid"))?;
-        if conid.0 == contract_id.value() {
-            found = Some(item);
-        }
-    }
-    let Some(item) = found else {
+    let Some(item) = dto::market::snapshot_entry(value, contract_id)? else {
         return Ok(FundamentalsReading::NotReady);
     };
     let mut values = Fundamentals {

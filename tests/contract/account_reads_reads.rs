@@ -24,7 +24,6 @@ use ibkr_agent_gateway::domain::audit::chain::ChainKey;
 use ibkr_agent_gateway::domain::scope::ScopeSet;
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
-use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
 use rmcp::service::{RoleClient, RunningService};
 use serde_json::{Value, json};
@@ -139,13 +138,7 @@ fn operations(audit: &MemoryAuditLog, operation: &str) -> usize {
 /// An MCP client connected in process to `gateway`.
 async fn mcp_client(gateway: Gateway) -> RunningService<RoleClient, ClientConfig> {
     let server = mcp::server(gateway, &Settings::embedded_defaults());
-    let (server_end, client_end) = tokio::io::duplex(1 << 20);
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_end).await {
-            let _ = running.waiting().await;
-        }
-    });
-    ClientConfig::default().serve(client_end).await.unwrap()
+    crate::support::in_process_client(server).await
 }
 
 async fn call(

@@ -17,7 +17,6 @@ use ibkr_agent_gateway::domain::money::Currency;
 use ibkr_agent_gateway::domain::scope::ScopeSet;
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
-use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, method, path, query_param};
@@ -450,13 +449,7 @@ impl Mcp {
             .build()
             .unwrap();
         let server = mcp::server(gateway, &Settings::embedded_defaults());
-        let (server_end, client_end) = tokio::io::duplex(1 << 20);
-        tokio::spawn(async move {
-            if let Ok(running) = server.serve(server_end).await {
-                let _ = running.waiting().await;
-            }
-        });
-        let client = ClientConfig::default().serve(client_end).await.unwrap();
+        let client = crate::support::in_process_client(server).await;
         Self { client, audit }
     }
 

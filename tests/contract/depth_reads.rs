@@ -24,7 +24,6 @@ use ibkr_agent_gateway::domain::depth::{DepthLevels, DepthRequest, DepthTimeout}
 use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::ports::broker_reader::{BrokerError, BrokerReader};
-use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
 use rmcp::service::{RoleClient, RunningService};
 use serde_json::{Value, json};
@@ -384,13 +383,7 @@ async fn session_on(broker: Arc<dyn BrokerReader>, scopes: ScopeSet) -> Session 
         .build()
         .unwrap();
     let server = mcp::server(gateway, &Settings::embedded_defaults());
-    let (server_end, client_end) = tokio::io::duplex(1 << 20);
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_end).await {
-            let _ = running.waiting().await;
-        }
-    });
-    let client = ClientConfig::default().serve(client_end).await.unwrap();
+    let client = crate::support::in_process_client(server).await;
     Session { client, audit }
 }
 

@@ -22,7 +22,6 @@ use ibkr_agent_gateway::domain::audit::AuditColumns;
 use ibkr_agent_gateway::domain::ids::AccountId;
 use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
 use ibkr_agent_gateway::ports::workflow_store::{BeginOutcome, WorkflowStore};
-use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig, ErrorCode, Tool};
 use rmcp::service::{RoleClient, RunningService, ServiceError};
 use serde_json::{Value, json};
@@ -142,13 +141,7 @@ async fn connect(scopes: ScopeSet) -> Session {
     let mut settings = Settings::embedded_defaults();
     settings.mcp_toolsets = Toolset::ALL.into_iter().collect();
     let server: McpServer = mcp::server(gateway, &settings);
-    let (server_end, client_end) = tokio::io::duplex(1 << 20);
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_end).await {
-            let _ = running.waiting().await;
-        }
-    });
-    let client = ClientConfig::default().serve(client_end).await.unwrap();
+    let client = crate::support::in_process_client(server).await;
     Session { client, audit }
 }
 

@@ -26,7 +26,6 @@ use ibkr_agent_gateway::domain::broker_text::{BODY_CHARS, LABEL_CHARS};
 use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::ports::broker_reader::BrokerReader;
-use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
 use rmcp::service::{RoleClient, RunningService};
 use serde_json::{Value, json};
@@ -87,13 +86,7 @@ impl Session {
             .build()
             .unwrap();
         let server = mcp::server(gateway, &Settings::embedded_defaults());
-        let (server_end, client_end) = tokio::io::duplex(1 << 20);
-        tokio::spawn(async move {
-            if let Ok(running) = server.serve(server_end).await {
-                let _ = running.waiting().await;
-            }
-        });
-        let client = ClientConfig::default().serve(client_end).await.unwrap();
+        let client = crate::support::in_process_client(server).await;
         Self { client, audit }
     }
 

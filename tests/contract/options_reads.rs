@@ -18,7 +18,6 @@ use ibkr_agent_gateway::app::use_cases::options::{
 use ibkr_agent_gateway::domain::audit::chain::ChainKey;
 use ibkr_agent_gateway::domain::scope::{Scope, ScopeSet};
 use ibkr_agent_gateway::domain::secret::SecretBytes;
-use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
 use rmcp::service::{RoleClient, RunningService};
 use serde_json::{Value, json};
@@ -527,13 +526,7 @@ fn assert_clean(text: &str) {
 
 async fn mcp_session(gateway: Gateway) -> RunningService<RoleClient, ClientConfig> {
     let server = mcp::server(gateway, &Settings::embedded_defaults());
-    let (server_end, client_end) = tokio::io::duplex(1 << 20);
-    tokio::spawn(async move {
-        if let Ok(running) = server.serve(server_end).await {
-            let _ = running.waiting().await;
-        }
-    });
-    ClientConfig::default().serve(client_end).await.unwrap()
+    crate::support::in_process_client(server).await
 }
 
 async fn call(

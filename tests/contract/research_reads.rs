@@ -24,8 +24,7 @@ use ibkr_agent_gateway::domain::broker_text::{LABEL_CHARS, is_invisible_format};
 use ibkr_agent_gateway::domain::scope::ScopeSet;
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::ports::broker_reader::BrokerReader;
-use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, ClientConfig};
+use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -668,13 +667,7 @@ async fn mcp_calls_are_audited_once_and_carry_only_cleaned_broker_text() {
     let mut settings = Settings::embedded_defaults();
     settings.mcp_toolsets = Toolset::ALL.iter().copied().collect();
     let mcp_server = mcp::server(gateway, &settings);
-    let (server_end, client_end) = tokio::io::duplex(1 << 20);
-    tokio::spawn(async move {
-        if let Ok(running) = mcp_server.serve(server_end).await {
-            let _ = running.waiting().await;
-        }
-    });
-    let client = ClientConfig::default().serve(client_end).await.unwrap();
+    let client = crate::support::in_process_client(mcp_server).await;
     let tools = client.list_tools(None).await.unwrap().tools;
     for name in [
         "ibkr_scanner_params",

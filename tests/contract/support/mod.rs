@@ -1,7 +1,8 @@
 //! Fixtures shared by the contract tests, so each test module states only what it asserts:
 //! the Client Portal gateway on wiremock and what is built on it ([`client_portal`]), the
 //! pacing it must keep ([`pacing`]), the binary run against a configuration file ([`cli`]),
-//! order inputs and approvals, and the macro that runs a shared contract suite per adapter.
+//! order inputs and approvals, an in-process MCP client, and the macro that runs a shared
+//! contract suite per adapter.
 
 pub(crate) mod cli;
 pub(crate) mod client_portal;
@@ -12,6 +13,7 @@ pub(crate) mod tokens;
 use std::sync::Arc;
 
 use chrono::DateTime;
+use ibkr_agent_gateway::adapters::inbound::mcp::McpServer;
 use ibkr_agent_gateway::adapters::outbound::clock::FixedClock;
 use ibkr_agent_gateway::adapters::outbound::fake_broker::FakeBroker;
 use ibkr_agent_gateway::adapters::outbound::memory_audit::MemoryAuditLog;
@@ -27,6 +29,22 @@ use ibkr_agent_gateway::domain::idempotency::{
 use ibkr_agent_gateway::domain::ids::{AccountId, IdempotencyKey};
 use ibkr_agent_gateway::domain::scope::ScopeSet;
 use ibkr_agent_gateway::domain::secret::SecretBytes;
+use rmcp::ServiceExt;
+use rmcp::model::ClientConfig;
+use rmcp::service::{RoleClient, RunningService};
+
+/// An MCP client connected to `server` in process, over a 1 MiB duplex pipe.
+pub(crate) async fn in_process_client(
+    server: McpServer,
+) -> RunningService<RoleClient, ClientConfig> {
+    let (server_end, client_end) = tokio::io::duplex(1 << 20);
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(server_end).await {
+            let _ = running.waiting().await;
+        }
+    });
+    ClientConfig::default().serve(client_end).await.unwrap()
+}
 
 /// A gateway builder on the fake broker at a fixed clock (2026-11-27 15:30 UTC), with an
 /// in-memory audit log keyed by 32 bytes of `key_byte`, granting `scopes`; the caller adds

@@ -76,6 +76,8 @@ pub struct GatewayParts {
     pub insecure_remote_issuer: bool,
     /// The most strikes an option chain lists (`market_data.option_chain_max_strikes`).
     pub option_chain_max_strikes: u8,
+    /// The checkpoint signing key, the checkpoint file and the retention floor.
+    pub checkpoints: crate::app::checkpoints::CheckpointSetup,
 }
 
 /// What a serving front end's readiness probe reports: facts only, gathered without an audit
@@ -166,6 +168,11 @@ impl Gateway {
 
     pub(crate) fn chain_key(&self) -> &ChainKey {
         &self.inner.chain_key
+    }
+
+    /// The checkpoint signing key, file and retention floor.
+    pub(crate) fn checkpoint_setup(&self) -> &crate::app::checkpoints::CheckpointSetup {
+        &self.inner.checkpoints
     }
 
     pub(crate) fn workflow(&self) -> &dyn WorkflowStore {

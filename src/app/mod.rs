@@ -10,6 +10,7 @@ pub mod approvals;
 pub mod audit_reads;
 pub mod audited;
 pub mod auto_halt;
+pub mod checkpoints;
 pub mod config;
 pub mod error;
 pub mod frame_refusals;

@@ -21,6 +21,7 @@ use crate::adapters::outbound::refusing_writer::RefusingOrderWriter;
 use crate::adapters::outbound::sqlite_audit::SqliteAuditLog;
 use crate::adapters::outbound::sqlite_workflow::SqliteWorkflowStore;
 use crate::app::account_directory::AccountDirectory;
+use crate::app::checkpoints::CheckpointSetup;
 use crate::app::config::{
     AccountAlias, BrokerBackend, PaperTradingSettings, PaperWriterKind, Settings,
 };
@@ -105,6 +106,10 @@ pub fn build(settings: &Settings) -> Result<Gateway, StartupError> {
         insecure_remote_issuer: settings.remote_mcp.is_on()
             && settings.remote_mcp.allow_insecure_loopback_issuer,
         option_chain_max_strikes: settings.option_chain_max_strikes,
+        checkpoints: CheckpointSetup {
+            live_write_retention_days: settings.audit.live_write_retention_days,
+            ..CheckpointSetup::default()
+        },
     }))
 }
 
@@ -396,6 +401,7 @@ impl Gateway {
             live_writer: None,
             live_trading: LiveTradingSettings::default(),
             option_chain_max_strikes: crate::domain::options::DEFAULT_MAX_STRIKES,
+            checkpoints: CheckpointSetup::default(),
         }
     }
 }
@@ -417,9 +423,17 @@ pub struct GatewayBuilder {
     live_writer: Option<Arc<dyn OrderWriter>>,
     live_trading: LiveTradingSettings,
     option_chain_max_strikes: u8,
+    checkpoints: CheckpointSetup,
 }
 
 impl GatewayBuilder {
+    /// Signs checkpoints with this setup (key, file, retention floor).
+    #[must_use]
+    pub fn checkpoints(mut self, checkpoints: CheckpointSetup) -> Self {
+        self.checkpoints = checkpoints;
+        self
+    }
+
     /// Uses this clock.
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -547,6 +561,7 @@ impl GatewayBuilder {
             // The library serves no remote MCP of its own.
             insecure_remote_issuer: false,
             option_chain_max_strikes: self.option_chain_max_strikes,
+            checkpoints: self.checkpoints,
         }))
     }
 }

@@ -265,6 +265,13 @@ error_codes! {
     AuditLogMissing => "AUDIT_LOG_MISSING", AuditIntegrity, false;
     /// `audit verify` found a log with no events: nothing could be verified.
     AuditLogEmpty => "AUDIT_LOG_EMPTY", AuditIntegrity, false;
+    /// A signed audit checkpoint does not verify: bad signature, another key, malformed fields,
+    /// or a prefix it signs that the log no longer holds.
+    AuditCheckpointInvalid => "AUDIT_CHECKPOINT_INVALID", AuditIntegrity, false;
+    /// A purge would delete live-write events younger than `audit.live_write_retention_days`.
+    AuditRetentionFloor => "AUDIT_RETENTION_FLOOR", Refused, false;
+    /// An audit export file does not verify (lines, trailer, or checkpoints).
+    AuditExportInvalid => "AUDIT_EXPORT_INVALID", AuditIntegrity, false;
     /// An unexpected fault inside the gateway.
     InternalError => "INTERNAL_ERROR", Internal, false;
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use thiserror::Error;
 
-use crate::domain::audit::chain::{Expectations, VerifyReport};
+use crate::domain::audit::chain::{ChainHash, ChainStart, Expectations, VerifyReport};
 use crate::domain::audit::{AuditEvent, AuditRecord};
 use crate::domain::error_code::ErrorCode;
 
@@ -129,4 +129,55 @@ pub trait AuditLog: Send + Sync {
     /// [`AuditError::ReadFailed`]. A broken chain, or an anchor that does not hold, is `Ok`
     /// with `chain_valid: false`.
     async fn verify(&self, expectations: &Expectations) -> Result<VerifyReport, AuditError>;
+
+    /// The purge base: the stored line of the signed purge checkpoint the log starts after,
+    /// when rows were ever purged. The caller MUST check its signature before trusting it; the
+    /// log only stores it.
+    ///
+    /// # Errors
+    /// [`AuditError::ReadFailed`].
+    async fn purge_base(&self) -> Result<Option<String>, AuditError> {
+        Ok(None)
+    }
+
+    /// Like [`AuditLog::verify`], but the chain starts after `start` (a purge point whose
+    /// signature the caller checked): the first row must be `start.after_sequence + 1` and link
+    /// to `start.head`. A row numbered at or below the start is a break.
+    ///
+    /// # Errors
+    /// As [`AuditLog::verify`]; a log that cannot start elsewhere than at the genesis fails
+    /// with [`AuditError::ReadFailed`] for any other start.
+    async fn verify_after(
+        &self,
+        start: &ChainStart,
+        expectations: &Expectations,
+    ) -> Result<VerifyReport, AuditError> {
+        if start.after_sequence == 0 {
+            return self.verify(expectations).await;
+        }
+        Err(AuditError::ReadFailed {
+            detail: "this audit log cannot be verified from a purge point".to_owned(),
+        })
+    }
+
+    /// Purges: in one transaction, stores `base_line` as the purge base and deletes every row
+    /// with `sequence <= through`, but only if the row at `through` still has the chain hash
+    /// `head` and no earlier purge reached `through`. Either everything happens or nothing
+    /// does; a crash at any moment leaves the rows or the base, never neither. Returns how
+    /// many rows were deleted.
+    ///
+    /// # Errors
+    /// [`AuditError::WriteFailed`] when the log cannot purge (read-only, a store without
+    /// purging, a moved head, a purge already past `through`) or the transaction fails.
+    async fn purge_through(
+        &self,
+        through: u64,
+        head: &ChainHash,
+        base_line: &str,
+    ) -> Result<u64, AuditError> {
+        let _ = (through, head, base_line);
+        Err(AuditError::WriteFailed {
+            detail: "this audit log cannot purge".to_owned(),
+        })
+    }
 }

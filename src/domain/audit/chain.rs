@@ -77,25 +77,36 @@ impl ChainKey {
     ) -> ChainHash {
         let mut mac = self.keyed.clone();
         mac.update(previous);
-        mac.update(&sequence.to_be_bytes());
-        for column in columns {
-            match column {
-                None => mac.update(&[0]),
-                Some(bytes) => {
-                    mac.update(&[1]);
-                    // Columns are bounded far below 4 GiB; saturate rather than wrap if not.
-                    let length = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-                    mac.update(&length.to_be_bytes());
-                    mac.update(bytes);
-                }
-            }
-        }
+        encode_row(sequence, columns, |bytes| mac.update(bytes));
         mac.finalize().into_bytes().into()
     }
 
     /// The chain hash of stored columns.
     pub fn link_columns(&self, previous: &ChainHash, columns: &AuditColumns) -> ChainHash {
         self.link(previous, columns.sequence, &columns.text_columns())
+    }
+}
+
+/// Feeds the canonical encoding of a row (its sequence and text columns) to `feed`: the bytes
+/// both the keyed chain and the public prefix digest
+/// ([`checkpoint`](super::checkpoint)) hash.
+pub fn encode_row(
+    sequence: u64,
+    columns: &[Option<&[u8]>; TEXT_COLUMNS],
+    mut feed: impl FnMut(&[u8]),
+) {
+    feed(&sequence.to_be_bytes());
+    for column in columns {
+        match column {
+            None => feed(&[0]),
+            Some(bytes) => {
+                feed(&[1]);
+                // Columns are bounded far below 4 GiB; saturate rather than wrap if not.
+                let length = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+                feed(&length.to_be_bytes());
+                feed(bytes);
+            }
+        }
     }
 }
 
@@ -157,6 +168,23 @@ impl Expectations {
     pub fn is_empty(&self) -> bool {
         self.head.is_none() && self.count.is_none()
     }
+}
+
+/// Where a chain starts: after `after_sequence` (0 for a log never purged), linking to `head`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainStart {
+    /// The last sequence before the first stored row.
+    pub after_sequence: u64,
+    /// The chain hash the first stored row links to.
+    pub head: ChainHash,
+}
+
+impl ChainStart {
+    /// The start of a log that was never purged.
+    pub const GENESIS: Self = Self {
+        after_sequence: 0,
+        head: GENESIS,
+    };
 }
 
 /// Verifies rows fed in sequence order, in constant memory.

@@ -16,6 +16,7 @@
 use serde_json::{Map, Value};
 
 use super::Surface;
+use super::checkpoint::SignedCheckpoint;
 use super::redaction::{REDACTED, Redaction, RedactionReason, scrub_secrets};
 use crate::domain::approval::Approval;
 use crate::domain::ids::{ApprovalId, BrokerOrderId, IdempotencyKey, PreviewId};
@@ -36,6 +37,7 @@ pub struct AuditLinks {
     broker_order_ids: Vec<BrokerOrderId>,
     approved_by: Option<String>,
     approved_via: Option<Surface>,
+    checkpoint: Option<SignedCheckpoint>,
 }
 
 impl AuditLinks {
@@ -71,6 +73,13 @@ impl AuditLinks {
         {
             self.broker_order_ids.push(order_id.clone());
         }
+    }
+
+    /// Links a signed checkpoint this event records (`audit checkpoint`, a purge). It is
+    /// stored whole under `checkpoint`, as its file line holds it: signed, so nothing in it is
+    /// caller text, and public (a chain head, a digest, a signature, a key id).
+    pub fn link_checkpoint(&mut self, checkpoint: &SignedCheckpoint) {
+        self.checkpoint = Some(checkpoint.clone());
     }
 
     /// The stored form (an object with only the linked fields) and what was redacted in it
@@ -120,8 +129,19 @@ impl AuditLinks {
                 ),
             );
         }
+        if let Some(checkpoint) = &self.checkpoint {
+            object.insert("checkpoint".to_owned(), checkpoint.to_json());
+        }
         (Value::Object(object), redactions)
     }
+}
+
+/// The signed checkpoint an event's stored metadata links, if it links one that parses.
+pub fn linked_checkpoint(metadata: &Value) -> Option<SignedCheckpoint> {
+    metadata
+        .get(LINKS_KEY)
+        .and_then(|links| links.get("checkpoint"))
+        .and_then(|value| SignedCheckpoint::from_json(value).ok())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! rows are chained with an HMAC so any later change is detectable ([`chain`]).
 
 pub mod chain;
+pub mod checkpoint;
 pub mod links;
 pub mod principal;
 pub mod redaction;

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::sqlite_file::prepare_private_file;
-use crate::domain::audit::chain::{ChainKey, Expectations, VerifyReport};
+use crate::domain::audit::chain::{ChainHash, ChainKey, ChainStart, Expectations, VerifyReport};
 use crate::domain::audit::{AuditEvent, AuditRecord};
 use crate::ports::audit_log::{AppendReceipt, AuditError, AuditLog, RecordSink};
 use reader::Readers;
@@ -185,8 +185,44 @@ impl AuditLog for SqliteAuditLog {
 
     async fn verify(&self, expectations: &Expectations) -> Result<VerifyReport, AuditError> {
         let expectations = expectations.clone();
-        self.read(move |shared| verify::verify(&shared.readers, &shared.key, &expectations))
+        self.read(move |shared| {
+            verify::verify(
+                &shared.readers,
+                &shared.key,
+                ChainStart::GENESIS,
+                &expectations,
+            )
+        })
+        .await
+    }
+
+    async fn purge_base(&self) -> Result<Option<String>, AuditError> {
+        self.read(|shared| shared.readers.with(reader::purge_base))
             .await
+    }
+
+    async fn verify_after(
+        &self,
+        start: &ChainStart,
+        expectations: &Expectations,
+    ) -> Result<VerifyReport, AuditError> {
+        let (start, expectations) = (*start, expectations.clone());
+        self.read(move |shared| verify::verify(&shared.readers, &shared.key, start, &expectations))
+            .await
+    }
+
+    async fn purge_through(
+        &self,
+        through: u64,
+        head: &ChainHash,
+        base_line: &str,
+    ) -> Result<u64, AuditError> {
+        match &self.writer {
+            Some(writer) => writer.purge(through, *head, base_line.to_owned()).await,
+            None => Err(AuditError::WriteFailed {
+                detail: "the audit log was opened read-only".to_owned(),
+            }),
+        }
     }
 }
 

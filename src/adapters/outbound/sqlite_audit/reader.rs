@@ -178,3 +178,31 @@ pub(super) fn read_failed(what: &str, error: &rusqlite::Error) -> AuditError {
         detail: format!("{what} ({})", sqlite_reason(error)),
     }
 }
+
+/// The stored purge base, if the log was ever purged (a log from before purging existed has no
+/// table for it, and was never purged).
+pub(super) fn purge_base(connection: &Connection) -> Result<Option<String>, AuditError> {
+    let fail = |error: rusqlite::Error| read_failed("cannot read the purge base", &error);
+    let exists: bool = connection
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'audit_base'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(fail)?;
+    if !exists {
+        return Ok(None);
+    }
+    let mut statement = connection
+        .prepare_cached("SELECT checkpoint FROM audit_base WHERE id = 1")
+        .map_err(fail)?;
+    let mut rows = statement.query([]).map_err(fail)?;
+    match rows.next().map_err(fail)? {
+        Some(row) => match row.get_ref(0).map_err(fail)? {
+            ValueRef::Text(bytes) => Ok(Some(String::from_utf8_lossy(bytes).into_owned())),
+            // Anything else cannot verify; the caller reports it as a bad checkpoint.
+            _ => Ok(Some(String::new())),
+        },
+        None => Ok(None),
+    }
+}

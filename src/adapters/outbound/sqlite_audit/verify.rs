@@ -17,7 +17,8 @@ use rusqlite::types::ValueRef;
 use super::reader::{Readers, read_failed, stored_sequence};
 use super::schema::{CHAIN_HASH_COLUMN, COLUMNS};
 use crate::domain::audit::chain::{
-    self, ChainHash, ChainKey, ChainVerifier, Expectations, GENESIS, TEXT_COLUMNS, VerifyReport,
+    self, ChainHash, ChainKey, ChainStart, ChainVerifier, Expectations, GENESIS, TEXT_COLUMNS,
+    VerifyReport,
 };
 use crate::ports::audit_log::AuditError;
 
@@ -53,32 +54,41 @@ impl Slice {
 pub(super) fn verify(
     readers: &Readers,
     key: &ChainKey,
+    start: ChainStart,
     expectations: &Expectations,
 ) -> Result<VerifyReport, AuditError> {
     let last_sequence = readers.with(last_sequence)?;
     let threads = std::thread::available_parallelism()
         .map_or(1, NonZeroUsize::get)
         .min(MAX_THREADS);
-    let slices = plan(last_sequence, threads, PARALLEL_MIN_ROWS);
-    verify_slices(readers, key, expectations, &slices)
+    let after = i64::try_from(start.after_sequence).unwrap_or(i64::MAX);
+    let slices = plan(after, last_sequence, threads, PARALLEL_MIN_ROWS);
+    verify_slices(readers, key, start, expectations, &slices)
 }
 
-/// Cuts `..=last_sequence` into up to `threads` slices of about equal length, the first open
-/// below (it must see any row numbered below 1) and the last open above (it must see rows
-/// appended meanwhile, and any numbered past the end).
-fn plan(last_sequence: Option<i64>, threads: usize, min_rows: i64) -> Vec<Slice> {
+/// Cuts `start_after + 1 ..= last_sequence` into up to `threads` slices of about equal length,
+/// the first open below (it must see any row numbered below the start) and the last open above
+/// (it must see rows appended meanwhile, and any numbered past the end).
+fn plan(start_after: i64, last_sequence: Option<i64>, threads: usize, min_rows: i64) -> Vec<Slice> {
     let parts = i64::try_from(threads).unwrap_or(1);
-    let Some(last) = last_sequence.filter(|last| parts > 1 && *last >= min_rows.max(parts)) else {
+    let Some(rows) = last_sequence
+        .map(|last| last.saturating_sub(start_after))
+        .filter(|rows| parts > 1 && *rows >= min_rows.max(parts))
+    else {
         return vec![Slice::WHOLE];
     };
-    let step = last / parts;
+    let step = rows / parts;
     (0..parts)
         .map(|part| Slice {
-            after: if part == 0 { i64::MIN } else { step * part },
+            after: if part == 0 {
+                i64::MIN
+            } else {
+                start_after + step * part
+            },
             through: if part == parts - 1 {
                 i64::MAX
             } else {
-                step * (part + 1)
+                start_after + step * (part + 1)
             },
         })
         .collect()
@@ -87,47 +97,48 @@ fn plan(last_sequence: Option<i64>, threads: usize, min_rows: i64) -> Vec<Slice>
 fn verify_slices(
     readers: &Readers,
     key: &ChainKey,
+    start: ChainStart,
     expectations: &Expectations,
     slices: &[Slice],
 ) -> Result<VerifyReport, AuditError> {
     let [first, rest @ ..] = slices else {
         return readers
-            .with(|connection| verify_slice(connection, key, Slice::WHOLE, expectations));
+            .with(|connection| verify_slice(connection, key, start, Slice::WHOLE, expectations));
     };
     if rest.is_empty() {
         // One pass: the domain's verifier applies the expectations itself.
-        return readers.with(|connection| verify_slice(connection, key, *first, expectations));
+        return readers
+            .with(|connection| verify_slice(connection, key, start, *first, expectations));
     }
-    let reports =
-        std::thread::scope(|scope| {
-            let mut handles = Vec::with_capacity(rest.len());
-            for slice in rest {
-                let spawned = std::thread::Builder::new()
-                    .name("audit-verify".to_owned())
-                    .spawn_scoped(scope, move || {
-                        readers.with(|connection| {
-                            verify_slice(connection, key, *slice, &Expectations::default())
-                        })
-                    });
-                match spawned {
-                    Ok(handle) => handles.push(handle),
-                    // The scope joins whatever was started before returning.
-                    Err(_) => return Err(stopped("cannot start a verification thread")),
-                }
+    let reports = std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(rest.len());
+        for slice in rest {
+            let spawned = std::thread::Builder::new()
+                .name("audit-verify".to_owned())
+                .spawn_scoped(scope, move || {
+                    readers.with(|connection| {
+                        verify_slice(connection, key, start, *slice, &Expectations::default())
+                    })
+                });
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                // The scope joins whatever was started before returning.
+                Err(_) => return Err(stopped("cannot start a verification thread")),
             }
-            let mut reports = Vec::with_capacity(slices.len());
-            reports.push(readers.with(|connection| {
-                verify_slice(connection, key, *first, &Expectations::default())
-            })?);
-            for handle in handles {
-                reports.push(
-                    handle
-                        .join()
-                        .map_err(|_| stopped("a verification thread stopped"))??,
-                );
-            }
-            Ok(reports)
-        })?;
+        }
+        let mut reports = Vec::with_capacity(slices.len());
+        reports.push(readers.with(|connection| {
+            verify_slice(connection, key, start, *first, &Expectations::default())
+        })?);
+        for handle in handles {
+            reports.push(
+                handle
+                    .join()
+                    .map_err(|_| stopped("a verification thread stopped"))??,
+            );
+        }
+        Ok(reports)
+    })?;
     let mut report = combine(&reports);
     if report.chain_valid && !expectations.is_empty() {
         // Every row 1..=events_scanned verified, so a stored hash there is the computed one.
@@ -144,7 +155,8 @@ fn verify_slices(
             }
             _ => None,
         };
-        let scanned = report.events_scanned;
+        // The last sequence verified: the rows after the start, all intact.
+        let scanned = start.after_sequence.saturating_add(report.events_scanned);
         let anchored = chain::anchor_break(
             expectations,
             scanned,
@@ -169,12 +181,18 @@ fn verify_slices(
 fn verify_slice(
     connection: &Connection,
     key: &ChainKey,
+    start: ChainStart,
     slice: Slice,
     expectations: &Expectations,
 ) -> Result<VerifyReport, AuditError> {
     let fail = |error: rusqlite::Error| read_failed("cannot verify the events", &error);
     let mut verifier = if slice.is_first() {
-        ChainVerifier::new(key.clone()).watching(expectations)
+        ChainVerifier::resume(
+            key.clone(),
+            start.head,
+            start.after_sequence.saturating_add(1),
+        )
+        .watching(expectations)
     } else {
         // A missing or malformed predecessor is the previous slice's break; this slice's
         // result is then never consulted.
@@ -387,10 +405,18 @@ mod tests {
     /// Every plan from one slice to five must give the single pass's report.
     fn reports_agree(readers: &Readers, expectations: &Expectations, case: &str) -> VerifyReport {
         let last = readers.with(last_sequence).unwrap();
-        let single = verify_slices(readers, &key(), expectations, &[Slice::WHOLE]).unwrap();
+        let single = verify_slices(
+            readers,
+            &key(),
+            ChainStart::GENESIS,
+            expectations,
+            &[Slice::WHOLE],
+        )
+        .unwrap();
         for threads in 2..=5 {
-            let slices = plan(last, threads, 1);
-            let sliced = verify_slices(readers, &key(), expectations, &slices).unwrap();
+            let slices = plan(0, last, threads, 1);
+            let sliced =
+                verify_slices(readers, &key(), ChainStart::GENESIS, expectations, &slices).unwrap();
             assert_eq!(sliced, single, "{case}: {threads} slices {slices:?}");
         }
         single
@@ -398,11 +424,11 @@ mod tests {
 
     #[test]
     fn plans_cover_every_sequence_once() {
-        assert_eq!(plan(None, 4, 1), vec![Slice::WHOLE]);
-        assert_eq!(plan(Some(100), 1, 1), vec![Slice::WHOLE]);
-        assert_eq!(plan(Some(100), 4, 1_000), vec![Slice::WHOLE]);
-        assert_eq!(plan(Some(2), 4, 1), vec![Slice::WHOLE]);
-        let slices = plan(Some(100), 3, 1);
+        assert_eq!(plan(0, None, 4, 1), vec![Slice::WHOLE]);
+        assert_eq!(plan(0, Some(100), 1, 1), vec![Slice::WHOLE]);
+        assert_eq!(plan(0, Some(100), 4, 1_000), vec![Slice::WHOLE]);
+        assert_eq!(plan(0, Some(2), 4, 1), vec![Slice::WHOLE]);
+        let slices = plan(0, Some(100), 3, 1);
         assert_eq!(
             slices,
             vec![

@@ -35,6 +35,13 @@ pub(super) enum Command {
     CheckWritable {
         reply: oneshot::Sender<Result<(), AuditError>>,
     },
+    /// Store the purge base and delete the rows it covers, in one transaction.
+    Purge {
+        through: u64,
+        head: ChainHash,
+        base_line: String,
+        reply: oneshot::Sender<Result<u64, AuditError>>,
+    },
 }
 
 /// The adapter's handle on its writer thread. Dropping it closes the channel, lets the thread
@@ -102,6 +109,27 @@ impl WriterHandle {
         let (reply, answer) = oneshot::channel();
         commands
             .send(Command::CheckWritable { reply })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Purges on the writer thread (see `AuditLog::purge_through`).
+    pub(super) async fn purge(
+        &self,
+        through: u64,
+        head: ChainHash,
+        base_line: String,
+    ) -> Result<u64, AuditError> {
+        let stopped = || write_failed("the audit writer has stopped");
+        let commands = self.commands.as_ref().ok_or_else(stopped)?;
+        let (reply, answer) = oneshot::channel();
+        commands
+            .send(Command::Purge {
+                through,
+                head,
+                base_line,
+                reply,
+            })
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -191,6 +219,14 @@ impl Writer {
                 Command::CheckWritable { reply } => {
                     let _ = reply.send(self.check_writable());
                 }
+                Command::Purge {
+                    through,
+                    head,
+                    base_line,
+                    reply,
+                } => {
+                    let _ = reply.send(self.purge(through, &head, &base_line));
+                }
             }
         }
     }
@@ -242,6 +278,86 @@ impl Writer {
             )
             .map_err(|error| fail(&error))?;
         transaction.rollback().map_err(|error| fail(&error))
+    }
+
+    /// Stores the purge base and deletes rows `..=through` in one immediate, fully synced
+    /// transaction, after checking that the row at `through` still has `head` and that no
+    /// earlier purge reached it. The tail is never deleted by this, so the head is unchanged.
+    fn purge(
+        &mut self,
+        through: u64,
+        head: &ChainHash,
+        base_line: &str,
+    ) -> Result<u64, AuditError> {
+        let fail = |what: &str, error: &rusqlite::Error| {
+            write_failed(&format!("{what} ({})", sqlite_reason(error)))
+        };
+        let through = i64::try_from(through).map_err(|_| write_failed("sequence out of range"))?;
+        self.apply_durability(Durability::Durable)?;
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|error| fail("cannot start the purge", &error))?;
+        let stored: Option<String> = transaction
+            .query_row(
+                "SELECT chain_hash FROM audit_events WHERE sequence = ?1",
+                [through],
+                |row| row.get(0),
+            )
+            .map(Some)
+            .or_else(|error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })
+            .map_err(|error| fail("cannot read the purge point", &error))?;
+        if stored.as_deref().and_then(chain::parse_hash) != Some(*head) {
+            return Err(write_failed(
+                "the purge point no longer has the checkpointed chain hash; nothing was purged",
+            ));
+        }
+        let later: i64 = transaction
+            .query_row(
+                "SELECT count(*) FROM audit_events WHERE sequence > ?1",
+                [through],
+                |row| row.get(0),
+            )
+            .map_err(|error| fail("cannot read the tail", &error))?;
+        if later == 0 {
+            return Err(write_failed(
+                "the purge point is the newest event; nothing was purged",
+            ));
+        }
+        let earlier: Option<i64> = transaction
+            .query_row(
+                "SELECT through_sequence FROM audit_base WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .map(Some)
+            .or_else(|error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(other),
+            })
+            .map_err(|error| fail("cannot read the purge base", &error))?;
+        if earlier.is_some_and(|earlier| earlier >= through) {
+            return Err(write_failed(
+                "an earlier purge already reached that sequence; nothing was purged",
+            ));
+        }
+        transaction
+            .execute(
+                "INSERT OR REPLACE INTO audit_base (id, through_sequence, checkpoint) \
+                 VALUES (1, ?1, ?2)",
+                params![through, base_line],
+            )
+            .map_err(|error| fail("cannot store the purge base", &error))?;
+        let deleted = transaction
+            .execute("DELETE FROM audit_events WHERE sequence <= ?1", [through])
+            .map_err(|error| fail("cannot delete the purged events", &error))?;
+        transaction
+            .commit()
+            .map_err(|error| fail("cannot commit the purge", &error))?;
+        Ok(u64::try_from(deleted).unwrap_or(0))
     }
 
     /// `FULL` syncs the WAL on every commit; `NORMAL` only at checkpoints.

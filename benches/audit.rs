@@ -8,6 +8,10 @@
 //!   `synchronous=FULL`, and of a `Relaxed` append against `synchronous=NORMAL`, with a no-op
 //!   round trip to a thread beside them (the writer hand-off alone).
 //!
+//! - `audit verify` with signed checkpoints (`--checkpoints`, one every `events / 300` rows, as
+//!   a 300 s interval at a steady rate would leave) against plain `audit verify`, through the
+//!   app (`Gateway::verify_audit_as`), interleaved; and the public-key-only check beside them.
+//!
 //! Every ratio is taken twice: from criterion's samples, and from a short interleaved run
 //! (A, B, A, B, ...) that cancels most of the drift a shared two-core machine adds.
 //!
@@ -31,9 +35,19 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use std::sync::Arc;
+
+use ibkr_agent_gateway::adapters::outbound::clock::SystemClock;
+use ibkr_agent_gateway::adapters::outbound::fake_broker::FakeBroker;
 use ibkr_agent_gateway::adapters::outbound::sqlite_audit::SqliteAuditLog;
+use ibkr_agent_gateway::app::audit_reads::{CheckpointEvidence, RawExpectations};
+use ibkr_agent_gateway::app::audited::CallContext;
+use ibkr_agent_gateway::app::gateway::Gateway;
 use ibkr_agent_gateway::domain::audit::chain::{
     self, ChainHash, ChainKey, Expectations, GENESIS, TEXT_COLUMNS,
+};
+use ibkr_agent_gateway::domain::audit::checkpoint::{
+    CheckpointKind, CheckpointSigner, DIGEST_GENESIS, digest_link,
 };
 use ibkr_agent_gateway::domain::audit::redaction::{Redacted, redact};
 use ibkr_agent_gateway::domain::audit::{
@@ -43,6 +57,7 @@ use ibkr_agent_gateway::domain::error_code::ErrorCode;
 use ibkr_agent_gateway::domain::scope::Scope;
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 use ibkr_agent_gateway::ports::audit_log::AuditLog;
+use ibkr_agent_gateway::ports::clock::Clock;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, params};
 use serde_json::json;
@@ -86,6 +101,7 @@ fn main() {
         .configure_from_args();
 
     let verify = bench_verify(&mut criterion, &setup, &runtime);
+    let checkpoints = bench_checkpoints(&setup, &runtime);
     let durable = bench_append(&mut criterion, &setup, &runtime, Durability::Durable);
     let relaxed = bench_append(&mut criterion, &setup, &runtime, Durability::Relaxed);
     criterion.final_summary();
@@ -97,6 +113,7 @@ fn main() {
         load_average()
     );
     verify.print();
+    checkpoints.print();
     durable.print();
     relaxed.print();
 }
@@ -1108,5 +1125,127 @@ impl AppendResults {
                 micros(round_trip.best)
             );
         }
+    }
+}
+
+/// How many checkpoints the checkpoint benchmark signs over the log.
+const BENCH_CHECKPOINTS: u64 = 300;
+
+/// Plain verify, verify with checkpoints, and the public-only check, interleaved.
+struct CheckpointResults {
+    events: u64,
+    checkpoints: usize,
+    plain: Duration,
+    with_checkpoints: Duration,
+    public_only: Duration,
+}
+
+impl CheckpointResults {
+    fn print(&self) {
+        println!(
+            "verify with checkpoints ({} events, {} checkpoints), interleaved medians:",
+            self.events, self.checkpoints
+        );
+        println!("  plain verify            {:>10.1?}", self.plain);
+        println!(
+            "  verify --checkpoints    {:>10.1?}  ratio to plain {:.3} (target <= 1.10)",
+            self.with_checkpoints,
+            self.with_checkpoints.as_secs_f64() / self.plain.as_secs_f64()
+        );
+        println!(
+            "  public key only         {:>10.1?}  ratio to plain {:.3}",
+            self.public_only,
+            self.public_only.as_secs_f64() / self.plain.as_secs_f64()
+        );
+    }
+}
+
+/// Signs a checkpoint every `events / BENCH_CHECKPOINTS` rows of the log at `path`, computing
+/// the public digest as `audit checkpoint` does, and returns the checkpoint file's lines.
+fn checkpoint_lines(path: &Path, signer: &CheckpointSigner, events: u64) -> Vec<String> {
+    let every = (events / BENCH_CHECKPOINTS).max(1);
+    let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut statement = connection.prepare(SELECT_ALL).unwrap();
+    let mut rows = statement.query([]).unwrap();
+    let mut digest = DIGEST_GENESIS;
+    let mut lines = Vec::new();
+    let at = DateTime::parse_from_rfc3339("2026-12-03T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    while let Some(row) = rows.next().unwrap() {
+        let sequence = u64::try_from(row.get::<_, i64>(0).unwrap()).unwrap();
+        let mut columns: [Option<&[u8]>; TEXT_COLUMNS] = [None; TEXT_COLUMNS];
+        for (index, column) in columns.iter_mut().enumerate() {
+            *column = match row.get_ref(index + 1).unwrap() {
+                ValueRef::Text(bytes) => Some(bytes),
+                _ => None,
+            };
+        }
+        let ValueRef::Text(stored) = row.get_ref(TEXT_COLUMNS + 1).unwrap() else {
+            panic!("a stored hash that is not text");
+        };
+        digest = digest_link(&digest, sequence, &columns, stored);
+        if sequence % every == 0 {
+            let head = chain::parse_hash(std::str::from_utf8(stored).unwrap()).unwrap();
+            lines.push(
+                signer
+                    .sign(CheckpointKind::Periodic, sequence, head, digest, at)
+                    .to_line(),
+            );
+        }
+    }
+    lines
+}
+
+fn bench_checkpoints(setup: &Setup, runtime: &tokio::runtime::Runtime) -> CheckpointResults {
+    let (log, path) = setup.open_log(setup.events, runtime);
+    drop(log);
+    let signer = CheckpointSigner::from_secret(&SecretBytes::new(BENCH_KEY.to_vec())).unwrap();
+    let public_key = signer.public_key().to_hex();
+    let lines = checkpoint_lines(&path, &signer, setup.events);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let gateway = Gateway::builder(Arc::new(FakeBroker::new(Arc::clone(&clock))))
+        .clock(clock)
+        .build()
+        .unwrap();
+    let target: Arc<dyn AuditLog> =
+        Arc::new(SqliteAuditLog::open_read_only(&path, setup.factory.key.clone()).unwrap());
+    let run = |evidence: CheckpointEvidence| {
+        let started = Instant::now();
+        let report = runtime
+            .block_on(gateway.verify_audit_as(
+                &CallContext::sdk(),
+                Some(Arc::clone(&target)),
+                RawExpectations::default(),
+                evidence,
+            ))
+            .unwrap();
+        assert!(report.chain_valid);
+        started.elapsed()
+    };
+    let plain = || CheckpointEvidence::default();
+    let checked = |keyed: bool| CheckpointEvidence {
+        checkpoint_lines: Some(lines.clone()),
+        public_key: Some(public_key.clone()),
+        keyed,
+    };
+    // Warm the page cache and check the evidence holds before timing anything.
+    run(plain());
+    run(checked(true));
+    let rounds = if setup.bench_mode { 7 } else { 1 };
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        a.push(run(plain()).as_secs_f64());
+        b.push(run(checked(true)).as_secs_f64());
+        c.push(run(checked(false)).as_secs_f64());
+    }
+    let as_duration =
+        |values: &mut Vec<f64>| median(values).map_or(Duration::ZERO, Duration::from_secs_f64);
+    CheckpointResults {
+        events: setup.events,
+        checkpoints: lines.len(),
+        plain: as_duration(&mut a),
+        with_checkpoints: as_duration(&mut b),
+        public_only: as_duration(&mut c),
     }
 }

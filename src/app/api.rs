@@ -171,7 +171,7 @@ impl Gateway {
         range: RawExportRange,
         writer: ExportWriter,
     ) -> Result<ExportTrailerView, GatewayError> {
-        self.export_audit_as(&CallContext::sdk(), range, writer)
+        self.export_audit_as(&CallContext::sdk(), range, writer, true)
             .await
     }
 
@@ -183,7 +183,12 @@ impl Gateway {
         &self,
         expectations: RawExpectations,
     ) -> Result<VerifyReportView, GatewayError> {
-        self.verify_audit_as(&CallContext::sdk(), None, expectations)
-            .await
+        self.verify_audit_as(
+            &CallContext::sdk(),
+            None,
+            expectations,
+            crate::app::audit_reads::CheckpointEvidence::default(),
+        )
+        .await
     }
 }

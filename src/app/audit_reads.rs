@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::app::audit_proof::{TrustedStart, parse_public_key, verified_checkpoints};
 use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 use crate::app::views::{AuditEventView, AuditTailView, ExportTrailerView, VerifyReportView};
@@ -13,6 +14,7 @@ use crate::domain::audit::AuditRecord;
 use crate::domain::audit::chain::{
     ChainVerifier, Expectations, GENESIS, VerifyReport, parse_hash, to_hex,
 };
+use crate::domain::audit::checkpoint::SignedCheckpoint;
 use crate::domain::scope::Scope;
 use crate::ports::audit_log::{AuditError, AuditLog, RecordSink};
 
@@ -144,6 +146,7 @@ impl Gateway {
         &self,
         range: ExportRange,
         writer: ExportWriter,
+        with_proof: bool,
     ) -> Result<ExportTrailerView, GatewayError> {
         self.require(Scope::AuditExport)?;
         if range.from_sequence == 0 || range.from_sequence > range.to_sequence {
@@ -152,9 +155,29 @@ impl Gateway {
                 "must be at least 1 and not after to_seq",
             ));
         }
+        // The proof goes first, so a checker knows what to look for before the events pass.
+        // An export filtered by time cannot reproduce a digest, so it carries none.
+        let proof = if with_proof && range.since.is_none() {
+            self.export_proof(range.from_sequence, range.to_sequence)
+                .await?
+        } else {
+            None
+        };
+        let mut hasher = Sha256::new();
+        let mut writer = writer;
+        if let Some(proof) = &proof {
+            let mut line = crate::app::export_check::proof_line(proof).to_string();
+            line.push('\n');
+            hasher.update(line.as_bytes());
+            writer
+                .write_all(line.as_bytes())
+                .map_err(|error| AuditError::ReadFailed {
+                    detail: format!("cannot write the export: {}", error.kind()),
+                })?;
+        }
         let state = Arc::new(Mutex::new(ExportState {
             writer,
-            hasher: Sha256::new(),
+            hasher,
             count: 0,
             last: None,
             since: range
@@ -201,21 +224,114 @@ impl Gateway {
         &self,
         target: Option<&dyn AuditLog>,
         expectations: &Expectations,
+        evidence: &CheckpointEvidence,
     ) -> Result<VerifyReportView, GatewayError> {
         self.require(Scope::AuditRead)?;
-        let report = target.unwrap_or(self.audit()).verify(expectations).await?;
+        let log = target.unwrap_or(self.audit());
+        let key = match evidence.public_key.as_deref() {
+            Some(raw) => Some(parse_public_key(raw)?),
+            None => self.own_public_key(),
+        };
+        let checkpoints = match (&evidence.checkpoint_lines, &key) {
+            (Some(lines), Some(key)) => verified_checkpoints(lines, key)?,
+            (Some(_), None) => {
+                return Err(GatewayError::invalid_input(
+                    "public_key",
+                    "checking checkpoints needs the audit public key (--public-key)",
+                ));
+            }
+            (None, _) => Vec::new(),
+        };
+        let start = self.trusted_start(log, key.as_ref()).await?;
+        let purged_through = start.base.as_ref().map(|base| base.checkpoint.sequence);
+        if !evidence.keyed {
+            return public_verify(log, &start, &checkpoints, purged_through).await;
+        }
+        let report = log.verify_after(&start.chain, expectations).await?;
         if report.events_scanned == 0 {
             return Err(AuditError::Empty.into());
         }
-        if report.chain_valid {
+        if !report.chain_valid {
             let mut view = VerifyReportView::from(report);
-            view.anchor_verified = !expectations.is_empty();
-            Ok(view)
-        } else {
-            Err(GatewayError::AuditChainBroken {
-                report: report.into(),
-            })
+            view.purged_through = purged_through;
+            return Err(GatewayError::AuditChainBroken { report: view });
         }
+        let (checked, failed_at) = Self::check_heads(log, &start.chain, &checkpoints).await?;
+        let mut view = VerifyReportView::from(report);
+        view.anchor_verified = !expectations.is_empty();
+        view.purged_through = purged_through;
+        view.checkpoints_verified = checked;
+        view.verified_through_checkpoint = checkpoints
+            .iter()
+            .map(|signed| signed.checkpoint.sequence)
+            .filter(|sequence| *sequence > start.chain.after_sequence)
+            .max();
+        if let Some(sequence) = failed_at {
+            // The log no longer holds a prefix a checkpoint signed: cut or replaced.
+            view.chain_valid = false;
+            view.first_break_at_sequence = Some(sequence);
+            view.verified_through_checkpoint = None;
+            return Err(GatewayError::AuditChainBroken { report: view });
+        }
+        Ok(view)
+    }
+}
+
+/// What `audit verify` is given beyond an anchor: a checkpoint file's lines and the public key
+/// to check them (and a purge base) with, and whether the HMAC chain can be checked too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointEvidence {
+    /// The lines of a checkpoint file, when one was given.
+    pub checkpoint_lines: Option<Vec<String>>,
+    /// The public key (64 hex digits); without it, the gateway's own signing key's.
+    pub public_key: Option<String>,
+    /// False to check with public material only (no HMAC key at hand).
+    pub keyed: bool,
+}
+
+impl Default for CheckpointEvidence {
+    fn default() -> Self {
+        Self {
+            checkpoint_lines: None,
+            public_key: None,
+            keyed: true,
+        }
+    }
+}
+
+/// Verification with public material only: the rows up to the last checkpoint must reproduce
+/// every signed digest.
+async fn public_verify(
+    log: &dyn AuditLog,
+    start: &TrustedStart,
+    checkpoints: &[SignedCheckpoint],
+    purged_through: Option<u64>,
+) -> Result<VerifyReportView, GatewayError> {
+    if checkpoints
+        .iter()
+        .all(|signed| signed.checkpoint.sequence <= start.digest.after_sequence)
+    {
+        return Err(GatewayError::invalid_input(
+            "checkpoints",
+            "without the HMAC key only checkpoints can vouch for rows: give a checkpoint file with a checkpoint after the log's start",
+        ));
+    }
+    let report = Gateway::check_prefixes_publicly(log, start.digest, checkpoints).await?;
+    let view = VerifyReportView {
+        events_scanned: report.events_scanned,
+        chain_valid: report.first_break_at_sequence.is_none(),
+        first_break_at_sequence: report.first_break_at_sequence,
+        head: None,
+        anchor_verified: false,
+        checkpoints_verified: report.checkpoints_verified,
+        verified_through_checkpoint: report.verified_through,
+        purged_through,
+        keyed: false,
+    };
+    if view.chain_valid {
+        Ok(view)
+    } else {
+        Err(GatewayError::AuditChainBroken { report: view })
     }
 }
 
@@ -263,6 +379,7 @@ impl Gateway {
         context: &crate::app::audited::CallContext,
         range: RawExportRange,
         writer: ExportWriter,
+        with_proof: bool,
     ) -> Result<ExportTrailerView, GatewayError> {
         let input = serde_json::to_value(&range).unwrap_or_default();
         let spec = crate::app::audited::CallSpec::read("audit export", Scope::AuditExport, input);
@@ -277,7 +394,7 @@ impl Gateway {
                 to_sequence: range.to_seq.unwrap_or(u64::MAX),
                 since,
             };
-            self.read_audit_export(range, writer).await
+            self.read_audit_export(range, writer, with_proof).await
         })
         .await
     }
@@ -293,6 +410,7 @@ impl Gateway {
         context: &crate::app::audited::CallContext,
         target: Option<Arc<dyn AuditLog>>,
         expectations: RawExpectations,
+        evidence: CheckpointEvidence,
     ) -> Result<VerifyReportView, GatewayError> {
         let mut input = serde_json::to_value(&expectations).unwrap_or_default();
         if let (Some(target), Some(object)) = (&target, input.as_object_mut()) {
@@ -313,7 +431,7 @@ impl Gateway {
                 head,
                 count: expectations.expect_count,
             };
-            self.read_audit_verify(target.as_deref(), &expectations)
+            self.read_audit_verify(target.as_deref(), &expectations, &evidence)
                 .await
         })
         .await

@@ -83,6 +83,36 @@ pub enum GatewayError {
         /// The verification report.
         report: VerifyReportView,
     },
+    /// A signed audit checkpoint does not verify, or the log no longer holds what it signs.
+    #[error("{message}")]
+    CheckpointInvalid {
+        /// What did not verify (no path, no secret).
+        message: String,
+    },
+    /// A purge would delete live-write events younger than the retention floor.
+    #[error(
+        "the purge would delete {events} live-write event(s) younger than audit.live_write_retention_days ({days} days); the youngest is from {youngest}"
+    )]
+    RetentionFloor {
+        /// How many live-write events in the range are too young.
+        events: u64,
+        /// The youngest such event's time.
+        youngest: String,
+        /// The floor, in days.
+        days: u32,
+    },
+    /// No audit signing key is configured, so nothing can be signed.
+    #[error("no audit signing key is configured ({variable} or audit.signing_key_file)")]
+    SigningKeyMissing {
+        /// The environment variable that would hold it.
+        variable: String,
+    },
+    /// An audit export file does not verify.
+    #[error("{message}")]
+    ExportInvalid {
+        /// What did not verify (no path).
+        message: String,
+    },
     /// The order breaks the preview policy.
     #[error("the order breaks the preview policy: {0}")]
     Policy(PolicyViolation),
@@ -369,6 +399,10 @@ impl GatewayError {
             Self::UnknownOperation { .. } => ErrorCode::InputInvalid,
             Self::Audit(error) => error.code(),
             Self::AuditChainBroken { .. } => ErrorCode::AuditChainBroken,
+            Self::CheckpointInvalid { .. } => ErrorCode::AuditCheckpointInvalid,
+            Self::SigningKeyMissing { .. } => ErrorCode::ConfigSecretInvalid,
+            Self::RetentionFloor { .. } => ErrorCode::AuditRetentionFloor,
+            Self::ExportInvalid { .. } => ErrorCode::AuditExportInvalid,
             Self::Policy(violation) => violation.code(),
             Self::PreviewNotFound => ErrorCode::OrderPreviewNotFound,
             Self::PreviewExpired => ErrorCode::OrderPreviewExpired,
@@ -475,6 +509,18 @@ impl GatewayError {
             Self::Audit(AuditError::ReadFailed { .. }) => "check the audit database, then retry".into(),
             Self::AuditChainBroken { .. } => {
                 "treat the log as tampered with: preserve the file and compare with your last export".into()
+            }
+            Self::CheckpointInvalid { .. } => {
+                "nothing was changed; treat the log or the checkpoint as tampered with: preserve both and verify again with the public key you kept".into()
+            }
+            Self::SigningKeyMissing { variable } => format!(
+                "nothing was signed or changed; set {variable} (at least 32 random bytes) or audit.signing_key_file, then retry"
+            ),
+            Self::RetentionFloor { days, .. } => format!(
+                "nothing was exported or deleted; choose a --before date at least {days} days ago"
+            ),
+            Self::ExportInvalid { .. } => {
+                "do not rely on this export and do not purge with it; export again from the database and verify that".into()
             }
             Self::Policy(PolicyViolation::StopThroughMarket { .. }) => {
                 "nothing was previewed; move the stop beyond the current market (above it to buy, below it to sell) or use a limit order".into()

@@ -7,12 +7,15 @@
 pub mod account_directory;
 pub mod api;
 pub mod approvals;
+pub mod audit_proof;
+pub mod audit_purge;
 pub mod audit_reads;
 pub mod audited;
 pub mod auto_halt;
 pub mod checkpoints;
 pub mod config;
 pub mod error;
+pub mod export_check;
 pub mod frame_refusals;
 pub mod gateway;
 pub mod halt_triggers;

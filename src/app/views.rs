@@ -746,6 +746,15 @@ pub struct VerifyReportView {
     /// True when an anchor (`expect_head`/`expect_count` from an earlier export trailer) was
     /// given and the log still holds that prefix unchanged.
     pub anchor_verified: bool,
+    /// Signed checkpoints (from `--checkpoints`) whose prefix the log still holds.
+    pub checkpoints_verified: u64,
+    /// The last sequence a verified checkpoint vouches for.
+    pub verified_through_checkpoint: Option<u64>,
+    /// When the log was purged: the last purged sequence (the chain resumes after it).
+    pub purged_through: Option<u64>,
+    /// True when the HMAC chain itself was checked; false for a check with the public key
+    /// alone, which vouches only for rows up to the last checkpoint.
+    pub keyed: bool,
 }
 
 impl From<VerifyReport> for VerifyReportView {
@@ -756,6 +765,10 @@ impl From<VerifyReport> for VerifyReportView {
             first_break_at_sequence: report.first_break_at_sequence,
             head: report.head,
             anchor_verified: false,
+            checkpoints_verified: 0,
+            verified_through_checkpoint: None,
+            purged_through: None,
+            keyed: true,
         }
     }
 }

@@ -273,6 +273,20 @@ pub fn open_audit_for_verify(
     )?))
 }
 
+/// Opens another database for a check with public material only (`audit verify --database
+/// --checkpoints --public-key` without its HMAC key): its rows can be read and compared with
+/// signed checkpoints, but the HMAC chain cannot be checked, so the key given to the adapter is
+/// a throwaway one that nothing is verified with.
+///
+/// # Errors
+/// `AUDIT_LOG_MISSING` when there is no file at `database`; `AUDIT_READ_FAILED`.
+pub fn open_audit_for_public_verify(database: &Path) -> Result<Arc<dyn AuditLog>, StartupError> {
+    let throwaway = chain_key(&ephemeral_key()?)?;
+    Ok(Arc::new(SqliteAuditLog::open_read_only(
+        database, throwaway,
+    )?))
+}
+
 /// Builds the gateway for `audit verify` of its own log: like [`build`], but only over an
 /// audit database that already exists. Verifying must never create a fresh, empty log where
 /// one was expected (that would make a deleted log look like a new one), so when the file is

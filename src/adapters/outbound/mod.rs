@@ -8,7 +8,7 @@ pub mod key_file_secrets;
 pub mod local_candidate;
 pub mod memory_audit;
 pub mod memory_workflow;
-mod private_files;
+pub(crate) mod private_files;
 pub mod process_env;
 pub mod refusing_writer;
 pub mod sqlite_audit;

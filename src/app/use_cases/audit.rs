@@ -167,7 +167,7 @@ impl UseCase for AuditExport {
         let (from_seq, to_seq) = (range.from_seq.unwrap_or(1), range.to_seq.unwrap_or(1));
         let buffer = ExportBuffer::default();
         let trailer = gateway
-            .export_audit_as(context, range, Box::new(buffer.clone()))
+            .export_audit_as(context, range, Box::new(buffer.clone()), false)
             .await?;
         Ok(AuditExportOutput {
             from_seq,

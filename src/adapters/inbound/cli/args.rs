@@ -131,6 +131,36 @@ pub enum AuditCommand {
         /// the log must still hold that many events.
         #[arg(long, value_name = "N", alias = "expect-sequence")]
         expect_count: Option<u64>,
+        /// A checkpoint file (one signed checkpoint per line): the log must still hold every
+        /// prefix it signs. Needs --public-key, or the configured signing key.
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Option<PathBuf>,
+        /// The audit public key (64 hex digits, from `audit public-key`) that checks the
+        /// checkpoints and a purged log's start. With --database and no HMAC key at hand, the
+        /// check uses this public material only.
+        #[arg(long, value_name = "KEY")]
+        public_key: Option<String>,
+    },
+    /// Verify an export file on any machine with the audit public key alone: its trailer, and
+    /// every signed checkpoint it carries against its events. Exits 7 when it does not verify.
+    VerifyExport {
+        /// The export file (`audit export` output).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The audit public key (64 hex digits, from `audit public-key`).
+        #[arg(long, value_name = "KEY")]
+        public_key: String,
+    },
+    /// Delete old events, after exporting them (with checkpoints) to a new file, verifying that
+    /// export and signing a "purged up to" checkpoint. Refuses live-write events younger than
+    /// audit.live_write_retention_days. Purges only up to a signed checkpoint.
+    Purge {
+        /// Purge events before this date (YYYY-MM-DD, UTC).
+        #[arg(long, value_name = "DATE")]
+        before: String,
+        /// The export file to create (it must not exist).
+        #[arg(long, value_name = "FILE")]
+        export_to: PathBuf,
     },
 }
 

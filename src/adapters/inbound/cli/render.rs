@@ -559,6 +559,37 @@ impl Human for AuditTailView {
     }
 }
 
+impl Human for crate::app::export_check::ExportCheckView {
+    fn human(&self) -> String {
+        pairs(&[
+            ("events", self.events.to_string()),
+            ("first_sequence", opt(self.first_sequence)),
+            ("last_sequence", opt(self.last_sequence)),
+            (
+                "checkpoints_verified",
+                self.checkpoints_verified.to_string(),
+            ),
+            ("verified_through", opt(self.verified_through)),
+            (
+                "events_after_last_checkpoint",
+                self.events_after_last_checkpoint.to_string(),
+            ),
+            ("key_id", self.key_id.clone()),
+        ])
+    }
+}
+
+impl Human for crate::app::audit_purge::PurgeView {
+    fn human(&self) -> String {
+        pairs(&[
+            ("purged_through", self.purged_through.to_string()),
+            ("deleted", self.deleted.to_string()),
+            ("exported_events", self.exported_events.to_string()),
+            ("export_sha256", self.export_sha256.clone()),
+        ])
+    }
+}
+
 impl Human for VerifyReportView {
     fn human(&self) -> String {
         pairs(&[
@@ -567,6 +598,16 @@ impl Human for VerifyReportView {
             ("first_break_at_sequence", opt(self.first_break_at_sequence)),
             ("head", opt(self.head.as_ref())),
             ("anchor_verified", self.anchor_verified.to_string()),
+            (
+                "checkpoints_verified",
+                self.checkpoints_verified.to_string(),
+            ),
+            (
+                "verified_through_checkpoint",
+                opt(self.verified_through_checkpoint),
+            ),
+            ("purged_through", opt(self.purged_through)),
+            ("keyed", self.keyed.to_string()),
         ])
     }
 }

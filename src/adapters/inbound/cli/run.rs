@@ -9,10 +9,11 @@ use crate::adapters::inbound::cli::args::{
     AccountCommand, AccountsCommand, AuditCommand, BackendCommand, Command, ContractQueryArgs,
     ContractsCommand, ExecutionsCommand, MarketCommand, PositionsCommand, SessionCommand,
 };
+use crate::adapters::inbound::cli::export_file::ExportFile;
 use crate::adapters::inbound::cli::generated::LiveFlags;
 use crate::adapters::inbound::cli::orders;
 use crate::adapters::inbound::cli::render::{Human, Output};
-use crate::app::audit_reads::{RawExpectations, RawExportRange};
+use crate::app::audit_reads::{CheckpointEvidence, RawExpectations, RawExportRange};
 use crate::app::audited::{CallContext, CallSpec};
 use crate::app::config::Settings;
 use crate::app::error::GatewayError;
@@ -27,6 +28,7 @@ use crate::app::use_cases::reads::{
 };
 use crate::app::use_cases::{Entry, UseCase};
 use crate::app::wiring;
+use crate::ports::secret_source::SecretError;
 
 /// The settings from `--config`, or the embedded defaults without it.
 ///
@@ -165,7 +167,12 @@ async fn read(gateway: &Gateway, command: &Command) -> Option<Result<Output, Gat
         Command::Audit(AuditCommand::Tail { limit }) => {
             run_use_case::<AuditTail>(gateway, AuditTailInput { limit: *limit }).await
         }
-        Command::Audit(AuditCommand::Export { .. } | AuditCommand::Verify { .. })
+        Command::Audit(
+            AuditCommand::Export { .. }
+            | AuditCommand::Verify { .. }
+            | AuditCommand::VerifyExport { .. }
+            | AuditCommand::Purge { .. },
+        )
         | Command::Orders(_)
         | Command::Approvals(_)
         | Command::Mcp(_) => {
@@ -204,7 +211,7 @@ pub async fn execute(
             };
             // Lines stream straight to stdout; only the trailer is returned for rendering.
             let trailer = gateway
-                .export_audit_as(&context, range, Box::new(std::io::stdout()))
+                .export_audit_as(&context, range, Box::new(std::io::stdout()), true)
                 .await?;
             Ok(Output::trailer(&trailer)?)
         }
@@ -213,28 +220,75 @@ pub async fn execute(
             hmac_secret_env,
             expect_head,
             expect_count,
+            checkpoints,
+            public_key,
         }) => {
-            let target = database
+            let checkpoint_lines = checkpoints
                 .as_deref()
-                .map(|path| {
-                    wiring::open_audit_for_verify(settings, path, hmac_secret_env.as_deref())
-                })
+                .map(|path| read_lines(path, "checkpoints"))
                 .transpose()?;
+            let public_only = checkpoint_lines.is_some() && public_key.is_some();
+            let (target, keyed) = match database.as_deref() {
+                Some(path) => {
+                    match wiring::open_audit_for_verify(settings, path, hmac_secret_env.as_deref())
+                    {
+                        Ok(log) => (Some(log), true),
+                        // A third party holds the database and the public key, not the secret.
+                        Err(StartupError::Secret(SecretError::Missing { .. })) if public_only => {
+                            (Some(wiring::open_audit_for_public_verify(path)?), false)
+                        }
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+                None => (None, true),
+            };
             let expectations = RawExpectations {
                 expect_head: expect_head.clone(),
                 expect_count: *expect_count,
             };
+            let evidence = CheckpointEvidence {
+                checkpoint_lines,
+                public_key: public_key.clone(),
+                keyed,
+            };
             Ok(Output::of(
                 &gateway
-                    .verify_audit_as(&context, target, expectations)
+                    .verify_audit_as(&context, target, expectations, evidence)
                     .await?,
             )?)
         }
+        Command::Audit(AuditCommand::VerifyExport { file, public_key }) => {
+            let opened = std::fs::File::open(file).map_err(|error| {
+                GatewayError::invalid_input(
+                    "file",
+                    format!("cannot open the export file ({})", error.kind()),
+                )
+            })?;
+            let mut reader = std::io::BufReader::new(opened);
+            Ok(Output::of(
+                &gateway
+                    .verify_export_as(&context, &mut reader, public_key)
+                    .await?,
+            )?)
+        }
+        Command::Audit(AuditCommand::Purge { before, export_to }) => Ok(Output::of(
+            &gateway
+                .purge_audit_as(&context, before, &ExportFile::new(export_to.clone()))
+                .await?,
+        )?),
         _ => Err(GatewayError::Internal {
             message: "command has no dispatch".into(),
         }
         .into()),
     }
+}
+
+/// The lines of a file the caller named, for `field`. Errors name the field, never the path.
+fn read_lines(path: &Path, field: &'static str) -> Result<Vec<String>, GatewayError> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        GatewayError::invalid_input(field, format!("cannot read the file ({})", error.kind()))
+    })?;
+    Ok(text.lines().map(str::to_owned).collect())
 }
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ mod mcp_logging;
 mod mcp_orders;
 mod mcp_stdio;
 mod news_calendar_reads;
+mod operations_docs;
 mod options_reads;
 mod order_history;
 mod order_writer;

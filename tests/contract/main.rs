@@ -13,6 +13,7 @@ mod account_reads_reads;
 mod architecture;
 mod audit_links;
 mod audit_log;
+mod audit_retention;
 mod auto_halt;
 mod broker_fidelity;
 mod broker_reader;

@@ -83,6 +83,28 @@ pub enum GatewayError {
         /// The verification report.
         report: VerifyReportView,
     },
+    /// No checkpoint signing key is configured, so checkpoints are off.
+    #[error(
+        "no audit signing key is configured: set the environment variable named by audit.signing_key_env (default IBKR_AUDIT_SIGNING_KEY) or audit.signing_key_file"
+    )]
+    SigningKeyMissing,
+    /// A checkpoint was signed and linked into its call's chain event, but its line could
+    /// not be appended to the checkpoint file.
+    #[error(
+        "the checkpoint at sequence {sequence} is in the audit chain (this call's event) but could not be appended to the checkpoint file: {cause}"
+    )]
+    CheckpointFileWriteFailed {
+        /// The checkpoint's sequence.
+        sequence: u64,
+        /// The I/O error's kind (no path).
+        cause: String,
+    },
+    /// A signed checkpoint does not verify with the gateway's key, or is malformed.
+    #[error("an audit checkpoint does not verify: {detail}")]
+    CheckpointInvalid {
+        /// Which checkpoint and why, naming no path.
+        detail: String,
+    },
     /// The order breaks the preview policy.
     #[error("the order breaks the preview policy: {0}")]
     Policy(PolicyViolation),
@@ -369,6 +391,9 @@ impl GatewayError {
             Self::UnknownOperation { .. } => ErrorCode::InputInvalid,
             Self::Audit(error) => error.code(),
             Self::AuditChainBroken { .. } => ErrorCode::AuditChainBroken,
+            Self::SigningKeyMissing => ErrorCode::ConfigSecretInvalid,
+            Self::CheckpointFileWriteFailed { .. } => ErrorCode::AuditWriteFailed,
+            Self::CheckpointInvalid { .. } => ErrorCode::AuditCheckpointInvalid,
             Self::Policy(violation) => violation.code(),
             Self::PreviewNotFound => ErrorCode::OrderPreviewNotFound,
             Self::PreviewExpired => ErrorCode::OrderPreviewExpired,
@@ -475,6 +500,15 @@ impl GatewayError {
             Self::Audit(AuditError::ReadFailed { .. }) => "check the audit database, then retry".into(),
             Self::AuditChainBroken { .. } => {
                 "treat the log as tampered with: preserve the file and compare with your last export".into()
+            }
+            Self::SigningKeyMissing => {
+                "set at least 32 random bytes in the variable named by audit.signing_key_env, or point audit.signing_key_file at an owner-only file holding them, then restart".into()
+            }
+            Self::CheckpointFileWriteFailed { .. } => {
+                "check the checkpoint file (audit.checkpoint_file: disk space, permissions), then run `audit checkpoint` again; that is safe".into()
+            }
+            Self::CheckpointInvalid { .. } => {
+                "check that the signing key is the one that signed the checkpoint; treat a checkpoint that does not verify as tampered with".into()
             }
             Self::Policy(PolicyViolation::StopThroughMarket { .. }) => {
                 "nothing was previewed; move the stop beyond the current market (above it to buy, below it to sell) or use a limit order".into()

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::adapters::inbound::cli::exit_code;
+use crate::app::checkpoints::{CheckpointView, PublicKeyView};
 use crate::app::error::GatewayError;
 use crate::app::operation::Response;
 use crate::app::order_views::{
@@ -567,6 +568,29 @@ impl Human for VerifyReportView {
             ("first_break_at_sequence", opt(self.first_break_at_sequence)),
             ("head", opt(self.head.as_ref())),
             ("anchor_verified", self.anchor_verified.to_string()),
+        ])
+    }
+}
+
+impl Human for CheckpointView {
+    fn human(&self) -> String {
+        pairs(&[
+            ("kind", self.kind.clone()),
+            ("sequence", self.sequence.to_string()),
+            ("head", self.head.clone()),
+            ("digest", self.digest.clone()),
+            ("at", self.at.clone()),
+            ("key_id", self.key_id.clone()),
+        ])
+    }
+}
+
+impl Human for PublicKeyView {
+    fn human(&self) -> String {
+        pairs(&[
+            ("algorithm", self.algorithm.clone()),
+            ("public_key", self.public_key.clone()),
+            ("key_id", self.key_id.clone()),
         ])
     }
 }

@@ -27,6 +27,7 @@ use crate::app::use_cases::reads::{
 };
 use crate::app::use_cases::{Entry, UseCase};
 use crate::app::wiring;
+use crate::domain::audit::checkpoint::CheckpointKind;
 
 /// The settings from `--config`, or the embedded defaults without it.
 ///
@@ -165,7 +166,12 @@ async fn read(gateway: &Gateway, command: &Command) -> Option<Result<Output, Gat
         Command::Audit(AuditCommand::Tail { limit }) => {
             run_use_case::<AuditTail>(gateway, AuditTailInput { limit: *limit }).await
         }
-        Command::Audit(AuditCommand::Export { .. } | AuditCommand::Verify { .. })
+        Command::Audit(
+            AuditCommand::Export { .. }
+            | AuditCommand::Verify { .. }
+            | AuditCommand::PublicKey
+            | AuditCommand::Checkpoint,
+        )
         | Command::Orders(_)
         | Command::Approvals(_)
         | Command::Mcp(_) => {
@@ -230,6 +236,14 @@ pub async fn execute(
                     .await?,
             )?)
         }
+        Command::Audit(AuditCommand::PublicKey) => {
+            Ok(Output::of(&gateway.audit_public_key_as(&context).await?)?)
+        }
+        Command::Audit(AuditCommand::Checkpoint) => Ok(Output::of(
+            &gateway
+                .write_checkpoint_as(&context, CheckpointKind::Manual)
+                .await?,
+        )?),
         _ => Err(GatewayError::Internal {
             message: "command has no dispatch".into(),
         }

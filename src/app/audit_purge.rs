@@ -209,9 +209,7 @@ impl Gateway {
         let signer = setup
             .signer
             .clone()
-            .ok_or_else(|| GatewayError::SigningKeyMissing {
-                variable: "IBKR_AUDIT_SIGNING_KEY".to_owned(),
-            })?;
+            .ok_or(GatewayError::SigningKeyMissing)?;
         let key = signer.public_key().clone();
         let log = self.audit();
         let start = self.trusted_start(log, Some(&key)).await?;
@@ -298,7 +296,7 @@ impl Gateway {
             &links,
         )
         .await?;
-        self.ship_checkpoint(&signed)?;
+        self.append_checkpoint_line(&signed)?;
         destination
             .step_done(PurgeStep::Signed)
             .map_err(|error| io_failed("the purge stopped after signing", &error))?;
@@ -390,13 +388,6 @@ impl Gateway {
                 ),
             });
         }
-        Ok(())
-    }
-}
-
-impl Gateway {
-    /// MERGE-PENDING: appends the line to the checkpoint file (the writing side provides it).
-    fn ship_checkpoint(&self, _signed: &SignedCheckpoint) -> Result<(), GatewayError> {
         Ok(())
     }
 }

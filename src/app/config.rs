@@ -94,6 +94,15 @@ pub const DEFAULT_AUDIT_SECRET_VARIABLE: &str = "IBKR_AUDIT_HMAC_SECRET";
 /// The default (and minimum for live trading) retention of live-write audit events, in days.
 pub const DEFAULT_LIVE_WRITE_RETENTION_DAYS: u32 = 2555;
 
+/// The default name of the environment variable holding the checkpoint signing secret.
+pub const DEFAULT_AUDIT_SIGNING_KEY_VARIABLE: &str = "IBKR_AUDIT_SIGNING_KEY";
+
+/// The default interval between the checkpoints `mcp serve` writes, in seconds.
+pub const DEFAULT_CHECKPOINT_INTERVAL_SECONDS: u64 = 300;
+
+/// The allowed checkpoint intervals, in seconds (ten seconds to a day).
+pub const CHECKPOINT_INTERVAL_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 10..=86_400;
+
 /// Where the audit log lives and where its key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditSettings {
@@ -103,6 +112,16 @@ pub struct AuditSettings {
     pub hmac_secret_env: String,
     /// How long audit events of live writes are kept, in days.
     pub live_write_retention_days: u32,
+    /// The environment variable holding the checkpoint signing secret (at least 32 bytes).
+    pub signing_key_env: String,
+    /// An owner-only file holding the checkpoint signing secret; when set, it wins over
+    /// `signing_key_env`.
+    pub signing_key_file: Option<PathBuf>,
+    /// How often `mcp serve` writes a checkpoint, in seconds.
+    pub checkpoint_interval_seconds: u64,
+    /// The append-only checkpoint file; `None` means `audit-checkpoints.jsonl` beside the
+    /// audit database.
+    pub checkpoint_file: Option<PathBuf>,
 }
 
 impl Default for AuditSettings {
@@ -111,6 +130,10 @@ impl Default for AuditSettings {
             sqlite_path: None,
             hmac_secret_env: DEFAULT_AUDIT_SECRET_VARIABLE.to_owned(),
             live_write_retention_days: DEFAULT_LIVE_WRITE_RETENTION_DAYS,
+            signing_key_env: DEFAULT_AUDIT_SIGNING_KEY_VARIABLE.to_owned(),
+            signing_key_file: None,
+            checkpoint_interval_seconds: DEFAULT_CHECKPOINT_INTERVAL_SECONDS,
+            checkpoint_file: None,
         }
     }
 }
@@ -1159,6 +1182,20 @@ struct RawAudit {
     sqlite_path: Option<PathBuf>,
     hmac_secret_env: Option<String>,
     live_write_retention_days: Option<u32>,
+    signing_key_env: Option<String>,
+    signing_key_file: Option<PathBuf>,
+    checkpoint_interval_seconds: Option<u64>,
+    checkpoint_file: Option<PathBuf>,
+}
+
+/// Refuses a configured path that names no file.
+fn file_path(key_path: &str, path: Option<&PathBuf>) -> Result<(), StartupError> {
+    match path {
+        Some(path) if path.as_os_str().is_empty() || path.file_name().is_none() => {
+            Err(StartupError::config(key_path, "must name a file"))
+        }
+        _ => Ok(()),
+    }
 }
 
 impl RawAudit {
@@ -1177,12 +1214,27 @@ impl RawAudit {
                 "must name an environment variable: capital letters, digits and '_' (the secret itself never goes in the file)",
             ));
         }
-        if let Some(path) = &self.sqlite_path
-            && (path.as_os_str().is_empty() || path.file_name().is_none())
-        {
+        file_path("audit.sqlite_path", self.sqlite_path.as_ref())?;
+        file_path("audit.signing_key_file", self.signing_key_file.as_ref())?;
+        file_path("audit.checkpoint_file", self.checkpoint_file.as_ref())?;
+        let signing_key_env = self.signing_key_env.unwrap_or(defaults.signing_key_env);
+        if !is_variable_name(&signing_key_env) {
             return Err(StartupError::config(
-                "audit.sqlite_path",
-                "must name a file",
+                "audit.signing_key_env",
+                "must name an environment variable: capital letters, digits and '_' (the secret itself never goes in the file)",
+            ));
+        }
+        let checkpoint_interval_seconds = self
+            .checkpoint_interval_seconds
+            .unwrap_or(defaults.checkpoint_interval_seconds);
+        if !CHECKPOINT_INTERVAL_SECONDS_RANGE.contains(&checkpoint_interval_seconds) {
+            return Err(StartupError::config(
+                "audit.checkpoint_interval_seconds",
+                format!(
+                    "must be from {} to {} seconds",
+                    CHECKPOINT_INTERVAL_SECONDS_RANGE.start(),
+                    CHECKPOINT_INTERVAL_SECONDS_RANGE.end()
+                ),
             ));
         }
         let live_write_retention_days = self
@@ -1198,6 +1250,10 @@ impl RawAudit {
             sqlite_path: self.sqlite_path,
             hmac_secret_env,
             live_write_retention_days,
+            signing_key_env,
+            signing_key_file: self.signing_key_file,
+            checkpoint_interval_seconds,
+            checkpoint_file: self.checkpoint_file,
         })
     }
 }
@@ -1897,6 +1953,49 @@ mod tests {
                 .starts_with("audit.live_write_retention_days")
         );
         assert!(error_of("audit:\n  hmac_secret: abc\n").starts_with("audit.hmac_secret"));
+    }
+
+    #[test]
+    fn checkpoint_settings_default_and_validate() {
+        let settings = Settings::from_yaml("audit:\n  sqlite_path: var/audit.sqlite3\n").unwrap();
+        assert_eq!(settings.audit.signing_key_env, "IBKR_AUDIT_SIGNING_KEY");
+        assert_eq!(settings.audit.signing_key_file, None);
+        assert_eq!(settings.audit.checkpoint_interval_seconds, 300);
+        assert_eq!(settings.audit.checkpoint_file, None);
+        let settings = Settings::from_yaml(
+            "audit:\n  signing_key_env: MY_SIGNING_KEY\n  signing_key_file: keys/signing.key\n  \
+             checkpoint_interval_seconds: 10\n  checkpoint_file: ship/checkpoints.jsonl\n",
+        )
+        .unwrap();
+        assert_eq!(settings.audit.signing_key_env, "MY_SIGNING_KEY");
+        assert_eq!(
+            settings.audit.signing_key_file.as_deref(),
+            Some(std::path::Path::new("keys/signing.key"))
+        );
+        assert_eq!(settings.audit.checkpoint_interval_seconds, 10);
+        assert_eq!(
+            settings.audit.checkpoint_file.as_deref(),
+            Some(std::path::Path::new("ship/checkpoints.jsonl"))
+        );
+        assert!(Settings::from_yaml("audit:\n  checkpoint_interval_seconds: 86400\n").is_ok());
+        for refused in [9, 86_401, 0] {
+            assert!(
+                error_of(&format!(
+                    "audit:\n  checkpoint_interval_seconds: {refused}\n"
+                ))
+                .starts_with("audit.checkpoint_interval_seconds"),
+                "{refused}"
+            );
+        }
+        // A secret pasted where its variable's name belongs is refused without being echoed.
+        let error = error_of("audit:\n  signing_key_env: 0123456789abcdef-secret\n");
+        assert!(error.starts_with("audit.signing_key_env"), "{error}");
+        assert!(!error.contains("0123456789abcdef-secret"), "{error}");
+        assert!(
+            error_of("audit:\n  signing_key_file: \"\"\n").starts_with("audit.signing_key_file")
+        );
+        assert!(error_of("audit:\n  checkpoint_file: \"\"\n").starts_with("audit.checkpoint_file"));
+        assert!(error_of("audit:\n  signing_key: abc\n").starts_with("audit.signing_key"));
     }
 
     #[test]

@@ -101,17 +101,27 @@ pub enum GatewayError {
         /// The floor, in days.
         days: u32,
     },
-    /// No audit signing key is configured, so nothing can be signed.
-    #[error("no audit signing key is configured ({variable} or audit.signing_key_file)")]
-    SigningKeyMissing {
-        /// The environment variable that would hold it.
-        variable: String,
-    },
     /// An audit export file does not verify.
     #[error("{message}")]
     ExportInvalid {
         /// What did not verify (no path).
         message: String,
+    },
+    /// No checkpoint signing key is configured, so checkpoints are off.
+    #[error(
+        "no audit signing key is configured: set the environment variable named by audit.signing_key_env (default IBKR_AUDIT_SIGNING_KEY) or audit.signing_key_file"
+    )]
+    SigningKeyMissing,
+    /// A checkpoint was signed and linked into its call's chain event, but its line could
+    /// not be appended to the checkpoint file.
+    #[error(
+        "the checkpoint at sequence {sequence} is in the audit chain (this call's event) but could not be appended to the checkpoint file: {cause}"
+    )]
+    CheckpointFileWriteFailed {
+        /// The checkpoint's sequence.
+        sequence: u64,
+        /// The I/O error's kind (no path).
+        cause: String,
     },
     /// The order breaks the preview policy.
     #[error("the order breaks the preview policy: {0}")]
@@ -400,9 +410,10 @@ impl GatewayError {
             Self::Audit(error) => error.code(),
             Self::AuditChainBroken { .. } => ErrorCode::AuditChainBroken,
             Self::CheckpointInvalid { .. } => ErrorCode::AuditCheckpointInvalid,
-            Self::SigningKeyMissing { .. } => ErrorCode::ConfigSecretInvalid,
             Self::RetentionFloor { .. } => ErrorCode::AuditRetentionFloor,
             Self::ExportInvalid { .. } => ErrorCode::AuditExportInvalid,
+            Self::SigningKeyMissing => ErrorCode::ConfigSecretInvalid,
+            Self::CheckpointFileWriteFailed { .. } => ErrorCode::AuditWriteFailed,
             Self::Policy(violation) => violation.code(),
             Self::PreviewNotFound => ErrorCode::OrderPreviewNotFound,
             Self::PreviewExpired => ErrorCode::OrderPreviewExpired,
@@ -513,14 +524,17 @@ impl GatewayError {
             Self::CheckpointInvalid { .. } => {
                 "nothing was changed; treat the log or the checkpoint as tampered with: preserve both and verify again with the public key you kept".into()
             }
-            Self::SigningKeyMissing { variable } => format!(
-                "nothing was signed or changed; set {variable} (at least 32 random bytes) or audit.signing_key_file, then retry"
-            ),
             Self::RetentionFloor { days, .. } => format!(
                 "nothing was exported or deleted; choose a --before date at least {days} days ago"
             ),
             Self::ExportInvalid { .. } => {
                 "do not rely on this export and do not purge with it; export again from the database and verify that".into()
+            }
+            Self::SigningKeyMissing => {
+                "set at least 32 random bytes in the variable named by audit.signing_key_env, or point audit.signing_key_file at an owner-only file holding them, then restart".into()
+            }
+            Self::CheckpointFileWriteFailed { .. } => {
+                "check the checkpoint file (audit.checkpoint_file: disk space, permissions), then run `audit checkpoint` again; that is safe".into()
             }
             Self::Policy(PolicyViolation::StopThroughMarket { .. }) => {
                 "nothing was previewed; move the stop beyond the current market (above it to buy, below it to sell) or use a limit order".into()

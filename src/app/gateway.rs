@@ -78,6 +78,8 @@ pub struct GatewayParts {
     pub option_chain_max_strikes: u8,
     /// The checkpoint signing key, the checkpoint file and the retention floor.
     pub checkpoints: crate::app::checkpoints::CheckpointSetup,
+    /// The checkpoint file's lines (the adapter for `checkpoints.file`); `None` for no file.
+    pub checkpoint_lines: Option<Arc<dyn crate::app::checkpoints::CheckpointLines>>,
 }
 
 /// What a serving front end's readiness probe reports: facts only, gathered without an audit
@@ -104,6 +106,8 @@ pub struct Gateway {
     // Set once start-up work has run, so `start` runs it once per gateway however many front
     // ends (or clones) call it. A tokio cell: concurrent callers wait for the one run.
     started: Arc<tokio::sync::OnceCell<()>>,
+    // The last prefix this process signed, so the next checkpoint's digest starts there.
+    checkpoint_memory: Arc<crate::app::checkpoints::CheckpointMemory>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -128,6 +132,7 @@ impl Gateway {
         Self {
             inner: Arc::new(parts),
             started: Arc::new(tokio::sync::OnceCell::new()),
+            checkpoint_memory: Arc::default(),
         }
     }
 
@@ -173,6 +178,16 @@ impl Gateway {
     /// The checkpoint signing key, file and retention floor.
     pub(crate) fn checkpoint_setup(&self) -> &crate::app::checkpoints::CheckpointSetup {
         &self.inner.checkpoints
+    }
+
+    /// The checkpoint file's lines, when checkpoints are also written to a file.
+    pub(crate) fn checkpoint_lines(&self) -> Option<&dyn crate::app::checkpoints::CheckpointLines> {
+        self.inner.checkpoint_lines.as_deref()
+    }
+
+    /// The last prefix this process signed.
+    pub(crate) fn checkpoint_memory(&self) -> &crate::app::checkpoints::CheckpointMemory {
+        &self.checkpoint_memory
     }
 
     pub(crate) fn workflow(&self) -> &dyn WorkflowStore {

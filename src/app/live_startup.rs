@@ -15,6 +15,9 @@
 //! | the paper-to-live checklist acknowledged                 | `CONFIG_LIVE_CHECKLIST_NOT_ACKNOWLEDGED` | `live_trading.paper_to_live_checklist_acknowledged`  |
 //! | live-write audit retention of at least 2555 days         | `CONFIG_LIVE_RETENTION_TOO_SHORT`        | `audit.live_write_retention_days`                    |
 //! | a deployment audit key from the environment              | `CONFIG_LIVE_AUDIT_KEY_NOT_DEPLOYED`     | `audit.hmac_secret_env`                              |
+//! | a deployment checkpoint signing key (file or environment) | `CONFIG_LIVE_AUDIT_KEY_NOT_DEPLOYED`     | `audit.signing_key_env`                              |
+//!
+//! The last gate is [`check_signing_key`], run after [`check`] by the composition root.
 //!
 //! The allow-list gate also runs while the YAML is read (`app::config`), because only there are
 //! the entries still in the file's order; [`check`] repeats it for settings built in code, where
@@ -104,6 +107,29 @@ pub fn check(settings: &Settings, key_from_environment: bool) -> Result<(), Star
         ));
     }
     Ok(())
+}
+
+/// The signing-key gate: with live trading on, checkpoints must be signed by the deployment's
+/// key (from `audit.signing_key_file` or the variable named by `audit.signing_key_env`), not
+/// by the development key nor by none. Run after [`check`], which refuses one switch alone.
+///
+/// # Errors
+/// [`StartupError::LiveGate`] with `CONFIG_LIVE_AUDIT_KEY_NOT_DEPLOYED`.
+pub fn check_signing_key(
+    settings: &Settings,
+    signing_key_deployed: bool,
+) -> Result<(), StartupError> {
+    let live = &settings.live_trading;
+    if !(live.enabled || live.safety_enabled) || signing_key_deployed {
+        return Ok(());
+    }
+    Err(gate(
+        ErrorCode::ConfigLiveAuditKeyNotDeployed,
+        "audit.signing_key_env",
+        "live trading needs signed audit checkpoints: set the variable named by \
+         audit.signing_key_env or audit.signing_key_file to the deployment's signing secret; \
+         the development signing key is refused for live",
+    ))
 }
 
 /// The allow-list gate: at least one entry, and every entry a live-shaped id (not a paper
@@ -325,6 +351,20 @@ mod tests {
                 "audit.hmac_secret_env".to_owned()
             )
         );
+    }
+
+    #[test]
+    fn live_trading_without_a_deployed_signing_key_is_refused() {
+        let error = check_signing_key(&live_settings(), false).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::ConfigLiveAuditKeyNotDeployed);
+        assert!(
+            matches!(&error, StartupError::LiveGate { key_path, message, .. }
+                if key_path == "audit.signing_key_env" && message.contains("audit.signing_key_file")),
+            "{error:?}"
+        );
+        assert!(check_signing_key(&live_settings(), true).is_ok());
+        // With live trading off, checkpoints may be off or signed by the development key.
+        assert!(check_signing_key(&Settings::embedded_defaults(), false).is_ok());
     }
 
     #[test]

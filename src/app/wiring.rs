@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::adapters::outbound::checkpoint_file;
 use crate::adapters::outbound::client_portal::{
     ClientPortalBroker, ClientPortalConfig, ClientPortalSetupError,
 };
@@ -21,7 +22,7 @@ use crate::adapters::outbound::refusing_writer::RefusingOrderWriter;
 use crate::adapters::outbound::sqlite_audit::SqliteAuditLog;
 use crate::adapters::outbound::sqlite_workflow::SqliteWorkflowStore;
 use crate::app::account_directory::AccountDirectory;
-use crate::app::checkpoints::CheckpointSetup;
+use crate::app::checkpoints::{CheckpointLines, CheckpointSetup};
 use crate::app::config::{
     AccountAlias, BrokerBackend, PaperTradingSettings, PaperWriterKind, Settings,
 };
@@ -29,6 +30,7 @@ use crate::app::gateway::{AuditKeySource, Gateway, GatewayParts};
 use crate::app::live_settings::{LiveTradingSettings, LiveWriterKind};
 use crate::app::startup_error::StartupError;
 use crate::domain::audit::chain::ChainKey;
+use crate::domain::audit::checkpoint::{self, CheckpointSigner};
 use crate::domain::ids::AccountId;
 use crate::domain::preview::PreviewPolicy;
 use crate::domain::scope::ScopeSet;
@@ -46,6 +48,12 @@ pub const MIN_SECRET_BYTES: usize = ChainKey::MIN_BYTES;
 
 /// The development key's name; its file sits next to the audit database.
 const DEVELOPMENT_KEY_NAME: &str = "audit-hmac";
+
+/// The development signing key's name; its file sits next to the audit database.
+const DEVELOPMENT_SIGNING_KEY_NAME: &str = "audit-signing";
+
+/// The checkpoint file's name beside the audit database, unless configured.
+const DEFAULT_CHECKPOINT_FILE_NAME: &str = "audit-checkpoints.jsonl";
 
 /// The audit database's file name in the state directory.
 const DEFAULT_DATABASE_NAME: &str = "audit.sqlite3";
@@ -71,8 +79,13 @@ pub fn build(settings: &Settings) -> Result<Gateway, StartupError> {
     }
     let database = audit_database_path(settings)?;
     let (secret, key_source) = audit_key(settings, &database)?;
+    let (signer, signing_source) = signing_key(settings, &database)?;
     // The live start-up gates, before anything is opened for writing.
     crate::app::live_startup::check(settings, key_source == AuditKeySource::Environment)?;
+    crate::app::live_startup::check_signing_key(
+        settings,
+        signing_source == SigningKeySource::Deployed,
+    )?;
     // The remote MCP gates. They do nothing while remote MCP is off.
     crate::app::remote_startup::check(&settings.remote_mcp, &EnvSecretSource)?;
     let key = chain_key(&secret)?;
@@ -106,11 +119,116 @@ pub fn build(settings: &Settings) -> Result<Gateway, StartupError> {
         insecure_remote_issuer: settings.remote_mcp.is_on()
             && settings.remote_mcp.allow_insecure_loopback_issuer,
         option_chain_max_strikes: settings.option_chain_max_strikes,
+        checkpoint_lines: signer
+            .is_some()
+            .then(|| checkpoint_lines_at(checkpoint_file_path(settings, &database))),
         checkpoints: CheckpointSetup {
+            signer,
+            file: Some(checkpoint_file_path(settings, &database)),
             live_write_retention_days: settings.audit.live_write_retention_days,
-            ..CheckpointSetup::default()
         },
     }))
+}
+
+/// Where a signing key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SigningKeySource {
+    /// The deployment's: the configured key file or environment variable.
+    Deployed,
+    /// The per-installation development key next to the audit database (fake broker only).
+    Development,
+    /// None: checkpoints are off.
+    Off,
+}
+
+/// The checkpoint signing key: from `audit.signing_key_file` when configured (an owner-only
+/// regular file), else from the variable named by `audit.signing_key_env`; without either,
+/// the development key next to the database on the fake broker, and none on a real broker.
+fn signing_key(
+    settings: &Settings,
+    database: &Path,
+) -> Result<(Option<Arc<CheckpointSigner>>, SigningKeySource), StartupError> {
+    let min = checkpoint::MIN_SECRET_BYTES;
+    let (secret, source) = if let Some(file) = &settings.audit.signing_key_file {
+        let secret = checkpoint_file::read_signing_key_file(file, "audit.signing_key_file", min)?;
+        (secret, SigningKeySource::Deployed)
+    } else {
+        let variable = settings.audit.signing_key_env.as_str();
+        match EnvSecretSource.secret(variable, min) {
+            Ok(secret) => (secret, SigningKeySource::Deployed),
+            Err(SecretError::Missing { .. }) if settings.broker == BrokerBackend::Fake => {
+                let dir = database.parent().map(Path::to_path_buf).unwrap_or_default();
+                let (secret, origin) = KeyFileSecretSource::new(dir)
+                    .load_or_create(DEVELOPMENT_SIGNING_KEY_NAME, min)?;
+                if origin == KeyOrigin::Generated {
+                    tracing::warn!(
+                        "generated a per-installation DEVELOPMENT audit signing key next to the audit \
+                         database; deployments set {variable} or audit.signing_key_file"
+                    );
+                }
+                (secret, SigningKeySource::Development)
+            }
+            Err(SecretError::Missing { .. }) => {
+                tracing::warn!(
+                    "no audit signing key ({variable} or audit.signing_key_file): signed audit \
+                     checkpoints are off"
+                );
+                return Ok((None, SigningKeySource::Off));
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
+    let signer = CheckpointSigner::from_secret(&secret).map_err(|_| {
+        StartupError::Secret(SecretError::TooShort {
+            name: "audit signing key".into(),
+            min_bytes: min,
+        })
+    })?;
+    Ok((Some(Arc::new(signer)), source))
+}
+
+/// The checkpoint file: `audit.checkpoint_file`, else beside the audit database.
+fn checkpoint_file_path(settings: &Settings, database: &Path) -> PathBuf {
+    settings.audit.checkpoint_file.clone().unwrap_or_else(|| {
+        database
+            .parent()
+            .map(|dir| dir.join(DEFAULT_CHECKPOINT_FILE_NAME))
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CHECKPOINT_FILE_NAME))
+    })
+}
+
+/// The checkpoint file adapter at `path`, as the app's [`CheckpointLines`].
+fn checkpoint_lines_at(path: PathBuf) -> Arc<dyn CheckpointLines> {
+    Arc::new(CheckpointFileLines { path })
+}
+
+/// [`CheckpointLines`] over the checkpoint file adapter.
+struct CheckpointFileLines {
+    path: PathBuf,
+}
+
+impl CheckpointLines for CheckpointFileLines {
+    fn append(&self, line: &str) -> Result<(), std::io::ErrorKind> {
+        checkpoint_file::append_line(&self.path, line).map_err(|error| error.kind())
+    }
+
+    fn read_all(&self) -> Result<Vec<String>, std::io::ErrorKind> {
+        checkpoint_file::read_all(&self.path).map_err(|error| error.kind())
+    }
+}
+
+/// Every line of the checkpoint file at `path`, for verifying it (`audit verify
+/// --checkpoints`); a missing file has none.
+///
+/// # Errors
+/// `AUDIT_READ_FAILED` when the file exists but cannot be read (the message names no path).
+pub fn read_checkpoint_file(path: &Path) -> Result<Vec<String>, StartupError> {
+    checkpoint_file::read_all(path).map_err(|error| {
+        crate::ports::audit_log::AuditError::ReadFailed {
+            detail: format!("cannot read the checkpoint file: {}", error.kind()),
+        }
+        .into()
+    })
 }
 
 /// The paper writer the settings ask for.
@@ -575,6 +693,7 @@ impl GatewayBuilder {
             // The library serves no remote MCP of its own.
             insecure_remote_issuer: false,
             option_chain_max_strikes: self.option_chain_max_strikes,
+            checkpoint_lines: self.checkpoints.file.clone().map(checkpoint_lines_at),
             checkpoints: self.checkpoints,
         }))
     }

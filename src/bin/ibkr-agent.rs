@@ -5,6 +5,7 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use ibkr_agent_gateway::adapters::inbound::cli::args::{
     Command, McpCommand, McpServeArgs, McpTransport,
@@ -45,8 +46,9 @@ fn main() -> ExitCode {
     render::report(result, cli.json)
 }
 
-/// `mcp serve`: over stdio, or over Streamable HTTP when remote MCP is on. The reconciler
-/// (and, on a real broker, the keepalive) run while serving and stop when it ends.
+/// `mcp serve`: over stdio, or over Streamable HTTP when remote MCP is on. The reconciler,
+/// the periodic audit checkpoints (and, on a real broker, the keepalive) run while serving
+/// and stop when it ends; a shutdown checkpoint is written after.
 async fn serve_mcp(config: Option<&Path>, serve: &McpServeArgs) -> Result<(), Failure> {
     let mut settings = run::load_settings(config)?;
     if serve.transport == McpTransport::Http {
@@ -61,7 +63,14 @@ async fn serve_mcp(config: Option<&Path>, serve: &McpServeArgs) -> Result<(), Fa
     }
     let gateway = wiring::build(&settings)?;
     let serving: Pin<Box<dyn Future<Output = Result<(), GatewayError>>>> = match serve.transport {
-        McpTransport::Stdio => Box::pin(mcp::serve_stdio(gateway.clone(), &settings)),
+        // Over stdio, SIGTERM (or Ctrl-C) ends serving like a closed stdin, so the shutdown
+        // checkpoint is still written; the HTTP server handles both signals itself.
+        McpTransport::Stdio => Box::pin(async {
+            tokio::select! {
+                served = mcp::serve_stdio(gateway.clone(), &settings) => served,
+                () = mcp_http::server::shutdown_signal() => Ok(()),
+            }
+        }),
         McpTransport::Http => Box::pin(mcp_http::server::serve_http(
             gateway.clone(),
             &settings,
@@ -69,10 +78,15 @@ async fn serve_mcp(config: Option<&Path>, serve: &McpServeArgs) -> Result<(), Fa
         )),
     };
     let serving = gateway.serve_with_reconciler(serving);
-    let served = match wiring::keepalive_interval(&settings) {
-        Some(interval) => gateway.serve_with_keepalive(interval, serving).await,
-        None => serving.await,
+    let serving = async {
+        match wiring::keepalive_interval(&settings) {
+            Some(interval) => gateway.serve_with_keepalive(interval, serving).await,
+            None => serving.await,
+        }
     };
+    // Checkpoints every interval while serving, and one once serving has ended.
+    let interval = Duration::from_secs(settings.audit.checkpoint_interval_seconds);
+    let served = gateway.serve_with_checkpoints(interval, serving).await;
     Ok(served?)
 }
 

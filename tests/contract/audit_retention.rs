@@ -11,7 +11,9 @@ use ibkr_agent_gateway::app::audited::CallContext;
 use ibkr_agent_gateway::app::checkpoints::CheckpointSetup;
 use ibkr_agent_gateway::app::gateway::Gateway;
 use ibkr_agent_gateway::domain::audit::chain::ChainKey;
-use ibkr_agent_gateway::domain::audit::checkpoint::{CheckpointSigner, PublicKey, SignedCheckpoint};
+use ibkr_agent_gateway::domain::audit::checkpoint::{
+    CheckpointSigner, PublicKey, SignedCheckpoint,
+};
 use ibkr_agent_gateway::domain::error_code::ErrorCode;
 use ibkr_agent_gateway::domain::secret::SecretBytes;
 use rusqlite::Connection;
@@ -127,7 +129,10 @@ fn a_checkpoint_catches_truncation_and_rewrites_with_the_public_key_alone() {
     let (code, report, _) = run(&cut);
     assert_eq!(code, 7, "{report}");
     assert_eq!(report["error"]["code"], "AUDIT_CHAIN_BROKEN");
-    assert_eq!(report["error"]["details"]["first_break_at_sequence"], signed_at);
+    assert_eq!(
+        report["error"]["details"]["first_break_at_sequence"],
+        signed_at
+    );
 
     // A row rewritten before the checkpoint, its stored hash left alone (no key needed).
     let rewritten = copy_elsewhere(&sandbox, elsewhere.path(), "rewritten.sqlite3");
@@ -160,11 +165,21 @@ fn a_checkpoint_catches_truncation_and_rewrites_with_the_public_key_alone() {
     assert_eq!(code, 0, "a shorter chain is still a chain: {plain}");
     let report = refused(
         &sandbox,
-        &["audit", "verify", "--checkpoints", file, "--public-key", &key],
+        &[
+            "audit",
+            "verify",
+            "--checkpoints",
+            file,
+            "--public-key",
+            &key,
+        ],
         7,
         ErrorCode::AuditChainBroken,
     );
-    assert_eq!(report["error"]["details"]["first_break_at_sequence"], signed_at);
+    assert_eq!(
+        report["error"]["details"]["first_break_at_sequence"],
+        signed_at
+    );
 }
 
 #[test]
@@ -181,7 +196,14 @@ fn a_checkpoint_file_that_was_edited_or_signed_by_another_key_is_refused() {
     let edited = edited_path.to_str().unwrap();
     refused(
         &sandbox,
-        &["audit", "verify", "--checkpoints", edited, "--public-key", &key],
+        &[
+            "audit",
+            "verify",
+            "--checkpoints",
+            edited,
+            "--public-key",
+            &key,
+        ],
         7,
         ErrorCode::AuditCheckpointInvalid,
     );
@@ -258,13 +280,22 @@ fn an_export_verifies_on_its_own_and_every_change_to_it_is_caught() {
     // A range that starts mid-log still verifies: the digest before it is proven by the
     // checkpoint it leads to.
     let from = (signed_at - 2).to_string();
-    let (code, report, _) = verify_export(&sandbox, &export_text(&sandbox, &["--from-seq", &from]), &key);
+    let (code, report, _) = verify_export(
+        &sandbox,
+        &export_text(&sandbox, &["--from-seq", &from]),
+        &key,
+    );
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["first_sequence"], signed_at - 2);
 
     let lines: Vec<&str> = text.lines().collect();
     let trailer_at = lines.len() - 1;
-    let join = |lines: &[String]| lines.iter().map(|line| format!("{line}\n")).collect::<String>();
+    let join = |lines: &[String]| {
+        lines
+            .iter()
+            .map(|line| format!("{line}\n"))
+            .collect::<String>()
+    };
     let owned: Vec<String> = lines.iter().map(|line| (*line).to_owned()).collect();
 
     // An event changed: the trailer's SHA-256 no longer matches.
@@ -272,7 +303,10 @@ fn an_export_verifies_on_its_own_and_every_change_to_it_is_caught() {
     changed[2] = changed[2].replace("\"health\"", "\"accounts list\"");
     assert_ne!(changed[2], owned[2]);
     let (code, report, _) = verify_export(&sandbox, &join(&changed), &key);
-    assert_eq!((code, report["error"]["code"].as_str()), (7, Some("AUDIT_EXPORT_INVALID")));
+    assert_eq!(
+        (code, report["error"]["code"].as_str()),
+        (7, Some("AUDIT_EXPORT_INVALID"))
+    );
 
     // The same change with the trailer recomputed: the signed digest still catches it.
     let body: String = join(&changed[..trailer_at]);
@@ -281,9 +315,15 @@ fn an_export_verifies_on_its_own_and_every_change_to_it_is_caught() {
     trailer["trailer"]["sha256"] = Value::String(sha);
     changed[trailer_at] = trailer.to_string();
     let (code, report, _) = verify_export(&sandbox, &join(&changed), &key);
-    assert_eq!((code, report["error"]["code"].as_str()), (7, Some("AUDIT_EXPORT_INVALID")));
+    assert_eq!(
+        (code, report["error"]["code"].as_str()),
+        (7, Some("AUDIT_EXPORT_INVALID"))
+    );
     assert!(
-        report["error"]["message"].as_str().unwrap().contains("signed checkpoints"),
+        report["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("signed checkpoints"),
         "{report}"
     );
 
@@ -292,7 +332,9 @@ fn an_export_verifies_on_its_own_and_every_change_to_it_is_caught() {
     removed.remove(3);
     let body: String = join(&removed[..removed.len() - 1]);
     let mut trailer: Value = serde_json::from_str(removed.last().unwrap()).unwrap();
-    trailer["trailer"]["sha256"] = Value::String(ibkr_agent_gateway::domain::audit::sha256_hex(body.as_bytes()));
+    trailer["trailer"]["sha256"] = Value::String(ibkr_agent_gateway::domain::audit::sha256_hex(
+        body.as_bytes(),
+    ));
     trailer["trailer"]["count"] = Value::from(trailer["trailer"]["count"].as_u64().unwrap() - 1);
     let last = removed.len() - 1;
     removed[last] = trailer.to_string();
@@ -302,7 +344,10 @@ fn an_export_verifies_on_its_own_and_every_change_to_it_is_caught() {
     // Without its proof line nothing is signed, so nothing is vouched for.
     let unproven: String = join(&owned[1..]);
     let (code, report, _) = verify_export(&sandbox, &unproven, &key);
-    assert_eq!((code, report["error"]["code"].as_str()), (7, Some("AUDIT_EXPORT_INVALID")));
+    assert_eq!(
+        (code, report["error"]["code"].as_str()),
+        (7, Some("AUDIT_EXPORT_INVALID"))
+    );
 
     // Another key.
     let other = CheckpointSigner::from_secret(&SecretBytes::new(vec![42; 32]))
@@ -310,7 +355,10 @@ fn an_export_verifies_on_its_own_and_every_change_to_it_is_caught() {
         .public_key()
         .to_hex();
     let (code, report, _) = verify_export(&sandbox, &text, &other);
-    assert_eq!((code, report["error"]["code"].as_str()), (7, Some("AUDIT_CHECKPOINT_INVALID")));
+    assert_eq!(
+        (code, report["error"]["code"].as_str()),
+        (7, Some("AUDIT_CHECKPOINT_INVALID"))
+    );
 
     // An export filtered by time carries no proof and is not passed.
     let since = export_text(&sandbox, &["--since", "2000-01-01"]);
@@ -328,14 +376,22 @@ fn purge_exports_verifies_signs_and_only_then_deletes_and_the_rest_still_verifie
     let export_arg = export.to_str().unwrap();
     let purged = ok(
         &sandbox,
-        &["audit", "purge", "--before", "2999-01-01", "--export-to", export_arg],
+        &[
+            "audit",
+            "purge",
+            "--before",
+            "2999-01-01",
+            "--export-to",
+            export_arg,
+        ],
     );
     assert_eq!(purged["purged_through"], signed_at);
     assert_eq!(purged["deleted"], signed_at);
     assert_eq!(purged["checkpoint"]["kind"], "purge");
 
     // The export verifies on its own, through the purge point.
-    let (code, report, _) = sandbox.json(&["audit", "verify-export", export_arg, "--public-key", &key]);
+    let (code, report, _) =
+        sandbox.json(&["audit", "verify-export", export_arg, "--public-key", &key]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["verified_through"], signed_at);
     assert_eq!(report["events"], signed_at);
@@ -351,7 +407,17 @@ fn purge_exports_verifies_signs_and_only_then_deletes_and_the_rest_still_verifie
     assert_eq!(report["purged_through"], signed_at);
     let file = checkpoint_file(&sandbox);
     let file = file.to_str().unwrap();
-    let report = ok(&sandbox, &["audit", "verify", "--checkpoints", file, "--public-key", &key]);
+    let report = ok(
+        &sandbox,
+        &[
+            "audit",
+            "verify",
+            "--checkpoints",
+            file,
+            "--public-key",
+            &key,
+        ],
+    );
     assert_eq!(report["purged_through"], signed_at);
     let kinds: Vec<String> = checkpoint_lines(&sandbox)
         .iter()
@@ -367,7 +433,14 @@ fn purge_exports_verifies_signs_and_only_then_deletes_and_the_rest_still_verifie
 
     // The same export file is never overwritten.
     let before = std::fs::read(&export).unwrap();
-    let (code, _, _) = sandbox.json(&["audit", "purge", "--before", "2999-01-01", "--export-to", export_arg]);
+    let (code, _, _) = sandbox.json(&[
+        "audit",
+        "purge",
+        "--before",
+        "2999-01-01",
+        "--export-to",
+        export_arg,
+    ]);
     assert_ne!(code, 0);
     assert_eq!(std::fs::read(&export).unwrap(), before);
 }
@@ -379,7 +452,14 @@ fn a_purged_log_whose_start_was_forged_or_removed_does_not_verify() {
     let export = sandbox.state.path().join("purged.jsonl");
     ok(
         &sandbox,
-        &["audit", "purge", "--before", "2999-01-01", "--export-to", export.to_str().unwrap()],
+        &[
+            "audit",
+            "purge",
+            "--before",
+            "2999-01-01",
+            "--export-to",
+            export.to_str().unwrap(),
+        ],
     );
     let db = database(&sandbox);
     let saved = std::fs::read_to_string(checkpoint_file(&sandbox)).unwrap();
@@ -417,7 +497,12 @@ fn a_purged_log_whose_start_was_forged_or_removed_does_not_verify() {
             signed_at + 2
         ),
     );
-    refused(&sandbox, &["audit", "verify"], 7, ErrorCode::AuditCheckpointInvalid);
+    refused(
+        &sandbox,
+        &["audit", "verify"],
+        7,
+        ErrorCode::AuditCheckpointInvalid,
+    );
 }
 
 #[test]
@@ -442,20 +527,41 @@ fn purge_refuses_live_write_events_younger_than_the_retention_floor() {
     }
     ok(&sandbox, &["audit", "checkpoint"]);
     ok(&sandbox, &["health"]);
-    let events_before = ok(&sandbox, &["audit", "verify"])["events_scanned"].as_u64().unwrap();
+    let events_before = ok(&sandbox, &["audit", "verify"])["events_scanned"]
+        .as_u64()
+        .unwrap();
     let export = sandbox.state.path().join("floor.jsonl");
     let report = refused(
         &sandbox,
-        &["audit", "purge", "--before", "2999-01-01", "--export-to", export.to_str().unwrap()],
+        &[
+            "audit",
+            "purge",
+            "--before",
+            "2999-01-01",
+            "--export-to",
+            export.to_str().unwrap(),
+        ],
         3,
         ErrorCode::AuditRetentionFloor,
     );
-    assert!(report["error"]["message"].as_str().unwrap().contains("2555"), "{report}");
-    assert!(!export.exists(), "nothing is exported when the floor refuses");
+    assert!(
+        report["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2555"),
+        "{report}"
+    );
+    assert!(
+        !export.exists(),
+        "nothing is exported when the floor refuses"
+    );
     let report = ok(&sandbox, &["audit", "verify"]);
     assert_eq!(report["purged_through"], Value::Null);
     // Nothing was deleted: the verify call and the refusal were added, nothing removed.
-    assert_eq!(report["events_scanned"].as_u64().unwrap(), events_before + 2);
+    assert_eq!(
+        report["events_scanned"].as_u64().unwrap(),
+        events_before + 2
+    );
 }
 
 /// An export destination in a directory, which stops the purge after `stop_after`, as a crash
@@ -479,7 +585,9 @@ impl ExportDestination for CrashingDestination {
     }
 
     fn open(&self) -> std::io::Result<Box<dyn std::io::BufRead + Send>> {
-        Ok(Box::new(std::io::BufReader::new(std::fs::File::open(&self.path)?)))
+        Ok(Box::new(std::io::BufReader::new(std::fs::File::open(
+            &self.path,
+        )?)))
     }
 
     fn step_done(&self, step: PurgeStep) -> std::io::Result<()> {
@@ -519,7 +627,9 @@ fn a_purge_stopped_after_any_step_loses_nothing_and_can_be_run_again() {
         let sandbox = Sandbox::new();
         let signed_at = log_with_a_checkpoint(&sandbox);
         let key = PublicKey::parse_hex(&public_key(&sandbox)).unwrap();
-        let rows_before = ok(&sandbox, &["audit", "verify"])["events_scanned"].as_u64().unwrap();
+        let rows_before = ok(&sandbox, &["audit", "verify"])["events_scanned"]
+            .as_u64()
+            .unwrap();
         {
             let gateway = library_gateway(&sandbox);
             let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -530,23 +640,44 @@ fn a_purge_stopped_after_any_step_loses_nothing_and_can_be_run_again() {
             let error = runtime
                 .block_on(gateway.purge_audit_as(&CallContext::sdk(), "2999-01-01", &destination))
                 .unwrap_err();
-            assert_eq!(error.code(), ErrorCode::AuditWriteFailed, "{stop_after:?}: {error}");
+            assert_eq!(
+                error.code(),
+                ErrorCode::AuditWriteFailed,
+                "{stop_after:?}: {error}"
+            );
             assert!(error.to_string().contains("nothing was deleted"), "{error}");
         }
         // Every row is still there and the log verifies, keyed and against the checkpoints.
         let report = ok(&sandbox, &["audit", "verify"]);
-        assert!(report["events_scanned"].as_u64().unwrap() > rows_before, "{stop_after:?}");
+        assert!(
+            report["events_scanned"].as_u64().unwrap() > rows_before,
+            "{stop_after:?}"
+        );
         assert_eq!(report["purged_through"], Value::Null);
         let file = checkpoint_file(&sandbox);
         ok(
             &sandbox,
-            &["audit", "verify", "--checkpoints", file.to_str().unwrap(), "--public-key", &key.to_hex()],
+            &[
+                "audit",
+                "verify",
+                "--checkpoints",
+                file.to_str().unwrap(),
+                "--public-key",
+                &key.to_hex(),
+            ],
         );
         // And the purge runs to the end the next time.
         let export = sandbox.state.path().join("second.jsonl");
         let purged = ok(
             &sandbox,
-            &["audit", "purge", "--before", "2999-01-01", "--export-to", export.to_str().unwrap()],
+            &[
+                "audit",
+                "purge",
+                "--before",
+                "2999-01-01",
+                "--export-to",
+                export.to_str().unwrap(),
+            ],
         );
         assert_eq!(purged["purged_through"], signed_at, "{stop_after:?}");
         ok(&sandbox, &["audit", "verify"]);

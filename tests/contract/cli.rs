@@ -15,6 +15,9 @@ use tempfile::TempDir;
 /// A test-only deployment audit key (at least 32 bytes).
 pub(crate) const DEPLOYMENT_KEY: &str = "0123456789abcdef0123456789abcdef-deployment";
 
+/// A test-only deployment checkpoint signing secret (at least 32 bytes).
+pub(crate) const DEPLOYMENT_SIGNING_KEY: &str = "fedcba9876543210fedcba9876543210-signing";
+
 /// A sandbox with its own state directory and no deployment secret.
 pub(crate) struct Sandbox {
     pub(crate) state: TempDir,
@@ -32,6 +35,7 @@ impl Sandbox {
         command
             .env("IBKR_AGENT_STATE_DIR", self.state.path().join("state"))
             .env_remove("IBKR_AUDIT_HMAC_SECRET")
+            .env_remove("IBKR_AUDIT_SIGNING_KEY")
             .env_remove("RUST_LOG");
         command
     }
@@ -42,12 +46,13 @@ impl Sandbox {
         path
     }
 
-    /// Like [`Sandbox::json`], with a deployment audit key in `IBKR_AUDIT_HMAC_SECRET` (as a
-    /// real-broker deployment must have).
+    /// Like [`Sandbox::json`], with a deployment audit key in `IBKR_AUDIT_HMAC_SECRET` and a
+    /// deployment signing key in `IBKR_AUDIT_SIGNING_KEY` (as a live deployment must have).
     pub(crate) fn json_with_deployment_key(&self, args: &[&str]) -> (i32, Value, String) {
         let output = self
             .command()
             .env("IBKR_AUDIT_HMAC_SECRET", DEPLOYMENT_KEY)
+            .env("IBKR_AUDIT_SIGNING_KEY", DEPLOYMENT_SIGNING_KEY)
             .arg("--json")
             .args(args)
             .output()

@@ -1,6 +1,7 @@
-//! Outbound adapters: the fake broker, clocks, secret sources, the process environment, and the
-//! workflow stores (SQLite and in-memory).
+//! Outbound adapters: the fake broker, clocks, secret sources, the process environment, the
+//! workflow stores (SQLite and in-memory), and the audit checkpoint files.
 
+pub mod checkpoint_file;
 pub mod client_portal;
 pub mod clock;
 pub mod fake_broker;

@@ -162,6 +162,13 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         export_to: PathBuf,
     },
+    /// The Ed25519 public key that verifies this gateway's signed checkpoints (give it to
+    /// whoever verifies them). Fails with CONFIG_SECRET_INVALID without a signing key.
+    PublicKey,
+    /// Sign the log's current head (sequence, chain hash, public prefix digest), record it as
+    /// a chain event and append it to the checkpoint file. Refuses (exit 7) when a row up to
+    /// the head does not verify.
+    Checkpoint,
 }
 
 /// `backend …`

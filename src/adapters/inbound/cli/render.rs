@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::adapters::inbound::cli::exit_code;
+use crate::app::checkpoints::{CheckpointView, PublicKeyView};
 use crate::app::error::GatewayError;
 use crate::app::operation::Response;
 use crate::app::order_views::{
@@ -608,6 +609,29 @@ impl Human for VerifyReportView {
             ),
             ("purged_through", opt(self.purged_through)),
             ("keyed", self.keyed.to_string()),
+        ])
+    }
+}
+
+impl Human for CheckpointView {
+    fn human(&self) -> String {
+        pairs(&[
+            ("kind", self.kind.clone()),
+            ("sequence", self.sequence.to_string()),
+            ("head", self.head.clone()),
+            ("digest", self.digest.clone()),
+            ("at", self.at.clone()),
+            ("key_id", self.key_id.clone()),
+        ])
+    }
+}
+
+impl Human for PublicKeyView {
+    fn human(&self) -> String {
+        pairs(&[
+            ("algorithm", self.algorithm.clone()),
+            ("public_key", self.public_key.clone()),
+            ("key_id", self.key_id.clone()),
         ])
     }
 }

@@ -28,6 +28,7 @@ use crate::app::use_cases::reads::{
 };
 use crate::app::use_cases::{Entry, UseCase};
 use crate::app::wiring;
+use crate::domain::audit::checkpoint::CheckpointKind;
 use crate::ports::secret_source::SecretError;
 
 /// The settings from `--config`, or the embedded defaults without it.
@@ -171,7 +172,9 @@ async fn read(gateway: &Gateway, command: &Command) -> Option<Result<Output, Gat
             AuditCommand::Export { .. }
             | AuditCommand::Verify { .. }
             | AuditCommand::VerifyExport { .. }
-            | AuditCommand::Purge { .. },
+            | AuditCommand::Purge { .. }
+            | AuditCommand::PublicKey
+            | AuditCommand::Checkpoint,
         )
         | Command::Orders(_)
         | Command::Approvals(_)
@@ -274,6 +277,14 @@ pub async fn execute(
         Command::Audit(AuditCommand::Purge { before, export_to }) => Ok(Output::of(
             &gateway
                 .purge_audit_as(&context, before, &ExportFile::new(export_to.clone()))
+                .await?,
+        )?),
+        Command::Audit(AuditCommand::PublicKey) => {
+            Ok(Output::of(&gateway.audit_public_key_as(&context).await?)?)
+        }
+        Command::Audit(AuditCommand::Checkpoint) => Ok(Output::of(
+            &gateway
+                .write_checkpoint_as(&context, CheckpointKind::Manual)
                 .await?,
         )?),
         _ => Err(GatewayError::Internal {

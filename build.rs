@@ -9,6 +9,10 @@ use std::process::Command;
 /// Names the commit when the sources come without a `.git` (a tarball, a vendored copy).
 const COMMIT_OVERRIDE: &str = "IBKR_AGENT_GIT_COMMIT";
 
+/// What the binary is compiled from. `git_dirty` says whether one of these differed from the
+/// commit: an edited document does not change the binary, so it does not make it dirty.
+const BUILD_INPUTS: [&str; 5] = ["src", "migrations", "build.rs", "Cargo.toml", "Cargo.lock"];
+
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-env-changed={COMMIT_OVERRIDE}");
@@ -57,9 +61,9 @@ fn is_commit(text: &str) -> bool {
     text.len() == 40 && text.bytes().all(|byte| byte.is_ascii_hexdigit())
 }
 
-/// `HEAD`'s commit and whether a tracked file differs from it, when the package root is a git
-/// checkout (its own `.git`, not a parent's: a vendored copy inside another repository must
-/// not report that repository's commit) and git answers.
+/// `HEAD`'s commit and whether a tracked build input differs from it, when the package root is
+/// a git checkout (its own `.git`, not a parent's: a vendored copy inside another repository
+/// must not report that repository's commit) and git answers.
 fn git_facts(root: &Path) -> Option<(String, bool)> {
     if !root.join(".git").exists() {
         return None;
@@ -69,24 +73,23 @@ fn git_facts(root: &Path) -> Option<(String, bool)> {
     if !is_commit(&commit) {
         return None;
     }
-    // Untracked files are left out: the build reads only tracked ones (a new module is
-    // declared in a tracked file, which then differs).
-    // `--no-optional-locks`: a build never takes the index lock from a git command the
-    // developer is running at the same time.
-    let status = git(
-        root,
-        &[
-            "--no-optional-locks",
-            "status",
-            "--porcelain",
-            "--untracked-files=no",
-        ],
-    )?;
+    // Untracked files are left out: a new module is declared in a tracked file, which then
+    // differs. `--no-optional-locks`: a build never takes the index lock from a git command
+    // the developer is running at the same time.
+    let mut arguments = vec![
+        "--no-optional-locks",
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+    ];
+    arguments.extend(BUILD_INPUTS);
+    let status = git(root, &arguments)?;
     Some((commit, !status.is_empty()))
 }
 
 /// Reruns this script when the commit can have changed (`HEAD`, the branch it points to, the
-/// packed refs) and when a tracked input of the build can have become dirty or clean.
+/// packed refs) and when a build input can have become dirty or clean.
 fn watch_git_state(root: &Path) {
     let mut watched = vec![git_path(root, "HEAD"), git_path(root, "packed-refs")];
     if let Some(branch) = git(root, &["symbolic-ref", "-q", "HEAD"]) {
@@ -98,7 +101,7 @@ fn watch_git_state(root: &Path) {
     for path in watched.into_iter().flatten().filter(|path| path.exists()) {
         println!("cargo:rerun-if-changed={}", path.display());
     }
-    for input in ["src", "build.rs", "Cargo.toml", "Cargo.lock"] {
+    for input in BUILD_INPUTS {
         println!("cargo:rerun-if-changed={input}");
     }
 }

@@ -246,7 +246,8 @@ struct VersionView {
     /// The commit the binary was built from, or `unknown` (no `.git` and no
     /// `IBKR_AGENT_GIT_COMMIT` at build time).
     git_commit: &'static str,
-    /// Whether a tracked file differed from that commit; `None` when no git checkout was there.
+    /// Whether a tracked build input (`src`, `migrations`, `build.rs`, `Cargo.toml`,
+    /// `Cargo.lock`) differed from that commit; `None` when no git checkout was there.
     git_dirty: Option<bool>,
     target: &'static str,
     profile: &'static str,

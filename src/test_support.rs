@@ -8,15 +8,21 @@
 //! adapters are the ones the gateway's own tests and the CLI's `broker.backend: fake` use.
 //!
 //! ```
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use ibkr_agent_gateway::domain::scope::ScopeSet;
 //! use ibkr_agent_gateway::test_support::FakeGateway;
 //!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! # runtime.block_on(async {
 //! let fake = FakeGateway::builder(ScopeSet::read_only_defaults())?.build()?;
 //! fake.gateway.accounts().await?;
 //! fake.clock.advance(chrono::TimeDelta::minutes(5));
-//! assert_eq!(fake.audit.records().len(), 1);
-//! # Ok(())
+//! fake.gateway.health().await?;
+//! let records = fake.audit.records();
+//! assert_eq!(records.len(), 2);
+//! assert!(records[1].columns.occurred_at.starts_with("2026-11-27T15:35:00"));
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # })
 //! # }
 //! ```
 

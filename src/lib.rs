@@ -7,9 +7,15 @@
 //! the MCP server all call. [`net`] holds the small network-address rules that both `app` and
 //! the adapters need, so that no adapter imports the app. `ARCHITECTURE.md` has the codemap and
 //! the invariants.
+//!
+//! With the `unstable-internal-test-support` feature, `test_support` offers an embedder's
+//! tests a gateway on the fake broker with a manual clock and a readable audit log; it is not a
+//! stable API.
 
 pub mod adapters;
 pub mod app;
 pub mod domain;
 pub mod net;
 pub mod ports;
+#[cfg(feature = "unstable-internal-test-support")]
+pub mod test_support;

@@ -2,10 +2,10 @@
 //! it is terminal, the backlog the reconciler polls.
 //!
 //! A submit, bracket submit or modify (paper or live) tracks each placed leg right after its
-//! idempotency record is completed ([`Gateway::track_placed`]); a cancel tracks nothing (the
-//! reconciler sees the cancelled order). Tracking never turns a placed order into an error: a
-//! failure is logged and audited, and the next start-up rebuilds what is missing from the
-//! completed idempotency records ([`Gateway::rebuild_order_backlog`]).
+//! idempotency record is completed (the crate-private `Gateway::track_placed`); a cancel
+//! tracks nothing (the reconciler sees the cancelled order). Tracking never turns a placed
+//! order into an error: a failure is logged and audited, and the next start-up rebuilds what
+//! is missing from the completed idempotency records ([`Gateway::rebuild_order_backlog`]).
 //!
 //! Both paths build the tracked orders from the same facts: the stored outcome (the legs and
 //! the broker's status at placement), the record (account, operation, key, approval) and the

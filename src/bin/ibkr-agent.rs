@@ -25,6 +25,10 @@ fn main() -> ExitCode {
         Ok(Invocation::Generated(call)) => return run_generated(call),
         Err(error) => error.exit(),
     };
+    if let Command::Version(_) = &cli.command {
+        // Before any configuration is read: it must answer where the configuration is broken.
+        return render::report(run::version().map_err(Into::into), cli.json);
+    }
     init_logging(cli.log_level.as_deref());
     let runtime = match runtime() {
         Ok(runtime) => runtime,

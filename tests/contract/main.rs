@@ -51,6 +51,7 @@ mod order_writer;
 mod paper_client_portal;
 mod paper_trading;
 mod reconciler;
+mod release;
 mod remote_config;
 mod remote_http;
 mod remote_limits;

@@ -6,7 +6,8 @@
 //! `Input` (deserialized, checked against its own schema, then parsed into domain types by
 //! the use case) and its `Output`. From the registry come the MCP `tools/list` and dispatch,
 //! the scope check (once, in the pipeline, against the call's principal), the audit naming,
-//! and the CLI's `--json` output. The pipeline is in [`pipeline`]; ADR 0011 has the reasons.
+//! and the CLI's `--json` output. The pipeline is the private `pipeline` module;
+//! ADR 0011 has the reasons.
 //!
 //! `docs/adding-a-use-case.md` walks through adding one.
 

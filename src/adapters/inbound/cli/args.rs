@@ -79,6 +79,9 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// This binary's version, git commit, target, profile and features, to match it to a
+    /// reviewed commit (reads no configuration and touches no broker).
+    Version(VersionArgs),
 }
 
 /// Export formats.
@@ -523,3 +526,7 @@ pub enum ExecutionsCommand {
         since: Option<String>,
     },
 }
+
+/// `version`: nothing to choose; `--json` (global) prints the JSON document.
+#[derive(Debug, Args)]
+pub struct VersionArgs {}

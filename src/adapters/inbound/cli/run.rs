@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::adapters::inbound::cli::args::{
@@ -178,7 +179,8 @@ async fn read(gateway: &Gateway, command: &Command) -> Option<Result<Output, Gat
         )
         | Command::Orders(_)
         | Command::Approvals(_)
-        | Command::Mcp(_) => {
+        | Command::Mcp(_)
+        | Command::Version(_) => {
             return None;
         }
     })
@@ -300,6 +302,70 @@ fn read_lines(path: &Path, field: &'static str) -> Result<Vec<String>, GatewayEr
         GatewayError::invalid_input(field, format!("cannot read the file ({})", error.kind()))
     })?;
     Ok(text.lines().map(str::to_owned).collect())
+}
+
+/// What `ibkr-agent version` reports: the facts `build.rs` recorded when this binary was built.
+#[derive(Debug, Serialize)]
+struct VersionView {
+    version: &'static str,
+    /// The commit the binary was built from, or `unknown` (no `.git` and no
+    /// `IBKR_AGENT_GIT_COMMIT` at build time).
+    git_commit: &'static str,
+    /// Whether a tracked build input (`src`, `migrations`, `build.rs`, `Cargo.toml`,
+    /// `Cargo.lock`) differed from that commit; `None` when no git checkout was there.
+    git_dirty: Option<bool>,
+    target: &'static str,
+    profile: &'static str,
+    features: Vec<&'static str>,
+}
+
+impl VersionView {
+    fn of_this_build() -> Self {
+        let git_dirty = match env!("IBKR_AGENT_BUILD_GIT_DIRTY") {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        };
+        Self {
+            version: env!("CARGO_PKG_VERSION"),
+            git_commit: env!("IBKR_AGENT_BUILD_GIT_COMMIT"),
+            git_dirty,
+            target: env!("IBKR_AGENT_BUILD_TARGET"),
+            profile: env!("IBKR_AGENT_BUILD_PROFILE"),
+            features: env!("IBKR_AGENT_BUILD_FEATURES")
+                .split(',')
+                .filter(|feature| !feature.is_empty())
+                .collect(),
+        }
+    }
+}
+
+impl Human for VersionView {
+    fn human(&self) -> String {
+        let tree = match self.git_dirty {
+            Some(true) => ", modified",
+            Some(false) => "",
+            None => ", no git checkout",
+        };
+        let features = if self.features.is_empty() {
+            "none".to_owned()
+        } else {
+            self.features.join(", ")
+        };
+        format!(
+            "ibkr-agent {} (commit {}{tree}) {} {}; features: {features}",
+            self.version, self.git_commit, self.target, self.profile
+        )
+    }
+}
+
+/// `version`: what this binary is. Not a gateway call: it reads no configuration, builds no
+/// gateway and records no audit event, so it answers even where the configuration is broken.
+///
+/// # Errors
+/// `INTERNAL_ERROR` only if the view cannot be serialized (a bug).
+pub fn version() -> Result<Output, GatewayError> {
+    Output::of(&VersionView::of_this_build())
 }
 
 #[cfg(test)]

@@ -465,7 +465,8 @@ fn a_purged_log_whose_start_was_forged_or_removed_does_not_verify() {
     let saved = std::fs::read_to_string(checkpoint_file(&sandbox)).unwrap();
 
     // The purge base removed: the log now seems to start after sequence 1.
-    let stripped = sandbox.state.path().join("stripped.sqlite3");
+    // Beside the original, so the development key beside it opens it.
+    let stripped = sandbox.state.path().join("state/stripped.sqlite3");
     Connection::open(&db)
         .unwrap()
         .execute_batch(&format!("VACUUM INTO '{}'", stripped.display()))
@@ -569,6 +570,8 @@ fn purge_refuses_live_write_events_younger_than_the_retention_floor() {
 struct CrashingDestination {
     path: PathBuf,
     stop_after: Option<PurgeStep>,
+    /// Reads the export back with one event changed, as a disk that corrupted it would.
+    corrupt_on_read: bool,
 }
 
 impl ExportDestination for CrashingDestination {
@@ -585,9 +588,13 @@ impl ExportDestination for CrashingDestination {
     }
 
     fn open(&self) -> std::io::Result<Box<dyn std::io::BufRead + Send>> {
-        Ok(Box::new(std::io::BufReader::new(std::fs::File::open(
-            &self.path,
-        )?)))
+        let text = std::fs::read_to_string(&self.path)?;
+        let text = if self.corrupt_on_read {
+            text.replacen("\"health\"", "\"accounts list\"", 1)
+        } else {
+            text
+        };
+        Ok(Box::new(std::io::Cursor::new(text.into_bytes())))
     }
 
     fn step_done(&self, step: PurgeStep) -> std::io::Result<()> {
@@ -636,6 +643,7 @@ fn a_purge_stopped_after_any_step_loses_nothing_and_can_be_run_again() {
             let destination = CrashingDestination {
                 path: sandbox.state.path().join("crashed.jsonl"),
                 stop_after: Some(stop_after),
+                corrupt_on_read: false,
             };
             let error = runtime
                 .block_on(gateway.purge_audit_as(&CallContext::sdk(), "2999-01-01", &destination))
@@ -737,4 +745,35 @@ fn live_submit_event() -> ibkr_agent_gateway::domain::audit::AuditEvent {
         }),
         durability: Durability::Durable,
     }
+}
+
+#[test]
+fn a_purge_whose_export_does_not_read_back_intact_deletes_nothing() {
+    let sandbox = Sandbox::new();
+    log_with_a_checkpoint(&sandbox);
+    let rows_before = ok(&sandbox, &["audit", "verify"])["events_scanned"]
+        .as_u64()
+        .unwrap();
+    {
+        let gateway = library_gateway(&sandbox);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let destination = CrashingDestination {
+            path: sandbox.state.path().join("corrupted.jsonl"),
+            stop_after: None,
+            corrupt_on_read: true,
+        };
+        let error = runtime
+            .block_on(gateway.purge_audit_as(&CallContext::sdk(), "2999-01-01", &destination))
+            .unwrap_err();
+        assert_eq!(error.code(), ErrorCode::AuditExportInvalid, "{error}");
+    }
+    let report = ok(&sandbox, &["audit", "verify"]);
+    assert_eq!(report["purged_through"], Value::Null);
+    assert!(report["events_scanned"].as_u64().unwrap() > rows_before);
+    // No purge checkpoint was signed.
+    assert!(
+        checkpoint_lines(&sandbox)
+            .iter()
+            .all(|line| line.checkpoint.kind.as_str() != "purge")
+    );
 }

@@ -31,32 +31,6 @@ const DOCUMENTS: [&str; 4] = [
     "docs/operations/audit-retention.md",
 ];
 
-/// Commands (after `ibkr-agent` and the global options) the documents describe but this
-/// branch does not build yet: issue 17's checkpoint, purge and version commands, built in
-/// parallel against the interface the lead fixed. They are skipped for now; the lead empties
-/// this list after merging, and [`pending_commands_are_still_pending`] fails once one of them
-/// exists, as a reminder.
-const PENDING_COMMANDS: &[&str] = &[
-    "audit public-key",
-    "audit checkpoint",
-    "audit verify --checkpoints",
-    "audit verify-export",
-    "audit purge",
-    "version",
-];
-
-/// Configuration keys and error codes of issue 17 not on this branch yet (see
-/// [`PENDING_COMMANDS`]); [`pending_names_are_still_pending`] fails once one of them exists.
-const PENDING_NAMES: &[&str] = &[
-    "audit.signing_key_env",
-    "audit.signing_key_file",
-    "audit.checkpoint_interval_seconds",
-    "audit.checkpoint_file",
-    "AUDIT_CHECKPOINT_INVALID",
-    "AUDIT_RETENTION_FLOOR",
-    "AUDIT_EXPORT_INVALID",
-];
-
 /// The most commands the four pages may leave untested as needing a real broker.
 const MAX_REAL_BROKER_COMMANDS: usize = 6;
 
@@ -260,29 +234,6 @@ fn is_assignment(word: &str) -> bool {
     })
 }
 
-/// The words of a command without the global options, for matching [`PENDING_COMMANDS`].
-fn command_words(words: &[String]) -> String {
-    let mut kept = Vec::new();
-    let mut iterator = words.iter();
-    while let Some(word) = iterator.next() {
-        match word.as_str() {
-            "--config" | "--log-level" => {
-                iterator.next();
-            }
-            "--json" => {}
-            _ => kept.push(word.as_str()),
-        }
-    }
-    kept.join(" ")
-}
-
-fn is_pending(words: &[String]) -> bool {
-    let words = command_words(words);
-    PENDING_COMMANDS
-        .iter()
-        .any(|prefix| words == *prefix || words.starts_with(&format!("{prefix} ")))
-}
-
 /// A state directory, a configuration with paper and live trading on the fake broker, a
 /// working directory for the files the pages write, and the values earlier commands printed.
 struct Sandbox {
@@ -345,8 +296,9 @@ impl Sandbox {
             "LIVE_ACCOUNT" => LIVE_ACCOUNT.to_owned(),
             "AUDIT_DB" | "OLD_AUDIT_DB" => self.path("state/audit.sqlite3"),
             "CHECKPOINT_FILE" => self.path("state/audit-checkpoints.jsonl"),
-            // Before every event of the sandbox: the purge example deletes nothing here.
-            "DATE" => "2026-01-01".to_owned(),
+            // After every event of the sandbox: the purge example purges up to the page's
+            // last checkpoint.
+            "DATE" => "2999-01-01".to_owned(),
             _ => return self.captured.get(name).cloned(),
         };
         Some(fixed)
@@ -485,9 +437,6 @@ fn every_command_in_the_operator_documents_runs_as_documented() {
                 real_broker.push(command.origin.clone());
                 continue;
             }
-            if is_pending(&command.words) {
-                continue;
-            }
             ran += 1;
             if let Err(failure) = sandbox.run(command) {
                 failures.push(failure);
@@ -504,31 +453,6 @@ fn every_command_in_the_operator_documents_runs_as_documented() {
         ran >= 30,
         "only {ran} commands ran; the extraction is broken"
     );
-}
-
-#[test]
-fn pending_commands_are_still_pending() {
-    let sandbox = Sandbox::new();
-    for pending in PENDING_COMMANDS {
-        let (subcommands, flags): (Vec<&str>, Vec<&str>) = pending
-            .split_whitespace()
-            .partition(|word| !word.starts_with("--"));
-        let output = assert_cmd::Command::new(env!("CARGO_BIN_EXE_ibkr-agent"))
-            .args(&subcommands)
-            .arg("--help")
-            .env("IBKR_AGENT_STATE_DIR", sandbox.path("state"))
-            .env("HOME", sandbox.path("home"))
-            .output()
-            .unwrap();
-        let help = String::from_utf8_lossy(&output.stdout);
-        let built = output.status.success()
-            && help.contains(&format!("ibkr-agent {}", subcommands.join(" ")))
-            && flags.iter().all(|flag| help.contains(flag));
-        assert!(
-            !built,
-            "`{pending}` exists now: remove it from PENDING_COMMANDS in this file"
-        );
-    }
 }
 
 /// The backticked spans of a page's prose (fenced blocks left out).
@@ -633,9 +557,6 @@ fn every_config_key_and_error_code_the_operator_documents_name_exists() {
     let mut unknown = Vec::new();
     for document in DOCUMENTS {
         for span in inline_code(&read_document(document)) {
-            if PENDING_NAMES.contains(&span.as_str()) {
-                continue;
-            }
             if is_config_key_shaped(&span) {
                 keys_checked += 1;
                 if !config_key_exists(&span) {
@@ -652,21 +573,6 @@ fn every_config_key_and_error_code_the_operator_documents_name_exists() {
     assert!(unknown.is_empty(), "unknown names:\n{}", unknown.join("\n"));
     assert!(keys_checked >= 15, "only {keys_checked} keys found");
     assert!(codes_checked >= 20, "only {codes_checked} codes found");
-}
-
-#[test]
-fn pending_names_are_still_pending() {
-    for name in PENDING_NAMES {
-        let exists = if is_code_shaped(name) {
-            ErrorCode::ALL.iter().any(|code| code.as_str() == *name)
-        } else {
-            config_key_exists(name)
-        };
-        assert!(
-            !exists,
-            "`{name}` exists now: remove it from PENDING_NAMES in this file"
-        );
-    }
 }
 
 /// GitHub's anchor for a heading: lower case, punctuation dropped, spaces as `-`.

@@ -12,6 +12,7 @@ use crate::adapters::outbound::client_portal::{
     ClientPortalBroker, ClientPortalConfig, ClientPortalSetupError,
 };
 use crate::adapters::outbound::clock::SystemClock;
+use crate::adapters::outbound::export_file;
 use crate::adapters::outbound::fake_broker::FakeBroker;
 use crate::adapters::outbound::key_file_secrets::{KeyFileSecretSource, KeyOrigin};
 use crate::adapters::outbound::local_candidate::{LocalCandidateWriter, LocalOrderBook};
@@ -389,6 +390,30 @@ pub fn open_audit_for_verify(
         database,
         chain_key(&secret)?,
     )?))
+}
+
+/// The new, owner-only file `audit purge --export-to` writes its export to.
+pub fn purge_export_file(path: PathBuf) -> impl crate::app::audit_purge::ExportDestination {
+    PurgeExportFile { path }
+}
+
+/// [`purge_export_file`]: the export file adapter behind the purge's seam.
+struct PurgeExportFile {
+    path: PathBuf,
+}
+
+impl crate::app::audit_purge::ExportDestination for PurgeExportFile {
+    fn create(&self) -> std::io::Result<Box<dyn std::io::Write + Send>> {
+        Ok(Box::new(export_file::create(&self.path)?))
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        export_file::sync(&self.path)
+    }
+
+    fn open(&self) -> std::io::Result<Box<dyn std::io::BufRead + Send>> {
+        Ok(Box::new(export_file::open(&self.path)?))
+    }
 }
 
 /// Opens another database for a check with public material only (`audit verify --database

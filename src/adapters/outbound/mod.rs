@@ -4,12 +4,13 @@
 pub mod checkpoint_file;
 pub mod client_portal;
 pub mod clock;
+pub mod export_file;
 pub mod fake_broker;
 pub mod key_file_secrets;
 pub mod local_candidate;
 pub mod memory_audit;
 pub mod memory_workflow;
-pub(crate) mod private_files;
+mod private_files;
 pub mod process_env;
 pub mod refusing_writer;
 pub mod sqlite_audit;

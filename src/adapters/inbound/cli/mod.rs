@@ -3,7 +3,6 @@
 
 pub mod args;
 pub mod exit_code;
-pub mod export_file;
 pub mod generated;
 pub mod orders;
 pub mod render;

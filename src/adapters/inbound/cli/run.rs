@@ -10,7 +10,6 @@ use crate::adapters::inbound::cli::args::{
     AccountCommand, AccountsCommand, AuditCommand, BackendCommand, Command, ContractQueryArgs,
     ContractsCommand, ExecutionsCommand, MarketCommand, PositionsCommand, SessionCommand,
 };
-use crate::adapters::inbound::cli::export_file::ExportFile;
 use crate::adapters::inbound::cli::generated::LiveFlags;
 use crate::adapters::inbound::cli::orders;
 use crate::adapters::inbound::cli::render::{Human, Output};
@@ -278,7 +277,11 @@ pub async fn execute(
         }
         Command::Audit(AuditCommand::Purge { before, export_to }) => Ok(Output::of(
             &gateway
-                .purge_audit_as(&context, before, &ExportFile::new(export_to.clone()))
+                .purge_audit_as(
+                    &context,
+                    before,
+                    &wiring::purge_export_file(export_to.clone()),
+                )
                 .await?,
         )?),
         Command::Audit(AuditCommand::PublicKey) => {

@@ -97,7 +97,8 @@ impl Desk {
         value
     }
 
-    /// The event lines of `audit export --format jsonl` (the trailer dropped).
+    /// The event lines of `audit export --format jsonl` (the proof line, when checkpoints
+    /// cover the range, and the trailer dropped).
     pub(crate) fn export(&self) -> Vec<Value> {
         let output = self
             .sandbox
@@ -113,6 +114,12 @@ impl Desk {
             .map(|line| serde_json::from_str(line).unwrap())
             .collect();
         lines.pop();
+        if lines
+            .first()
+            .is_some_and(|line| line.get("proof").is_some())
+        {
+            lines.remove(0);
+        }
         lines
     }
 }

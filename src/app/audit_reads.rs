@@ -11,9 +11,7 @@ use crate::app::error::GatewayError;
 use crate::app::gateway::Gateway;
 use crate::app::views::{AuditEventView, AuditTailView, ExportTrailerView, VerifyReportView};
 use crate::domain::audit::AuditRecord;
-use crate::domain::audit::chain::{
-    ChainVerifier, Expectations, GENESIS, VerifyReport, parse_hash, to_hex,
-};
+use crate::domain::audit::chain::{ChainVerifier, Expectations, VerifyReport, parse_hash, to_hex};
 use crate::domain::audit::checkpoint::SignedCheckpoint;
 use crate::domain::scope::Scope;
 use crate::ports::audit_log::{AuditError, AuditLog, RecordSink};
@@ -124,7 +122,18 @@ impl Gateway {
                 ),
                 None => return Err(broken(anchor.columns.sequence, shown)),
             },
-            None => ChainVerifier::resume(self.chain_key().clone(), GENESIS, 1),
+            // Every row is shown: the oldest links to the log's start (after a purge, the
+            // signed purge point).
+            None => {
+                let start = self
+                    .trusted_start(self.audit(), self.own_public_key().as_ref())
+                    .await?;
+                ChainVerifier::resume(
+                    self.chain_key().clone(),
+                    start.chain.head,
+                    start.chain.after_sequence + 1,
+                )
+            }
         };
         for record in shown {
             if !verifier.feed_record(record) {

@@ -425,6 +425,10 @@ fn purge_exports_verifies_signs_and_only_then_deletes_and_the_rest_still_verifie
         .collect();
     assert!(kinds.contains(&"purge".to_owned()), "{kinds:?}");
 
+    // The tail shows what is left, verified from the purge point.
+    let tail = ok(&sandbox, &["audit", "tail", "--limit", "1000"]);
+    assert_eq!(tail["verified"], true);
+
     // An export of what is left starts after the purge point and still verifies.
     ok(&sandbox, &["audit", "checkpoint"]);
     let (code, report, _) = verify_export(&sandbox, &export_text(&sandbox, &[]), &key);

@@ -44,8 +44,9 @@ pub const CHECKPOINT_OPERATION: &str = "audit checkpoint";
 /// The operation `audit public-key` is recorded under.
 pub const PUBLIC_KEY_OPERATION: &str = "audit public-key";
 
-/// How many of the checkpoint file's last lines are tried as a starting point.
-const FILE_LINES_TRIED: usize = 64;
+/// How many of the checkpoint file's last bytes are searched for a starting point (about a
+/// hundred lines of about 330 bytes).
+const FILE_TAIL_BYTES: u64 = 32 * 1024;
 
 /// How a gateway signs and ships checkpoints.
 #[derive(Debug, Clone)]
@@ -85,6 +86,13 @@ pub trait CheckpointLines: Send + Sync {
     /// # Errors
     /// The I/O error's kind when the file exists but cannot be read.
     fn read_all(&self) -> Result<Vec<String>, std::io::ErrorKind>;
+
+    /// The last whole lines within the file's last `max_bytes` bytes, oldest first: what a
+    /// new starting point is looked for in, at a cost that does not grow with the file.
+    ///
+    /// # Errors
+    /// The I/O error's kind when the file exists but cannot be read.
+    fn read_tail(&self, max_bytes: u64) -> Result<Vec<String>, std::io::ErrorKind>;
 }
 
 /// A prefix the gateway has verified and may start the next digest from: the row at
@@ -398,7 +406,7 @@ impl Gateway {
         Ok(best)
     }
 
-    /// The newest of the checkpoint file's last lines that verifies with `public`, lies in
+    /// The newest of the checkpoint file's last lines (see [`FILE_TAIL_BYTES`]) that verifies with `public`, lies in
     /// `(after, through]`, and whose head the log still holds at its sequence. A file that
     /// cannot be read, or a head the log no longer holds, gives none (the scan then starts
     /// earlier and checks more rows).
@@ -409,7 +417,7 @@ impl Gateway {
         after: u64,
     ) -> Option<TrustedPrefix> {
         let lines = self.checkpoint_lines()?;
-        let lines = match lines.read_all() {
+        let lines = match lines.read_tail(FILE_TAIL_BYTES) {
             Ok(lines) => lines,
             Err(kind) => {
                 tracing::warn!(error = %kind, "the checkpoint file could not be read; checkpoints start further back");
@@ -419,7 +427,6 @@ impl Gateway {
         let candidate = lines
             .iter()
             .rev()
-            .take(FILE_LINES_TRIED)
             .filter_map(|line| SignedCheckpoint::parse_line(line).ok())
             .filter(|signed| {
                 (after + 1..=through).contains(&signed.checkpoint.sequence)

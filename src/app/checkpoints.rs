@@ -511,8 +511,21 @@ impl Gateway {
     }
 
     /// Writes a checkpoint as the gateway itself; a failure is logged (code only) and never
-    /// returned, so serving goes on.
+    /// returned, so serving goes on. An empty log has nothing to sign and is passed over.
     async fn write_system_checkpoint(&self, kind: CheckpointKind) {
+        // Nothing recorded yet: there is no head to sign, and no event is worth adding.
+        if self
+            .audit()
+            .newest(1)
+            .await
+            .is_ok_and(|newest| newest.is_empty())
+        {
+            tracing::debug!(
+                kind = kind.as_str(),
+                "no audit events yet; no checkpoint to write"
+            );
+            return;
+        }
         if let Err(error) = self.write_checkpoint_as(&CallContext::system(), kind).await {
             tracing::warn!(
                 code = %error.code(),

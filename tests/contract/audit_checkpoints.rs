@@ -428,6 +428,52 @@ fn mcp_serve_writes_a_shutdown_checkpoint_when_stdin_closes() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn mcp_serve_over_stdio_writes_a_shutdown_checkpoint_on_sigterm() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command as StdCommand, Stdio};
+    let sandbox = Sandbox::new();
+    sandbox.json(&["health"]);
+    let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("ibkr-agent"))
+        .args(["mcp", "serve"])
+        .env("IBKR_AGENT_STATE_DIR", state(&sandbox))
+        .env("IBKR_AUDIT_SIGNING_KEY", SIGNING_SECRET)
+        .env_remove("IBKR_AUDIT_HMAC_SECRET")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // One answered request: the server is serving (and listening for signals).
+    let mut stdin = child.stdin.take().unwrap();
+    let request = serde_json::json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "contract-test", "version": "1.0.0"}}
+    });
+    writeln!(stdin, "{request}").unwrap();
+    let mut answer = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut answer)
+        .unwrap();
+    assert!(answer.contains("\"id\":1"), "{answer}");
+    let killed = StdCommand::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Stdin stays open: only the signal ends serving.
+    let status = child.wait().unwrap();
+    drop(stdin);
+    assert!(status.success(), "{status:?}");
+    let lines = file_lines(&checkpoint_file(&sandbox));
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let signed = SignedCheckpoint::parse_line(&lines[0]).unwrap();
+    assert_eq!(signed.checkpoint.kind, CheckpointKind::Shutdown);
+}
+
 /// A library gateway with a signing key, an in-memory log and a checkpoint file in `dir`.
 fn library_gateway(dir: &Path, signing: &str) -> (Gateway, Arc<MemoryAuditLog>, PathBuf) {
     let key = SecretBytes::new(b"library-audit-key-0123456789abcdefghij".to_vec());
@@ -654,4 +700,25 @@ async fn an_unwritable_checkpoint_file_fails_the_call_and_the_chain_still_holds_
     let metadata: Value = serde_json::from_str(&event.columns.metadata).unwrap();
     let linked = linked_checkpoint(&metadata).unwrap();
     assert_eq!(linked.checkpoint.sequence, event.columns.sequence - 1);
+}
+
+#[tokio::test]
+async fn an_empty_log_has_nothing_to_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway, audit, file) = library_gateway(dir.path(), SIGNING_SECRET);
+    // Serving that ends at once: the shutdown checkpoint finds no head and writes nothing,
+    // not even a refused event.
+    gateway
+        .serve_with_checkpoints(StdDuration::from_secs(10), async {})
+        .await;
+    assert!(file_lines(&file).is_empty());
+    assert!(audit.records().is_empty());
+    // Asked for, it is refused as empty; its own event is then the log's first.
+    let error = gateway
+        .write_checkpoint_as(&CallContext::sdk(), CheckpointKind::Manual)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code().as_str(), "AUDIT_LOG_EMPTY");
+    assert!(file_lines(&file).is_empty());
+    assert_eq!(audit.records().len(), 1);
 }

@@ -406,10 +406,10 @@ impl Gateway {
         Ok(best)
     }
 
-    /// The newest of the checkpoint file's last lines (see [`FILE_TAIL_BYTES`]) that verifies with `public`, lies in
-    /// `(after, through]`, and whose head the log still holds at its sequence. A file that
-    /// cannot be read, or a head the log no longer holds, gives none (the scan then starts
-    /// earlier and checks more rows).
+    /// The newest of the checkpoint file's last lines (its last `FILE_TAIL_BYTES`) that
+    /// verifies with `public`, lies in `(after, through]`, and whose head the log still holds
+    /// at its sequence. A file that cannot be read, or a head the log no longer holds, gives
+    /// none (the scan then starts earlier and checks more rows).
     async fn trusted_file_prefix(
         &self,
         public: &PublicKey,
@@ -424,15 +424,16 @@ impl Gateway {
                 return None;
             }
         };
-        let candidate = lines
+        let mut in_range: Vec<SignedCheckpoint> = lines
             .iter()
-            .rev()
             .filter_map(|line| SignedCheckpoint::parse_line(line).ok())
-            .filter(|signed| {
-                (after + 1..=through).contains(&signed.checkpoint.sequence)
-                    && public.verify(signed).is_ok()
-            })
-            .max_by_key(|signed| signed.checkpoint.sequence)?;
+            .filter(|signed| (after + 1..=through).contains(&signed.checkpoint.sequence))
+            .collect();
+        // Newest first; only the first that verifies is tried against the log.
+        in_range.sort_by_key(|signed| std::cmp::Reverse(signed.checkpoint.sequence));
+        let candidate = in_range
+            .into_iter()
+            .find(|signed| public.verify(signed).is_ok())?;
         let sequence = candidate.checkpoint.sequence;
         let found = Arc::new(Mutex::new(None));
         let sink = Box::new(HeadSink {

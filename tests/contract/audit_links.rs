@@ -264,12 +264,13 @@ fn an_operators_approval_and_an_agents_are_told_apart_by_the_recorded_principal(
         "{refused}"
     );
 
-    // Every event names its principal: the operator's CLI calls, the agent's MCP calls.
+    // Every event names its principal: the operator's CLI calls, the agent's MCP calls, and
+    // the gateway's own shutdown checkpoint when serving ended.
     for event in &events {
-        let expected = if event["surface"] == "mcp_stdio" {
-            "agent"
-        } else {
-            "operator"
+        let expected = match event["surface"].as_str() {
+            Some("mcp_stdio") => "agent",
+            Some("system") => "system",
+            _ => "operator",
         };
         assert_eq!(event["metadata"]["principal"]["kind"], expected, "{event}");
     }

@@ -485,7 +485,9 @@ impl Gateway {
     /// scope; any other caller needs `ibkr:audit:read`.
     ///
     /// # Errors
-    /// As [`Gateway::sign_checkpoint`]; `AUDIT_WRITE_FAILED` when the line could not be
+    /// As signing: `CONFIG_SECRET_INVALID`, `AUDIT_LOG_EMPTY`, `AUDIT_CHAIN_BROKEN` (nothing
+    /// is signed over a row that does not verify), `AUDIT_CHECKPOINT_INVALID`,
+    /// `AUDIT_READ_FAILED`; `AUDIT_WRITE_FAILED` when the line could not be
     /// appended (the checkpoint is still in the chain, and running it again is safe) or the
     /// call's own event could not be stored; `AUTH_MISSING_SCOPE`.
     pub async fn write_checkpoint_as(

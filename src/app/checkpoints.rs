@@ -44,8 +44,9 @@ pub const CHECKPOINT_OPERATION: &str = "audit checkpoint";
 /// The operation `audit public-key` is recorded under.
 pub const PUBLIC_KEY_OPERATION: &str = "audit public-key";
 
-/// How many of the checkpoint file's last lines are tried as a starting point.
-const FILE_LINES_TRIED: usize = 64;
+/// How many of the checkpoint file's last bytes are searched for a starting point (about a
+/// hundred lines of about 330 bytes).
+const FILE_TAIL_BYTES: u64 = 32 * 1024;
 
 /// How a gateway signs and ships checkpoints.
 #[derive(Debug, Clone)]
@@ -85,6 +86,13 @@ pub trait CheckpointLines: Send + Sync {
     /// # Errors
     /// The I/O error's kind when the file exists but cannot be read.
     fn read_all(&self) -> Result<Vec<String>, std::io::ErrorKind>;
+
+    /// The last whole lines within the file's last `max_bytes` bytes, oldest first: what a
+    /// new starting point is looked for in, at a cost that does not grow with the file.
+    ///
+    /// # Errors
+    /// The I/O error's kind when the file exists but cannot be read.
+    fn read_tail(&self, max_bytes: u64) -> Result<Vec<String>, std::io::ErrorKind>;
 }
 
 /// A prefix the gateway has verified and may start the next digest from: the row at
@@ -398,10 +406,10 @@ impl Gateway {
         Ok(best)
     }
 
-    /// The newest of the checkpoint file's last lines that verifies with `public`, lies in
-    /// `(after, through]`, and whose head the log still holds at its sequence. A file that
-    /// cannot be read, or a head the log no longer holds, gives none (the scan then starts
-    /// earlier and checks more rows).
+    /// The newest of the checkpoint file's last lines (its last `FILE_TAIL_BYTES`) that
+    /// verifies with `public`, lies in `(after, through]`, and whose head the log still holds
+    /// at its sequence. A file that cannot be read, or a head the log no longer holds, gives
+    /// none (the scan then starts earlier and checks more rows).
     async fn trusted_file_prefix(
         &self,
         public: &PublicKey,
@@ -409,23 +417,23 @@ impl Gateway {
         after: u64,
     ) -> Option<TrustedPrefix> {
         let lines = self.checkpoint_lines()?;
-        let lines = match lines.read_all() {
+        let lines = match lines.read_tail(FILE_TAIL_BYTES) {
             Ok(lines) => lines,
             Err(kind) => {
                 tracing::warn!(error = %kind, "the checkpoint file could not be read; checkpoints start further back");
                 return None;
             }
         };
-        let candidate = lines
+        let mut in_range: Vec<SignedCheckpoint> = lines
             .iter()
-            .rev()
-            .take(FILE_LINES_TRIED)
             .filter_map(|line| SignedCheckpoint::parse_line(line).ok())
-            .filter(|signed| {
-                (after + 1..=through).contains(&signed.checkpoint.sequence)
-                    && public.verify(signed).is_ok()
-            })
-            .max_by_key(|signed| signed.checkpoint.sequence)?;
+            .filter(|signed| (after + 1..=through).contains(&signed.checkpoint.sequence))
+            .collect();
+        // Newest first; only the first that verifies is tried against the log.
+        in_range.sort_by_key(|signed| std::cmp::Reverse(signed.checkpoint.sequence));
+        let candidate = in_range
+            .into_iter()
+            .find(|signed| public.verify(signed).is_ok())?;
         let sequence = candidate.checkpoint.sequence;
         let found = Arc::new(Mutex::new(None));
         let sink = Box::new(HeadSink {
@@ -477,7 +485,9 @@ impl Gateway {
     /// scope; any other caller needs `ibkr:audit:read`.
     ///
     /// # Errors
-    /// As [`Gateway::sign_checkpoint`]; `AUDIT_WRITE_FAILED` when the line could not be
+    /// As signing: `CONFIG_SECRET_INVALID`, `AUDIT_LOG_EMPTY`, `AUDIT_CHAIN_BROKEN` (nothing
+    /// is signed over a row that does not verify), `AUDIT_CHECKPOINT_INVALID`,
+    /// `AUDIT_READ_FAILED`; `AUDIT_WRITE_FAILED` when the line could not be
     /// appended (the checkpoint is still in the chain, and running it again is safe) or the
     /// call's own event could not be stored; `AUTH_MISSING_SCOPE`.
     pub async fn write_checkpoint_as(
@@ -504,8 +514,21 @@ impl Gateway {
     }
 
     /// Writes a checkpoint as the gateway itself; a failure is logged (code only) and never
-    /// returned, so serving goes on.
+    /// returned, so serving goes on. An empty log has nothing to sign and is passed over.
     async fn write_system_checkpoint(&self, kind: CheckpointKind) {
+        // Nothing recorded yet: there is no head to sign, and no event is worth adding.
+        if self
+            .audit()
+            .newest(1)
+            .await
+            .is_ok_and(|newest| newest.is_empty())
+        {
+            tracing::debug!(
+                kind = kind.as_str(),
+                "no audit events yet; no checkpoint to write"
+            );
+            return;
+        }
         if let Err(error) = self.write_checkpoint_as(&CallContext::system(), kind).await {
             tracing::warn!(
                 code = %error.code(),

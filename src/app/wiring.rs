@@ -216,6 +216,10 @@ impl CheckpointLines for CheckpointFileLines {
     fn read_all(&self) -> Result<Vec<String>, std::io::ErrorKind> {
         checkpoint_file::read_all(&self.path).map_err(|error| error.kind())
     }
+
+    fn read_tail(&self, max_bytes: u64) -> Result<Vec<String>, std::io::ErrorKind> {
+        checkpoint_file::read_tail(&self.path, max_bytes).map_err(|error| error.kind())
+    }
 }
 
 /// Every line of the checkpoint file at `path`, for verifying it (`audit verify

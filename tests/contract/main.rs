@@ -11,6 +11,7 @@
 
 mod account_reads_reads;
 mod architecture;
+mod audit_checkpoints;
 mod audit_links;
 mod audit_log;
 mod audit_retention;

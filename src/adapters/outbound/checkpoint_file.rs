@@ -6,7 +6,7 @@
 //! stay local.
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::private_files::{create_private_dir, open_private};
@@ -66,6 +66,37 @@ pub fn read_all(path: &Path) -> io::Result<Vec<String>> {
         }
     }
     Ok(lines)
+}
+
+/// The last lines of the checkpoint file at `path`, oldest first, read from at most its last
+/// `max_bytes` bytes (a line cut by that limit is dropped), so the cost does not grow with the
+/// file. A missing file has no lines.
+///
+/// # Errors
+/// An I/O error when the file exists but cannot be read.
+pub fn read_tail(path: &Path, max_bytes: u64) -> io::Result<Vec<String>> {
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error),
+    };
+    let length = file.metadata()?.len();
+    // One byte before the window as well: the first piece is then the end of a line that
+    // started earlier, or empty when the window starts a line; either way it is dropped.
+    let start = length.saturating_sub(max_bytes).saturating_sub(1);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines = text.split('\n');
+    if start > 0 || length > max_bytes {
+        lines.next();
+    }
+    Ok(lines
+        .filter(|line| !line.trim().is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 /// Reads the checkpoint signing secret from an operator's key file. The file must be a
@@ -157,6 +188,23 @@ mod tests {
             append_line(&path, "two\nlines").unwrap_err().kind(),
             ErrorKind::InvalidInput
         );
+    }
+
+    #[test]
+    fn the_tail_holds_the_last_whole_lines_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.jsonl");
+        assert!(read_tail(&path, 64).unwrap().is_empty());
+        for index in 0..10 {
+            append_line(&path, &format!("line-{index}")).unwrap();
+        }
+        // Each line is 7 bytes and a newline: 20 bytes reach into line 7.
+        assert_eq!(read_tail(&path, 20).unwrap(), vec!["line-8", "line-9"]);
+        assert_eq!(
+            read_tail(&path, 24).unwrap(),
+            vec!["line-7", "line-8", "line-9"]
+        );
+        assert_eq!(read_tail(&path, 4096).unwrap(), read_all(&path).unwrap());
     }
 
     #[cfg(unix)]

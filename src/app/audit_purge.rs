@@ -250,11 +250,7 @@ impl Gateway {
             .iter()
             .filter(|(sequence, _)| *sequence <= through)
             .collect();
-        if let Some((_, youngest)) = too_young
-            .iter()
-            .map(|entry| *entry)
-            .max_by(|a, b| a.1.cmp(&b.1))
-        {
+        if let Some((_, youngest)) = too_young.iter().copied().max_by(|a, b| a.1.cmp(&b.1)) {
             return Err(GatewayError::RetentionFloor {
                 events: u64::try_from(too_young.len()).unwrap_or(u64::MAX),
                 youngest: youngest.clone(),

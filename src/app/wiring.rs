@@ -222,20 +222,6 @@ impl CheckpointLines for CheckpointFileLines {
     }
 }
 
-/// Every line of the checkpoint file at `path`, for verifying it (`audit verify
-/// --checkpoints`); a missing file has none.
-///
-/// # Errors
-/// `AUDIT_READ_FAILED` when the file exists but cannot be read (the message names no path).
-pub fn read_checkpoint_file(path: &Path) -> Result<Vec<String>, StartupError> {
-    checkpoint_file::read_all(path).map_err(|error| {
-        crate::ports::audit_log::AuditError::ReadFailed {
-            detail: format!("cannot read the checkpoint file: {}", error.kind()),
-        }
-        .into()
-    })
-}
-
 /// The paper writer the settings ask for.
 fn paper_writer_for(
     settings: &Settings,

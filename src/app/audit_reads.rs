@@ -251,6 +251,13 @@ impl Gateway {
             }
             (None, _) => Vec::new(),
         };
+        if evidence.checkpoint_lines.is_some() && checkpoints.is_empty() {
+            // A wrong or emptied copy must not pass as "every checkpoint holds".
+            return Err(GatewayError::invalid_input(
+                "checkpoints",
+                "the file holds no checkpoint, so nothing was checked against it; pass a copy of the checkpoint file",
+            ));
+        }
         let start = self.trusted_start(log, key.as_ref()).await?;
         let purged_through = start.base.as_ref().map(|base| base.checkpoint.sequence);
         if !evidence.keyed {

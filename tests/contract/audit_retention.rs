@@ -226,6 +226,22 @@ fn a_checkpoint_file_that_was_edited_or_signed_by_another_key_is_refused() {
         7,
         ErrorCode::AuditCheckpointInvalid,
     );
+    // An empty copy of the file checks nothing, so it does not pass.
+    let empty = sandbox.state.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    refused(
+        &sandbox,
+        &[
+            "audit",
+            "verify",
+            "--checkpoints",
+            empty.to_str().unwrap(),
+            "--public-key",
+            &key,
+        ],
+        2,
+        ErrorCode::InputInvalid,
+    );
     // A malformed key is bad input.
     refused(
         &sandbox,
